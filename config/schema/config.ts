@@ -1,0 +1,136 @@
+import { z } from "zod";
+import { Duration } from "./duration.ts";
+
+/** HTTP methods an operation may name; `*` matches any method. */
+export const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "*"] as const;
+
+const Name = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "expected a name of letters, digits, '.', '_' or '-'");
+
+const PathPrefix = z
+  .string()
+  .regex(/^\/[^?#\s]*$/, 'expected a path starting with "/" and without query, fragment or spaces')
+  .refine((p) => !p.split("/").some((s) => s === "." || s === ".."), "must not contain '.' or '..' segments");
+
+const UrlTemplate = z
+  .string()
+  .regex(/^\/[^?#\s]*$/, 'expected a URL template starting with "/", such as "/{id}"')
+  .refine((t) => t.split("/").every((s) => !/[{}]/.test(s) || /^\{[A-Za-z_][A-Za-z0-9_-]*\*?\}$/.test(s)), {
+    message: "a parameter must fill a whole segment, as in /{id} or /{rest*}",
+  })
+  .refine((t) => !/\*\}./.test(t), "a catch-all parameter such as {rest*} must be the last segment");
+
+const Hostname = z
+  .string()
+  .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, "expected a host name such as api.example.com or *.example.com")
+  .transform((h) => h.toLowerCase());
+
+const BackendUrl = z.string().refine((u) => {
+  try {
+    const url = new URL(u);
+    return (url.protocol === "http:" || url.protocol === "https:") && !url.search && !url.hash && !url.username;
+  } catch {
+    return false;
+  }
+}, "expected an http:// or https:// URL without query, fragment or credentials");
+
+/** A policy used in a chain: a policy name with its parameters, or `base` for the parent scope's chain. */
+export const PolicyUse = z.union([
+  z.literal("base"),
+  z
+    .object({
+      policy: Name,
+      with: z.record(z.string(), z.unknown()).optional(),
+      failure: z.enum(["closed", "open"]).optional(),
+    })
+    .strict(),
+]);
+
+/** The four APIM sections of a policy document. */
+export const PolicySections = z
+  .object({
+    inbound: z.array(PolicyUse).optional(),
+    backend: z.array(PolicyUse).optional(),
+    outbound: z.array(PolicyUse).optional(),
+    "on-error": z.array(PolicyUse).optional(),
+  })
+  .strict();
+
+/** One operation of an API: a method and a URL template relative to the API's path. */
+export const Operation = z
+  .object({
+    name: Name.optional(),
+    method: z.string().transform((m) => m.toUpperCase()).pipe(z.enum(METHODS)),
+    url: UrlTemplate,
+    policies: PolicySections.optional(),
+  })
+  .strict();
+
+/** An API: a path prefix (optionally bound to host names) forwarded to one backend. */
+export const Api = z
+  .object({
+    name: Name,
+    path: PathPrefix,
+    hosts: z.array(Hostname).min(1).optional(),
+    backend: Name,
+    operations: z.array(Operation).optional(),
+    policies: PolicySections.optional(),
+  })
+  .strict();
+
+/** A backend: one URL, or several forming a round-robin pool, and the time allowed for response headers. */
+export const Backend = z
+  .object({
+    urls: z.array(BackendUrl).min(1),
+    timeout: Duration.default(30),
+  })
+  .strict();
+
+/** A TLS host name served by the HTTPS listener (used by the TLS issue; validated now so files stay stable). */
+export const TlsHostname = z
+  .object({
+    host: Hostname,
+    cert: z.string().min(1),
+    key: z.string().min(1),
+    negotiateClientCertificate: z.boolean().default(false),
+  })
+  .strict();
+
+/** A custom policy module: a file (standalone) or a digest (control plane), with its sandbox budget. */
+export const PolicyModule = z
+  .object({
+    module: z.string().min(1).optional(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, "expected 64 lower-case hex digits").optional(),
+    budget: z.object({ fuel: z.number().int().positive().optional(), memory: z.string().optional() }).strict().optional(),
+    failure: z.enum(["closed", "open"]).default("closed"),
+  })
+  .strict()
+  .refine((m) => m.module !== undefined || m.sha256 !== undefined, "needs a module path or a sha256 digest");
+
+/** The control plane's assignment of APIs and host names to a named gateway. */
+export const GatewayAssignment = z
+  .object({ apis: z.array(Name).default([]), hostnames: z.array(Hostname).default([]) })
+  .strict();
+
+/** The shape of a configuration file, before cross-references are checked (see validate.ts). */
+export const ConfigShape = z
+  .object({
+    apis: z.array(Api).default([]),
+    backends: z.record(Name, Backend).default({}),
+    hostnames: z.array(TlsHostname).default([]),
+    policies: z.record(Name, PolicyModule).default({}),
+    gateways: z.record(Name, GatewayAssignment).default({}),
+  })
+  .strict();
+
+/** A configuration as the rest of Portico sees it: parsed, defaulted, durations in milliseconds. */
+export type Config = z.output<typeof ConfigShape>;
+/** One API of a configuration. */
+export type ApiConfig = z.output<typeof Api>;
+/** One backend of a configuration. */
+export type BackendConfig = z.output<typeof Backend>;
+/** One operation of an API. */
+export type OperationConfig = z.output<typeof Operation>;
+/** The policy sections of a scope. */
+export type PolicySectionsConfig = z.output<typeof PolicySections>;

@@ -1,0 +1,142 @@
+import { hostname } from "node:os";
+import { z } from "zod";
+import { parseDuration } from "./duration.ts";
+import { showValue, suggest, type Problem } from "./problems.ts";
+
+type Raw = string | number | boolean;
+
+const port = z.coerce
+  .number({ error: "expected a port number from 0 to 65535" })
+  .int("expected a port number from 0 to 65535")
+  .min(0, "expected a port number from 0 to 65535")
+  .max(65535, "expected a port number from 0 to 65535");
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms <= 0) {
+    ctx.addIssue({ code: "custom", message: 'expected a positive duration such as "500ms", "10s" or "1m"' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const bool = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
+  if (typeof v === "boolean") return v;
+  const lower = v.trim().toLowerCase();
+  if (["true", "1", "yes", "on"].includes(lower)) return true;
+  if (["false", "0", "no", "off"].includes(lower)) return false;
+  ctx.addIssue({ code: "custom", message: "expected true or false" });
+  return z.NEVER;
+});
+
+const url = (protocols: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `expected a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}`);
+
+const list = z.string().transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean));
+const text = z.coerce.string().min(1, "expected a non-empty value");
+const oneOf = <T extends string>(values: readonly [T, ...T[]]) =>
+  z.string().refine((v): v is T => (values as readonly string[]).includes(v), `expected one of ${values.join(", ")}`) as unknown as z.ZodType<T>;
+
+/** Every gateway setting: its parser and its default. Names are fixed by the interface contract. */
+const SPECS = {
+  "gateway.name": { schema: text, default: () => hostname() },
+  "config.service.endpoint": { schema: url(["http:", "https:"]), default: () => undefined },
+  "config.service.auth": { schema: text, default: () => undefined, secret: true },
+  "config.sync.interval": { schema: duration, default: () => 10_000 },
+  "config.heartbeat.interval": { schema: duration, default: () => 60_000 },
+  "config.backup.enabled": { schema: bool, default: () => true },
+  "config.backup.path": { schema: text, default: () => "./.portico/backup" },
+  "net.server.bind-address": { schema: text, default: () => "0.0.0.0" },
+  "net.server.http.port": { schema: port, default: () => 8080 },
+  "net.server.https.port": { schema: port, default: () => 8081 },
+  "net.server.tls.min-version": { schema: oneOf(["TLSv1.2", "TLSv1.3", "TLSv1.1", "TLSv1"]), default: () => "TLSv1.2" },
+  "net.server.tls.ciphers.allowed-suites": { schema: list, default: () => undefined },
+  "net.client.tls.ciphers.allowed-suites": { schema: list, default: () => undefined },
+  "net.management.bind-address": { schema: text, default: () => "0.0.0.0" },
+  "net.management.port": { schema: port, default: () => 8090 },
+  "telemetry.metrics.otlp.endpoint": { schema: url(["http:", "https:"]), default: () => undefined },
+  "telemetry.metrics.prometheus.enabled": { schema: bool, default: () => true },
+  "telemetry.logs.std": { schema: oneOf(["json", "text", "none"]), default: () => "json" },
+  "cache.redis.url": { schema: url(["redis:", "rediss:"]), default: () => undefined },
+} as const satisfies Record<string, { schema: z.ZodType; default: () => unknown; secret?: boolean }>;
+
+/** A settings key, e.g. `net.server.http.port`. */
+export type SettingKey = keyof typeof SPECS;
+
+/** Resolved gateway settings: every key with its parsed value (durations in ms, lists as arrays). */
+export type Settings = { readonly [K in SettingKey]: z.output<(typeof SPECS)[K]["schema"]> | ReturnType<(typeof SPECS)[K]["default"]> };
+
+/** All setting keys, in contract order. */
+export const SETTING_KEYS = Object.keys(SPECS) as SettingKey[];
+
+/** The environment variable for a key: `PORTICO_` + key upper-cased, `.` and `-` turned into `_`. */
+export function envName(key: string): string {
+  return `PORTICO_${key.toUpperCase().replace(/[.-]/g, "_")}`;
+}
+
+/** Flattens a nested YAML map (`net: {server: ...}`) into dotted keys, so both spellings work in a settings file. */
+function flatten(input: Record<string, unknown>, prefix = "", out: Record<string, unknown> = {}): Record<string, unknown> {
+  for (const [key, value] of Object.entries(input)) {
+    const dotted = prefix ? `${prefix}.${key}` : key;
+    if (value !== null && typeof value === "object" && !Array.isArray(value) && !(dotted in SPECS)) flatten(value as Record<string, unknown>, dotted, out);
+    else out[dotted] = value;
+  }
+  return out;
+}
+
+/** The outcome of resolving settings: the settings, or one problem per bad key; `warnings` are worth logging either way. */
+export type SettingsResult = { ok: true; settings: Settings; warnings: string[] } | { ok: false; problems: Problem[]; warnings: string[] };
+
+/**
+ * The one place where settings are resolved: defaults, then the settings file (a map of dotted
+ * keys, nested maps allowed), then `PORTICO_*` environment variables, which win. `overrides`
+ * (from the CLI or tests) win over everything.
+ */
+export function resolveSettings(
+  file: Record<string, unknown> | undefined,
+  env: Record<string, string | undefined>,
+  overrides: Partial<Record<SettingKey, Raw>> = {},
+): SettingsResult {
+  const problems: Problem[] = [];
+  const warnings: string[] = [];
+  const raw = new Map<string, { value: unknown; from: string }>();
+
+  for (const [key, value] of Object.entries(flatten(file ?? {}))) {
+    if (!(key in SPECS)) {
+      const hint = suggest(key, SETTING_KEYS);
+      problems.push({ path: key, message: `unknown setting${hint ? ` (did you mean "${hint}"?)` : ""}` });
+    } else raw.set(key, { value, from: "settings file" });
+  }
+  const envKeys = new Map(SETTING_KEYS.map((k) => [envName(k), k]));
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith("PORTICO_") || value === undefined) continue;
+    const key = envKeys.get(name);
+    if (key) raw.set(key, { value, from: name });
+    else warnings.push(`environment variable ${name} is not a Portico setting and is ignored`);
+  }
+  for (const [key, value] of Object.entries(overrides)) raw.set(key, { value, from: "override" });
+
+  const settings: Record<string, unknown> = {};
+  for (const key of SETTING_KEYS) {
+    const spec: { schema: z.ZodType; default: () => unknown; secret?: boolean } = SPECS[key];
+    const given = raw.get(key);
+    if (given === undefined || given.value === "" || given.value === null) {
+      settings[key] = spec.default();
+      continue;
+    }
+    const parsed = spec.schema.safeParse(given.value);
+    if (parsed.success) settings[key] = parsed.data;
+    else {
+      const seen = spec.secret ? "a value that is not shown" : showValue(given.value);
+      const origin = given.from === "settings file" ? "" : ` (from ${given.from})`;
+      problems.push({ path: key, message: `${parsed.error.issues[0]!.message.replace(/^Invalid input: /, "")}${origin} (got ${seen})` });
+    }
+  }
+  return problems.length ? { ok: false, problems, warnings } : { ok: true, settings: settings as Settings, warnings };
+}

@@ -1,0 +1,73 @@
+import { readFileSync } from "node:fs";
+import { CliError, EXIT, usageError } from "./errors.ts";
+import { gatewayCommand } from "./gateway.ts";
+import { validateCommand } from "./validate.ts";
+
+const HELP = `portico: a self-hosted edge API gateway
+
+usage:
+  portico gateway [--settings FILE] [--config FILE]   run a gateway (--config: standalone, watched)
+  portico validate FILE                               check a configuration; every problem, exit 1 if any
+  portico --version | --help
+
+exit codes: 0 ok, 1 invalid input or configuration, 2 usage error
+settings: --settings FILE (YAML map of dotted keys) and PORTICO_* environment variables (see docs/settings.md)`;
+
+/** The package version, read once from package.json. */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+/** Writes a CLI failure to stderr, one line per problem. */
+function report(error: CliError): void {
+  for (const line of error.lines) process.stderr.write(`${line}\n`);
+  process.stderr.write(`portico: ${error.message}\n`);
+}
+
+/** Sets up signal handling so a running gateway drains and exits cleanly. */
+function stopOn(close: () => Promise<void>): void {
+  let stopping = false;
+  const stop = () => {
+    if (stopping) process.exit(EXIT.ok);
+    stopping = true;
+    close().then(() => process.exit(EXIT.ok), () => process.exit(EXIT.invalid));
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+/** Runs the CLI; resolves to the exit code for finished commands, or never settles for servers. */
+export async function main(argv: string[]): Promise<number | undefined> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "gateway": {
+        const gateway = await gatewayCommand(rest);
+        stopOn(() => gateway.close());
+        return undefined;
+      }
+      case "validate":
+        return validateCommand(rest, (line) => process.stdout.write(`${line}\n`));
+      case "--version":
+      case "-v":
+        process.stdout.write(`portico ${version()}\n`);
+        return EXIT.ok;
+      case "--help":
+      case "-h":
+      case "help":
+        process.stdout.write(`${HELP}\n`);
+        return EXIT.ok;
+      case undefined:
+        throw usageError("a command is required");
+      default:
+        throw usageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof CliError) {
+      report(error);
+      return error.code;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,119 @@
+import { formatProblem } from "../../config/schema/problems.ts";
+import type { Settings } from "../../config/schema/settings.ts";
+import { readConfigFile, watchConfigFile, type FileWatch } from "../../config/source/file.ts";
+import type { LoadResult } from "../../config/load.ts";
+import type { Logger } from "../observability/log.ts";
+import { GatewayMetrics } from "../observability/metrics.ts";
+import { PipelineHolder } from "../pipeline/pipeline.ts";
+import type { RunningServer, ServerAdapter } from "../server/adapter.ts";
+import { managementApp } from "./management.ts";
+import { trafficApp } from "./traffic.ts";
+
+/** A configuration problem that stops a gateway from starting; every problem is listed. */
+export class StartupError extends Error {
+  constructor(
+    message: string,
+    readonly problems: readonly string[] = [],
+  ) {
+    super(message);
+    this.name = "StartupError";
+  }
+}
+
+/** How to run a gateway. */
+export interface GatewayOptions {
+  readonly settings: Settings;
+  readonly adapter: ServerAdapter;
+  readonly logger: Logger;
+  /** Standalone mode: a local configuration file, watched and hot-swapped. */
+  readonly configFile: string;
+}
+
+/** A running gateway. */
+export interface Gateway {
+  readonly holder: PipelineHolder;
+  readonly trafficPort: number | undefined;
+  readonly managementPort: number | undefined;
+  /** Stops watching and listening; in-flight requests finish first. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a standalone gateway: loads the configuration (refusing to start on any problem), opens
+ * the traffic and management listeners, and applies valid changes to the file as they happen while
+ * invalid ones are logged with every problem and the last good configuration keeps serving.
+ */
+export async function startGateway({ settings, adapter, logger, configFile }: GatewayOptions): Promise<Gateway> {
+  const holder = new PipelineHolder();
+  const metrics = new GatewayMetrics();
+
+  const apply = (result: LoadResult, initial: boolean) => {
+    if (!result.ok) {
+      metrics.configRejected += 1;
+      const problems = result.problems.map(formatProblem);
+      if (initial) throw new StartupError(`configuration ${configFile} is invalid`, problems);
+      logger.error("configuration rejected; the last good configuration keeps serving", {
+        file: configFile,
+        hash: result.hash,
+        liveRevision: holder.current?.revision,
+        problems,
+      });
+      return;
+    }
+    const pipeline = holder.apply(result.config, result.hash);
+    metrics.configApplied += 1;
+    metrics.configRevision = pipeline.revision;
+    logger.info("configuration applied", { file: configFile, revision: pipeline.revision, hash: result.hash, apis: result.config.apis.length });
+  };
+
+  apply(readConfigFile(configFile), true);
+  const upstream = adapter.createUpstreamClient();
+  const servers: RunningServer[] = [];
+  let watch: FileWatch | undefined;
+  try {
+    const httpPort = settings["net.server.http.port"];
+    const traffic = httpPort
+      ? await adapter.listen({
+          port: httpPort,
+          hostname: settings["net.server.bind-address"],
+          handler: trafficApp({ holder, adapter, upstream, logger, metrics, proto: "http" }).fetch,
+        })
+      : undefined;
+    if (traffic) servers.push(traffic);
+    const managementPort = settings["net.management.port"];
+    const management = managementPort
+      ? await adapter.listen({
+          port: managementPort,
+          hostname: settings["net.management.bind-address"],
+          handler: managementApp({ holder, metrics, prometheus: settings["telemetry.metrics.prometheus.enabled"] }).fetch,
+        })
+      : undefined;
+    if (management) servers.push(management);
+    watch = watchConfigFile(configFile, holder.current!.hash, (result) => apply(result, false));
+    logger.info("gateway started", {
+      runtime: `${adapter.runtime} ${adapter.version}`,
+      name: settings["gateway.name"],
+      http: traffic?.port,
+      management: management?.port,
+    });
+    return {
+      holder,
+      trafficPort: traffic?.port,
+      managementPort: management?.port,
+      async close() {
+        watch?.stop();
+        await Promise.all(servers.map((s) => s.close()));
+        await upstream.close();
+      },
+    };
+  } catch (error) {
+    watch?.stop();
+    await Promise.all(servers.map((s) => s.close(true)));
+    await upstream.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE" || /in use|EADDRINUSE/i.test(String((error as Error).message))) {
+      throw new StartupError(`cannot listen: ${(error as Error).message}`);
+    }
+    throw error;
+  }
+}

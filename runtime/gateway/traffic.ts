@@ -1,0 +1,102 @@
+import { Hono } from "hono";
+import { HttpProblem } from "../http/problem.ts";
+import type { Logger } from "../observability/log.ts";
+import type { GatewayMetrics } from "../observability/metrics.ts";
+import type { PipelineHolder } from "../pipeline/pipeline.ts";
+import { forward } from "../proxy/proxy.ts";
+import type { ServerAdapter } from "../server/adapter.ts";
+import type { UpstreamClient } from "../upstream/client.ts";
+
+/** The APIM-compatible probe on the traffic port: 200 while serving a configuration, else 503. */
+export const STATUS_PATH = "/status-0123456789abcdef";
+
+/** What the traffic app needs from the rest of the gateway. */
+export interface TrafficDeps {
+  readonly holder: PipelineHolder;
+  readonly adapter: ServerAdapter;
+  readonly upstream: UpstreamClient;
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  /** Protocol of the listener this app serves: `http` or `https`. */
+  readonly proto: "http" | "https";
+}
+
+/** Normalises IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) to plain IPv4. */
+function plainIp(address: string): string {
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
+
+/** Where the path starts in a request URL: the first "/" after `scheme://host`. */
+function pathStart(url: string): number {
+  return url.indexOf("/", url.indexOf("//") + 2);
+}
+
+/**
+ * The Hono application of the traffic port: the status probe, then every other request routed
+ * through the live pipeline to its backend. Gateway errors become problem+json; every response is
+ * counted and (when enabled) logged.
+ */
+export function trafficApp(deps: TrafficDeps): Hono {
+  const { holder, adapter, upstream, logger, metrics, proto } = deps;
+
+  async function handle(request: Request, env: unknown): Promise<Response> {
+    const started = performance.now();
+    const pipeline = holder.current;
+    let api: string | undefined;
+    let operation: string | undefined;
+    let response: Response;
+    const url = request.url;
+    const start = pathStart(url);
+    const query = url.indexOf("?", start);
+    const path = query < 0 ? url.slice(start) : url.slice(start, query);
+    try {
+      if (!pipeline) throw new HttpProblem("not-ready");
+      const route = pipeline.router.match(request.headers.get("host"), request.method, path);
+      if ("miss" in route) {
+        throw route.miss === "no-route"
+          ? new HttpProblem("no-route")
+          : new HttpProblem("method-not-allowed", { headers: { allow: route.allow.join(", ") } });
+      }
+      api = route.api.name;
+      operation = route.operation?.name;
+      response = await forward(upstream, {
+        request,
+        env,
+        backend: route.api.target.backend,
+        rest: route.rest,
+        search: query < 0 ? "" : url.slice(query),
+        client: { ip: plainIp(adapter.clientAddress(request, env)), proto },
+      });
+    } catch (error) {
+      response = problemFor(error, logger, path);
+    }
+    metrics.countResponse(response.status);
+    if (logger.format !== "none") {
+      logger.access({
+        method: request.method,
+        path,
+        status: response.status,
+        ms: Math.round((performance.now() - started) * 1000) / 1000,
+        api,
+        operation,
+        revision: pipeline?.revision,
+      });
+    }
+    return response;
+  }
+
+  const app = new Hono();
+  app.get(STATUS_PATH, () => (holder.current ? new Response("OK\n", { status: 200 }) : new HttpProblem("not-ready").toResponse()));
+  app.all("*", (c) => handle(c.req.raw, c.env));
+  app.onError((error) => problemFor(error, logger, undefined));
+  return app;
+}
+
+function problemFor(error: unknown, logger: Logger, path: string | undefined): Response {
+  if (error instanceof HttpProblem) {
+    if (error.status >= 500) logger.warn(error.message, { problem: error.kind, path });
+    return error.toResponse();
+  }
+  logger.error("unhandled error while handling a request", { path, error: error instanceof Error ? error.stack : String(error) });
+  return new HttpProblem("internal").toResponse();
+}

@@ -1,0 +1,39 @@
+/**
+ * The gateway's own counters, kept in plain numbers so the request path pays an increment, and
+ * rendered in Prometheus text format on the management port.
+ */
+export class GatewayMetrics {
+  /** Responses by status class: index 1..5 for 1xx..5xx. */
+  readonly #responses = [0, 0, 0, 0, 0, 0];
+  configApplied = 0;
+  configRejected = 0;
+  configRevision = 0;
+  readonly startedAt = Date.now();
+
+  /** Counts a response by its status class. */
+  countResponse(status: number): void {
+    this.#responses[(status / 100) | 0]! += 1;
+  }
+
+  /** Prometheus text exposition of every counter. */
+  render(): string {
+    const lines = [
+      "# HELP portico_responses_total Responses sent on the traffic port, by status class.",
+      "# TYPE portico_responses_total counter",
+      ...[1, 2, 3, 4, 5].map((c) => `portico_responses_total{code="${c}xx"} ${this.#responses[c]}`),
+      "# HELP portico_config_applied_total Configurations compiled and made live.",
+      "# TYPE portico_config_applied_total counter",
+      `portico_config_applied_total ${this.configApplied}`,
+      "# HELP portico_config_rejected_total Configurations refused because they did not validate or compile.",
+      "# TYPE portico_config_rejected_total counter",
+      `portico_config_rejected_total ${this.configRejected}`,
+      "# HELP portico_config_revision Revision of the live configuration in this process.",
+      "# TYPE portico_config_revision gauge",
+      `portico_config_revision ${this.configRevision}`,
+      "# HELP portico_uptime_seconds Seconds since the gateway started.",
+      "# TYPE portico_uptime_seconds gauge",
+      `portico_uptime_seconds ${Math.round((Date.now() - this.startedAt) / 1000)}`,
+    ];
+    return `${lines.join("\n")}\n`;
+  }
+}

@@ -1,0 +1,60 @@
+/** Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies also drop; never forwarded either way. */
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+
+/** Removes hop-by-hop headers, including every header the `Connection` header names. */
+function stripHopByHop(headers: Headers): void {
+  const connection = headers.get("connection");
+  if (connection) {
+    for (const token of connection.split(",")) {
+      const name = token.trim().toLowerCase();
+      if (name) headers.delete(name);
+    }
+  }
+  for (const name of HOP_BY_HOP) headers.delete(name);
+}
+
+/** Facts about the client connection that the forwarding headers carry to the backend. */
+export interface ClientFacts {
+  readonly ip: string;
+  /** `http` or `https`: the protocol of the listener that took the request. */
+  readonly proto: string;
+}
+
+function forwardedNode(ip: string): string {
+  return ip.includes(":") ? `"[${ip}]"` : ip;
+}
+
+function forwardedValue(value: string): string {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/["\\]/g, "\\$&")}"`;
+}
+
+/**
+ * Headers for the backend request: the client's headers without hop-by-hop ones and without
+ * `Host` (the backend's own host is sent), with `X-Forwarded-For/-Proto/-Host` and `Forwarded`
+ * set by the gateway. Client-supplied forwarding headers are replaced, not trusted.
+ * `Accept-Encoding: identity` is sent when the client named no encoding, so the runtime's
+ * client never negotiates a compression the client did not ask for.
+ */
+export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts): Headers {
+  const headers = new Headers(incoming);
+  stripHopByHop(headers);
+  const host = headers.get("host");
+  headers.delete("host");
+  headers.set("x-forwarded-for", client.ip);
+  headers.set("x-forwarded-proto", client.proto);
+  let forwarded = `for=${forwardedNode(client.ip)};proto=${client.proto}`;
+  if (host) {
+    headers.set("x-forwarded-host", host);
+    forwarded += `;host=${forwardedValue(host)}`;
+  } else headers.delete("x-forwarded-host");
+  headers.set("forwarded", forwarded);
+  if (!headers.has("accept-encoding")) headers.set("accept-encoding", "identity");
+  return headers;
+}
+
+/** Headers for the client response: the backend's headers without hop-by-hop ones. */
+export function clientResponseHeaders(upstream: Headers): Headers {
+  const headers = new Headers(upstream);
+  stripHopByHop(headers);
+  return headers;
+}

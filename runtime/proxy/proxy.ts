@@ -1,0 +1,59 @@
+import { HttpProblem } from "../http/problem.ts";
+import type { BackendPool } from "../pipeline/backend.ts";
+import type { UpstreamClient } from "../upstream/client.ts";
+import { clientResponseHeaders, upstreamRequestHeaders, type ClientFacts } from "./headers.ts";
+
+/** Reason given to the abort signal when a backend's timeout fires, to tell it from other failures. */
+const TIMED_OUT = "portico:backend-timeout";
+
+/** Everything the proxy needs to forward one request. */
+export interface ForwardRequest {
+  readonly request: Request;
+  readonly env: unknown;
+  readonly backend: BackendPool;
+  /** The path after the API prefix, as received. */
+  readonly rest: string;
+  /** The query string including "?", or "". */
+  readonly search: string;
+  readonly client: ClientFacts;
+}
+
+/**
+ * Forwards a request to its backend and returns the backend's response with a streaming body.
+ * An unreachable backend becomes 502 and a backend that sends no headers within its timeout 504,
+ * both as HttpProblem; the timeout stops counting once headers arrive, so long downloads are not cut.
+ */
+export async function forward(upstream: UpstreamClient, { request, env, backend, rest, search, client }: ForwardRequest): Promise<Response> {
+  const url = backend.target(rest, search);
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(TIMED_OUT), backend.timeoutMs);
+  let response: Response;
+  try {
+    response = await upstream.send({
+      url,
+      method: request.method,
+      headers: upstreamRequestHeaders(request.headers, client),
+      incoming: request,
+      env,
+      signal: controller.signal,
+    });
+  } catch (error) {
+    if (controller.signal.aborted && controller.signal.reason === TIMED_OUT) {
+      throw new HttpProblem("backend-timeout", { internal: `backend "${backend.name}" sent no response headers within ${backend.timeoutMs} ms (${url})` });
+    }
+    throw new HttpProblem("backend-unreachable", { internal: `backend "${backend.name}" could not be reached (${url}): ${describe(error)}`, cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+  return new Response(request.method === "HEAD" ? null : response.body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: clientResponseHeaders(response.headers),
+  });
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";
+  return `${error.message}${cause}`;
+}

@@ -1,0 +1,36 @@
+import type { AddressInfo } from "node:net";
+import type { IncomingMessage, Server } from "node:http";
+import { createAdaptorServer } from "@hono/node-server";
+import { undiciUpstream } from "../upstream/undici.ts";
+import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
+
+/** Node's http server through @hono/node-server; backends are called with undici. */
+export const nodeAdapter: ServerAdapter = {
+  runtime: "node",
+  version: process.versions.node,
+  capabilities: { streamingRequestBodies: true, upstreamClient: "undici" },
+  async listen({ port, hostname, handler }: ListenOptions): Promise<RunningServer> {
+    const server = createAdaptorServer({ fetch: handler, overrideGlobalObjects: false }) as Server;
+    server.keepAliveTimeout = 120_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, hostname, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    return {
+      port: (server.address() as AddressInfo).port,
+      close: (force = false) =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          if (force) server.closeAllConnections();
+          else server.closeIdleConnections();
+        }),
+    };
+  },
+  clientAddress(_request: Request, env: unknown): string {
+    return (env as { incoming: IncomingMessage }).incoming.socket.remoteAddress ?? "";
+  },
+  createUpstreamClient: undiciUpstream,
+};

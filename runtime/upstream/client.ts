@@ -1,0 +1,26 @@
+/** A request to a backend, prepared by the proxy: absolute URL, filtered headers, streaming body. */
+export interface UpstreamRequest {
+  readonly url: string;
+  readonly method: string;
+  readonly headers: Headers;
+  /** The client's request, whose body (if any) streams to the backend untouched. */
+  readonly incoming: Request;
+  /** The runtime's per-request value (see ServerAdapter); lets a client reach the raw connection. */
+  readonly env: unknown;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Sends requests to backends with keep-alive connection reuse. One implementation per runtime
+ * family: the runtime's own `fetch` where it is fast (Bun, Deno), undici on Node.
+ * A response resolves as soon as the backend's status and headers arrive; its body streams.
+ */
+export interface UpstreamClient {
+  send(request: UpstreamRequest): Promise<Response>;
+  close(): Promise<void>;
+}
+
+/** Methods whose requests carry no body to forward. */
+export function hasNoBody(method: string): boolean {
+  return method === "GET" || method === "HEAD";
+}

@@ -1,0 +1,53 @@
+import type { IncomingMessage } from "node:http";
+import { Readable } from "node:stream";
+import { Agent, request as undiciRequest } from "undici";
+import { hasNoBody, type UpstreamClient, type UpstreamRequest } from "./client.ts";
+
+const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+
+function toHeaders(raw: Record<string, string | string[] | undefined>): Headers {
+  const headers = new Headers();
+  for (const name in raw) {
+    const value = raw[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else headers.append(name, value);
+  }
+  return headers;
+}
+
+function headerRecord(headers: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    out[name] = value;
+  });
+  return out;
+}
+
+/**
+ * An upstream client on undici's dispatcher API for Node, several times faster than Node's
+ * `fetch`. The request body streams straight from Node's IncomingMessage when the adapter exposes it.
+ */
+export function undiciUpstream(): UpstreamClient {
+  const agent = new Agent({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
+  return {
+    async send(request: UpstreamRequest): Promise<Response> {
+      let body: Readable | null = null;
+      if (!hasNoBody(request.method)) {
+        const incoming = (request.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+        body = incoming ?? (request.incoming.body ? Readable.fromWeb(request.incoming.body as import("node:stream/web").ReadableStream) : null);
+      }
+      const res = await undiciRequest(request.url, {
+        method: request.method as "GET",
+        headers: headerRecord(request.headers),
+        body,
+        signal: request.signal,
+        dispatcher: agent,
+      });
+      const streamed = request.method === "HEAD" || NULL_BODY_STATUS.has(res.statusCode) ? null : (Readable.toWeb(res.body) as ReadableStream);
+      if (!streamed) res.body.resume();
+      return new Response(streamed, { status: res.statusCode, headers: toHeaders(res.headers) });
+    },
+    close: () => agent.close(),
+  };
+}
