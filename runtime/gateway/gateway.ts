@@ -5,7 +5,7 @@ import type { LoadResult } from "../../config/load.ts";
 import type { Logger } from "../observability/log.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
 import { PipelineHolder } from "../pipeline/pipeline.ts";
-import type { RunningServer, ServerAdapter } from "../server/adapter.ts";
+import type { FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
 import { managementApp } from "./management.ts";
 import { trafficApp } from "./traffic.ts";
 
@@ -73,20 +73,17 @@ export async function startGateway({ settings, adapter, logger, configFile }: Ga
   try {
     const httpPort = settings["net.server.http.port"];
     const traffic = httpPort
-      ? await adapter.listen({
-          port: httpPort,
-          hostname: settings["net.server.bind-address"],
-          handler: trafficApp({ holder, adapter, upstream, logger, metrics, proto: "http" }).fetch,
-        })
+      ? await listen(adapter, httpPort, settings["net.server.bind-address"], trafficApp({ holder, adapter, upstream, logger, metrics, proto: "http" }).fetch)
       : undefined;
     if (traffic) servers.push(traffic);
     const managementPort = settings["net.management.port"];
     const management = managementPort
-      ? await adapter.listen({
-          port: managementPort,
-          hostname: settings["net.management.bind-address"],
-          handler: managementApp({ holder, metrics, prometheus: settings["telemetry.metrics.prometheus.enabled"] }).fetch,
-        })
+      ? await listen(
+          adapter,
+          managementPort,
+          settings["net.management.bind-address"],
+          managementApp({ holder, metrics, prometheus: settings["telemetry.metrics.prometheus.enabled"] }).fetch,
+        )
       : undefined;
     if (management) servers.push(management);
     watch = watchConfigFile(configFile, holder.current!.hash, (result) => apply(result, false));
@@ -110,10 +107,17 @@ export async function startGateway({ settings, adapter, logger, configFile }: Ga
     watch?.stop();
     await Promise.all(servers.map((s) => s.close(true)));
     await upstream.close();
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE" || /in use|EADDRINUSE/i.test(String((error as Error).message))) {
-      throw new StartupError(`cannot listen: ${(error as Error).message}`);
-    }
     throw error;
+  }
+}
+
+/** Opens a listener, turning the runtime's failure (port taken, no permission) into a one-line StartupError. */
+async function listen(adapter: ServerAdapter, port: number, hostname: string, handler: FetchHandler): Promise<RunningServer> {
+  try {
+    return await adapter.listen({ port, hostname, handler });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === "EADDRINUSE" || /in use/i.test(String(error)) ? "address already in use" : code === "EACCES" ? "permission denied" : String((error as Error).message ?? error);
+    throw new StartupError(`cannot listen on ${hostname}:${port}: ${reason}`);
   }
 }

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { HttpProblem } from "../http/problem.ts";
+import { requestTarget } from "../http/target.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { PipelineHolder } from "../pipeline/pipeline.ts";
@@ -26,11 +27,6 @@ function plainIp(address: string): string {
   return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
 
-/** Where the path starts in a request URL: the first "/" after `scheme://host`. */
-function pathStart(url: string): number {
-  return url.indexOf("/", url.indexOf("//") + 2);
-}
-
 /**
  * The Hono application of the traffic port: the status probe, then every other request routed
  * through the live pipeline to its backend. Gateway errors become problem+json; every response is
@@ -45,10 +41,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
     let api: string | undefined;
     let operation: string | undefined;
     let response: Response;
-    const url = request.url;
-    const start = pathStart(url);
-    const query = url.indexOf("?", start);
-    const path = query < 0 ? url.slice(start) : url.slice(start, query);
+    const { path, search } = requestTarget(request.url);
     try {
       if (!pipeline) throw new HttpProblem("not-ready");
       const route = pipeline.router.match(request.headers.get("host"), request.method, path);
@@ -64,7 +57,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
         env,
         backend: route.api.target.backend,
         rest: route.rest,
-        search: query < 0 ? "" : url.slice(query),
+        search,
         client: { ip: plainIp(adapter.clientAddress(request, env)), proto },
       });
     } catch (error) {

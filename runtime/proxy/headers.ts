@@ -40,13 +40,17 @@ export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts): 
   stripHopByHop(headers);
   const host = headers.get("host");
   headers.delete("host");
+  // Every X-Forwarded-* the client sent (-Port, -Prefix, -Server, ...) is dropped, not only the ones set below.
+  const supplied: string[] = [];
+  for (const name of headers.keys()) if (name.startsWith("x-forwarded-")) supplied.push(name);
+  for (const name of supplied) headers.delete(name);
   headers.set("x-forwarded-for", client.ip);
   headers.set("x-forwarded-proto", client.proto);
   let forwarded = `for=${forwardedNode(client.ip)};proto=${client.proto}`;
   if (host) {
     headers.set("x-forwarded-host", host);
     forwarded += `;host=${forwardedValue(host)}`;
-  } else headers.delete("x-forwarded-host");
+  }
   headers.set("forwarded", forwarded);
   if (!headers.has("accept-encoding")) headers.set("accept-encoding", "identity");
   return headers;

@@ -47,6 +47,8 @@ export class Router<T> {
       for (const host of api.hosts ?? []) this.#tableFor(host).set(routed.prefix, routed);
       if (!api.hosts) this.#anyHost.set(routed.prefix, routed);
     }
+    // The most specific wildcard first: *.api.example.com before *.example.com.
+    this.#wildcardHosts.sort((a, b) => b[0].length - a[0].length);
   }
 
   #tableFor(host: string): PrefixTable<T> {
@@ -68,25 +70,38 @@ export class Router<T> {
     const rest = path.slice(api.prefix.length);
     if (!api.operations) return { api, operation: undefined, params: undefined, rest };
     let allow: string[] | undefined;
+    let fallback: RouteMatch<T> | undefined;
     for (const op of api.operations) {
+      // The most specific template wins; among equally specific ones, the operation naming the
+      // method beats `*`, and an explicit HEAD beats GET serving HEAD.
+      if (fallback && op.rank !== fallback.operation!.rank) break;
       const params = matchTemplate(op, rest);
       if (!params) continue;
-      if (op.method === method || op.method === "*" || (method === "HEAD" && op.method === "GET")) return { api, operation: op, params, rest };
-      (allow ??= []).push(op.method);
+      if (op.method === method) return { api, operation: op, params, rest };
+      if (op.method === "*" || (method === "HEAD" && op.method === "GET")) fallback ??= { api, operation: op, params, rest };
+      else (allow ??= []).push(op.method);
     }
-    return allow ? { miss: "method-not-allowed", allow } : NO_ROUTE;
+    if (fallback) return fallback;
+    if (!allow) return NO_ROUTE;
+    if (allow.includes("GET")) allow.push("HEAD");
+    return { miss: "method-not-allowed", allow: [...new Set(allow)] };
   }
 
+  /**
+   * The host decides first: the APIs bound to the exact host name, then to the most specific
+   * matching wildcard, then the APIs for any host; the first of these with a prefix that fits the
+   * path wins, so an API for any host never takes a path from a host that has its own API for it.
+   */
   #findApi(host: string, path: string): RoutedApi<T> | undefined {
     const exact = this.#exactHosts.get(host);
-    let best = exact && longestPrefix(exact, path);
+    const found = exact && longestPrefix(exact, path);
+    if (found) return found;
     for (const [suffix, table] of this.#wildcardHosts) {
       if (!host.endsWith(suffix) || host.length === suffix.length) continue;
       const candidate = longestPrefix(table, path);
-      if (candidate && (!best || candidate.prefix.length > best.prefix.length)) best = candidate;
+      if (candidate) return candidate;
     }
-    const any = longestPrefix(this.#anyHost, path);
-    return any && (!best || any.prefix.length > best.prefix.length) ? any : best;
+    return longestPrefix(this.#anyHost, path);
   }
 }
 

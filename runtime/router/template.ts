@@ -9,7 +9,10 @@ export interface CompiledOperation {
   readonly method: string;
   readonly template: string;
   readonly segments: readonly Segment[];
-  /** Lower sorts first: literals beat parameters, parameters beat catch-alls, position by position. */
+  /**
+   * Lower sorts first: position by position, a literal beats a parameter, and the end of a
+   * template beats a catch-all there (so `/` wins over `/{rest*}` for an empty rest).
+   */
   readonly rank: string;
 }
 
@@ -21,7 +24,7 @@ export function compileOperation(op: OperationConfig, index: number): CompiledOp
     const name = part.slice(1, -1);
     return name.endsWith("*") ? { kind: "rest", name: name.slice(0, -1) } : { kind: "param", name };
   });
-  const rank = segments.map((s) => (s.kind === "literal" ? "0" : s.kind === "param" ? "1" : "2")).join("") + "3";
+  const rank = segments.map((s) => (s.kind === "literal" ? "0" : s.kind === "param" ? "1" : "3")).join("") + "2";
   return { name: op.name ?? `${op.method.toLowerCase()}-${index}`, method: op.method, template: op.url, segments, rank };
 }
 

@@ -35,7 +35,7 @@ export function undiciUpstream(): UpstreamClient {
       let body: Readable | null = null;
       if (!hasNoBody(request.method)) {
         const incoming = (request.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-        body = incoming ?? (request.incoming.body ? Readable.fromWeb(request.incoming.body as import("node:stream/web").ReadableStream) : null);
+        body = incoming ?? (request.incoming.body ? Readable.fromWeb(request.incoming.body as unknown as import("node:stream/web").ReadableStream) : null);
       }
       const res = await undiciRequest(request.url, {
         method: request.method as "GET",
@@ -44,7 +44,7 @@ export function undiciUpstream(): UpstreamClient {
         signal: request.signal,
         dispatcher: agent,
       });
-      const streamed = request.method === "HEAD" || NULL_BODY_STATUS.has(res.statusCode) ? null : (Readable.toWeb(res.body) as ReadableStream);
+      const streamed = request.method === "HEAD" || NULL_BODY_STATUS.has(res.statusCode) ? null : (Readable.toWeb(res.body) as unknown as ReadableStream);
       if (!streamed) res.body.resume();
       return new Response(streamed, { status: res.statusCode, headers: toHeaders(res.headers) });
     },

@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import { startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
+import { rawRequest } from "../../test/raw-http.ts";
+import { startUpstream, type Upstream } from "../../test/upstream.ts";
+
+const GiB = 1024 ** 3;
+const MB = 1024 ** 2;
+const CHUNK = 64 * 1024;
+
+/** A deterministic chunk of bytes: different per index so reordering or loss changes the hash. */
+function chunk(index: number): Uint8Array {
+  const bytes = new Uint8Array(CHUNK);
+  bytes.fill(index & 0xff);
+  new DataView(bytes.buffer).setUint32(0, index);
+  return bytes;
+}
+
+/** A request body stream of `total` bytes, hashing what it produces. */
+function uploadStream(total: number, hash: ReturnType<typeof createHash>): ReadableStream<Uint8Array> {
+  let index = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (index * CHUNK >= total) return controller.close();
+      const bytes = chunk(index++);
+      hash.update(bytes);
+      controller.enqueue(bytes);
+    },
+  });
+}
+
+describe("streaming bodies", () => {
+  let upstream: Upstream;
+  let gw: GatewayProcess;
+
+  before(async () => {
+    upstream = await startUpstream((req, res) => {
+      const url = new URL(req.url!, "http://x");
+      if (url.pathname === "/sink") {
+        const hash = createHash("sha256");
+        let bytes = 0;
+        req.on("data", (d: Buffer) => {
+          bytes += d.length;
+          hash.update(d);
+        });
+        req.on("end", () => {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ bytes, sha256: hash.digest("hex"), chunked: req.headers["transfer-encoding"] === "chunked" }));
+        });
+        return;
+      }
+      if (url.pathname === "/source") {
+        const total = Number(url.searchParams.get("bytes"));
+        res.writeHead(200, { "content-type": "application/octet-stream", "content-length": total });
+        let index = 0;
+        const pump = () => {
+          while (index * CHUNK < total) {
+            if (!res.write(chunk(index++))) return void res.once("drain", pump);
+          }
+          res.end();
+        };
+        return pump();
+      }
+      if (url.pathname === "/trickle") {
+        res.writeHead(200, { "content-type": "text/plain" });
+        let n = 0;
+        const timer = setInterval(() => {
+          res.write(`part ${n}\n`);
+          if (++n === 5) {
+            clearInterval(timer);
+            res.end();
+          }
+        }, 20);
+        return;
+      }
+      res.writeHead(404);
+      res.end();
+    });
+    gw = await startGatewayProcess({
+      config: `
+apis: [ { name: files, path: /files, backend: files } ]
+backends: { files: { urls: ["${upstream.url}"], timeout: 60s } }
+`,
+      env: { PORTICO_TELEMETRY_LOGS_STD: "none" },
+    });
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await upstream?.close();
+  });
+
+  async function upload(total: number) {
+    const hash = createHash("sha256");
+    const res = await fetch(`${gw.url}/files/sink`, { method: "POST", body: uploadStream(total, hash), duplex: "half" } as RequestInit);
+    assert.equal(res.status, 200);
+    return { seen: (await res.json()) as { bytes: number; sha256: string; chunked: boolean }, sent: hash.digest("hex") };
+  }
+
+  async function download(total: number) {
+    const res = await fetch(`${gw.url}/files/source?bytes=${total}`);
+    assert.equal(res.status, 200);
+    const hash = createHash("sha256");
+    let bytes = 0;
+    for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
+      bytes += part.length;
+      hash.update(part);
+    }
+    const expected = createHash("sha256");
+    for (let i = 0; i * CHUNK < total; i++) expected.update(chunk(i));
+    return { bytes, sha256: hash.digest("hex"), expected: expected.digest("hex") };
+  }
+
+  it("streams a chunked request body and a trickling response", async () => {
+    const { seen, sent } = await upload(3 * CHUNK + 0);
+    assert.equal(seen.bytes, 3 * CHUNK);
+    assert.equal(seen.sha256, sent);
+    const raw = await rawRequest(
+      gw.port,
+      "POST /files/sink HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked",
+      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    );
+    assert.equal(raw.status, 200);
+    assert.equal(JSON.parse(raw.body).bytes, 11);
+    const trickle = await fetch(`${gw.url}/files/trickle`);
+    assert.equal(await trickle.text(), "part 0\npart 1\npart 2\npart 3\npart 4\n");
+  });
+
+  it("moves 1 GiB up and 1 GiB down with under 100 MB of gateway RSS growth", async () => {
+    await upload(16 * MB);
+    await download(16 * MB);
+    const baseline = gw.rss("VmRSS");
+
+    const up = await upload(GiB);
+    assert.equal(up.seen.bytes, GiB);
+    assert.equal(up.seen.sha256, up.sent, "the backend received exactly the bytes sent");
+
+    const down = await download(GiB);
+    assert.equal(down.bytes, GiB);
+    assert.equal(down.sha256, down.expected, "the client received exactly the bytes the backend sent");
+
+    const growth = gw.rss("VmHWM") - baseline;
+    process.stdout.write(`# gateway RSS: baseline ${(baseline / MB).toFixed(1)} MB, peak growth ${(growth / MB).toFixed(1)} MB\n`);
+    assert.ok(growth < 100 * MB, `peak RSS grew by ${(growth / MB).toFixed(1)} MB`);
+  });
+});

@@ -1,0 +1,198 @@
+/**
+ * Test harness for end-to-end tests: runs the real `portico` CLI as a child process on the
+ * runtime that runs the tests (so `bun test`, `deno test` and `node --test` each exercise their
+ * own adapter), with free loopback ports and a configuration written to a temporary directory.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { detectRuntime } from "../runtime/server/detect.ts";
+
+/** Root of the repository. */
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const CLI = join(ROOT, "runtime", "cli.ts");
+
+/** The command that runs the CLI on the current runtime. */
+export function cliCommand(): string[] {
+  switch (detectRuntime()) {
+    case "bun":
+      return [process.execPath, CLI];
+    case "deno":
+      return [process.execPath, "run", "-A", CLI];
+    case "node":
+      return [process.execPath, "--import", "tsx", CLI];
+  }
+}
+
+/** A free TCP port on loopback (bound and released; good enough on a test machine). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A fresh temporary directory. */
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), "portico-test-"));
+}
+
+/** Output of a finished CLI run. */
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the CLI to completion with extra environment variables. */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<CliResult> {
+  const [cmd, ...base] = cliCommand();
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd!, [...base, ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`portico ${args.join(" ")} did not exit within ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function cleanEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("PORTICO_")) env[k] = v;
+  return env;
+}
+
+/** A gateway child process under test. */
+export interface GatewayProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly managementPort: number;
+  /** `http://127.0.0.1:PORT` of the traffic listener. */
+  readonly url: string;
+  readonly configFile: string;
+  /** Everything the gateway wrote to stdout and stderr so far. */
+  output(): string;
+  /** Resolves when the output matches, or rejects after the timeout. */
+  waitForOutput(pattern: RegExp, timeoutMs?: number, from?: number): Promise<void>;
+  /** The resident set size of the gateway process, in bytes (Linux). */
+  rss(field?: "VmRSS" | "VmHWM"): number;
+  stop(): Promise<void>;
+}
+
+/** Options for a gateway under test. */
+export interface GatewayOptions {
+  /** YAML configuration text, written to `config.yaml` in a temporary directory. */
+  readonly config: string;
+  readonly env?: Record<string, string>;
+}
+
+/** Starts a gateway on free ports and waits until /readyz answers 200. */
+export async function startGatewayProcess({ config, env = {} }: GatewayOptions): Promise<GatewayProcess> {
+  const dir = tempDir();
+  const configFile = join(dir, "config.yaml");
+  writeFileSync(configFile, config);
+  const port = await freePort();
+  const managementPort = await freePort();
+  const [cmd, ...base] = cliCommand();
+  const child = spawn(cmd!, [...base, "gateway", "--config", configFile], {
+    cwd: ROOT,
+    env: {
+      ...cleanEnv(),
+      PORTICO_NET_SERVER_HTTP_PORT: String(port),
+      PORTICO_NET_MANAGEMENT_PORT: String(managementPort),
+      PORTICO_NET_SERVER_BIND_ADDRESS: "127.0.0.1",
+      PORTICO_NET_MANAGEMENT_BIND_ADDRESS: "127.0.0.1",
+      PORTICO_TELEMETRY_LOGS_STD: "json",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const waiters = new Set<() => void>();
+  const collect = (d: Buffer) => {
+    output += d.toString();
+    for (const w of waiters) w();
+  };
+  child.stdout!.on("data", collect);
+  child.stderr!.on("data", collect);
+  let exited = false;
+  child.on("exit", () => {
+    exited = true;
+    for (const w of waiters) w();
+  });
+
+  const gateway: GatewayProcess = {
+    child,
+    port,
+    managementPort,
+    url: `http://127.0.0.1:${port}`,
+    configFile,
+    output: () => output,
+    waitForOutput(pattern, timeoutMs = 10_000, from = 0) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (pattern.test(output.slice(from))) return done(resolve);
+          if (exited) done(() => reject(new Error(`gateway exited before printing ${pattern}:\n${output}`)));
+        };
+        const timer = setTimeout(() => done(() => reject(new Error(`timed out waiting for ${pattern}; output:\n${output}`))), timeoutMs);
+        const done = (then: () => void) => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          then();
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    rss(field = "VmRSS") {
+      const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
+      const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
+      if (!match) throw new Error(`no ${field} in /proc/${child.pid}/status`);
+      return Number(match[1]) * 1024;
+    },
+    stop() {
+      if (exited) return Promise.resolve();
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+        child.once("exit", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        child.kill("SIGTERM");
+      });
+    },
+  };
+
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (exited) throw new Error(`gateway exited during start-up:\n${output}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${managementPort}/readyz`);
+      await res.body?.cancel();
+      if (res.status === 200) return gateway;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await gateway.stop();
+      throw new Error(`gateway not ready within 20 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
