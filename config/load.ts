@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { LineCounter, parseDocument } from "yaml";
+import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import type { Config } from "./schema/config.ts";
 import type { Problem } from "./schema/problems.ts";
 import { validateConfig } from "./schema/validate.ts";
@@ -35,9 +35,15 @@ export function loadConfigText(text: string, source: string): LoadResult {
   if (doc.errors.length) {
     return { ok: false, hash, problems: doc.errors.map((e) => ({ path: "", message: e.message.split("\n")[0]!, location: at(e.pos[0]) })) };
   }
-  const input = doc.toJS({ maxAliasCount: 100 });
+  let input: unknown;
+  try {
+    input = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // e.g. too many aliases (a "billion laughs" document): a problem like any other, never a throw.
+    return { ok: false, hash, problems: [{ path: "", message: (error as Error).message.split("\n")[0]!, location: at(0) }] };
+  }
   if (input !== null && input !== undefined && (typeof input !== "object" || Array.isArray(input))) {
-    return { ok: false, hash, problems: [{ path: "", message: "a configuration must be a map with keys such as apis and backends", location: at(0) }] };
+    return { ok: false, hash, problems: [{ path: "", message: "a configuration must be a map with keys such as apis and backends", location: at(doc.contents?.range[0] ?? 0) }] };
   }
   const result = validateConfig(input);
   if (result.ok) return { ok: true, config: result.config, hash, source };
@@ -51,6 +57,13 @@ export function loadConfigText(text: string, source: string): LoadResult {
 function nearestOffset(doc: ReturnType<typeof parseDocument>, parts: readonly PropertyKey[]): number | undefined {
   for (let n = parts.length; n >= 0; n--) {
     const node = n === 0 ? doc.contents : doc.getIn(parts.slice(0, n) as unknown[], true);
+    // A map entry is found at its key: its value may start on a later line, or be empty.
+    const parent = n === 0 ? undefined : n === 1 ? doc.contents : doc.getIn(parts.slice(0, n - 1) as unknown[], true);
+    if (isMap(parent)) {
+      const pair = parent.items.find((item) => (isScalar(item.key) ? item.key.value : item.key) === parts[n - 1]);
+      const keyRange = (pair?.key as { range?: [number, number, number] } | undefined)?.range;
+      if (keyRange) return keyRange[0];
+    }
     const range = (node as { range?: [number, number, number] } | undefined)?.range;
     if (range) return range[0];
   }

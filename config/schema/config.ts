@@ -83,7 +83,8 @@ export const Api = z
 export const Backend = z
   .object({
     urls: z.array(BackendUrl).min(1),
-    timeout: Duration.default(30),
+    // prefault, not default: zod 4 returns a default as the output without parsing it (30 would mean 30 ms).
+    timeout: Duration.refine((ms) => ms > 0, "expected a duration above zero, such as \"30s\"").prefault("30s"),
   })
   .strict();
 

@@ -31,10 +31,15 @@ export function formatPath(path: readonly PropertyKey[]): string {
 export function showValue(value: unknown): string {
   let text: string;
   if (value === undefined) return "nothing";
-  if (typeof value === "string") text = JSON.stringify(value);
+  if (typeof value === "string") text = JSON.stringify(redactUserinfo(value));
   else if (typeof value === "object" && value !== null) text = Array.isArray(value) ? "a list" : "a map";
   else text = String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** Hides the credentials of a URL such as `https://user:secret@host` so a problem never echoes them. */
+function redactUserinfo(text: string): string {
+  return text.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#@]*@/, "$1***@");
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
@@ -115,6 +120,12 @@ export function problemsFromZod(
         const hint = suggest(key, allowedKeys(keysAt, path));
         problems.push({ path: formatPath([...path, key]), parts: [...path, key], message: `unknown key${hint ? ` (did you mean "${hint}"?)` : ""}` });
       }
+      continue;
+    }
+    if (issue.code === "invalid_key") {
+      // A record key that breaks its rule: name the key, not the value under it.
+      const reason = issue.issues[0]?.message ?? issue.message;
+      problems.push({ path: formatPath(path), parts: path, message: `invalid key: ${reason} (got ${showValue(path[path.length - 1])})` });
       continue;
     }
     const value = valueAt(input, path);

@@ -5,13 +5,17 @@ import { showValue, suggest, type Problem } from "./problems.ts";
 
 type Raw = string | number | boolean;
 
-const port = z.coerce
-  .number({ error: "expected a port number from 0 to 65535" })
-  .int("expected a port number from 0 to 65535")
-  .min(0, "expected a port number from 0 to 65535")
-  .max(65535, "expected a port number from 0 to 65535");
+// Only a whole number or a string of digits: `true`, "0x10", "1e3" or a list must not turn into a port.
+const port = z.union([z.number(), z.string()], { error: "expected a port number from 0 to 65535" }).transform((v, ctx) => {
+  const n = typeof v === "number" ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    ctx.addIssue({ code: "custom", message: "expected a port number from 0 to 65535" });
+    return z.NEVER;
+  }
+  return n;
+});
 
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+const duration = z.union([z.string(), z.number()], { error: 'expected a positive duration such as "500ms", "10s" or "1m"' }).transform((v, ctx) => {
   const ms = parseDuration(v);
   if (ms === undefined || ms <= 0) {
     ctx.addIssue({ code: "custom", message: 'expected a positive duration such as "500ms", "10s" or "1m"' });
@@ -20,9 +24,9 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return ms;
 });
 
-const bool = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
+const bool = z.union([z.boolean(), z.string(), z.number()], { error: "expected true or false" }).transform((v, ctx) => {
   if (typeof v === "boolean") return v;
-  const lower = v.trim().toLowerCase();
+  const lower = String(v).trim().toLowerCase();
   if (["true", "1", "yes", "on"].includes(lower)) return true;
   if (["false", "0", "no", "off"].includes(lower)) return false;
   ctx.addIssue({ code: "custom", message: "expected true or false" });
@@ -39,8 +43,12 @@ const url = (protocols: string[]) =>
   }, `expected a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}`);
 
 const list = z.string().transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean));
-const text = z.coerce.string().min(1, "expected a non-empty value");
-const oneOf = <T extends string>(values: readonly [T, ...T[]]) =>
+// A scalar only: a map or a list must not become "[object Object]" or "a,b".
+const text = z
+  .union([z.string(), z.number()], { error: "expected a single value, not a list or a map" })
+  .transform(String)
+  .pipe(z.string().min(1, "expected a non-empty value"));
+const oneOf = <const T extends string>(values: readonly [T, ...T[]]) =>
   z.string().refine((v): v is T => (values as readonly string[]).includes(v), `expected one of ${values.join(", ")}`) as unknown as z.ZodType<T>;
 
 /** Every gateway setting: its parser and its default. Names are fixed by the interface contract. */
@@ -55,14 +63,14 @@ const SPECS = {
   "net.server.bind-address": { schema: text, default: () => "0.0.0.0" },
   "net.server.http.port": { schema: port, default: () => 8080 },
   "net.server.https.port": { schema: port, default: () => 8081 },
-  "net.server.tls.min-version": { schema: oneOf(["TLSv1.2", "TLSv1.3", "TLSv1.1", "TLSv1"]), default: () => "TLSv1.2" },
+  "net.server.tls.min-version": { schema: oneOf(["TLSv1.2", "TLSv1.3", "TLSv1.1", "TLSv1"]), default: () => "TLSv1.2" as const },
   "net.server.tls.ciphers.allowed-suites": { schema: list, default: () => undefined },
   "net.client.tls.ciphers.allowed-suites": { schema: list, default: () => undefined },
   "net.management.bind-address": { schema: text, default: () => "0.0.0.0" },
   "net.management.port": { schema: port, default: () => 8090 },
   "telemetry.metrics.otlp.endpoint": { schema: url(["http:", "https:"]), default: () => undefined },
   "telemetry.metrics.prometheus.enabled": { schema: bool, default: () => true },
-  "telemetry.logs.std": { schema: oneOf(["json", "text", "none"]), default: () => "json" },
+  "telemetry.logs.std": { schema: oneOf(["json", "text", "none"]), default: () => "json" as const },
   "cache.redis.url": { schema: url(["redis:", "rediss:"]), default: () => undefined },
 } as const satisfies Record<string, { schema: z.ZodType; default: () => unknown; secret?: boolean }>;
 
@@ -117,8 +125,9 @@ export function resolveSettings(
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith("PORTICO_") || value === undefined) continue;
     const key = envKeys.get(name);
-    if (key) raw.set(key, { value, from: name });
-    else warnings.push(`environment variable ${name} is not a Portico setting and is ignored`);
+    // An empty variable counts as unset (as `FOO=` in a compose file means): it must not hide the file's value.
+    if (!key) warnings.push(`environment variable ${name} is not a Portico setting and is ignored`);
+    else if (value !== "") raw.set(key, { value, from: name });
   }
   for (const [key, value] of Object.entries(overrides)) raw.set(key, { value, from: "override" });
 

@@ -1,4 +1,5 @@
-import { ConfigShape, type ApiConfig, type Config, type PolicySectionsConfig } from "./config.ts";
+import type { z } from "zod";
+import { Api, ConfigShape, Operation, type ApiConfig, type Config, type PolicySectionsConfig } from "./config.ts";
 import { keysAt } from "./introspect.ts";
 import { formatPath, problemsFromZod, showValue, suggest, type Problem } from "./problems.ts";
 
@@ -15,10 +16,58 @@ export type Validation = { ok: true; config: Config } | { ok: false; problems: P
 export function validateConfig(input: unknown): Validation {
   const parsed = ConfigShape.safeParse(input ?? {});
   if (!parsed.success) {
-    return { ok: false, problems: problemsFromZod(parsed.error.issues, input, (path) => keysAt(ConfigShape, path)) };
+    // Cross-references are still checked, on the parts whose shape is right, so that one run lists every problem.
+    const shape = problemsFromZod(parsed.error.issues, input, (path) => keysAt(ConfigShape, path));
+    return { ok: false, problems: [...shape, ...checkReferences(salvage(input))] };
   }
   const problems = checkReferences(parsed.data);
   return problems.length ? { ok: false, problems } : { ok: true, config: parsed.data };
+}
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** The fields of `raw` that are valid on their own; a field present but invalid is left out. */
+function validFields(shape: Record<string, z.ZodType>, raw: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(shape)) {
+    if (!Object.hasOwn(raw, key)) continue;
+    const field = schema.safeParse(raw[key]);
+    if (field.success) out[key] = field.data;
+  }
+  return out;
+}
+
+/**
+ * The parts of a document whose shape is right, item by item and field by field, with the indexes
+ * of the document kept (`undefined` where an item is unusable). Checks that need a part that is
+ * missing or broken are skipped: its shape problem is reported already.
+ */
+function salvage(input: unknown): Config {
+  const doc = isMap(input) ? input : {};
+  const backends = isMap(doc.backends) ? doc.backends : undefined;
+  const policies = isMap(doc.policies) ? doc.policies : undefined;
+  const apis = Array.isArray(doc.apis)
+    ? doc.apis.map((raw) => {
+        if (!isMap(raw)) return undefined;
+        const api = validFields(Api.shape, raw);
+        if (Object.hasOwn(raw, "hosts") && api.hosts === undefined) delete api.path; // unknown hosts: no route check
+        if (!backends) delete api.backend;
+        if (!policies) delete api.policies;
+        if (Array.isArray(raw.operations) && api.operations === undefined) {
+          api.operations = raw.operations.map((op) => (isMap(op) ? validFields(Operation.shape, op) : undefined));
+        }
+        return api;
+      })
+    : [];
+  const gateways: Record<string, { apis: (string | undefined)[] }> = {};
+  if (Array.isArray(doc.apis) && isMap(doc.gateways)) {
+    for (const [name, raw] of Object.entries(doc.gateways)) {
+      if (isMap(raw) && Array.isArray(raw.apis)) gateways[name] = { apis: raw.apis.map((a) => (Api.shape.name.safeParse(a).success ? (a as string) : undefined)) };
+    }
+  }
+  return { apis, backends: backends ?? {}, hostnames: [], policies: policies ?? {}, gateways } as unknown as Config;
 }
 
 function problem(parts: PropertyKey[], message: string): Problem {
@@ -37,11 +86,14 @@ function checkReferences(config: Config): Problem[] {
   const routeOwner = new Map<string, number>();
 
   config.apis.forEach((api, i) => {
-    const seen = apiIndex.get(api.name);
-    if (seen !== undefined) problems.push(problem(["apis", i, "name"], `duplicate API name ${showValue(api.name)} (also apis[${seen}])`));
-    else apiIndex.set(api.name, i);
+    if (!api) return;
+    if (api.name !== undefined) {
+      const seen = apiIndex.get(api.name);
+      if (seen !== undefined) problems.push(problem(["apis", i, "name"], `duplicate API name ${showValue(api.name)} (also apis[${seen}])`));
+      else apiIndex.set(api.name, i);
+    }
 
-    if (!Object.hasOwn(config.backends, api.backend)) {
+    if (api.backend !== undefined && !Object.hasOwn(config.backends, api.backend)) {
       const hint = suggest(api.backend, backendNames);
       problems.push(
         problem(
@@ -51,18 +103,19 @@ function checkReferences(config: Config): Problem[] {
       );
     }
 
-    for (const host of api.hosts ?? ["*"]) {
+    for (const host of api.path === undefined ? [] : (api.hosts ?? ["*"])) {
       const key = `${host} ${normalizePrefix(api.path)}`;
       const owner = routeOwner.get(key);
       if (owner !== undefined) {
         const on = host === "*" ? "any host" : `host ${host}`;
-        problems.push(problem(["apis", i, "path"], `${showValue(api.path)} on ${on} is already served by apis[${owner}] (${showValue(config.apis[owner]!.name)})`));
+        const name = config.apis[owner]!.name;
+        problems.push(problem(["apis", i, "path"], `${showValue(api.path)} on ${on} is already served by apis[${owner}]${name === undefined ? "" : ` (${showValue(name)})`}`));
       } else routeOwner.set(key, i);
     }
 
     problems.push(...checkOperations(api, i));
     problems.push(...checkPolicyUses(api.policies, ["apis", i, "policies"], config));
-    api.operations?.forEach((op, j) => problems.push(...checkPolicyUses(op.policies, ["apis", i, "operations", j, "policies"], config)));
+    api.operations?.forEach((op, j) => op && problems.push(...checkPolicyUses(op.policies, ["apis", i, "operations", j, "policies"], config)));
   });
 
   for (const name of Object.keys(config.policies)) {
@@ -71,7 +124,7 @@ function checkReferences(config: Config): Problem[] {
 
   for (const [gateway, assignment] of Object.entries(config.gateways)) {
     assignment.apis.forEach((name, k) => {
-      if (!apiIndex.has(name)) problems.push(problem(["gateways", gateway, "apis", k], `unknown API ${showValue(name)} (known: ${knownList(apiIndex.keys())})`));
+      if (name !== undefined && !apiIndex.has(name)) problems.push(problem(["gateways", gateway, "apis", k], `unknown API ${showValue(name)} (known: ${knownList(apiIndex.keys())})`));
     });
   }
   return problems;
@@ -91,16 +144,19 @@ function checkOperations(api: ApiConfig, i: number): Problem[] {
   const seen = new Map<string, number>();
   const names = new Map<string, number>();
   api.operations?.forEach((op, j) => {
-    const key = `${op.method} ${templateShape(op.url)}`;
-    const previous = seen.get(key);
-    if (previous !== undefined) problems.push(problem(["apis", i, "operations", j], `duplicate of operations[${previous}] (${op.method} ${op.url})`));
-    else seen.set(key, j);
+    if (!op) return;
+    if (op.method !== undefined && op.url !== undefined) {
+      const key = `${op.method} ${templateShape(op.url)}`;
+      const previous = seen.get(key);
+      if (previous !== undefined) problems.push(problem(["apis", i, "operations", j], `duplicate of operations[${previous}] (${op.method} ${op.url})`));
+      else seen.set(key, j);
+    }
     if (op.name !== undefined) {
       const named = names.get(op.name);
       if (named !== undefined) problems.push(problem(["apis", i, "operations", j, "name"], `duplicate operation name ${showValue(op.name)} (also operations[${named}])`));
       else names.set(op.name, j);
     }
-    const params = [...op.url.matchAll(/\{([^}*]+)\*?\}/g)].map((m) => m[1]!);
+    const params = [...(op.url ?? "").matchAll(/\{([^}*]+)\*?\}/g)].map((m) => m[1]!);
     const dup = params.find((p, k) => params.indexOf(p) !== k);
     if (dup) problems.push(problem(["apis", i, "operations", j, "url"], `parameter {${dup}} appears twice (got ${showValue(op.url)})`));
   });

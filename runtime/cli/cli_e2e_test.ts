@@ -43,7 +43,8 @@ backends:
     assert.ok(lines.some((l) => l.includes(`apis[3].hots: unknown key (did you mean "hosts"?)`)), res.stderr);
     assert.ok(lines.some((l) => /bad\.yaml:7:\d+: backends\.orders\.timeout: expected a duration .*\(got "soon"\)/.test(l)), res.stderr);
     assert.ok(lines.some((l) => l.includes(`backends.users.urls[0]: expected an http:// or https:// URL`) && l.includes(`(got "ftp://files")`)), res.stderr);
-    assert.match(lines.at(-1)!, /bad\.yaml: 4 problems/);
+    assert.ok(lines.some((l) => l.includes(`apis[2].backend: unknown backend "ordrs"`)), res.stderr);
+    assert.match(lines.at(-1)!, /bad\.yaml: 5 problems/);
   });
 
   it("reports unknown backends with the known names, as in the contract", async () => {

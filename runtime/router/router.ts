@@ -82,9 +82,7 @@ export class Router<T> {
       else (allow ??= []).push(op.method);
     }
     if (fallback) return fallback;
-    if (!allow) return NO_ROUTE;
-    if (allow.includes("GET")) allow.push("HEAD");
-    return { miss: "method-not-allowed", allow: [...new Set(allow)] };
+    return allow ? { miss: "method-not-allowed", allow: [...new Set(allow)] } : NO_ROUTE;
   }
 
   /**

@@ -1,0 +1,288 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { hostname } from "node:os";
+import { formatProblem } from "./problems.ts";
+import { envName, resolveSettings, SETTING_KEYS, type Settings } from "./settings.ts";
+
+function settingsOf(file: Record<string, unknown> | undefined, env: Record<string, string | undefined> = {}): Settings {
+  const result = resolveSettings(file, env);
+  if (!result.ok) assert.fail(`expected settings, got:\n${result.problems.map(formatProblem).join("\n")}`);
+  return result.settings;
+}
+
+/** Resolves settings that must fail; returns `key: message` lines. */
+function problemsOf(file: Record<string, unknown> | undefined, env: Record<string, string | undefined> = {}): string[] {
+  const result = resolveSettings(file, env);
+  if (result.ok) assert.fail(`expected problems, got settings: ${JSON.stringify(result.settings)}`);
+  return result.problems.map(formatProblem);
+}
+
+const CONTRACT_KEYS = [
+  "gateway.name",
+  "config.service.endpoint",
+  "config.service.auth",
+  "config.sync.interval",
+  "config.heartbeat.interval",
+  "config.backup.enabled",
+  "config.backup.path",
+  "net.server.http.port",
+  "net.server.https.port",
+  "net.server.tls.min-version",
+  "net.server.tls.ciphers.allowed-suites",
+  "net.client.tls.ciphers.allowed-suites",
+  "telemetry.metrics.otlp.endpoint",
+  "telemetry.metrics.prometheus.enabled",
+  "telemetry.logs.std",
+  "net.management.port",
+  "cache.redis.url",
+];
+
+describe("envName", () => {
+  it("is PORTICO_ and the key upper-cased, with . and - turned into _", () => {
+    assert.equal(envName("config.service.endpoint"), "PORTICO_CONFIG_SERVICE_ENDPOINT");
+    assert.equal(envName("net.server.tls.min-version"), "PORTICO_NET_SERVER_TLS_MIN_VERSION");
+    assert.equal(envName("net.client.tls.ciphers.allowed-suites"), "PORTICO_NET_CLIENT_TLS_CIPHERS_ALLOWED_SUITES");
+    assert.equal(envName("gateway.name"), "PORTICO_GATEWAY_NAME");
+  });
+
+  it("gives every setting its own variable", () => {
+    assert.equal(new Set(SETTING_KEYS.map(envName)).size, SETTING_KEYS.length);
+  });
+});
+
+describe("resolveSettings: defaults", () => {
+  it("knows every key of the contract", () => {
+    for (const key of CONTRACT_KEYS) assert.ok((SETTING_KEYS as string[]).includes(key), `missing setting ${key}`);
+  });
+
+  it("uses the contract's defaults when nothing is given", () => {
+    const settings = settingsOf(undefined);
+    assert.equal(settings["gateway.name"], hostname());
+    assert.equal(settings["config.service.endpoint"], undefined);
+    assert.equal(settings["config.service.auth"], undefined);
+    assert.equal(settings["config.sync.interval"], 10_000);
+    assert.equal(settings["config.heartbeat.interval"], 60_000);
+    assert.equal(settings["config.backup.enabled"], true);
+    assert.equal(settings["config.backup.path"], "./.portico/backup");
+    assert.equal(settings["net.server.http.port"], 8080);
+    assert.equal(settings["net.server.https.port"], 8081);
+    assert.equal(settings["net.server.tls.min-version"], "TLSv1.2");
+    assert.equal(settings["net.server.tls.ciphers.allowed-suites"], undefined);
+    assert.equal(settings["net.client.tls.ciphers.allowed-suites"], undefined);
+    assert.equal(settings["telemetry.metrics.otlp.endpoint"], undefined);
+    assert.equal(settings["telemetry.metrics.prometheus.enabled"], true);
+    assert.equal(settings["telemetry.logs.std"], "json");
+    assert.equal(settings["net.management.port"], 8090);
+    assert.equal(settings["cache.redis.url"], undefined);
+    assert.deepEqual(resolveSettings({}, {}).warnings, []);
+  });
+
+  it("treats an empty or null value as not given", () => {
+    const settings = settingsOf({ "net.server.http.port": null, "config.backup.path": "" });
+    assert.equal(settings["net.server.http.port"], 8080);
+    assert.equal(settings["config.backup.path"], "./.portico/backup");
+  });
+});
+
+describe("resolveSettings: the settings file", () => {
+  it("reads dotted keys and parses each value", () => {
+    const settings = settingsOf({
+      "gateway.name": "edge-1",
+      "config.service.endpoint": "https://cp.example.com:8079",
+      "config.sync.interval": "500ms",
+      "config.heartbeat.interval": "2m",
+      "config.backup.enabled": false,
+      "net.server.http.port": 0,
+      "net.server.https.port": "8443",
+      "net.server.tls.min-version": "TLSv1.3",
+      "net.server.tls.ciphers.allowed-suites": "TLS_AES_128_GCM_SHA256, TLS_CHACHA20_POLY1305_SHA256,,",
+      "telemetry.logs.std": "text",
+      "cache.redis.url": "rediss://cache.internal:6380",
+    });
+    assert.equal(settings["gateway.name"], "edge-1");
+    assert.equal(settings["config.service.endpoint"], "https://cp.example.com:8079");
+    assert.equal(settings["config.sync.interval"], 500);
+    assert.equal(settings["config.heartbeat.interval"], 120_000);
+    assert.equal(settings["config.backup.enabled"], false);
+    assert.equal(settings["net.server.http.port"], 0);
+    assert.equal(settings["net.server.https.port"], 8443);
+    assert.equal(settings["net.server.tls.min-version"], "TLSv1.3");
+    assert.deepEqual(settings["net.server.tls.ciphers.allowed-suites"], ["TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"]);
+    assert.equal(settings["telemetry.logs.std"], "text");
+    assert.equal(settings["cache.redis.url"], "rediss://cache.internal:6380");
+  });
+
+  it("counts a bare number as seconds for intervals", () => {
+    assert.equal(settingsOf({ "config.sync.interval": 30 })["config.sync.interval"], 30_000);
+    assert.equal(settingsOf({ "config.sync.interval": "30" })["config.sync.interval"], 30_000);
+  });
+
+  it("flattens nested maps, and mixes them with dotted keys", () => {
+    const settings = settingsOf({
+      net: { server: { http: { port: 9000 }, tls: { "min-version": "TLSv1.3" } }, management: { port: 9090 } },
+      "config.backup": { enabled: "no", path: "/var/lib/portico" },
+      gateway: { name: "edge-2" },
+    });
+    assert.equal(settings["net.server.http.port"], 9000);
+    assert.equal(settings["net.server.tls.min-version"], "TLSv1.3");
+    assert.equal(settings["net.management.port"], 9090);
+    assert.equal(settings["config.backup.enabled"], false);
+    assert.equal(settings["config.backup.path"], "/var/lib/portico");
+    assert.equal(settings["gateway.name"], "edge-2");
+  });
+
+  it("reads the usual spellings of true and false", () => {
+    for (const yes of [true, "true", "TRUE", "1", 1, "yes", "on"]) assert.equal(settingsOf({ "config.backup.enabled": yes })["config.backup.enabled"], true, String(yes));
+    for (const no of [false, "false", "0", 0, "no", "off", "Off"]) assert.equal(settingsOf({ "config.backup.enabled": no })["config.backup.enabled"], false, String(no));
+  });
+
+  it("reports an unknown key, dotted or nested, with a suggestion", () => {
+    assert.deepEqual(problemsOf({ "net.server.http.prot": 1, net: { server: { htp: { port: 2 } } }, "no.such.thing": 3 }), [
+      'net.server.http.prot: unknown setting (did you mean "net.server.http.port"?)',
+      'net.server.htp.port: unknown setting (did you mean "net.server.http.port"?)',
+      "no.such.thing: unknown setting",
+    ]);
+  });
+});
+
+describe("resolveSettings: environment variables", () => {
+  it("reads every setting from its variable", () => {
+    const samples: Record<string, [string, unknown]> = {
+      "gateway.name": ["edge-9", "edge-9"],
+      "config.service.endpoint": ["http://cp:8079", "http://cp:8079"],
+      "config.service.auth": ["GatewayKey abc", "GatewayKey abc"],
+      "config.sync.interval": ["5s", 5_000],
+      "config.heartbeat.interval": ["1m", 60_000],
+      "config.backup.enabled": ["false", false],
+      "config.backup.path": ["/tmp/b", "/tmp/b"],
+      "net.server.bind-address": ["127.0.0.1", "127.0.0.1"],
+      "net.server.http.port": ["1", 1],
+      "net.server.https.port": ["65535", 65535],
+      "net.server.tls.min-version": ["TLSv1.3", "TLSv1.3"],
+      "net.server.tls.ciphers.allowed-suites": ["A,B", ["A", "B"]],
+      "net.client.tls.ciphers.allowed-suites": ["C", ["C"]],
+      "net.management.bind-address": ["::1", "::1"],
+      "net.management.port": ["0", 0],
+      "telemetry.metrics.otlp.endpoint": ["http://otel:4318", "http://otel:4318"],
+      "telemetry.metrics.prometheus.enabled": ["off", false],
+      "telemetry.logs.std": ["none", "none"],
+      "cache.redis.url": ["redis://r:6379/0", "redis://r:6379/0"],
+    };
+    assert.deepEqual(Object.keys(samples).sort(), [...SETTING_KEYS].sort(), "a sample for every setting");
+    const env = Object.fromEntries(Object.entries(samples).map(([key, [raw]]) => [envName(key), raw]));
+    const result = resolveSettings(undefined, env);
+    if (!result.ok) assert.fail(result.problems.map(formatProblem).join("\n"));
+    for (const [key, [, parsed]] of Object.entries(samples)) assert.deepEqual(result.settings[key as keyof Settings], parsed, key);
+    assert.deepEqual(result.warnings, []);
+  });
+
+  it("wins over the settings file, key by key", () => {
+    const settings = settingsOf(
+      { "net.server.http.port": 9000, net: { management: { port: 9090 } }, "gateway.name": "from-file" },
+      { PORTICO_NET_SERVER_HTTP_PORT: "7000", PORTICO_GATEWAY_NAME: "from-env" },
+    );
+    assert.equal(settings["net.server.http.port"], 7000);
+    assert.equal(settings["gateway.name"], "from-env");
+    assert.equal(settings["net.management.port"], 9090);
+  });
+
+  it("does not let an empty variable hide the file's value", () => {
+    const settings = settingsOf({ "net.server.http.port": 9000 }, { PORTICO_NET_SERVER_HTTP_PORT: "" });
+    assert.equal(settings["net.server.http.port"], 9000);
+  });
+
+  it("loses to overrides", () => {
+    const result = resolveSettings({ "net.server.http.port": 1 }, { PORTICO_NET_SERVER_HTTP_PORT: "2" }, { "net.server.http.port": 3 });
+    assert.ok(result.ok);
+    assert.equal(result.settings["net.server.http.port"], 3);
+  });
+
+  it("warns about unknown PORTICO_ variables, naming them but not their values, and ignores other variables", () => {
+    const result = resolveSettings(undefined, {
+      PORTICO_NET_SERVER_HTTP_PROT: "9000",
+      PORTICO_CONFIG_SERVICE_AUTHH: "GatewayKey t0p-s3cret",
+      PATH: "/usr/bin",
+      HOME: undefined,
+      portico_gateway_name: "lower-case is not ours",
+    });
+    assert.ok(result.ok);
+    assert.equal(result.warnings.length, 2);
+    assert.match(result.warnings[0]!, /PORTICO_NET_SERVER_HTTP_PROT/);
+    assert.match(result.warnings[1]!, /PORTICO_CONFIG_SERVICE_AUTHH/);
+    assert.ok(!result.warnings.join("\n").includes("t0p-s3cret"));
+    assert.equal(result.settings["net.server.http.port"], 8080);
+    assert.equal(result.settings["gateway.name"], hostname());
+  });
+});
+
+describe("resolveSettings: bad values", () => {
+  it("reports every bad value at once, naming the key, the variable and the value seen", () => {
+    assert.deepEqual(
+      problemsOf(
+        { "net.management.port": 70000, "config.backup.enabled": "maybe" },
+        {
+          PORTICO_NET_SERVER_HTTP_PORT: "eighty",
+          PORTICO_CONFIG_SYNC_INTERVAL: "soon",
+          PORTICO_CONFIG_SERVICE_ENDPOINT: "ftp://cp",
+          PORTICO_TELEMETRY_LOGS_STD: "xml",
+          PORTICO_NET_SERVER_TLS_MIN_VERSION: "TLSv1.4",
+          PORTICO_CACHE_REDIS_URL: "http://redis",
+        },
+      ),
+      [
+        'config.service.endpoint: expected a URL starting with http:// or https:// (from PORTICO_CONFIG_SERVICE_ENDPOINT) (got "ftp://cp")',
+        'config.sync.interval: expected a positive duration such as "500ms", "10s" or "1m" (from PORTICO_CONFIG_SYNC_INTERVAL) (got "soon")',
+        'config.backup.enabled: expected true or false (got "maybe")',
+        'net.server.http.port: expected a port number from 0 to 65535 (from PORTICO_NET_SERVER_HTTP_PORT) (got "eighty")',
+        'net.server.tls.min-version: expected one of TLSv1.2, TLSv1.3, TLSv1.1, TLSv1 (from PORTICO_NET_SERVER_TLS_MIN_VERSION) (got "TLSv1.4")',
+        "net.management.port: expected a port number from 0 to 65535 (got 70000)",
+        'telemetry.logs.std: expected one of json, text, none (from PORTICO_TELEMETRY_LOGS_STD) (got "xml")',
+        'cache.redis.url: expected a URL starting with redis:// or rediss:// (from PORTICO_CACHE_REDIS_URL) (got "http://redis")',
+      ],
+    );
+  });
+
+  it("refuses ports that are not whole numbers from 0 to 65535", () => {
+    for (const bad of ["-1", "65536", "80.5", "0x50", "1e3", "80 80", -1, 65536, 80.5, true]) {
+      const found = problemsOf({ "net.server.http.port": bad });
+      assert.equal(found.length, 1, String(bad));
+      assert.match(found[0]!, /^net\.server\.http\.port: expected a port number from 0 to 65535 \(got /, String(bad));
+    }
+    assert.equal(settingsOf({}, { PORTICO_NET_SERVER_HTTP_PORT: " 8088 " })["net.server.http.port"], 8088);
+  });
+
+  it("refuses zero and negative intervals", () => {
+    assert.deepEqual(problemsOf({ "config.heartbeat.interval": "0s", "config.sync.interval": -5 }), [
+      'config.sync.interval: expected a positive duration such as "500ms", "10s" or "1m" (got -5)',
+      'config.heartbeat.interval: expected a positive duration such as "500ms", "10s" or "1m" (got "0s")',
+    ]);
+  });
+
+  it("refuses a list or a map where one value is expected", () => {
+    assert.deepEqual(problemsOf({ "gateway.name": { first: "a" }, "config.backup.path": ["a", "b"], "net.server.http.port": [8080] }), [
+      "gateway.name: expected a single value, not a list or a map (got a map)",
+      "config.backup.path: expected a single value, not a list or a map (got a list)",
+      "net.server.http.port: expected a port number from 0 to 65535 (got a list)",
+    ]);
+  });
+});
+
+describe("resolveSettings: secrets", () => {
+  it("hands the token over but never shows it in a problem", () => {
+    assert.equal(settingsOf({}, { PORTICO_CONFIG_SERVICE_AUTH: "GatewayKey t0p-s3cret" })["config.service.auth"], "GatewayKey t0p-s3cret");
+    const result = resolveSettings({ "config.service.auth": { token: "t0p-s3cret" }, "net.server.http.port": "bad" }, {});
+    assert.equal(result.ok, false);
+    const text = JSON.stringify(result);
+    assert.ok(!text.includes("t0p-s3cret"), text);
+    if (!result.ok) {
+      assert.equal(result.problems[0]!.path, "config.service.auth");
+      assert.match(result.problems[0]!.message, /\(got a value that is not shown\)$/);
+    }
+  });
+
+  it("never shows the credentials of a refused URL", () => {
+    const [found] = problemsOf({}, { PORTICO_CONFIG_SERVICE_ENDPOINT: "ftp://gw:t0p-s3cret@cp.example.com" });
+    assert.ok(!found!.includes("t0p-s3cret"), found);
+    assert.match(found!, /\(got "ftp:\/\/\*\*\*@cp\.example\.com"\)$/);
+  });
+});
