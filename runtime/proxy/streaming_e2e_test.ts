@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
 import { rawRequest } from "../../test/raw-http.ts";
@@ -62,6 +63,7 @@ describe("streaming bodies", () => {
         };
         return pump();
       }
+      if (url.pathname === "/small") return res.end("hello world");
       if (url.pathname === "/trickle") {
         res.writeHead(200, { "content-type": "text/plain" });
         let n = 0;
@@ -125,6 +127,39 @@ backends: { files: { urls: ["${upstream.url}"], timeout: 60s } }
     assert.equal(JSON.parse(raw.body).bytes, 11);
     const trickle = await fetch(`${gw.url}/files/trickle`);
     assert.equal(await trickle.text(), "part 0\npart 1\npart 2\npart 3\npart 4\n");
+  });
+
+  it("survives clients that disconnect in the middle of a response or a request body", async () => {
+    const abandon = async (i: number) => {
+      const controller = new AbortController();
+      if (i % 2 === 0) {
+        const res = await fetch(`${gw.url}/files/source?bytes=${256 * MB}`, { signal: controller.signal });
+        const reader = res.body!.getReader();
+        await reader.read();
+        controller.abort();
+        await reader.read().catch(() => {});
+      } else {
+        const hash = createHash("sha256");
+        const pending = fetch(`${gw.url}/files/sink`, { method: "POST", body: uploadStream(256 * MB, hash), duplex: "half", signal: controller.signal } as RequestInit);
+        setTimeout(() => controller.abort(), 20);
+        await pending.catch(() => {});
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, (_, i) => abandon(i)));
+    // Many keep-alive connections cut while pipelined requests are in flight, as a load tester does when it stops.
+    for (let round = 0; round < 5; round++) {
+      const sockets = Array.from({ length: 32 }, () => {
+        const socket = connect(gw.port, "127.0.0.1", () => socket.write("GET /files/small HTTP/1.1\r\nHost: gw.test\r\n\r\n".repeat(50)));
+        socket.on("error", () => {});
+        return socket;
+      });
+      await new Promise((r) => setTimeout(r, 30));
+      for (const socket of sockets) socket.destroy();
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(gw.child.exitCode, null, `the gateway exited:\n${gw.output()}`);
+    const { seen, sent } = await upload(CHUNK);
+    assert.equal(seen.sha256, sent, "the gateway still serves");
   });
 
   it("moves 1 GiB up and 1 GiB down with under 100 MB of gateway RSS growth", async () => {

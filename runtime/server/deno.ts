@@ -1,4 +1,4 @@
-import { fetchUpstream } from "../upstream/fetch.ts";
+import { undiciUpstream } from "../upstream/undici.ts";
 import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
 
 interface DenoServeInfo {
@@ -22,7 +22,7 @@ const Deno = (globalThis as unknown as { Deno: DenoNamespace }).Deno;
 export const denoAdapter: ServerAdapter = {
   runtime: "deno",
   version: Deno.version.deno,
-  capabilities: { streamingRequestBodies: true, upstreamClient: "fetch" },
+  capabilities: { streamingRequestBodies: true, upstreamClient: "undici" },
   async listen({ port, hostname, handler }: ListenOptions): Promise<RunningServer> {
     const server = Deno.serve({ port, hostname, onListen: () => {} }, handler);
     return {
@@ -39,5 +39,5 @@ export const denoAdapter: ServerAdapter = {
   clientAddress(_request: Request, env: unknown): string {
     return (env as DenoServeInfo).remoteAddr.hostname;
   },
-  createUpstreamClient: fetchUpstream,
+  createUpstreamClient: undiciUpstream,
 };

@@ -25,6 +25,29 @@ function headerRecord(headers: Headers): Record<string, string> {
 }
 
 /**
+ * A web stream over a Node readable that reads only when the consumer pulls (so backpressure reaches
+ * the backend) and destroys the readable when the consumer cancels, e.g. when the client goes away.
+ * Node 20's `Readable.toWeb` can enqueue after a cancel and crash the process with ERR_INVALID_STATE.
+ */
+function webStream(body: Readable): ReadableStream<Uint8Array> {
+  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { value, done } = await chunks.next();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (error) {
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      body.destroy(reason instanceof Error ? reason : undefined);
+    },
+  });
+}
+
+/**
  * An upstream client on undici's dispatcher API for Node, several times faster than Node's
  * `fetch`. The request body streams straight from Node's IncomingMessage when the adapter exposes it.
  */
@@ -44,9 +67,9 @@ export function undiciUpstream(): UpstreamClient {
         signal: request.signal,
         dispatcher: agent,
       });
-      const streamed = request.method === "HEAD" || NULL_BODY_STATUS.has(res.statusCode) ? null : (Readable.toWeb(res.body) as unknown as ReadableStream);
-      if (!streamed) res.body.resume();
-      return new Response(streamed, { status: res.statusCode, headers: toHeaders(res.headers) });
+      const noBody = request.method === "HEAD" || NULL_BODY_STATUS.has(res.statusCode);
+      if (noBody) res.body.resume();
+      return new Response(noBody ? null : webStream(res.body), { status: res.statusCode, headers: toHeaders(res.headers) });
     },
     close: () => agent.close(),
   };
