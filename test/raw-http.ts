@@ -30,6 +30,8 @@ export function rawRequest(port: number, head: string, body = ""): Promise<RawRe
     socket.on("data", (d) => (data += d));
     socket.on("error", reject);
     socket.on("close", () => {
+      // Skip interim responses (100 Continue) before the final one.
+      while (/^HTTP\/1\.[01] 1\d\d /.test(data)) data = data.slice(data.indexOf("\r\n\r\n") + 4);
       const split = data.indexOf("\r\n\r\n");
       const lines = data.slice(0, split).split("\r\n");
       const status = Number(lines[0]!.split(" ")[1]);

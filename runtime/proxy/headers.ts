@@ -30,7 +30,7 @@ function forwardedValue(value: string): string {
 
 /**
  * Headers for the backend request: the client's headers without hop-by-hop ones and without
- * `Host` (the backend's own host is sent), with `X-Forwarded-For/-Proto/-Host` and `Forwarded`
+ * `Host` (the backend's own host is sent) and `Expect`, with `X-Forwarded-For/-Proto/-Host` and `Forwarded`
  * set by the gateway. Client-supplied forwarding headers are replaced, not trusted.
  * `Accept-Encoding: identity` is sent when the client named no encoding, so the runtime's
  * client never negotiates a compression the client did not ask for.
@@ -40,6 +40,9 @@ export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts): 
   stripHopByHop(headers);
   const host = headers.get("host");
   headers.delete("host");
+  // The listener has already answered `Expect: 100-continue` (or will as the body is read); the
+  // backend call is a new exchange, and undici refuses requests that carry the header.
+  headers.delete("expect");
   // Every X-Forwarded-* the client sent (-Port, -Prefix, -Server, ...) is dropped, not only the ones set below.
   const supplied: string[] = [];
   for (const name of headers.keys()) if (name.startsWith("x-forwarded-")) supplied.push(name);

@@ -157,3 +157,11 @@ describe("clientResponseHeaders", () => {
     assert.equal(upstream.get("connection"), "close, x-backend-hop", "the backend's headers are left alone");
   });
 });
+
+describe("upstreamRequestHeaders and Expect", () => {
+  it("does not forward Expect: 100-continue, which the listener already answered", () => {
+    const out = upstreamRequestHeaders(new Headers({ expect: "100-continue", "content-length": "5" }), { ip: "127.0.0.1", proto: "http" });
+    assert.equal(out.get("expect"), null);
+    assert.equal(out.get("content-length"), "5");
+  });
+});

@@ -125,6 +125,13 @@ backends: { files: { urls: ["${upstream.url}"], timeout: 60s } }
     );
     assert.equal(raw.status, 200);
     assert.equal(JSON.parse(raw.body).bytes, 11);
+    const expecting = await rawRequest(
+      gw.port,
+      "POST /files/sink HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 5\r\nExpect: 100-continue",
+      "hello",
+    );
+    assert.equal(expecting.status, 200, "an upload announced with Expect: 100-continue (as curl -T sends) goes through");
+    assert.equal(JSON.parse(expecting.body).bytes, 5);
     const trickle = await fetch(`${gw.url}/files/trickle`);
     assert.equal(await trickle.text(), "part 0\npart 1\npart 2\npart 3\npart 4\n");
   });

@@ -1,0 +1,73 @@
+/** Summarising benchmark runs (medians, ratios) as a Markdown table. */
+import type { WrkResult } from "./wrk.ts";
+
+/** Every completed run of one arm, and why it stopped early if it did. */
+export interface ArmResult {
+  readonly arm: string;
+  /** What served the requests, with its version, e.g. `Bun 1.4.5`. */
+  readonly runtime: string;
+  readonly runs: readonly WrkResult[];
+  readonly error?: string;
+}
+
+/** The median of `values` (mean of the middle two for an even count); NaN when empty. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Requests per second, e.g. `31,870`. */
+export function formatRps(rps: number): string {
+  return Number.isFinite(rps) ? Math.round(rps).toLocaleString("en-US") : "–";
+}
+
+/** A latency in microseconds, e.g. `184 µs` or `1.23 ms`. */
+export function formatLatency(us: number): string {
+  if (!Number.isFinite(us)) return "–";
+  return us < 1000 ? `${Math.round(us)} µs` : `${(us / 1000).toFixed(2)} ms`;
+}
+
+function ratio(rps: number, reference: ArmResult | undefined): string {
+  const base = reference ? median(reference.runs.map((r) => r.rps)) : NaN;
+  return Number.isFinite(rps) && Number.isFinite(base) && base > 0 ? `${(rps / base).toFixed(2)}×` : "–";
+}
+
+function errors(runs: readonly WrkResult[], failure?: string): string {
+  if (failure) return failure.split("\n")[0]!.slice(0, 100).replace(/\|/g, "\\|");
+  const non2xx = runs.reduce((sum, r) => sum + r.non2xx, 0);
+  const socket = runs.reduce((sum, r) => sum + r.socketErrors, 0);
+  const parts = [non2xx ? `${non2xx} non-2xx` : "", socket ? `${socket} socket` : ""].filter(Boolean);
+  return parts.length ? parts.join(", ") : "0";
+}
+
+/**
+ * The results as a Markdown table: median rps and median p50/p99 over the runs, ratios against
+ * the `direct` arm and (when present) the `nginx` arm, each run's rps and any errors wrk counted
+ * (or the arm's failure, e.g. the proxy crashed; an arm with no completed run shows as failed).
+ */
+export function markdownTable(results: readonly ArmResult[]): string {
+  const direct = results.find((r) => r.arm === "direct");
+  const nginx = results.find((r) => r.arm === "nginx");
+  const header = ["arm", "runtime", "rps (median)", "p50", "p99", "vs direct", ...(nginx ? ["vs nginx"] : []), "runs (rps)", "errors"];
+  const lines = [`| ${header.join(" | ")} |`, `|${header.map((_, i) => (i < 2 ? "---" : "---:")).join("|")}|`];
+  for (const r of results) {
+    const rps = median(r.runs.map((run) => run.rps));
+    const cells = !r.runs.length
+      ? [r.arm, r.runtime, "failed", "–", "–", "–", ...(nginx ? ["–"] : []), "–", errors([], r.error ?? "no runs")]
+      : [
+          r.arm,
+          r.runtime,
+          formatRps(rps),
+          formatLatency(median(r.runs.map((run) => run.p50us))),
+          formatLatency(median(r.runs.map((run) => run.p99us))),
+          ratio(rps, direct),
+          ...(nginx ? [ratio(rps, nginx)] : []),
+          r.runs.map((run) => formatRps(run.rps)).join(", "),
+          errors(r.runs, r.error),
+        ];
+    lines.push(`| ${cells.join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
