@@ -1,10 +1,7 @@
 import { HttpProblem } from "../http/problem.ts";
 import type { BackendPool } from "../pipeline/backend.ts";
-import type { UpstreamClient } from "../upstream/client.ts";
+import { UpstreamTimeout, type UpstreamClient } from "../upstream/client.ts";
 import { clientResponseHeaders, upstreamRequestHeaders, type ClientFacts } from "./headers.ts";
-
-/** Reason given to the abort signal when a backend's timeout fires, to tell it from other failures. */
-const TIMED_OUT = "portico:backend-timeout";
 
 /** Everything the proxy needs to forward one request. */
 export interface ForwardRequest {
@@ -25,8 +22,6 @@ export interface ForwardRequest {
  */
 export async function forward(upstream: UpstreamClient, { request, env, backend, rest, search, client }: ForwardRequest): Promise<Response> {
   const url = backend.target(rest, search);
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(TIMED_OUT), backend.timeoutMs);
   let response: Response;
   try {
     response = await upstream.send({
@@ -35,15 +30,13 @@ export async function forward(upstream: UpstreamClient, { request, env, backend,
       headers: upstreamRequestHeaders(request.headers, client),
       incoming: request,
       env,
-      signal: controller.signal,
+      timeoutMs: backend.timeoutMs,
     });
   } catch (error) {
-    if (controller.signal.aborted && controller.signal.reason === TIMED_OUT) {
+    if (error instanceof UpstreamTimeout) {
       throw new HttpProblem("backend-timeout", { internal: `backend "${backend.name}" sent no response headers within ${backend.timeoutMs} ms (${url})` });
     }
     throw new HttpProblem("backend-unreachable", { internal: `backend "${backend.name}" could not be reached (${url}): ${describe(error)}`, cause: error });
-  } finally {
-    clearTimeout(timer);
   }
   return new Response(request.method === "HEAD" ? null : response.body, {
     status: response.status,

@@ -7,13 +7,23 @@ export interface UpstreamRequest {
   readonly incoming: Request;
   /** The runtime's per-request value (see ServerAdapter); lets a client reach the raw connection. */
   readonly env: unknown;
-  readonly signal: AbortSignal;
+  /** How long the backend may take to send response headers; past it `send` rejects with UpstreamTimeout. */
+  readonly timeoutMs: number;
+}
+
+/** The backend sent no response headers within the request's timeout. */
+export class UpstreamTimeout extends Error {
+  constructor(timeoutMs: number) {
+    super(`no response headers within ${timeoutMs} ms`);
+    this.name = "UpstreamTimeout";
+  }
 }
 
 /**
  * Sends requests to backends with keep-alive connection reuse. One implementation per runtime
  * family: the runtime's own `fetch` where it is fast (Bun, Deno), undici on Node.
- * A response resolves as soon as the backend's status and headers arrive; its body streams.
+ * A response resolves as soon as the backend's status and headers arrive; its body streams. Each
+ * client enforces the header timeout with its own cheapest mechanism.
  */
 export interface UpstreamClient {
   send(request: UpstreamRequest): Promise<Response>;

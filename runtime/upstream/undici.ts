@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
-import { Agent, request as undiciRequest } from "undici";
-import { hasNoBody, type UpstreamClient, type UpstreamRequest } from "./client.ts";
+import { Agent, errors, request as undiciRequest } from "undici";
+import { hasNoBody, UpstreamTimeout, type UpstreamClient, type UpstreamRequest } from "./client.ts";
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
@@ -60,13 +60,20 @@ export function undiciUpstream(): UpstreamClient {
         const incoming = (request.env as { incoming?: IncomingMessage } | undefined)?.incoming;
         body = incoming ?? (request.incoming.body ? Readable.fromWeb(request.incoming.body as unknown as import("node:stream/web").ReadableStream) : null);
       }
-      const res = await undiciRequest(request.url, {
-        method: request.method as "GET",
-        headers: headerRecord(request.headers),
-        body,
-        signal: request.signal,
-        dispatcher: agent,
-      });
+      let res: Awaited<ReturnType<typeof undiciRequest>>;
+      try {
+        res = await undiciRequest(request.url, {
+          method: request.method as "GET",
+          headers: headerRecord(request.headers),
+          body,
+          dispatcher: agent,
+          // undici's own header timer replaces an AbortController and a timer per request.
+          headersTimeout: request.timeoutMs,
+          bodyTimeout: 0,
+        });
+      } catch (error) {
+        throw error instanceof errors.HeadersTimeoutError ? new UpstreamTimeout(request.timeoutMs) : error;
+      }
       const noBody = request.method === "HEAD" || NULL_BODY_STATUS.has(res.statusCode);
       if (noBody) res.body.resume();
       return new Response(noBody ? null : webStream(res.body), { status: res.statusCode, headers: toHeaders(res.headers) });
