@@ -35,6 +35,8 @@ function exitOf(child: ChildProcess): Promise<string> {
 /** A long-running child (server) whose stdout and stderr go to a log file. */
 export interface Server {
   readonly name: string;
+  /** The process id (the runtime itself: `taskset` execs it, keeping the id). */
+  readonly pid: number;
   readonly logFile: string;
   /** Resolves with the exit code or signal when the process ends. */
   readonly exited: Promise<string>;
@@ -58,6 +60,7 @@ export function startServer(name: string, argv: string[], opts: { cwd: string; e
   const exited = exitOf(child).finally(() => (ended = true));
   return {
     name,
+    pid: child.pid ?? -1,
     logFile: opts.logFile,
     exited,
     hasExited: () => ended,
@@ -83,19 +86,44 @@ export function startServer(name: string, argv: string[], opts: { cwd: string; e
   };
 }
 
-/** Runs `argv` to completion (killed after `timeoutMs`) and captures its output. */
-export function runCapture(argv: string[], timeoutMs: number): Promise<{ status: string; stdout: string; stderr: string }> {
-  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ["ignore", "pipe", "pipe"] });
+/** What a captured command printed, and how it ended. */
+export interface Captured {
+  readonly status: string;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** A captured command still running: `interrupt` sends it SIGINT, `done` resolves when it ends. */
+export interface Running {
+  interrupt(): void;
+  readonly done: Promise<Captured>;
+}
+
+/** Where and how a captured command runs. */
+export interface CaptureOptions {
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** Starts `argv` (in its own process group, killed after `timeoutMs`) capturing its output. */
+export function startCapture(argv: string[], timeoutMs: number, opts: CaptureOptions = {}): Running {
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ["ignore", "pipe", "pipe"], cwd: opts.cwd, env: opts.env ?? process.env });
   live.add(child);
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const timer = setTimeout(() => signalGroup(child, "SIGKILL"), timeoutMs);
-  return exitOf(child).then((status) => {
+  const done = exitOf(child).then((status) => {
     clearTimeout(timer);
     return { status, stdout, stderr };
   });
+  return { interrupt: () => signalGroup(child, "SIGINT"), done };
+}
+
+/** Runs `argv` to completion (killed after `timeoutMs`) and captures its output. */
+export function runCapture(argv: string[], timeoutMs: number, opts: CaptureOptions = {}): Promise<Captured> {
+  return startCapture(argv, timeoutMs, opts).done;
 }
 
 /** Kills every live child's process group with SIGTERM, then SIGKILL after a short grace. */

@@ -10,6 +10,16 @@ export interface ArmResult {
   readonly error?: string;
 }
 
+/** `value / reference` as `1.23×`, or "–" when either is missing. */
+export function formatRatio(value: number, reference: number): string {
+  return Number.isFinite(value) && Number.isFinite(reference) && reference > 0 ? `${(value / reference).toFixed(2)}×` : "–";
+}
+
+/** The median requests/s of an arm's runs (NaN when it has none or is missing). */
+export function medianRps(result: ArmResult | undefined): number {
+  return result ? median(result.runs.map((r) => r.rps)) : NaN;
+}
+
 /** The median of `values` (mean of the middle two for an even count); NaN when empty. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return NaN;
@@ -30,8 +40,7 @@ export function formatLatency(us: number): string {
 }
 
 function ratio(rps: number, reference: ArmResult | undefined): string {
-  const base = reference ? median(reference.runs.map((r) => r.rps)) : NaN;
-  return Number.isFinite(rps) && Number.isFinite(base) && base > 0 ? `${(rps / base).toFixed(2)}×` : "–";
+  return formatRatio(rps, medianRps(reference));
 }
 
 function errors(runs: readonly WrkResult[], failure?: string): string {
@@ -44,18 +53,20 @@ function errors(runs: readonly WrkResult[], failure?: string): string {
 
 /**
  * The results as a Markdown table: median rps and median p50/p99 over the runs, ratios against
- * the `direct` arm and (when present) the `nginx` arm, each run's rps and any errors wrk counted
- * (or the arm's failure, e.g. the proxy crashed; an arm with no completed run shows as failed).
+ * the `direct` arm and (when present) the `nginx` and `peer` arms, each run's rps and any errors
+ * wrk counted (or the arm's failure, e.g. the proxy crashed; an arm with no completed run shows as
+ * failed).
  */
 export function markdownTable(results: readonly ArmResult[]): string {
   const direct = results.find((r) => r.arm === "direct");
   const nginx = results.find((r) => r.arm === "nginx");
-  const header = ["arm", "runtime", "rps (median)", "p50", "p99", "vs direct", ...(nginx ? ["vs nginx"] : []), "runs (rps)", "errors"];
+  const peer = results.find((r) => r.arm === "peer");
+  const header = ["arm", "runtime", "rps (median)", "p50", "p99", "vs direct", ...(nginx ? ["vs nginx"] : []), ...(peer ? ["vs peer"] : []), "runs (rps)", "errors"];
   const lines = [`| ${header.join(" | ")} |`, `|${header.map((_, i) => (i < 2 ? "---" : "---:")).join("|")}|`];
   for (const r of results) {
     const rps = median(r.runs.map((run) => run.rps));
     const cells = !r.runs.length
-      ? [r.arm, r.runtime, "failed", "–", "–", "–", ...(nginx ? ["–"] : []), "–", errors([], r.error ?? "no runs")]
+      ? [r.arm, r.runtime, "failed", "–", "–", "–", ...(nginx ? ["–"] : []), ...(peer ? ["–"] : []), "–", errors([], r.error ?? "no runs")]
       : [
           r.arm,
           r.runtime,
@@ -64,6 +75,7 @@ export function markdownTable(results: readonly ArmResult[]): string {
           formatLatency(median(r.runs.map((run) => run.p99us))),
           ratio(rps, direct),
           ...(nginx ? [ratio(rps, nginx)] : []),
+          ...(peer ? [ratio(rps, peer)] : []),
           r.runs.map((run) => formatRps(run.rps)).join(", "),
           errors(r.runs, r.error),
         ];

@@ -1,5 +1,5 @@
 /** Running wrk (closed-loop HTTP/1.1 load) and reading its text report. */
-import { runCapture } from "./procs.ts";
+import { runCapture, startCapture } from "./procs.ts";
 
 /** What one wrk run measured. */
 export interface WrkResult {
@@ -49,18 +49,32 @@ export function parseWrk(text: string): WrkResult {
   };
 }
 
+function argvOf(opts: WrkOptions): string[] {
+  return [...opts.pin, opts.wrk, `-t${opts.threads}`, `-c${opts.connections}`, `-d${opts.seconds}s`, "--latency", opts.url];
+}
+
 /** Runs wrk once against `url` and parses its report. */
 export async function runWrk(opts: WrkOptions): Promise<WrkResult> {
-  const argv = [
-    ...opts.pin,
-    opts.wrk,
-    `-t${opts.threads}`,
-    `-c${opts.connections}`,
-    `-d${opts.seconds}s`,
-    "--latency",
-    opts.url,
-  ];
-  const { status, stdout, stderr } = await runCapture(argv, (opts.seconds + 15) * 1000);
+  const { status, stdout, stderr } = await runCapture(argvOf(opts), (opts.seconds + 15) * 1000);
   if (status !== "0") throw new Error(`wrk exited with ${status}: ${stderr.trim() || stdout.trim()}`);
   return parseWrk(stdout);
+}
+
+/**
+ * Starts wrk for at most `opts.seconds`; `stop()` interrupts it (SIGINT: wrk then prints its report
+ * for the time it ran) and parses the report; calling it again returns the same result. Used when
+ * a run must last as long as something else.
+ */
+export function startWrk(opts: WrkOptions): { stop(): Promise<WrkResult> } {
+  const running = startCapture(argvOf(opts), (opts.seconds + 15) * 1000);
+  let stopped: Promise<WrkResult> | undefined;
+  return {
+    stop() {
+      if (!stopped) {
+        running.interrupt();
+        stopped = running.done.then(({ stdout, stderr }) => parseWrk(`${stdout}\n${stderr}`));
+      }
+      return stopped;
+    },
+  };
 }

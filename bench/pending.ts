@@ -1,0 +1,27 @@
+/**
+ * The scenarios of issue 5 that cannot run yet, printed as n/a rows so that the report names every
+ * DESIGN.md §5 target: the ones that need WASM policies wait for the policy engine, the start from
+ * a backup waits for the control plane (it writes the backups a gateway starts from).
+ */
+import type { Measure, ScenarioResult } from "./lib/targets.ts";
+
+const ENGINE = "n/a: needs the policy engine";
+const CONTROL_PLANE = "n/a: needs the control plane";
+
+const ROWS: readonly [scenario: string, status: string][] = [
+  ["Throughput with a 5-policy WASM chain, hello world and 1 KiB bodies (vs direct, nginx, peer)", ENGINE],
+  ["Per-policy call cost (in-process micro-benchmark on Bun)", ENGINE],
+  ["Validate + compile + swap with 3 policies per API (measured without policies in its own table)", ENGINE],
+  ["Start from a backup to the first served request", CONTROL_PLANE],
+];
+
+/** The n/a table and the n/a measures for the targets nothing can measure yet. */
+export function pendingScenario(): ScenarioResult {
+  const markdown = ["### Not measurable yet", "", "| scenario | status |", "|---|---|", ...ROWS.map(([s, status]) => `| ${s} | ${status} |`)].join("\n");
+  const measures: Measure[] = [
+    { target: "wasm-nginx", value: ENGINE, met: "n/a" },
+    { target: "policy-call", value: ENGINE, met: "n/a" },
+    { target: "backup-start", value: CONTROL_PLANE, met: "n/a" },
+  ];
+  return { markdown, measures, failed: false };
+}
