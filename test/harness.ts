@@ -15,16 +15,21 @@ import { detectRuntime } from "../runtime/server/detect.ts";
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CLI = join(ROOT, "runtime", "cli.ts");
 
-/** The command that runs the CLI on the current runtime. */
-export function cliCommand(): string[] {
+/** The command that runs a TypeScript entry point on the current runtime. */
+export function scriptCommand(script: string): string[] {
   switch (detectRuntime()) {
     case "bun":
-      return [process.execPath, CLI];
+      return [process.execPath, script];
     case "deno":
-      return [process.execPath, "run", "-A", CLI];
+      return [process.execPath, "run", "-A", script];
     case "node":
-      return [process.execPath, "--import", "tsx", CLI];
+      return [process.execPath, "--import", "tsx", script];
   }
+}
+
+/** The command that runs the CLI on the current runtime. */
+export function cliCommand(): string[] {
+  return scriptCommand(CLI);
 }
 
 /** A free TCP port on loopback (bound and released; good enough on a test machine). */

@@ -4,7 +4,7 @@ import { readConfigFile, watchConfigFile, type FileWatch } from "../../config/so
 import type { LoadResult } from "../../config/load.ts";
 import type { Logger } from "../observability/log.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
-import { PipelineHolder } from "../pipeline/pipeline.ts";
+import { PipelineHolder, type Pipeline } from "../pipeline/pipeline.ts";
 import type { FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
 import { managementApp } from "./management.ts";
 import { trafficApp } from "./traffic.ts";
@@ -47,20 +47,26 @@ export async function startGateway({ settings, adapter, logger, configFile }: Ga
   const holder = new PipelineHolder();
   const metrics = new GatewayMetrics();
 
+  const reject = (hash: string, problems: string[], initial: boolean) => {
+    metrics.configRejected += 1;
+    if (initial) throw new StartupError(`configuration ${configFile} is invalid`, problems);
+    logger.error("configuration rejected; the last good configuration keeps serving", {
+      file: configFile,
+      hash,
+      liveRevision: holder.current?.revision,
+      problems,
+    });
+  };
+
   const apply = (result: LoadResult, initial: boolean) => {
-    if (!result.ok) {
-      metrics.configRejected += 1;
-      const problems = result.problems.map(formatProblem);
-      if (initial) throw new StartupError(`configuration ${configFile} is invalid`, problems);
-      logger.error("configuration rejected; the last good configuration keeps serving", {
-        file: configFile,
-        hash: result.hash,
-        liveRevision: holder.current?.revision,
-        problems,
-      });
-      return;
+    if (!result.ok) return reject(result.hash, result.problems.map(formatProblem), initial);
+    let pipeline: Pipeline;
+    try {
+      pipeline = holder.apply(result.config, result.hash);
+    } catch (error) {
+      // A compile that throws never goes live; the message is the one problem we know of.
+      return reject(result.hash, [`compile failed: ${error instanceof Error ? error.message : String(error)}`], initial);
     }
-    const pipeline = holder.apply(result.config, result.hash);
     metrics.configApplied += 1;
     metrics.configRevision = pipeline.revision;
     logger.info("configuration applied", { file: configFile, revision: pipeline.revision, hash: result.hash, apis: result.config.apis.length });

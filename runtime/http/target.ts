@@ -22,9 +22,8 @@ export interface RequestTarget {
  */
 export function requestTarget(url: string): RequestTarget {
   // An absolute URL (what runtimes hand over) or an origin-form target ("/path?query").
-  const authority = url.startsWith("/") ? 0 : url.indexOf("//") + 2;
-  const start = authority === 0 ? 0 : url.slice(authority).search(/[/?#]/);
-  let target = start < 0 ? "/" : url.slice(authority + start);
+  const start = url.startsWith("/") ? 0 : endOfAuthority(url, url.indexOf("//") + 2);
+  let target = start < 0 ? "/" : url.slice(start);
   const fragment = target.indexOf("#");
   if (fragment >= 0) target = target.slice(0, fragment);
   const query = target.indexOf("?");
@@ -41,6 +40,15 @@ export function requestTarget(url: string): RequestTarget {
   // the query, as UTF-8; everything else stays as the client sent it.
   if (/[^\x21-\x7e]/.test(search)) search = search.replace(/[^\x21-\x7e]+/g, percentEncode);
   return { path, search };
+}
+
+/** Index of the first "/", "?" or "#" at or after `from`, or -1: where the authority ends. */
+function endOfAuthority(url: string, from: number): number {
+  for (let i = from; i < url.length; i++) {
+    const c = url.charCodeAt(i);
+    if (c === 0x2f || c === 0x3f || c === 0x23) return i;
+  }
+  return -1;
 }
 
 function percentEncode(text: string): string {

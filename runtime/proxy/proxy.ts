@@ -33,10 +33,12 @@ export async function forward(upstream: UpstreamClient, { request, env, backend,
       timeoutMs: backend.timeoutMs,
     });
   } catch (error) {
+    // Logs name the backend and its origin, never the path or query, which may carry secrets.
+    const origin = new URL(url).origin;
     if (error instanceof UpstreamTimeout) {
-      throw new HttpProblem("backend-timeout", { internal: `backend "${backend.name}" sent no response headers within ${backend.timeoutMs} ms (${url})` });
+      throw new HttpProblem("backend-timeout", { internal: `backend "${backend.name}" (${origin}) sent no response headers within ${backend.timeoutMs} ms` });
     }
-    throw new HttpProblem("backend-unreachable", { internal: `backend "${backend.name}" could not be reached (${url}): ${describe(error)}`, cause: error });
+    throw new HttpProblem("backend-unreachable", { internal: `backend "${backend.name}" (${origin}) could not be reached: ${describe(error)}`, cause: error });
   }
   return new Response(request.method === "HEAD" ? null : response.body, {
     status: response.status,
