@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { HttpProblem } from "../http/problem.ts";
+import { framingProblem } from "../http/framing.ts";
 import { requestTarget } from "../http/target.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
@@ -44,6 +45,8 @@ export function trafficApp(deps: TrafficDeps): Hono {
     const { path, search } = requestTarget(request.url);
     try {
       if (!pipeline) throw new HttpProblem("not-ready");
+      const malformed = framingProblem(request.headers);
+      if (malformed) throw new HttpProblem("bad-request", { detail: malformed });
       const route = pipeline.router.match(request.headers.get("host"), request.method, path);
       if ("miss" in route) {
         throw route.miss === "no-route"
