@@ -59,6 +59,12 @@ export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts): 
   return headers;
 }
 
+/** True when a backend's headers carry nothing hop-by-hop, so the response can be passed on as it is. */
+export function isEndToEnd(headers: Headers): boolean {
+  for (const name of HOP_BY_HOP) if (headers.has(name)) return false;
+  return true;
+}
+
 /** Headers for the client response: the backend's headers without hop-by-hop ones. */
 export function clientResponseHeaders(upstream: Headers): Headers {
   const headers = new Headers(upstream);

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import { clientResponseHeaders, isEndToEnd, upstreamRequestHeaders } from "./headers.ts";
 
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
 const CLIENT = { ip: "203.0.113.7", proto: "https" } as const;
@@ -163,5 +163,12 @@ describe("upstreamRequestHeaders and Expect", () => {
     const out = upstreamRequestHeaders(new Headers({ expect: "100-continue", "content-length": "5" }), { ip: "127.0.0.1", proto: "http" });
     assert.equal(out.get("expect"), null);
     assert.equal(out.get("content-length"), "5");
+  });
+});
+
+describe("isEndToEnd", () => {
+  it("is true only when no hop-by-hop header is present", () => {
+    assert.equal(isEndToEnd(new Headers({ "content-type": "text/plain", "content-length": "2" })), true);
+    for (const name of HOP_BY_HOP) assert.equal(isEndToEnd(new Headers({ [name]: "x" })), false, name);
   });
 });

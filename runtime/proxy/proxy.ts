@@ -1,7 +1,7 @@
 import { HttpProblem } from "../http/problem.ts";
 import type { BackendPool } from "../pipeline/backend.ts";
 import { UpstreamTimeout, type UpstreamClient } from "../upstream/client.ts";
-import { clientResponseHeaders, upstreamRequestHeaders, type ClientFacts } from "./headers.ts";
+import { clientResponseHeaders, isEndToEnd, upstreamRequestHeaders, type ClientFacts } from "./headers.ts";
 
 /** Everything the proxy needs to forward one request. */
 export interface ForwardRequest {
@@ -40,6 +40,8 @@ export async function forward(upstream: UpstreamClient, { request, env, backend,
     }
     throw new HttpProblem("backend-unreachable", { internal: `backend "${backend.name}" (${origin}) could not be reached: ${describe(error)}`, cause: error });
   }
+  // Most backends send only end-to-end headers: pass their response on untouched (no copy).
+  if (isEndToEnd(response.headers)) return response;
   return new Response(request.method === "HEAD" ? null : response.body, {
     status: response.status,
     statusText: response.statusText,

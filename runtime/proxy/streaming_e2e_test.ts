@@ -169,7 +169,7 @@ backends: { files: { urls: ["${upstream.url}"], timeout: 60s } }
     assert.equal(seen.sha256, sent, "the gateway still serves");
   });
 
-  it("moves 1 GiB up and 1 GiB down with under 100 MB of gateway RSS growth", async () => {
+  it("moves 1 GiB up and 1 GiB down with under 100 MB of gateway RSS growth", { timeout: 240_000 }, async () => {
     await upload(16 * MB);
     await download(16 * MB);
     const baseline = gw.rss("VmRSS");
