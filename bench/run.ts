@@ -11,7 +11,7 @@ import { latencyScenario } from "./latency.ts";
 import { ALL_ARMS, RUNTIMES } from "./lib/arms.ts";
 import { benchHeader, openBench, type Bench } from "./lib/context.ts";
 import { pick, wholeNumber, type RunOptions } from "./lib/options.ts";
-import { installCleanup, stopAll } from "./lib/procs.ts";
+import { installCleanup, runMain, stopAll } from "./lib/procs.ts";
 import { targetsTable, type Measure, type ScenarioResult } from "./lib/targets.ts";
 import { memoryScenario } from "./memory.ts";
 import { pendingScenario } from "./pending.ts";
@@ -115,11 +115,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  async (error: unknown) => {
-    process.stderr.write(`bench: ${(error as Error).message ?? error}\n`);
-    await stopAll();
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { ALL_ARMS, armPlan, assertAlive, RUNTIMES, startArm, type ArmName } from "./lib/arms.ts";
 import { benchHeader, openBench, type Bench } from "./lib/context.ts";
 import { wholeNumber } from "./lib/options.ts";
-import { installCleanup, stopAll, type Server } from "./lib/procs.ts";
+import { installCleanup, runMain, stopAll, type Server } from "./lib/procs.ts";
 import { markdownTable, medianRps, type ArmResult } from "./lib/report.ts";
 import type { Measure, ScenarioResult } from "./lib/targets.ts";
 import { runWrk, type WrkResult } from "./lib/wrk.ts";
@@ -170,12 +170,5 @@ async function main(): Promise<number> {
 }
 
 if (import.meta.main) {
-  main().then(
-    (code) => process.exit(code),
-    async (error: unknown) => {
-      process.stderr.write(`bench: ${(error as Error).message ?? error}\n`);
-      await stopAll();
-      process.exit(1);
-    },
-  );
+  runMain(main);
 }

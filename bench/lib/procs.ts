@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 
 const live = new Set<ChildProcess>();
 const exitHooks: (() => void)[] = [];
@@ -158,16 +157,19 @@ export function installCleanup(): void {
   }
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+/** A TCP port that was free on 127.0.0.1 a moment ago (the same helper the tests use). */
+export { freePort } from "../../test/harness.ts";
+
+/** Runs a benchmark entry point: exits with its code, and on an error says why and stops every process first. */
+export function runMain(main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    async (error: unknown) => {
+      process.stderr.write(`bench: ${(error as Error).message ?? error}\n`);
+      await stopAll();
+      process.exit(1);
+    },
+  );
 }
 
 /**
