@@ -1,0 +1,118 @@
+/**
+ * The one place Portico touches the Extism JS SDK (pinned at an exact version in package.json).
+ * Policy modules are compiled once per sha256 digest and instantiated as in-process Extism plugins.
+ */
+import { createHash } from "node:crypto";
+import createPlugin, { type Plugin } from "@extism/extism";
+
+/** The policy ABI this host implements: major version 1, minor 0, as `(major << 16) | minor`. */
+export const ABI_VERSION = 0x10000;
+
+/** Why a policy module cannot be used: bad digest, not a module, no ABI export, or another major version. */
+export class PolicyModuleError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PolicyModuleError";
+  }
+}
+
+/** A compiled policy module, shared by every instance made from it. */
+export interface PolicyModule {
+  /** Hex sha256 of the module's bytes. */
+  readonly digest: string;
+  readonly module: WebAssembly.Module;
+  /** The hooks (`on_request`, `on_response`, `on_error`) the module exports. */
+  readonly hooks: ReadonlySet<string>;
+}
+
+const HOOKS = ["on_request", "on_response", "on_error"];
+
+function describeVersion(version: number): string {
+  return `${version >>> 16}.${version & 0xffff}`;
+}
+
+/**
+ * Compiles policy modules, once per digest: asking again for the same bytes returns the same
+ * compiled module. A digest given by the configuration must match the bytes.
+ */
+export class PolicyModuleCache {
+  readonly #byDigest = new Map<string, Promise<PolicyModule>>();
+
+  compile(bytes: Uint8Array, expectedSha256?: string): Promise<PolicyModule> {
+    const digest = createHash("sha256").update(bytes).digest("hex");
+    if (expectedSha256 !== undefined && expectedSha256 !== digest) {
+      return Promise.reject(new PolicyModuleError(`sha256 mismatch: the configuration says ${expectedSha256}, the module is ${digest}`));
+    }
+    let compiled = this.#byDigest.get(digest);
+    if (!compiled) {
+      compiled = compileModule(bytes, digest);
+      // A failed compile is not kept: the next request for these bytes tries again.
+      compiled.catch(() => this.#byDigest.delete(digest));
+      this.#byDigest.set(digest, compiled);
+    }
+    return compiled;
+  }
+
+  /** How many distinct modules are compiled (or compiling). */
+  get size(): number {
+    return this.#byDigest.size;
+  }
+}
+
+async function compileModule(bytes: Uint8Array, digest: string): Promise<PolicyModule> {
+  let module: WebAssembly.Module;
+  try {
+    module = await WebAssembly.compile(bytes as unknown as ArrayBuffer);
+  } catch (error) {
+    throw new PolicyModuleError(`not a WebAssembly module: ${(error as Error).message}`);
+  }
+  const exports = new Set(WebAssembly.Module.exports(module).filter((e) => e.kind === "function").map((e) => e.name));
+  if (!exports.has("portico_abi_version")) {
+    throw new PolicyModuleError("not a Portico policy: the module does not export portico_abi_version (build it with the Portico SDK)");
+  }
+  return { digest, module, hooks: new Set(HOOKS.filter((h) => exports.has(h))) };
+}
+
+/** Options for one policy instance. */
+export interface PolicyPluginOptions {
+  /** The policy's parameters (`with:` in the configuration), read by the guest with `config_get`. */
+  readonly config?: Readonly<Record<string, string>>;
+}
+
+/**
+ * One in-process instance of a policy module. Calls are sequential on one instance; a host that
+ * serves concurrent requests gives each in-flight call its own instance.
+ */
+export class PolicyPlugin {
+  readonly #plugin: Plugin;
+
+  private constructor(
+    readonly module: PolicyModule,
+    plugin: Plugin,
+  ) {
+    this.#plugin = plugin;
+  }
+
+  /** Instantiates a module and checks its ABI major version. */
+  static async create(module: PolicyModule, options: PolicyPluginOptions = {}): Promise<PolicyPlugin> {
+    const plugin = await createPlugin({ wasm: [{ module: module.module }], config: { ...options.config } }, { useWasi: false, runInWorker: false });
+    const instance = (await plugin.getInstance()) as WebAssembly.Instance;
+    const version = (instance.exports.portico_abi_version as () => number)() >>> 0;
+    if (version >>> 16 !== ABI_VERSION >>> 16) {
+      await plugin.close();
+      throw new PolicyModuleError(
+        `module ${module.digest.slice(0, 12)} is built for policy ABI ${describeVersion(version)}; this gateway implements ${describeVersion(ABI_VERSION)}`,
+      );
+    }
+    return new PolicyPlugin(module, plugin);
+  }
+
+  /** Runs a hook the module exports; a trap or a guest error rejects. */
+  async call(hook: string): Promise<void> {
+    await this.#plugin.call(hook);
+  }
+
+  close(): Promise<void> {
+    return this.#plugin.close();
+  }
+}

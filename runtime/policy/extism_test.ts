@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { ROOT } from "../../test/harness.ts";
+import { PolicyModuleCache, PolicyModuleError, PolicyPlugin } from "./extism.ts";
+
+/** A fixture compiled from source by `policies-wasm/build.ts` (run by `npm test` first). */
+function fixture(name: string): Uint8Array {
+  return readFileSync(`${ROOT}policies-wasm/dist/fixtures/${name}.wasm`);
+}
+
+describe("Extism policy host", () => {
+  it("makes 20,000 calls on one instance, all reaching the same guest state", { timeout: 120_000 }, async () => {
+    const cache = new PolicyModuleCache();
+    const plugin = await PolicyPlugin.create(await cache.compile(fixture("counter")));
+    try {
+      for (let i = 0; i < 20_000; i++) await plugin.call("on_request");
+      await plugin.call("expect_20000");
+      await plugin.call("on_request");
+      await assert.rejects(plugin.call("expect_20000"), "one more call is seen by the guest too");
+    } finally {
+      await plugin.close();
+    }
+  });
+
+  it("compiles a module once per sha256 digest and lists its hooks", async () => {
+    const cache = new PolicyModuleCache();
+    const bytes = fixture("counter");
+    const [a, b] = await Promise.all([cache.compile(bytes), cache.compile(Uint8Array.from(bytes))]);
+    assert.equal(a, b);
+    assert.equal(cache.size, 1);
+    assert.match(a.digest, /^[0-9a-f]{64}$/);
+    assert.deepEqual([...a.hooks], ["on_request"]);
+  });
+
+  it("refuses bytes whose sha256 is not the one configured", async () => {
+    const cache = new PolicyModuleCache();
+    await assert.rejects(cache.compile(fixture("counter"), "0".repeat(64)), (error: Error) => {
+      assert.ok(error instanceof PolicyModuleError);
+      assert.match(error.message, /sha256 mismatch: the configuration says 0{64}, the module is [0-9a-f]{64}/);
+      return true;
+    });
+    assert.equal(cache.size, 0);
+  });
+
+  it("refuses a module built for another major ABI version, with both versions named", async () => {
+    const module = await new PolicyModuleCache().compile(fixture("abi-v2"));
+    await assert.rejects(PolicyPlugin.create(module), /built for policy ABI 2\.0; this gateway implements 1\.0/);
+  });
+
+  it("refuses modules that are not Portico policies, or not WebAssembly at all", async () => {
+    const cache = new PolicyModuleCache();
+    await assert.rejects(cache.compile(fixture("no-abi")), /does not export portico_abi_version/);
+    await assert.rejects(cache.compile(new TextEncoder().encode("not wasm")), /not a WebAssembly module/);
+    assert.equal(cache.size, 0, "failed compiles are not kept");
+  });
+});
