@@ -41,7 +41,7 @@ async function compile({ entry, out }: Target): Promise<string | undefined> {
   let diagnostics = "";
   const sink = { write: (text: string | Uint8Array) => ((diagnostics += String(text)), true) };
   const { error } = await asc.main(
-    [relative(process.cwd(), entry), "--outFile", relative(process.cwd(), out), "--optimize", "--runtime", "stub", "--use", `abort=${ABORT}`],
+    [relative(process.cwd(), entry), "--outFile", relative(process.cwd(), out), "--optimize", "--use", `abort=${ABORT}`],
     { stdout: sink, stderr: sink },
   );
   return error ? `${error.message}\n${diagnostics}` : undefined;

@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import createPlugin, { type Plugin } from "@extism/extism";
+import { HOST_FUNCTIONS, HOST_NAMESPACE, type PolicyExchange } from "./abi.ts";
 
 /** The policy ABI this host implements: major version 1, minor 0, as `(major << 16) | minor`. */
 export const ABI_VERSION = 0x10000;
@@ -95,7 +96,10 @@ export class PolicyPlugin {
 
   /** Instantiates a module and checks its ABI major version. */
   static async create(module: PolicyModule, options: PolicyPluginOptions = {}): Promise<PolicyPlugin> {
-    const plugin = await createPlugin({ wasm: [{ module: module.module }], config: { ...options.config } }, { useWasi: false, runInWorker: false });
+    const plugin = await createPlugin(
+      { wasm: [{ module: module.module }], config: { ...options.config } },
+      { useWasi: false, runInWorker: false, functions: { [HOST_NAMESPACE]: HOST_FUNCTIONS } },
+    );
     const instance = (await plugin.getInstance()) as WebAssembly.Instance;
     const version = (instance.exports.portico_abi_version as () => number)() >>> 0;
     if (version >>> 16 !== ABI_VERSION >>> 16) {
@@ -107,9 +111,12 @@ export class PolicyPlugin {
     return new PolicyPlugin(module, plugin);
   }
 
-  /** Runs a hook the module exports; a trap or a guest error rejects. */
-  async call(hook: string): Promise<void> {
-    await this.#plugin.call(hook);
+  /**
+   * Runs a hook the module exports on an exchange (what the ABI's host functions read and change);
+   * a trap, a guest error or a host-function error rejects.
+   */
+  async call(hook: string, exchange?: PolicyExchange): Promise<void> {
+    await this.#plugin.call(hook, undefined, exchange);
   }
 
   close(): Promise<void> {

@@ -1,0 +1,37 @@
+// Built-in policy `set-header` (APIM's set-header): sets, appends, skips or deletes one header on
+// the request (inbound) or the response (outbound). Parameters: name, value, exists-action
+// (override, the default; skip; append; delete).
+import { Config, Request, Response } from "../../sdk";
+export { portico_abi_version } from "../../sdk";
+
+function apply(onResponse: bool): void {
+  const name = Config.get("name");
+  if (name === null) unreachable();
+  const value = Config.get("value");
+  const existing = onResponse ? Response.header(name!) : Request.header(name!);
+  const action = Config.get("exists-action");
+  if (action == "delete") {
+    if (onResponse) Response.removeHeader(name!);
+    else Request.removeHeader(name!);
+    return;
+  }
+  if (value === null) return;
+  if (action == "skip" && existing !== null) return;
+  if (action == "append" && existing !== null) {
+    if (onResponse) Response.appendHeader(name!, value!);
+    else Request.appendHeader(name!, value!);
+    return;
+  }
+  if (onResponse) Response.setHeader(name!, value!);
+  else Request.setHeader(name!, value!);
+}
+
+export function on_request(): i32 {
+  apply(false);
+  return 0;
+}
+
+export function on_response(): i32 {
+  apply(true);
+  return 0;
+}

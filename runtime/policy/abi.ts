@@ -1,0 +1,56 @@
+/**
+ * Host side of policy ABI v1 (see policies-wasm/abi/README.md): the functions a policy imports
+ * from `extism:host/user` to pull what it needs from the exchange and to change it. Strings cross
+ * as Extism memory blocks (offset 0 = absent). Every function is synchronous: the hot path never
+ * serialises a request, and no call awaits inside the guest.
+ */
+import type { CallContext } from "@extism/extism";
+
+/** The part of one request/response exchange a policy can see and change, passed as Extism's host context. */
+export interface PolicyExchange {
+  readonly method: string;
+  readonly path: string;
+  /** Headers going to the backend (inbound) — already without hop-by-hop ones. */
+  readonly requestHeaders: Headers;
+  /** Headers going to the client; set once the backend has answered (outbound). */
+  responseHeaders: Headers | undefined;
+}
+
+type HostFunction = (context: CallContext, ...args: bigint[]) => bigint | void;
+
+function exchange(context: CallContext): PolicyExchange {
+  return context.hostContext<PolicyExchange>();
+}
+
+function text(context: CallContext, offset: bigint): string {
+  const block = context.read(offset);
+  if (!block) throw new Error("policy passed an invalid memory offset");
+  return block.text();
+}
+
+function stored(context: CallContext, value: string | null | undefined): bigint {
+  return value === null || value === undefined ? 0n : context.store(value);
+}
+
+function responseHeaders(context: CallContext): Headers {
+  const headers = exchange(context).responseHeaders;
+  if (!headers) throw new Error("response headers are only available in on_response");
+  return headers;
+}
+
+/** The host functions of ABI v1, by import name. */
+export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
+  portico_request_method: (cx) => stored(cx, exchange(cx).method),
+  portico_request_path: (cx) => stored(cx, exchange(cx).path),
+  portico_request_header: (cx, name) => stored(cx, exchange(cx).requestHeaders.get(text(cx, name!))),
+  portico_request_header_set: (cx, name, value) => exchange(cx).requestHeaders.set(text(cx, name!), text(cx, value!)),
+  portico_request_header_append: (cx, name, value) => exchange(cx).requestHeaders.append(text(cx, name!), text(cx, value!)),
+  portico_request_header_remove: (cx, name) => exchange(cx).requestHeaders.delete(text(cx, name!)),
+  portico_response_header: (cx, name) => stored(cx, responseHeaders(cx).get(text(cx, name!))),
+  portico_response_header_set: (cx, name, value) => responseHeaders(cx).set(text(cx, name!), text(cx, value!)),
+  portico_response_header_append: (cx, name, value) => responseHeaders(cx).append(text(cx, name!), text(cx, value!)),
+  portico_response_header_remove: (cx, name) => responseHeaders(cx).delete(text(cx, name!)),
+};
+
+/** The namespace policies import host functions from (the one Extism's PDKs use for `host_fn`). */
+export const HOST_NAMESPACE = "extism:host/user";
