@@ -23,7 +23,7 @@ for (let rep = 0; rep <= reps; rep++) {
   const loaded = loadConfigText(text, "generated.yaml");
   const t1 = performance.now();
   if (!loaded.ok) throw new Error(`generated configuration is invalid: ${JSON.stringify(loaded.problems.slice(0, 3))}`);
-  holder.apply(loaded.config, loaded.hash);
+  await holder.apply(loaded.config, loaded.hash);
   const t2 = performance.now();
   if (!validateConfig(parsed).ok) throw new Error("generated configuration did not validate");
   const t3 = performance.now();

@@ -25,10 +25,10 @@ const memory = async () => {
   return { rss: m.rss, heapUsed: m.heapUsed };
 };
 
-for (let i = 0; i < 1000; i++) holder.apply(loaded.config, loaded.hash);
+for (let i = 0; i < 1000; i++) await holder.apply(loaded.config, loaded.hash);
 const before = await memory();
 const start = performance.now();
-for (let i = 0; i < swaps; i++) holder.apply(loaded.config, loaded.hash);
+for (let i = 0; i < swaps; i++) await holder.apply(loaded.config, loaded.hash);
 const ms = performance.now() - start;
 const after = await memory();
 process.stdout.write(`${JSON.stringify({ swaps, apis, before, after, msPerSwap: ms / swaps, forcedGc: typeof Bun !== "undefined" || "gc" in globalThis })}\n`);

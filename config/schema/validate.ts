@@ -1,10 +1,11 @@
 import type { z } from "zod";
 import { Api, ConfigShape, Operation, type ApiConfig, type Config, type PolicySectionsConfig } from "./config.ts";
 import { keysAt } from "./introspect.ts";
+import { BUILTIN_POLICY_PARAMS, type BuiltinPolicyName } from "./policies.ts";
 import { formatPath, problemsFromZod, showValue, suggest, type Problem } from "./problems.ts";
 
-/** Built-in policy names this version ships. The policy engine adds them; until then there are none. */
-export const BUILTIN_POLICIES: ReadonlySet<string> = new Set();
+/** Built-in policy names this version ships. */
+export const BUILTIN_POLICIES: ReadonlySet<string> = new Set(Object.keys(BUILTIN_POLICY_PARAMS));
 
 /** The result of validating a configuration: the typed config, or every problem found. */
 export type Validation = { ok: true; config: Config } | { ok: false; problems: Problem[] };
@@ -169,12 +170,33 @@ function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: Propert
   const known = [...BUILTIN_POLICIES, ...Object.keys(config.policies)];
   for (const [section, uses] of Object.entries(sections)) {
     uses?.forEach((use, k) => {
-      if (use === "base" || known.includes(use.policy)) return;
+      if (use === "base") return;
+      const here = [...at, section, k];
+      if (section === "on-error") {
+        problems.push(problem(here, "policies in on-error are not run by this version yet"));
+        return;
+      }
+      if (BUILTIN_POLICIES.has(use.policy)) {
+        problems.push(...checkParams(use.policy as BuiltinPolicyName, use.with, [...here, "with"]));
+        return;
+      }
+      if (known.includes(use.policy)) return;
       const hint = suggest(use.policy, known);
       problems.push(
-        problem([...at, section, k, "policy"], `unknown policy ${showValue(use.policy)} (${hint ? `did you mean "${hint}"? ` : ""}known: ${knownList(known)})`),
+        problem([...here, "policy"], `unknown policy ${showValue(use.policy)} (${hint ? `did you mean "${hint}"? ` : ""}known: ${knownList(known)})`),
       );
     });
   }
   return problems;
+}
+
+/** Checks a built-in policy's `with:` parameters, reporting each problem at its full path. */
+function checkParams(name: BuiltinPolicyName, params: unknown, at: PropertyKey[]): Problem[] {
+  const schema = BUILTIN_POLICY_PARAMS[name];
+  const parsed = schema.safeParse(params ?? {});
+  if (parsed.success) return [];
+  return problemsFromZod(parsed.error.issues, params ?? {}, (path) => keysAt(schema, path)).map((p) => {
+    const parts = [...at, ...(p.parts ?? [])];
+    return { ...p, path: formatPath(parts), parts };
+  });
 }

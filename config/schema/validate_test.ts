@@ -357,11 +357,40 @@ describe("validateConfig: backends", () => {
 });
 
 describe("validateConfig: policies", () => {
-  it("has no built-in policies yet", () => {
-    assert.equal(BUILTIN_POLICIES.size, 0);
+  it("ships set-header as its first built-in policy", () => {
+    assert.deepEqual([...BUILTIN_POLICIES], ["set-header"]);
   });
 
-  it("reports every policy name as unknown, at API and operation scope, and accepts base", () => {
+  it("checks a built-in policy's parameters at their full path", () => {
+    assert.deepEqual(
+      problems({
+        apis: [
+          {
+            name: "a",
+            path: "/a",
+            backend: "orders",
+            policies: {
+              inbound: [
+                { policy: "set-header", with: { name: "x-ok", value: 1 } },
+                { policy: "set-header", with: { name: "bad name", value: "v", "exists-action": "replace" } },
+                { policy: "set-header", with: { name: "x-a" } },
+                { policy: "set-header", with: { name: "x-a", "exists-action": "delete", vlaue: "v" } },
+              ],
+            },
+          },
+        ],
+        backends: BACKENDS,
+      }),
+      [
+        'apis[0].policies.inbound[1].with.name: expected a header name (got "bad name")',
+        'apis[0].policies.inbound[1].with.exists-action: Invalid option: expected one of "override"|"skip"|"append"|"delete" (got "replace")',
+        'apis[0].policies.inbound[2].with: needs a value unless exists-action is "delete" (got a map)',
+        'apis[0].policies.inbound[3].with.vlaue: unknown key (did you mean "value"?)',
+      ],
+    );
+  });
+
+  it("reports unknown policy names at API and operation scope, accepts base, and refuses on-error policies for now", () => {
     assert.deepEqual(
       problems({
         apis: [
@@ -376,9 +405,9 @@ describe("validateConfig: policies", () => {
         backends: BACKENDS,
       }),
       [
-        'apis[0].policies.inbound[1].policy: unknown policy "rate-limit-by-key" (known: none defined)',
-        'apis[0].policies.outbound[0].policy: unknown policy "set-header" (known: none defined)',
-        'apis[0].operations[0].policies.on-error[1].policy: unknown policy "return-response" (known: none defined)',
+        'apis[0].policies.inbound[1].policy: unknown policy "rate-limit-by-key" (known: set-header)',
+        "apis[0].policies.outbound[0].with.name: required (expected string)",
+        "apis[0].operations[0].policies.on-error[1]: policies in on-error are not run by this version yet",
       ],
     );
   });
@@ -391,7 +420,7 @@ describe("validateConfig: policies", () => {
         policies: { "add-tenant": { module: "./add-tenant.wasm" } },
       }),
       [
-        'apis[0].policies.inbound[0].policy: unknown policy "add-tenat" (did you mean "add-tenant"? known: add-tenant)',
+        'apis[0].policies.inbound[0].policy: unknown policy "add-tenat" (did you mean "add-tenant"? known: set-header, add-tenant)',
         "policies.add-tenant: custom policy modules need the WebAssembly policy engine, which this version does not include yet",
       ],
     );

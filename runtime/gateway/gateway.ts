@@ -58,11 +58,11 @@ export async function startGateway({ settings, adapter, logger, configFile }: Ga
     });
   };
 
-  const apply = (result: LoadResult, initial: boolean) => {
+  const apply = async (result: LoadResult, initial: boolean) => {
     if (!result.ok) return reject(result.hash, result.problems.map(formatProblem), initial);
     let pipeline: Pipeline;
     try {
-      pipeline = holder.apply(result.config, result.hash);
+      pipeline = await holder.apply(result.config, result.hash);
     } catch (error) {
       // A compile that throws never goes live; the message is the one problem we know of.
       return reject(result.hash, [`compile failed: ${error instanceof Error ? error.message : String(error)}`], initial);
@@ -72,7 +72,9 @@ export async function startGateway({ settings, adapter, logger, configFile }: Ga
     logger.info("configuration applied", { file: configFile, revision: pipeline.revision, hash: result.hash, apis: result.config.apis.length });
   };
 
-  apply(readConfigFile(configFile), true);
+  await apply(readConfigFile(configFile), true);
+  // Changes apply one at a time, in the order they were read, so an older file never wins.
+  let applying = Promise.resolve();
   const upstream = adapter.createUpstreamClient();
   const servers: RunningServer[] = [];
   let watch: FileWatch | undefined;
@@ -92,7 +94,11 @@ export async function startGateway({ settings, adapter, logger, configFile }: Ga
         )
       : undefined;
     if (management) servers.push(management);
-    watch = watchConfigFile(configFile, holder.current!.hash, (result) => apply(result, false));
+    watch = watchConfigFile(configFile, holder.current!.hash, (result) => {
+      applying = applying
+        .then(() => apply(result, false))
+        .catch((error: unknown) => logger.error("configuration change failed", { error: error instanceof Error ? error.message : String(error) }));
+    });
     logger.info("gateway started", {
       runtime: `${adapter.runtime} ${adapter.version}`,
       name: settings["gateway.name"],

@@ -55,13 +55,16 @@ export function trafficApp(deps: TrafficDeps): Hono {
       }
       api = route.api.name;
       operation = route.operation?.name;
-      response = await forward(upstream, {
+      const target = route.api.target;
+      response = await forward(upstream, logger, {
         request,
         env,
-        backend: route.api.target.backend,
+        backend: target.backend,
         rest: route.rest,
         search,
+        path,
         client: { ip: plainIp(adapter.clientAddress(request, env)), proto },
+        chains: route.operation ? target.operationChains[route.operation.index]! : target.chains,
       });
     } catch (error) {
       response = problemFor(error, logger, path);

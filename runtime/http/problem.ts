@@ -5,6 +5,7 @@ export const PROBLEMS = {
   "not-ready": { status: 503, title: "The gateway has no configuration yet" },
   "backend-unreachable": { status: 502, title: "The backend could not be reached" },
   "backend-timeout": { status: 504, title: "The backend did not answer in time" },
+  "policy-failed": { status: 500, title: "A policy failed while handling the request" },
   "bad-request": { status: 400, title: "The request is malformed" },
   "internal": { status: 500, title: "The gateway failed to handle the request" },
 } as const;

@@ -1,35 +1,100 @@
-import type { ApiConfig, Config } from "../../config/schema/config.ts";
+import type { ApiConfig, Config, PolicySectionsConfig } from "../../config/schema/config.ts";
+import { builtinPolicyConfig, type BuiltinPolicyName } from "../../config/schema/policies.ts";
+import { builtinModuleBytes } from "../policy/builtins.ts";
+import { NO_POLICIES, PolicyChain, PolicyStep } from "../policy/chain.ts";
+import { PolicyModuleCache } from "../policy/extism.ts";
 import { Router } from "../router/router.ts";
 import { BackendPool } from "./backend.ts";
 
-/** What a route leads to: the API's name and its backend pool. */
+/** The policy chains that run around one operation (or a whole API without operations). */
+export interface Chains {
+  /** `inbound` then `backend` sections: `on_request` before the backend is called. */
+  readonly request: PolicyChain;
+  /** `outbound` section: `on_response` once the backend has answered. */
+  readonly response: PolicyChain;
+}
+
+/** What a route leads to: the API, its backend pool and its policy chains. */
 export interface ApiTarget {
   readonly api: ApiConfig;
   readonly backend: BackendPool;
+  /** Chains for requests that match no listed operation (APIs without operations). */
+  readonly chains: Chains;
+  /** Chains per operation, by the operation's position in the API's list. */
+  readonly operationChains: readonly Chains[];
+}
+
+type PolicyUse = Exclude<NonNullable<PolicySectionsConfig["inbound"]>[number], "base">;
+
+/** A child scope's uses with its parent's: where it says `base`, else parent first. */
+function inherit(child: PolicySectionsConfig[keyof PolicySectionsConfig], parent: readonly PolicyUse[]): PolicyUse[] {
+  if (!child) return [...parent];
+  if (child.includes("base")) return child.flatMap((use) => (use === "base" ? parent : [use]));
+  return [...parent, ...(child as PolicyUse[])];
+}
+
+/** The policy uses of one scope, per section, with the parent scope's already folded in. */
+interface Uses {
+  readonly inbound: PolicyUse[];
+  readonly backend: PolicyUse[];
+  readonly outbound: PolicyUse[];
+}
+
+const NO_USES: Uses = { inbound: [], backend: [], outbound: [] };
+
+function scopeUses(sections: PolicySectionsConfig | undefined, parent: Uses): Uses {
+  return {
+    inbound: inherit(sections?.inbound, parent.inbound),
+    backend: inherit(sections?.backend, parent.backend),
+    outbound: inherit(sections?.outbound, parent.outbound),
+  };
 }
 
 /**
- * One configuration, compiled: the route table and backend pools. Immutable once built; a new
- * configuration makes a new pipeline, and requests keep the one they started with.
+ * One configuration, compiled: the route table, backend pools and policy instances. Immutable once
+ * built; a new configuration makes a new pipeline, and requests keep the one they started with.
  */
 export class Pipeline {
-  readonly router: Router<ApiTarget>;
-  readonly backends: ReadonlyMap<string, BackendPool>;
   readonly createdAt = Date.now();
 
-  constructor(
+  private constructor(
     readonly config: Config,
     /** Increases by one with every configuration this process applies. */
     readonly revision: number,
     /** sha256 of the configuration's source bytes. */
     readonly hash: string,
+    readonly router: Router<ApiTarget>,
+    readonly backends: ReadonlyMap<string, BackendPool>,
   ) {
-    const backends = new Map<string, BackendPool>();
-    for (const [name, backend] of Object.entries(config.backends)) backends.set(name, new BackendPool(name, backend));
-    this.backends = backends;
-    this.router = new Router(config.apis, (api) => ({ api, backend: backends.get(api.backend)! }));
     Object.freeze(this);
   }
+
+  /** Compiles a validated configuration: backends, policy instances (modules compiled once per digest), routes. */
+  static async compile(config: Config, revision: number, hash: string, modules: PolicyModuleCache): Promise<Pipeline> {
+    const backends = new Map<string, BackendPool>();
+    for (const [name, backend] of Object.entries(config.backends)) backends.set(name, new BackendPool(name, backend));
+    const targets = new Map<ApiConfig, ApiTarget>();
+    for (const api of config.apis) {
+      const apiUses = scopeUses(api.policies, NO_USES);
+      const operationChains = await Promise.all((api.operations ?? []).map((op) => chains(scopeUses(op.policies, apiUses), modules)));
+      targets.set(api, { api, backend: backends.get(api.backend)!, chains: await chains(apiUses, modules), operationChains });
+    }
+    const router = new Router(config.apis, (api) => targets.get(api)!);
+    return new Pipeline(config, revision, hash, router, backends);
+  }
+}
+
+async function chains(uses: Uses, modules: PolicyModuleCache): Promise<Chains> {
+  const request = [...uses.inbound, ...uses.backend];
+  if (request.length === 0 && uses.outbound.length === 0) return NO_POLICIES;
+  const steps = (list: PolicyUse[]) => Promise.all(list.map((use) => step(use, modules)));
+  return { request: new PolicyChain(await steps(request), "on_request"), response: new PolicyChain(await steps(uses.outbound), "on_response") };
+}
+
+async function step(use: PolicyUse, modules: PolicyModuleCache): Promise<PolicyStep> {
+  const name = use.policy as BuiltinPolicyName;
+  const module = await modules.compile(builtinModuleBytes(name));
+  return PolicyStep.create(name, use.failure ?? "closed", module, { config: builtinPolicyConfig(name, use.with) });
 }
 
 /**
@@ -39,14 +104,16 @@ export class Pipeline {
 export class PipelineHolder {
   #current: Pipeline | undefined;
   #revision = 0;
+  /** Policy modules compiled so far, shared by every pipeline of this process. */
+  readonly modules = new PolicyModuleCache();
 
   get current(): Pipeline | undefined {
     return this.#current;
   }
 
-  /** Compiles a validated configuration and makes it live; throws (and changes nothing) if compiling fails. */
-  apply(config: Config, hash: string): Pipeline {
-    const pipeline = new Pipeline(config, this.#revision + 1, hash);
+  /** Compiles a validated configuration and makes it live; rejects (and changes nothing) if compiling fails. */
+  async apply(config: Config, hash: string): Promise<Pipeline> {
+    const pipeline = await Pipeline.compile(config, this.#revision + 1, hash, this.modules);
     this.#revision = pipeline.revision;
     this.#current = pipeline;
     return pipeline;

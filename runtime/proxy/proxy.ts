@@ -1,6 +1,10 @@
 import { HttpProblem } from "../http/problem.ts";
 import type { BackendPool } from "../pipeline/backend.ts";
 import { UpstreamTimeout, type UpstreamClient } from "../upstream/client.ts";
+import type { Logger } from "../observability/log.ts";
+import type { Chains } from "../pipeline/pipeline.ts";
+import type { PolicyExchange } from "../policy/abi.ts";
+import type { PolicyChain } from "../policy/chain.ts";
 import { clientResponseHeaders, isEndToEnd, upstreamRequestHeaders, type ClientFacts } from "./headers.ts";
 
 /** Everything the proxy needs to forward one request. */
@@ -12,7 +16,11 @@ export interface ForwardRequest {
   readonly rest: string;
   /** The query string including "?", or "". */
   readonly search: string;
+  /** The routed path, as policies see it. */
+  readonly path: string;
   readonly client: ClientFacts;
+  /** The policies around this operation. */
+  readonly chains: Chains;
 }
 
 /**
@@ -20,14 +28,21 @@ export interface ForwardRequest {
  * An unreachable backend becomes 502 and a backend that sends no headers within its timeout 504,
  * both as HttpProblem; the timeout stops counting once headers arrive, so long downloads are not cut.
  */
-export async function forward(upstream: UpstreamClient, { request, env, backend, rest, search, client }: ForwardRequest): Promise<Response> {
+export async function forward(upstream: UpstreamClient, logger: Logger, forwarded: ForwardRequest): Promise<Response> {
+  const { request, env, backend, rest, search, client, chains } = forwarded;
   const url = backend.target(rest, search);
+  const headers = upstreamRequestHeaders(request.headers, client);
+  let exchange: PolicyExchange | undefined;
+  if (chains.request.length) {
+    exchange = { method: request.method, path: forwarded.path, requestHeaders: headers, responseHeaders: undefined };
+    await chains.request.run(exchange, logger);
+  }
   let response: Response;
   try {
     response = await upstream.send({
       url,
       method: request.method,
-      headers: upstreamRequestHeaders(request.headers, client),
+      headers,
       incoming: request,
       env,
       timeoutMs: backend.timeoutMs,
@@ -40,6 +55,7 @@ export async function forward(upstream: UpstreamClient, { request, env, backend,
     }
     throw new HttpProblem("backend-unreachable", { internal: `backend "${backend.name}" (${origin}) could not be reached: ${describe(error)}`, cause: error });
   }
+  if (chains.response.length) return respondThrough(chains.response, exchange, forwarded, response, logger);
   // Most backends send only end-to-end headers: pass their response on untouched (no copy).
   if (isEndToEnd(response.headers)) return response;
   return new Response(request.method === "HEAD" ? null : response.body, {
@@ -47,6 +63,26 @@ export async function forward(upstream: UpstreamClient, { request, env, backend,
     statusText: response.statusText,
     headers: clientResponseHeaders(response.headers),
   });
+}
+
+/** Runs the outbound chain on a mutable copy of the response headers; the body still streams. */
+async function respondThrough(
+  chain: PolicyChain,
+  exchange: PolicyExchange | undefined,
+  { request, path }: ForwardRequest,
+  response: Response,
+  logger: Logger,
+): Promise<Response> {
+  const responseHeaders = clientResponseHeaders(response.headers);
+  const outbound = exchange ?? { method: request.method, path, requestHeaders: new Headers(), responseHeaders };
+  outbound.responseHeaders = responseHeaders;
+  try {
+    await chain.run(outbound, logger);
+  } catch (error) {
+    await response.body?.cancel().catch(() => {});
+    throw error;
+  }
+  return new Response(request.method === "HEAD" ? null : response.body, { status: response.status, statusText: response.statusText, headers: responseHeaders });
 }
 
 function describe(error: unknown): string {

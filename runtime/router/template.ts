@@ -6,6 +6,8 @@ type Segment = { kind: "literal"; text: string } | { kind: "param"; name: string
 /** An operation ready for matching: its method, its parsed template and a specificity rank. */
 export interface CompiledOperation {
   readonly name: string;
+  /** Position of the operation in its API's `operations` list, for finding what belongs to it. */
+  readonly index: number;
   readonly method: string;
   readonly template: string;
   readonly segments: readonly Segment[];
@@ -25,7 +27,7 @@ export function compileOperation(op: OperationConfig, index: number): CompiledOp
     return name.endsWith("*") ? { kind: "rest", name: name.slice(0, -1) } : { kind: "param", name };
   });
   const rank = segments.map((s) => (s.kind === "literal" ? "0" : s.kind === "param" ? "1" : "3")).join("") + "2";
-  return { name: op.name ?? `${op.method.toLowerCase()}-${index}`, method: op.method, template: op.url, segments, rank };
+  return { name: op.name ?? `${op.method.toLowerCase()}-${index}`, index, method: op.method, template: op.url, segments, rank };
 }
 
 function decode(text: string): string {

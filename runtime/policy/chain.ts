@@ -1,0 +1,81 @@
+import { HttpProblem } from "../http/problem.ts";
+import type { Logger } from "../observability/log.ts";
+import type { PolicyExchange } from "./abi.ts";
+import { PolicyPlugin, type PolicyModule, type PolicyPluginOptions } from "./extism.ts";
+
+/** What to do when a policy fails: answer 500 (`closed`) or skip it and go on (`open`). */
+export type FailureMode = "closed" | "open";
+
+/**
+ * One use of a policy in a chain: its instance, its failure mode, and the way back from a trap.
+ * An instance is not reused after a failure (a trapped guest may be corrupt); a fresh one is made
+ * from the compiled module and serves the following requests.
+ */
+export class PolicyStep {
+  #plugin: Promise<PolicyPlugin>;
+
+  private constructor(
+    readonly name: string,
+    readonly failure: FailureMode,
+    readonly module: PolicyModule,
+    readonly options: PolicyPluginOptions,
+    plugin: PolicyPlugin,
+  ) {
+    this.#plugin = Promise.resolve(plugin);
+  }
+
+  static async create(name: string, failure: FailureMode, module: PolicyModule, options: PolicyPluginOptions): Promise<PolicyStep> {
+    return new PolicyStep(name, failure, module, options, await PolicyPlugin.create(module, options));
+  }
+
+  /** Whether the module implements a hook; a step without it is passed over. */
+  has(hook: string): boolean {
+    return this.module.hooks.has(hook);
+  }
+
+  async call(hook: string, exchange: PolicyExchange): Promise<void> {
+    const plugin = await this.#plugin;
+    try {
+      await plugin.call(hook, exchange);
+    } catch (error) {
+      this.#plugin = PolicyPlugin.create(this.module, this.options);
+      this.#plugin.catch(() => {});
+      throw error;
+    }
+  }
+}
+
+/**
+ * The policies of one section for one operation, in order. Empty chains cost nothing: the proxy
+ * checks `length` before building an exchange.
+ */
+export class PolicyChain {
+  constructor(
+    readonly steps: readonly PolicyStep[],
+    readonly hook: "on_request" | "on_response",
+  ) {}
+
+  get length(): number {
+    return this.steps.length;
+  }
+
+  /** Runs every step that implements the hook; a failed `closed` step stops the chain with 500 problem+json. */
+  async run(exchange: PolicyExchange, logger: Logger): Promise<void> {
+    for (const step of this.steps) {
+      if (!step.has(this.hook)) continue;
+      try {
+        await step.call(this.hook, exchange);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        if (step.failure === "open") {
+          logger.warn("policy failed and was skipped (failure: open)", { policy: step.name, hook: this.hook, reason });
+          continue;
+        }
+        throw new HttpProblem("policy-failed", { internal: `policy "${step.name}" failed in ${this.hook}: ${reason}`, cause: error });
+      }
+    }
+  }
+}
+
+/** An empty chain, shared. */
+export const NO_POLICIES = { request: new PolicyChain([], "on_request"), response: new PolicyChain([], "on_response") };

@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
+import { startUpstream, type Upstream } from "../../test/upstream.ts";
+
+describe("policy chains in a real gateway (WebAssembly built-ins)", () => {
+  let upstream: Upstream;
+  let gw: GatewayProcess;
+
+  before(async () => {
+    upstream = await startUpstream((req, res) => {
+      req.resume();
+      res.writeHead(200, { "content-type": "text/plain", "x-internal": "secret", "x-upstream": "yes" });
+      res.end("ok");
+    });
+    gw = await startGatewayProcess({
+      config: `
+apis:
+  - name: orders
+    path: /orders
+    backend: b
+    policies:
+      inbound:
+        - { policy: set-header, with: { name: x-tenant, value: acme } }
+        - { policy: set-header, with: { name: authorization, exists-action: delete } }
+      outbound:
+        - { policy: set-header, with: { name: x-internal, exists-action: delete } }
+        - { policy: set-header, with: { name: x-served-by, value: portico } }
+    operations:
+      - { name: list, method: GET, url: / }
+      - name: get
+        method: GET
+        url: "/{id}"
+        policies:
+          inbound: [ { policy: set-header, with: { name: x-op, value: get } }, base ]
+      - name: replace
+        method: PUT
+        url: "/{id}"
+        policies:
+          inbound: [ { policy: set-header, with: { name: x-tenant, value: override, exists-action: override } } ]
+  - name: broken
+    path: /broken
+    backend: b
+    policies:
+      inbound: [ { policy: set-header, with: { name: x-bad, value: "a\\nb" } } ]
+  - name: tolerant
+    path: /tolerant
+    backend: b
+    policies:
+      inbound:
+        - { policy: set-header, with: { name: x-bad, value: "a\\nb" }, failure: open }
+        - { policy: set-header, with: { name: x-after, value: ran } }
+backends:
+  b: { urls: ["${upstream.url}"] }
+`,
+    });
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await upstream?.close();
+  });
+
+  const last = () => upstream.seen.at(-1)!.headers;
+
+  it("runs the API's inbound and outbound chains around the backend call", async () => {
+    const res = await fetch(`${gw.url}/orders`, { headers: { authorization: "Bearer x", "x-tenant": "client" } });
+    assert.equal(res.status, 200);
+    assert.equal(last()["x-tenant"], "acme");
+    assert.equal(last().authorization, undefined);
+    assert.equal(res.headers.get("x-served-by"), "portico");
+    assert.equal(res.headers.get("x-internal"), null);
+    assert.equal(res.headers.get("x-upstream"), "yes");
+    assert.equal(await res.text(), "ok");
+  });
+
+  it("puts the API's chain where an operation says base, and after the operation's own when it does not", async () => {
+    await fetch(`${gw.url}/orders/7`);
+    assert.equal(last()["x-op"], "get");
+    assert.equal(last()["x-tenant"], "acme");
+    await fetch(`${gw.url}/orders/7`, { method: "PUT", body: "x" });
+    assert.equal(last()["x-tenant"], "override", "without base the API's chain runs first, then the operation's");
+  });
+
+  it("answers 500 problem+json when a policy fails with failure: closed, without calling the backend", async () => {
+    const before = upstream.seen.length;
+    const res = await fetch(`${gw.url}/broken/x`);
+    assert.equal(res.status, 500);
+    assert.equal(res.headers.get("content-type"), "application/problem+json");
+    assert.equal((await res.json()).type, "urn:portico:problem:policy-failed");
+    assert.equal(upstream.seen.length, before);
+    await gw.waitForOutput(/policy \\"set-header\\" failed in on_request/);
+    const again = await fetch(`${gw.url}/broken/x`);
+    assert.equal(again.status, 500, "a fresh instance replaces the failed one and fails the same way");
+  });
+
+  it("skips a failing policy with failure: open and runs the rest of the chain", async () => {
+    const res = await fetch(`${gw.url}/tolerant/x`);
+    assert.equal(res.status, 200);
+    assert.equal(last()["x-after"], "ran");
+    assert.equal(last()["x-bad"], undefined);
+    await gw.waitForOutput(/policy failed and was skipped/);
+  });
+});
