@@ -29,7 +29,10 @@ describe("npm start (the quickstart)", () => {
 
       const echo = await fetch(`http://127.0.0.1:${port}/echo/hello?name=portico`);
       assert.equal(echo.status, 200);
-      assert.equal((await echo.json()).url, "/hello?name=portico");
+      assert.equal(echo.headers.get("x-served-by"), "portico", "the outbound set-header policy ran");
+      const seen = await echo.json();
+      assert.equal(seen.url, "/hello?name=portico");
+      assert.equal(seen.headers["x-request-source"], "portico-quickstart", "the inbound set-header policy ran");
       const order = await fetch(`http://127.0.0.1:${port}/orders/42`);
       assert.equal((await order.json()).url, "/v2/42");
       const admin = await rawRequest(port, "GET /anything HTTP/1.1\r\nHost: admin.localhost");
