@@ -18,12 +18,13 @@ import { pendingScenario } from "./pending.ts";
 import { swapsScenario } from "./swaps.ts";
 import { throughputScenario } from "./throughput.ts";
 
-const USAGE = "bun bench/run.ts [--quick] [--only throughput,throughput-1k,latency,swaps,compile,memory,pending] [--duration N] [--runs N] [--warmup N]";
+const USAGE = "bun bench/run.ts [--quick] [--only throughput,throughput-1k,throughput-policies,latency,swaps,compile,memory,pending] [--duration N] [--runs N] [--warmup N]";
 
 /** Each scenario with its quick and full settings (explicit --duration/--runs/--warmup win). */
 const SCENARIOS: Record<string, (bench: Bench, o: RunOptions) => Promise<ScenarioResult>> = {
   throughput: (bench, o) => throughputScenario(bench, throughput(o, "/")),
   "throughput-1k": (bench, o) => throughputScenario(bench, throughput(o, "/1k")),
+  "throughput-policies": (bench, o) => throughputScenario(bench, { ...throughput(o, "/"), arms: ["direct", "nginx", ...RUNTIMES], policies: true }),
   latency: (bench, o) =>
     latencyScenario(bench, {
       rate: 5000,

@@ -10,6 +10,8 @@
  * report: medians and ratios vs direct, nginx and the peer. See bench/README.md for the method.
  * `bench/run.ts` runs this scenario (with both bodies) next to the others.
  */
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ALL_ARMS, armPlan, assertAlive, RUNTIMES, startArm, type ArmName } from "./lib/arms.ts";
 import { benchHeader, openBench, type Bench } from "./lib/context.ts";
@@ -32,6 +34,19 @@ export interface ThroughputOptions {
   readonly arms: readonly ArmName[];
   /** `/` (11-byte "hello world") or `/1k` (1 KiB). */
   readonly path: string;
+  /** Gateways run a chain of 5 WebAssembly set-header policies (3 inbound, 2 outbound). */
+  readonly policies?: boolean;
+}
+
+/** The base configuration with a 5-policy chain of built-ins on the API. */
+function policyConfig(upstreamPort: number): string {
+  const use = (name: string, value: string) => `        - { policy: set-header, with: { name: ${name}, value: ${value} } }\n`;
+  return (
+    `apis:\n  - name: bench\n    path: /\n    backend: upstream\n    policies:\n      inbound:\n` +
+    use("x-bench-1", "a") + use("x-bench-2", "b") + use("x-bench-3", "c") +
+    `      outbound:\n` + use("x-served-by", "portico") + use("x-bench-4", "d") +
+    `backends:\n  upstream: { urls: ["http://127.0.0.1:${upstreamPort}"], timeout: 30s }\n`
+  );
 }
 
 /** How a path's body is named in reports. */
@@ -40,7 +55,7 @@ export function bodyLabel(path: string): string {
 }
 
 async function measure(bench: Bench, name: ArmName, opts: ThroughputOptions): Promise<ArmResult & { log?: string }> {
-  const plan = await armPlan(bench, name, opts.path);
+  const plan = await armPlan(bench, name, opts.path, opts.policies ? policyConfigFile(bench) : undefined);
   if (!plan) return { arm: name, runtime: bench.versions.nginx, runs: [], error: "nginx is not installed (see notes)" };
   const runs: WrkResult[] = [];
   const log = (line: string) => process.stderr.write(`[throughput ${bodyLabel(opts.path)}: ${name}] ${line}\n`);
@@ -75,18 +90,26 @@ async function measure(bench: Bench, name: ArmName, opts: ThroughputOptions): Pr
   }
 }
 
-function measures(results: readonly ArmResult[], path: string): Measure[] {
+function policyConfigFile(bench: Bench): string {
+  const file = join(bench.dir, "policies.yaml");
+  if (!existsSync(file)) writeFileSync(file, policyConfig(bench.upstreamPort));
+  return file;
+}
+
+function measures(results: readonly ArmResult[], path: string, policies = false): Measure[] {
   const label = bodyLabel(path);
   const rps = (arm: string) => medianRps(results.find((r) => r.arm === arm && r.runs.length));
   const out: Measure[] = [];
   const bun = rps("bun");
   const nginx = rps("nginx");
-  const target = path === "/" ? "bun-nginx-0" : path === "/1k" ? "bun-nginx-1k" : undefined;
+  const target = policies ? (path === "/" ? "wasm-nginx" : undefined) : path === "/" ? "bun-nginx-0" : path === "/1k" ? "bun-nginx-1k" : undefined;
+  const goal = policies ? 0.6 : 0.8;
   if (target) {
     out.push(Number.isFinite(bun / nginx)
-      ? { target, value: `${(bun / nginx).toFixed(2)}× nginx`, met: bun / nginx >= 0.8 }
+      ? { target, value: `${(bun / nginx).toFixed(2)}× nginx`, met: bun / nginx >= goal }
       : { target, value: "bun or nginx arm did not run", met: "n/a" });
   }
+  if (policies) return out;
   const peer = rps("peer");
   for (const runtime of RUNTIMES) {
     const ratio = rps(runtime) / peer;
@@ -106,14 +129,14 @@ export async function throughputScenario(bench: Bench, opts: ThroughputOptions):
     results.push(result);
   }
   const markdown = [
-    `### Throughput, ${bodyLabel(opts.path)} body, no policies`,
+    `### Throughput, ${bodyLabel(opts.path)} body, ${opts.policies ? "5 WebAssembly policies (set-header ×5: 3 inbound, 2 outbound) on the gateways" : "no policies"}`,
     "",
     `Closed loop: \`wrk -t1 -c32 -d${opts.duration}s --latency http://127.0.0.1:PORT${opts.path}\`, ${opts.runs} run(s) per arm after ${opts.warmup}s warm-up; medians. "vs peer" is the ratio to \`@fastify/http-proxy\` on Node.`,
     "",
     markdownTable(results),
     ...(notes.length ? ["", "Notes:", "", ...notes.map((n) => `- ${n}`)] : []),
   ].join("\n");
-  return { markdown, measures: measures(results, opts.path), failed: results.some((r) => r.error && r.error !== "nginx is not installed (see notes)") };
+  return { markdown, measures: measures(results, opts.path, opts.policies), failed: results.some((r) => r.error && r.error !== "nginx is not installed (see notes)") };
 }
 
 function options(): ThroughputOptions {

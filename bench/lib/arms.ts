@@ -51,10 +51,10 @@ export async function gatewayPlan(bench: Bench, runtime: Runtime, configFile: st
   return { name: runtime, runtime: bench.versions[runtime], argv, env, readyUrl: `${managementUrl}/readyz`, url: `http://127.0.0.1:${port}${path}`, managementUrl };
 }
 
-/** The plan for `name` (undefined for nginx when it is not installed). */
-export async function armPlan(bench: Bench, name: ArmName, path = "/"): Promise<ArmPlan | undefined> {
+/** The plan for `name` (undefined for nginx when it is not installed); gateways serve `configFile` (default: the bench's). */
+export async function armPlan(bench: Bench, name: ArmName, path = "/", configFile = bench.configFile): Promise<ArmPlan | undefined> {
   if (name === "direct") return { name, runtime: `${bench.versions.bun} (upstream)`, url: `http://127.0.0.1:${bench.upstreamPort}${path}` };
-  if (RUNTIMES.includes(name as Runtime)) return gatewayPlan(bench, name as Runtime, bench.configFile, path);
+  if (RUNTIMES.includes(name as Runtime)) return gatewayPlan(bench, name as Runtime, configFile, path);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}${path}`;
   if (name === "nginx") {

@@ -8,6 +8,8 @@ import "./abort";
 @external("extism:host/env", "length") declare function extism_length(offset: u64): u64;
 @external("extism:host/env", "load_u8") declare function extism_load_u8(offset: u64): u8;
 @external("extism:host/env", "store_u8") declare function extism_store_u8(offset: u64, value: u8): void;
+@external("extism:host/env", "load_u64") declare function extism_load_u64(offset: u64): u64;
+@external("extism:host/env", "store_u64") declare function extism_store_u64(offset: u64, value: u64): void;
 @external("extism:host/env", "config_get") declare function extism_config_get(key: u64): u64;
 
 // Portico's host functions (runtime/policy/abi.ts).
@@ -27,19 +29,27 @@ export function portico_abi_version(): i32 {
   return 0x10000;
 }
 
+// Every load and store is a call into the host, so bytes move 8 at a time, then one by one.
 function toBlock(value: string): u64 {
-  const bytes = Uint8Array.wrap(String.UTF8.encode(value));
-  const offset = extism_alloc(bytes.length);
-  for (let i = 0; i < bytes.length; i++) extism_store_u8(offset + <u64>i, bytes[i]);
+  const buffer = String.UTF8.encode(value);
+  const length = buffer.byteLength;
+  const offset = extism_alloc(length);
+  const base = changetype<usize>(buffer);
+  let i = 0;
+  for (; i + 8 <= length; i += 8) extism_store_u64(offset + <u64>i, load<u64>(base + i));
+  for (; i < length; i++) extism_store_u8(offset + <u64>i, load<u8>(base + i));
   return offset;
 }
 
 function fromBlock(offset: u64): string | null {
   if (offset == 0) return null;
   const length = <i32>extism_length(offset);
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) bytes[i] = extism_load_u8(offset + <u64>i);
-  return String.UTF8.decode(bytes.buffer);
+  const buffer = new ArrayBuffer(length);
+  const base = changetype<usize>(buffer);
+  let i = 0;
+  for (; i + 8 <= length; i += 8) store<u64>(base + i, extism_load_u64(offset + <u64>i));
+  for (; i < length; i++) store<u8>(base + i, extism_load_u8(offset + <u64>i));
+  return String.UTF8.decode(buffer);
 }
 
 /** The request on its way to the backend. */

@@ -4,12 +4,23 @@
 import { Config, Request, Response } from "../../sdk";
 export { portico_abi_version } from "../../sdk";
 
+// Parameters never change for an instance: read them once, on the first call.
+let loaded = false;
+let name: string | null = null;
+let value: string | null = null;
+let action: string | null = null;
+
 function apply(onResponse: bool): void {
-  const name = Config.get("name");
-  if (name === null) unreachable();
-  const value = Config.get("value");
-  const existing = onResponse ? Response.header(name!) : Request.header(name!);
-  const action = Config.get("exists-action");
+  if (!loaded) {
+    name = Config.get("name");
+    if (name === null) unreachable();
+    value = Config.get("value");
+    action = Config.get("exists-action");
+    loaded = true;
+  }
+  // Only skip and append need to know whether the header is there.
+  let existing: string | null = null;
+  if (action == "skip" || action == "append") existing = onResponse ? Response.header(name!) : Request.header(name!);
   if (action == "delete") {
     if (onResponse) Response.removeHeader(name!);
     else Request.removeHeader(name!);
