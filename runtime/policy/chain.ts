@@ -34,10 +34,11 @@ export class PolicyStep {
   }
 
   async call(hook: string, exchange: PolicyExchange): Promise<void> {
-    const plugin = await this.#plugin;
     try {
+      const plugin = await this.#plugin;
       await plugin.call(hook, exchange);
     } catch (error) {
+      // Replace the instance (or retry making one, if making the last replacement failed).
       this.#plugin = PolicyPlugin.create(this.module, this.options);
       this.#plugin.catch(() => {});
       throw error;
