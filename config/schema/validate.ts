@@ -119,8 +119,12 @@ function checkReferences(config: Config): Problem[] {
     api.operations?.forEach((op, j) => op && problems.push(...checkPolicyUses(op.policies, ["apis", i, "operations", j, "policies"], config)));
   });
 
-  for (const name of Object.keys(config.policies)) {
-    problems.push(problem(["policies", name], "custom policy modules need the WebAssembly policy engine, which this version does not include yet"));
+  for (const [name, module] of Object.entries(config.policies)) {
+    if (!module || typeof module !== "object") continue;
+    if (module.sha256 !== undefined && module.module === undefined) {
+      problems.push(problem(["policies", name, "module"], "a module file is required: modules by digest alone come from a control plane, which this version does not include yet"));
+    }
+    if (module.budget !== undefined) problems.push(problem(["policies", name, "budget"], "budgets are not enforced by this version yet; remove the budget rather than rely on it"));
   }
 
   for (const [gateway, assignment] of Object.entries(config.gateways)) {

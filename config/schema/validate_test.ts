@@ -357,8 +357,8 @@ describe("validateConfig: backends", () => {
 });
 
 describe("validateConfig: policies", () => {
-  it("ships set-header as its first built-in policy", () => {
-    assert.deepEqual([...BUILTIN_POLICIES], ["set-header"]);
+  it("ships the built-in policies written so far", () => {
+    assert.deepEqual([...BUILTIN_POLICIES], ["set-header", "return-response", "check-header"]);
   });
 
   it("checks a built-in policy's parameters at their full path", () => {
@@ -388,6 +388,30 @@ describe("validateConfig: policies", () => {
         'apis[0].policies.inbound[3].with.vlaue: unknown key (did you mean "value"?)',
       ],
     );
+    assert.deepEqual(
+      problems({
+        apis: [
+          {
+            name: "a",
+            path: "/a",
+            backend: "orders",
+            policies: {
+              inbound: [
+                { policy: "return-response", with: { "status-code": 99, "content-type": "text/plain\nx: y" } },
+                { policy: "check-header", with: { values: "one" } },
+              ],
+            },
+          },
+        ],
+        backends: BACKENDS,
+      }),
+      [
+        "apis[0].policies.inbound[0].with.status-code: Too small: expected number to be >=200 (got 99)",
+        'apis[0].policies.inbound[0].with.content-type: must not contain line breaks or control characters (got "text/plain\\nx: y")',
+        "apis[0].policies.inbound[1].with.name: required (expected string)",
+        'apis[0].policies.inbound[1].with.values: expected array, received string (got "one")',
+      ],
+    );
   });
 
   it("reports unknown policy names at API and operation scope, accepts base, and refuses on-error policies for now", () => {
@@ -405,14 +429,14 @@ describe("validateConfig: policies", () => {
         backends: BACKENDS,
       }),
       [
-        'apis[0].policies.inbound[1].policy: unknown policy "rate-limit-by-key" (known: set-header)',
+        'apis[0].policies.inbound[1].policy: unknown policy "rate-limit-by-key" (known: set-header, return-response, check-header)',
         "apis[0].policies.outbound[0].with.name: required (expected string)",
         "apis[0].operations[0].policies.on-error[1]: policies in on-error are not run by this version yet",
       ],
     );
   });
 
-  it("refuses custom modules for now, and suggests a custom policy's name", () => {
+  it("accepts custom modules by file, and suggests a custom policy's name", () => {
     assert.deepEqual(
       problems({
         apis: [{ name: "a", path: "/a", backend: "orders", policies: { inbound: [{ policy: "add-tenat" }] } }],
@@ -420,8 +444,7 @@ describe("validateConfig: policies", () => {
         policies: { "add-tenant": { module: "./add-tenant.wasm" } },
       }),
       [
-        'apis[0].policies.inbound[0].policy: unknown policy "add-tenat" (did you mean "add-tenant"? known: set-header, add-tenant)',
-        "policies.add-tenant: custom policy modules need the WebAssembly policy engine, which this version does not include yet",
+        'apis[0].policies.inbound[0].policy: unknown policy "add-tenat" (did you mean "add-tenant"? known: set-header, return-response, check-header, add-tenant)',
       ],
     );
   });
@@ -431,15 +454,15 @@ describe("validateConfig: policies", () => {
       problems({
         apis: [{ name: "a", path: "/a", backend: "orders", policies: { inbound: ["bse", { policy: "p", failure: "maybe" }] } }],
         backends: BACKENDS,
-        policies: { m: {}, n: { sha256: "ABC" } },
+        policies: { m: {}, n: { sha256: "ABC" }, o: { module: "./o.wasm", budget: { fuel: 1000 } } },
       }),
       [
         'apis[0].policies.inbound[0]: expected "base" (got "bse")',
         'apis[0].policies.inbound[1].failure: Invalid option: expected one of "closed"|"open" (got "maybe")',
         "policies.m: needs a module path or a sha256 digest (got a map)",
         'policies.n.sha256: expected 64 lower-case hex digits (got "ABC")',
-        "policies.m: custom policy modules need the WebAssembly policy engine, which this version does not include yet",
-        "policies.n: custom policy modules need the WebAssembly policy engine, which this version does not include yet",
+        "policies.n.module: a module file is required: modules by digest alone come from a control plane, which this version does not include yet",
+        "policies.o.budget: budgets are not enforced by this version yet; remove the budget rather than rely on it",
       ],
     );
   });

@@ -23,6 +23,8 @@ import "./abort";
 @external("extism:host/user", "portico_response_header_set") declare function host_response_header_set(name: u64, value: u64): void;
 @external("extism:host/user", "portico_response_header_append") declare function host_response_header_append(name: u64, value: u64): void;
 @external("extism:host/user", "portico_response_header_remove") declare function host_response_header_remove(name: u64): void;
+@external("extism:host/user", "portico_reply") declare function host_reply(status: i32, body: u64): void;
+@external("extism:host/user", "portico_reply_header") declare function host_reply_header(name: u64, value: u64): void;
 
 /** The ABI this SDK targets, `(major << 16) | minor`. Every policy re-exports it. */
 export function portico_abi_version(): i32 {
@@ -87,6 +89,19 @@ export class Response {
   }
   static removeHeader(name: string): void {
     host_response_header_remove(toBlock(name));
+  }
+}
+
+/**
+ * An answer from the policy itself instead of the backend's (or the backend's, in on_response):
+ * once a hook has called `send`, the rest of the chain is skipped and the client gets this reply.
+ */
+export class Reply {
+  static header(name: string, value: string): void {
+    host_reply_header(toBlock(name), toBlock(value));
+  }
+  static send(status: i32, body: string): void {
+    host_reply(status, toBlock(body));
   }
 }
 

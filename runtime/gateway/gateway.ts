@@ -1,3 +1,4 @@
+import { dirname } from "node:path";
 import { formatProblem } from "../../config/schema/problems.ts";
 import type { Settings } from "../../config/schema/settings.ts";
 import { readConfigFile, watchConfigFile, type FileWatch } from "../../config/source/file.ts";
@@ -62,7 +63,7 @@ export async function startGateway({ settings, adapter, logger, configFile }: Ga
     if (!result.ok) return reject(result.hash, result.problems.map(formatProblem), initial);
     let pipeline: Pipeline;
     try {
-      pipeline = await holder.apply(result.config, result.hash);
+      pipeline = await holder.apply(result.config, result.hash, dirname(configFile));
     } catch (error) {
       // A compile that throws never goes live; the message is the one problem we know of.
       return reject(result.hash, [`compile failed: ${error instanceof Error ? error.message : String(error)}`], initial);

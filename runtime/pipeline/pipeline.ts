@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type { ApiConfig, Config, PolicySectionsConfig } from "../../config/schema/config.ts";
 import { builtinPolicyConfig, type BuiltinPolicyName } from "../../config/schema/policies.ts";
 import { builtinModuleBytes } from "../policy/builtins.ts";
@@ -69,32 +71,64 @@ export class Pipeline {
     Object.freeze(this);
   }
 
-  /** Compiles a validated configuration: backends, policy instances (modules compiled once per digest), routes. */
-  static async compile(config: Config, revision: number, hash: string, modules: PolicyModuleCache): Promise<Pipeline> {
+  /**
+   * Compiles a validated configuration: backends, policy instances (modules compiled once per
+   * digest; custom module files resolved against `baseDir`, the configuration file's folder), routes.
+   */
+  static async compile(config: Config, revision: number, hash: string, modules: PolicyModuleCache, baseDir = "."): Promise<Pipeline> {
+    const load: PolicyLoader = { config, modules, baseDir };
     const backends = new Map<string, BackendPool>();
     for (const [name, backend] of Object.entries(config.backends)) backends.set(name, new BackendPool(name, backend));
     const targets = new Map<ApiConfig, ApiTarget>();
     for (const api of config.apis) {
       const apiUses = scopeUses(api.policies, NO_USES);
-      const operationChains = await Promise.all((api.operations ?? []).map((op) => chains(scopeUses(op.policies, apiUses), modules)));
-      targets.set(api, { api, backend: backends.get(api.backend)!, chains: await chains(apiUses, modules), operationChains });
+      const operationChains = await Promise.all((api.operations ?? []).map((op) => chains(scopeUses(op.policies, apiUses), load)));
+      targets.set(api, { api, backend: backends.get(api.backend)!, chains: await chains(apiUses, load), operationChains });
     }
     const router = new Router(config.apis, (api) => targets.get(api)!);
     return new Pipeline(config, revision, hash, router, backends);
   }
 }
 
-async function chains(uses: Uses, modules: PolicyModuleCache): Promise<Chains> {
+/** What compiling policy uses needs: the configuration (custom modules), the module cache, and where files are. */
+interface PolicyLoader {
+  readonly config: Config;
+  readonly modules: PolicyModuleCache;
+  readonly baseDir: string;
+}
+
+async function chains(uses: Uses, load: PolicyLoader): Promise<Chains> {
   const request = [...uses.inbound, ...uses.backend];
   if (request.length === 0 && uses.outbound.length === 0) return NO_POLICIES;
-  const steps = (list: PolicyUse[]) => Promise.all(list.map((use) => step(use, modules)));
+  const steps = (list: PolicyUse[]) => Promise.all(list.map((use) => step(use, load)));
   return { request: new PolicyChain(await steps(request), "on_request"), response: new PolicyChain(await steps(uses.outbound), "on_response") };
 }
 
-async function step(use: PolicyUse, modules: PolicyModuleCache): Promise<PolicyStep> {
-  const name = use.policy as BuiltinPolicyName;
-  const module = await modules.compile(builtinModuleBytes(name));
-  return PolicyStep.create(name, use.failure ?? "closed", module, { config: builtinPolicyConfig(name, use.with) });
+async function step(use: PolicyUse, { config, modules, baseDir }: PolicyLoader): Promise<PolicyStep> {
+  const custom = config.policies[use.policy];
+  if (!custom) {
+    const name = use.policy as BuiltinPolicyName;
+    const module = await modules.compile(builtinModuleBytes(name));
+    return PolicyStep.create(name, use.failure ?? "closed", module, { config: builtinPolicyConfig(name, use.with) });
+  }
+  const file = resolve(baseDir, custom.module!);
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (error) {
+    throw new Error(`policy "${use.policy}": cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const module = await modules.compile(bytes, custom.sha256).catch((error: Error) => {
+    throw new Error(`policy "${use.policy}" (${file}): ${error.message}`);
+  });
+  return PolicyStep.create(use.policy, use.failure ?? custom.failure, module, { config: customPolicyConfig(use.with) });
+}
+
+/** A custom policy's parameters as strings: scalars as written, anything else as JSON. */
+function customPolicyConfig(params: Record<string, unknown> | undefined): Record<string, string> {
+  const config: Record<string, string> = {};
+  for (const [key, value] of Object.entries(params ?? {})) config[key] = typeof value === "string" ? value : JSON.stringify(value);
+  return config;
 }
 
 /**
@@ -112,8 +146,8 @@ export class PipelineHolder {
   }
 
   /** Compiles a validated configuration and makes it live; rejects (and changes nothing) if compiling fails. */
-  async apply(config: Config, hash: string): Promise<Pipeline> {
-    const pipeline = await Pipeline.compile(config, this.#revision + 1, hash, this.modules);
+  async apply(config: Config, hash: string, baseDir?: string): Promise<Pipeline> {
+    const pipeline = await Pipeline.compile(config, this.#revision + 1, hash, this.modules, baseDir);
     this.#revision = pipeline.revision;
     this.#current = pipeline;
     return pipeline;

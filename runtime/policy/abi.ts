@@ -14,6 +14,15 @@ export interface PolicyExchange {
   readonly requestHeaders: Headers;
   /** Headers going to the client; set once the backend has answered (outbound). */
   responseHeaders: Headers | undefined;
+  /** An answer a policy gave instead of the backend's (return-response, check-header, ...); ends the chain. */
+  reply?: PolicyReply;
+}
+
+/** A response made by a policy. */
+export interface PolicyReply {
+  status: number;
+  readonly headers: Headers;
+  body: string;
 }
 
 type HostFunction = (context: CallContext, ...args: bigint[]) => bigint | void;
@@ -30,6 +39,17 @@ function text(context: CallContext, offset: bigint): string {
 
 function stored(context: CallContext, value: string | null | undefined): bigint {
   return value === null || value === undefined ? 0n : context.store(value);
+}
+
+function reply(context: CallContext): PolicyReply {
+  const ex = exchange(context);
+  return (ex.reply ??= { status: 200, headers: new Headers(), body: "" });
+}
+
+function status(value: bigint | number): number {
+  const code = Number(value);
+  if (!Number.isInteger(code) || code < 200 || code > 599) throw new Error(`a policy answered with status ${code}; expected 200 to 599`);
+  return code;
 }
 
 function responseHeaders(context: CallContext): Headers {
@@ -50,6 +70,12 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
   portico_response_header_set: (cx, name, value) => responseHeaders(cx).set(text(cx, name!), text(cx, value!)),
   portico_response_header_append: (cx, name, value) => responseHeaders(cx).append(text(cx, name!), text(cx, value!)),
   portico_response_header_remove: (cx, name) => responseHeaders(cx).delete(text(cx, name!)),
+  portico_reply: (cx, code, body) => {
+    const answer = reply(cx);
+    answer.status = status(code!);
+    answer.body = body ? text(cx, body) : "";
+  },
+  portico_reply_header: (cx, name, value) => reply(cx).headers.append(text(cx, name!), text(cx, value!)),
 };
 
 /** The namespace policies import host functions from (the one Extism's PDKs use for `host_fn`). */

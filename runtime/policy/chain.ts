@@ -60,13 +60,18 @@ export class PolicyChain {
     return this.steps.length;
   }
 
-  /** Runs every step that implements the hook; a failed `closed` step stops the chain with 500 problem+json. */
+  /**
+   * Runs every step that implements the hook, until one replies (`exchange.reply`); a failed
+   * `closed` step stops the chain with 500 problem+json.
+   */
   async run(exchange: PolicyExchange, logger: Logger): Promise<void> {
     for (const step of this.steps) {
       if (!step.has(this.hook)) continue;
       try {
         await step.call(this.hook, exchange);
+        if (exchange.reply) return;
       } catch (error) {
+        exchange.reply = undefined;
         const reason = error instanceof Error ? error.message : String(error);
         if (step.failure === "open") {
           logger.warn("policy failed and was skipped (failure: open)", { policy: step.name, hook: this.hook, reason });

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
+import { ROOT, startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
-describe("policy chains in a real gateway (WebAssembly built-ins)", () => {
+describe("policy chains in a real gateway (WebAssembly built-ins and a custom module)", () => {
   let upstream: Upstream;
   let gw: GatewayProcess;
 
@@ -42,16 +43,33 @@ apis:
     path: /broken
     backend: b
     policies:
-      inbound: [ { policy: set-header, with: { name: x-bad, value: "a\\nb" } } ]
+      inbound: [ { policy: trap } ]
   - name: tolerant
     path: /tolerant
     backend: b
     policies:
       inbound:
-        - { policy: set-header, with: { name: x-bad, value: "a\\nb" }, failure: open }
+        - { policy: trap, failure: open }
         - { policy: set-header, with: { name: x-after, value: ran } }
+  - name: keyed
+    path: /keyed
+    backend: b
+    policies:
+      inbound:
+        - policy: check-header
+          with: { name: x-api-key, failed-check-httpcode: 401, failed-check-error-message: 'Missing or "wrong" key', ignore-case: true, values: [Key-One, key-two] }
+        - { policy: set-header, with: { name: x-checked, value: "yes" } }
+  - name: maintenance
+    path: /maintenance
+    backend: b
+    policies:
+      inbound:
+        - { policy: return-response, with: { status-code: 503, content-type: text/plain, body: "Back soon" } }
+        - { policy: set-header, with: { name: x-never, value: set } }
 backends:
   b: { urls: ["${upstream.url}"] }
+policies:
+  trap: { module: ${JSON.stringify(`${ROOT}policies-wasm/dist/fixtures/trap.wasm`)} }
 `,
     });
   });
@@ -89,16 +107,55 @@ backends:
     assert.equal(res.headers.get("content-type"), "application/problem+json");
     assert.equal((await res.json()).type, "urn:portico:problem:policy-failed");
     assert.equal(upstream.seen.length, before);
-    await gw.waitForOutput(/policy \\"set-header\\" failed in on_request/);
+    await gw.waitForOutput(/policy \\"trap\\" failed in on_request/);
     const again = await fetch(`${gw.url}/broken/x`);
     assert.equal(again.status, 500, "a fresh instance replaces the failed one and fails the same way");
+  });
+
+  it("check-header lets a listed value through (case ignored) and answers a missing or unlisted one itself", async () => {
+    const ok = await fetch(`${gw.url}/keyed/x`, { headers: { "x-api-key": "KEY-ONE" } });
+    assert.equal(ok.status, 200);
+    assert.equal(last()["x-checked"], "yes", "the rest of the chain ran");
+    const before = upstream.seen.length;
+    for (const headers of [{}, { "x-api-key": "key-three" }] as Record<string, string>[]) {
+      const res = await fetch(`${gw.url}/keyed/x`, { headers });
+      assert.equal(res.status, 401);
+      assert.equal(res.headers.get("content-type"), "application/problem+json");
+      const body = await res.json();
+      assert.equal(body.type, "urn:portico:problem:policy-rejected");
+      assert.equal(body.detail, 'Missing or "wrong" key');
+    }
+    assert.equal(upstream.seen.length, before, "the backend was not called");
+  });
+
+  it("return-response answers without calling the backend and ends the chain", async () => {
+    const before = upstream.seen.length;
+    const res = await fetch(`${gw.url}/maintenance/anything`);
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("content-type"), "text/plain");
+    assert.equal(await res.text(), "Back soon");
+    assert.equal(upstream.seen.length, before);
   });
 
   it("skips a failing policy with failure: open and runs the rest of the chain", async () => {
     const res = await fetch(`${gw.url}/tolerant/x`);
     assert.equal(res.status, 200);
     assert.equal(last()["x-after"], "ran");
-    assert.equal(last()["x-bad"], undefined);
     await gw.waitForOutput(/policy failed and was skipped/);
+  });
+
+  it("refuses a configuration whose module does not match its sha256, and keeps the last good one", async () => {
+    const mark = gw.output().length;
+    writeFileSync(
+      gw.configFile,
+      `apis: [ { name: t, path: /t, backend: b, policies: { inbound: [ { policy: trap } ] } } ]
+backends: { b: { urls: ["${upstream.url}"] } }
+policies:
+  trap: { module: ${JSON.stringify(`${ROOT}policies-wasm/dist/fixtures/trap.wasm`)}, sha256: "${"0".repeat(64)}" }
+`,
+    );
+    await gw.waitForOutput(/configuration rejected/, 5_000, mark);
+    assert.match(gw.output().slice(mark), /sha256 mismatch/);
+    assert.equal((await fetch(`${gw.url}/orders`)).status, 200, "the previous configuration still serves");
   });
 });

@@ -3,7 +3,7 @@ import type { BackendPool } from "../pipeline/backend.ts";
 import { UpstreamTimeout, type UpstreamClient } from "../upstream/client.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Chains } from "../pipeline/pipeline.ts";
-import type { PolicyExchange } from "../policy/abi.ts";
+import type { PolicyExchange, PolicyReply } from "../policy/abi.ts";
 import type { PolicyChain } from "../policy/chain.ts";
 import { clientResponseHeaders, isEndToEnd, upstreamRequestHeaders, type ClientFacts } from "./headers.ts";
 
@@ -36,6 +36,8 @@ export async function forward(upstream: UpstreamClient, logger: Logger, forwarde
   if (chains.request.length) {
     exchange = { method: request.method, path: forwarded.path, requestHeaders: headers, responseHeaders: undefined };
     await chains.request.run(exchange, logger);
+    // A policy answered (return-response, check-header, ...): the backend is not called.
+    if (exchange.reply) return replyResponse(exchange.reply);
   }
   let response: Response;
   try {
@@ -82,7 +84,16 @@ async function respondThrough(
     await response.body?.cancel().catch(() => {});
     throw error;
   }
+  if (outbound.reply) {
+    await response.body?.cancel().catch(() => {});
+    return replyResponse(outbound.reply);
+  }
   return new Response(request.method === "HEAD" ? null : response.body, { status: response.status, statusText: response.statusText, headers: responseHeaders });
+}
+
+/** The response a policy made; statuses that carry no body get none. */
+function replyResponse({ status, headers, body }: PolicyReply): Response {
+  return new Response(status === 204 || status === 205 || status === 304 ? null : body, { status, headers });
 }
 
 function describe(error: unknown): string {
