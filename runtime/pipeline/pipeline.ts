@@ -75,8 +75,8 @@ export class Pipeline {
    * Compiles a validated configuration: backends, policy instances (modules compiled once per
    * digest; custom module files resolved against `baseDir`, the configuration file's folder), routes.
    */
-  static async compile(config: Config, revision: number, hash: string, modules: PolicyModuleCache, baseDir = "."): Promise<Pipeline> {
-    const load: PolicyLoader = { config, modules, baseDir };
+  static async compile(config: Config, revision: number, hash: string, modules: PolicyModuleCache, options: CompileOptions = {}): Promise<Pipeline> {
+    const load: PolicyLoader = { config, modules, baseDir: options.baseDir ?? ".", allowCustomModules: options.allowCustomModules ?? false };
     const backends = new Map<string, BackendPool>();
     for (const [name, backend] of Object.entries(config.backends)) backends.set(name, new BackendPool(name, backend));
     const targets = new Map<ApiConfig, ApiTarget>();
@@ -95,6 +95,18 @@ interface PolicyLoader {
   readonly config: Config;
   readonly modules: PolicyModuleCache;
   readonly baseDir: string;
+  readonly allowCustomModules: boolean;
+}
+
+/** Options for compiling a pipeline. */
+export interface CompileOptions {
+  /** Folder that custom module paths are relative to: the configuration file's. */
+  readonly baseDir?: string;
+  /**
+   * Run custom (third-party) modules although CPU and memory budgets are not enforced yet: a
+   * runaway module would stall the gateway. Off unless the operator opts in.
+   */
+  readonly allowCustomModules?: boolean;
 }
 
 async function chains(uses: Uses, load: PolicyLoader): Promise<Chains> {
@@ -104,12 +116,17 @@ async function chains(uses: Uses, load: PolicyLoader): Promise<Chains> {
   return { request: new PolicyChain(await steps(request), "on_request"), response: new PolicyChain(await steps(uses.outbound), "on_response") };
 }
 
-async function step(use: PolicyUse, { config, modules, baseDir }: PolicyLoader): Promise<PolicyStep> {
+async function step(use: PolicyUse, { config, modules, baseDir, allowCustomModules }: PolicyLoader): Promise<PolicyStep> {
   const custom = config.policies[use.policy];
   if (!custom) {
     const name = use.policy as BuiltinPolicyName;
     const module = await modules.compile(builtinModuleBytes(name));
     return PolicyStep.create(name, use.failure ?? "closed", module, { config: builtinPolicyConfig(name, use.with) });
+  }
+  if (!allowCustomModules) {
+    throw new Error(
+      `policy "${use.policy}" is a custom module, and custom modules are refused until CPU and memory budgets are enforced; set policy.custom-modules=allow-unbounded to run them without limits`,
+    );
   }
   const file = resolve(baseDir, custom.module!);
   let bytes: Uint8Array;
@@ -146,8 +163,8 @@ export class PipelineHolder {
   }
 
   /** Compiles a validated configuration and makes it live; rejects (and changes nothing) if compiling fails. */
-  async apply(config: Config, hash: string, baseDir?: string): Promise<Pipeline> {
-    const pipeline = await Pipeline.compile(config, this.#revision + 1, hash, this.modules, baseDir);
+  async apply(config: Config, hash: string, options?: CompileOptions): Promise<Pipeline> {
+    const pipeline = await Pipeline.compile(config, this.#revision + 1, hash, this.modules, options);
     this.#revision = pipeline.revision;
     this.#current = pipeline;
     return pipeline;

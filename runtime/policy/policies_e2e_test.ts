@@ -71,6 +71,7 @@ backends:
 policies:
   trap: { module: ${JSON.stringify(`${ROOT}policies-wasm/dist/fixtures/trap.wasm`)} }
 `,
+      env: { PORTICO_POLICY_CUSTOM_MODULES: "allow-unbounded" },
     });
   });
 
