@@ -24,7 +24,8 @@ export interface ForwardRequest {
 }
 
 /**
- * Forwards a request to its backend and returns the backend's response with a streaming body.
+ * Runs the operation's request policies, forwards the request to its backend (unless a policy
+ * answered), runs the response policies, and returns the response with a streaming body.
  * An unreachable backend becomes 502 and a backend that sends no headers within its timeout 504,
  * both as HttpProblem; the timeout stops counting once headers arrive, so long downloads are not cut.
  */
