@@ -98,12 +98,33 @@ export const TlsHostname = z
   })
   .strict();
 
+const MEMORY_UNITS: Record<string, number> = { KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** A memory size such as "4MiB", in bytes; at least one 64 KiB page, at most 1 GiB. */
+const MemorySize = z.string().transform((text, ctx) => {
+  const match = /^(\d+)\s*(KiB|MiB|GiB)$/.exec(text.trim());
+  const bytes = match ? Number(match[1]) * MEMORY_UNITS[match[2]!]! : NaN;
+  if (!(bytes >= 64 * 1024 && bytes <= 1024 ** 3)) {
+    ctx.addIssue({ code: "custom", message: 'expected a size from "64KiB" to "1GiB", such as "4MiB"' });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
 /** A custom policy module: a file (standalone) or a digest (control plane), with its sandbox budget. */
 export const PolicyModule = z
   .object({
     module: z.string().min(1).optional(),
     sha256: z.string().regex(/^[0-9a-f]{64}$/, "expected 64 lower-case hex digits").optional(),
-    budget: z.object({ fuel: z.number().int().positive().optional(), memory: z.string().optional() }).strict().optional(),
+    budget: z
+      .object({
+        /** Units per call: one per function entry and per loop iteration. */
+        fuel: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+        /** Linear memory cap, such as "4MiB" or "512KiB" (64 KiB pages). */
+        memory: MemorySize.optional(),
+      })
+      .strict()
+      .optional(),
     failure: z.enum(["closed", "open"]).default("closed"),
   })
   .strict()

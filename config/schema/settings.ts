@@ -71,7 +71,6 @@ const SPECS = {
   "telemetry.metrics.otlp.endpoint": { schema: url(["http:", "https:"]), default: () => undefined },
   "telemetry.metrics.prometheus.enabled": { schema: bool, default: () => true },
   "telemetry.logs.std": { schema: oneOf(["json", "text", "none"]), default: () => "json" as const },
-  "policy.custom-modules": { schema: oneOf(["refuse", "allow-unbounded"]), default: () => "refuse" as const },
   "cache.redis.url": { schema: url(["redis:", "rediss:"]), default: () => undefined },
 } as const satisfies Record<string, { schema: z.ZodType; default: () => unknown; secret?: boolean }>;
 

@@ -167,7 +167,6 @@ describe("resolveSettings: environment variables", () => {
       "telemetry.metrics.prometheus.enabled": ["off", false],
       "telemetry.logs.std": ["none", "none"],
       "cache.redis.url": ["redis://r:6379/0", "redis://r:6379/0"],
-      "policy.custom-modules": ["allow-unbounded", "allow-unbounded"],
     };
     assert.deepEqual(Object.keys(samples).sort(), [...SETTING_KEYS].sort(), "a sample for every setting");
     const env = Object.fromEntries(Object.entries(samples).map(([key, [raw]]) => [envName(key), raw]));

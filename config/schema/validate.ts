@@ -124,7 +124,6 @@ function checkReferences(config: Config): Problem[] {
     if (module.sha256 !== undefined && module.module === undefined) {
       problems.push(problem(["policies", name, "module"], "a module file is required: modules by digest alone come from a control plane, which this version does not include yet"));
     }
-    if (module.budget !== undefined) problems.push(problem(["policies", name, "budget"], "budgets are not enforced by this version yet; remove the budget rather than rely on it"));
   }
 
   for (const [gateway, assignment] of Object.entries(config.gateways)) {

@@ -454,15 +454,16 @@ describe("validateConfig: policies", () => {
       problems({
         apis: [{ name: "a", path: "/a", backend: "orders", policies: { inbound: ["bse", { policy: "p", failure: "maybe" }] } }],
         backends: BACKENDS,
-        policies: { m: {}, n: { sha256: "ABC" }, o: { module: "./o.wasm", budget: { fuel: 1000 } } },
+        policies: { m: {}, n: { sha256: "ABC" }, o: { module: "./o.wasm", budget: { fuel: 1000, memory: "4 pages" } } },
       }),
       [
         'apis[0].policies.inbound[0]: expected "base" (got "bse")',
         'apis[0].policies.inbound[1].failure: Invalid option: expected one of "closed"|"open" (got "maybe")',
         "policies.m: needs a module path or a sha256 digest (got a map)",
         'policies.n.sha256: expected 64 lower-case hex digits (got "ABC")',
+        'policies.o.budget.memory: expected a size from "64KiB" to "1GiB", such as "4MiB" (got "4 pages")',
         "policies.n.module: a module file is required: modules by digest alone come from a control plane, which this version does not include yet",
-        "policies.o.budget: budgets are not enforced by this version yet; remove the budget rather than rely on it",
+
       ],
     );
   });

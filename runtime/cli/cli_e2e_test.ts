@@ -131,19 +131,6 @@ describe("portico gateway start-up errors", () => {
     }
   });
 
-  it("refuses custom policy modules unless the operator accepts that they run without budgets", async () => {
-    const config = file(
-      "custom.yaml",
-      `${VALID}policies:\n  mine: { module: ${JSON.stringify(join(ROOT, "policies-wasm/dist/fixtures/trap.wasm"))} }\n`.replace(
-        "backend: orders }",
-        "backend: orders, policies: { inbound: [ { policy: mine } ] } }",
-      ),
-    );
-    const res = await runCli(["gateway", "--config", config], { PORTICO_NET_SERVER_HTTP_PORT: "0", PORTICO_NET_MANAGEMENT_PORT: "0" });
-    assert.equal(res.code, 1, res.stderr);
-    assert.match(res.stderr, /custom modules are refused until CPU and memory budgets are enforced; set policy\.custom-modules=allow-unbounded/);
-  });
-
   it("prints its version", async () => {
     const res = await runCli(["--version"]);
     assert.equal(res.code, 0);

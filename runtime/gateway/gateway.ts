@@ -63,10 +63,7 @@ export async function startGateway({ settings, adapter, logger, configFile }: Ga
     if (!result.ok) return reject(result.hash, result.problems.map(formatProblem), initial);
     let pipeline: Pipeline;
     try {
-      pipeline = await holder.apply(result.config, result.hash, {
-        baseDir: dirname(configFile),
-        allowCustomModules: settings["policy.custom-modules"] === "allow-unbounded",
-      });
+      pipeline = await holder.apply(result.config, result.hash, { baseDir: dirname(configFile) });
     } catch (error) {
       // A compile that throws never goes live; the message is the one problem we know of.
       return reject(result.hash, [`compile failed: ${error instanceof Error ? error.message : String(error)}`], initial);

@@ -4,7 +4,7 @@ import type { ApiConfig, Config, PolicySectionsConfig } from "../../config/schem
 import { builtinPolicyConfig, type BuiltinPolicyName } from "../../config/schema/policies.ts";
 import { builtinModuleBytes } from "../policy/builtins.ts";
 import { NO_POLICIES, PolicyChain, PolicyStep } from "../policy/chain.ts";
-import { PolicyModuleCache } from "../policy/extism.ts";
+import { DEFAULT_BUDGET, PolicyModuleCache } from "../policy/extism.ts";
 import { Router } from "../router/router.ts";
 import { BackendPool } from "./backend.ts";
 
@@ -76,7 +76,7 @@ export class Pipeline {
    * digest; custom module files resolved against `baseDir`, the configuration file's folder), routes.
    */
   static async compile(config: Config, revision: number, hash: string, modules: PolicyModuleCache, options: CompileOptions = {}): Promise<Pipeline> {
-    const load: PolicyLoader = { config, modules, baseDir: options.baseDir ?? ".", allowCustomModules: options.allowCustomModules ?? false };
+    const load: PolicyLoader = { config, modules, baseDir: options.baseDir ?? "." };
     const backends = new Map<string, BackendPool>();
     for (const [name, backend] of Object.entries(config.backends)) backends.set(name, new BackendPool(name, backend));
     const targets = new Map<ApiConfig, ApiTarget>();
@@ -95,18 +95,12 @@ interface PolicyLoader {
   readonly config: Config;
   readonly modules: PolicyModuleCache;
   readonly baseDir: string;
-  readonly allowCustomModules: boolean;
 }
 
 /** Options for compiling a pipeline. */
 export interface CompileOptions {
   /** Folder that custom module paths are relative to: the configuration file's. */
   readonly baseDir?: string;
-  /**
-   * Run custom (third-party) modules although CPU and memory budgets are not enforced yet: a
-   * runaway module would stall the gateway. Off unless the operator opts in.
-   */
-  readonly allowCustomModules?: boolean;
 }
 
 async function chains(uses: Uses, load: PolicyLoader): Promise<Chains> {
@@ -116,17 +110,12 @@ async function chains(uses: Uses, load: PolicyLoader): Promise<Chains> {
   return { request: new PolicyChain(await steps(request), "on_request"), response: new PolicyChain(await steps(uses.outbound), "on_response") };
 }
 
-async function step(use: PolicyUse, { config, modules, baseDir, allowCustomModules }: PolicyLoader): Promise<PolicyStep> {
+async function step(use: PolicyUse, { config, modules, baseDir }: PolicyLoader): Promise<PolicyStep> {
   const custom = config.policies[use.policy];
   if (!custom) {
     const name = use.policy as BuiltinPolicyName;
     const module = await modules.compile(builtinModuleBytes(name));
     return PolicyStep.create(name, use.failure ?? "closed", module, { config: builtinPolicyConfig(name, use.with) });
-  }
-  if (!allowCustomModules) {
-    throw new Error(
-      `policy "${use.policy}" is a custom module, and custom modules are refused until CPU and memory budgets are enforced; set policy.custom-modules=allow-unbounded to run them without limits`,
-    );
   }
   const file = resolve(baseDir, custom.module!);
   let bytes: Uint8Array;
@@ -135,7 +124,8 @@ async function step(use: PolicyUse, { config, modules, baseDir, allowCustomModul
   } catch (error) {
     throw new Error(`policy "${use.policy}": cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  const module = await modules.compile(bytes, custom.sha256).catch((error: Error) => {
+  const budget = { fuel: custom.budget?.fuel ?? DEFAULT_BUDGET.fuel, memoryBytes: custom.budget?.memory ?? DEFAULT_BUDGET.memoryBytes };
+  const module = await modules.compile(bytes, custom.sha256, budget).catch((error: Error) => {
     throw new Error(`policy "${use.policy}" (${file}): ${error.message}`);
   });
   return PolicyStep.create(use.policy, use.failure ?? custom.failure, module, { config: customPolicyConfig(use.with) });

@@ -5,6 +5,18 @@
 import { createHash } from "node:crypto";
 import createPlugin, { type Plugin } from "@extism/extism";
 import { HOST_FUNCTIONS, HOST_NAMESPACE, type PolicyExchange } from "./abi.ts";
+import { FUEL_EXPORT, meterModule } from "./meter.ts";
+
+/** The limits a policy runs within: fuel per call (function entries plus loop iterations) and linear memory. */
+export interface PolicyBudget {
+  readonly fuel: number;
+  readonly memoryBytes: number;
+}
+
+/** Budgets when the configuration gives none: about a millisecond or two of tight loop, 16 MiB. */
+export const DEFAULT_BUDGET: PolicyBudget = { fuel: 1_000_000, memoryBytes: 16 * 1024 * 1024 };
+
+const PAGE = 64 * 1024;
 
 /** The policy ABI this host implements: major version 1, minor 0, as `(major << 16) | minor`. */
 export const ABI_VERSION = 0x10000;
@@ -24,6 +36,8 @@ export interface PolicyModule {
   readonly module: WebAssembly.Module;
   /** The hooks (`on_request`, `on_response`, `on_error`) the module exports. */
   readonly hooks: ReadonlySet<string>;
+  /** The fuel each call starts with. */
+  readonly fuel: number;
 }
 
 const HOOKS = ["on_request", "on_response", "on_error"];
@@ -39,17 +53,19 @@ function describeVersion(version: number): string {
 export class PolicyModuleCache {
   readonly #byDigest = new Map<string, Promise<PolicyModule>>();
 
-  compile(bytes: Uint8Array, expectedSha256?: string): Promise<PolicyModule> {
+  compile(bytes: Uint8Array, expectedSha256?: string, budget: PolicyBudget = DEFAULT_BUDGET): Promise<PolicyModule> {
     const digest = createHash("sha256").update(bytes).digest("hex");
     if (expectedSha256 !== undefined && expectedSha256 !== digest) {
       return Promise.reject(new PolicyModuleError(`sha256 mismatch: the configuration says ${expectedSha256}, the module is ${digest}`));
     }
-    let compiled = this.#byDigest.get(digest);
+    // The metered module depends on the memory cap; fuel is set per call.
+    const key = `${digest}:${budget.memoryBytes}:${budget.fuel}`;
+    let compiled = this.#byDigest.get(key);
     if (!compiled) {
-      compiled = compileModule(bytes, digest);
+      compiled = compileModule(bytes, digest, budget);
       // A failed compile is not kept: the next request for these bytes tries again.
-      compiled.catch(() => this.#byDigest.delete(digest));
-      this.#byDigest.set(digest, compiled);
+      compiled.catch(() => this.#byDigest.delete(key));
+      this.#byDigest.set(key, compiled);
     }
     return compiled;
   }
@@ -60,18 +76,18 @@ export class PolicyModuleCache {
   }
 }
 
-async function compileModule(bytes: Uint8Array, digest: string): Promise<PolicyModule> {
+async function compileModule(bytes: Uint8Array, digest: string, budget: PolicyBudget): Promise<PolicyModule> {
   let module: WebAssembly.Module;
   try {
-    module = await WebAssembly.compile(bytes as unknown as ArrayBuffer);
+    module = await WebAssembly.compile(meterModule(bytes, Math.max(1, Math.floor(budget.memoryBytes / PAGE)), budget.fuel) as unknown as ArrayBuffer);
   } catch (error) {
-    throw new PolicyModuleError(`not a WebAssembly module: ${(error as Error).message}`);
+    throw new PolicyModuleError(`not a usable WebAssembly module: ${(error as Error).message}`);
   }
   const exports = new Set(WebAssembly.Module.exports(module).filter((e) => e.kind === "function").map((e) => e.name));
   if (!exports.has("portico_abi_version")) {
     throw new PolicyModuleError("not a Portico policy: the module does not export portico_abi_version (build it with the Portico SDK)");
   }
-  return { digest, module, hooks: new Set(HOOKS.filter((h) => exports.has(h))) };
+  return { digest, module, hooks: new Set(HOOKS.filter((h) => exports.has(h))), fuel: budget.fuel };
 }
 
 /** Options for one policy instance. */
@@ -86,12 +102,17 @@ export interface PolicyPluginOptions {
  */
 export class PolicyPlugin {
   readonly #plugin: Plugin;
+  readonly #fuel: WebAssembly.Global;
+  readonly #budget: bigint;
 
   private constructor(
     readonly module: PolicyModule,
     plugin: Plugin,
+    fuel: WebAssembly.Global,
   ) {
     this.#plugin = plugin;
+    this.#fuel = fuel;
+    this.#budget = BigInt(module.fuel);
   }
 
   /** Instantiates a module and checks its ABI major version. */
@@ -101,6 +122,8 @@ export class PolicyPlugin {
       { useWasi: false, runInWorker: false, functions: { [HOST_NAMESPACE]: HOST_FUNCTIONS } },
     );
     const instance = (await plugin.getInstance()) as WebAssembly.Instance;
+    const fuel = instance.exports[FUEL_EXPORT] as WebAssembly.Global;
+    fuel.value = BigInt(module.fuel);
     const version = (instance.exports.portico_abi_version as () => number)() >>> 0;
     if (version >>> 16 !== ABI_VERSION >>> 16) {
       await plugin.close();
@@ -108,7 +131,7 @@ export class PolicyPlugin {
         `module ${module.digest.slice(0, 12)} is built for policy ABI ${describeVersion(version)}; this gateway implements ${describeVersion(ABI_VERSION)}`,
       );
     }
-    return new PolicyPlugin(module, plugin);
+    return new PolicyPlugin(module, plugin, fuel);
   }
 
   /**
@@ -116,6 +139,7 @@ export class PolicyPlugin {
    * a trap, a guest error or a host-function error rejects.
    */
   async call(hook: string, exchange?: PolicyExchange): Promise<void> {
+    this.#fuel.value = this.#budget;
     await this.#plugin.call(hook, undefined, exchange);
   }
 

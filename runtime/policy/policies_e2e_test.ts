@@ -66,12 +66,17 @@ apis:
       inbound:
         - { policy: return-response, with: { status-code: 503, content-type: text/plain, body: "Back soon" } }
         - { policy: set-header, with: { name: x-never, value: set } }
+  - name: spin
+    path: /spin
+    backend: b
+    policies:
+      inbound: [ { policy: spin } ]
 backends:
   b: { urls: ["${upstream.url}"] }
 policies:
   trap: { module: ${JSON.stringify(`${ROOT}policies-wasm/dist/fixtures/trap.wasm`)} }
+  spin: { module: ${JSON.stringify(`${ROOT}policies-wasm/dist/fixtures/infinite-loop.wasm`)}, budget: { fuel: 2000000, memory: 1MiB } }
 `,
-      env: { PORTICO_POLICY_CUSTOM_MODULES: "allow-unbounded" },
     });
   });
 
@@ -136,6 +141,21 @@ policies:
     assert.equal(res.headers.get("content-type"), "text/plain");
     assert.equal(await res.text(), "Back soon");
     assert.equal(upstream.seen.length, before);
+  });
+
+  it("stops a policy that never returns within its budget while other routes keep serving", async () => {
+    const started = Date.now();
+    const spinning = Array.from({ length: 5 }, () => fetch(`${gw.url}/spin/x`));
+    const others = Array.from({ length: 20 }, () => fetch(`${gw.url}/orders`));
+    for (const res of await Promise.all(spinning)) {
+      assert.equal(res.status, 500);
+      assert.equal((await res.json()).type, "urn:portico:problem:policy-failed");
+    }
+    for (const res of await Promise.all(others)) {
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+    }
+    assert.ok(Date.now() - started < 5_000, `all answered within ${Date.now() - started} ms`);
   });
 
   it("skips a failing policy with failure: open and runs the rest of the chain", async () => {
