@@ -35,6 +35,7 @@ function plainIp(address: string): string {
  */
 export function trafficApp(deps: TrafficDeps): Hono {
   const { holder, adapter, upstream, logger, metrics, proto } = deps;
+  const reporting = { logger, metrics };
 
   async function handle(request: Request, env: unknown): Promise<Response> {
     const started = performance.now();
@@ -56,7 +57,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
       api = route.api.name;
       operation = route.operation?.name;
       const target = route.api.target;
-      response = await forward(upstream, logger, {
+      response = await forward(upstream, reporting, {
         request,
         env,
         backend: target.backend,

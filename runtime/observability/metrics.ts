@@ -5,6 +5,8 @@
 export class GatewayMetrics {
   /** Responses by status class: index 1..5 for 1xx..5xx. */
   readonly #responses = [0, 0, 0, 0, 0, 0];
+  /** Failures (traps, errors, budget exhaustion, back-off refusals) per policy name. */
+  readonly #policyFailures = new Map<string, number>();
   configApplied = 0;
   configRejected = 0;
   configRevision = 0;
@@ -15,12 +17,20 @@ export class GatewayMetrics {
     this.#responses[(status / 100) | 0]! += 1;
   }
 
+  /** Counts one failure of a policy. */
+  policyFailed(policy: string): void {
+    this.#policyFailures.set(policy, (this.#policyFailures.get(policy) ?? 0) + 1);
+  }
+
   /** Prometheus text exposition of every counter. */
   render(): string {
     const lines = [
       "# HELP portico_responses_total Responses sent on the traffic port, by status class.",
       "# TYPE portico_responses_total counter",
       ...[1, 2, 3, 4, 5].map((c) => `portico_responses_total{code="${c}xx"} ${this.#responses[c]}`),
+      "# HELP portico_policy_failures_total Policy calls that failed (trap, error, spent budget, or backing off), by policy.",
+      "# TYPE portico_policy_failures_total counter",
+      ...[...this.#policyFailures].map(([policy, n]) => `portico_policy_failures_total{policy=${JSON.stringify(policy)}} ${n}`),
       "# HELP portico_config_applied_total Configurations compiled and made live.",
       "# TYPE portico_config_applied_total counter",
       `portico_config_applied_total ${this.configApplied}`,

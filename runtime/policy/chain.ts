@@ -6,6 +6,16 @@ import { PolicyPlugin, type PolicyModule, type PolicyPluginOptions } from "./ext
 /** What to do when a policy fails: answer 500 (`closed`) or skip it and go on (`open`). */
 export type FailureMode = "closed" | "open";
 
+/** Where policy failures are reported: the gateway's log and its counters. */
+export interface PolicyReporting {
+  readonly logger: Logger;
+  readonly metrics: { policyFailed(policy: string): void };
+}
+
+/** First pause after a policy fails twice in a row; it doubles with every further failure. */
+const FIRST_BACKOFF_MS = 1_000;
+const MAX_BACKOFF_MS = 60_000;
+
 /**
  * One use of a policy in a chain: its instance, its failure mode, and the way back from a trap.
  * An instance is not reused after a failure (a trapped guest may be corrupt); a fresh one is made
@@ -13,6 +23,9 @@ export type FailureMode = "closed" | "open";
  */
 export class PolicyStep {
   #plugin: Promise<PolicyPlugin>;
+  #failuresInARow = 0;
+  /** While a failing policy backs off, calls fail at once without running it (`Date.now()` ms). */
+  #pausedUntil = 0;
 
   private constructor(
     readonly name: string,
@@ -33,11 +46,23 @@ export class PolicyStep {
     return this.module.hooks.has(hook);
   }
 
+  /**
+   * Runs a hook. After a failure the instance is replaced; after two or more failures in a row the
+   * policy backs off (1 s, doubling, at most 60 s), failing at once meanwhile; a success resets it.
+   */
   async call(hook: string, exchange: PolicyExchange): Promise<void> {
+    if (this.#pausedUntil > Date.now()) {
+      throw new Error(`backing off after ${this.#failuresInARow} failures in a row (until ${new Date(this.#pausedUntil).toISOString()})`);
+    }
     try {
       const plugin = await this.#plugin;
       await plugin.call(hook, exchange);
+      this.#failuresInARow = 0;
     } catch (error) {
+      this.#failuresInARow += 1;
+      if (this.#failuresInARow >= 2) {
+        this.#pausedUntil = Date.now() + Math.min(FIRST_BACKOFF_MS * 2 ** (this.#failuresInARow - 2), MAX_BACKOFF_MS);
+      }
       // Replace the instance (or retry making one, if making the last replacement failed).
       this.#plugin = PolicyPlugin.create(this.module, this.options);
       this.#plugin.catch(() => {});
@@ -64,7 +89,7 @@ export class PolicyChain {
    * Runs every step that implements the hook, until one replies (`exchange.reply`); a failed
    * `closed` step stops the chain with 500 problem+json.
    */
-  async run(exchange: PolicyExchange, logger: Logger): Promise<void> {
+  async run(exchange: PolicyExchange, { logger, metrics }: PolicyReporting): Promise<void> {
     for (const step of this.steps) {
       if (!step.has(this.hook)) continue;
       try {
@@ -72,6 +97,7 @@ export class PolicyChain {
         if (exchange.reply) return;
       } catch (error) {
         exchange.reply = undefined;
+        metrics.policyFailed(step.name);
         const reason = error instanceof Error ? error.message : String(error);
         if (step.failure === "open") {
           logger.warn("policy failed and was skipped (failure: open)", { policy: step.name, hook: this.hook, reason });

@@ -116,6 +116,8 @@ policies:
     await gw.waitForOutput(/policy \\"trap\\" failed in on_request/);
     const again = await fetch(`${gw.url}/broken/x`);
     assert.equal(again.status, 500, "a fresh instance replaces the failed one and fails the same way");
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.managementPort}/metrics`)).text();
+    assert.match(metrics, /portico_policy_failures_total\{policy="trap"\} [2-9]/);
   });
 
   it("check-header lets a listed value through (case ignored) and answers a missing or unlisted one itself", async () => {

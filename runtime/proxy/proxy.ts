@@ -1,10 +1,9 @@
 import { HttpProblem } from "../http/problem.ts";
 import type { BackendPool } from "../pipeline/backend.ts";
 import { UpstreamTimeout, type UpstreamClient } from "../upstream/client.ts";
-import type { Logger } from "../observability/log.ts";
 import type { Chains } from "../pipeline/pipeline.ts";
 import type { PolicyExchange, PolicyReply } from "../policy/abi.ts";
-import type { PolicyChain } from "../policy/chain.ts";
+import type { PolicyChain, PolicyReporting } from "../policy/chain.ts";
 import { clientResponseHeaders, isEndToEnd, upstreamRequestHeaders, type ClientFacts } from "./headers.ts";
 
 /** Everything the proxy needs to forward one request. */
@@ -29,14 +28,14 @@ export interface ForwardRequest {
  * An unreachable backend becomes 502 and a backend that sends no headers within its timeout 504,
  * both as HttpProblem; the timeout stops counting once headers arrive, so long downloads are not cut.
  */
-export async function forward(upstream: UpstreamClient, logger: Logger, forwarded: ForwardRequest): Promise<Response> {
+export async function forward(upstream: UpstreamClient, reporting: PolicyReporting, forwarded: ForwardRequest): Promise<Response> {
   const { request, env, backend, rest, search, client, chains } = forwarded;
   const url = backend.target(rest, search);
   const headers = upstreamRequestHeaders(request.headers, client);
   let exchange: PolicyExchange | undefined;
   if (chains.request.length) {
     exchange = { method: request.method, path: forwarded.path, requestHeaders: headers, responseHeaders: undefined };
-    await chains.request.run(exchange, logger);
+    await chains.request.run(exchange, reporting);
     // A policy answered (return-response, check-header, ...): the backend is not called.
     if (exchange.reply) return replyResponse(exchange.reply);
   }
@@ -58,7 +57,7 @@ export async function forward(upstream: UpstreamClient, logger: Logger, forwarde
     }
     throw new HttpProblem("backend-unreachable", { internal: `backend "${backend.name}" (${origin}) could not be reached: ${describe(error)}`, cause: error });
   }
-  if (chains.response.length) return respondThrough(chains.response, exchange, forwarded, response, logger);
+  if (chains.response.length) return respondThrough(chains.response, exchange, forwarded, response, reporting);
   // Most backends send only end-to-end headers: pass their response on untouched (no copy).
   if (isEndToEnd(response.headers)) return response;
   return new Response(request.method === "HEAD" ? null : response.body, {
@@ -74,13 +73,13 @@ async function respondThrough(
   exchange: PolicyExchange | undefined,
   { request, path }: ForwardRequest,
   response: Response,
-  logger: Logger,
+  reporting: PolicyReporting,
 ): Promise<Response> {
   const responseHeaders = clientResponseHeaders(response.headers);
   const outbound = exchange ?? { method: request.method, path, requestHeaders: new Headers(), responseHeaders };
   outbound.responseHeaders = responseHeaders;
   try {
-    await chain.run(outbound, logger);
+    await chain.run(outbound, reporting);
   } catch (error) {
     await response.body?.cancel().catch(() => {});
     throw error;
