@@ -120,6 +120,7 @@ function checkReferences(config: Config): Problem[] {
   });
 
   for (const [name, module] of Object.entries(config.policies)) {
+    if (BUILTIN_POLICIES.has(name)) problems.push(problem(["policies", name], `"${name}" is the name of a built-in policy; give the custom module another name`));
     if (!module || typeof module !== "object") continue;
     if (module.sha256 !== undefined && module.module === undefined) {
       problems.push(problem(["policies", name, "module"], "a module file is required: modules by digest alone come from a control plane, which this version does not include yet"));

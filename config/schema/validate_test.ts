@@ -436,6 +436,12 @@ describe("validateConfig: policies", () => {
     );
   });
 
+  it("refuses a custom module that takes a built-in's name", () => {
+    assert.deepEqual(problems({ policies: { "set-header": { module: "./mine.wasm" } } }), [
+      'policies.set-header: "set-header" is the name of a built-in policy; give the custom module another name',
+    ]);
+  });
+
   it("accepts custom modules by file, and suggests a custom policy's name", () => {
     assert.deepEqual(
       problems({
