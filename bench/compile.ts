@@ -70,7 +70,7 @@ export async function compileScenario(bench: Bench, opts: CompileOptions): Promi
   const markdown = [
     "### Validate + compile + swap, in-process on Bun",
     "",
-    `Generated YAML: N APIs (\`/api-N\`, 10 shared backends), no operations and **no policies**: "× 3 policies" needs the policy engine. ` +
+    `Generated YAML: N APIs (\`/api-N\`, 10 shared backends), no operations and **no policies**: "× 3 policies" is not generated yet (one instance per policy use is far too slow on Bun, see docs/design/policy-engine.md). ` +
       `Parse + validate is \`loadConfigText\` (YAML parse, schema and cross-reference checks); "of which validate" is \`validateConfig\` alone on the parsed document; ` +
       `compile + swap is \`PipelineHolder.apply\`. ${opts.reps} repetition(s) after one discarded warm-up; medians. Probe pinned to CPU 0.`,
     "",
