@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import type { ApiConfig, Config, PolicySectionsConfig } from "../../config/schema/config.ts";
 import { builtinPolicyConfig, type BuiltinPolicyName } from "../../config/schema/policies.ts";
 import { builtinModuleBytes } from "../policy/builtins.ts";
-import { NO_POLICIES, PolicyChain, PolicyStep } from "../policy/chain.ts";
+import { NO_POLICIES, PolicyChain, PolicySteps, type PolicyStep } from "../policy/chain.ts";
 import { DEFAULT_BUDGET, PolicyModuleCache } from "../policy/extism.ts";
 import { Router } from "../router/router.ts";
 import { BackendPool } from "./backend.ts";
@@ -67,6 +67,8 @@ export class Pipeline {
     readonly hash: string,
     readonly router: Router<ApiTarget>,
     readonly backends: ReadonlyMap<string, BackendPool>,
+    /** The policy instances this pipeline uses, shared between uses with the same parameters. */
+    readonly steps: PolicySteps,
   ) {
     Object.freeze(this);
   }
@@ -76,7 +78,8 @@ export class Pipeline {
    * digest; custom module files resolved against `baseDir`, the configuration file's folder), routes.
    */
   static async compile(config: Config, revision: number, hash: string, modules: PolicyModuleCache, options: CompileOptions = {}): Promise<Pipeline> {
-    const load: PolicyLoader = { config, modules, baseDir: options.baseDir ?? "." };
+    const steps = new PolicySteps(options.previousSteps);
+    const load: PolicyLoader = { config, modules, steps, baseDir: options.baseDir ?? "." };
     const backends = new Map<string, BackendPool>();
     for (const [name, backend] of Object.entries(config.backends)) backends.set(name, new BackendPool(name, backend));
     const targets = new Map<ApiConfig, ApiTarget>();
@@ -86,7 +89,8 @@ export class Pipeline {
       targets.set(api, { api, backend: backends.get(api.backend)!, chains: await chains(apiUses, load), operationChains });
     }
     const router = new Router(config.apis, (api) => targets.get(api)!);
-    return new Pipeline(config, revision, hash, router, backends);
+    steps.release();
+    return new Pipeline(config, revision, hash, router, backends, steps);
   }
 }
 
@@ -94,6 +98,7 @@ export class Pipeline {
 interface PolicyLoader {
   readonly config: Config;
   readonly modules: PolicyModuleCache;
+  readonly steps: PolicySteps;
   readonly baseDir: string;
 }
 
@@ -101,6 +106,8 @@ interface PolicyLoader {
 export interface CompileOptions {
   /** Folder that custom module paths are relative to: the configuration file's. */
   readonly baseDir?: string;
+  /** The live configuration's policy steps, reused where unchanged. */
+  readonly previousSteps?: PolicySteps;
 }
 
 async function chains(uses: Uses, load: PolicyLoader): Promise<Chains> {
@@ -110,12 +117,12 @@ async function chains(uses: Uses, load: PolicyLoader): Promise<Chains> {
   return { request: new PolicyChain(await steps(request), "on_request"), response: new PolicyChain(await steps(uses.outbound), "on_response") };
 }
 
-async function step(use: PolicyUse, { config, modules, baseDir }: PolicyLoader): Promise<PolicyStep> {
+async function step(use: PolicyUse, { config, modules, steps, baseDir }: PolicyLoader): Promise<PolicyStep> {
   const custom = config.policies[use.policy];
   if (!custom) {
     const name = use.policy as BuiltinPolicyName;
     const module = await modules.compile(builtinModuleBytes(name));
-    return PolicyStep.create(name, use.failure ?? "closed", module, { config: builtinPolicyConfig(name, use.with) });
+    return steps.get(name, use.failure ?? "closed", module, { config: builtinPolicyConfig(name, use.with) });
   }
   const file = resolve(baseDir, custom.module!);
   let bytes: Uint8Array;
@@ -128,7 +135,7 @@ async function step(use: PolicyUse, { config, modules, baseDir }: PolicyLoader):
   const module = await modules.compile(bytes, custom.sha256, budget).catch((error: Error) => {
     throw new Error(`policy "${use.policy}" (${file}): ${error.message}`);
   });
-  return PolicyStep.create(use.policy, use.failure ?? custom.failure, module, { config: customPolicyConfig(use.with) });
+  return steps.get(use.policy, use.failure ?? custom.failure, module, { config: customPolicyConfig(use.with) });
 }
 
 /** A custom policy's parameters as strings: scalars as written, anything else as JSON. */
@@ -153,8 +160,8 @@ export class PipelineHolder {
   }
 
   /** Compiles a validated configuration and makes it live; rejects (and changes nothing) if compiling fails. */
-  async apply(config: Config, hash: string, options?: CompileOptions): Promise<Pipeline> {
-    const pipeline = await Pipeline.compile(config, this.#revision + 1, hash, this.modules, options);
+  async apply(config: Config, hash: string, options?: Omit<CompileOptions, "previousSteps">): Promise<Pipeline> {
+    const pipeline = await Pipeline.compile(config, this.#revision + 1, hash, this.modules, { ...options, previousSteps: this.#current?.steps });
     this.#revision = pipeline.revision;
     this.#current = pipeline;
     return pipeline;

@@ -109,5 +109,39 @@ export class PolicyChain {
   }
 }
 
+/**
+ * The policy steps of one configuration, shared by every use with the same policy, failure mode,
+ * compiled module and parameters: one instance serves them all (calls are synchronous inside the
+ * guest, and each call carries its own exchange). Steps of the previous configuration are reused
+ * when unchanged, so a swap does not re-instantiate what it keeps.
+ */
+export class PolicySteps {
+  readonly #steps = new Map<string, Promise<PolicyStep>>();
+  #previous: PolicySteps | undefined;
+
+  constructor(previous?: PolicySteps) {
+    this.#previous = previous;
+  }
+
+  /** The shared step for a use, made only when neither this nor the previous configuration has it. */
+  get(name: string, failure: FailureMode, module: PolicyModule, options: PolicyPluginOptions): Promise<PolicyStep> {
+    const key = JSON.stringify([name, failure, module.key, Object.entries(options.config ?? {}).sort()]);
+    let step = this.#steps.get(key) ?? (this.#previous ? this.#previous.#steps.get(key) : undefined);
+    if (!step) step = PolicyStep.create(name, failure, module, options);
+    this.#steps.set(key, step);
+    return step;
+  }
+
+  /** How many distinct steps (instances) this configuration uses. */
+  get size(): number {
+    return this.#steps.size;
+  }
+
+  /** Drops the link to the previous configuration's steps, so the ones no longer used can be collected. */
+  release(): void {
+    this.#previous = undefined;
+  }
+}
+
 /** An empty chain, shared. */
 export const NO_POLICIES = { request: new PolicyChain([], "on_request"), response: new PolicyChain([], "on_response") };

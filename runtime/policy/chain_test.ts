@@ -5,7 +5,7 @@ import { ROOT } from "../../test/harness.ts";
 import { createLogger } from "../observability/log.ts";
 import { HttpProblem } from "../http/problem.ts";
 import type { PolicyExchange } from "./abi.ts";
-import { PolicyChain, PolicyStep } from "./chain.ts";
+import { PolicyChain, PolicyStep, PolicySteps } from "./chain.ts";
 import { PolicyModuleCache } from "./extism.ts";
 
 const exchange = (): PolicyExchange => ({ method: "GET", path: "/", requestHeaders: new Headers(), responseHeaders: undefined });
@@ -26,5 +26,23 @@ describe("policy steps and chains", () => {
     const reporting = { logger: createLogger("none"), metrics: { policyFailed: (name: string) => failed.push(name) } };
     await assert.rejects(chain.run(exchange(), reporting), (error: unknown) => error instanceof HttpProblem && error.status === 500);
     assert.deepEqual(failed, ["trap"]);
+  });
+});
+
+describe("PolicySteps", () => {
+  it("shares one instance between uses with the same policy and parameters, and reuses the previous configuration's", async () => {
+    const module = await new PolicyModuleCache().compile(readFileSync(`${ROOT}policies-wasm/dist/builtins/set-header.wasm`));
+    const first = new PolicySteps();
+    const a = await first.get("set-header", "closed", module, { config: { name: "x-a", value: "1" } });
+    const b = await first.get("set-header", "closed", module, { config: { value: "1", name: "x-a" } });
+    const c = await first.get("set-header", "closed", module, { config: { name: "x-a", value: "2" } });
+    const d = await first.get("set-header", "open", module, { config: { name: "x-a", value: "1" } });
+    assert.equal(a, b, "same parameters in any order: one step");
+    assert.notEqual(a, c, "other parameters: another step");
+    assert.notEqual(a, d, "another failure mode: another step");
+    assert.equal(first.size, 3);
+    const next = new PolicySteps(first);
+    assert.equal(await next.get("set-header", "closed", module, { config: { name: "x-a", value: "2" } }), c, "kept across a swap");
+    assert.equal(next.size, 1);
   });
 });

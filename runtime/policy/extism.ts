@@ -33,6 +33,8 @@ export class PolicyModuleError extends Error {
 export interface PolicyModule {
   /** Hex sha256 of the module's bytes. */
   readonly digest: string;
+  /** What identifies this compiled form: the digest and the budget it was metered for. */
+  readonly key: string;
   readonly module: WebAssembly.Module;
   /** The hooks (`on_request`, `on_response`, `on_error`) the module exports. */
   readonly hooks: ReadonlySet<string>;
@@ -62,7 +64,7 @@ export class PolicyModuleCache {
     const key = `${digest}:${budget.memoryBytes}:${budget.fuel}`;
     let compiled = this.#byDigest.get(key);
     if (!compiled) {
-      compiled = compileModule(bytes, digest, budget);
+      compiled = compileModule(bytes, digest, budget, key);
       // A failed compile is not kept: the next request for these bytes tries again.
       compiled.catch(() => this.#byDigest.delete(key));
       this.#byDigest.set(key, compiled);
@@ -76,7 +78,7 @@ export class PolicyModuleCache {
   }
 }
 
-async function compileModule(bytes: Uint8Array, digest: string, budget: PolicyBudget): Promise<PolicyModule> {
+async function compileModule(bytes: Uint8Array, digest: string, budget: PolicyBudget, key: string): Promise<PolicyModule> {
   let module: WebAssembly.Module;
   try {
     module = await WebAssembly.compile(meterModule(bytes, Math.max(1, Math.floor(budget.memoryBytes / PAGE)), budget.fuel) as unknown as ArrayBuffer);
@@ -87,7 +89,7 @@ async function compileModule(bytes: Uint8Array, digest: string, budget: PolicyBu
   if (!exports.has("portico_abi_version")) {
     throw new PolicyModuleError("not a Portico policy: the module does not export portico_abi_version (build it with the Portico SDK)");
   }
-  return { digest, module, hooks: new Set(HOOKS.filter((h) => exports.has(h))), fuel: budget.fuel };
+  return { digest, key, module, hooks: new Set(HOOKS.filter((h) => exports.has(h))), fuel: budget.fuel };
 }
 
 /** Options for one policy instance. */
