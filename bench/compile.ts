@@ -1,8 +1,7 @@
 /**
  * Validate + compile + swap time for 1,000 and 10,000 APIs (DESIGN.md §5), in-process on Bun
- * (bench/probes/compile.ts, pinned to the gateway's CPU), several repetitions, medians. The APIs
- * have no policies: the policy engine does not exist yet, so the "× 3 policies" of the target is
- * not measured. Run by bench/run.ts.
+ * (bench/probes/compile.ts, pinned to the gateway's CPU), several repetitions, medians. Each API
+ * has 3 policy uses, as the target says. Run by bench/run.ts.
  */
 import { join } from "node:path";
 import { ROOT, type Bench } from "./lib/context.ts";
@@ -61,7 +60,7 @@ export async function compileScenario(bench: Bench, opts: CompileOptions): Promi
         totals.map(ms).join(", "),
       ];
       lines.push(`| ${cells.join(" | ")} |`);
-      if (apis === 10_000) measures.push({ target: "compile-10k", value: `${ms(total)} without policies (no policy engine yet)`, met: total > 1000 ? false : "n/a" });
+      if (apis === 10_000) measures.push({ target: "compile-10k", value: ms(total), met: total <= 1000 });
     } catch (error) {
       failed = true;
       lines.push(`| ${apis.toLocaleString("en-US")} | failed: ${(error as Error).message.split("\n")[0]!.replace(/\|/g, "\\|")} | | | | | | |`);
@@ -70,7 +69,7 @@ export async function compileScenario(bench: Bench, opts: CompileOptions): Promi
   const markdown = [
     "### Validate + compile + swap, in-process on Bun",
     "",
-    `Generated YAML: N APIs (\`/api-N\`, 10 shared backends), no operations and **no policies**: "× 3 policies" is not generated yet (one instance per policy use is far too slow on Bun, see docs/design/policy-engine.md). ` +
+    `Generated YAML: N APIs (\`/api-N\`, 10 shared backends), no operations, 3 \`set-header\` uses per API whose parameters repeat every 10 APIs (12 distinct instances; see docs/design/policy-engine.md for uses that all differ). Each repetition compiles into a fresh holder, so every instance is made anew. ` +
       `Parse + validate is \`loadConfigText\` (YAML parse, schema and cross-reference checks); "of which validate" is \`validateConfig\` alone on the parsed document; ` +
       `compile + swap is \`PipelineHolder.apply\`. ${opts.reps} repetition(s) after one discarded warm-up; medians. Probe pinned to CPU 0.`,
     "",

@@ -10,7 +10,6 @@ const CALL = "n/a: an empty hook is measured by `bench/policy-call.ts` on each r
 
 const ROWS: readonly [scenario: string, status: string][] = [
   ["Per-policy call cost (in-process micro-benchmark on Bun)", CALL],
-  ["Validate + compile + swap with 3 policies per API (measured without policies in its own table)", "not measured yet: the generated configurations carry no policies"],
   ["Start from a backup to the first served request", CONTROL_PLANE],
 ];
 
