@@ -57,8 +57,6 @@ function scopeUses(sections: PolicySectionsConfig | undefined, parent: Uses): Us
  * built; a new configuration makes a new pipeline, and requests keep the one they started with.
  */
 export class Pipeline {
-  readonly createdAt = Date.now();
-
   private constructor(
     readonly config: Config,
     /** Increases by one with every configuration this process applies. */

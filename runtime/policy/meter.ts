@@ -189,7 +189,7 @@ function readSections(bytes: Uint8Array): Sections {
   return { list };
 }
 
-/** Counts imports of one kind (0 function, 1 table, 2 memory, 3 global, 4 tag). */
+/** How many globals and memories the module imports (skipping its function, table and tag imports). */
 function importCounts(body: Uint8Array | undefined): { globals: number; memories: number } {
   const counts = { globals: 0, memories: 0 };
   if (!body) return counts;

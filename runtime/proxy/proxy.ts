@@ -32,9 +32,10 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
   const { request, env, backend, rest, search, client, chains } = forwarded;
   const url = backend.target(rest, search);
   const headers = upstreamRequestHeaders(request.headers, client);
-  let exchange: PolicyExchange | undefined;
-  if (chains.request.length) {
-    exchange = { method: request.method, path: forwarded.path, requestHeaders: headers, responseHeaders: undefined };
+  // Only operations with policies pay for an exchange; outbound policies see the request as sent too.
+  const exchange: PolicyExchange | undefined =
+    chains.request.length || chains.response.length ? { method: request.method, path: forwarded.path, requestHeaders: headers, responseHeaders: undefined } : undefined;
+  if (exchange && chains.request.length) {
     await chains.request.run(exchange, reporting);
     // A policy answered (return-response, check-header, ...): the backend is not called.
     if (exchange.reply) return replyResponse(exchange.reply);
@@ -57,7 +58,7 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
     }
     throw new HttpProblem("backend-unreachable", { internal: `backend "${backend.name}" (${origin}) could not be reached: ${describe(error)}`, cause: error });
   }
-  if (chains.response.length) return respondThrough(chains.response, exchange, forwarded, response, reporting);
+  if (exchange && chains.response.length) return respondThrough(chains.response, exchange, request, response, reporting);
   // Most backends send only end-to-end headers: pass their response on untouched (no copy).
   if (isEndToEnd(response.headers)) return response;
   return new Response(request.method === "HEAD" ? null : response.body, {
@@ -70,23 +71,22 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
 /** Runs the outbound chain on a mutable copy of the response headers; the body still streams. */
 async function respondThrough(
   chain: PolicyChain,
-  exchange: PolicyExchange | undefined,
-  { request, path }: ForwardRequest,
+  exchange: PolicyExchange,
+  request: Request,
   response: Response,
   reporting: PolicyReporting,
 ): Promise<Response> {
   const responseHeaders = clientResponseHeaders(response.headers);
-  const outbound = exchange ?? { method: request.method, path, requestHeaders: new Headers(), responseHeaders };
-  outbound.responseHeaders = responseHeaders;
+  exchange.responseHeaders = responseHeaders;
   try {
-    await chain.run(outbound, reporting);
+    await chain.run(exchange, reporting);
   } catch (error) {
     await response.body?.cancel().catch(() => {});
     throw error;
   }
-  if (outbound.reply) {
+  if (exchange.reply) {
     await response.body?.cancel().catch(() => {});
-    return replyResponse(outbound.reply);
+    return replyResponse(exchange.reply);
   }
   return new Response(request.method === "HEAD" ? null : response.body, { status: response.status, statusText: response.statusText, headers: responseHeaders });
 }
