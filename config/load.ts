@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import type { Config } from "./schema/config.ts";
 import type { Problem } from "./schema/problems.ts";
-import { validateConfig } from "./schema/validate.ts";
+import { validateConfig, type ValidateOptions } from "./schema/validate.ts";
 
 /** A configuration that validated, with the identity of the exact bytes it came from. */
 export interface LoadedConfig {
@@ -20,12 +20,18 @@ export function contentHash(text: string | Uint8Array): string {
   return createHash("sha256").update(text).digest("hex");
 }
 
+/** A parsed YAML or JSON document, and a way to find where a path into it starts in the source. */
+export interface ParsedDocument {
+  readonly value: Record<string, unknown>;
+  /** `source:line:column` of the node at `parts`, or of its nearest ancestor in the source. */
+  locate(parts: readonly PropertyKey[]): string | undefined;
+}
+
 /**
- * Parses YAML or JSON text (JSON is YAML 1.2) and validates it. Every problem carries the
- * `source:line:column` where it was found, so an operator can jump straight to it.
+ * Parses YAML or JSON text (JSON is YAML 1.2) into a map, or the problems that stop it (syntax,
+ * duplicate keys, alias bombs, a document that is not a map), each with its `source:line:column`.
  */
-export function loadConfigText(text: string, source: string): LoadResult {
-  const hash = contentHash(text);
+export function parseConfigDocument(text: string, source: string): { ok: true; doc: ParsedDocument } | { ok: false; problems: Problem[] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const at = (offset: number) => {
@@ -33,25 +39,44 @@ export function loadConfigText(text: string, source: string): LoadResult {
     return `${source}:${pos.line}:${pos.col}`;
   };
   if (doc.errors.length) {
-    return { ok: false, hash, problems: doc.errors.map((e) => ({ path: "", message: e.message.split("\n")[0]!, location: at(e.pos[0]) })) };
+    return { ok: false, problems: doc.errors.map((e) => ({ path: "", message: e.message.split("\n")[0]!, location: at(e.pos[0]) })) };
   }
   let input: unknown;
   try {
     input = doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
     // e.g. too many aliases (a "billion laughs" document): a problem like any other, never a throw.
-    return { ok: false, hash, problems: [{ path: "", message: (error as Error).message.split("\n")[0]!, location: at(0) }] };
+    return { ok: false, problems: [{ path: "", message: (error as Error).message.split("\n")[0]!, location: at(0) }] };
   }
   if (input !== null && input !== undefined && (typeof input !== "object" || Array.isArray(input))) {
-    return { ok: false, hash, problems: [{ path: "", message: "a configuration must be a map with keys such as apis and backends", location: at(doc.contents?.range[0] ?? 0) }] };
+    return { ok: false, problems: [{ path: "", message: "a configuration must be a map with keys such as apis and backends", location: at(doc.contents?.range[0] ?? 0) }] };
   }
-  const result = validateConfig(input);
-  if (result.ok) return { ok: true, config: result.config, hash, source };
-  const problems = result.problems.map((p) => {
-    const offset = p.parts ? nearestOffset(doc, p.parts) : undefined;
-    return offset === undefined ? p : { ...p, location: at(offset) };
+  const locate = (parts: readonly PropertyKey[]) => {
+    const offset = nearestOffset(doc, parts);
+    return offset === undefined ? undefined : at(offset);
+  };
+  return { ok: true, doc: { value: (input ?? {}) as Record<string, unknown>, locate } };
+}
+
+/** Gives each problem the place in the source where its path starts, when it can be found. */
+export function locateProblems(problems: readonly Problem[], doc: ParsedDocument): Problem[] {
+  return problems.map((p) => {
+    const location = p.parts ? doc.locate(p.parts) : undefined;
+    return location === undefined ? p : { ...p, location };
   });
-  return { ok: false, hash, problems };
+}
+
+/**
+ * Parses YAML or JSON text and validates it. Every problem carries the `source:line:column` where
+ * it was found, so an operator can jump straight to it. `options` say where policy modules may come from.
+ */
+export function loadConfigText(text: string, source: string, options?: ValidateOptions): LoadResult {
+  const hash = contentHash(text);
+  const parsed = parseConfigDocument(text, source);
+  if (!parsed.ok) return { ok: false, hash, problems: parsed.problems };
+  const result = validateConfig(parsed.doc.value, options);
+  if (result.ok) return { ok: true, config: result.config, hash, source };
+  return { ok: false, hash, problems: locateProblems(result.problems, parsed.doc) };
 }
 
 function nearestOffset(doc: ReturnType<typeof parseDocument>, parts: readonly PropertyKey[]): number | undefined {

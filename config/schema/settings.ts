@@ -99,7 +99,9 @@ function flatten(input: Record<string, unknown>, prefix = "", out: Record<string
 }
 
 /** The outcome of resolving settings: the settings, or one problem per bad key; `warnings` are worth logging either way. */
-export type SettingsResult = { ok: true; settings: Settings; warnings: string[] } | { ok: false; problems: Problem[]; warnings: string[] };
+export type SettingsResult =
+  | { ok: true; settings: Settings; warnings: string[]; /** Keys set by the file, the environment or an override (not defaults). */ given: ReadonlySet<SettingKey> }
+  | { ok: false; problems: Problem[]; warnings: string[] };
 
 /**
  * The one place where settings are resolved: defaults, then the settings file (a map of dotted
@@ -147,5 +149,7 @@ export function resolveSettings(
       problems.push({ path: key, message: `${parsed.error.issues[0]!.message.replace(/^Invalid input: /, "")}${origin} (got ${seen})` });
     }
   }
-  return problems.length ? { ok: false, problems, warnings } : { ok: true, settings: settings as Settings, warnings };
+  if (problems.length) return { ok: false, problems, warnings };
+  const given = new Set([...raw.keys()].filter((k) => raw.get(k)!.value !== "" && raw.get(k)!.value !== null) as SettingKey[]);
+  return { ok: true, settings: settings as Settings, warnings, given };
 }

@@ -7,6 +7,19 @@ import { formatPath, problemsFromZod, showValue, suggest, type Problem } from ".
 /** Built-in policy names this version ships. */
 export const BUILTIN_POLICIES: ReadonlySet<string> = new Set(Object.keys(BUILTIN_POLICY_PARAMS));
 
+/**
+ * Where custom policy modules come from: `file` (standalone: a module path, sha256 optional),
+ * `digest` (a gateway fed by a control plane: a sha256 only, never a local path), or `any` (the
+ * control plane's desired configuration: a path, or the digest of a module it already stores).
+ */
+export type ModuleSource = "file" | "digest" | "any";
+
+/** Options for validating a configuration. */
+export interface ValidateOptions {
+  /** Default `file`. */
+  readonly modules?: ModuleSource;
+}
+
 /** The result of validating a configuration: the typed config, or every problem found. */
 export type Validation = { ok: true; config: Config } | { ok: false; problems: Problem[] };
 
@@ -14,14 +27,14 @@ export type Validation = { ok: true; config: Config } | { ok: false; problems: P
  * Validates a parsed document (from YAML or JSON) as a whole: shape first, then cross-references
  * (backends, duplicates, overlapping routes, policy names). Reports every problem, never just the first.
  */
-export function validateConfig(input: unknown): Validation {
+export function validateConfig(input: unknown, { modules = "file" }: ValidateOptions = {}): Validation {
   const parsed = ConfigShape.safeParse(input ?? {});
   if (!parsed.success) {
     // Cross-references are still checked, on the parts whose shape is right, so that one run lists every problem.
     const shape = problemsFromZod(parsed.error.issues, input, (path) => keysAt(ConfigShape, path));
-    return { ok: false, problems: [...shape, ...checkReferences(salvage(input))] };
+    return { ok: false, problems: [...shape, ...checkReferences(salvage(input), modules)] };
   }
-  const problems = checkReferences(parsed.data);
+  const problems = checkReferences(parsed.data, modules);
   return problems.length ? { ok: false, problems } : { ok: true, config: parsed.data };
 }
 
@@ -80,7 +93,7 @@ function knownList(names: Iterable<string>): string {
   return list.length ? list.join(", ") : "none defined";
 }
 
-function checkReferences(config: Config): Problem[] {
+function checkReferences(config: Config, modules: ModuleSource): Problem[] {
   const problems: Problem[] = [];
   const backendNames = Object.keys(config.backends);
   const apiIndex = new Map<string, number>();
@@ -122,8 +135,11 @@ function checkReferences(config: Config): Problem[] {
   for (const [name, module] of Object.entries(config.policies)) {
     if (BUILTIN_POLICIES.has(name)) problems.push(problem(["policies", name], `"${name}" is the name of a built-in policy; give the custom module another name`));
     if (!module || typeof module !== "object") continue;
-    if (module.sha256 !== undefined && module.module === undefined) {
-      problems.push(problem(["policies", name, "module"], "a module file is required: modules by digest alone come from a control plane, which this version does not include yet"));
+    if (modules === "file" && module.sha256 !== undefined && module.module === undefined) {
+      problems.push(problem(["policies", name, "module"], "a module file is required: modules by digest alone come from a control plane"));
+    }
+    if (modules === "digest" && module.module !== undefined) {
+      problems.push(problem(["policies", name, "module"], `a gateway fed by a control plane loads modules by sha256 only, never from a local path (got ${showValue(module.module)})`));
     }
   }
 

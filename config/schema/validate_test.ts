@@ -1,12 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Problem } from "./problems.ts";
-import { BUILTIN_POLICIES, normalizePrefix, validateConfig } from "./validate.ts";
+import { BUILTIN_POLICIES, normalizePrefix, validateConfig, type ValidateOptions } from "./validate.ts";
 
 /** Validates and insists on failure; returns the problems as `path: message` lines. */
-function problems(input: unknown): string[] {
-  const result = validateConfig(input);
-  if (result.ok) assert.fail(`expected problems, the configuration validated: ${JSON.stringify(result.config)}`);
+function problems(input: unknown, options?: ValidateOptions): string[] {
+  const result = validateConfig(input, options);
+  if (result.ok) return [];
   return result.problems.map((p) => `${p.path}: ${p.message}`);
 }
 
@@ -468,10 +468,20 @@ describe("validateConfig: policies", () => {
         "policies.m: needs a module path or a sha256 digest (got a map)",
         'policies.n.sha256: expected 64 lower-case hex digits (got "ABC")',
         'policies.o.budget.memory: expected a size from "64KiB" to "1GiB", such as "4MiB" (got "4 pages")',
-        "policies.n.module: a module file is required: modules by digest alone come from a control plane, which this version does not include yet",
-
+        "policies.n.module: a module file is required: modules by digest alone come from a control plane",
       ],
     );
+  });
+
+  const DIGEST = "a".repeat(64);
+
+  it("takes modules by sha256 alone from a control plane, and never a local path there", () => {
+    const config = (policies: Record<string, unknown>) => ({ apis: [], backends: BACKENDS, policies });
+    assert.deepEqual(problems(config({ d: { sha256: DIGEST } }), { modules: "digest" }), []);
+    assert.deepEqual(problems(config({ f: { module: "./f.wasm", sha256: DIGEST } }), { modules: "digest" }), [
+      'policies.f.module: a gateway fed by a control plane loads modules by sha256 only, never from a local path (got "./f.wasm")',
+    ]);
+    assert.deepEqual(problems(config({ d: { sha256: DIGEST }, f: { module: "./f.wasm" } }), { modules: "any" }), []);
   });
 });
 

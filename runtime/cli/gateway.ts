@@ -2,11 +2,13 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { formatProblem } from "../../config/schema/problems.ts";
-import { resolveSettings, type Settings } from "../../config/schema/settings.ts";
+import { resolveSettings, type SettingKey, type Settings } from "../../config/schema/settings.ts";
+import { readClaims } from "../../config/control-plane/tokens.ts";
 import { startGateway, StartupError, type Gateway } from "../gateway/gateway.ts";
 import { createLogger } from "../observability/log.ts";
 import { loadAdapter } from "../server/detect.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
+import { version } from "./version.ts";
 
 function readSettingsFile(path: string): Record<string, unknown> {
   let text: string;
@@ -27,7 +29,7 @@ function readSettingsFile(path: string): Record<string, unknown> {
 }
 
 /** Resolves settings from an optional file and the environment, or fails naming every bad key and value. */
-export function loadSettings(file: string | undefined, env: Record<string, string | undefined>): { settings: Settings; warnings: string[] } {
+export function loadSettings(file: string | undefined, env: Record<string, string | undefined>): { settings: Settings; warnings: string[]; given: ReadonlySet<SettingKey> } {
   const result = resolveSettings(file ? readSettingsFile(file) : undefined, env);
   if (!result.ok) {
     throw new CliError(`settings: ${result.problems.length} invalid`, EXIT.invalid, result.problems.map((p) => `settings: ${formatProblem(p)}`));
@@ -43,20 +45,37 @@ export async function gatewayCommand(args: string[]): Promise<Gateway> {
   } catch (error) {
     throw usageError((error as Error).message);
   }
-  const { settings, warnings } = loadSettings(values.settings, process.env);
+  const { settings, warnings, given } = loadSettings(values.settings, process.env);
   const logger = createLogger(settings["telemetry.logs.std"]);
   for (const warning of warnings) logger.warn(warning);
-  if (!values.config) {
-    if (settings["config.service.endpoint"]) {
-      throw new CliError("configuration from a control plane (config.service.endpoint) is not available in this version; use --config FILE", EXIT.invalid);
-    }
-    throw usageError("gateway needs --config FILE (standalone) or the config.service.endpoint setting");
+  if (!values.config && !settings["config.service.endpoint"]) {
+    throw usageError("gateway needs --config FILE (standalone) or the config.service.endpoint setting (control plane)");
+  }
+  if (values.config && settings["config.service.endpoint"]) {
+    logger.warn("--config is given, so config.service.endpoint is ignored: this gateway runs standalone");
   }
   const adapter = await loadAdapter();
   try {
-    return await startGateway({ settings, adapter, logger, configFile: values.config });
+    return await startGateway({ settings, adapter, logger, configFile: values.config, name: values.config ? undefined : gatewayName(settings, given), version: version() });
   } catch (error) {
     if (error instanceof StartupError) throw new CliError(error.message, EXIT.invalid, error.problems);
     throw error;
   }
+}
+
+/**
+ * The name a gateway uses with its control plane: `gateway.name` when set, else the one its token
+ * names (the host name default would rarely match). A set name that differs from the token's is a
+ * start-up error, since every pull would be refused.
+ */
+function gatewayName(settings: Settings, given: ReadonlySet<SettingKey>): string {
+  const claims = settings["config.service.auth"] ? readClaims(settings["config.service.auth"]) : undefined;
+  if (!claims) {
+    if (settings["config.service.auth"]) throw new CliError("config.service.auth: not a Portico gateway token (expected NAME&KEY&GENERATION&EXPIRY&SIGNATURE, from portico token create)", EXIT.invalid);
+    return settings["gateway.name"];
+  }
+  if (given.has("gateway.name") && settings["gateway.name"] !== claims.gateway) {
+    throw new CliError(`gateway.name is ${JSON.stringify(settings["gateway.name"])} but the token in config.service.auth is for gateway ${JSON.stringify(claims.gateway)}`, EXIT.invalid);
+  }
+  return claims.gateway;
 }

@@ -1,23 +1,25 @@
-import { readFileSync } from "node:fs";
 import { CliError, EXIT, usageError } from "./errors.ts";
+import { controlPlaneCommand, keyCommand, tokenCommand } from "./control-plane.ts";
 import { gatewayCommand } from "./gateway.ts";
 import { validateCommand } from "./validate.ts";
+import { version } from "./version.ts";
 
 const HELP = `portico: a self-hosted edge API gateway
 
 usage:
-  portico gateway [--settings FILE] [--config FILE]   run a gateway (--config: standalone, watched)
+  portico gateway [--settings FILE] [--config FILE]   run a gateway (--config: standalone, watched;
+                                                      else from the control plane in config.service.endpoint)
+  portico control-plane [--data DIR] [--port N]       run the control plane (DIR/config/*.yaml, watched)
+          [--bind ADDRESS] [--watch-interval 1s]
+  portico token create --gateway NAME [--key primary|secondary] [--expires 30d] [--data DIR]
+                                                      print a gateway access token (at most 30 days)
+  portico key regenerate --gateway NAME --key primary|secondary [--data DIR]
+                                                      rotate a key; tokens it signed stop working
   portico validate FILE                               check a configuration; every problem, exit 1 if any
   portico --version | --help
 
 exit codes: 0 ok, 1 invalid input or configuration, 2 usage error
 settings: --settings FILE (YAML map of dotted keys) and PORTICO_* environment variables (see docs/settings.md)`;
-
-/** The package version, read once from package.json. */
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
-}
 
 /** Writes a CLI failure to stderr, one line per problem. */
 function report(error: CliError): void {
@@ -47,6 +49,15 @@ export async function main(argv: string[]): Promise<number | undefined> {
         stopOn(() => gateway.close());
         return undefined;
       }
+      case "control-plane": {
+        const plane = await controlPlaneCommand(rest);
+        stopOn(() => plane.close());
+        return undefined;
+      }
+      case "token":
+        return tokenCommand(rest, (line) => process.stdout.write(`${line}\n`));
+      case "key":
+        return keyCommand(rest, (line) => process.stdout.write(`${line}\n`));
       case "validate":
         return validateCommand(rest, (line) => process.stdout.write(`${line}\n`));
       case "--version":

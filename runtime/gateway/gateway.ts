@@ -1,13 +1,15 @@
 import { dirname } from "node:path";
-import { formatProblem } from "../../config/schema/problems.ts";
+import { BackupStore } from "../../config/backup.ts";
 import type { Settings } from "../../config/schema/settings.ts";
+import { ControlPlaneClient } from "../../config/source/control-plane.ts";
 import { readConfigFile, watchConfigFile, type FileWatch } from "../../config/source/file.ts";
-import type { LoadResult } from "../../config/load.ts";
 import type { Logger } from "../observability/log.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
-import { PipelineHolder, type Pipeline } from "../pipeline/pipeline.ts";
+import { PipelineHolder } from "../pipeline/pipeline.ts";
 import type { FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
+import { ConfigApplier } from "./apply.ts";
 import { managementApp } from "./management.ts";
+import { ControlPlaneSync } from "./sync.ts";
 import { trafficApp } from "./traffic.ts";
 
 /** A configuration problem that stops a gateway from starting; every problem is listed. */
@@ -26,8 +28,12 @@ export interface GatewayOptions {
   readonly settings: Settings;
   readonly adapter: ServerAdapter;
   readonly logger: Logger;
-  /** Standalone mode: a local configuration file, watched and hot-swapped. */
-  readonly configFile: string;
+  /** Standalone mode: a local configuration file, watched and hot-swapped. Else the control plane in the settings. */
+  readonly configFile?: string;
+  /** The gateway's name as the control plane knows it (from the settings, or the token). */
+  readonly name?: string;
+  /** Version reported in heartbeats. */
+  readonly version?: string;
 }
 
 /** A running gateway. */
@@ -39,46 +45,82 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** Where configurations come from: the first one (or a StartupError), then changes until stopped. */
+interface ConfigFeed {
+  start(): Promise<void>;
+  run(): void;
+  stop(): void;
+}
+
+/** Standalone: a local file, read at start (any problem stops the gateway) and watched. */
+function fileFeed(configFile: string, holder: PipelineHolder, applier: ConfigApplier, logger: Logger): ConfigFeed {
+  const compile = { baseDir: dirname(configFile) };
+  let watch: FileWatch | undefined;
+  return {
+    async start() {
+      const outcome = await applier.apply(readConfigFile(configFile), { source: configFile, compile, quiet: true });
+      if (!outcome.ok) throw new StartupError(`configuration ${configFile} is invalid`, outcome.problems);
+    },
+    run() {
+      // Changes apply one at a time, in the order they were read, so an older file never wins.
+      let applying = Promise.resolve();
+      watch = watchConfigFile(configFile, holder.current!.hash, (result) => {
+        applying = applying
+          .then(async () => void (await applier.apply(result, { source: configFile, compile })))
+          .catch((error: unknown) => logger.error("configuration change failed", { error: error instanceof Error ? error.message : String(error) }));
+      });
+    },
+    stop: () => watch?.stop(),
+  };
+}
+
+/** Control-plane mode: pulls, heartbeats, backups (see ControlPlaneSync). */
+function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metrics: GatewayMetrics): ConfigFeed {
+  const { settings, adapter, logger } = options;
+  const endpoint = settings["config.service.endpoint"]!;
+  const token = settings["config.service.auth"];
+  if (!token) throw new StartupError("config.service.endpoint is set but config.service.auth (the gateway token) is not");
+  const syncIntervalMs = settings["config.sync.interval"];
+  const client = new ControlPlaneClient({ endpoint, gateway: options.name ?? settings["gateway.name"], token, timeoutMs: Math.min(Math.max(syncIntervalMs, 1_000), 10_000) });
+  const sync = new ControlPlaneSync({
+    client,
+    applier,
+    backup: settings["config.backup.enabled"] ? new BackupStore(settings["config.backup.path"]) : undefined,
+    logger,
+    metrics,
+    syncIntervalMs,
+    heartbeatIntervalMs: settings["config.heartbeat.interval"],
+    version: options.version ?? "dev",
+    runtime: `${adapter.runtime} ${adapter.version}`,
+  });
+  return {
+    async start() {
+      try {
+        await sync.start();
+      } catch (error) {
+        throw new StartupError((error as Error).message);
+      }
+    },
+    run: () => sync.run(),
+    stop: () => sync.stop(),
+  };
+}
+
 /**
- * Starts a standalone gateway: loads the configuration (refusing to start on any problem), opens
- * the traffic and management listeners, and applies valid changes to the file as they happen while
- * invalid ones are logged with every problem and the last good configuration keeps serving.
+ * Starts a gateway: gets a first configuration (from the file in standalone mode, else from the
+ * control plane or the backup), refusing to start without one; opens the traffic and management
+ * listeners; then follows changes. Valid changes are swapped in; invalid ones are reported with
+ * every problem while the last good configuration keeps serving.
  */
-export async function startGateway({ settings, adapter, logger, configFile }: GatewayOptions): Promise<Gateway> {
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { settings, adapter, logger, configFile } = options;
   const holder = new PipelineHolder();
   const metrics = new GatewayMetrics();
-
-  const reject = (hash: string, problems: string[], initial: boolean) => {
-    metrics.configRejected += 1;
-    if (initial) throw new StartupError(`configuration ${configFile} is invalid`, problems);
-    logger.error("configuration rejected; the last good configuration keeps serving", {
-      file: configFile,
-      hash,
-      liveRevision: holder.current?.revision,
-      problems,
-    });
-  };
-
-  const apply = async (result: LoadResult, initial: boolean) => {
-    if (!result.ok) return reject(result.hash, result.problems.map(formatProblem), initial);
-    let pipeline: Pipeline;
-    try {
-      pipeline = await holder.apply(result.config, result.hash, { baseDir: dirname(configFile) });
-    } catch (error) {
-      // A compile that throws never goes live; the message is the one problem we know of.
-      return reject(result.hash, [`compile failed: ${error instanceof Error ? error.message : String(error)}`], initial);
-    }
-    metrics.configApplied += 1;
-    metrics.configRevision = pipeline.revision;
-    logger.info("configuration applied", { file: configFile, revision: pipeline.revision, hash: result.hash, apis: result.config.apis.length });
-  };
-
-  await apply(readConfigFile(configFile), true);
-  // Changes apply one at a time, in the order they were read, so an older file never wins.
-  let applying = Promise.resolve();
+  const applier = new ConfigApplier(holder, metrics, logger);
+  const feed = configFile ? fileFeed(configFile, holder, applier, logger) : controlPlaneFeed(options, applier, metrics);
+  await feed.start();
   const upstream = adapter.createUpstreamClient();
   const servers: RunningServer[] = [];
-  let watch: FileWatch | undefined;
   try {
     const httpPort = settings["net.server.http.port"];
     const traffic = httpPort
@@ -95,14 +137,11 @@ export async function startGateway({ settings, adapter, logger, configFile }: Ga
         )
       : undefined;
     if (management) servers.push(management);
-    watch = watchConfigFile(configFile, holder.current!.hash, (result) => {
-      applying = applying
-        .then(() => apply(result, false))
-        .catch((error: unknown) => logger.error("configuration change failed", { error: error instanceof Error ? error.message : String(error) }));
-    });
+    feed.run();
     logger.info("gateway started", {
       runtime: `${adapter.runtime} ${adapter.version}`,
-      name: settings["gateway.name"],
+      name: options.name ?? settings["gateway.name"],
+      mode: configFile ? "standalone" : "control plane",
       http: traffic?.port,
       management: management?.port,
     });
@@ -111,13 +150,13 @@ export async function startGateway({ settings, adapter, logger, configFile }: Ga
       trafficPort: traffic?.port,
       managementPort: management?.port,
       async close() {
-        watch?.stop();
+        feed.stop();
         await Promise.all(servers.map((s) => s.close()));
         await upstream.close();
       },
     };
   } catch (error) {
-    watch?.stop();
+    feed.stop();
     await Promise.all(servers.map((s) => s.close(true)));
     await upstream.close();
     throw error;

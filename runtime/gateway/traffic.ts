@@ -44,6 +44,9 @@ export function trafficApp(deps: TrafficDeps): Hono {
     let operation: string | undefined;
     let response: Response;
     const { path, search } = requestTarget(request.url);
+    // The pipeline is read once: a swap during this request does not affect it, and the replaced
+    // pipeline's policy instances are closed only after every request that entered it has left.
+    pipeline?.enter();
     try {
       if (!pipeline) throw new HttpProblem("not-ready");
       const malformed = framingProblem(request.headers);
@@ -69,6 +72,8 @@ export function trafficApp(deps: TrafficDeps): Hono {
       });
     } catch (error) {
       response = problemFor(error, logger, path);
+    } finally {
+      pipeline?.leave();
     }
     metrics.countResponse(response.status);
     if (logger.format !== "none") {

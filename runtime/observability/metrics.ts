@@ -10,6 +10,10 @@ export class GatewayMetrics {
   configApplied = 0;
   configRejected = 0;
   configRevision = 0;
+  /** Pulls from the control plane that failed (unreachable, refused token, server error, bad module). */
+  syncFailures = 0;
+  /** When the gateway token expires (ms since the epoch), in control-plane mode. */
+  tokenExpiresAt: number | undefined;
   readonly startedAt = Date.now();
 
   /** Counts a response by its status class. */
@@ -40,6 +44,16 @@ export class GatewayMetrics {
       "# HELP portico_config_revision Revision of the live configuration in this process.",
       "# TYPE portico_config_revision gauge",
       `portico_config_revision ${this.configRevision}`,
+      "# HELP portico_config_sync_failures_total Configuration pulls from the control plane that failed.",
+      "# TYPE portico_config_sync_failures_total counter",
+      `portico_config_sync_failures_total ${this.syncFailures}`,
+      ...(this.tokenExpiresAt === undefined
+        ? []
+        : [
+            "# HELP portico_gateway_token_expiry_seconds Seconds until the gateway token expires (negative once expired).",
+            "# TYPE portico_gateway_token_expiry_seconds gauge",
+            `portico_gateway_token_expiry_seconds ${Math.round((this.tokenExpiresAt - Date.now()) / 1000)}`,
+          ]),
       "# HELP portico_uptime_seconds Seconds since the gateway started.",
       "# TYPE portico_uptime_seconds gauge",
       `portico_uptime_seconds ${Math.round((Date.now() - this.startedAt) / 1000)}`,

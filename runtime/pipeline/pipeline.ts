@@ -57,6 +57,10 @@ function scopeUses(sections: PolicySectionsConfig | undefined, parent: Uses): Us
  * built; a new configuration makes a new pipeline, and requests keep the one they started with.
  */
 export class Pipeline {
+  /** Requests being handled on this pipeline (from route match until the response chain is done). */
+  #inflight = 0;
+  #whenDrained: (() => void) | undefined;
+
   private constructor(
     readonly config: Config,
     /** Increases by one with every configuration this process applies. */
@@ -77,18 +81,50 @@ export class Pipeline {
    */
   static async compile(config: Config, revision: number, hash: string, modules: PolicyModuleCache, options: CompileOptions = {}): Promise<Pipeline> {
     const steps = new PolicySteps(options.previousSteps);
-    const load: PolicyLoader = { config, modules, steps, baseDir: options.baseDir ?? "." };
+    const load: PolicyLoader = { config, modules, steps, baseDir: options.baseDir ?? ".", moduleBytes: options.moduleBytes };
     const backends = new Map<string, BackendPool>();
     for (const [name, backend] of Object.entries(config.backends)) backends.set(name, new BackendPool(name, backend));
     const targets = new Map<ApiConfig, ApiTarget>();
-    for (const api of config.apis) {
-      const apiUses = scopeUses(api.policies, NO_USES);
-      const operationChains = await Promise.all((api.operations ?? []).map((op) => chains(scopeUses(op.policies, apiUses), load)));
-      targets.set(api, { api, backend: backends.get(api.backend)!, chains: await chains(apiUses, load), operationChains });
+    try {
+      for (const api of config.apis) {
+        const apiUses = scopeUses(api.policies, NO_USES);
+        const operationChains = await Promise.all((api.operations ?? []).map((op) => chains(scopeUses(op.policies, apiUses), load)));
+        targets.set(api, { api, backend: backends.get(api.backend)!, chains: await chains(apiUses, load), operationChains });
+      }
+    } catch (error) {
+      steps.discard();
+      throw error;
     }
     const router = new Router(config.apis, (api) => targets.get(api)!);
     steps.release();
     return new Pipeline(config, revision, hash, router, backends, steps);
+  }
+
+  /** Marks a request as using this pipeline; every `enter` is followed by one `leave`. */
+  enter(): void {
+    this.#inflight += 1;
+  }
+
+  /** Marks a request as done with this pipeline (its policies have run; its body may still stream). */
+  leave(): void {
+    this.#inflight -= 1;
+    if (this.#inflight === 0 && this.#whenDrained) {
+      const done = this.#whenDrained;
+      this.#whenDrained = undefined;
+      done();
+    }
+  }
+
+  /** Resolves once no request is using this pipeline; callers use it after it was replaced. */
+  drained(): Promise<void> {
+    if (this.#inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const before = this.#whenDrained;
+      this.#whenDrained = () => {
+        before?.();
+        resolve();
+      };
+    });
   }
 }
 
@@ -98,6 +134,7 @@ interface PolicyLoader {
   readonly modules: PolicyModuleCache;
   readonly steps: PolicySteps;
   readonly baseDir: string;
+  readonly moduleBytes: CompileOptions["moduleBytes"];
 }
 
 /** Options for compiling a pipeline. */
@@ -106,6 +143,8 @@ export interface CompileOptions {
   readonly baseDir?: string;
   /** The live configuration's policy steps, reused where unchanged. */
   readonly previousSteps?: PolicySteps;
+  /** Bytes of custom modules named by sha256 alone (from a control plane or a backup). */
+  readonly moduleBytes?: (sha256: string) => Uint8Array | undefined;
 }
 
 async function chains(uses: Uses, load: PolicyLoader): Promise<Chains> {
@@ -115,23 +154,33 @@ async function chains(uses: Uses, load: PolicyLoader): Promise<Chains> {
   return { request: new PolicyChain(await steps(request), "on_request"), response: new PolicyChain(await steps(uses.outbound), "on_response") };
 }
 
-async function step(use: PolicyUse, { config, modules, steps, baseDir }: PolicyLoader): Promise<PolicyStep> {
+/** A custom module's bytes and where they came from: its file, or the modules received by sha256. */
+function customModuleBytes(name: string, custom: Config["policies"][string], { baseDir, moduleBytes }: PolicyLoader): { bytes: Uint8Array; from: string } {
+  if (custom.module === undefined) {
+    const bytes = moduleBytes?.(custom.sha256!);
+    if (!bytes) throw new Error(`policy "${name}": module sha256 ${custom.sha256} is not available`);
+    return { bytes, from: `sha256 ${custom.sha256!.slice(0, 12)}` };
+  }
+  const file = resolve(baseDir, custom.module);
+  try {
+    return { bytes: readFileSync(file), from: file };
+  } catch (error) {
+    throw new Error(`policy "${name}": cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+async function step(use: PolicyUse, load: PolicyLoader): Promise<PolicyStep> {
+  const { config, modules, steps } = load;
   const custom = config.policies[use.policy];
   if (!custom) {
     const name = use.policy as BuiltinPolicyName;
     const module = await modules.compile(builtinModuleBytes(name));
     return steps.get(name, use.failure ?? "closed", module, { config: builtinPolicyConfig(name, use.with) });
   }
-  const file = resolve(baseDir, custom.module!);
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(file);
-  } catch (error) {
-    throw new Error(`policy "${use.policy}": cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
+  const { bytes, from } = customModuleBytes(use.policy, custom, load);
   const budget = { fuel: custom.budget?.fuel ?? DEFAULT_BUDGET.fuel, memoryBytes: custom.budget?.memory ?? DEFAULT_BUDGET.memoryBytes };
   const module = await modules.compile(bytes, custom.sha256, budget).catch((error: Error) => {
-    throw new Error(`policy "${use.policy}" (${file}): ${error.message}`);
+    throw new Error(`policy "${use.policy}" (${from}): ${error.message}`);
   });
   return steps.get(use.policy, use.failure ?? custom.failure, module, { config: customPolicyConfig(use.with) });
 }
@@ -157,11 +206,17 @@ export class PipelineHolder {
     return this.#current;
   }
 
-  /** Compiles a validated configuration and makes it live; rejects (and changes nothing) if compiling fails. */
+  /**
+   * Compiles a validated configuration and makes it live; rejects (and changes nothing) if compiling
+   * fails. The replaced pipeline keeps serving the requests that started on it; once they are done,
+   * the policy instances the new pipeline does not share are closed.
+   */
   async apply(config: Config, hash: string, options?: Omit<CompileOptions, "previousSteps">): Promise<Pipeline> {
-    const pipeline = await Pipeline.compile(config, this.#revision + 1, hash, this.modules, { ...options, previousSteps: this.#current?.steps });
+    const previous = this.#current;
+    const pipeline = await Pipeline.compile(config, this.#revision + 1, hash, this.modules, { ...options, previousSteps: previous?.steps });
     this.#revision = pipeline.revision;
     this.#current = pipeline;
+    if (previous) void previous.drained().then(() => previous.steps.closeUnused(pipeline.steps));
     return pipeline;
   }
 }

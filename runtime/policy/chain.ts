@@ -26,6 +26,7 @@ export class PolicyStep {
   #failuresInARow = 0;
   /** While a failing policy backs off, calls fail at once without running it (`Date.now()` ms). */
   #pausedUntil = 0;
+  #closed = false;
 
   private constructor(
     readonly name: string,
@@ -41,6 +42,13 @@ export class PolicyStep {
     return new PolicyStep(name, failure, module, options, await PolicyPlugin.create(module, options));
   }
 
+  /** Releases the instance; a step is closed only once no pipeline that uses it can run again. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const plugin = await this.#plugin.catch(() => undefined);
+    await plugin?.close();
+  }
+
   /** Whether the module implements a hook; a step without it is passed over. */
   has(hook: string): boolean {
     return this.module.hooks.has(hook);
@@ -51,6 +59,7 @@ export class PolicyStep {
    * policy backs off (1 s, doubling, at most 60 s), failing at once meanwhile; a success resets it.
    */
   async call(hook: string, exchange: PolicyExchange): Promise<void> {
+    if (this.#closed) throw new Error("policy instance used after its configuration was retired");
     if (this.#pausedUntil > Date.now()) {
       throw new Error(`backing off after ${this.#failuresInARow} failures in a row (until ${new Date(this.#pausedUntil).toISOString()})`);
     }
@@ -118,6 +127,8 @@ export class PolicyChain {
 export class PolicySteps {
   readonly #steps = new Map<string, Promise<PolicyStep>>();
   #previous: PolicySteps | undefined;
+  /** Steps this configuration made itself (not taken over from the previous one). */
+  readonly #created: Promise<PolicyStep>[] = [];
 
   constructor(previous?: PolicySteps) {
     this.#previous = previous;
@@ -127,9 +138,25 @@ export class PolicySteps {
   get(name: string, failure: FailureMode, module: PolicyModule, options: PolicyPluginOptions): Promise<PolicyStep> {
     const key = JSON.stringify([name, failure, module.key, Object.entries(options.config ?? {}).sort()]);
     let step = this.#steps.get(key) ?? (this.#previous ? this.#previous.#steps.get(key) : undefined);
-    if (!step) step = PolicyStep.create(name, failure, module, options);
+    if (!step) {
+      step = PolicyStep.create(name, failure, module, options);
+      this.#created.push(step);
+    }
     this.#steps.set(key, step);
     return step;
+  }
+
+  /** Closes the instances of this configuration that `next` does not use (after this one has drained). */
+  closeUnused(next: PolicySteps): void {
+    const kept = new Set(next.#steps.values());
+    for (const step of this.#steps.values()) {
+      if (!kept.has(step)) step.then((s) => s.close(), () => {});
+    }
+  }
+
+  /** Closes the instances this configuration made, when it failed to compile and never went live. */
+  discard(): void {
+    for (const step of this.#created) step.then((s) => s.close(), () => {});
   }
 
   /** How many distinct steps (instances) this configuration uses. */

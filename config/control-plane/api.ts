@@ -1,0 +1,124 @@
+import { timingSafeEqual } from "node:crypto";
+import { Hono, type Context } from "hono";
+import type { ControlPlane, HeartbeatReport } from "./service.ts";
+import { verifyToken } from "./tokens.ts";
+
+/** Causes of the control plane's own errors, each a stable problem `type`. */
+const PROBLEMS = {
+  unauthorized: { status: 401, title: "The token was refused" },
+  "not-found": { status: 404, title: "No such resource" },
+  "no-configuration": { status: 503, title: "The control plane has no valid configuration yet" },
+  "bad-request": { status: 400, title: "The request is malformed" },
+} as const;
+
+/** An RFC 9457 problem+json response; `extra` members (such as `reason`) are for clients to act on. */
+function problem(kind: keyof typeof PROBLEMS, detail?: string, extra: Record<string, unknown> = {}): Response {
+  const { status, title } = PROBLEMS[kind];
+  const body = { type: `urn:portico:problem:control-plane:${kind}`, title, status, ...(detail ? { detail } : {}), ...extra };
+  const headers: Record<string, string> = { "content-type": "application/problem+json", "cache-control": "no-store" };
+  if (status === 401) headers["www-authenticate"] = 'GatewayKey realm="portico"';
+  return new Response(JSON.stringify(body), { status, headers });
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The ETag of a view: its sha256, quoted. */
+function etag(hash: string): string {
+  return `"${hash}"`;
+}
+
+/** Whether an `If-None-Match` header names this ETag (a list, weak tags and `*` included). */
+function matches(header: string | undefined, tag: string): boolean {
+  if (!header) return false;
+  return header.split(",").some((t) => {
+    const v = t.trim();
+    return v === "*" || v === tag || v === `W/${tag}`;
+  });
+}
+
+/**
+ * The control plane's HTTP API. Gateways, with their access token: their configuration view
+ * (ETag/If-None-Match), policy modules by sha256, heartbeats. Operators, with the admin token: the
+ * status of the desired configuration and of every gateway.
+ */
+export function controlPlaneApp(plane: ControlPlane): Hono {
+  const app = new Hono();
+
+  /** Checks a gateway's token for the gateway named in the path; undefined when it may proceed. */
+  const refuse = (c: Context, name: string): Response | undefined => {
+    const check = verifyToken(c.req.header("authorization"), (g) => plane.keys.keysOf(g));
+    if (!check.ok) {
+      plane.authFailed(check.claims?.gateway ?? name, check.reason);
+      return problem("unauthorized", `gateway token refused: ${check.reason}`, { reason: check.reason });
+    }
+    if (check.claims.gateway !== name) {
+      plane.authFailed(name, "wrong gateway");
+      return problem("unauthorized", `gateway token refused: it is for gateway "${check.claims.gateway}", not "${name}"`, { reason: "wrong gateway" });
+    }
+    return undefined;
+  };
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+
+  app.get("/v1/gateways/:name/configuration", (c) => {
+    const name = c.req.param("name");
+    const refused = refuse(c, name);
+    if (refused) return refused;
+    const view = plane.viewFor(name);
+    if (!view) return problem("no-configuration", "the desired configuration has not validated yet; see the control plane's log");
+    const tag = etag(view.hash);
+    const headers = { etag: tag, "portico-revision": String(view.revision), "cache-control": "no-cache" };
+    if (matches(c.req.header("if-none-match"), tag)) {
+      plane.pulled(name, 304);
+      return new Response(null, { status: 304, headers });
+    }
+    plane.pulled(name, 200);
+    return new Response(view.body, { status: 200, headers: { ...headers, "content-type": "application/json" } });
+  });
+
+  app.get("/v1/gateways/:name/modules/:digest", (c) => {
+    const name = c.req.param("name");
+    const refused = refuse(c, name);
+    if (refused) return refused;
+    const digest = c.req.param("digest");
+    const bytes = plane.modules.get(digest);
+    if (!bytes) return problem("not-found", `no stored module has sha256 ${digest}`);
+    return new Response(bytes, { status: 200, headers: { "content-type": "application/wasm", etag: etag(digest), "cache-control": "public, max-age=31536000, immutable" } });
+  });
+
+  app.post("/v1/gateways/:name/heartbeat", async (c) => {
+    const name = c.req.param("name");
+    const refused = refuse(c, name);
+    if (refused) return refused;
+    let report: unknown;
+    try {
+      report = await c.req.json();
+    } catch {
+      return problem("bad-request", "a heartbeat is a JSON object");
+    }
+    if (!report || typeof report !== "object" || Array.isArray(report)) return problem("bad-request", "a heartbeat is a JSON object");
+    plane.heartbeat(name, report as HeartbeatReport);
+    return new Response(null, { status: 204 });
+  });
+
+  app.use("/v1/admin/*", async (c, next) => {
+    const header = c.req.header("authorization") ?? "";
+    const token = /^bearer\s+/i.test(header) ? header.replace(/^bearer\s+/i, "").trim() : "";
+    if (!token || !sameSecret(token, plane.adminToken)) return problem("unauthorized", "admin token required (Authorization: Bearer <token from DIR/state/admin-token>)", { reason: token ? "bad admin token" : "missing" });
+    await next();
+  });
+
+  app.get("/v1/admin/status", (c) => c.json(plane.status()));
+
+  app.get("/v1/admin/gateways/:name", (c) => {
+    const entry = plane.status().gateways.find((g) => g.name === c.req.param("name"));
+    return entry ? c.json(entry) : problem("not-found", `no gateway named ${JSON.stringify(c.req.param("name"))}`);
+  });
+
+  app.notFound(() => problem("not-found"));
+  return app;
+}

@@ -1,0 +1,245 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { contentHash, locateProblems, parseConfigDocument, type ParsedDocument } from "../load.ts";
+import type { Config } from "../schema/config.ts";
+import { formatPath, showValue, type Problem } from "../schema/problems.ts";
+import { validateConfig } from "../schema/validate.ts";
+import { moduleShapeProblem, type ModuleStore } from "./modules.ts";
+
+/** Top-level keys whose lists are concatenated across files, and whose maps are merged. */
+const LIST_KEYS = new Set(["apis", "hostnames"]);
+const MAP_KEYS = new Set(["backends", "policies", "gateways"]);
+
+/** The configuration files of a control plane: `*.yaml`, `*.yml` and `*.json` directly in the folder, by name. */
+export function configFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((name) => /\.(ya?ml|json)$/.test(name))
+    .sort()
+    .map((name) => join(dir, name));
+}
+
+/**
+ * A fingerprint of everything under the configuration folder (names, sizes, times), cheap enough to
+ * poll: when it changes, the desired configuration is read again.
+ */
+export function folderFingerprint(dir: string): string {
+  const parts: string[] = [];
+  const walk = (at: string) => {
+    let entries;
+    try {
+      entries = readdirSync(at, { withFileTypes: true });
+    } catch {
+      parts.push(`${at}:missing`);
+      return;
+    }
+    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else {
+        try {
+          const s = statSync(path, { bigint: true });
+          parts.push(`${path}:${s.ino}:${s.size}:${s.mtimeNs}`);
+        } catch {
+          parts.push(`${path}:gone`);
+        }
+      }
+    }
+  };
+  walk(dir);
+  return parts.join("\n");
+}
+
+interface Origin {
+  readonly file: number;
+  readonly index?: number;
+}
+
+/**
+ * Several parsed files as one document: lists (`apis`, `hostnames`) are concatenated in file order
+ * and maps (`backends`, `policies`, `gateways`) merged. A name defined in two files is a problem,
+ * reported at the second. `locate` maps a path in the merged document back to its file and line.
+ */
+export function mergeDocuments(docs: readonly ParsedDocument[]): { doc: ParsedDocument; problems: Problem[] } {
+  const value: Record<string, unknown> = {};
+  const origins = new Map<string, Origin[] | Map<string, number> | number>();
+  const problems: Problem[] = [];
+  docs.forEach((doc, file) => {
+    for (const [key, part] of Object.entries(doc.value)) {
+      if (LIST_KEYS.has(key) && Array.isArray(part)) {
+        const list = (value[key] ??= []) as unknown[];
+        const from = (origins.get(key) as Origin[] | undefined) ?? [];
+        part.forEach((item, index) => {
+          list.push(item);
+          from.push({ file, index });
+        });
+        origins.set(key, from);
+      } else if (MAP_KEYS.has(key) && part !== null && typeof part === "object" && !Array.isArray(part)) {
+        const map = (value[key] ??= {}) as Record<string, unknown>;
+        const from = (origins.get(key) as Map<string, number> | undefined) ?? new Map<string, number>();
+        for (const [name, item] of Object.entries(part)) {
+          const first = from.get(name);
+          if (first !== undefined) {
+            problems.push({ path: formatPath([key, name]), message: `defined again (first in ${docs[first]!.locate([key, name]) ?? "another file"})`, location: doc.locate([key, name]) });
+            continue;
+          }
+          map[name] = item;
+          from.set(name, file);
+        }
+        origins.set(key, from);
+      } else if (Object.hasOwn(value, key) && (LIST_KEYS.has(key) || MAP_KEYS.has(key))) {
+        // A second file with the wrong type: reported here, since the merged value keeps the first file's.
+        problems.push({ path: key, message: `expected ${LIST_KEYS.has(key) ? "a list" : "a map"} (got ${showValue(part)})`, location: doc.locate([key]) });
+      } else if (!Object.hasOwn(value, key)) {
+        value[key] = part;
+        origins.set(key, file);
+      } else {
+        problems.push({ path: key, message: `defined again (first in ${docs[origins.get(key) as number]!.locate([key]) ?? "another file"})`, location: doc.locate([key]) });
+      }
+    }
+  });
+  const locate = (parts: readonly PropertyKey[]): string | undefined => {
+    const [top, next, ...rest] = parts;
+    const from = origins.get(String(top));
+    if (from === undefined) return undefined;
+    if (typeof from === "number") return docs[from]!.locate(parts);
+    if (Array.isArray(from)) {
+      const origin = typeof next === "number" ? from[next] : from[0];
+      if (!origin) return undefined;
+      return docs[origin.file]!.locate(typeof next === "number" ? [top!, origin.index!, ...rest] : [top!]);
+    }
+    const file = next === undefined ? from.values().next().value : from.get(String(next));
+    return file === undefined ? undefined : docs[file]!.locate(parts);
+  };
+  return { doc: { value, locate }, problems };
+}
+
+/** A desired configuration that validated: the merged document, typed, with its modules stored. */
+export interface DesiredConfig {
+  readonly ok: true;
+  /** sha256 over the file names and bytes and the module digests: the desired configuration's identity. */
+  readonly hash: string;
+  /** The merged document as written (durations still as text): what gateway views are cut from. */
+  readonly raw: Record<string, unknown>;
+  readonly config: Config;
+  /** The sha256 of each custom policy module, by policy name. */
+  readonly digests: ReadonlyMap<string, string>;
+}
+
+/** The outcome of reading a control plane's configuration folder. */
+export type DesiredResult = DesiredConfig | { readonly ok: false; readonly hash: string; readonly problems: Problem[] };
+
+/**
+ * Reads every configuration file of the folder, merges them, validates the whole (each problem with
+ * its file and line), and stores the policy modules it references by sha256. Module paths are
+ * relative to the folder; a module named by sha256 alone must already be stored.
+ */
+export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
+  let files: string[];
+  try {
+    files = configFiles(dir);
+  } catch (error) {
+    return { ok: false, hash: "", problems: [{ path: "", message: `cannot read the configuration folder: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, location: dir }] };
+  }
+  const problems: Problem[] = [];
+  const docs: ParsedDocument[] = [];
+  const identity: string[] = [];
+  for (const file of files) {
+    const text = readFileSync(file, "utf8");
+    identity.push(`${file.slice(dir.length + 1)}\0${contentHash(text)}`);
+    const parsed = parseConfigDocument(text, file);
+    if (parsed.ok) docs.push(parsed.doc);
+    else problems.push(...parsed.problems);
+  }
+  const merged = mergeDocuments(docs);
+  problems.push(...merged.problems);
+  const validation = validateConfig(merged.doc.value, { modules: "any" });
+  if (!validation.ok) problems.push(...locateProblems(validation.problems, merged.doc));
+  const digests = new Map<string, string>();
+  if (validation.ok) {
+    for (const [name, policy] of Object.entries(validation.config.policies)) {
+      const at = (field: string, message: string) => problems.push({ path: formatPath(["policies", name, field]), message, location: merged.doc.locate(["policies", name, field]) });
+      if (policy.module === undefined) {
+        if (modules.has(policy.sha256!)) digests.set(name, policy.sha256!);
+        else at("sha256", "unknown module digest: no module with this sha256 is stored (give a module path once, or copy the file into the state's modules folder)");
+        continue;
+      }
+      const file = resolve(dir, policy.module);
+      let bytes: Uint8Array<ArrayBuffer>;
+      try {
+        bytes = readFileSync(file);
+      } catch (error) {
+        at("module", `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        continue;
+      }
+      const shape = moduleShapeProblem(bytes);
+      if (shape) {
+        at("module", `${file}: ${shape}`);
+        continue;
+      }
+      const digest = contentHash(bytes);
+      if (policy.sha256 !== undefined && policy.sha256 !== digest) {
+        at("sha256", `does not match the module file ${file} (its sha256 is ${digest})`);
+        continue;
+      }
+      identity.push(`module:${name}\0${digest}`);
+      digests.set(name, modules.put(bytes));
+    }
+  }
+  const hash = contentHash(identity.join("\n"));
+  if (problems.length || !validation.ok) return { ok: false, hash, problems };
+  return { ok: true, hash, raw: merged.doc.value, config: validation.config, digests };
+}
+
+/** What one gateway receives: the part of the desired configuration assigned to it, as exact JSON bytes. */
+export interface GatewayView {
+  /** The JSON text a gateway downloads and validates. */
+  readonly body: string;
+  /** sha256 of `body`: the ETag, and the hash the gateway reports as applied. */
+  readonly hash: string;
+  /** Digests of the policy modules the view uses. */
+  readonly modules: readonly string[];
+}
+
+/** The policy names a scope's sections use. */
+function usedPolicies(sections: Record<string, unknown> | undefined, into: Set<string>): void {
+  for (const uses of Object.values(sections ?? {})) {
+    for (const use of (uses as unknown[]) ?? []) if (use && typeof use === "object") into.add((use as { policy: string }).policy);
+  }
+}
+
+/**
+ * Cuts a gateway's view out of the desired configuration: its APIs (all of them when `assigned` is
+ * undefined, that is when the configuration has no `gateways:` section), the backends and custom
+ * policies those APIs use, and its TLS host names. Custom modules are named by sha256 only; the
+ * `gateways:` section itself is never sent.
+ */
+export function gatewayView(desired: DesiredConfig, assigned: { apis: readonly string[]; hostnames: readonly string[] } | undefined): GatewayView {
+  const raw = desired.raw as { apis?: Record<string, unknown>[]; backends?: Record<string, unknown>; policies?: Record<string, Record<string, unknown>>; hostnames?: unknown[] };
+  const apiNames = assigned && new Set(assigned.apis);
+  const indexes = desired.config.apis.flatMap((api, i) => (!apiNames || apiNames.has(api.name) ? [i] : []));
+  const apis = indexes.map((i) => raw.apis![i]!);
+  const backends: Record<string, unknown> = {};
+  const policies: Record<string, unknown> = {};
+  const used = new Set<string>();
+  for (const i of indexes) {
+    const api = desired.config.apis[i]!;
+    backends[api.backend] = raw.backends![api.backend];
+    usedPolicies(raw.apis![i]!.policies as Record<string, unknown>, used);
+    for (const op of (raw.apis![i]!.operations as Record<string, unknown>[] | undefined) ?? []) usedPolicies(op.policies as Record<string, unknown>, used);
+  }
+  const modules: string[] = [];
+  for (const name of [...used].sort()) {
+    const digest = desired.digests.get(name);
+    if (digest === undefined) continue; // a built-in
+    const { module: _path, ...rest } = raw.policies![name]!;
+    policies[name] = { ...rest, sha256: digest };
+    modules.push(digest);
+  }
+  const hostNames = new Set(assigned?.hostnames ?? []);
+  const hostnames = (raw.hostnames ?? []).filter((_, i) => !assigned || hostNames.has(desired.config.hostnames[i]!.host));
+  const view: Record<string, unknown> = { apis, backends };
+  if (modules.length) view.policies = policies;
+  if (hostnames.length) view.hostnames = hostnames;
+  const body = JSON.stringify(view);
+  return { body, hash: contentHash(body), modules: [...new Set(modules)] };
+}

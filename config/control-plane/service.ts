@@ -1,0 +1,266 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { formatProblem } from "../schema/problems.ts";
+import { folderFingerprint, gatewayView, loadDesired, type DesiredConfig, type GatewayView } from "./desired.ts";
+import { ModuleStore } from "./modules.ts";
+import { writeFileAtomic } from "../atomic-file.ts";
+import { KeyStore } from "./state.ts";
+
+/** Structured events of the control plane (the runtime's logger fits). */
+export interface EventLog {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** The folders of a control plane's data directory. */
+export interface DataLayout {
+  readonly root: string;
+  /** Desired configuration, `*.yaml` (watched). */
+  readonly config: string;
+  /** Keys, revisions, the admin token and stored modules: owner-only. */
+  readonly state: string;
+}
+
+/** The folders under a data directory: `DIR/config` and `DIR/state`. */
+export function dataLayout(root: string): DataLayout {
+  return { root, config: join(root, "config"), state: join(root, "state") };
+}
+
+/** What a gateway reports in its heartbeat (every field optional: older or newer gateways may differ). */
+export interface HeartbeatReport {
+  readonly version?: string;
+  readonly runtime?: string;
+  readonly uptimeSeconds?: number;
+  readonly applied?: { readonly revision: number; readonly hash: string } | null;
+  readonly lastError?: { readonly at: string; readonly message: string; readonly revision?: number; readonly hash?: string; readonly problems?: readonly string[] } | null;
+  readonly tokenExpires?: string;
+  readonly syncIntervalMs?: number;
+  readonly heartbeatIntervalMs?: number;
+}
+
+/** What the control plane knows of one gateway, from its pulls, heartbeats and refused tokens. */
+interface GatewayRecord {
+  lastContact?: number;
+  lastPull?: { at: number; status: 200 | 304 };
+  heartbeat?: { at: number; report: HeartbeatReport };
+  authFailure?: { at: number; reason: string };
+}
+
+/** One revision of the desired configuration. */
+export interface Revision {
+  readonly number: number;
+  readonly at: string;
+  readonly desired: DesiredConfig;
+}
+
+interface RevisionFile {
+  format: 1;
+  revision: number;
+  hash: string;
+  /** Per gateway (or `*` without a `gateways:` section): the revision where its view last changed. */
+  views: Record<string, { revision: number; hash: string }>;
+}
+
+/** A view with the revision at which it last changed. */
+export interface RevisionedView extends GatewayView {
+  readonly revision: number;
+}
+
+const ALL = "*";
+
+/**
+ * The control plane's state: the desired configuration (watched, validated as a whole, numbered),
+ * the views cut from it for each gateway, stored modules, keys, and what each gateway last reported.
+ * An invalid change is rejected with every problem and the last good revision keeps being served.
+ */
+export class ControlPlane {
+  readonly layout: DataLayout;
+  readonly keys: KeyStore;
+  readonly modules: ModuleStore;
+  readonly adminToken: string;
+  #revision: Revision | undefined;
+  #views = new Map<string, RevisionedView>();
+  #rejected: { hash: string; at: string; problems: string[] } | undefined;
+  #lastHash: string | undefined;
+  #revisions: RevisionFile;
+  readonly #gateways = new Map<string, GatewayRecord>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    root: string,
+    private readonly log: EventLog,
+  ) {
+    this.layout = dataLayout(root);
+    mkdirSync(this.layout.config, { recursive: true });
+    mkdirSync(this.layout.state, { recursive: true, mode: 0o700 });
+    this.keys = new KeyStore(this.layout.state);
+    this.modules = new ModuleStore(join(this.layout.state, "modules"));
+    this.adminToken = ensureAdminToken(join(this.layout.state, "admin-token"));
+    const revisionsPath = join(this.layout.state, "revisions.json");
+    this.#revisions = existsSync(revisionsPath) ? (JSON.parse(readFileSync(revisionsPath, "utf8")) as RevisionFile) : { format: 1, revision: 0, hash: "", views: {} };
+  }
+
+  /** The live revision, if any configuration has validated yet. */
+  get revision(): Revision | undefined {
+    return this.#revision;
+  }
+
+  /** The last rejected change, until a valid one replaces it. */
+  get rejected(): { hash: string; at: string; problems: string[] } | undefined {
+    return this.#rejected;
+  }
+
+  /** Reads the configuration folder now; a change that validates becomes the next revision. */
+  reload(): void {
+    const result = loadDesired(this.layout.config, this.modules);
+    if (result.hash === this.#lastHash) return;
+    this.#lastHash = result.hash;
+    if (!result.ok) {
+      this.#rejected = { hash: result.hash, at: new Date().toISOString(), problems: result.problems.map(formatProblem) };
+      this.log.error("desired configuration rejected; gateways keep receiving the last good revision", {
+        hash: result.hash,
+        liveRevision: this.#revision?.number,
+        problems: this.#rejected.problems,
+      });
+      return;
+    }
+    this.#rejected = undefined;
+    const number = result.hash === this.#revisions.hash ? this.#revisions.revision : this.#revisions.revision + 1;
+    this.#revision = { number, at: new Date().toISOString(), desired: result };
+    this.#cutViews();
+    this.log.info("desired configuration accepted", { revision: number, hash: result.hash, apis: result.config.apis.length });
+  }
+
+  /** Recomputes every gateway's view; a view keeps its revision number while its bytes stay the same. */
+  #cutViews(): void {
+    const revision = this.#revision!;
+    const names = new Set([ALL, ...Object.keys(revision.desired.config.gateways), ...this.keys.gateways(), ...this.#gateways.keys()]);
+    const file: RevisionFile = { format: 1, revision: revision.number, hash: revision.desired.hash, views: {} };
+    this.#views.clear();
+    for (const name of names) {
+      const view = gatewayView(revision.desired, this.#assignment(name));
+      const before = this.#revisions.views[name];
+      const number = before?.hash === view.hash ? before.revision : revision.number;
+      this.#views.set(name, { ...view, revision: number });
+      file.views[name] = { revision: number, hash: view.hash };
+    }
+    this.#revisions = file;
+    writeFileAtomic(join(this.layout.state, "revisions.json"), `${JSON.stringify(file, null, 2)}\n`);
+  }
+
+  #assignment(name: string) {
+    const gateways = this.#revision!.desired.config.gateways;
+    if (Object.keys(gateways).length === 0 || name === ALL) return undefined;
+    return Object.hasOwn(gateways, name) ? gateways[name]! : { apis: [], hostnames: [] };
+  }
+
+  /**
+   * The view for a gateway: its assignment when the configuration has a `gateways:` section (a gateway
+   * not listed there gets no APIs), else the whole configuration.
+   */
+  viewFor(gateway: string): RevisionedView | undefined {
+    if (!this.#revision) return undefined;
+    let view = this.#views.get(gateway) ?? (this.#assignment(gateway) ? undefined : this.#views.get(ALL));
+    if (!view) {
+      const cut = gatewayView(this.#revision.desired, this.#assignment(gateway));
+      view = { ...cut, revision: this.#revision.number };
+      this.#views.set(gateway, view);
+    }
+    return view;
+  }
+
+  /** Starts watching the configuration folder (polling, portable and robust to editors' renames). */
+  watch(intervalMs = 1000): void {
+    let seen = folderFingerprint(this.layout.config);
+    this.#timer = setInterval(() => {
+      const now = folderFingerprint(this.layout.config);
+      if (now === seen) return;
+      seen = now;
+      try {
+        this.reload();
+      } catch (error) {
+        this.log.error("reading the desired configuration failed", { error: (error as Error).message });
+      }
+    }, intervalMs);
+    (this.#timer as { unref?: () => void }).unref?.();
+  }
+
+  /** Stops watching. */
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+  }
+
+  #record(gateway: string): GatewayRecord {
+    let record = this.#gateways.get(gateway);
+    if (!record) this.#gateways.set(gateway, (record = {}));
+    return record;
+  }
+
+  /** Notes an authenticated configuration pull. */
+  pulled(gateway: string, status: 200 | 304): void {
+    const record = this.#record(gateway);
+    record.lastContact = Date.now();
+    record.lastPull = { at: record.lastContact, status };
+  }
+
+  /** Notes a heartbeat. */
+  heartbeat(gateway: string, report: HeartbeatReport): void {
+    const record = this.#record(gateway);
+    record.lastContact = Date.now();
+    record.heartbeat = { at: record.lastContact, report };
+    if (report.lastError) this.log.warn("gateway reports a configuration it could not apply", { gateway, ...report.lastError });
+  }
+
+  /** Notes a refused token that named a gateway, so the admin view shows why it cannot sync. */
+  authFailed(gateway: string, reason: string): void {
+    if (!this.#gateways.has(gateway) && !this.keys.keysOf(gateway)) return; // unknown names are not worth a record
+    this.#record(gateway).authFailure = { at: Date.now(), reason };
+  }
+
+  /** Every gateway's status, for the admin API. */
+  status(now = Date.now()) {
+    const desiredNames = this.#revision ? Object.keys(this.#revision.desired.config.gateways) : [];
+    const names = [...new Set([...desiredNames, ...this.keys.gateways(), ...this.#gateways.keys()])].sort();
+    return {
+      desired: this.#revision ? { revision: this.#revision.number, hash: this.#revision.desired.hash, at: this.#revision.at } : null,
+      rejected: this.#rejected ?? null,
+      gateways: names.map((name) => {
+        const record = this.#gateways.get(name) ?? {};
+        const report = record.heartbeat?.report;
+        const view = this.viewFor(name);
+        const beat = report?.heartbeatIntervalMs ?? 60_000;
+        const sync = report?.syncIntervalMs ?? 10_000;
+        const online = record.lastContact !== undefined && now - record.lastContact <= Math.max(2 * beat, 3 * sync) + 1_000;
+        return {
+          name,
+          online,
+          lastContact: iso(record.lastContact),
+          lastHeartbeat: iso(record.heartbeat?.at),
+          desired: view ? { revision: view.revision, hash: view.hash } : null,
+          applied: report?.applied ?? null,
+          inSync: view !== undefined && report?.applied?.hash === view.hash,
+          lastError: report?.lastError ?? null,
+          lastAuthFailure: record.authFailure ? { at: iso(record.authFailure.at), reason: record.authFailure.reason } : null,
+          tokenExpires: report?.tokenExpires ?? null,
+          version: report?.version ?? null,
+          runtime: report?.runtime ?? null,
+          uptimeSeconds: report?.uptimeSeconds ?? null,
+        };
+      }),
+    };
+  }
+}
+
+function iso(ms: number | undefined): string | null {
+  return ms === undefined ? null : new Date(ms).toISOString();
+}
+
+/** The admin token: read from the state folder, or made (owner-only) on first start. */
+function ensureAdminToken(path: string): string {
+  if (existsSync(path)) return readFileSync(path, "utf8").trim();
+  const token = randomBytes(32).toString("base64url");
+  writeFileAtomic(path, `${token}\n`);
+  return token;
+}

@@ -1,0 +1,107 @@
+import { contentHash } from "../load.ts";
+
+/** Why talking to the control plane failed: it matters for what the gateway reports and retries. */
+export type SyncFailureKind = "unreachable" | "unauthorized" | "server" | "protocol" | "module";
+
+/** A failed exchange with the control plane; `reason` carries the 401 reason when there is one. */
+export class SyncError extends Error {
+  constructor(
+    message: string,
+    readonly kind: SyncFailureKind,
+    readonly reason?: string,
+  ) {
+    super(message);
+    this.name = "SyncError";
+  }
+}
+
+/** A configuration view as downloaded: its exact text, sha256 and revision. */
+export interface DownloadedView {
+  readonly text: string;
+  readonly hash: string;
+  readonly revision: number;
+}
+
+/** How to reach a control plane. */
+export interface ControlPlaneClientOptions {
+  /** Base URL, e.g. `http://cp.example:8079` (a path prefix is kept). */
+  readonly endpoint: string;
+  readonly gateway: string;
+  /** The gateway access token, with or without the `GatewayKey ` scheme. */
+  readonly token: string;
+  /** Time allowed for each exchange. */
+  readonly timeoutMs: number;
+}
+
+/**
+ * The gateway's side of the control-plane protocol: configuration with `If-None-Match`, policy
+ * modules by sha256 (checked against the digest), heartbeats. Uses the runtime's `fetch`: these calls
+ * are few and small, never on the request path.
+ */
+export class ControlPlaneClient {
+  readonly #base: string;
+  readonly #auth: string;
+
+  constructor(readonly options: ControlPlaneClientOptions) {
+    this.#base = `${options.endpoint.replace(/\/+$/, "")}/v1/gateways/${encodeURIComponent(options.gateway)}`;
+    this.#auth = /^gatewaykey\s/i.test(options.token.trim()) ? options.token.trim() : `GatewayKey ${options.token.trim()}`;
+  }
+
+  async #fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set("authorization", this.#auth);
+    let response: Response;
+    try {
+      response = await fetch(`${this.#base}${path}`, { ...init, headers, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: "error" });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as { code?: string }).code;
+      const what = (error as Error).name === "TimeoutError" ? `no answer within ${this.options.timeoutMs} ms` : cause ?? (error as Error).message;
+      throw new SyncError(`control plane ${this.options.endpoint} unreachable: ${what}`, "unreachable");
+    }
+    if (response.status === 401) {
+      const body = (await response.json().catch(() => ({}))) as { reason?: string; detail?: string };
+      throw new SyncError(`control plane refused the gateway token: ${body.reason ?? "no reason given"}`, "unauthorized", body.reason);
+    }
+    if (response.status >= 500) {
+      await response.body?.cancel();
+      throw new SyncError(`control plane answered ${response.status} on ${path}`, "server");
+    }
+    return response;
+  }
+
+  /** The gateway's configuration view, or `undefined` when it still has the ETag's hash (304). */
+  async configuration(knownHash: string | undefined): Promise<DownloadedView | undefined> {
+    const response = await this.#fetch("/configuration", { headers: knownHash ? { "if-none-match": `"${knownHash}"` } : {} });
+    if (response.status === 304) return undefined;
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      throw new SyncError(`control plane answered ${response.status} for the configuration`, "protocol");
+    }
+    const text = await response.text();
+    const hash = contentHash(text);
+    const tag = response.headers.get("etag")?.replace(/^W\//, "").replace(/"/g, "");
+    if (tag !== hash) throw new SyncError(`configuration download damaged: its sha256 is ${hash}, the ETag says ${tag ?? "nothing"}`, "protocol");
+    const revision = Number(response.headers.get("portico-revision"));
+    return { text, hash, revision: Number.isSafeInteger(revision) ? revision : 0 };
+  }
+
+  /** A policy module's bytes, refused unless their sha256 is `digest`. */
+  async module(digest: string): Promise<Uint8Array> {
+    const response = await this.#fetch(`/modules/${digest}`);
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      throw new SyncError(`module ${digest}: the control plane answered ${response.status}`, "module");
+    }
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const actual = contentHash(bytes);
+    if (actual !== digest) throw new SyncError(`module ${digest}: sha256 mismatch (the bytes received hash to ${actual})`, "module");
+    return bytes;
+  }
+
+  /** Sends a heartbeat report. */
+  async heartbeat(report: Record<string, unknown>): Promise<void> {
+    const response = await this.#fetch("/heartbeat", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(report) });
+    await response.body?.cancel();
+    if (response.status !== 204 && response.status !== 200) throw new SyncError(`heartbeat: the control plane answered ${response.status}`, "protocol");
+  }
+}

@@ -1,0 +1,131 @@
+import { parseArgs } from "node:util";
+import { controlPlaneApp } from "../../config/control-plane/api.ts";
+import { ControlPlane, dataLayout } from "../../config/control-plane/service.ts";
+import { KeyStore, parseKeyId } from "../../config/control-plane/state.ts";
+import { createToken, MAX_TOKEN_LIFETIME_MS, type KeyId } from "../../config/control-plane/tokens.ts";
+import { parseDuration } from "../../config/schema/duration.ts";
+import { createLogger } from "../observability/log.ts";
+import { loadAdapter } from "../server/detect.ts";
+import type { RunningServer } from "../server/adapter.ts";
+import { CliError, EXIT, usageError } from "./errors.ts";
+import { loadSettings } from "./gateway.ts";
+
+/** Where a control plane keeps its configuration and state when `--data` is not given. */
+export const DEFAULT_DATA_DIR = "./.portico/control-plane";
+
+/** The control plane's port when `--port` is not given (interface contract). */
+export const DEFAULT_CONTROL_PLANE_PORT = 8079;
+
+function parse<T extends Record<string, { type: "string" | "boolean" }>>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as { [K in keyof T]?: T[K]["type"] extends "string" ? string : boolean };
+  } catch (error) {
+    throw usageError((error as Error).message);
+  }
+}
+
+function port(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw usageError(`--port: expected a port number from 0 to 65535 (got ${JSON.stringify(value)})`);
+  return Number(value);
+}
+
+/** A running control plane. */
+export interface RunningControlPlane {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * `portico control-plane [--data DIR] [--port N] [--bind ADDRESS] [--watch-interval DURATION]`:
+ * serves gateways their configuration from `DIR/config/*.yaml` (watched) and the admin API.
+ */
+export async function controlPlaneCommand(args: string[]): Promise<RunningControlPlane> {
+  const values = parse(args, { data: { type: "string" }, port: { type: "string" }, bind: { type: "string" }, "watch-interval": { type: "string" } });
+  const interval = values["watch-interval"] === undefined ? 1000 : parseDuration(values["watch-interval"]);
+  if (interval === undefined || interval <= 0) throw usageError(`--watch-interval: expected a duration such as "1s" (got ${JSON.stringify(values["watch-interval"])})`);
+  const { settings } = loadSettings(undefined, process.env);
+  const logger = createLogger(settings["telemetry.logs.std"]);
+  const dir = values.data ?? DEFAULT_DATA_DIR;
+  let plane: ControlPlane;
+  try {
+    plane = new ControlPlane(dir, logger);
+    plane.reload();
+  } catch (error) {
+    throw new CliError(`control plane: ${dir}: ${(error as Error).message}`, EXIT.invalid);
+  }
+  plane.watch(interval);
+  const adapter = await loadAdapter();
+  const hostname = values.bind ?? "0.0.0.0";
+  const listenPort = port(values.port, DEFAULT_CONTROL_PLANE_PORT);
+  let server: RunningServer;
+  try {
+    server = await adapter.listen({ port: listenPort, hostname, handler: controlPlaneApp(plane).fetch });
+  } catch (error) {
+    plane.close();
+    const reason = /in use/i.test(String(error)) || (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? "address already in use" : (error as Error).message;
+    throw new CliError(`cannot listen on ${hostname}:${listenPort}: ${reason}`, EXIT.invalid);
+  }
+  const layout = dataLayout(dir);
+  logger.info("control plane started", {
+    runtime: `${adapter.runtime} ${adapter.version}`,
+    port: server.port,
+    config: layout.config,
+    adminToken: `${layout.state}/admin-token`,
+    revision: plane.revision?.number,
+  });
+  return {
+    port: server.port,
+    async close() {
+      plane.close();
+      await server.close();
+    },
+  };
+}
+
+/** `portico token create --gateway NAME [--key primary|secondary] [--expires 30d] [--data DIR]`: prints a token. */
+export function tokenCommand(args: string[], out: (line: string) => void): number {
+  const [sub, ...rest] = args;
+  if (sub !== "create") throw usageError(sub === undefined ? "token needs a subcommand: create" : `unknown token subcommand "${sub}"`);
+  const values = parse(rest, { gateway: { type: "string" }, key: { type: "string" }, expires: { type: "string" }, data: { type: "string" } });
+  const gateway = requireGateway(values.gateway);
+  const key = keyId(values.key ?? "primary");
+  const lifetime = parseDuration(values.expires ?? "30d");
+  if (lifetime === undefined || lifetime <= 0) throw usageError(`--expires: expected a duration such as "30d" or "12h" (got ${JSON.stringify(values.expires)})`);
+  if (lifetime > MAX_TOKEN_LIFETIME_MS) throw new CliError(`--expires: a token may be valid for at most 30 days (got ${JSON.stringify(values.expires)})`, EXIT.invalid);
+  const store = new KeyStore(dataLayout(values.data ?? DEFAULT_DATA_DIR).state);
+  const signing = store.ensure(gateway, key);
+  out(createToken({ gateway, key, generation: signing.generation, expires: Date.now() + lifetime }, signing));
+  return EXIT.ok;
+}
+
+/** `portico key regenerate --gateway NAME --key primary|secondary [--data DIR]`: every token of the old key stops working. */
+export function keyCommand(args: string[], out: (line: string) => void): number {
+  const [sub, ...rest] = args;
+  if (sub !== "regenerate") throw usageError(sub === undefined ? "key needs a subcommand: regenerate" : `unknown key subcommand "${sub}"`);
+  const values = parse(rest, { gateway: { type: "string" }, key: { type: "string" }, data: { type: "string" } });
+  const gateway = requireGateway(values.gateway);
+  if (values.key === undefined) throw usageError("key regenerate needs --key primary or --key secondary");
+  const key = keyId(values.key);
+  const store = new KeyStore(dataLayout(values.data ?? DEFAULT_DATA_DIR).state);
+  let generation: number;
+  try {
+    generation = store.regenerate(gateway, key).generation;
+  } catch (error) {
+    throw new CliError(`key regenerate: ${(error as Error).message}`, EXIT.invalid);
+  }
+  out(`regenerated the ${key} key of gateway "${gateway}" (generation ${generation}); tokens signed with the old key are refused from now on`);
+  return EXIT.ok;
+}
+
+function requireGateway(value: string | undefined): string {
+  if (value === undefined) throw usageError("--gateway NAME is required");
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value)) throw new CliError(`--gateway: expected a name of letters, digits, '.', '_' or '-' (got ${JSON.stringify(value)})`, EXIT.invalid);
+  return value;
+}
+
+function keyId(value: string): KeyId {
+  const key = parseKeyId(value);
+  if (!key) throw usageError(`--key: expected primary or secondary (got ${JSON.stringify(value)})`);
+  return key;
+}

@@ -1,0 +1,69 @@
+import { formatProblem } from "../../config/schema/problems.ts";
+import type { LoadResult } from "../../config/load.ts";
+import type { Logger } from "../observability/log.ts";
+import type { GatewayMetrics } from "../observability/metrics.ts";
+import type { CompileOptions, Pipeline, PipelineHolder } from "../pipeline/pipeline.ts";
+
+/** The outcome of offering a configuration to the gateway: live, or refused with every problem. */
+export type ApplyOutcome = { ok: true; pipeline: Pipeline } | { ok: false; hash: string; problems: string[] };
+
+/** Where a configuration came from, for logs: a file, a control plane revision, a backup. */
+export interface ApplyContext {
+  readonly source: string;
+  /** The control plane's revision number, when it has one. */
+  readonly revision?: number;
+  readonly compile?: Omit<CompileOptions, "previousSteps">;
+  /** At start-up a refusal is the caller's to report (it stops the gateway or tries a backup): no log. */
+  readonly quiet?: boolean;
+}
+
+/**
+ * The one way a configuration goes live, whatever its source: validated already by the loader, it is
+ * compiled and swapped in; a problem or a compile that throws leaves the live one serving, and is
+ * counted and logged with the source, the revision and the hash.
+ */
+export class ConfigApplier {
+  constructor(
+    private readonly holder: PipelineHolder,
+    private readonly metrics: GatewayMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Compiles and swaps in a loaded configuration, or reports why it cannot. Never throws. */
+  async apply(result: LoadResult, context: ApplyContext): Promise<ApplyOutcome> {
+    const outcome = await this.#compile(result, context);
+    if (outcome.ok) {
+      this.metrics.configApplied += 1;
+      this.metrics.configRevision = outcome.pipeline.revision;
+      this.logger.info("configuration applied", {
+        source: context.source,
+        revision: context.revision,
+        hash: outcome.pipeline.hash,
+        apis: outcome.pipeline.config.apis.length,
+        local: outcome.pipeline.revision,
+      });
+      return outcome;
+    }
+    this.metrics.configRejected += 1;
+    if (!context.quiet) {
+      this.logger.error("configuration rejected; the last good configuration keeps serving", {
+        source: context.source,
+        revision: context.revision,
+        hash: outcome.hash,
+        live: this.holder.current?.hash,
+        problems: outcome.problems,
+      });
+    }
+    return outcome;
+  }
+
+  async #compile(result: LoadResult, context: ApplyContext): Promise<ApplyOutcome> {
+    if (!result.ok) return { ok: false, hash: result.hash, problems: result.problems.map(formatProblem) };
+    try {
+      return { ok: true, pipeline: await this.holder.apply(result.config, result.hash, context.compile) };
+    } catch (error) {
+      // A compile that throws never goes live; its message is the one problem we know of.
+      return { ok: false, hash: result.hash, problems: [`compile failed: ${error instanceof Error ? error.message : String(error)}`] };
+    }
+  }
+}
