@@ -83,51 +83,25 @@ function cleanEnv(): Record<string, string> {
   return env;
 }
 
-/** A gateway child process under test. */
-export interface GatewayProcess {
+/** A `portico` child process under test: its output, and a way to wait for a line of it. */
+export interface PorticoProcess {
   readonly child: ChildProcess;
-  readonly port: number;
-  readonly managementPort: number;
-  /** `http://127.0.0.1:PORT` of the traffic listener. */
-  readonly url: string;
-  readonly configFile: string;
-  /** Everything the gateway wrote to stdout and stderr so far. */
+  /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
-  /** Resolves when the output matches, or rejects after the timeout. */
+  /** Resolves when the output (from offset `from`) matches, or rejects after the timeout or on exit. */
   waitForOutput(pattern: RegExp, timeoutMs?: number, from?: number): Promise<void>;
-  /** The resident set size of the gateway process, in bytes (Linux). */
+  /** Resolves with the exit code once the process has exited. */
+  exited(): Promise<number | null>;
+  /** The resident set size of the process, in bytes (Linux). */
   rss(field?: "VmRSS" | "VmHWM"): number;
+  /** SIGTERM, then SIGKILL after 5 s; resolves once it has exited. */
   stop(): Promise<void>;
 }
 
-/** Options for a gateway under test. */
-export interface GatewayOptions {
-  /** YAML configuration text, written to `config.yaml` in a temporary directory. */
-  readonly config: string;
-  readonly env?: Record<string, string>;
-}
-
-/** Starts a gateway on free ports and waits until /readyz answers 200. */
-export async function startGatewayProcess({ config, env = {} }: GatewayOptions): Promise<GatewayProcess> {
-  const dir = tempDir();
-  const configFile = join(dir, "config.yaml");
-  writeFileSync(configFile, config);
-  const port = await freePort();
-  const managementPort = await freePort();
+/** Runs `portico ARGS` on the current runtime with a clean environment (no PORTICO_* from the caller) plus `env`. */
+export function spawnPortico(args: string[], env: Record<string, string> = {}): PorticoProcess {
   const [cmd, ...base] = cliCommand();
-  const child = spawn(cmd!, [...base, "gateway", "--config", configFile], {
-    cwd: ROOT,
-    env: {
-      ...cleanEnv(),
-      PORTICO_NET_SERVER_HTTP_PORT: String(port),
-      PORTICO_NET_MANAGEMENT_PORT: String(managementPort),
-      PORTICO_NET_SERVER_BIND_ADDRESS: "127.0.0.1",
-      PORTICO_NET_MANAGEMENT_BIND_ADDRESS: "127.0.0.1",
-      PORTICO_TELEMETRY_LOGS_STD: "json",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(cmd!, [...base, ...args], { cwd: ROOT, env: { ...cleanEnv(), PORTICO_TELEMETRY_LOGS_STD: "json", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const waiters = new Set<() => void>();
   const collect = (d: Buffer) => {
@@ -136,24 +110,23 @@ export async function startGatewayProcess({ config, env = {} }: GatewayOptions):
   };
   child.stdout!.on("data", collect);
   child.stderr!.on("data", collect);
-  let exited = false;
-  child.on("exit", () => {
-    exited = true;
-    for (const w of waiters) w();
-  });
-
-  const gateway: GatewayProcess = {
+  let exitCode: number | null | undefined;
+  const exit = new Promise<number | null>((resolve) =>
+    child.on("exit", (code) => {
+      exitCode = code;
+      for (const w of waiters) w();
+      resolve(code);
+    }),
+  );
+  return {
     child,
-    port,
-    managementPort,
-    url: `http://127.0.0.1:${port}`,
-    configFile,
     output: () => output,
+    exited: () => exit,
     waitForOutput(pattern, timeoutMs = 10_000, from = 0) {
       return new Promise((resolve, reject) => {
         const check = () => {
           if (pattern.test(output.slice(from))) return done(resolve);
-          if (exited) done(() => reject(new Error(`gateway exited before printing ${pattern}:\n${output}`)));
+          if (exitCode !== undefined) done(() => reject(new Error(`process exited before printing ${pattern}:\n${output}`)));
         };
         const timer = setTimeout(() => done(() => reject(new Error(`timed out waiting for ${pattern}; output:\n${output}`))), timeoutMs);
         const done = (then: () => void) => {
@@ -172,32 +145,72 @@ export async function startGatewayProcess({ config, env = {} }: GatewayOptions):
       return Number(match[1]) * 1024;
     },
     stop() {
-      if (exited) return Promise.resolve();
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-        child.once("exit", () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        child.kill("SIGTERM");
-      });
+      if (exitCode !== undefined) return Promise.resolve();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      child.kill("SIGTERM");
+      return exit.then(() => clearTimeout(timer));
     },
   };
+}
 
-  const deadline = Date.now() + 20_000;
+/** Polls a URL until it answers 200, or throws (with the process output) after the timeout or if the process exits. */
+export async function waitForOk(proc: PorticoProcess, url: string, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  void proc.exited().then(() => (exited = true));
   for (;;) {
-    if (exited) throw new Error(`gateway exited during start-up:\n${output}`);
+    if (exited) throw new Error(`${what} exited during start-up:\n${proc.output()}`);
     try {
-      const res = await fetch(`http://127.0.0.1:${managementPort}/readyz`);
+      const res = await fetch(url);
       await res.body?.cancel();
-      if (res.status === 200) return gateway;
+      if (res.status === 200) return;
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline) {
-      await gateway.stop();
-      throw new Error(`gateway not ready within 20 s:\n${output}`);
+      await proc.stop();
+      throw new Error(`${what} not ready within ${timeoutMs} ms:\n${proc.output()}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A gateway child process under test. */
+export interface GatewayProcess extends PorticoProcess {
+  readonly port: number;
+  readonly managementPort: number;
+  /** `http://127.0.0.1:PORT` of the traffic listener. */
+  readonly url: string;
+  /** The standalone configuration file (empty in control-plane mode). */
+  readonly configFile: string;
+}
+
+/** Options for a gateway under test. */
+export interface GatewayOptions {
+  /** YAML configuration text, written to `config.yaml` in a temporary directory (standalone); omit for control-plane mode. */
+  readonly config?: string;
+  readonly env?: Record<string, string>;
+  /** Wait for /readyz 200 (default true). */
+  readonly ready?: boolean;
+}
+
+/** Starts a gateway on free ports and (by default) waits until /readyz answers 200. */
+export async function startGatewayProcess({ config, env = {}, ready = true }: GatewayOptions): Promise<GatewayProcess> {
+  let configFile = "";
+  if (config !== undefined) {
+    configFile = join(tempDir(), "config.yaml");
+    writeFileSync(configFile, config);
+  }
+  const port = await freePort();
+  const managementPort = await freePort();
+  const proc = spawnPortico(configFile ? ["gateway", "--config", configFile] : ["gateway"], {
+    PORTICO_NET_SERVER_HTTP_PORT: String(port),
+    PORTICO_NET_MANAGEMENT_PORT: String(managementPort),
+    PORTICO_NET_SERVER_BIND_ADDRESS: "127.0.0.1",
+    PORTICO_NET_MANAGEMENT_BIND_ADDRESS: "127.0.0.1",
+    ...env,
+  });
+  const gateway: GatewayProcess = { ...proc, port, managementPort, url: `http://127.0.0.1:${port}`, configFile };
+  if (ready) await waitForOk(proc, `http://127.0.0.1:${managementPort}/readyz`, "gateway");
+  return gateway;
 }

@@ -1,0 +1,227 @@
+import assert from "node:assert/strict";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { createToken as signToken } from "../../config/control-plane/tokens.ts";
+import { createToken, eventually, regenerateKey, startControlPlane, startFleetGateway, type ControlPlaneProcess } from "../../test/control-plane.ts";
+import { ROOT, runCli, tempDir, type GatewayProcess } from "../../test/harness.ts";
+import { startUpstream, type Upstream } from "../../test/upstream.ts";
+
+/** The text a backend answered with, or the status when the gateway answered itself. */
+async function get(gw: GatewayProcess, path: string): Promise<string> {
+  const res = await fetch(gw.url + path);
+  const body = await res.text();
+  return res.status === 200 ? body : String(res.status);
+}
+
+describe("control plane and gateways", { timeout: 120_000 }, () => {
+  let a: Upstream;
+  let b: Upstream;
+  let plane: ControlPlaneProcess;
+  let edge1: GatewayProcess;
+  let edge2: GatewayProcess;
+  let token1: string;
+  const backup1 = tempDir();
+  const gateways: GatewayProcess[] = [];
+
+  const config = (extra = "", shared = "", edge1Only = "") => `
+apis:
+  - { name: a-api, path: /a, backend: a }
+  - { name: b-api, path: /b, backend: b }
+${extra}
+backends:
+  a: { urls: ["${a.url}"] }
+  b: { urls: ["${b.url}"] }
+gateways:
+  edge-1: { apis: [a-api${shared}${edge1Only}] }
+  edge-2: { apis: [b-api${shared}] }
+`;
+
+  before(async () => {
+    a = await startUpstream((req, res) => {
+      req.resume();
+      res.end("a");
+    });
+    b = await startUpstream((req, res) => {
+      req.resume();
+      res.end("b");
+    });
+    plane = await startControlPlane({ files: { "apis.yaml": config() } });
+    token1 = await createToken(plane.dataDir, "edge-1");
+    edge1 = await startFleetGateway(plane, token1, { backupDir: backup1 });
+    edge2 = await startFleetGateway(plane, await createToken(plane.dataDir, "edge-2"));
+    gateways.push(edge1, edge2);
+  });
+
+  after(async () => {
+    await Promise.all(gateways.map((g) => g.stop()));
+    await plane?.stop();
+    await a?.close();
+    await b?.close();
+  });
+
+  it("gives each gateway its own view, and a change reaches both within one sync interval", async () => {
+    assert.equal(await get(edge1, "/a/x"), "a");
+    assert.equal(await get(edge1, "/b/x"), "404", "edge-1 is not assigned b-api");
+    assert.equal(await get(edge2, "/b/x"), "b");
+    assert.equal(await get(edge2, "/a/x"), "404", "edge-2 is not assigned a-api");
+
+    const mark = plane.output().length;
+    plane.writeConfig("apis.yaml", config("  - { name: shared, path: /shared, backend: a }", ", shared"));
+    await plane.waitForOutput(/desired configuration accepted/, 5_000, mark);
+    const accepted = Date.now();
+    const took = await Promise.all(
+      [edge1, edge2].map(async (gw) => {
+        await eventually(`${gw.url} serves /shared`, async () => (await get(gw, "/shared/x")) === "a", 3_000);
+        return Date.now() - accepted;
+      }),
+    );
+    // Sync interval 100 ms: a gateway asks at most 100 ms after the control plane accepts, then compiles.
+    assert.ok(Math.max(...took) < 100 + 250, `applied ${took.join(" and ")} ms after the control plane accepted it`);
+
+    await eventually("both gateways report the new revision in their heartbeat", async () => {
+      const status = await plane.status();
+      return status.gateways.filter((g) => g.name.startsWith("edge-")).every((g) => g.online && g.inSync && g.applied?.revision === status.desired?.revision);
+    });
+  });
+
+  it("refuses bad tokens with 401 and the reason", async () => {
+    const keys = JSON.parse(readFileSync(join(plane.dataDir, "state", "keys.json"), "utf8"));
+    const primary = { secret: Buffer.from(keys.gateways["edge-1"].primary.secret, "base64"), generation: keys.gateways["edge-1"].primary.generation };
+    const tokenFor = (gateway: string, expires: number) => signToken({ gateway, key: "primary", generation: primary.generation, expires }, primary);
+    const reasonFor = async (path: string, authorization?: string) => {
+      const res = await fetch(`${plane.url}/v1/gateways/${path}/configuration`, { headers: authorization ? { authorization } : {} });
+      const body = await res.json();
+      assert.equal(res.status, 401, JSON.stringify(body));
+      assert.equal(res.headers.get("content-type"), "application/problem+json");
+      return body.reason;
+    };
+    const tampered = token1.slice(0, -2) + (token1.endsWith("AA") ? "BB" : "AA");
+    assert.equal(await reasonFor("edge-1"), "missing");
+    assert.equal(await reasonFor("edge-1", "GatewayKey not-a-token"), "malformed");
+    assert.equal(await reasonFor("ghost", `GatewayKey ${tokenFor("ghost", Date.now() + 60_000)}`), "unknown gateway");
+    assert.equal(await reasonFor("edge-1", `GatewayKey ${tampered}`), "bad signature");
+    assert.equal(await reasonFor("edge-1", `GatewayKey ${tokenFor("edge-1", Date.now() - 10_000)}`), "expired");
+    assert.equal(await reasonFor("edge-2", `GatewayKey ${token1}`), "wrong gateway");
+    // A few seconds of clock skew are tolerated, never more.
+    const justExpired = await fetch(`${plane.url}/v1/gateways/edge-1/configuration`, { headers: { authorization: `GatewayKey ${tokenFor("edge-1", Date.now() - 2_000)}` } });
+    assert.equal(justExpired.status, 200);
+    await justExpired.body?.cancel();
+    // The bare token works as well as the `GatewayKey` form.
+    const bare = await fetch(`${plane.url}/v1/gateways/edge-1/configuration`, { headers: { authorization: token1 } });
+    assert.equal(bare.status, 200);
+    await bare.body?.cancel();
+
+    const tooLong = await runCli(["token", "create", "--gateway", "edge-1", "--expires", "31d", "--data", plane.dataDir]);
+    assert.equal(tooLong.code, 1);
+    assert.match(tooLong.stderr, /at most 30 days \(got "31d"\)/);
+  });
+
+  it("refuses every token of a regenerated key; a running gateway keeps serving and says why", async () => {
+    const secondary = await createToken(plane.dataDir, "edge-2", ["--key", "secondary"]);
+    const gw = await startFleetGateway(plane, secondary);
+    gateways.push(gw);
+    assert.equal(await get(gw, "/b/x"), "b");
+    const mark = gw.output().length;
+    await regenerateKey(plane.dataDir, "edge-2", "secondary");
+    await gw.waitForOutput(/configuration sync failed.*key rotated/, 5_000, mark);
+    assert.equal(await get(gw, "/b/x"), "b", "the last good configuration keeps serving");
+    const res = await fetch(`${plane.url}/v1/gateways/edge-2/configuration`, { headers: { authorization: secondary } });
+    assert.equal(res.status, 401);
+    assert.equal((await res.json()).reason, "key rotated");
+    const status = await plane.status();
+    assert.equal(status.gateways.find((g) => g.name === "edge-2")?.lastAuthFailure?.reason, "key rotated");
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.managementPort}/metrics`)).text();
+    assert.match(metrics, /portico_config_sync_failures_total [1-9]/);
+    // The primary key is untouched: edge-2's first gateway still syncs.
+    const fresh = await fetch(`${plane.url}/v1/gateways/edge-2/configuration`, { headers: { authorization: await createToken(plane.dataDir, "edge-2", ["--key", "secondary"]) } });
+    assert.equal(fresh.status, 200);
+    await fresh.body?.cancel();
+    await gw.stop();
+  });
+
+  it("rejects an invalid desired configuration with every problem, and gateways keep the last good one", async () => {
+    const before = (await plane.status()).desired!;
+    plane.writeConfig("broken.yaml", "apis:\n  - { name: c, path: /c, backend: nowhere }\n  - { name: a-api, path: /c2, backend: a }\n");
+    await eventually("the control plane reports the rejection", async () => (await plane.status()).rejected !== null);
+    const status = await plane.status();
+    assert.deepEqual(status.desired, { ...before, at: (status.desired as { at?: string }).at } as typeof before);
+    assert.equal(status.rejected!.problems.length, 2, status.rejected!.problems.join("\n"));
+    assert.match(status.rejected!.problems[0]!, /broken\.yaml:2:\d+: apis\[\d+\]\.backend: unknown backend "nowhere"/);
+    assert.match(status.rejected!.problems[1]!, /broken\.yaml:3:\d+: apis\[\d+\]\.name: duplicate API name "a-api"/);
+    assert.match(plane.output(), /desired configuration rejected/);
+    assert.equal(await get(edge1, "/a/x"), "a");
+    plane.writeConfig("broken.yaml", "# fixed\n");
+    await eventually("the rejection clears", async () => (await plane.status()).rejected === null);
+  });
+
+  it("never lets a configuration that fails to compile go live, and reports it per gateway", async () => {
+    copyFileSync(join(ROOT, "policies-wasm/dist/fixtures/abi-v2.wasm"), join(plane.dataDir, "config", "future.wasm"));
+    const extra = `  - { name: future-api, path: /future, backend: a, policies: { inbound: [ { policy: future } ] } }
+policies:
+  future: { module: ./future.wasm }`;
+    const mark = edge1.output().length;
+    plane.writeConfig("apis.yaml", config(extra, "", ", future-api"));
+    await edge1.waitForOutput(/configuration rejected; the last good configuration keeps serving/, 5_000, mark);
+    assert.match(edge1.output().slice(mark), /ABI/);
+    assert.equal(await get(edge1, "/future/x"), "404", "the refused configuration is not live");
+    assert.equal(await get(edge1, "/a/x"), "a");
+    await eventually("the admin API shows the failure for edge-1, with revision and hash", async () => {
+      const entry = (await plane.status()).gateways.find((g) => g.name === "edge-1")!;
+      return !entry.inSync && entry.lastError?.revision === entry.desired?.revision && entry.lastError?.hash === entry.desired?.hash && /ABI/.test(entry.lastError?.problems?.[0] ?? "");
+    });
+    await eventually("edge-2, whose view does not use the module, applies its own view", async () => {
+      const entry = (await plane.status()).gateways.find((g) => g.name === "edge-2")!;
+      return entry.inSync && entry.lastError === null;
+    });
+  });
+
+  it("keeps serving while the control plane is down, and applies what changed once it is back", async () => {
+    plane.writeConfig("apis.yaml", config("  - { name: shared, path: /shared, backend: a }", ", shared"));
+    await eventually("edge-1 is in sync again", async () => (await plane.status()).gateways.find((g) => g.name === "edge-1")!.inSync);
+    const { dataDir, port } = plane;
+    await plane.stop();
+    const mark = edge1.output().length;
+    await edge1.waitForOutput(/configuration sync failed/, 5_000, mark);
+    assert.equal(await get(edge1, "/a/x"), "a");
+    assert.equal(await get(edge1, "/shared/x"), "a");
+    // Changed while the control plane is away; applied once it is back.
+    writeFileSync(join(dataDir, "config", "apis.yaml"), config("  - { name: later, path: /later, backend: b }", ", later"));
+    plane = await startControlPlane({ dataDir, port });
+    await eventually("edge-1 serves what changed while the control plane was down", async () => (await get(edge1, "/later/x")) === "b", 10_000);
+    assert.match(edge1.output().slice(mark), /control plane reachable again/);
+  });
+
+  it("restarts from its backup while the control plane is down, and refuses a corrupt backup", async () => {
+    const { dataDir, port } = plane;
+    await plane.stop();
+    await edge1.stop();
+    assert.ok(existsSync(join(backup1, "configuration.backup")));
+    const started = Date.now();
+    const restarted = await startFleetGateway(plane, token1, { backupDir: backup1 });
+    gateways.push(restarted);
+    assert.equal(await get(restarted, "/later/x"), "b");
+    const servedAfter = Date.now() - started;
+    assert.match(restarted.output(), /started from the configuration backup/);
+    const ready = await fetch(`http://127.0.0.1:${restarted.managementPort}/readyz`);
+    assert.equal(ready.status, 200);
+    await ready.body?.cancel();
+    await restarted.stop();
+
+    const damaged = tempDir();
+    const bytes = readFileSync(join(backup1, "configuration.backup"));
+    bytes[bytes.length - 10] ^= 1;
+    writeFileSync(join(damaged, "configuration.backup"), bytes);
+    const refused = await startFleetGateway(plane, token1, { backupDir: damaged, ready: false });
+    assert.equal(await refused.exited(), 1);
+    assert.match(refused.output(), /no configuration to serve: control plane .* unreachable: .*, and the backup .* fails its checksum/);
+
+    const nothing = await startFleetGateway(plane, token1, { backupDir: tempDir(), ready: false });
+    assert.equal(await nothing.exited(), 1);
+    const lines = nothing.output().trim().split("\n");
+    assert.match(lines.at(-1)!, /^portico: no configuration to serve: control plane .* unreachable: .*, and there is no backup at /);
+
+    plane = await startControlPlane({ dataDir, port });
+    console.log(`restart from backup: first request served ${servedAfter} ms after spawning the gateway process`);
+  });
+});
