@@ -183,6 +183,7 @@ export class ControlPlaneSync {
 
   /** One exchange: download if changed, refuse or apply. Throws SyncError (retry later) or Refused (remembered). */
   async #pull(initial: boolean): Promise<void> {
+    this.#pending = undefined;
     const view = await this.options.client.configuration(this.#known);
     if (!view) {
       // Unchanged. A transient error (such as a module download) is over once the control plane answers.
@@ -190,11 +191,8 @@ export class ControlPlaneSync {
       return;
     }
     this.#pending = view;
-    try {
-      await this.#take(view, initial);
-    } finally {
-      this.#pending = undefined;
-    }
+    await this.#take(view, initial);
+    this.#pending = undefined;
   }
 
   async #take(view: DownloadedView, initial: boolean): Promise<void> {
