@@ -42,6 +42,11 @@ export class PolicyStep {
     return new PolicyStep(name, failure, module, options, await PolicyPlugin.create(module, options));
   }
 
+  /** Whether the step was closed (its configuration retired and drained). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Releases the instance; a step is closed only once no pipeline that uses it can run again. */
   async close(): Promise<void> {
     this.#closed = true;
