@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { contentHash } from "../load.ts";
+import { formatProblem } from "../schema/problems.ts";
+import { gatewayView, loadDesired, type DesiredConfig } from "./desired.ts";
+import { ModuleStore } from "./modules.ts";
+
+const COUNTER = fileURLToPath(new URL("../../policies-wasm/dist/fixtures/counter.wasm", import.meta.url));
+
+function folder(files: Record<string, string>): { dir: string; store: ModuleStore } {
+  const root = mkdtempSync(join(tmpdir(), "portico-desired-"));
+  const dir = join(root, "config");
+  mkdirSync(dir);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return { dir, store: new ModuleStore(join(root, "state", "modules")) };
+}
+
+function ok(files: Record<string, string>, extra?: (dir: string) => void): DesiredConfig & { store: ModuleStore } {
+  const { dir, store } = folder(files);
+  extra?.(dir);
+  const result = loadDesired(dir, store);
+  if (!result.ok) assert.fail(result.problems.map(formatProblem).join("\n"));
+  return { ...result, store };
+}
+
+function problems(files: Record<string, string>, extra?: (dir: string) => void): string[] {
+  const { dir, store } = folder(files);
+  extra?.(dir);
+  const result = loadDesired(dir, store);
+  if (result.ok) assert.fail("expected problems");
+  return result.problems.map((p) => formatProblem({ ...p, location: p.location?.slice(dir.length + 1) }));
+}
+
+const BACKENDS = "backends:\n  a: { urls: [http://127.0.0.1:9000] }\n";
+
+describe("desired configuration from a folder", () => {
+  it("merges every file: lists concatenated in file order, maps merged", () => {
+    const desired = ok({
+      "1-apis.yaml": "apis:\n  - { name: one, path: /one, backend: a }\n",
+      "2-more.yml": "apis:\n  - { name: two, path: /two, backend: a }\n",
+      "3-backends.json": JSON.stringify({ backends: { a: { urls: ["http://127.0.0.1:9000"] } } }),
+      "notes.txt": "not configuration",
+    });
+    assert.deepEqual(desired.config.apis.map((a) => a.name), ["one", "two"]);
+    assert.deepEqual(Object.keys(desired.config.backends), ["a"]);
+  });
+
+  it("reports every problem at its own file and line, with the merged path", () => {
+    const found = problems({
+      "a.yaml": `apis:\n  - { name: one, path: /one, backend: a }\n${BACKENDS}`,
+      "b.yaml": "apis:\n  - { name: two, path: /two, backend: nowhere }\n  - { name: one, path: /three, backend: a }\nbackends:\n  a: { urls: [http://127.0.0.1:1] }\n",
+    });
+    assert.equal(found.length, 3, found.join("\n"));
+    assert.match(found[0]!, /^b\.yaml:5:3: backends\.a: defined again \(first in .*a\.yaml:4:3\)$/);
+    assert.match(found[1]!, /^b\.yaml:2:\d+: apis\[1\]\.backend: unknown backend "nowhere"/);
+    assert.match(found[2]!, /^b\.yaml:3:\d+: apis\[2\]\.name: duplicate API name "one" \(also apis\[0\]\)$/);
+  });
+
+  it("reports a syntax error with its place and keeps checking the other files", () => {
+    const found = problems({ "a.yaml": "apis: [ { name: x\n", "b.yaml": "apis:\n  - { name: y, path: /y, backend: none }\n" });
+    assert.ok(found.some((p) => /^a\.yaml:\d+:\d+: /.test(p)), found.join("\n"));
+    assert.ok(found.some((p) => /^b\.yaml:2:\d+: apis\[0\]\.backend: unknown backend "none"/.test(p)), found.join("\n"));
+  });
+
+  it("stores referenced modules by sha256, checks a given digest, and refuses unknown digests", () => {
+    const digest = contentHash(readFileSync(COUNTER));
+    const policies = (entry: string) => `apis:\n  - { name: m, path: /m, backend: a, policies: { inbound: [ { policy: p } ] } }\n${BACKENDS}policies:\n  p: ${entry}\n`;
+    const desired = ok({ "c.yaml": policies("{ module: ./p.wasm }") }, (dir) => copyFileSync(COUNTER, join(dir, "p.wasm")));
+    assert.equal(desired.digests.get("p"), digest);
+    assert.ok(desired.store.has(digest));
+    assert.deepEqual(problems({ "c.yaml": policies(`{ module: ./p.wasm, sha256: "${"0".repeat(64)}" }`) }, (dir) => copyFileSync(COUNTER, join(dir, "p.wasm"))).map((p) => p.replace(/ \/\S+/, " FILE")), [
+      `c.yaml:6:26: policies.p.sha256: does not match the module file FILE (its sha256 is ${digest})`,
+    ]);
+    assert.match(problems({ "c.yaml": policies(`{ sha256: "${"1".repeat(64)}" }`) })[0]!, /policies\.p\.sha256: unknown module digest/);
+    assert.match(problems({ "c.yaml": policies("{ module: ./missing.wasm }") })[0]!, /policies\.p\.module: cannot read .*missing\.wasm: ENOENT/);
+    assert.match(problems({ "c.yaml": policies("{ module: ./c.yaml }") })[0]!, /policies\.p\.module: .*not a WebAssembly module/);
+  });
+
+  it("changes its hash when a module file changes, even if no YAML does", () => {
+    const { dir, store } = folder({ "c.yaml": `apis: []\n${BACKENDS}policies:\n  p: { module: ./p.wasm }\n` });
+    copyFileSync(COUNTER, join(dir, "p.wasm"));
+    const first = loadDesired(dir, store);
+    const bytes = readFileSync(COUNTER);
+    writeFileSync(join(dir, "p.wasm"), Buffer.concat([bytes, Buffer.from([0, 4, 3, 97, 98, 99])])); // plus a custom section named "abc"
+    const second = loadDesired(dir, store);
+    assert.ok(first.ok && second.ok);
+    assert.notEqual(first.hash, second.hash);
+  });
+});
+
+describe("gateway views", () => {
+  const desired = () =>
+    ok(
+      {
+        "c.yaml": `apis:
+  - { name: one, path: /one, backend: a, policies: { inbound: [ { policy: p } ] } }
+  - { name: two, path: /two, backend: b, operations: [ { method: GET, url: /, policies: { outbound: [ { policy: set-header, with: { name: x, value: y } } ] } } ] }
+backends:
+  a: { urls: [http://127.0.0.1:9000], timeout: 5s }
+  b: { urls: [http://127.0.0.1:9001] }
+  unused: { urls: [http://127.0.0.1:9002] }
+policies:
+  p: { module: ./p.wasm, budget: { fuel: 1000 } }
+hostnames:
+  - { host: one.example.com, cert: c.pem, key: k.pem }
+  - { host: two.example.com, cert: c.pem, key: k.pem }
+gateways:
+  edge-1: { apis: [one], hostnames: [one.example.com] }
+  edge-2: { apis: [two] }
+`,
+      },
+      (dir) => copyFileSync(COUNTER, join(dir, "p.wasm")),
+    );
+
+  it("cuts each gateway's APIs with the backends and modules they use, by digest, and its host names", () => {
+    const d = desired();
+    const one = JSON.parse(gatewayView(d, d.config.gateways["edge-1"]).body);
+    assert.deepEqual(one.apis.map((a: { name: string }) => a.name), ["one"]);
+    assert.deepEqual(one.backends, { a: { urls: ["http://127.0.0.1:9000"], timeout: "5s" } }, "as written: durations stay text");
+    assert.deepEqual(one.policies, { p: { budget: { fuel: 1000 }, sha256: d.digests.get("p") } }, "no module path is sent");
+    assert.deepEqual(one.hostnames.map((h: { host: string }) => h.host), ["one.example.com"]);
+    assert.equal(one.gateways, undefined);
+    const two = JSON.parse(gatewayView(d, d.config.gateways["edge-2"]).body);
+    assert.deepEqual(Object.keys(two.backends), ["b"]);
+    assert.equal(two.policies, undefined, "built-ins need no module");
+    assert.equal(two.hostnames, undefined);
+  });
+
+  it("gives the whole configuration when there is no assignment, and the same bytes every time", () => {
+    const d = desired();
+    const all = gatewayView(d, undefined);
+    assert.deepEqual(JSON.parse(all.body).apis.length, 2);
+    assert.equal(gatewayView(d, undefined).hash, all.hash);
+    assert.equal(all.hash, contentHash(all.body));
+    assert.deepEqual(all.modules, [d.digests.get("p")]);
+  });
+});
