@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -135,5 +135,55 @@ describe("portico gateway start-up errors", () => {
     const res = await runCli(["--version"]);
     assert.equal(res.code, 0);
     assert.match(res.stdout, /^portico \d+\.\d+\.\d+/);
+  });
+});
+
+describe("portico token, key and control-plane", () => {
+  it("creates tokens and regenerates keys, with owner-only state", async () => {
+    const data = tempDir();
+    const token = await runCli(["token", "create", "--gateway", "edge-1", "--expires", "12h", "--data", data]);
+    assert.equal(token.code, 0, token.stderr);
+    const [gateway, key, generation, expires] = token.stdout.trim().split("&");
+    assert.deepEqual([gateway, key, generation], ["edge-1", "primary", "1"]);
+    const hours = (Number(expires) * 1000 - Date.now()) / 3_600_000;
+    assert.ok(hours > 11.9 && hours <= 12, `expires in ${hours} h`);
+    assert.equal(statSync(join(data, "state", "keys.json")).mode & 0o777, 0o600);
+    const rotated = await runCli(["key", "regenerate", "--gateway", "edge-1", "--key", "primary", "--data", data]);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.match(rotated.stdout, /regenerated the primary key of gateway "edge-1" \(generation 2\)/);
+    const next = await runCli(["token", "create", "--gateway", "edge-1", "--data", data]);
+    assert.match(next.stdout, /^edge-1&primary&2&/);
+  });
+
+  it("says what is wrong with its arguments", async () => {
+    const data = tempDir();
+    const cases: [string[], number, RegExp][] = [
+      [["token"], 2, /token needs a subcommand: create/],
+      [["token", "create", "--data", data], 2, /--gateway NAME is required/],
+      [["token", "create", "--gateway", "bad name", "--data", data], 1, /--gateway: expected a name .* \(got "bad name"\)/],
+      [["token", "create", "--gateway", "g", "--key", "tertiary", "--data", data], 2, /--key: expected primary or secondary \(got "tertiary"\)/],
+      [["token", "create", "--gateway", "g", "--expires", "soon", "--data", data], 2, /--expires: expected a duration .* \(got "soon"\)/],
+      [["key", "regenerate", "--gateway", "ghost", "--key", "primary", "--data", data], 1, /gateway "ghost" has no keys yet/],
+      [["key", "regenerate", "--gateway", "ghost", "--data", data], 2, /needs --key primary or --key secondary/],
+      [["control-plane", "--port", "99999", "--data", data], 2, /--port: expected a port number from 0 to 65535 \(got "99999"\)/],
+      [["gateway"], 2, /gateway needs --config FILE \(standalone\) or the config\.service\.endpoint setting/],
+    ];
+    for (const [args, code, message] of cases) {
+      const res = await runCli(args);
+      assert.equal(res.code, code, `${args.join(" ")}: ${res.stderr}`);
+      assert.match(res.stderr, message, args.join(" "));
+    }
+  });
+
+  it("refuses a gateway whose token names another gateway than gateway.name", async () => {
+    const data = tempDir();
+    const token = (await runCli(["token", "create", "--gateway", "edge-1", "--data", data])).stdout.trim();
+    const res = await runCli(["gateway"], { PORTICO_CONFIG_SERVICE_ENDPOINT: "http://127.0.0.1:9", PORTICO_CONFIG_SERVICE_AUTH: token, PORTICO_GATEWAY_NAME: "edge-2" });
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /gateway\.name is "edge-2" but the token in config\.service\.auth is for gateway "edge-1"/);
+    const garbage = await runCli(["gateway"], { PORTICO_CONFIG_SERVICE_ENDPOINT: "http://127.0.0.1:9", PORTICO_CONFIG_SERVICE_AUTH: "hunter2" });
+    assert.equal(garbage.code, 1);
+    assert.match(garbage.stderr, /config\.service\.auth: not a Portico gateway token/);
+    assert.doesNotMatch(garbage.stderr, /hunter2/, "the secret is never echoed");
   });
 });

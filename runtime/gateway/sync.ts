@@ -246,7 +246,7 @@ export class ControlPlaneSync {
     this.#lastTokenWarning = now;
     const at = new Date(expires).toISOString();
     if (expires <= now) this.options.logger.error("the gateway token has expired; the last good configuration keeps serving until a new token is set", { expires: at });
-    else this.options.logger.warn("the gateway token expires soon; create a new one (portico token create) and set config.service.auth", { expires: at, days: Math.floor((expires - now) / 86_400_000) });
+    else this.options.logger.warn("the gateway token expires soon; create a new one (portico token create) and set config.service.auth", { expires: at, days: Math.round((expires - now) / 8_640_000) / 10 });
   }
 
   /** The heartbeat report: name, version, uptime, what is applied, the last failure, token expiry. */
