@@ -15,6 +15,12 @@ export class SyncError extends Error {
   }
 }
 
+/** The most specific reason a runtime's fetch gives for a network failure (`ECONNREFUSED` rather than "fetch failed"). */
+function networkReason(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return (error as { code?: string }).code ?? cause?.code ?? cause?.message ?? (error as Error).message;
+}
+
 /** A configuration view as downloaded: its exact text, sha256 and revision. */
 export interface DownloadedView {
   readonly text: string;
@@ -54,8 +60,7 @@ export class ControlPlaneClient {
     try {
       response = await fetch(`${this.#base}${path}`, { ...init, headers, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: "error" });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as { code?: string }).code;
-      const what = (error as Error).name === "TimeoutError" ? `no answer within ${this.options.timeoutMs} ms` : cause ?? (error as Error).message;
+      const what = (error as Error).name === "TimeoutError" ? `no answer within ${this.options.timeoutMs} ms` : networkReason(error);
       throw new SyncError(`control plane ${this.options.endpoint} unreachable: ${what}`, "unreachable");
     }
     if (response.status === 401) {

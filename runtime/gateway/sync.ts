@@ -203,6 +203,7 @@ export class ControlPlaneSync {
     if (!outcome.ok) {
       this.#known = view.hash;
       this.#fail(`revision ${view.revision} refused: ${outcome.problems.length} problem${outcome.problems.length === 1 ? "" : "s"}`, view, outcome.problems);
+      if (!initial) void this.#beat(); // the control plane hears of it now, not a heartbeat interval later
       throw new Refused(view, outcome.problems);
     }
     this.#known = view.hash;
@@ -210,6 +211,7 @@ export class ControlPlaneSync {
     this.#lastError = undefined;
     this.#keepOnly(result.ok ? result.config.policies : {});
     this.#save(view);
+    if (!initial) void this.#beat();
   }
 
   /** Downloads the modules a view names that the gateway does not have; each is checked against its sha256. */
