@@ -1,16 +1,13 @@
 /**
  * The scenarios of issue 5 that cannot run yet, printed as n/a rows so that the report names every
- * DESIGN.md §5 target: the ones that need WASM policies wait for the policy engine, the start from
- * a backup waits for the control plane (it writes the backups a gateway starts from).
+ * DESIGN.md §5 target that nothing measures yet: the per-policy call cost of a real policy.
  */
 import type { Measure, ScenarioResult } from "./lib/targets.ts";
 
-const CONTROL_PLANE = "n/a: needs the control plane";
 const CALL = "n/a: an empty hook is measured by `bench/policy-call.ts` on each runtime; a real policy needs the ABI's host functions";
 
 const ROWS: readonly [scenario: string, status: string][] = [
   ["Per-policy call cost (in-process micro-benchmark on Bun)", CALL],
-  ["Start from a backup to the first served request", CONTROL_PLANE],
 ];
 
 /** The n/a table and the n/a measures for the targets nothing can measure yet. */
@@ -18,7 +15,6 @@ export function pendingScenario(): ScenarioResult {
   const markdown = ["### Not measurable yet", "", "| scenario | status |", "|---|---|", ...ROWS.map(([s, status]) => `| ${s} | ${status} |`)].join("\n");
   const measures: Measure[] = [
     { target: "policy-call", value: CALL, met: "n/a" },
-    { target: "backup-start", value: CONTROL_PLANE, met: "n/a" },
   ];
   return { markdown, measures, failed: false };
 }

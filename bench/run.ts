@@ -6,6 +6,7 @@
  * 1 only when a scenario could not run (2 for a bad option). See bench/README.md.
  */
 import { parseArgs } from "node:util";
+import { backupStartScenario } from "./backup-start.ts";
 import { compileScenario } from "./compile.ts";
 import { latencyScenario } from "./latency.ts";
 import { ALL_ARMS, RUNTIMES } from "./lib/arms.ts";
@@ -18,7 +19,7 @@ import { pendingScenario } from "./pending.ts";
 import { swapsScenario } from "./swaps.ts";
 import { throughputScenario } from "./throughput.ts";
 
-const USAGE = "bun bench/run.ts [--quick] [--only throughput,throughput-1k,throughput-policies,latency,swaps,compile,memory,pending] [--duration N] [--runs N] [--warmup N]";
+const USAGE = "bun bench/run.ts [--quick] [--only throughput,throughput-1k,throughput-policies,latency,swaps,compile,memory,backup-start,pending] [--duration N] [--runs N] [--warmup N]";
 
 /** Each scenario with its quick and full settings (explicit --duration/--runs/--warmup win). */
 const SCENARIOS: Record<string, (bench: Bench, o: RunOptions) => Promise<ScenarioResult>> = {
@@ -37,6 +38,7 @@ const SCENARIOS: Record<string, (bench: Bench, o: RunOptions) => Promise<Scenari
   swaps: (bench, o) => swapsScenario(bench, { swaps: o.quick ? 10 : 100, warmup: pick(o, o.warmup, 1, 3) }),
   compile: (bench, o) => compileScenario(bench, { sizes: [1000, 10_000], reps: pick(o, o.runs, 1, 5) }),
   memory: (bench, o) => memoryScenario(bench, { runtimes: RUNTIMES, load: pick(o, o.duration, 1, 10), swaps: 10_000, apis: 1000 }),
+  "backup-start": (bench, o) => backupStartScenario(bench, { runs: pick(o, o.runs, 3, 9), runtimes: RUNTIMES }),
   pending: async () => pendingScenario(),
 };
 

@@ -194,6 +194,7 @@ policies:
     plane.writeConfig("apis.yaml", config("  - { name: shared, path: /shared, backend: a }", ", shared"));
     await eventually("edge-1 is in sync again", async () => (await plane.status()).gateways.find((g) => g.name === "edge-1")!.inSync);
     const { dataDir, port } = plane;
+    const revisionBefore = (await plane.status()).desired!.revision;
     await plane.stop();
     const mark = edge1.output().length;
     await edge1.waitForOutput(/configuration sync failed/, 5_000, mark);
@@ -202,6 +203,7 @@ policies:
     // Changed while the control plane is away; applied once it is back.
     writeFileSync(join(dataDir, "config", "apis.yaml"), config("  - { name: later, path: /later, backend: b }", ", later"));
     plane = await startControlPlane({ dataDir, port });
+    assert.equal((await plane.status()).desired!.revision, revisionBefore + 1, "revision numbers survive a control plane restart");
     await eventually("edge-1 serves what changed while the control plane was down", async () => (await get(edge1, "/later/x")) === "b", 10_000);
     assert.match(edge1.output().slice(mark), /control plane reachable again/);
   });
