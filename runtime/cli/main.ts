@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { buildInfo } from "./build-info.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
 import { gatewayCommand } from "./gateway.ts";
 import { validateCommand } from "./validate.ts";
@@ -13,10 +13,9 @@ usage:
 exit codes: 0 ok, 1 invalid input or configuration, 2 usage error
 settings: --settings FILE (YAML map of dotted keys) and PORTICO_* environment variables (see docs/settings.md)`;
 
-/** The package version, read once from package.json. */
+/** The package version (stamped into a compiled binary, else read from package.json). */
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
+  return buildInfo().version;
 }
 
 /** Writes a CLI failure to stderr, one line per problem. */
@@ -51,7 +50,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
         return validateCommand(rest, (line) => process.stdout.write(`${line}\n`));
       case "--version":
       case "-v":
-        process.stdout.write(`portico ${version()}\n`);
+        process.stdout.write(`portico ${version()} (commit ${buildInfo().commit})\n`);
         return EXIT.ok;
       case "--help":
       case "-h":
