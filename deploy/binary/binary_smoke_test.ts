@@ -25,6 +25,10 @@ async function smoke(platform: Platform, readyTimeoutMs: number): Promise<void> 
     const status = await fetch(`${gateway.url}/status-0123456789abcdef`);
     await status.body?.cancel();
     assert.equal(status.status, 200);
+    const port = new URL(gateway.url).port;
+    const health = await runBinary(platform, ["health"], { PORTICO_NET_SERVER_HTTP_PORT: port });
+    assert.equal(health.code, 0, `portico health (the container HEALTHCHECK): ${health.stderr}`);
+    assert.match(health.stdout, new RegExp(`127\\.0\\.0\\.1:${port}/status-0123456789abcdef: ok`));
   } finally {
     await gateway.stop();
   }

@@ -68,6 +68,8 @@ export interface RunningBinary {
   /** `http://127.0.0.1:PORT` of the traffic listener. */
   readonly url: string;
   readonly managementUrl: string;
+  /** `performance.now()` when the process was spawned. */
+  readonly spawnedAt: number;
   /** Milliseconds from spawning the process to the first 200 from /readyz. */
   readonly readyMs: number;
   /** The temporary directory the binary runs in (its cwd; the backup goes to `backup/` inside). */
@@ -94,13 +96,13 @@ function isolate(platform: Platform): { dir: string; binary: string } {
   return { dir, binary };
 }
 
-/** Runs the binary of `platform` to completion with `args` (from an empty directory). */
-export function runBinary(platform: Platform, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs the binary of `platform` to completion with `args` and extra environment variables (from an empty directory). */
+export function runBinary(platform: Platform, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const prefix = emulatorFor(platform);
   const { dir, binary } = isolate(platform);
   const [cmd, ...rest] = [...prefix, binary, ...args];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd!, rest, { cwd: dir, env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd!, rest, { cwd: dir, env: { ...cleanEnv(), ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (d) => (stdout += d));
@@ -199,6 +201,7 @@ export async function startQuickstart(platform: Platform, timeoutMs = 60_000): P
     child,
     url: `http://127.0.0.1:${port}`,
     managementUrl,
+    spawnedAt: started,
     readyMs,
     dir,
     output: () => output,

@@ -1,6 +1,7 @@
 import { buildInfo } from "./build-info.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
 import { gatewayCommand } from "./gateway.ts";
+import { healthCommand } from "./health.ts";
 import { validateCommand } from "./validate.ts";
 
 const HELP = `portico: a self-hosted edge API gateway
@@ -8,6 +9,7 @@ const HELP = `portico: a self-hosted edge API gateway
 usage:
   portico gateway [--settings FILE] [--config FILE]   run a gateway (--config: standalone, watched)
   portico validate FILE                               check a configuration; every problem, exit 1 if any
+  portico health [--settings FILE] [--url URL]        exit 0 if the local gateway serves (status probe), else 1
   portico --version | --help
 
 exit codes: 0 ok, 1 invalid input or configuration, 2 usage error
@@ -48,6 +50,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
       }
       case "validate":
         return validateCommand(rest, (line) => process.stdout.write(`${line}\n`));
+      case "health":
+        return await healthCommand(rest, (line) => process.stdout.write(`${line}\n`));
       case "--version":
       case "-v":
         process.stdout.write(`portico ${version()} (commit ${buildInfo().commit})\n`);
