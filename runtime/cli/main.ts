@@ -1,6 +1,8 @@
+import { buildInfo } from "./build-info.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
 import { controlPlaneCommand, keyCommand, tokenCommand } from "./control-plane.ts";
 import { gatewayCommand } from "./gateway.ts";
+import { healthCommand } from "./health.ts";
 import { validateCommand } from "./validate.ts";
 import { version } from "./version.ts";
 
@@ -16,6 +18,7 @@ usage:
   portico key regenerate --gateway NAME --key primary|secondary [--data DIR]
                                                       rotate a key; tokens it signed stop working
   portico validate FILE                               check a configuration; every problem, exit 1 if any
+  portico health [--settings FILE] [--url URL]        exit 0 if the local gateway serves (status probe), else 1
   portico --version | --help
 
 exit codes: 0 ok, 1 invalid input or configuration, 2 usage error
@@ -60,9 +63,11 @@ export async function main(argv: string[]): Promise<number | undefined> {
         return keyCommand(rest, (line) => process.stdout.write(`${line}\n`));
       case "validate":
         return validateCommand(rest, (line) => process.stdout.write(`${line}\n`));
+      case "health":
+        return await healthCommand(rest, (line) => process.stdout.write(`${line}\n`));
       case "--version":
       case "-v":
-        process.stdout.write(`portico ${version()}\n`);
+        process.stdout.write(`portico ${version()} (commit ${buildInfo().commit})\n`);
         return EXIT.ok;
       case "--help":
       case "-h":

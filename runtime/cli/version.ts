@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs";
+import { buildVersion } from "./build-info.ts";
 
-/** The package version, read from package.json. */
+/** The package version (stamped into a compiled binary, else read from package.json). */
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
+  return buildVersion();
 }
