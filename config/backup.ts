@@ -22,6 +22,8 @@ export interface ConfigSnapshot {
   readonly modules: ReadonlyMap<string, Uint8Array>;
   /** When the backup was written (ISO time), when known. */
   readonly savedAt?: string;
+  /** The backup format it was read from: 1 held YAML or JSON text, 2 holds a control plane's JSON. */
+  readonly format?: number;
 }
 
 /** A backup that exists but cannot be used; its message says why, in one line. */
@@ -85,7 +87,7 @@ export class BackupStore {
     const format = Number(header[1]);
     const body = data.slice(newline + 1);
     if (contentHash(body) !== header[2]) throw new BackupError(`the backup ${this.file} fails its checksum (damaged or edited); refusing to load any of it`);
-    if (format === 1) return { text: body, hash: contentHash(body), modules: new Map() };
+    if (format === 1) return { text: body, hash: contentHash(body), modules: new Map(), format };
     if (format !== 2) throw new BackupError(`the backup ${this.file} has format ${format}; this version reads formats 1 to ${BACKUP_FORMAT}`);
     return readV2(body, this.file);
   }
@@ -107,5 +109,5 @@ function readV2(body: string, file: string): ConfigSnapshot {
     if (contentHash(bytes) !== digest) throw new BackupError(`the backup ${file} holds a module whose bytes do not match its sha256 ${digest}`);
     modules.set(digest, bytes);
   }
-  return { text: parsed.configuration, hash: parsed.hash, revision: parsed.revision, gateway: parsed.gateway, modules, savedAt: parsed.savedAt };
+  return { text: parsed.configuration, hash: parsed.hash, revision: parsed.revision, gateway: parsed.gateway, modules, savedAt: parsed.savedAt, format: 2 };
 }

@@ -79,6 +79,26 @@ export function loadConfigText(text: string, source: string, options?: ValidateO
   return { ok: false, hash, problems: locateProblems(result.problems, parsed.doc) };
 }
 
+/**
+ * Validates configuration sent as JSON (a control plane's view, a backup): `JSON.parse` instead of
+ * the YAML parser, several times faster on large configurations. Problems carry their path; the
+ * text is generated, so there is no line worth pointing at.
+ */
+export function loadConfigJson(text: string, source: string, options?: ValidateOptions): LoadResult {
+  const hash = contentHash(text);
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, hash, problems: [{ path: "", message: `not valid JSON: ${(error as Error).message}`, location: source }] };
+  }
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    return { ok: false, hash, problems: [{ path: "", message: "a configuration must be a map with keys such as apis and backends", location: source }] };
+  }
+  const result = validateConfig(input, options);
+  return result.ok ? { ok: true, config: result.config, hash, source } : { ok: false, hash, problems: result.problems.map((p) => ({ ...p, location: source })) };
+}
+
 function nearestOffset(doc: ReturnType<typeof parseDocument>, parts: readonly PropertyKey[]): number | undefined {
   for (let n = parts.length; n >= 0; n--) {
     const node = n === 0 ? doc.contents : doc.getIn(parts.slice(0, n) as unknown[], true);

@@ -3,10 +3,11 @@
  * Each repetition loads generated YAML (parse + validate, `loadConfigText`), then compiles it and
  * makes it live (`PipelineHolder.apply`), as the gateway does when its file changes. Validation
  * alone (`validateConfig` on the already parsed document) is timed too, to split parse from
- * validate. One discarded repetition first (JIT). Prints one JSON line of per-repetition ms.
+ * validate, and so is the same configuration as JSON (`loadConfigJson`, what a gateway does with a
+ * control plane's view). One discarded repetition first (JIT). Prints one JSON line of per-repetition ms.
  */
 import { parseDocument } from "yaml";
-import { loadConfigText } from "../../config/load.ts";
+import { loadConfigJson, loadConfigText } from "../../config/load.ts";
 import { validateConfig } from "../../config/schema/validate.ts";
 import { PipelineHolder } from "../../runtime/pipeline/pipeline.ts";
 import { generatedConfig } from "../lib/generate.ts";
@@ -15,7 +16,9 @@ const apis = Number(process.argv[2]);
 const reps = Number(process.argv[3]);
 const text = generatedConfig(apis, 9000, true);
 const parsed: unknown = parseDocument(text).toJS();
-const result = { apis, bytes: text.length, loadMs: [] as number[], validateMs: [] as number[], applyMs: [] as number[] };
+// What a control plane sends the same configuration as: JSON.
+const json = JSON.stringify(parsed);
+const result = { apis, bytes: text.length, loadMs: [] as number[], validateMs: [] as number[], applyMs: [] as number[], jsonLoadMs: [] as number[], jsonApplyMs: [] as number[] };
 
 for (let rep = 0; rep <= reps; rep++) {
   const t0 = performance.now();
@@ -27,9 +30,16 @@ for (let rep = 0; rep <= reps; rep++) {
   const t2 = performance.now();
   if (!validateConfig(parsed).ok) throw new Error("generated configuration did not validate");
   const t3 = performance.now();
+  const fromJson = loadConfigJson(json, "generated.json");
+  const t4 = performance.now();
+  if (!fromJson.ok) throw new Error("generated JSON did not validate");
+  await new PipelineHolder().apply(fromJson.config, fromJson.hash);
+  const t5 = performance.now();
   if (rep === 0) continue; // warm-up
   result.loadMs.push(t1 - t0);
   result.applyMs.push(t2 - t1);
   result.validateMs.push(t3 - t2);
+  result.jsonLoadMs.push(t4 - t3);
+  result.jsonApplyMs.push(t5 - t4);
 }
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -1,6 +1,6 @@
 import { BackupError, type BackupStore, type ConfigSnapshot } from "../../config/backup.ts";
 import { readClaims } from "../../config/control-plane/tokens.ts";
-import { loadConfigText } from "../../config/load.ts";
+import { loadConfigJson, loadConfigText } from "../../config/load.ts";
 import { SyncError, type ControlPlaneClient, type DownloadedView } from "../../config/source/control-plane.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
@@ -114,7 +114,8 @@ export class ControlPlaneSync {
     }
     if (!snapshot) return false;
     this.#modules = new Map(snapshot.modules);
-    const result = loadConfigText(snapshot.text, `backup ${backup.file}`, { modules: "digest" });
+    const load = snapshot.format === 1 ? loadConfigText : loadConfigJson;
+    const result = load(snapshot.text, `backup ${backup.file}`, { modules: "digest" });
     const outcome = await this.options.applier.apply(result, { source: `backup ${backup.file}`, revision: snapshot.revision, compile: this.#compileOptions(), quiet: true });
     if (!outcome.ok) throw new Error(`no configuration to serve: ${reason}, and the backup ${backup.file} does not apply: ${outcome.problems[0]}`);
     this.#applied = { revision: snapshot.revision ?? 0, hash: snapshot.hash };
@@ -197,7 +198,7 @@ export class ControlPlaneSync {
 
   async #take(view: DownloadedView, initial: boolean): Promise<void> {
     const source = `control plane revision ${view.revision}`;
-    const result = loadConfigText(view.text, source, { modules: "digest" });
+    const result = loadConfigJson(view.text, source, { modules: "digest" });
     if (result.ok) await this.#fetchModules(result.config.policies);
     const outcome = await this.options.applier.apply(result, { source, revision: view.revision, compile: this.#compileOptions(), quiet: initial });
     if (!outcome.ok) {

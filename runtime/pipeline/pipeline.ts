@@ -174,7 +174,7 @@ async function step(use: PolicyUse, load: PolicyLoader): Promise<PolicyStep> {
   const custom = config.policies[use.policy];
   if (!custom) {
     const name = use.policy as BuiltinPolicyName;
-    const module = await modules.compile(builtinModuleBytes(name));
+    const module = await modules.builtin(name, () => builtinModuleBytes(name));
     return steps.get(name, use.failure ?? "closed", module, { config: builtinPolicyConfig(name, use.with) });
   }
   const { bytes, from } = customModuleBytes(use.policy, custom, load);
