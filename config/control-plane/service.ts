@@ -208,9 +208,13 @@ export class ControlPlane {
   /** Notes a heartbeat. */
   heartbeat(gateway: string, report: HeartbeatReport): void {
     const record = this.#record(gateway);
+    const before = record.heartbeat?.report.lastError;
     record.lastContact = Date.now();
     record.heartbeat = { at: record.lastContact, report };
-    if (report.lastError) this.log.warn("gateway reports a configuration it could not apply", { gateway, ...report.lastError });
+    // Logged when it changes, not with every heartbeat that repeats it.
+    if (report.lastError && (report.lastError.message !== before?.message || report.lastError.hash !== before?.hash)) {
+      this.log.warn("gateway reports a configuration it could not apply", { gateway, ...report.lastError });
+    }
   }
 
   /** Notes a refused token that named a gateway, so the admin view shows why it cannot sync. */
