@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
+import { opensslSuiteName } from "./tls.ts";
 import { showValue, suggest, type Problem } from "./problems.ts";
 
 type Raw = string | number | boolean;
@@ -43,6 +44,19 @@ const url = (protocols: string[]) =>
   }, `expected a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}`);
 
 const list = z.string().transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean));
+// IANA cipher suite names; an unknown one is named, so a typo never silently allows everything.
+const suites = list.transform((names, ctx) => {
+  const unknown = names.filter((n) => opensslSuiteName(n) === undefined);
+  if (unknown.length) {
+    ctx.addIssue({ code: "custom", message: `unknown cipher suite ${unknown.map((n) => JSON.stringify(n)).join(", ")} (expected IANA names such as TLS_AES_128_GCM_SHA256 or TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)` });
+    return z.NEVER;
+  }
+  if (names.length === 0) {
+    ctx.addIssue({ code: "custom", message: "expected at least one cipher suite" });
+    return z.NEVER;
+  }
+  return names;
+});
 // A scalar only: a map or a list must not become "[object Object]" or "a,b".
 const text = z
   .union([z.string(), z.number()], { error: "expected a single value, not a list or a map" })
@@ -64,8 +78,8 @@ const SPECS = {
   "net.server.http.port": { schema: port, default: () => 8080 },
   "net.server.https.port": { schema: port, default: () => 8081 },
   "net.server.tls.min-version": { schema: oneOf(["TLSv1.2", "TLSv1.3", "TLSv1.1", "TLSv1"]), default: () => "TLSv1.2" as const },
-  "net.server.tls.ciphers.allowed-suites": { schema: list, default: () => undefined },
-  "net.client.tls.ciphers.allowed-suites": { schema: list, default: () => undefined },
+  "net.server.tls.ciphers.allowed-suites": { schema: suites, default: () => undefined },
+  "net.client.tls.ciphers.allowed-suites": { schema: suites, default: () => undefined },
   "net.management.bind-address": { schema: text, default: () => "0.0.0.0" },
   "net.management.port": { schema: port, default: () => 8090 },
   "telemetry.metrics.otlp.endpoint": { schema: url(["http:", "https:"]), default: () => undefined },

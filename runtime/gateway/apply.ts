@@ -23,11 +23,18 @@ export interface ApplyContext {
  * counted and logged with the source, the revision and the hash.
  */
 export class ConfigApplier {
+  readonly #listeners: ((pipeline: Pipeline) => Promise<void>)[] = [];
+
   constructor(
     private readonly holder: PipelineHolder,
     private readonly metrics: GatewayMetrics,
     private readonly logger: Logger,
   ) {}
+
+  /** Runs `listener` after every configuration that goes live from now on (e.g. to update certificates); its failures are logged. */
+  onApplied(listener: (pipeline: Pipeline) => Promise<void>): void {
+    this.#listeners.push(listener);
+  }
 
   /** Compiles and swaps in a loaded configuration, or reports why it cannot. Never throws. */
   async apply(result: LoadResult, context: ApplyContext): Promise<ApplyOutcome> {
@@ -42,6 +49,11 @@ export class ConfigApplier {
         apis: outcome.pipeline.config.apis.length,
         local: outcome.pipeline.revision,
       });
+      for (const listener of this.#listeners) {
+        await listener(outcome.pipeline).catch((error: unknown) =>
+          this.logger.error("applying the configuration to a listener failed", { error: error instanceof Error ? error.message : String(error) }),
+        );
+      }
       return outcome;
     }
     this.metrics.configRejected += 1;

@@ -9,7 +9,9 @@ import { PipelineHolder } from "../pipeline/pipeline.ts";
 import type { FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
 import { ConfigApplier } from "./apply.ts";
 import { managementApp } from "./management.ts";
+import { HttpsListener } from "./https-listener.ts";
 import { ControlPlaneSync } from "./sync.ts";
+import { resolveServerTls } from "../tls/server-limits.ts";
 import { trafficApp } from "./traffic.ts";
 
 /** A configuration problem that stops a gateway from starting; every problem is listed. */
@@ -117,16 +119,33 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const holder = new PipelineHolder();
   const metrics = new GatewayMetrics();
   const applier = new ConfigApplier(holder, metrics, logger);
+  // TLS settings this runtime cannot honour stop the gateway before anything else, never silently.
+  const tls = resolveServerTls(settings, adapter.capabilities.tls, `${adapter.runtime} ${adapter.version}`);
+  if (!tls.ok) throw new StartupError("TLS settings cannot be honoured on this runtime", tls.problems);
+  for (const note of tls.notes) logger.warn(note);
   const feed = configFile ? fileFeed(configFile, holder, applier, logger) : controlPlaneFeed(options, applier, metrics);
   await feed.start();
   const upstream = adapter.createUpstreamClient();
   const servers: RunningServer[] = [];
+  let https: HttpsListener | undefined;
   try {
     const httpPort = settings["net.server.http.port"];
     const traffic = httpPort
       ? await listen(adapter, httpPort, settings["net.server.bind-address"], trafficApp({ holder, adapter, upstream, logger, metrics, proto: "http" }).fetch)
       : undefined;
     if (traffic) servers.push(traffic);
+    const httpsPort = settings["net.server.https.port"];
+    if (httpsPort) {
+      const handler = trafficApp({ holder, adapter, upstream, logger, metrics, proto: "https" }).fetch;
+      https = new HttpsListener(adapter, httpsPort, settings["net.server.bind-address"], handler, tls.limits, logger);
+      try {
+        await https.update(holder.current!.certificates);
+      } catch (error) {
+        throw new StartupError(`cannot listen on ${settings["net.server.bind-address"]}:${httpsPort} (HTTPS): ${listenReason(error)}`);
+      }
+      const listener = https;
+      applier.onApplied((pipeline) => listener.update(pipeline.certificates));
+    }
     const managementPort = settings["net.management.port"];
     const management = managementPort
       ? await listen(
@@ -143,6 +162,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       name: options.name ?? settings["gateway.name"],
       mode: configFile ? "standalone" : "control plane",
       http: traffic?.port,
+      https: https?.boundPort,
       management: management?.port,
     });
     return {
@@ -151,13 +171,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       managementPort: management?.port,
       async close() {
         feed.stop();
-        await Promise.all(servers.map((s) => s.close()));
+        await Promise.all([...servers.map((s) => s.close()), https?.close()]);
         await upstream.close();
       },
     };
   } catch (error) {
     feed.stop();
-    await Promise.all(servers.map((s) => s.close(true)));
+    await Promise.all([...servers.map((s) => s.close(true)), https?.close(true)]);
     await upstream.close();
     throw error;
   }
@@ -168,8 +188,14 @@ async function listen(adapter: ServerAdapter, port: number, hostname: string, ha
   try {
     return await adapter.listen({ port, hostname, handler });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === "EADDRINUSE" || /in use/i.test(String(error)) ? "address already in use" : code === "EACCES" ? "permission denied" : String((error as Error).message ?? error);
-    throw new StartupError(`cannot listen on ${hostname}:${port}: ${reason}`);
+    throw new StartupError(`cannot listen on ${hostname}:${port}: ${listenReason(error)}`);
   }
+}
+
+/** A runtime's listen failure in a few words: port taken, no permission, or its own message. */
+function listenReason(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "EADDRINUSE" || /in use/i.test(String(error))) return "address already in use";
+  if (code === "EACCES") return "permission denied";
+  return String((error as Error).message ?? error);
 }

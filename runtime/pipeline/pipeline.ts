@@ -6,6 +6,7 @@ import { builtinModuleBytes } from "../policy/builtins.ts";
 import { NO_POLICIES, PolicyChain, PolicySteps, type PolicyStep } from "../policy/chain.ts";
 import { DEFAULT_BUDGET, PolicyModuleCache } from "../policy/extism.ts";
 import { Router } from "../router/router.ts";
+import { CertificateSet } from "../tls/certificates.ts";
 import { BackendPool } from "./backend.ts";
 
 /** The policy chains that run around one operation (or a whole API without operations). */
@@ -71,15 +72,20 @@ export class Pipeline {
     readonly backends: ReadonlyMap<string, BackendPool>,
     /** The policy instances this pipeline uses, shared between uses with the same parameters. */
     readonly steps: PolicySteps,
+    /** Server certificates by host name for the HTTPS listener; undefined without `hostnames`. */
+    readonly certificates: CertificateSet | undefined,
   ) {
     Object.freeze(this);
   }
 
   /**
-   * Compiles a validated configuration: backends, policy instances (modules compiled once per
-   * digest; custom module files resolved against `baseDir`, the configuration file's folder), routes.
+   * Compiles a validated configuration: server certificates, backends, policy instances (modules
+   * compiled once per digest; custom module and certificate files resolved against `baseDir`, the
+   * configuration file's folder), routes.
    */
   static async compile(config: Config, revision: number, hash: string, modules: PolicyModuleCache, options: CompileOptions = {}): Promise<Pipeline> {
+    // Certificates first: reading and checking them cannot leave anything to clean up.
+    const certificates = CertificateSet.load(config.hostnames, options.baseDir ?? ".");
     const steps = new PolicySteps(options.previousSteps);
     const load: PolicyLoader = { config, modules, steps, baseDir: options.baseDir ?? ".", moduleBytes: options.moduleBytes };
     const backends = new Map<string, BackendPool>();
@@ -97,7 +103,7 @@ export class Pipeline {
     }
     const router = new Router(config.apis, (api) => targets.get(api)!);
     steps.release();
-    return new Pipeline(config, revision, hash, router, backends, steps);
+    return new Pipeline(config, revision, hash, router, backends, steps, certificates);
   }
 
   /** Marks a request as using this pipeline; every `enter` is followed by one `leave`. */

@@ -1,3 +1,5 @@
+import type { CipherSuites, TlsVersion } from "../../config/schema/tls.ts";
+import type { CertificateSet } from "../tls/certificates.ts";
 import type { UpstreamClient } from "../upstream/client.ts";
 
 /** The JavaScript runtimes Portico runs on. */
@@ -10,12 +12,36 @@ export type RuntimeName = "bun" | "deno" | "node";
  */
 export type FetchHandler = (request: Request, env: unknown) => Response | Promise<Response>;
 
+/** What a runtime's TLS listener can honour (measured with openssl s_client; see docs/tls.md). */
+export interface TlsCapabilities {
+  /** Minimum protocol versions the listener can enforce. */
+  readonly minVersions: readonly TlsVersion[];
+  /** Whether TLS 1.2 cipher suites can be restricted. */
+  readonly restrictTls12Suites: boolean;
+  /** Whether TLS 1.3 cipher suites can be restricted. */
+  readonly restrictTls13Suites: boolean;
+  /** Whether the listener can be capped at TLS 1.2 (how an allow-list without some TLS 1.3 suites is honoured where they cannot be restricted). */
+  readonly capAtTls12: boolean;
+}
+
 /** What a runtime can do, so callers branch on capabilities, never on the runtime's name. */
 export interface Capabilities {
   /** Request bodies stream to the handler without buffering. */
   readonly streamingRequestBodies: boolean;
   /** The upstream client used on this runtime, for the docs and logs. */
   readonly upstreamClient: "fetch" | "undici";
+  /** The HTTPS listener's limits. */
+  readonly tls: TlsCapabilities;
+}
+
+/** TLS for a listener: certificates chosen by SNI and the protocol limits resolved from the settings. */
+export interface TlsListenOptions {
+  readonly certificates: CertificateSet;
+  readonly minVersion: TlsVersion;
+  /** Set to `TLSv1.2` when TLS 1.3 must not be offered. */
+  readonly maxVersion?: TlsVersion;
+  /** The allowed suites; undefined means the runtime's defaults. */
+  readonly suites?: CipherSuites;
 }
 
 /** Where and how to listen. */
@@ -23,6 +49,8 @@ export interface ListenOptions {
   readonly port: number;
   readonly hostname: string;
   readonly handler: FetchHandler;
+  /** HTTPS instead of plain HTTP. */
+  readonly tls?: TlsListenOptions;
 }
 
 /** A listening server. */
@@ -30,6 +58,8 @@ export interface RunningServer {
   readonly port: number;
   /** Stops accepting connections; resolves when the listener is closed. In-flight requests finish unless `force`. */
   close(force?: boolean): Promise<void>;
+  /** HTTPS listeners: serves new certificates from now on, without dropping a connection. */
+  updateCertificates?(certificates: CertificateSet): Promise<void>;
 }
 
 /** One runtime's way of serving HTTP and calling backends, behind one interface. */

@@ -1,25 +1,64 @@
 import { fetchUpstream } from "../upstream/fetch.ts";
-import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
+import type { TlsVersion } from "../../config/schema/tls.ts";
+import type { CertificateSet } from "../tls/certificates.ts";
+import type { FetchHandler, ListenOptions, RunningServer, ServerAdapter, TlsListenOptions } from "./adapter.ts";
 
 type BunServer = import("bun").Server<undefined>;
+
+/** Bun's TLS options take protocol versions as numbers (0x0303 = TLS 1.2). */
+const VERSION_NUMBER: Record<TlsVersion, number> = { TLSv1: 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304 };
+
+/** Bun.serve's TLS array: one entry per host name (SNI), the first being the default. */
+function bunTls(certificates: CertificateSet, tls: TlsListenOptions) {
+  return certificates.entries.map((entry) => ({
+    serverName: entry.host,
+    cert: entry.cert,
+    key: entry.key,
+    minVersion: VERSION_NUMBER[tls.minVersion],
+    ...(tls.maxVersion ? { maxVersion: VERSION_NUMBER[tls.maxVersion] } : {}),
+    // Restricts TLS 1.2 suites only; TLS 1.3 suites are honoured by capping the version (see the capabilities).
+    ...(tls.suites?.tls12 ? { ciphers: tls.suites.tls12 } : {}),
+  }));
+}
+
+function serve(port: number, hostname: string, handler: FetchHandler, tls?: { certificates: CertificateSet; options: TlsListenOptions }): BunServer {
+  return Bun.serve({
+    port,
+    hostname,
+    fetch: handler as (request: Request, server: BunServer) => Response | Promise<Response>,
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    idleTimeout: 255,
+    development: false,
+    // HTTPS listeners are replaced to change certificates: the new one binds beside the old one.
+    ...(tls ? { reusePort: true, tls: bunTls(tls.certificates, tls.options) as never } : {}),
+  });
+}
 
 /** Bun.serve: the primary runtime. Request bodies of any size stream; the idle timeout is Bun's maximum. */
 export const bunAdapter: ServerAdapter = {
   runtime: "bun",
   version: Bun.version,
-  capabilities: { streamingRequestBodies: true, upstreamClient: "fetch" },
-  async listen({ port, hostname, handler }: ListenOptions): Promise<RunningServer> {
-    const server = Bun.serve({
-      port,
-      hostname,
-      fetch: handler as (request: Request, server: BunServer) => Response | Promise<Response>,
-      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-      idleTimeout: 255,
-      development: false,
-    });
+  capabilities: {
+    streamingRequestBodies: true,
+    upstreamClient: "fetch",
+    tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
+  },
+  async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {
+    let server = serve(port, hostname, handler, tls && { certificates: tls.certificates, options: tls });
+    const bound = server.port ?? port;
     return {
-      port: server.port ?? port,
+      port: bound,
       close: (force = false) => server.stop(force),
+      // Bun.serve cannot swap certificates in place: a new listener binds the same port (SO_REUSEPORT),
+      // then the old one stops accepting and lets its connections finish.
+      updateCertificates: tls
+        ? async (certificates: CertificateSet) => {
+            const next = serve(bound, hostname, handler, { certificates, options: tls });
+            const old = server;
+            server = next;
+            await old.stop(false);
+          }
+        : undefined,
     };
   },
   clientAddress(request: Request, env: unknown): string {

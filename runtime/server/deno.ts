@@ -1,5 +1,7 @@
 import { undiciUpstream } from "../upstream/undici.ts";
+import type { IncomingMessage } from "node:http";
 import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
+import { listenHttps } from "./https.ts";
 
 interface DenoServeInfo {
   remoteAddr: { hostname: string };
@@ -18,12 +20,21 @@ interface DenoNamespace {
 
 const Deno = (globalThis as unknown as { Deno: DenoNamespace }).Deno;
 
-/** Deno.serve (hyper underneath); `env` is Deno's serve info, which carries the remote address. */
+/**
+ * Deno.serve (hyper underneath) for plain HTTP, where `env` is Deno's serve info with the remote
+ * address. HTTPS uses Deno's node:https, the one Deno server that picks certificates by SNI; it
+ * keeps Deno's fixed protocol limits (TLS 1.2 and 1.3, its own suites), which the capabilities say.
+ */
 export const denoAdapter: ServerAdapter = {
   runtime: "deno",
   version: Deno.version.deno,
-  capabilities: { streamingRequestBodies: true, upstreamClient: "undici" },
-  async listen({ port, hostname, handler }: ListenOptions): Promise<RunningServer> {
+  capabilities: {
+    streamingRequestBodies: true,
+    upstreamClient: "undici",
+    tls: { minVersions: ["TLSv1.2"], restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: false },
+  },
+  async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {
+    if (tls) return listenHttps(port, hostname, handler, tls);
     const server = Deno.serve({ port, hostname, onListen: () => {} }, handler);
     return {
       port: server.addr.port,
@@ -37,7 +48,9 @@ export const denoAdapter: ServerAdapter = {
     };
   },
   clientAddress(_request: Request, env: unknown): string {
-    return (env as DenoServeInfo).remoteAddr.hostname;
+    // node:https (the HTTPS listener) hands over `{ incoming, outgoing }`, Deno.serve its serve info.
+    const incoming = (env as { incoming?: IncomingMessage }).incoming;
+    return incoming ? (incoming.socket.remoteAddress ?? "") : (env as DenoServeInfo).remoteAddr.hostname;
   },
   createUpstreamClient: undiciUpstream,
 };

@@ -3,13 +3,19 @@ import type { IncomingMessage, Server } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
 import { undiciUpstream } from "../upstream/undici.ts";
 import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
+import { listenHttps } from "./https.ts";
 
 /** Node's http server through @hono/node-server; backends are called with undici. */
 export const nodeAdapter: ServerAdapter = {
   runtime: "node",
   version: process.versions.node,
-  capabilities: { streamingRequestBodies: true, upstreamClient: "undici" },
-  async listen({ port, hostname, handler }: ListenOptions): Promise<RunningServer> {
+  capabilities: {
+    streamingRequestBodies: true,
+    upstreamClient: "undici",
+    tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true },
+  },
+  async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {
+    if (tls) return listenHttps(port, hostname, handler, tls);
     const server = createAdaptorServer({ fetch: handler, overrideGlobalObjects: false }) as Server;
     server.keepAliveTimeout = 120_000;
     await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,69 @@
+import { createServer as createHttpsServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
+import { createAdaptorServer } from "@hono/node-server";
+import type { CertificateSet, ServerCertificate } from "../tls/certificates.ts";
+import type { FetchHandler, RunningServer, TlsListenOptions } from "./adapter.ts";
+
+/** The protocol limits of a TLS listener as node:tls takes them. */
+function limits(tls: TlsListenOptions): SecureContextOptions {
+  return {
+    minVersion: tls.minVersion,
+    maxVersion: tls.maxVersion,
+    // Only what the operator allowed: node:tls takes TLS 1.3 suites (IANA names) in the same list.
+    ciphers: tls.suites ? [tls.suites.tls13, tls.suites.tls12].filter(Boolean).join(":") : undefined,
+    honorCipherOrder: tls.suites ? true : undefined,
+  };
+}
+
+/**
+ * An HTTPS listener on node:https (Node, and Deno's node compatibility layer, which chooses
+ * certificates by SNI where `Deno.serve` cannot), serving `handler` through @hono/node-server.
+ * Certificates are chosen per connection from the live certificate set, so updating them needs no
+ * new listener and drops no connection.
+ */
+export async function listenHttps(port: number, hostname: string, handler: FetchHandler, tls: TlsListenOptions): Promise<RunningServer> {
+  let certificates: CertificateSet = tls.certificates;
+  let contexts = new Map<ServerCertificate, SecureContext>();
+  const contextFor = (entry: ServerCertificate) => {
+    let context = contexts.get(entry);
+    if (!context) contexts.set(entry, (context = createSecureContext({ ...limits(tls), cert: entry.cert, key: entry.key })));
+    return context;
+  };
+  const serverOptions = {
+    ...limits(tls),
+    cert: certificates.default.cert,
+    key: certificates.default.key,
+    SNICallback: (servername: string, done: (error: Error | null, context?: SecureContext) => void) => {
+      try {
+        done(null, contextFor(certificates.find(servername)));
+      } catch (error) {
+        done(error as Error);
+      }
+    },
+  };
+  const server = createAdaptorServer({ fetch: handler, overrideGlobalObjects: false, createServer: createHttpsServer, serverOptions }) as Server;
+  server.keepAliveTimeout = 120_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, hostname, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: (force = false) =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        if (force) server.closeAllConnections();
+        else server.closeIdleConnections();
+      }),
+    async updateCertificates(next: CertificateSet) {
+      certificates = next;
+      contexts = new Map();
+      // The default context serves clients that send no SNI.
+      server.setSecureContext({ ...limits(tls), cert: next.default.cert, key: next.default.key });
+    },
+  };
+}

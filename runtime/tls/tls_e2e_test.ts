@@ -1,0 +1,219 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { issue, makeCa, type IssuedCertificate } from "../../test/certificates.ts";
+import { freePort, startGatewayProcess, tempDir, type GatewayProcess } from "../../test/harness.ts";
+import { startUpstream, type Upstream } from "../../test/upstream.ts";
+import { loadAdapter } from "../server/detect.ts";
+
+/** What openssl s_client saw of a handshake. */
+interface Handshake {
+  readonly ok: boolean;
+  readonly subject?: string;
+  readonly protocol?: string;
+  readonly cipher?: string;
+  readonly serial?: string;
+  readonly output: string;
+}
+
+/** Connects with Debian's openssl s_client (a real TLS client, independent of the runtime under test). */
+function sClient(port: number, ca: string, args: string[]): Promise<Handshake> {
+  return new Promise((resolve) => {
+    const child = execFile("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-CAfile", ca, "-showcerts", ...args], { timeout: 10_000 }, (error, stdout, stderr) => {
+      const output = `${stdout}\n${stderr}`;
+      const negotiated = /^New, (\S+), Cipher is (\S+)/m.exec(output);
+      const protocol = negotiated?.[1];
+      const cipher = negotiated?.[2];
+      const ok = cipher !== undefined && cipher !== "(NONE)" && /Verify return code: 0 \(ok\)/.test(output);
+      if (error && (error as NodeJS.ErrnoException).code === "ENOENT") throw new Error("openssl is not installed (Debian package openssl)");
+      resolve({ ok, subject: /^subject=.*CN ?= ?([^,\n]+)/m.exec(output)?.[1]?.trim(), protocol, cipher, output });
+    });
+    child.stdin?.end("Q\n");
+  });
+}
+
+/** The serial number of the certificate a server presents for `servername`. */
+function servedSerial(port: number, ca: string, servername: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const child = execFile("sh", ["-c", `openssl s_client -connect 127.0.0.1:${port} -servername ${servername} -CAfile ${ca} </dev/null 2>/dev/null | openssl x509 -noout -serial`], { timeout: 10_000 }, (_e, stdout) =>
+      resolve(/serial=(\w+)/.exec(stdout)?.[1]),
+    );
+    child.stdin?.end();
+  });
+}
+
+/** curl over HTTPS to the gateway, resolving `host` to loopback and verifying with the test CA. */
+function curl(port: number, ca: string, host: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    execFile("curl", ["-s", "--cacert", ca, "--resolve", `${host}:${port}:127.0.0.1`, "-w", "\n%{http_code}", `https://${host}:${port}${path}`], { timeout: 10_000 }, (error, stdout) => {
+      if (error && (error as NodeJS.ErrnoException).code === "ENOENT") return reject(new Error("curl is not installed (Debian package curl)"));
+      const cut = stdout.lastIndexOf("\n");
+      resolve({ status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) });
+    });
+  });
+}
+
+function hostnamesConfig(upstream: Upstream, hostnames: { host: string; cert: IssuedCertificate; key?: IssuedCertificate }[]): string {
+  const entries = hostnames.map((h) => `  - { host: "${h.host}", cert: ${h.cert.certFile}, key: ${(h.key ?? h.cert).keyFile} }`);
+  return `apis:\n  - { name: api, path: /api, backend: up }\nbackends:\n  up: { urls: ["${upstream.url}"] }\nhostnames:\n${entries.join("\n")}\n`;
+}
+
+describe("HTTPS listener: certificates by SNI, reloaded with the configuration", { timeout: 120_000 }, () => {
+  let upstream: Upstream;
+  let gw: GatewayProcess;
+  let httpsPort: number;
+  const dir = tempDir();
+  let ca: IssuedCertificate;
+  let certs: Record<string, IssuedCertificate>;
+
+  before(async () => {
+    upstream = await startUpstream();
+    ca = makeCa(dir);
+    certs = { default: issue(dir, ca, "default.test"), a: issue(dir, ca, "a.test"), b: issue(dir, ca, "*.b.test") };
+    httpsPort = await freePort();
+    gw = await startGatewayProcess({
+      config: hostnamesConfig(upstream, [
+        { host: "default.test", cert: certs.default! },
+        { host: "a.test", cert: certs.a! },
+        { host: "*.b.test", cert: certs.b! },
+      ]),
+      env: { PORTICO_NET_SERVER_HTTPS_PORT: String(httpsPort) },
+    });
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await upstream?.close();
+  });
+
+  it("picks the certificate by SNI: exact name, one-label wildcard, else the first (default)", async () => {
+    const seen = async (args: string[]) => (await sClient(httpsPort, ca.certFile, args)).subject;
+    assert.equal(await seen(["-servername", "a.test", "-verify_hostname", "a.test"]), "a.test");
+    assert.equal(await seen(["-servername", "api.b.test", "-verify_hostname", "api.b.test"]), "*.b.test");
+    assert.equal(await seen(["-servername", "A.TEST"]), "a.test", "server names are case-insensitive");
+    assert.equal(await seen(["-servername", "x.y.b.test"]), "default.test", "a wildcard covers one label only");
+    assert.equal(await seen(["-servername", "unknown.test"]), "default.test");
+    assert.equal(await seen(["-noservername"]), "default.test");
+  });
+
+  it("serves the APIs over HTTPS, telling the backend the client used https", async () => {
+    const res = await curl(httpsPort, ca.certFile, "a.test", "/api/hello?x=1");
+    assert.equal(res.status, 200, res.body);
+    const seen = JSON.parse(res.body);
+    assert.equal(seen.url, "/hello?x=1");
+    assert.equal(seen.headers["x-forwarded-proto"], "https");
+    assert.equal(seen.headers["x-forwarded-host"], `a.test:${httpsPort}`);
+  });
+
+  it("takes new certificates when the configuration changes, without a restart", async () => {
+    const before = await servedSerial(httpsPort, ca.certFile, "a.test");
+    const renewed = issue(dir, ca, "a.test", "a-renewed");
+    const mark = gw.output().length;
+    writeFileSync(
+      gw.configFile,
+      hostnamesConfig(upstream, [
+        { host: "default.test", cert: certs.default! },
+        { host: "a.test", cert: renewed },
+        { host: "*.b.test", cert: certs.b! },
+      ]),
+    );
+    await gw.waitForOutput(/HTTPS certificates live/, 5_000, mark);
+    const after = await servedSerial(httpsPort, ca.certFile, "a.test");
+    assert.ok(before && after && before !== after, `serial ${before} → ${after}`);
+    assert.equal(gw.child.exitCode, null, "the same process");
+    assert.equal((await curl(httpsPort, ca.certFile, "a.test", "/api/x")).status, 200);
+  });
+
+  it("refuses a configuration whose key does not belong to its certificate, and keeps serving", async () => {
+    const mark = gw.output().length;
+    writeFileSync(gw.configFile, hostnamesConfig(upstream, [{ host: "default.test", cert: certs.default!, key: certs.a! }]));
+    await gw.waitForOutput(/configuration rejected.*hostname default\.test: the key does not belong to the certificate/, 5_000, mark);
+    assert.equal(await (await sClient(httpsPort, ca.certFile, ["-servername", "a.test"])).subject, "a.test");
+  });
+});
+
+describe("HTTPS listener: protocol versions and cipher suites", { timeout: 120_000 }, () => {
+  let upstream: Upstream;
+  const dir = tempDir();
+  let ca: IssuedCertificate;
+  let config: string;
+  const gateways: GatewayProcess[] = [];
+
+  before(async () => {
+    upstream = await startUpstream();
+    ca = makeCa(dir);
+    config = hostnamesConfig(upstream, [{ host: "a.test", cert: issue(dir, ca, "a.test") }]);
+  });
+
+  after(async () => {
+    await Promise.all(gateways.map((g) => g.stop()));
+    await upstream?.close();
+  });
+
+  /** Starts a gateway with TLS settings; resolves with its HTTPS port, or with its exit output when it refuses to start. */
+  async function start(env: Record<string, string>): Promise<{ port: number; gw: GatewayProcess } | { refused: string }> {
+    const port = await freePort();
+    const gw = await startGatewayProcess({ config, env: { PORTICO_NET_SERVER_HTTPS_PORT: String(port), ...env }, ready: false });
+    gateways.push(gw);
+    const outcome = await gw.waitForOutput(/HTTPS certificates live/, 20_000).then(
+      () => "live" as const,
+      async (error: Error) => {
+        if (gw.child.exitCode === null && gw.child.signalCode === null) throw error; // timed out while running
+        return "exited" as const;
+      },
+    );
+    if (outcome === "exited") return { refused: gw.output() };
+    return { port, gw };
+  }
+
+  it("enforces a minimum version of TLS 1.3, or refuses to start where the runtime cannot", async () => {
+    const caps = (await loadAdapter()).capabilities.tls;
+    const started = await start({ PORTICO_NET_SERVER_TLS_MIN_VERSION: "TLSv1.3" });
+    if (!caps.minVersions.includes("TLSv1.3")) {
+      assert.ok("refused" in started, "must not start with a setting it cannot honour");
+      assert.match(started.refused, /net\.server\.tls\.min-version: TLSv1\.3 cannot be enforced by the HTTPS listener on/);
+      return;
+    }
+    assert.ok("port" in started, "refused" in started ? started.refused : "");
+    const old = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_2"]);
+    assert.equal(old.ok, false, old.output);
+    const modern = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_3"]);
+    assert.equal(modern.ok, true, modern.output);
+    assert.equal(modern.protocol, "TLSv1.3");
+  });
+
+  it("negotiates only the allowed suites, or refuses to start where the runtime cannot restrict them", async () => {
+    const caps = (await loadAdapter()).capabilities.tls;
+    const started = await start({ PORTICO_NET_SERVER_TLS_CIPHERS_ALLOWED_SUITES: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384" });
+    if (!caps.restrictTls12Suites) {
+      assert.ok("refused" in started, "must not start with a setting it cannot honour");
+      assert.match(started.refused, /net\.server\.tls\.ciphers\.allowed-suites: the HTTPS listener on .* cannot restrict cipher suites/);
+      return;
+    }
+    assert.ok("port" in started, "refused" in started ? started.refused : "");
+    const tls12 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_2"]);
+    assert.equal(tls12.cipher, "ECDHE-ECDSA-AES128-GCM-SHA256", tls12.output);
+    const other12 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"]);
+    assert.equal(other12.ok, false, other12.output);
+    if (caps.restrictTls13Suites) {
+      const tls13 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_3"]);
+      assert.equal(tls13.cipher, "TLS_AES_256_GCM_SHA384", tls13.output);
+      const other13 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"]);
+      assert.equal(other13.ok, false, other13.output);
+    } else {
+      // TLS 1.3 suites cannot be restricted here: the listener is capped at TLS 1.2 and says so.
+      const any = await sClient(started.port, ca.certFile, ["-servername", "a.test"]);
+      assert.equal(any.protocol, "TLSv1.2", any.output);
+      const tls13 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_3"]);
+      assert.equal(tls13.ok, false, tls13.output);
+      assert.match(started.gw.output(), /TLS 1\.3 is off on the HTTPS listener/);
+    }
+  });
+
+  it("names an unknown suite and does not start", async () => {
+    const started = await start({ PORTICO_NET_SERVER_TLS_CIPHERS_ALLOWED_SUITES: "TLS_AES_128_GCM_SHA256,TLS_RSA_WITH_RC4_128_MD5" });
+    assert.ok("refused" in started);
+    assert.match(started.refused, /net\.server\.tls\.ciphers\.allowed-suites: unknown cipher suite "TLS_RSA_WITH_RC4_128_MD5"/);
+  });
+});
