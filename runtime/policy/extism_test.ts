@@ -45,7 +45,7 @@ describe("Extism policy host", () => {
 
   it("refuses a module built for another major ABI version, with both versions named", async () => {
     const module = await new PolicyModuleCache().compile(fixture("abi-v2"));
-    await assert.rejects(PolicyPlugin.create(module), /built for policy ABI 2\.0; this gateway implements 1\.0/);
+    await assert.rejects(PolicyPlugin.create(module), /built for policy ABI 2\.0; this gateway implements 1\.1/);
   });
 
   it("refuses modules that are not Portico policies, or not WebAssembly at all", async () => {
