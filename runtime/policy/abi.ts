@@ -86,6 +86,14 @@ function text(context: CallContext, offset: bigint | number | undefined, limit =
   return block.text();
 }
 
+function headerName(context: CallContext, offset: bigint | number | undefined): string {
+  return text(context, offset, MAX_TEXT_BYTES, "a header name");
+}
+
+function headerValue(context: CallContext, offset: bigint | number | undefined): string {
+  return text(context, offset, MAX_TEXT_BYTES, "a header value");
+}
+
 function stored(context: CallContext, value: string | null | undefined): bigint {
   return value === null || value === undefined ? 0n : context.store(value);
 }
@@ -113,8 +121,8 @@ function deferHeader(context: CallContext, op: DeferredHeader[0], name: string, 
 
 function responseHeaderChange(op: DeferredHeader[0]): HostFunction {
   return (cx, name, value) => {
-    const key = text(cx, name, MAX_TEXT_BYTES, "a header name");
-    const val = op === "remove" ? "" : text(cx, value, MAX_TEXT_BYTES, "a header value");
+    const key = headerName(cx, name);
+    const val = op === "remove" ? "" : headerValue(cx, value);
     const headers = exchange(cx).responseHeaders;
     if (!headers) return deferHeader(cx, op, key, val);
     if (op === "set") headers.set(key, val);
@@ -178,13 +186,13 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
   // 1.0
   portico_request_method: (cx) => stored(cx, exchange(cx).method),
   portico_request_path: (cx) => stored(cx, exchange(cx).path),
-  portico_request_header: (cx, name) => stored(cx, exchange(cx).requestHeaders.get(text(cx, name))),
-  portico_request_header_set: (cx, name, value) => exchange(cx).requestHeaders.set(text(cx, name), text(cx, value)),
-  portico_request_header_append: (cx, name, value) => exchange(cx).requestHeaders.append(text(cx, name), text(cx, value)),
-  portico_request_header_remove: (cx, name) => exchange(cx).requestHeaders.delete(text(cx, name)),
+  portico_request_header: (cx, name) => stored(cx, exchange(cx).requestHeaders.get(headerName(cx, name))),
+  portico_request_header_set: (cx, name, value) => exchange(cx).requestHeaders.set(headerName(cx, name), headerValue(cx, value)),
+  portico_request_header_append: (cx, name, value) => exchange(cx).requestHeaders.append(headerName(cx, name), headerValue(cx, value)),
+  portico_request_header_remove: (cx, name) => exchange(cx).requestHeaders.delete(headerName(cx, name)),
   portico_response_header: (cx, name) => {
     const headers = exchange(cx).responseHeaders;
-    return headers ? stored(cx, headers.get(text(cx, name))) : 0n;
+    return headers ? stored(cx, headers.get(headerName(cx, name))) : 0n;
   },
   portico_response_header_set: responseHeaderChange("set"),
   portico_response_header_append: responseHeaderChange("append"),
@@ -194,7 +202,7 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
     answer.status = status(code!);
     answer.body = body ? text(cx, body, MAX_BODY_BYTES, "a reply body") : "";
   },
-  portico_reply_header: (cx, name, value) => reply(cx).headers.append(text(cx, name), text(cx, value)),
+  portico_reply_header: (cx, name, value) => reply(cx).headers.append(headerName(cx, name), headerValue(cx, value)),
 
   // 1.1: query, route, client, variables, backend, log, state
   portico_request_query: (cx, name) => {
