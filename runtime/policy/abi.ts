@@ -5,6 +5,7 @@
  * serialises a request, and no call awaits inside the guest.
  */
 import type { CallContext } from "@extism/extism";
+import type { Logger } from "../observability/log.ts";
 import { policyState } from "./state.ts";
 
 /** The part of one request/response exchange a policy can see and change, passed as Extism's host context. */
@@ -45,14 +46,11 @@ export interface PolicyExchange {
   releases?: (() => void)[];
   /** The policy being run (set by the chain): it namespaces counters, cache keys and log lines. */
   policy?: string;
-  /** Where `portico_log` writes. */
-  log?: (level: LogLevel, message: string, policy: string | undefined) => void;
+  /** Where `portico_log` writes (debug lines are dropped: the gateway's log has no debug level). */
+  readonly logger?: Logger;
   /** Milliseconds until the window of the last `portico_counter_add` ends. */
   counterResetMs?: number;
 }
-
-/** Levels of `portico_log`: 0 debug, 1 info, 2 warn, 3 error. */
-export type LogLevel = "debug" | "info" | "warn" | "error";
 
 /** A response header change recorded in on_request: set, append or remove. */
 export type DeferredHeader = readonly ["set" | "append" | "remove", string, string];
@@ -167,7 +165,8 @@ function namespaced(ex: PolicyExchange, key: string): string {
   return `${ex.policy ?? ""}\u0000${key}`;
 }
 
-const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+/** `portico_log` levels 1-3 (0, debug, is dropped). */
+const LEVELS = [undefined, "info", "warn", "error"] as const;
 
 function backendUrl(url: string): string {
   let parsed: URL;
@@ -270,7 +269,8 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
   portico_log: (cx, level, message) => {
     const ex = exchange(cx);
     const line = text(cx, message, MAX_TEXT_BYTES, "a log message");
-    ex.log?.(LEVELS[Math.max(0, Math.min(3, Number(level)))]!, line, ex.policy);
+    const name = LEVELS[Math.max(0, Math.min(3, Number(level)))];
+    if (name && ex.logger) ex.logger[name](line, { policy: ex.policy });
   },
   portico_counter_add: (cx, key, windowMs, delta, limit) => {
     const ex = exchange(cx);

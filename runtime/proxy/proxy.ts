@@ -2,8 +2,7 @@ import { HttpProblem } from "../http/problem.ts";
 import { BackendPool } from "../pipeline/backend.ts";
 import { UpstreamTimeout, type UpstreamClient } from "../upstream/client.ts";
 import type { Chains } from "../pipeline/pipeline.ts";
-import type { Logger } from "../observability/log.ts";
-import { applyDeferred, type LogLevel, type PolicyExchange, type PolicyReply } from "../policy/abi.ts";
+import { applyDeferred, type PolicyExchange, type PolicyReply } from "../policy/abi.ts";
 import type { PolicyChain, PolicyReporting } from "../policy/chain.ts";
 import { clientResponseHeaders, isEndToEnd, upstreamRequestHeaders, type ClientFacts } from "./headers.ts";
 
@@ -54,7 +53,7 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
     api: forwarded.api,
     operation: forwarded.operation,
     backends: forwarded.backends,
-    log: policyLog(reporting.logger),
+    logger: reporting.logger,
   };
   try {
     if (chains.request.length) {
@@ -94,15 +93,6 @@ function urlBackend(url: string, timeoutMs: number): BackendPool {
     urlBackends.set(key, pool);
   }
   return pool;
-}
-
-/** Where `portico_log` lines go: the gateway's log, naming the policy. */
-function policyLog(logger: Logger): (level: LogLevel, message: string, policy: string | undefined) => void {
-  return (level, message, policy) => {
-    // The logger has no debug level: policy debug lines are dropped.
-    if (level === "debug") return;
-    logger[level](message, { policy });
-  };
 }
 
 /** Sends the request to a backend and returns its response, untouched when it carries only end-to-end headers. */
