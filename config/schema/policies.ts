@@ -21,7 +21,7 @@ const TemplateText = z.string().superRefine((value, ctx) => {
 });
 
 /** A parameter value with placeholders; YAML numbers and booleans are taken as text. */
-const Template = Scalar.pipe(TemplateText);
+const Template = z.preprocess((v) => (typeof v === "number" || typeof v === "boolean" ? String(v) : v), TemplateText);
 
 /** A positive whole number (calls, counts), handed over as its decimal string. */
 const Count = z.number().int().min(1).max(2_147_483_647).transform(String);

@@ -4,12 +4,7 @@
 import "./abort";
 
 // Extism's kernel: memory blocks shared with the host, and the policy's configuration.
-@external("extism:host/env", "alloc") declare function extism_alloc(length: u64): u64;
 @external("extism:host/env", "length") declare function extism_length(offset: u64): u64;
-@external("extism:host/env", "load_u8") declare function extism_load_u8(offset: u64): u8;
-@external("extism:host/env", "store_u8") declare function extism_store_u8(offset: u64, value: u8): void;
-@external("extism:host/env", "load_u64") declare function extism_load_u64(offset: u64): u64;
-@external("extism:host/env", "store_u64") declare function extism_store_u64(offset: u64, value: u64): void;
 @external("extism:host/env", "config_get") declare function extism_config_get(key: u64): u64;
 
 // Portico's host functions (runtime/policy/abi.ts).
@@ -26,6 +21,8 @@ import "./abort";
 @external("extism:host/user", "portico_reply") declare function host_reply(status: i32, body: u64): void;
 @external("extism:host/user", "portico_reply_header") declare function host_reply_header(name: u64, value: u64): void;
 // ABI 1.1
+@external("extism:host/user", "portico_block_new") declare function host_block_new(pointer: usize, length: i32): u64;
+@external("extism:host/user", "portico_block_copy") declare function host_block_copy(offset: u64, pointer: usize): void;
 @external("extism:host/user", "portico_request_query") declare function host_request_query(name: u64): u64;
 @external("extism:host/user", "portico_request_query_string") declare function host_request_query_string(): u64;
 @external("extism:host/user", "portico_request_query_set") declare function host_request_query_set(name: u64, value: u64): void;
@@ -54,26 +51,31 @@ export function portico_abi_version(): i32 {
   return 0x10001;
 }
 
-// Every load and store is a call into the host, so bytes move 8 at a time, then one by one.
+// Strings to the host are passed as references into this module's memory (ABI 1.1: bit 63 set,
+// length in bits 32-62, pointer in bits 0-31); the host decodes them in place. The encoded
+// buffers stay referenced here until later calls replace them, so the collector cannot free one
+// while a host function that takes several strings is reading it.
+const pinned = new Array<ArrayBuffer | null>(8).fill(null);
+let nextPin = 0;
+
 function toBlock(value: string): u64 {
   const buffer = String.UTF8.encode(value);
-  const length = buffer.byteLength;
-  const offset = extism_alloc(length);
-  const base = changetype<usize>(buffer);
-  let i = 0;
-  for (; i + 8 <= length; i += 8) extism_store_u64(offset + <u64>i, load<u64>(base + i));
-  for (; i < length; i++) extism_store_u8(offset + <u64>i, load<u8>(base + i));
-  return offset;
+  pinned[nextPin] = buffer;
+  nextPin = (nextPin + 1) & 7;
+  return (<u64>1 << 63) | (<u64>buffer.byteLength << 32) | <u64>changetype<usize>(buffer);
+}
+
+/** Copies a string into a new Extism block (for Extism's own functions, which read only blocks). */
+function toExtismBlock(value: string): u64 {
+  const buffer = String.UTF8.encode(value);
+  return host_block_new(changetype<usize>(buffer), buffer.byteLength);
 }
 
 function fromBlock(offset: u64): string | null {
   if (offset == 0) return null;
   const length = <i32>extism_length(offset);
   const buffer = new ArrayBuffer(length);
-  const base = changetype<usize>(buffer);
-  let i = 0;
-  for (; i + 8 <= length; i += 8) store<u64>(base + i, extism_load_u64(offset + <u64>i));
-  for (; i < length; i++) store<u8>(base + i, extism_load_u8(offset + <u64>i));
+  if (length > 0) host_block_copy(offset, changetype<usize>(buffer));
   return String.UTF8.decode(buffer);
 }
 
@@ -182,7 +184,7 @@ export class Reply {
 /** The policy's parameters (`with:` in the configuration), as strings. */
 export class Config {
   static get(key: string): string | null {
-    return fromBlock(extism_config_get(toBlock(key)));
+    return fromBlock(extism_config_get(toExtismBlock(key)));
   }
 }
 

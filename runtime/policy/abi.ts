@@ -75,8 +75,20 @@ function exchange(context: CallContext): PolicyExchange {
   return context.hostContext<PolicyExchange>();
 }
 
+/** Bit 63 of a string argument: the string is in the module's own memory (`1 << 63 | length << 32 | pointer`), not an Extism block. */
+const IN_MEMORY = 1n << 63n;
+const decoder = new TextDecoder();
+
 function text(context: CallContext, offset: bigint | number | undefined, limit = MAX_TEXT_BYTES, what = "a string"): string {
   const address = offset ? BigInt(offset) : 0n;
+  if (address & IN_MEMORY) {
+    const length = Number((address >> 32n) & 0x7fffffffn);
+    if (length > limit) throw new Error(`policy passed ${what} of ${length} bytes; the limit is ${limit}`);
+    const pointer = Number(address & 0xffffffffn);
+    const bytes = guestMemory().subarray(pointer, pointer + length);
+    if (bytes.length !== length) throw new Error("policy passed a string outside its memory");
+    return decoder.decode(bytes);
+  }
   const length = Number(context.length(address));
   if (length > limit) throw new Error(`policy passed ${what} of ${length} bytes; the limit is ${limit}`);
   const block = address ? context.read(address) : null;
@@ -180,6 +192,22 @@ function backendUrl(url: string): string {
   return url;
 }
 
+/** The linear memory of the module whose call is running (set by PolicyPlugin before each call). */
+let callingMemory: WebAssembly.Memory | undefined;
+
+/**
+ * Names the memory of the module about to be called. Calls are synchronous inside the guest, so
+ * the memory stays the caller's for the whole call.
+ */
+export function setCallingMemory(memory: WebAssembly.Memory | undefined): void {
+  callingMemory = memory;
+}
+
+function guestMemory(): Uint8Array {
+  if (!callingMemory) throw new Error("the module's memory is not available");
+  return new Uint8Array(callingMemory.buffer);
+}
+
 /** The host functions of ABI v1, by import name. */
 export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
   // 1.0
@@ -202,6 +230,25 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
     answer.body = body ? text(cx, body, MAX_BODY_BYTES, "a reply body") : "";
   },
   portico_reply_header: (cx, name, value) => reply(cx).headers.append(headerName(cx, name), headerValue(cx, value)),
+
+  // 1.1: whole strings in one call, instead of one `load_u64`/`store_u64` per 8 bytes
+  portico_block_new: (cx, pointer, length) => {
+    const size = Number(length);
+    if (size > MAX_BLOCK_BYTES) throw new Error(`policy tried to allocate ${size} bytes of host memory; the limit is ${MAX_BLOCK_BYTES}`);
+    const start = Number(pointer);
+    const bytes = guestMemory().subarray(start, start + size);
+    if (bytes.length !== size) throw new Error("policy passed a string outside its memory");
+    // Allocated through the checked `alloc`, so the call's Extism memory limit holds.
+    const offset = ENV_OVERRIDES.alloc!(cx, BigInt(size)) as bigint;
+    // In-process, a block read is a view of the block's own buffer: writing it fills the block.
+    if (size) new Uint8Array(cx.read(offset)!.arrayBuffer()).set(bytes);
+    return offset;
+  },
+  portico_block_copy: (cx, offset, pointer) => {
+    const block = cx.read(BigInt(offset));
+    if (!block) throw new Error("policy passed an invalid memory offset");
+    guestMemory().set(new Uint8Array(block.arrayBuffer()), Number(pointer));
+  },
 
   // 1.1: query, route, client, variables, backend, log, state
   portico_request_query: (cx, name) => {

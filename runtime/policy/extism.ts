@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import createPlugin, { type Plugin } from "@extism/extism";
-import { ENV_NAMESPACE, ENV_OVERRIDES, HOST_FUNCTIONS, HOST_NAMESPACE, type PolicyExchange } from "./abi.ts";
+import { ENV_NAMESPACE, ENV_OVERRIDES, HOST_FUNCTIONS, HOST_NAMESPACE, setCallingMemory, type PolicyExchange } from "./abi.ts";
 import { FUEL_EXPORT, meterModule } from "./meter.ts";
 
 /** The limits a policy runs within: fuel per call (function entries plus loop iterations) and linear memory. */
@@ -112,14 +112,18 @@ export class PolicyPlugin {
   readonly #plugin: Plugin;
   readonly #fuel: WebAssembly.Global;
   readonly #budget: bigint;
+  /** The module's linear memory (Extism requires it exported), for the ABI's block copies. */
+  readonly #memory: WebAssembly.Memory | undefined;
 
   private constructor(
     readonly module: PolicyModule,
     plugin: Plugin,
     fuel: WebAssembly.Global,
+    memory: WebAssembly.Memory | undefined,
   ) {
     this.#plugin = plugin;
     this.#fuel = fuel;
+    this.#memory = memory;
     this.#budget = BigInt(module.fuel);
   }
 
@@ -146,7 +150,7 @@ export class PolicyPlugin {
         `module ${module.digest.slice(0, 12)} is built for policy ABI ${describeVersion(version)}; this gateway implements ${describeVersion(ABI_VERSION)}`,
       );
     }
-    return new PolicyPlugin(module, plugin, fuel);
+    return new PolicyPlugin(module, plugin, fuel, instance.exports.memory as WebAssembly.Memory | undefined);
   }
 
   /**
@@ -155,6 +159,9 @@ export class PolicyPlugin {
    */
   async call(hook: string, exchange?: PolicyExchange): Promise<void> {
     this.#fuel.value = this.#budget;
+    // The guest runs synchronously inside the first step of `call`, so no other call can run
+    // between setting the memory and the guest's use of it.
+    setCallingMemory(this.#memory);
     await this.#plugin.call(hook, undefined, exchange);
   }
 
