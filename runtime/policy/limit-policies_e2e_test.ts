@@ -52,7 +52,11 @@ apis:
   - name: api-two
     path: /two
     backend: b
-    policies: { inbound: [ { policy: rate-limit, with: { calls: 2, renewal-period: 60, retry-after-header-name: x-retry-in } } ] }
+    policies: { inbound: [ { policy: rate-limit, with: { calls: 2, renewal-period: 60 } } ] }
+  - name: api-three
+    path: /three
+    backend: b
+    policies: { inbound: [ { policy: rate-limit, with: { calls: 1, renewal-period: 60, retry-after-header-name: x-retry-in } } ] }
   - name: quota
     path: /quota
     backend: b
@@ -137,7 +141,7 @@ policies:
   });
 
   describe("rate-limit", () => {
-    it("limits each API on its own, with the Retry-After header name APIM lets you choose", async () => {
+    it("limits each API on its own, even when two APIs use the same parameters (and share one instance)", async () => {
       assert.equal((await get("/one/a")).status, 200);
       assert.equal((await get("/one/b")).status, 200);
       const one = await get("/one/c");
@@ -146,10 +150,15 @@ policies:
       assert.ok(retry > 50 && retry <= 60, `Retry-After ${retry}`);
       assert.equal((await get("/two/a")).status, 200, "the other API's counter is untouched");
       assert.equal((await get("/two/a")).status, 200);
-      const two = await get("/two/a");
-      assert.equal(two.status, 429);
-      assert.ok(Number(two.headers.get("x-retry-in")) > 50);
-      assert.equal(two.headers.get("retry-after"), null);
+      assert.equal((await get("/two/a")).status, 429);
+    });
+
+    it("sends the retry interval in the header APIM's retry-after-header-name chooses", async () => {
+      assert.equal((await get("/three/a")).status, 200);
+      const three = await get("/three/a");
+      assert.equal(three.status, 429);
+      assert.ok(Number(three.headers.get("x-retry-in")) > 50);
+      assert.equal(three.headers.get("retry-after"), null);
     });
   });
 
