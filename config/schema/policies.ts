@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { formatRange, parseCidr, parseIp } from "./ip.ts";
+import { templateProblem } from "./template.ts";
 
 /** A header name as HTTP allows it (an RFC 9110 token). */
 const HeaderName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "expected a header name");
@@ -11,6 +13,56 @@ const HeaderValue = Scalar.pipe(z.string().regex(/^[^\x00-\x08\x0a-\x1f\x7f]*$/,
 
 /** An HTTP status a policy may answer with, given as a number; handed over as its decimal string. */
 const Status = (fallback: number) => z.number().int().min(200).max(599).default(fallback).transform(String);
+
+/** Text with `{...}` placeholders (see config/schema/template.ts), checked here. */
+const TemplateText = z.string().superRefine((value, ctx) => {
+  const problem = templateProblem(value);
+  if (problem) ctx.addIssue({ code: "custom", message: `template ${problem}` });
+});
+
+/** A parameter value with placeholders; YAML numbers and booleans are taken as text. */
+const Template = z.preprocess((v) => (typeof v === "number" || typeof v === "boolean" ? String(v) : v), TemplateText);
+
+/** A positive whole number (calls, counts), handed over as its decimal string. */
+const Count = z.number().int().min(1).max(2_147_483_647).transform(String);
+
+/** A period in whole seconds, as APIM gives renewal periods (at most a year), handed over as its decimal string. */
+const Seconds = z.number().int().min(1).max(31_536_000).transform(String);
+
+/** A query parameter name: non-empty, no `&`, `=`, `#` or whitespace. */
+const QueryName = z.string().regex(/^[^&=#\s\x00-\x1f\x7f]+$/, "expected a query parameter name (no &, =, # or whitespace)");
+
+/** One or several values (a list), joined with newlines for the module. */
+const OneOrMany = <T extends z.ZodType<string, unknown>>(item: T) =>
+  z.union([item, z.array(item).min(1)]).transform((v) => (Array.isArray(v) ? v.join("\n") : v));
+
+/** An IP address or CIDR block (IPv4 or IPv6). */
+const IpOrCidr = z.string().refine((v) => parseCidr(v.trim()) !== undefined, "expected an IPv4 or IPv6 address or CIDR block (such as 10.0.0.0/8 or 2001:db8::/32)");
+
+/** One IP address. */
+const Ip = z.string().refine((v) => parseIp(v.trim()) !== undefined, "expected an IPv4 or IPv6 address");
+
+/** A method name for CORS lists, or "*". */
+const MethodName = z.string().regex(/^(\*|[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/, "expected an HTTP method or *");
+
+/** Names of response headers and variables that the rate-limit policies may set (APIM's attributes). */
+const limitNames = {
+  "retry-after-header-name": HeaderName.optional(),
+  "retry-after-variable-name": z.string().min(1).optional(),
+  "remaining-calls-header-name": HeaderName.optional(),
+  "remaining-calls-variable-name": z.string().min(1).optional(),
+  "total-calls-header-name": HeaderName.optional(),
+};
+
+/** An http(s) base URL without query, fragment or credentials. */
+const BaseUrl = z.string().refine((v) => {
+  try {
+    const url = new URL(v);
+    return (url.protocol === "http:" || url.protocol === "https:") && !url.search && !url.hash && !url.username && !url.password;
+  } catch {
+    return false;
+  }
+}, "expected an http:// or https:// URL without query, fragment or credentials");
 
 /**
  * The parameters (`with:`) of each built-in policy, with APIM's attribute names. The policy engine
@@ -41,6 +93,88 @@ export const BUILTIN_POLICY_PARAMS = {
       values: z.array(HeaderValue).default([]).transform((list) => list.join("\n")),
     })
     .strict(),
+  "set-query-parameter": z
+    .object({
+      name: QueryName,
+      value: OneOrMany(Template).optional(),
+      "exists-action": z.enum(["override", "skip", "append", "delete"]).default("override"),
+    })
+    .strict()
+    .refine((p) => p["exists-action"] === "delete" || p.value !== undefined, { message: 'needs a value unless exists-action is "delete"' }),
+  "rewrite-uri": z
+    .object({
+      template: z
+        .string()
+        .regex(/^\/[^#\s\x00-\x1f\x7f]*$/, 'expected a path template starting with "/" (no #, no whitespace)')
+        .pipe(TemplateText),
+      "copy-unmatched-params": z.boolean().default(true).transform(String),
+    })
+    .strict(),
+  "set-backend-service": z
+    .object({ "backend-id": z.string().min(1).optional(), "base-url": BaseUrl.optional() })
+    .strict()
+    .refine((p) => (p["backend-id"] === undefined) !== (p["base-url"] === undefined), { message: "needs exactly one of backend-id and base-url" }),
+  "ip-filter": z
+    .object({
+      action: z.enum(["allow", "forbid"]),
+      address: z.array(IpOrCidr).default([]),
+      "address-range": z
+        .array(
+          z
+            .object({ from: Ip, to: Ip })
+            .strict()
+            .refine((r) => parseIp(r.from.trim())! <= parseIp(r.to.trim())!, { message: "from must not be above to", path: ["to"] }),
+        )
+        .default([]),
+    })
+    .strict()
+    .refine((p) => p.address.length + p["address-range"].length > 0, { message: "needs at least one address or address-range" })
+    .transform((p) => ({
+      action: p.action,
+      ranges: [
+        ...p.address.map((a) => formatRange(parseCidr(a.trim())!)),
+        ...p["address-range"].map((r) => formatRange({ from: parseIp(r.from.trim())!, to: parseIp(r.to.trim())! })),
+      ].join("\n"),
+    })),
+  cors: z
+    .object({
+      "allowed-origins": z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+|null)$/, 'expected "*", "null" or an origin such as https://app.example.com')).min(1),
+      "allowed-methods": z.array(MethodName).default(["GET", "POST"]),
+      "allowed-headers": z.array(z.union([HeaderName, z.literal("*")])).default([]),
+      "expose-headers": z.array(HeaderName).default([]),
+      "allow-credentials": z.boolean().default(false),
+      "preflight-result-max-age": z.number().int().min(0).max(86_400).optional(),
+      "terminate-unmatched-request": z.boolean().default(true),
+    })
+    .strict()
+    .refine((p) => !(p["allow-credentials"] && p["allowed-origins"].includes("*")), {
+      message: 'allow-credentials cannot be used with the "*" origin (browsers refuse it); list the origins',
+      path: ["allow-credentials"],
+    })
+    .transform((p) => ({
+      "allowed-origins": p["allowed-origins"].join("\n"),
+      "allowed-methods": p["allowed-methods"].join("\n"),
+      "allowed-headers": p["allowed-headers"].join("\n"),
+      "expose-headers": p["expose-headers"].join("\n"),
+      "allow-credentials": String(p["allow-credentials"]),
+      "preflight-result-max-age": p["preflight-result-max-age"] === undefined ? undefined : String(p["preflight-result-max-age"]),
+      "terminate-unmatched-request": String(p["terminate-unmatched-request"]),
+    })),
+  "mock-response": z
+    .object({
+      "status-code": Status(200),
+      "content-type": HeaderValue.default("application/json"),
+      body: Scalar.default(""),
+    })
+    .strict(),
+  "rate-limit": z.object({ calls: Count, "renewal-period": Seconds, ...limitNames }).strict(),
+  "rate-limit-by-key": z
+    .object({ calls: Count, "renewal-period": Seconds, "counter-key": Template, "increment-count": Count.prefault(1), ...limitNames })
+    .strict(),
+  "quota-by-key": z
+    .object({ calls: Count, "renewal-period": Seconds, "counter-key": Template, "increment-count": Count.prefault(1) })
+    .strict(),
+  "limit-concurrency": z.object({ key: Template, "max-count": Count }).strict(),
 } as const satisfies Record<string, z.ZodType>;
 
 /** Names of the built-in policies. */

@@ -198,6 +198,14 @@ function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: Propert
       }
       if (BUILTIN_POLICIES.has(use.policy)) {
         problems.push(...checkParams(use.policy as BuiltinPolicyName, use.with, [...here, "with"]));
+        const backend = use.policy === "set-backend-service" ? (use.with as Record<string, unknown> | undefined)?.["backend-id"] : undefined;
+        if (typeof backend === "string" && !Object.hasOwn(config.backends, backend)) {
+          const names = Object.keys(config.backends);
+          const hint = suggest(backend, names);
+          problems.push(
+            problem([...here, "with", "backend-id"], `unknown backend ${showValue(backend)} (${hint ? `did you mean "${hint}"? ` : ""}known: ${knownList(names)})`),
+          );
+        }
         return;
       }
       if (known.includes(use.policy)) return;

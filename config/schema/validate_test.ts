@@ -358,7 +358,21 @@ describe("validateConfig: backends", () => {
 
 describe("validateConfig: policies", () => {
   it("ships the built-in policies written so far", () => {
-    assert.deepEqual([...BUILTIN_POLICIES], ["set-header", "return-response", "check-header"]);
+    assert.deepEqual([...BUILTIN_POLICIES], [
+      "set-header",
+      "return-response",
+      "check-header",
+      "set-query-parameter",
+      "rewrite-uri",
+      "set-backend-service",
+      "ip-filter",
+      "cors",
+      "mock-response",
+      "rate-limit",
+      "rate-limit-by-key",
+      "quota-by-key",
+      "limit-concurrency",
+    ]);
   });
 
   it("checks a built-in policy's parameters at their full path", () => {
@@ -422,14 +436,14 @@ describe("validateConfig: policies", () => {
             name: "a",
             path: "/a",
             backend: "orders",
-            policies: { inbound: ["base", { policy: "rate-limit-by-key", with: { calls: 100 } }], outbound: [{ policy: "set-header" }] },
+            policies: { inbound: ["base", { policy: "rate-limit-by-ip", with: { calls: 100 } }], outbound: [{ policy: "set-header" }] },
             operations: [{ method: "GET", url: "/", policies: { "on-error": ["base", { policy: "return-response" }] } }],
           },
         ],
         backends: BACKENDS,
       }),
       [
-        'apis[0].policies.inbound[1].policy: unknown policy "rate-limit-by-key" (known: set-header, return-response, check-header)',
+        'apis[0].policies.inbound[1].policy: unknown policy "rate-limit-by-ip" (did you mean "rate-limit-by-key"? known: set-header, return-response, check-header, set-query-parameter, rewrite-uri, set-backend-service, ip-filter, cors, mock-response, rate-limit, rate-limit-by-key, quota-by-key, limit-concurrency)',
         "apis[0].policies.outbound[0].with.name: required (expected string)",
         "apis[0].operations[0].policies.on-error[1]: policies in on-error are not run by this version yet",
       ],
@@ -450,7 +464,7 @@ describe("validateConfig: policies", () => {
         policies: { "add-tenant": { module: "./add-tenant.wasm" } },
       }),
       [
-        'apis[0].policies.inbound[0].policy: unknown policy "add-tenat" (did you mean "add-tenant"? known: set-header, return-response, check-header, add-tenant)',
+        'apis[0].policies.inbound[0].policy: unknown policy "add-tenat" (did you mean "add-tenant"? known: set-header, return-response, check-header, set-query-parameter, rewrite-uri, set-backend-service, ip-filter, cors, mock-response, rate-limit, rate-limit-by-key, quota-by-key, limit-concurrency, add-tenant)',
       ],
     );
   });

@@ -4,12 +4,7 @@
 import "./abort";
 
 // Extism's kernel: memory blocks shared with the host, and the policy's configuration.
-@external("extism:host/env", "alloc") declare function extism_alloc(length: u64): u64;
 @external("extism:host/env", "length") declare function extism_length(offset: u64): u64;
-@external("extism:host/env", "load_u8") declare function extism_load_u8(offset: u64): u8;
-@external("extism:host/env", "store_u8") declare function extism_store_u8(offset: u64, value: u8): void;
-@external("extism:host/env", "load_u64") declare function extism_load_u64(offset: u64): u64;
-@external("extism:host/env", "store_u64") declare function extism_store_u64(offset: u64, value: u64): void;
 @external("extism:host/env", "config_get") declare function extism_config_get(key: u64): u64;
 
 // Portico's host functions (runtime/policy/abi.ts).
@@ -25,32 +20,62 @@ import "./abort";
 @external("extism:host/user", "portico_response_header_remove") declare function host_response_header_remove(name: u64): void;
 @external("extism:host/user", "portico_reply") declare function host_reply(status: i32, body: u64): void;
 @external("extism:host/user", "portico_reply_header") declare function host_reply_header(name: u64, value: u64): void;
+// ABI 1.1
+@external("extism:host/user", "portico_block_new") declare function host_block_new(pointer: usize, length: i32): u64;
+@external("extism:host/user", "portico_block_copy") declare function host_block_copy(offset: u64, pointer: usize): void;
+@external("extism:host/user", "portico_request_query") declare function host_request_query(name: u64): u64;
+@external("extism:host/user", "portico_request_query_string") declare function host_request_query_string(): u64;
+@external("extism:host/user", "portico_request_query_set") declare function host_request_query_set(name: u64, value: u64): void;
+@external("extism:host/user", "portico_request_query_append") declare function host_request_query_append(name: u64, value: u64): void;
+@external("extism:host/user", "portico_request_query_remove") declare function host_request_query_remove(name: u64): void;
+@external("extism:host/user", "portico_request_query_string_set") declare function host_request_query_string_set(query: u64): void;
+@external("extism:host/user", "portico_request_path_set") declare function host_request_path_set(path: u64): void;
+@external("extism:host/user", "portico_request_route_param") declare function host_request_route_param(name: u64): u64;
+@external("extism:host/user", "portico_client_ip") declare function host_client_ip(): u64;
+@external("extism:host/user", "portico_route_api") declare function host_route_api(): u64;
+@external("extism:host/user", "portico_route_operation") declare function host_route_operation(): u64;
+@external("extism:host/user", "portico_response_status") declare function host_response_status(): i32;
+@external("extism:host/user", "portico_var_get") declare function host_var_get(name: u64): u64;
+@external("extism:host/user", "portico_var_set") declare function host_var_set(name: u64, value: u64): void;
+@external("extism:host/user", "portico_set_backend") declare function host_set_backend(name: u64): void;
+@external("extism:host/user", "portico_set_backend_url") declare function host_set_backend_url(url: u64): void;
+@external("extism:host/user", "portico_log") declare function host_log(level: i32, message: u64): void;
+@external("extism:host/user", "portico_counter_add") declare function host_counter_add(key: u64, windowMs: i64, delta: i64, limit: i64): i64;
+@external("extism:host/user", "portico_counter_reset_ms") declare function host_counter_reset_ms(): i64;
+@external("extism:host/user", "portico_cache_get") declare function host_cache_get(key: u64): u64;
+@external("extism:host/user", "portico_cache_set") declare function host_cache_set(key: u64, value: u64, ttlMs: i64): void;
+@external("extism:host/user", "portico_concurrency_acquire") declare function host_concurrency_acquire(key: u64, max: i32): i32;
 
-/** The ABI this SDK targets, `(major << 16) | minor`. Every policy re-exports it. */
+/** The ABI this SDK targets, `(major << 16) | minor`: 1.1. Every policy re-exports it. */
 export function portico_abi_version(): i32 {
-  return 0x10000;
+  return 0x10001;
 }
 
-// Every load and store is a call into the host, so bytes move 8 at a time, then one by one.
+// Strings to the host are passed as references into this module's memory (ABI 1.1: bit 63 set,
+// length in bits 32-62, pointer in bits 0-31); the host decodes them in place. The encoded
+// buffers stay referenced here until later calls replace them, so the collector cannot free one
+// while a host function that takes several strings is reading it.
+const pinned = new Array<ArrayBuffer | null>(8).fill(null);
+let nextPin = 0;
+
 function toBlock(value: string): u64 {
   const buffer = String.UTF8.encode(value);
-  const length = buffer.byteLength;
-  const offset = extism_alloc(length);
-  const base = changetype<usize>(buffer);
-  let i = 0;
-  for (; i + 8 <= length; i += 8) extism_store_u64(offset + <u64>i, load<u64>(base + i));
-  for (; i < length; i++) extism_store_u8(offset + <u64>i, load<u8>(base + i));
-  return offset;
+  pinned[nextPin] = buffer;
+  nextPin = (nextPin + 1) & 7;
+  return (<u64>1 << 63) | (<u64>buffer.byteLength << 32) | <u64>changetype<usize>(buffer);
+}
+
+/** Copies a string into a new Extism block (for Extism's own functions, which read only blocks). */
+function toExtismBlock(value: string): u64 {
+  const buffer = String.UTF8.encode(value);
+  return host_block_new(changetype<usize>(buffer), buffer.byteLength);
 }
 
 function fromBlock(offset: u64): string | null {
   if (offset == 0) return null;
   const length = <i32>extism_length(offset);
   const buffer = new ArrayBuffer(length);
-  const base = changetype<usize>(buffer);
-  let i = 0;
-  for (; i + 8 <= length; i += 8) store<u64>(base + i, extism_load_u64(offset + <u64>i));
-  for (; i < length; i++) store<u8>(base + i, extism_load_u8(offset + <u64>i));
+  if (length > 0) host_block_copy(offset, changetype<usize>(buffer));
   return String.UTF8.decode(buffer);
 }
 
@@ -74,6 +99,53 @@ export class Request {
   static removeHeader(name: string): void {
     host_request_header_remove(toBlock(name));
   }
+  /** The first value of a query parameter (decoded), or null. */
+  static query(name: string): string | null {
+    return fromBlock(host_request_query(toBlock(name)));
+  }
+  /** The query string going to the backend, without "?" ("" when none), as it is on the wire. */
+  static queryString(): string {
+    return fromBlock(host_request_query_string())!;
+  }
+  /** Sets a query parameter (every earlier value of it is replaced); the host encodes it. */
+  static setQuery(name: string, value: string): void {
+    host_request_query_set(toBlock(name), toBlock(value));
+  }
+  /** Adds a value to a query parameter, after the ones it has. */
+  static appendQuery(name: string, value: string): void {
+    host_request_query_append(toBlock(name), toBlock(value));
+  }
+  /** Removes a query parameter (all its values). */
+  static removeQuery(name: string): void {
+    host_request_query_remove(toBlock(name));
+  }
+  /** Replaces the whole query string (already encoded; "" removes it). */
+  static setQueryString(query: string): void {
+    host_request_query_string_set(toBlock(query));
+  }
+  /** Sets the path the backend gets after its base URL ("/..."; no query, no dot segments). */
+  static setPath(path: string): void {
+    host_request_path_set(toBlock(path));
+  }
+  /** A route parameter of the matched operation (`/{id}`), decoded, or null. */
+  static routeParam(name: string): string | null {
+    return fromBlock(host_request_route_param(toBlock(name)));
+  }
+  /** The client's IP address (IPv4 dotted, or IPv6 text). */
+  static clientIp(): string {
+    const ip = fromBlock(host_client_ip());
+    return ip === null ? "" : ip!;
+  }
+  /** The name of the matched API ("" if unknown). */
+  static api(): string {
+    const name = fromBlock(host_route_api());
+    return name === null ? "" : name!;
+  }
+  /** The name of the matched operation ("" when the API lists none). */
+  static operation(): string {
+    const name = fromBlock(host_route_operation());
+    return name === null ? "" : name!;
+  }
 }
 
 /** The response on its way to the client (in `on_response`). */
@@ -89,6 +161,10 @@ export class Response {
   }
   static removeHeader(name: string): void {
     host_response_header_remove(toBlock(name));
+  }
+  /** The backend's status in `on_response` (0 in `on_request`). */
+  static status(): i32 {
+    return host_response_status();
   }
 }
 
@@ -108,6 +184,232 @@ export class Reply {
 /** The policy's parameters (`with:` in the configuration), as strings. */
 export class Config {
   static get(key: string): string | null {
-    return fromBlock(extism_config_get(toBlock(key)));
+    return fromBlock(extism_config_get(toExtismBlock(key)));
   }
+}
+
+/** Variables of the current request, shared by every policy along its chain. */
+export class Context {
+  static get(name: string): string | null {
+    return fromBlock(host_var_get(toBlock(name)));
+  }
+  static set(name: string, value: string): void {
+    host_var_set(toBlock(name), toBlock(value));
+  }
+}
+
+/** Where the request goes. */
+export class Backend {
+  /** Sends the request to another backend of the configuration, by name. */
+  static use(name: string): void {
+    host_set_backend(toBlock(name));
+  }
+  /** Sends the request to another base URL (`http(s)://host[:port][/path]`). */
+  static useUrl(url: string): void {
+    host_set_backend_url(toBlock(url));
+  }
+}
+
+/** Lines in the gateway's log, naming the policy. */
+export class Log {
+  static debug(message: string): void {
+    host_log(0, toBlock(message));
+  }
+  static info(message: string): void {
+    host_log(1, toBlock(message));
+  }
+  static warn(message: string): void {
+    host_log(2, toBlock(message));
+  }
+  static error(message: string): void {
+    host_log(3, toBlock(message));
+  }
+}
+
+/**
+ * Counters with a time window, kept by the host across requests (per policy name and key). A
+ * window starts with the first increment after the previous one ended.
+ */
+export class Counter {
+  /**
+   * Adds `delta` to `key` in its window of `windowMs`, unless that would pass `limit` (negative:
+   * no limit). Returns the new count, or -1 when the increment was refused.
+   */
+  static add(key: string, windowMs: i64, delta: i64, limit: i64): i64 {
+    return host_counter_add(toBlock(key), windowMs, delta, limit);
+  }
+  /** Milliseconds until the window of the last `add` in this call ends. */
+  static resetMs(): i64 {
+    return host_counter_reset_ms();
+  }
+}
+
+/** A small key/value cache kept by the host across requests (per policy name), with a time to live. */
+export class Cache {
+  static get(key: string): string | null {
+    return fromBlock(host_cache_get(toBlock(key)));
+  }
+  static set(key: string, value: string, ttlMs: i64): void {
+    host_cache_set(toBlock(key), toBlock(value), ttlMs);
+  }
+}
+
+/** Concurrency slots, given back by the host when the request's response is ready. */
+export class Concurrency {
+  /** Takes one of `max` slots for `key`; false when all are in use. */
+  static acquire(key: string, max: i32): bool {
+    return host_concurrency_acquire(toBlock(key), max) != 0;
+  }
+}
+
+// Template parts: literal text, or a value pulled from the request when rendered.
+const T_TEXT = 0;
+const T_IP = 1;
+const T_METHOD = 2;
+const T_PATH = 3;
+const T_QUERY_STRING = 4;
+const T_HEADER = 5;
+const T_QUERY = 6;
+const T_ROUTE = 7;
+const T_VARIABLE = 8;
+const T_API = 9;
+const T_OPERATION = 10;
+const T_UNKNOWN = 11;
+
+class Part {
+  constructor(public kind: i32, public arg: string) {}
+}
+
+function partFor(name: string): Part {
+  if (name == "request.ip") return new Part(T_IP, "");
+  if (name == "request.method") return new Part(T_METHOD, "");
+  if (name == "request.path") return new Part(T_PATH, "");
+  if (name == "request.query") return new Part(T_QUERY_STRING, "");
+  if (name == "api.name") return new Part(T_API, "");
+  if (name == "operation.name") return new Part(T_OPERATION, "");
+  if (name.startsWith("request.header.")) return new Part(T_HEADER, name.substring(15));
+  if (name.startsWith("request.query.")) return new Part(T_QUERY, name.substring(14));
+  if (name.startsWith("request.route.")) return new Part(T_ROUTE, name.substring(14));
+  if (name.startsWith("context.variable.")) return new Part(T_VARIABLE, name.substring(17));
+  if (!name.includes(".")) return new Part(T_ROUTE, name);
+  return new Part(T_UNKNOWN, name);
+}
+
+/**
+ * A parameter value with placeholders, parsed once and rendered per request: `{request.ip}`,
+ * `{request.method}`, `{request.path}`, `{request.query}`, `{request.header.NAME}`,
+ * `{request.query.NAME}`, `{request.route.NAME}` (or just `{NAME}`), `{context.variable.NAME}`,
+ * `{api.name}`, `{operation.name}`; `{{` and `}}` stand for braces. An absent value renders as "".
+ */
+export class Template {
+  parts: Part[] = [];
+  /** True when the template has no placeholder (rendering costs nothing). */
+  constant: bool = true;
+
+  constructor(source: string) {
+    let text = "";
+    let i = 0;
+    while (i < source.length) {
+      const c = source.charAt(i);
+      if (c == "{" && i + 1 < source.length && source.charAt(i + 1) == "{") {
+        text += "{";
+        i += 2;
+      } else if (c == "}" && i + 1 < source.length && source.charAt(i + 1) == "}") {
+        text += "}";
+        i += 2;
+      } else if (c == "{") {
+        const end = source.indexOf("}", i + 1);
+        if (end < 0) {
+          text += source.substring(i);
+          break;
+        }
+        if (text.length > 0) this.parts.push(new Part(T_TEXT, text));
+        text = "";
+        this.parts.push(partFor(source.substring(i + 1, end).trim()));
+        this.constant = false;
+        i = end + 1;
+      } else {
+        text += c;
+        i++;
+      }
+    }
+    if (text.length > 0 || this.parts.length == 0) this.parts.push(new Part(T_TEXT, text));
+  }
+
+  /** The template with this request's values; `encode` (0 none, 1 query component, 2 path) applies to pulled values. */
+  render(encode: i32 = 0): string {
+    if (this.constant) return this.parts[0].arg;
+    let out = "";
+    for (let i = 0; i < this.parts.length; i++) {
+      const part = this.parts[i];
+      if (part.kind == T_TEXT) {
+        out += part.arg;
+        continue;
+      }
+      const value = Template.value(part);
+      out += encode == 1 ? percentEncode(value, false) : encode == 2 ? percentEncode(value, true) : value;
+    }
+    return out;
+  }
+
+  private static value(part: Part): string {
+    let v: string | null = null;
+    switch (part.kind) {
+      case T_IP:
+        return Request.clientIp();
+      case T_METHOD:
+        return Request.method();
+      case T_PATH:
+        return Request.path();
+      case T_QUERY_STRING:
+        return Request.queryString();
+      case T_API:
+        return Request.api();
+      case T_OPERATION:
+        return Request.operation();
+      case T_HEADER:
+        v = Request.header(part.arg);
+        break;
+      case T_QUERY:
+        v = Request.query(part.arg);
+        break;
+      case T_ROUTE:
+        v = Request.routeParam(part.arg);
+        break;
+      case T_VARIABLE:
+        v = Context.get(part.arg);
+        break;
+    }
+    return v === null ? "" : v!;
+  }
+}
+
+const HEX = "0123456789ABCDEF";
+
+/**
+ * Percent-encodes UTF-8 text: everything but unreserved characters (RFC 3986), and, when `path` is
+ * true, also leaves `/` and the sub-delimiters, `:` and `@` that a path segment may carry.
+ */
+export function percentEncode(value: string, path: bool): string {
+  const bytes = Uint8Array.wrap(String.UTF8.encode(value));
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    const unreserved = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b == 0x2d || b == 0x2e || b == 0x5f || b == 0x7e;
+    const inPath = path && (b == 0x2f || b == 0x21 || b == 0x24 || (b >= 0x26 && b <= 0x2c) || b == 0x3b || b == 0x3d || b == 0x3a || b == 0x40);
+    if (unreserved || inPath) out += String.fromCharCode(b);
+    else out += "%" + HEX.charAt(b >> 4) + HEX.charAt(b & 15);
+  }
+  return out;
+}
+
+/** Escapes text for a JSON string literal. */
+export function jsonEscape(text: string): string {
+  return text.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n").replaceAll("\r", "\\r").replaceAll("\t", "\\t");
+}
+
+/** Answers with a problem+json body (RFC 9457) of type `urn:portico:problem:<kind>`. */
+export function problem(status: i32, kind: string, title: string, detail: string): void {
+  Reply.header("content-type", "application/problem+json");
+  Reply.send(status, `{"type":"urn:portico:problem:${kind}","title":"${jsonEscape(title)}","status":${status},"detail":"${jsonEscape(detail)}"}`);
 }

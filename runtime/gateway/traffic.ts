@@ -69,6 +69,10 @@ export function trafficApp(deps: TrafficDeps): Hono {
         path,
         client: { ip: plainIp(adapter.clientAddress(request, env)), proto },
         chains: route.operation ? target.operationChains[route.operation.index]! : target.chains,
+        params: route.params,
+        api,
+        operation,
+        backends: pipeline.backends,
       });
     } catch (error) {
       response = problemFor(error, logger, path);

@@ -5,6 +5,8 @@
  * serialises a request, and no call awaits inside the guest.
  */
 import type { CallContext } from "@extism/extism";
+import type { Logger } from "../observability/log.ts";
+import { policyState } from "./state.ts";
 
 /** The part of one request/response exchange a policy can see and change, passed as Extism's host context. */
 export interface PolicyExchange {
@@ -16,7 +18,42 @@ export interface PolicyExchange {
   responseHeaders: Headers | undefined;
   /** An answer a policy gave instead of the backend's (return-response, check-header, ...); ends the chain. */
   reply?: PolicyReply;
+  /** The path sent to the backend after its base URL ("" or starting with "/"); policies may rewrite it. */
+  rest?: string;
+  /** The query string sent to the backend, with its "?" (or ""), byte for byte until a policy changes it. */
+  search?: string;
+  /** Route parameters of the matched operation (`/{id}`), as they appeared in the path. */
+  readonly params?: Readonly<Record<string, string>>;
+  /** The client's address (IPv4 dotted or IPv6 text). */
+  readonly clientIp?: string;
+  /** Name of the matched API. */
+  readonly api?: string;
+  /** Name of the matched operation, if the API lists operations. */
+  readonly operation?: string;
+  /** Backends a policy may switch to (`portico_set_backend`). */
+  readonly backends?: { has(name: string): boolean };
+  /** The backend a policy chose by name (set-backend-service `backend-id`). */
+  backend?: string;
+  /** The backend base URL a policy chose (set-backend-service `base-url`). */
+  backendUrl?: string;
+  /** The backend's status, in on_response. */
+  status?: number;
+  /** Per-request variables shared along the chain (`portico_var_get`/`_set`), made on first use. */
+  variables?: Map<string, string>;
+  /** Response header changes made before the response exists (in on_request), applied to it later. */
+  deferred?: DeferredHeader[];
+  /** Concurrency slots taken during this exchange, given back when it ends. */
+  releases?: (() => void)[];
+  /** The policy being run (set by the chain): it namespaces counters, cache keys and log lines. */
+  policy?: string;
+  /** Where `portico_log` writes (debug lines are dropped: the gateway's log has no debug level). */
+  readonly logger?: Logger;
+  /** Milliseconds until the window of the last `portico_counter_add` ends. */
+  counterResetMs?: number;
 }
+
+/** A response header change recorded in on_request: set, append or remove. */
+export type DeferredHeader = readonly ["set" | "append" | "remove", string, string];
 
 /** A response made by a policy. */
 export interface PolicyReply {
@@ -25,16 +62,46 @@ export interface PolicyReply {
   body: string;
 }
 
-type HostFunction = (context: CallContext, ...args: bigint[]) => bigint | void;
+/** Longest header name or value, query parameter, path, variable or key a policy may hand over, in bytes. */
+export const MAX_TEXT_BYTES = 16 * 1024;
+/** Largest reply body a policy may hand over, in bytes. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** Largest single block a guest may allocate in Extism memory (a reply body plus headroom). */
+export const MAX_BLOCK_BYTES = MAX_BODY_BYTES + 64 * 1024;
+
+type HostFunction = (context: CallContext, ...args: (bigint | number)[]) => bigint | number | void;
 
 function exchange(context: CallContext): PolicyExchange {
   return context.hostContext<PolicyExchange>();
 }
 
-function text(context: CallContext, offset: bigint): string {
-  const block = context.read(offset);
+/** Bit 63 of a string argument: the string is in the module's own memory (`1 << 63 | length << 32 | pointer`), not an Extism block. */
+const IN_MEMORY = 1n << 63n;
+const decoder = new TextDecoder();
+
+function text(context: CallContext, offset: bigint | number | undefined, limit = MAX_TEXT_BYTES, what = "a string"): string {
+  const address = offset ? BigInt(offset) : 0n;
+  if (address & IN_MEMORY) {
+    const length = Number((address >> 32n) & 0x7fffffffn);
+    if (length > limit) throw new Error(`policy passed ${what} of ${length} bytes; the limit is ${limit}`);
+    const pointer = Number(address & 0xffffffffn);
+    const bytes = guestMemory().subarray(pointer, pointer + length);
+    if (bytes.length !== length) throw new Error("policy passed a string outside its memory");
+    return decoder.decode(bytes);
+  }
+  const length = Number(context.length(address));
+  if (length > limit) throw new Error(`policy passed ${what} of ${length} bytes; the limit is ${limit}`);
+  const block = address ? context.read(address) : null;
   if (!block) throw new Error("policy passed an invalid memory offset");
   return block.text();
+}
+
+function headerName(context: CallContext, offset: bigint | number | undefined): string {
+  return text(context, offset, MAX_TEXT_BYTES, "a header name");
+}
+
+function headerValue(context: CallContext, offset: bigint | number | undefined): string {
+  return text(context, offset, MAX_TEXT_BYTES, "a header value");
 }
 
 function stored(context: CallContext, value: string | null | undefined): bigint {
@@ -52,31 +119,245 @@ function status(value: bigint | number): number {
   return code;
 }
 
-function responseHeaders(context: CallContext): Headers {
-  const headers = exchange(context).responseHeaders;
-  if (!headers) throw new Error("response headers are only available in on_response");
-  return headers;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE = /^[^\x00\x0a\x0d]*$/;
+
+/** In on_request the response does not exist yet: changes are recorded and applied to whatever answers. */
+function deferHeader(context: CallContext, op: DeferredHeader[0], name: string, value = ""): void {
+  if (!TOKEN.test(name)) throw new Error(`policy set an invalid header name ${JSON.stringify(name.slice(0, 40))}`);
+  if (!HEADER_VALUE.test(value)) throw new Error(`policy set header ${name} to a value with a line break or NUL`);
+  (exchange(context).deferred ??= []).push([op, name, value]);
+}
+
+function responseHeaderChange(op: DeferredHeader[0]): HostFunction {
+  return (cx, name, value) => {
+    const key = headerName(cx, name);
+    const val = op === "remove" ? "" : headerValue(cx, value);
+    const headers = exchange(cx).responseHeaders;
+    if (!headers) return deferHeader(cx, op, key, val);
+    if (op === "set") headers.set(key, val);
+    else if (op === "append") headers.append(key, val);
+    else headers.delete(key);
+  };
+}
+
+/** Applies recorded response header changes to a response's headers. */
+export function applyDeferred(headers: Headers, changes: readonly DeferredHeader[]): void {
+  for (const [op, name, value] of changes) {
+    if (op === "set") headers.set(name, value);
+    else if (op === "append") headers.append(name, value);
+    else headers.delete(name);
+  }
+}
+
+/** The query as parameters, once a policy reads one by name or changes it. */
+function query(ex: PolicyExchange): URLSearchParams {
+  return new URLSearchParams(ex.search ?? "");
+}
+
+function setQuery(ex: PolicyExchange, params: URLSearchParams): void {
+  const text = params.toString();
+  ex.search = text ? `?${text}` : "";
+}
+
+// A path for the backend: absolute, no query or fragment, no whitespace or control characters, and
+// no dot segments (plain or percent-encoded), so a route parameter cannot climb out of the backend's base.
+const BACKEND_PATH = /^\/[^?#\s\x00-\x1f\x7f]*$/;
+const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|$)/i;
+
+function backendPath(path: string): string {
+  if (!BACKEND_PATH.test(path)) throw new Error(`policy set the backend path to ${JSON.stringify(path.slice(0, 80))}; expected "/..." without ?, # or whitespace`);
+  if (DOT_SEGMENT.test(path)) throw new Error(`policy set the backend path to ${JSON.stringify(path.slice(0, 80))}, which has a dot segment`);
+  return path;
+}
+
+const QUERY_STRING = /^[^#\s\x00-\x1f\x7f]*$/;
+
+function namespaced(ex: PolicyExchange, key: string): string {
+  return `${ex.policy ?? ""}\u0000${key}`;
+}
+
+/** `portico_log` levels 1-3 (0, debug, is dropped). */
+const LEVELS = [undefined, "info", "warn", "error"] as const;
+
+function backendUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`policy set the backend URL to ${JSON.stringify(url.slice(0, 80))}, which is not a URL`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error(`policy set a backend URL with protocol ${parsed.protocol}; expected http or https`);
+  if (parsed.search || parsed.hash || parsed.username || parsed.password) throw new Error("policy set a backend URL with a query, fragment or credentials");
+  return url;
+}
+
+/** The linear memory of the module whose call is running (set by PolicyPlugin before each call). */
+let callingMemory: WebAssembly.Memory | undefined;
+
+/**
+ * Names the memory of the module about to be called. Calls are synchronous inside the guest, so
+ * the memory stays the caller's for the whole call.
+ */
+export function setCallingMemory(memory: WebAssembly.Memory | undefined): void {
+  callingMemory = memory;
+}
+
+function guestMemory(): Uint8Array {
+  if (!callingMemory) throw new Error("the module's memory is not available");
+  return new Uint8Array(callingMemory.buffer);
 }
 
 /** The host functions of ABI v1, by import name. */
 export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
+  // 1.0
   portico_request_method: (cx) => stored(cx, exchange(cx).method),
   portico_request_path: (cx) => stored(cx, exchange(cx).path),
-  portico_request_header: (cx, name) => stored(cx, exchange(cx).requestHeaders.get(text(cx, name!))),
-  portico_request_header_set: (cx, name, value) => exchange(cx).requestHeaders.set(text(cx, name!), text(cx, value!)),
-  portico_request_header_append: (cx, name, value) => exchange(cx).requestHeaders.append(text(cx, name!), text(cx, value!)),
-  portico_request_header_remove: (cx, name) => exchange(cx).requestHeaders.delete(text(cx, name!)),
-  portico_response_header: (cx, name) => stored(cx, responseHeaders(cx).get(text(cx, name!))),
-  portico_response_header_set: (cx, name, value) => responseHeaders(cx).set(text(cx, name!), text(cx, value!)),
-  portico_response_header_append: (cx, name, value) => responseHeaders(cx).append(text(cx, name!), text(cx, value!)),
-  portico_response_header_remove: (cx, name) => responseHeaders(cx).delete(text(cx, name!)),
+  portico_request_header: (cx, name) => stored(cx, exchange(cx).requestHeaders.get(headerName(cx, name))),
+  portico_request_header_set: (cx, name, value) => exchange(cx).requestHeaders.set(headerName(cx, name), headerValue(cx, value)),
+  portico_request_header_append: (cx, name, value) => exchange(cx).requestHeaders.append(headerName(cx, name), headerValue(cx, value)),
+  portico_request_header_remove: (cx, name) => exchange(cx).requestHeaders.delete(headerName(cx, name)),
+  portico_response_header: (cx, name) => {
+    const headers = exchange(cx).responseHeaders;
+    return headers ? stored(cx, headers.get(headerName(cx, name))) : 0n;
+  },
+  portico_response_header_set: responseHeaderChange("set"),
+  portico_response_header_append: responseHeaderChange("append"),
+  portico_response_header_remove: responseHeaderChange("remove"),
   portico_reply: (cx, code, body) => {
     const answer = reply(cx);
     answer.status = status(code!);
-    answer.body = body ? text(cx, body) : "";
+    answer.body = body ? text(cx, body, MAX_BODY_BYTES, "a reply body") : "";
   },
-  portico_reply_header: (cx, name, value) => reply(cx).headers.append(text(cx, name!), text(cx, value!)),
+  portico_reply_header: (cx, name, value) => reply(cx).headers.append(headerName(cx, name), headerValue(cx, value)),
+
+  // 1.1: whole strings in one call, instead of one `load_u64`/`store_u64` per 8 bytes
+  portico_block_new: (cx, pointer, length) => {
+    const size = Number(length);
+    if (size > MAX_BLOCK_BYTES) throw new Error(`policy tried to allocate ${size} bytes of host memory; the limit is ${MAX_BLOCK_BYTES}`);
+    const start = Number(pointer);
+    const bytes = guestMemory().subarray(start, start + size);
+    if (bytes.length !== size) throw new Error("policy passed a string outside its memory");
+    // Allocated through the checked `alloc`, so the call's Extism memory limit holds.
+    const offset = ENV_OVERRIDES.alloc!(cx, BigInt(size)) as bigint;
+    // In-process, a block read is a view of the block's own buffer: writing it fills the block.
+    if (size) new Uint8Array(cx.read(offset)!.arrayBuffer()).set(bytes);
+    return offset;
+  },
+  portico_block_copy: (cx, offset, pointer) => {
+    const block = cx.read(BigInt(offset));
+    if (!block) throw new Error("policy passed an invalid memory offset");
+    guestMemory().set(new Uint8Array(block.arrayBuffer()), Number(pointer));
+  },
+
+  // 1.1: query, route, client, variables, backend, log, state
+  portico_request_query: (cx, name) => {
+    const ex = exchange(cx);
+    return ex.search ? stored(cx, query(ex).get(text(cx, name))) : 0n;
+  },
+  portico_request_query_string: (cx) => stored(cx, (exchange(cx).search ?? "").slice(1)),
+  portico_request_query_set: (cx, name, value) => {
+    const ex = exchange(cx);
+    const params = query(ex);
+    params.set(text(cx, name), text(cx, value));
+    setQuery(ex, params);
+  },
+  portico_request_query_append: (cx, name, value) => {
+    const ex = exchange(cx);
+    const params = query(ex);
+    params.append(text(cx, name), text(cx, value));
+    setQuery(ex, params);
+  },
+  portico_request_query_remove: (cx, name) => {
+    const ex = exchange(cx);
+    if (!ex.search) return;
+    const params = query(ex);
+    const key = text(cx, name);
+    if (!params.has(key)) return;
+    params.delete(key);
+    setQuery(ex, params);
+  },
+  portico_request_query_string_set: (cx, value) => {
+    const raw = text(cx, value, MAX_TEXT_BYTES, "a query string");
+    if (!QUERY_STRING.test(raw)) throw new Error("policy set a query string with whitespace, # or control characters");
+    const bare = raw.startsWith("?") ? raw.slice(1) : raw;
+    exchange(cx).search = bare ? `?${bare}` : "";
+  },
+  portico_request_path_set: (cx, value) => {
+    exchange(cx).rest = backendPath(text(cx, value, MAX_TEXT_BYTES, "a path"));
+  },
+  portico_request_route_param: (cx, name) => {
+    const params = exchange(cx).params;
+    if (!params) return 0n;
+    const key = text(cx, name);
+    return Object.hasOwn(params, key) ? stored(cx, params[key]) : 0n;
+  },
+  portico_client_ip: (cx) => stored(cx, exchange(cx).clientIp),
+  portico_route_api: (cx) => stored(cx, exchange(cx).api),
+  portico_route_operation: (cx) => stored(cx, exchange(cx).operation),
+  portico_response_status: (cx) => exchange(cx).status ?? 0,
+  portico_var_get: (cx, name) => stored(cx, exchange(cx).variables?.get(text(cx, name))),
+  portico_var_set: (cx, name, value) => {
+    const ex = exchange(cx);
+    (ex.variables ??= new Map()).set(text(cx, name), text(cx, value));
+  },
+  portico_set_backend: (cx, name) => {
+    const ex = exchange(cx);
+    const backend = text(cx, name);
+    if (!ex.backends?.has(backend)) throw new Error(`policy chose the unknown backend ${JSON.stringify(backend.slice(0, 80))}`);
+    ex.backend = backend;
+    ex.backendUrl = undefined;
+  },
+  portico_set_backend_url: (cx, url) => {
+    const ex = exchange(cx);
+    ex.backendUrl = backendUrl(text(cx, url));
+    ex.backend = undefined;
+  },
+  portico_log: (cx, level, message) => {
+    const ex = exchange(cx);
+    const line = text(cx, message, MAX_TEXT_BYTES, "a log message");
+    const name = LEVELS[Math.max(0, Math.min(3, Number(level)))];
+    if (name && ex.logger) ex.logger[name](line, { policy: ex.policy });
+  },
+  portico_counter_add: (cx, key, windowMs, delta, limit) => {
+    const ex = exchange(cx);
+    const window = Number(windowMs);
+    if (!(window > 0)) throw new Error(`policy asked for a counter window of ${window} ms`);
+    const result = policyState().counterAdd(namespaced(ex, text(cx, key)), window, Number(delta), Number(limit), Date.now());
+    ex.counterResetMs = result.resetMs;
+    return BigInt(result.accepted ? result.count : -1);
+  },
+  portico_counter_reset_ms: (cx) => BigInt(exchange(cx).counterResetMs ?? 0),
+  portico_cache_get: (cx, key) => stored(cx, policyState().cacheGet(namespaced(exchange(cx), text(cx, key)), Date.now())),
+  portico_cache_set: (cx, key, value, ttlMs) => {
+    const ex = exchange(cx);
+    policyState().cacheSet(namespaced(ex, text(cx, key)), text(cx, value, MAX_TEXT_BYTES * 4, "a cache value"), Number(ttlMs), Date.now());
+  },
+  portico_concurrency_acquire: (cx, key, max) => {
+    const ex = exchange(cx);
+    const release = policyState().acquire(namespaced(ex, text(cx, key)), Number(max));
+    if (!release) return 0;
+    (ex.releases ??= []).push(release);
+    return 1;
+  },
+};
+
+/**
+ * Replacements for Extism's own `extism:host/env` functions: `alloc` refuses blocks larger than
+ * MAX_BLOCK_BYTES before allocating them (Extism checks its page limit only after allocating).
+ */
+export const ENV_OVERRIDES: Readonly<Record<string, HostFunction>> = {
+  alloc: (cx, size) => {
+    const bytes = Number(size);
+    if (!(bytes >= 0 && bytes <= MAX_BLOCK_BYTES)) throw new Error(`policy tried to allocate ${bytes} bytes of host memory; the limit is ${MAX_BLOCK_BYTES}`);
+    const offset = cx.alloc(BigInt(bytes));
+    if (!offset) throw new Error("policy exceeded its host memory for this call");
+    return offset;
+  },
 };
 
 /** The namespace policies import host functions from (the one Extism's PDKs use for `host_fn`). */
 export const HOST_NAMESPACE = "extism:host/user";
+
+/** The namespace of Extism's kernel functions (`alloc`, `load_u8`, `config_get`, ...). */
+export const ENV_NAMESPACE = "extism:host/env";

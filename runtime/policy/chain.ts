@@ -106,6 +106,7 @@ export class PolicyChain {
   async run(exchange: PolicyExchange, { logger, metrics }: PolicyReporting): Promise<void> {
     for (const step of this.steps) {
       if (!step.has(this.hook)) continue;
+      exchange.policy = step.name;
       try {
         await step.call(this.hook, exchange);
         if (exchange.reply) return;

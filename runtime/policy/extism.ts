@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import createPlugin, { type Plugin } from "@extism/extism";
-import { HOST_FUNCTIONS, HOST_NAMESPACE, type PolicyExchange } from "./abi.ts";
+import { ENV_NAMESPACE, ENV_OVERRIDES, HOST_FUNCTIONS, HOST_NAMESPACE, setCallingMemory, type PolicyExchange } from "./abi.ts";
 import { FUEL_EXPORT, meterModule } from "./meter.ts";
 
 /** The limits a policy runs within: fuel per call (function entries plus loop iterations) and linear memory. */
@@ -18,8 +18,14 @@ export const DEFAULT_BUDGET: PolicyBudget = { fuel: 1_000_000, memoryBytes: 16 *
 
 const PAGE = 64 * 1024;
 
-/** The policy ABI this host implements: major version 1, minor 0, as `(major << 16) | minor`. */
-export const ABI_VERSION = 0x10000;
+/** Extism memory (blocks exchanged with the host) one call may use: 4 MiB. */
+const HOST_MEMORY_PAGES = 64;
+
+/**
+ * The policy ABI this host implements, as `(major << 16) | minor`: 1.1. Minor versions only add
+ * host functions, so a module for 1.0 or 1.1 runs here; one for a later minor or another major is refused.
+ */
+export const ABI_VERSION = 0x10001;
 
 /** Why a policy module cannot be used: bad digest, not a module, no ABI export, or another major version. */
 export class PolicyModuleError extends Error {
@@ -121,14 +127,18 @@ export class PolicyPlugin {
   readonly #plugin: Plugin;
   readonly #fuel: WebAssembly.Global;
   readonly #budget: bigint;
+  /** The module's linear memory (Extism requires it exported), for the ABI's block copies. */
+  readonly #memory: WebAssembly.Memory | undefined;
 
   private constructor(
     readonly module: PolicyModule,
     plugin: Plugin,
     fuel: WebAssembly.Global,
+    memory: WebAssembly.Memory | undefined,
   ) {
     this.#plugin = plugin;
     this.#fuel = fuel;
+    this.#memory = memory;
     this.#budget = BigInt(module.fuel);
   }
 
@@ -136,19 +146,26 @@ export class PolicyPlugin {
   static async create(module: PolicyModule, options: PolicyPluginOptions = {}): Promise<PolicyPlugin> {
     const plugin = await createPlugin(
       { wasm: [{ module: module.module }], config: { ...options.config } },
-      { useWasi: false, runInWorker: false, functions: { [HOST_NAMESPACE]: HOST_FUNCTIONS } },
+      {
+        useWasi: false,
+        runInWorker: false,
+        // Extism's blocks (strings exchanged with the host) are reset before every call; together
+        // they may hold HOST_MEMORY_PAGES, and `alloc` refuses an oversized block before making it.
+        memory: { maxPages: HOST_MEMORY_PAGES },
+        functions: { [HOST_NAMESPACE]: HOST_FUNCTIONS, [ENV_NAMESPACE]: ENV_OVERRIDES },
+      },
     );
     const instance = (await plugin.getInstance()) as WebAssembly.Instance;
     const fuel = instance.exports[FUEL_EXPORT] as WebAssembly.Global;
     fuel.value = BigInt(module.fuel);
     const version = (instance.exports.portico_abi_version as () => number)() >>> 0;
-    if (version >>> 16 !== ABI_VERSION >>> 16) {
+    if (version >>> 16 !== ABI_VERSION >>> 16 || (version & 0xffff) > (ABI_VERSION & 0xffff)) {
       await plugin.close();
       throw new PolicyModuleError(
         `module ${module.digest.slice(0, 12)} is built for policy ABI ${describeVersion(version)}; this gateway implements ${describeVersion(ABI_VERSION)}`,
       );
     }
-    return new PolicyPlugin(module, plugin, fuel);
+    return new PolicyPlugin(module, plugin, fuel, instance.exports.memory as WebAssembly.Memory | undefined);
   }
 
   /**
@@ -157,6 +174,9 @@ export class PolicyPlugin {
    */
   async call(hook: string, exchange?: PolicyExchange): Promise<void> {
     this.#fuel.value = this.#budget;
+    // The guest runs synchronously inside the first step of `call`, so no other call can run
+    // between setting the memory and the guest's use of it.
+    setCallingMemory(this.#memory);
     await this.#plugin.call(hook, undefined, exchange);
   }
 

@@ -1,8 +1,8 @@
 import { HttpProblem } from "../http/problem.ts";
-import type { BackendPool } from "../pipeline/backend.ts";
+import { BackendPool } from "../pipeline/backend.ts";
 import { UpstreamTimeout, type UpstreamClient } from "../upstream/client.ts";
 import type { Chains } from "../pipeline/pipeline.ts";
-import type { PolicyExchange, PolicyReply } from "../policy/abi.ts";
+import { applyDeferred, type PolicyExchange, type PolicyReply } from "../policy/abi.ts";
 import type { PolicyChain, PolicyReporting } from "../policy/chain.ts";
 import { clientResponseHeaders, isEndToEnd, upstreamRequestHeaders, type ClientFacts } from "./headers.ts";
 
@@ -20,6 +20,13 @@ export interface ForwardRequest {
   readonly client: ClientFacts;
   /** The policies around this operation. */
   readonly chains: Chains;
+  /** Route parameters of the matched operation, for policies. */
+  readonly params?: Readonly<Record<string, string>>;
+  /** Names of the matched API and operation, for policies. */
+  readonly api?: string;
+  readonly operation?: string;
+  /** The configuration's backends, which a policy may switch to (set-backend-service). */
+  readonly backends?: ReadonlyMap<string, BackendPool>;
 }
 
 /**
@@ -27,19 +34,71 @@ export interface ForwardRequest {
  * answered), runs the response policies, and returns the response with a streaming body.
  * An unreachable backend becomes 502 and a backend that sends no headers within its timeout 504,
  * both as HttpProblem; the timeout stops counting once headers arrive, so long downloads are not cut.
+ * Concurrency slots that policies took are given back when the response headers are ready.
  */
 export async function forward(upstream: UpstreamClient, reporting: PolicyReporting, forwarded: ForwardRequest): Promise<Response> {
-  const { request, env, backend, rest, search, client, chains } = forwarded;
-  const url = backend.target(rest, search);
+  const { request, client, chains } = forwarded;
   const headers = upstreamRequestHeaders(request.headers, client);
   // Only operations with policies pay for an exchange; outbound policies see the request as sent too.
-  const exchange: PolicyExchange | undefined =
-    chains.request.length || chains.response.length ? { method: request.method, path: forwarded.path, requestHeaders: headers, responseHeaders: undefined } : undefined;
-  if (exchange && chains.request.length) {
-    await chains.request.run(exchange, reporting);
-    // A policy answered (return-response, check-header, ...): the backend is not called.
-    if (exchange.reply) return replyResponse(exchange.reply);
+  if (!chains.request.length && !chains.response.length) return send(upstream, forwarded, headers, forwarded.backend, forwarded.rest, forwarded.search);
+  const exchange: PolicyExchange = {
+    method: request.method,
+    path: forwarded.path,
+    requestHeaders: headers,
+    responseHeaders: undefined,
+    rest: forwarded.rest,
+    search: forwarded.search,
+    params: forwarded.params,
+    clientIp: client.ip,
+    api: forwarded.api,
+    operation: forwarded.operation,
+    backends: forwarded.backends,
+    logger: reporting.logger,
+  };
+  try {
+    if (chains.request.length) {
+      await chains.request.run(exchange, reporting);
+      // A policy answered (return-response, check-header, ...): the backend is not called.
+      if (exchange.reply) return replyResponse(exchange.reply, exchange.deferred);
+    }
+    const response = await send(upstream, forwarded, headers, chosenBackend(forwarded, exchange), exchange.rest!, exchange.search!);
+    exchange.status = response.status;
+    if (chains.response.length) return await respondThrough(chains.response, exchange, request, response, reporting);
+    if (!exchange.deferred) return response;
+    const changed = new Headers(response.headers);
+    applyDeferred(changed, exchange.deferred);
+    return new Response(request.method === "HEAD" ? null : response.body, { status: response.status, statusText: response.statusText, headers: changed });
+  } finally {
+    if (exchange.releases) for (const release of exchange.releases) release();
   }
+}
+
+/** The backend a policy chose (by name or base URL), or the API's own. */
+function chosenBackend(forwarded: ForwardRequest, exchange: PolicyExchange): BackendPool {
+  if (exchange.backend !== undefined) return forwarded.backends?.get(exchange.backend) ?? forwarded.backend;
+  if (exchange.backendUrl !== undefined) return urlBackend(exchange.backendUrl, forwarded.backend.timeoutMs);
+  return forwarded.backend;
+}
+
+/** Pools for base URLs that policies chose, so each keeps its state; bounded (cleared when full). */
+const urlBackends = new Map<string, BackendPool>();
+const MAX_URL_BACKENDS = 256;
+
+function urlBackend(url: string, timeoutMs: number): BackendPool {
+  const key = `${timeoutMs} ${url}`;
+  let pool = urlBackends.get(key);
+  if (!pool) {
+    if (urlBackends.size >= MAX_URL_BACKENDS) urlBackends.clear();
+    pool = new BackendPool(new URL(url).origin, { urls: [url], timeout: timeoutMs });
+    urlBackends.set(key, pool);
+  }
+  return pool;
+}
+
+/** Sends the request to a backend and returns its response, untouched when it carries only end-to-end headers. */
+async function send(upstream: UpstreamClient, forwarded: ForwardRequest, headers: Headers, backend: BackendPool, rest: string, search: string): Promise<Response> {
+  const { request, env } = forwarded;
+  const url = backend.target(rest, search);
   let response: Response;
   try {
     response = await upstream.send({
@@ -58,7 +117,6 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
     }
     throw new HttpProblem("backend-unreachable", { internal: `backend "${backend.name}" (${origin}) could not be reached: ${describe(error)}`, cause: error });
   }
-  if (exchange && chains.response.length) return respondThrough(chains.response, exchange, request, response, reporting);
   // Most backends send only end-to-end headers: pass their response on untouched (no copy).
   if (isEndToEnd(response.headers)) return response;
   return new Response(request.method === "HEAD" ? null : response.body, {
@@ -68,7 +126,10 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
   });
 }
 
-/** Runs the outbound chain on a mutable copy of the response headers; the body still streams. */
+/**
+ * Runs the outbound chain on a mutable copy of the response headers (with the changes inbound
+ * policies recorded for the response already applied); the body still streams.
+ */
 async function respondThrough(
   chain: PolicyChain,
   exchange: PolicyExchange,
@@ -77,6 +138,7 @@ async function respondThrough(
   reporting: PolicyReporting,
 ): Promise<Response> {
   const responseHeaders = clientResponseHeaders(response.headers);
+  if (exchange.deferred) applyDeferred(responseHeaders, exchange.deferred);
   exchange.responseHeaders = responseHeaders;
   try {
     await chain.run(exchange, reporting);
@@ -86,13 +148,14 @@ async function respondThrough(
   }
   if (exchange.reply) {
     await response.body?.cancel().catch(() => {});
-    return replyResponse(exchange.reply);
+    return replyResponse(exchange.reply, exchange.deferred);
   }
   return new Response(request.method === "HEAD" ? null : response.body, { status: response.status, statusText: response.statusText, headers: responseHeaders });
 }
 
-/** The response a policy made; statuses that carry no body get none. */
-function replyResponse({ status, headers, body }: PolicyReply): Response {
+/** The response a policy made, with response header changes inbound policies recorded; statuses that carry no body get none. */
+function replyResponse({ status, headers, body }: PolicyReply, deferred: PolicyExchange["deferred"]): Response {
+  if (deferred) applyDeferred(headers, deferred);
   return new Response(status === 204 || status === 205 || status === 304 ? null : body, { status, headers });
 }
 

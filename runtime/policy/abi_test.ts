@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { ROOT } from "../../test/harness.ts";
+import type { Logger } from "../observability/log.ts";
+import { applyDeferred, type PolicyExchange } from "./abi.ts";
+import { PolicyModuleCache, PolicyPlugin } from "./extism.ts";
+import { MemoryStateStore, setPolicyState } from "./state.ts";
+
+const lines: string[] = [];
+const logger = {
+  format: "json",
+  info: (message: string, fields?: Record<string, unknown>) => lines.push(`info ${message} ${JSON.stringify(fields)}`),
+  warn: (message: string) => lines.push(`warn ${message}`),
+  error: (message: string) => lines.push(`error ${message}`),
+  access: () => {},
+} as unknown as Logger;
+
+function exchange(extra: Partial<PolicyExchange> = {}): PolicyExchange {
+  return { method: "GET", path: "/probe", requestHeaders: new Headers(), responseHeaders: undefined, logger, policy: "probe", ...extra };
+}
+
+async function probe(): Promise<PolicyPlugin> {
+  const module = await new PolicyModuleCache().compile(readFileSync(`${ROOT}policies-wasm/dist/fixtures/state-probe.wasm`));
+  return PolicyPlugin.create(module);
+}
+
+describe("ABI 1.1 host functions (state-probe fixture, in process)", () => {
+  it("keeps cache entries across requests and shares variables along one request only", async () => {
+    const previous = setPolicyState(new MemoryStateStore());
+    try {
+      const plugin = await probe();
+      const first = exchange({ variables: new Map([["from-earlier", "tenant-7"]]) });
+      await plugin.call("on_request", first);
+      assert.equal(first.requestHeaders.get("x-earlier"), "tenant-7", "a variable set earlier in the chain is visible");
+      assert.equal(first.variables!.get("hits"), "1");
+      const second = exchange();
+      await plugin.call("on_request", second);
+      assert.equal(second.variables!.get("hits"), "2", "the cache outlived the first request");
+      assert.equal(second.requestHeaders.get("x-earlier"), "none", "variables do not leak between requests");
+      // Another policy name is another cache namespace.
+      const other = exchange({ policy: "another" });
+      await plugin.call("on_request", other);
+      assert.equal(other.variables!.get("hits"), "1");
+    } finally {
+      setPolicyState(previous);
+    }
+  });
+
+  it("records response headers set in on_request and lets on_response see the status and the variables", async () => {
+    const plugin = await probe();
+    const ex = exchange();
+    await plugin.call("on_request", ex);
+    assert.equal(ex.deferred?.length, 1);
+    const headers = new Headers({ "x-hits": "stale" });
+    applyDeferred(headers, ex.deferred!);
+    assert.equal(headers.get("x-hits"), ex.variables!.get("hits"));
+    ex.responseHeaders = headers;
+    ex.status = 404;
+    await plugin.call("on_response", ex);
+    assert.equal(headers.get("x-status"), "404");
+    assert.equal(headers.get("x-var"), ex.variables!.get("hits"));
+  });
+
+  it("writes policy log lines to the gateway's log with the policy's name, dropping debug", async () => {
+    lines.length = 0;
+    const plugin = await probe();
+    await plugin.call("on_request", exchange());
+    assert.deepEqual(lines, ['info probe saw GET /probe {"policy":"probe"}']);
+  });
+});
