@@ -159,8 +159,8 @@ describe("resolveSettings: environment variables", () => {
       "net.server.http.port": ["1", 1],
       "net.server.https.port": ["65535", 65535],
       "net.server.tls.min-version": ["TLSv1.3", "TLSv1.3"],
-      "net.server.tls.ciphers.allowed-suites": ["A,B", ["A", "B"]],
-      "net.client.tls.ciphers.allowed-suites": ["C", ["C"]],
+      "net.server.tls.ciphers.allowed-suites": ["TLS_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", ["TLS_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]],
+      "net.client.tls.ciphers.allowed-suites": ["TLS_AES_256_GCM_SHA384", ["TLS_AES_256_GCM_SHA384"]],
       "net.management.bind-address": ["::1", "::1"],
       "net.management.port": ["0", 0],
       "telemetry.metrics.otlp.endpoint": ["http://otel:4318", "http://otel:4318"],
@@ -284,5 +284,16 @@ describe("resolveSettings: secrets", () => {
     const [found] = problemsOf({}, { PORTICO_CONFIG_SERVICE_ENDPOINT: "ftp://gw:t0p-s3cret@cp.example.com" });
     assert.ok(!found!.includes("t0p-s3cret"), found);
     assert.match(found!, /\(got "ftp:\/\/\*\*\*@cp\.example\.com"\)$/);
+  });
+});
+
+describe("resolveSettings: cipher suites", () => {
+  it("names every unknown suite, and refuses an empty list", () => {
+    const result = resolveSettings({ "net.server.tls.ciphers.allowed-suites": "TLS_AES_128_GCM_SHA256, ECDHE-RSA-AES128-GCM-SHA256, TLS_RSA_WITH_RC4_128_MD5" }, {});
+    assert.ok(!result.ok);
+    assert.match(formatProblem(result.problems[0]!), /^net\.server\.tls\.ciphers\.allowed-suites: unknown cipher suite "ECDHE-RSA-AES128-GCM-SHA256", "TLS_RSA_WITH_RC4_128_MD5" \(expected IANA names/);
+    const empty = resolveSettings({}, { PORTICO_NET_CLIENT_TLS_CIPHERS_ALLOWED_SUITES: " , " });
+    assert.ok(!empty.ok);
+    assert.match(formatProblem(empty.problems[0]!), /expected at least one cipher suite/);
   });
 });

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { resolveSettings, type Settings } from "../../config/schema/settings.ts";
+import type { TlsCapabilities } from "../server/adapter.ts";
+import { resolveServerTls } from "./server-limits.ts";
+
+const FULL: TlsCapabilities = { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true };
+const NO_TLS13_SUITES: TlsCapabilities = { ...FULL, restrictTls13Suites: false };
+const FIXED: TlsCapabilities = { minVersions: ["TLSv1.2"], restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: false };
+
+function settings(values: Record<string, string>): Settings {
+  const result = resolveSettings(values, {});
+  if (!result.ok) assert.fail(JSON.stringify(result.problems));
+  return result.settings;
+}
+
+const SUITES = "net.server.tls.ciphers.allowed-suites";
+
+describe("resolveServerTls", () => {
+  it("keeps the runtime's defaults when nothing is set", () => {
+    assert.deepEqual(resolveServerTls(settings({}), FIXED, "deno"), { ok: true, limits: { minVersion: "TLSv1.2", maxVersion: undefined, suites: undefined }, notes: [] });
+  });
+
+  it("refuses what a runtime cannot honour, naming the setting", () => {
+    const result = resolveServerTls(settings({ "net.server.tls.min-version": "TLSv1.3", [SUITES]: "TLS_AES_128_GCM_SHA256" }), FIXED, "deno 2");
+    assert.ok(!result.ok);
+    assert.deepEqual(result.problems, [
+      "net.server.tls.min-version: TLSv1.3 cannot be enforced by the HTTPS listener on deno 2 (it can: TLSv1.2)",
+      `${SUITES}: the HTTPS listener on deno 2 cannot restrict cipher suites; remove the setting or run the gateway on Bun or Node`,
+      `${SUITES}: the HTTPS listener on deno 2 cannot restrict TLS 1.3 suites, and the list leaves out TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256`,
+    ]);
+  });
+
+  it("caps at TLS 1.2 where TLS 1.3 suites cannot be restricted, and says so", () => {
+    const result = resolveServerTls(settings({ [SUITES]: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA256" }), NO_TLS13_SUITES, "bun");
+    assert.ok(result.ok);
+    assert.equal(result.limits.maxVersion, "TLSv1.2");
+    assert.match(result.notes[0]!, /TLS 1\.3 is off on the HTTPS listener: bun cannot restrict TLS 1\.3 suites/);
+    // Where they can be restricted, no cap.
+    const full = resolveServerTls(settings({ [SUITES]: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA256" }), FULL, "node");
+    assert.ok(full.ok);
+    assert.equal(full.limits.maxVersion, undefined);
+    assert.equal(full.limits.suites?.tls12, "ECDHE-RSA-AES128-GCM-SHA256");
+    assert.equal(full.limits.suites?.tls13, "TLS_AES_128_GCM_SHA256");
+  });
+
+  it("turns TLS 1.3 off when no TLS 1.3 suite is allowed, and refuses lists that would lock clients out", () => {
+    const only12 = resolveServerTls(settings({ [SUITES]: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" }), FULL, "node");
+    assert.ok(only12.ok);
+    assert.equal(only12.limits.maxVersion, "TLSv1.2");
+    const only13 = resolveServerTls(settings({ [SUITES]: "TLS_AES_128_GCM_SHA256" }), FULL, "node");
+    assert.ok(!only13.ok);
+    assert.match(only13.problems[0]!, /no TLS 1\.2 suite is allowed, so TLS 1\.2 clients could not connect/);
+    assert.ok(resolveServerTls(settings({ [SUITES]: "TLS_AES_128_GCM_SHA256", "net.server.tls.min-version": "TLSv1.3" }), FULL, "node").ok);
+  });
+});
