@@ -31,17 +31,30 @@ function fingerprint(path: string): string {
 /**
  * Watches a configuration file by polling its metadata (portable across runtimes and robust to
  * editors that replace the file by rename). When it changes and its bytes differ from the last
- * seen, the new text is loaded and handed to `onChange`, valid or not.
+ * seen, the new text is loaded and handed to `onChange`, valid or not. Files the configuration
+ * refers to (`dependencies`: certificates, policy modules) are polled too: when one of them changes,
+ * the configuration is loaded again even if its own bytes did not change.
  */
-export function watchConfigFile(path: string, lastHash: string, onChange: (result: LoadResult) => void, intervalMs = 200): FileWatch {
+export function watchConfigFile(
+  path: string,
+  lastHash: string,
+  onChange: (result: LoadResult) => void,
+  intervalMs = 200,
+  dependencies: () => readonly string[] = () => [],
+): FileWatch {
+  const dependencyStamp = () => dependencies().map(fingerprint).join("|");
   let seen = fingerprint(path);
+  let seenDependencies = dependencyStamp();
   let hash = lastHash;
   const timer = setInterval(() => {
     const now = fingerprint(path);
-    if (now === seen) return;
+    const nowDependencies = dependencyStamp();
+    if (now === seen && nowDependencies === seenDependencies) return;
+    const dependencyChanged = nowDependencies !== seenDependencies;
     seen = now;
+    seenDependencies = nowDependencies;
     const result = readConfigFile(path);
-    if (result.hash === hash) return;
+    if (result.hash === hash && !dependencyChanged) return;
     hash = result.hash;
     onChange(result);
   }, intervalMs);

@@ -1,5 +1,6 @@
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import { BackupStore } from "../../config/backup.ts";
+import type { Config } from "../../config/schema/config.ts";
 import type { Settings } from "../../config/schema/settings.ts";
 import { ControlPlaneClient } from "../../config/source/control-plane.ts";
 import { readConfigFile, watchConfigFile, type FileWatch } from "../../config/source/file.ts";
@@ -66,14 +67,29 @@ function fileFeed(configFile: string, holder: PipelineHolder, applier: ConfigApp
     run() {
       // Changes apply one at a time, in the order they were read, so an older file never wins.
       let applying = Promise.resolve();
-      watch = watchConfigFile(configFile, holder.current!.hash, (result) => {
-        applying = applying
-          .then(async () => void (await applier.apply(result, { source: configFile, compile })))
-          .catch((error: unknown) => logger.error("configuration change failed", { error: error instanceof Error ? error.message : String(error) }));
-      });
+      watch = watchConfigFile(
+        configFile,
+        holder.current!.hash,
+        (result) => {
+          applying = applying
+            .then(async () => void (await applier.apply(result, { source: configFile, compile })))
+            .catch((error: unknown) => logger.error("configuration change failed", { error: error instanceof Error ? error.message : String(error) }));
+        },
+        200,
+        () => referencedFiles(holder.current?.config, compile.baseDir),
+      );
     },
     stop: () => watch?.stop(),
   };
+}
+
+/** Files a configuration refers to (certificates and keys given as paths, custom modules), resolved against its folder. */
+function referencedFiles(config: Config | undefined, baseDir: string): string[] {
+  if (!config) return [];
+  const files: string[] = [];
+  for (const h of config.hostnames) for (const value of [h.cert, h.key]) if (!/^\s*-----BEGIN /.test(value)) files.push(resolve(baseDir, value));
+  for (const p of Object.values(config.policies)) if (p.module) files.push(resolve(baseDir, p.module));
+  return files;
 }
 
 /** Control-plane mode: pulls, heartbeats, backups (see ControlPlaneSync). */

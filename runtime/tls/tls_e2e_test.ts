@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { issue, makeCa, type IssuedCertificate } from "../../test/certificates.ts";
 import { freePort, startGatewayProcess, tempDir, type GatewayProcess } from "../../test/harness.ts";
@@ -123,6 +123,20 @@ describe("HTTPS listener: certificates by SNI, reloaded with the configuration",
     assert.ok(before && after && before !== after, `serial ${before} → ${after}`);
     assert.equal(gw.child.exitCode, null, "the same process");
     assert.equal((await curl(httpsPort, ca.certFile, "a.test", "/api/x")).status, 200);
+  });
+
+  it("takes a certificate renewed in place (same files, new bytes) without a configuration change", async () => {
+    const before = await servedSerial(httpsPort, ca.certFile, "api.b.test");
+    const renewed = issue(dir, ca, "*.b.test", "b-renewed");
+    const mark = gw.output().length;
+    // As renewal tools do: the key first, then the certificate, each replaced by rename.
+    for (const [from, to] of [[renewed.keyFile, certs.b!.keyFile], [renewed.certFile, certs.b!.certFile]] as const) {
+      writeFileSync(`${to}.tmp`, readFileSync(from));
+      renameSync(`${to}.tmp`, to);
+    }
+    await gw.waitForOutput(/HTTPS certificates live/, 5_000, mark);
+    const after = await servedSerial(httpsPort, ca.certFile, "api.b.test");
+    assert.ok(before && after && before !== after, `serial ${before} → ${after}`);
   });
 
   it("refuses a configuration whose key does not belong to its certificate, and keeps serving", async () => {
