@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { readCertificatePair } from "../certificates.ts";
 import { contentHash, locateProblems, parseConfigDocument, type ParsedDocument } from "../load.ts";
 import type { Config } from "../schema/config.ts";
 import { formatPath, showValue, type Problem } from "../schema/problems.ts";
@@ -123,6 +124,8 @@ export interface DesiredConfig {
   readonly config: Config;
   /** The sha256 of each custom policy module, by policy name. */
   readonly digests: ReadonlyMap<string, string>;
+  /** Each `hostnames` entry's certificate and key as PEM text, by index: views carry them inline. */
+  readonly certificates: readonly { cert: string; key: string }[];
 }
 
 /** The outcome of reading a control plane's configuration folder. */
@@ -130,8 +133,9 @@ export type DesiredResult = DesiredConfig | { readonly ok: false; readonly hash:
 
 /**
  * Reads every configuration file of the folder, merges them, validates the whole (each problem with
- * its file and line), and stores the policy modules it references by sha256. Module paths are
- * relative to the folder; a module named by sha256 alone must already be stored.
+ * its file and line), stores the policy modules it references by sha256, and reads and checks the
+ * TLS certificates. Module and certificate paths are relative to the folder; a module named by
+ * sha256 alone must already be stored.
  */
 export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
   let files: string[];
@@ -185,9 +189,21 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
       digests.set(name, modules.put(bytes));
     }
   }
+  const certificates: { cert: string; key: string }[] = [];
+  if (validation.ok) {
+    validation.config.hostnames.forEach((entry, i) => {
+      try {
+        const { cert, key } = readCertificatePair(entry, dir);
+        certificates.push({ cert, key });
+        identity.push(`hostname:${entry.host}\0${contentHash(`${cert}\0${key}`)}`);
+      } catch (error) {
+        problems.push({ path: formatPath(["hostnames", i]), message: (error as Error).message, location: merged.doc.locate(["hostnames", i]) });
+      }
+    });
+  }
   const hash = contentHash(identity.join("\n"));
   if (problems.length || !validation.ok) return { ok: false, hash, problems };
-  return { ok: true, hash, raw: merged.doc.value, config: validation.config, digests };
+  return { ok: true, hash, raw: merged.doc.value, config: validation.config, digests, certificates };
 }
 
 /** What one gateway receives: the part of the desired configuration assigned to it, as exact JSON bytes. */
@@ -210,8 +226,8 @@ function usedPolicies(sections: Record<string, unknown> | undefined, into: Set<s
 /**
  * Cuts a gateway's view out of the desired configuration: its APIs (all of them when `assigned` is
  * undefined, that is when the configuration has no `gateways:` section), the backends and custom
- * policies those APIs use, and its TLS host names. Custom modules are named by sha256 only; the
- * `gateways:` section itself is never sent.
+ * policies those APIs use, and its TLS host names with their certificates and keys inline. Custom
+ * modules are named by sha256 only; the `gateways:` section itself is never sent.
  */
 export function gatewayView(desired: DesiredConfig, assigned: { apis: readonly string[]; hostnames: readonly string[] } | undefined): GatewayView {
   const raw = desired.raw as { apis?: Record<string, unknown>[]; backends?: Record<string, unknown>; policies?: Record<string, Record<string, unknown>>; hostnames?: unknown[] };
@@ -235,8 +251,11 @@ export function gatewayView(desired: DesiredConfig, assigned: { apis: readonly s
     policies[name] = { ...rest, sha256: digest };
     modules.push(digest);
   }
+  // Certificates travel inline (PEM): a gateway has no access to the control plane's files.
   const hostNames = new Set(assigned?.hostnames ?? []);
-  const hostnames = (raw.hostnames ?? []).filter((_, i) => !assigned || hostNames.has(desired.config.hostnames[i]!.host));
+  const hostnames = (raw.hostnames ?? []).flatMap((entry, i) =>
+    !assigned || hostNames.has(desired.config.hostnames[i]!.host) ? [{ ...(entry as Record<string, unknown>), ...desired.certificates[i] }] : [],
+  );
   const view: Record<string, unknown> = { apis, backends };
   if (modules.length) view.policies = policies;
   if (hostnames.length) view.hostnames = hostnames;

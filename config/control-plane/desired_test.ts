@@ -6,6 +6,7 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { contentHash } from "../load.ts";
 import { formatProblem } from "../schema/problems.ts";
+import { issue, makeCa } from "../../test/certificates.ts";
 import { gatewayView, loadDesired, type DesiredConfig } from "./desired.ts";
 import { ModuleStore } from "./modules.ts";
 
@@ -106,14 +107,20 @@ backends:
 policies:
   p: { module: ./p.wasm, budget: { fuel: 1000 } }
 hostnames:
-  - { host: one.example.com, cert: c.pem, key: k.pem }
-  - { host: two.example.com, cert: c.pem, key: k.pem }
+  - { host: one.example.com, cert: certs/one.example.com.pem, key: certs/one.example.com.key }
+  - { host: two.example.com, cert: certs/two.example.com.pem, key: certs/two.example.com.key }
 gateways:
   edge-1: { apis: [one], hostnames: [one.example.com] }
   edge-2: { apis: [two] }
 `,
       },
-      (dir) => copyFileSync(COUNTER, join(dir, "p.wasm")),
+      (dir) => {
+        copyFileSync(COUNTER, join(dir, "p.wasm"));
+        mkdirSync(join(dir, "certs"));
+        const ca = makeCa(join(dir, "certs"));
+        issue(join(dir, "certs"), ca, "one.example.com");
+        issue(join(dir, "certs"), ca, "two.example.com");
+      },
     );
 
   it("cuts each gateway's APIs with the backends and modules they use, by digest, and its host names", () => {
@@ -123,6 +130,8 @@ gateways:
     assert.deepEqual(one.backends, { a: { urls: ["http://127.0.0.1:9000"], timeout: "5s" } }, "as written: durations stay text");
     assert.deepEqual(one.policies, { p: { budget: { fuel: 1000 }, sha256: d.digests.get("p") } }, "no module path is sent");
     assert.deepEqual(one.hostnames.map((h: { host: string }) => h.host), ["one.example.com"]);
+    assert.match(one.hostnames[0].cert, /^-----BEGIN CERTIFICATE-----/, "certificates travel inline");
+    assert.match(one.hostnames[0].key, /^-----BEGIN PRIVATE KEY-----/);
     assert.equal(one.gateways, undefined);
     const two = JSON.parse(gatewayView(d, d.config.gateways["edge-2"]).body);
     assert.deepEqual(Object.keys(two.backends), ["b"]);
@@ -137,5 +146,13 @@ gateways:
     assert.equal(gatewayView(d, undefined).hash, all.hash);
     assert.equal(all.hash, contentHash(all.body));
     assert.deepEqual(all.modules, [d.digests.get("p")]);
+  });
+});
+
+describe("desired configuration: certificates", () => {
+  it("reports a missing certificate or a key that does not match at its hostnames entry", () => {
+    const found = problems({ "t.yaml": `apis: []\n${BACKENDS}hostnames:\n  - { host: a.test, cert: ./none.pem, key: ./none.key }\n` });
+    assert.equal(found.length, 1);
+    assert.match(found[0]!, /^t\.yaml:5:5: hostnames\[0\]: hostname a\.test: cannot read the certificate .*none\.pem: ENOENT$/);
   });
 });

@@ -1,6 +1,5 @@
-import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { readCertificatePair, type HostnameConfig } from "../../config/certificates.ts";
 
 /** One host name's certificate chain and private key, as PEM text. */
 export interface ServerCertificate {
@@ -10,45 +9,6 @@ export interface ServerCertificate {
   readonly key: string;
   /** When the leaf certificate expires (ms since the epoch). */
   readonly notAfter: number;
-}
-
-/** A hostnames entry of the configuration: PEM text or a file path for each of cert and key. */
-export interface HostnameConfig {
-  readonly host: string;
-  readonly cert: string;
-  readonly key: string;
-}
-
-const PEM = /^\s*-----BEGIN /;
-
-function pemOrFile(value: string, baseDir: string, what: string, host: string): string {
-  if (PEM.test(value)) return value;
-  const file = resolve(baseDir, value);
-  try {
-    return readFileSync(file, "utf8");
-  } catch (error) {
-    throw new Error(`hostname ${host}: cannot read the ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-}
-
-/** Reads and checks one entry: both parse, and the key belongs to the certificate. */
-function loadOne(entry: HostnameConfig, baseDir: string): ServerCertificate {
-  const cert = pemOrFile(entry.cert, baseDir, "certificate", entry.host);
-  const key = pemOrFile(entry.key, baseDir, "key", entry.host);
-  let x509: X509Certificate;
-  try {
-    x509 = new X509Certificate(cert);
-  } catch (error) {
-    throw new Error(`hostname ${entry.host}: the certificate is not a PEM X.509 certificate (${(error as Error).message})`);
-  }
-  let privateKey;
-  try {
-    privateKey = createPrivateKey(key);
-  } catch (error) {
-    throw new Error(`hostname ${entry.host}: the key is not a PEM private key (${(error as Error).message.split("\n")[0]})`);
-  }
-  if (!x509.checkPrivateKey(privateKey)) throw new Error(`hostname ${entry.host}: the key does not belong to the certificate (${x509.subject.replace(/\n/g, ", ")})`);
-  return { host: entry.host, cert, key, notAfter: Date.parse(x509.validTo) };
 }
 
 /**
@@ -75,7 +35,7 @@ export class CertificateSet {
   /** Loads every entry; throws the first problem, naming the host name and the file. */
   static load(hostnames: readonly HostnameConfig[], baseDir: string): CertificateSet | undefined {
     if (hostnames.length === 0) return undefined;
-    const entries = hostnames.map((h) => loadOne(h, baseDir));
+    const entries = hostnames.map((h) => ({ host: h.host, ...readCertificatePair(h, baseDir) }));
     const hash = createHash("sha256");
     for (const e of entries) hash.update(`${e.host}\0${e.cert}\0${e.key}\0`);
     return new CertificateSet(entries, hash.digest("hex"));

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { issue, makeCa, type IssuedCertificate } from "../../test/certificates.ts";
+import { createToken, startControlPlane, startFleetGateway, type ControlPlaneProcess } from "../../test/control-plane.ts";
 import { freePort, startGatewayProcess, tempDir, type GatewayProcess } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 import { loadAdapter } from "../server/detect.ts";
@@ -229,5 +231,43 @@ describe("HTTPS listener: protocol versions and cipher suites", { timeout: 120_0
     const started = await start({ PORTICO_NET_SERVER_TLS_CIPHERS_ALLOWED_SUITES: "TLS_AES_128_GCM_SHA256,TLS_RSA_WITH_RC4_128_MD5" });
     assert.ok("refused" in started);
     assert.match(started.refused, /net\.server\.tls\.ciphers\.allowed-suites: unknown cipher suite "TLS_RSA_WITH_RC4_128_MD5"/);
+  });
+});
+
+describe("HTTPS listener: certificates from a control plane", { timeout: 120_000 }, () => {
+  let upstream: Upstream;
+  let plane: ControlPlaneProcess;
+  let gw: GatewayProcess;
+
+  after(async () => {
+    await gw?.stop();
+    await plane?.stop();
+    await upstream?.close();
+  });
+
+  it("serves the certificates the control plane inlines in the view, and their renewal", async () => {
+    upstream = await startUpstream();
+    const data = tempDir();
+    const certs = join(data, "config", "certs");
+    mkdirSync(certs, { recursive: true });
+    const ca = makeCa(certs);
+    issue(certs, ca, "edge.test");
+    plane = await startControlPlane({
+      dataDir: data,
+      files: {
+        "c.yaml": `apis:\n  - { name: api, path: /api, backend: up }\nbackends:\n  up: { urls: ["${upstream.url}"] }\nhostnames:\n  - { host: edge.test, cert: certs/edge.test.pem, key: certs/edge.test.key }\n`,
+      },
+    });
+    const port = await freePort();
+    gw = await startFleetGateway(plane, await createToken(data, "edge"), { env: { PORTICO_NET_SERVER_HTTPS_PORT: String(port) } });
+    await gw.waitForOutput(/HTTPS certificates live/, 10_000);
+    const before = await servedSerial(port, ca.certFile, "edge.test");
+    assert.ok(before);
+    assert.equal((await curl(port, ca.certFile, "edge.test", "/api/x")).status, 200);
+    const mark = gw.output().length;
+    issue(certs, ca, "edge.test"); // renewed in place in the control plane's folder
+    await gw.waitForOutput(/HTTPS certificates live/, 10_000, mark);
+    const after = await servedSerial(port, ca.certFile, "edge.test");
+    assert.ok(after && after !== before, `serial ${before} → ${after}`);
   });
 });
