@@ -1,4 +1,4 @@
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 
@@ -16,13 +16,13 @@ export function isPem(value: string): boolean {
   return PEM.test(value);
 }
 
-function pemOrFile(value: string, baseDir: string, what: string, host: string): string {
+function pemOrFile(value: string, baseDir: string, what: string, label: string): string {
   if (PEM.test(value)) return value;
   const file = resolve(baseDir, value);
   try {
     return readFileSync(file, "utf8");
   } catch (error) {
-    throw new Error(`hostname ${host}: cannot read the ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new Error(`${label}: cannot read the ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }
 
@@ -30,21 +30,64 @@ function pemOrFile(value: string, baseDir: string, what: string, host: string): 
  * Reads one hostnames entry (PEM text or files relative to `baseDir`) and checks it: both parse,
  * and the key belongs to the certificate. Throws an Error naming the host name and the file.
  */
-export function readCertificatePair(entry: HostnameConfig, baseDir: string): { cert: string; key: string; notAfter: number } {
-  const cert = pemOrFile(entry.cert, baseDir, "certificate", entry.host);
-  const key = pemOrFile(entry.key, baseDir, "key", entry.host);
+export function readCertificatePair(entry: HostnameConfig, baseDir: string, label = `hostname ${entry.host}`): { cert: string; key: string; notAfter: number } {
+  const cert = pemOrFile(entry.cert, baseDir, "certificate", label);
+  const key = pemOrFile(entry.key, baseDir, "key", label);
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
   } catch (error) {
-    throw new Error(`hostname ${entry.host}: the certificate is not a PEM X.509 certificate (${(error as Error).message})`);
+    throw new Error(`${label}: the certificate is not a PEM X.509 certificate (${(error as Error).message})`);
   }
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
   } catch (error) {
-    throw new Error(`hostname ${entry.host}: the key is not a PEM private key (${(error as Error).message.split("\n")[0]})`);
+    throw new Error(`${label}: the key is not a PEM private key (${(error as Error).message.split("\n")[0]})`);
   }
-  if (!x509.checkPrivateKey(privateKey)) throw new Error(`hostname ${entry.host}: the key does not belong to the certificate (${x509.subject.replace(/\n/g, ", ")})`);
+  if (!x509.checkPrivateKey(privateKey)) throw new Error(`${label}: the key does not belong to the certificate (${x509.subject.replace(/\n/g, ", ")})`);
   return { cert, key, notAfter: Date.parse(x509.validTo) };
+}
+
+/** A backend's TLS options with every file read: what the upstream clients are given. */
+export interface BackendTlsMaterial {
+  /** Trusted CA certificates (PEM), instead of the runtime's defaults. */
+  readonly ca?: string;
+  /** Client certificate and key (PEM) for mutual TLS. */
+  readonly cert?: string;
+  readonly key?: string;
+  readonly verify: boolean;
+  /** Server name to send and check, when not the URL's host. */
+  readonly sni?: string;
+  /** sha256 over all of it: equal material can share connections. */
+  readonly fingerprint: string;
+}
+
+/** The options of a backend's `tls:` section, as written (PEM text or file paths). */
+export interface BackendTlsConfig {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly verify: boolean;
+  readonly sni?: string;
+}
+
+/**
+ * Reads a backend's TLS files (relative to `baseDir`) and checks them: the CA parses, and a client
+ * key belongs to its certificate. Throws an Error naming the backend and the file.
+ */
+export function readBackendTls(backend: string, tls: BackendTlsConfig, baseDir: string): BackendTlsMaterial {
+  const label = `backend ${backend}`;
+  let ca: string | undefined;
+  if (tls.ca !== undefined) {
+    ca = pemOrFile(tls.ca, baseDir, "CA certificates", label);
+    try {
+      new X509Certificate(ca);
+    } catch (error) {
+      throw new Error(`${label}: tls.ca is not a PEM X.509 certificate (${(error as Error).message})`);
+    }
+  }
+  const client = tls.cert !== undefined && tls.key !== undefined ? readCertificatePair({ host: backend, cert: tls.cert, key: tls.key }, baseDir, `${label} (tls.cert)`) : undefined;
+  const fingerprint = createHash("sha256").update(JSON.stringify([ca, client?.cert, client?.key, tls.verify, tls.sni])).digest("hex");
+  return { ca, cert: client?.cert, key: client?.key, verify: tls.verify, sni: tls.sni, fingerprint };
 }

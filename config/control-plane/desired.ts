@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { readCertificatePair } from "../certificates.ts";
+import { readBackendTls, readCertificatePair } from "../certificates.ts";
 import { contentHash, locateProblems, parseConfigDocument, type ParsedDocument } from "../load.ts";
 import type { Config } from "../schema/config.ts";
 import { formatPath, showValue, type Problem } from "../schema/problems.ts";
@@ -126,6 +126,8 @@ export interface DesiredConfig {
   readonly digests: ReadonlyMap<string, string>;
   /** Each `hostnames` entry's certificate and key as PEM text, by index: views carry them inline. */
   readonly certificates: readonly { cert: string; key: string }[];
+  /** Each backend's TLS CA, client certificate and key as PEM text, by backend name: views carry them inline. */
+  readonly backendTls: ReadonlyMap<string, { ca?: string; cert?: string; key?: string }>;
 }
 
 /** The outcome of reading a control plane's configuration folder. */
@@ -190,7 +192,18 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
     }
   }
   const certificates: { cert: string; key: string }[] = [];
+  const backendTls = new Map<string, { ca?: string; cert?: string; key?: string }>();
   if (validation.ok) {
+    for (const [name, backend] of Object.entries(validation.config.backends)) {
+      if (!backend.tls) continue;
+      try {
+        const material = readBackendTls(name, backend.tls, dir);
+        backendTls.set(name, { ca: material.ca, cert: material.cert, key: material.key });
+        identity.push(`backend:${name}\0${material.fingerprint}`);
+      } catch (error) {
+        problems.push({ path: formatPath(["backends", name, "tls"]), message: (error as Error).message, location: merged.doc.locate(["backends", name, "tls"]) });
+      }
+    }
     validation.config.hostnames.forEach((entry, i) => {
       try {
         const { cert, key } = readCertificatePair(entry, dir);
@@ -203,7 +216,7 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
   }
   const hash = contentHash(identity.join("\n"));
   if (problems.length || !validation.ok) return { ok: false, hash, problems };
-  return { ok: true, hash, raw: merged.doc.value, config: validation.config, digests, certificates };
+  return { ok: true, hash, raw: merged.doc.value, config: validation.config, digests, certificates, backendTls };
 }
 
 /** What one gateway receives: the part of the desired configuration assigned to it, as exact JSON bytes. */
@@ -214,6 +227,14 @@ export interface GatewayView {
   readonly hash: string;
   /** Digests of the policy modules the view uses. */
   readonly modules: readonly string[];
+}
+
+/** A backend as written, with its TLS files replaced by their PEM text (a gateway cannot read the control plane's files). */
+function withInlineTls(backend: Record<string, unknown>, pem: { ca?: string; cert?: string; key?: string } | undefined): Record<string, unknown> {
+  if (!pem) return backend;
+  const tls = { ...(backend.tls as Record<string, unknown>) };
+  for (const field of ["ca", "cert", "key"] as const) if (pem[field] !== undefined) tls[field] = pem[field];
+  return { ...backend, tls };
 }
 
 /** The policy names a scope's sections use. */
@@ -239,7 +260,7 @@ export function gatewayView(desired: DesiredConfig, assigned: { apis: readonly s
   const used = new Set<string>();
   for (const i of indexes) {
     const api = desired.config.apis[i]!;
-    backends[api.backend] = raw.backends![api.backend];
+    backends[api.backend] = withInlineTls(raw.backends![api.backend] as Record<string, unknown>, desired.backendTls.get(api.backend));
     usedPolicies(raw.apis![i]!.policies as Record<string, unknown>, used);
     for (const op of (raw.apis![i]!.operations as Record<string, unknown>[] | undefined) ?? []) usedPolicies(op.policies as Record<string, unknown>, used);
   }

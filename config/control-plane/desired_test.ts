@@ -156,3 +156,30 @@ describe("desired configuration: certificates", () => {
     assert.match(found[0]!, /^t\.yaml:5:5: hostnames\[0\]: hostname a\.test: cannot read the certificate .*none\.pem: ENOENT$/);
   });
 });
+
+describe("desired configuration: backend TLS", () => {
+  it("reads a backend's CA and client certificate and sends them inline", () => {
+    const d = ok(
+      {
+        "b.yaml": `apis:\n  - { name: s, path: /s, backend: secure }\nbackends:\n  secure: { urls: ["https://10.0.0.5:8443"], tls: { ca: certs/ca.pem, cert: certs/client.test.pem, key: certs/client.test.key, sni: backend.internal } }\n`,
+      },
+      (dir) => {
+        mkdirSync(join(dir, "certs"));
+        const ca = makeCa(join(dir, "certs"));
+        issue(join(dir, "certs"), ca, "client.test");
+      },
+    );
+    const view = JSON.parse(gatewayView(d, undefined).body);
+    const tls = view.backends.secure.tls;
+    assert.match(tls.ca, /^-----BEGIN CERTIFICATE-----/);
+    assert.match(tls.cert, /^-----BEGIN CERTIFICATE-----/);
+    assert.match(tls.key, /^-----BEGIN PRIVATE KEY-----/);
+    assert.equal(tls.sni, "backend.internal");
+  });
+
+  it("reports a backend TLS file it cannot read at the backend", () => {
+    const found = problems({ "b.yaml": `apis: []\nbackends:\n  secure: { urls: ["https://10.0.0.5"], tls: { ca: ./missing-ca.pem } }\n` });
+    assert.equal(found.length, 1);
+    assert.match(found[0]!, /^b\.yaml:3:\d+: backends\.secure\.tls: backend secure: cannot read the CA certificates .*missing-ca\.pem: ENOENT$/);
+  });
+});

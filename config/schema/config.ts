@@ -79,14 +79,32 @@ export const Api = z
   })
   .strict();
 
+/** How the gateway connects to an https:// backend: whom to trust, which name to check, which client certificate to show. */
+export const BackendTls = z
+  .object({
+    /** CA certificates (PEM text or a file) trusted for this backend instead of the runtime's defaults. */
+    ca: z.string().min(1).optional(),
+    /** Client certificate (PEM text or a file) for mutual TLS; needs `key`. */
+    cert: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    /** Check the backend's certificate (default). `false` is for tests and is logged as a warning. */
+    verify: z.boolean().default(true),
+    /** Server name sent (SNI) and checked, when it is not the URL's host (e.g. a backend reached by IP). */
+    sni: Hostname.optional(),
+  })
+  .strict()
+  .refine((t) => (t.cert === undefined) === (t.key === undefined), "cert and key go together (a client certificate needs its key)");
+
 /** A backend: one URL, or several forming a round-robin pool, and the time allowed for response headers. */
 export const Backend = z
   .object({
     urls: z.array(BackendUrl).min(1),
     // prefault, not default: zod 4 returns a default as the output without parsing it (30 would mean 30 ms).
     timeout: Duration.refine((ms) => ms > 0, "expected a duration above zero, such as \"30s\"").prefault("30s"),
+    tls: BackendTls.optional(),
   })
-  .strict();
+  .strict()
+  .refine((b) => !b.tls || b.urls.every((u) => u.startsWith("https:")), { message: "tls options need https:// URLs", path: ["tls"] });
 
 /** A TLS host name served by the HTTPS listener (used by the TLS issue; validated now so files stay stable). */
 export const TlsHostname = z
@@ -152,6 +170,8 @@ export type Config = z.output<typeof ConfigShape>;
 export type ApiConfig = z.output<typeof Api>;
 /** One backend of a configuration. */
 export type BackendConfig = z.output<typeof Backend>;
+/** A backend's TLS options. */
+export type BackendTlsConfig = z.output<typeof BackendTls>;
 /** One operation of an API. */
 export type OperationConfig = z.output<typeof Operation>;
 /** The policy sections of a scope. */

@@ -525,3 +525,24 @@ describe("normalizePrefix", () => {
     assert.equal(normalizePrefix("/a/b//"), "/a/b");
   });
 });
+
+describe("validateConfig: backend TLS", () => {
+  it("takes TLS options for https:// backends only, with cert and key together", () => {
+    assert.deepEqual(
+      problems({
+        backends: {
+          a: { urls: ["http://127.0.0.1:9000"], tls: { ca: "ca.pem" } },
+          b: { urls: ["https://127.0.0.1:9000"], tls: { cert: "client.pem" } },
+          c: { urls: ["https://127.0.0.1:9000"], tls: { verify: "no", sni: "not a host" } },
+        },
+      }),
+      [
+        'backends.a.tls: tls options need https:// URLs (got a map)',
+        "backends.b.tls: cert and key go together (a client certificate needs its key) (got a map)",
+        'backends.c.tls.verify: expected boolean, received string (got "no")',
+        'backends.c.tls.sni: expected a host name such as api.example.com or *.example.com (got "not a host")',
+      ],
+    );
+    assert.deepEqual(problems({ backends: { d: { urls: ["https://10.0.0.5"], tls: { ca: "ca.pem", cert: "c.pem", key: "k.pem", verify: false, sni: "backend.internal" } } } }), []);
+  });
+});

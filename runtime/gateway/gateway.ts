@@ -12,7 +12,7 @@ import { ConfigApplier } from "./apply.ts";
 import { managementApp } from "./management.ts";
 import { HttpsListener } from "./https-listener.ts";
 import { ControlPlaneSync } from "./sync.ts";
-import { resolveServerTls } from "../tls/server-limits.ts";
+import { resolveClientTls, resolveServerTls } from "../tls/limits.ts";
 import { trafficApp } from "./traffic.ts";
 
 /** A configuration problem that stops a gateway from starting; every problem is listed. */
@@ -83,12 +83,15 @@ function fileFeed(configFile: string, holder: PipelineHolder, applier: ConfigApp
   };
 }
 
-/** Files a configuration refers to (certificates and keys given as paths, custom modules), resolved against its folder. */
+/** Files a configuration refers to (certificates, keys and CA bundles given as paths, custom modules), resolved against its folder. */
 function referencedFiles(config: Config | undefined, baseDir: string): string[] {
   if (!config) return [];
   const files: string[] = [];
   for (const h of config.hostnames) for (const value of [h.cert, h.key]) if (!/^\s*-----BEGIN /.test(value)) files.push(resolve(baseDir, value));
   for (const p of Object.values(config.policies)) if (p.module) files.push(resolve(baseDir, p.module));
+  for (const b of Object.values(config.backends)) {
+    for (const value of [b.tls?.ca, b.tls?.cert, b.tls?.key]) if (value !== undefined && !/^\s*-----BEGIN /.test(value)) files.push(resolve(baseDir, value));
+  }
   return files;
 }
 
@@ -139,9 +142,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const tls = resolveServerTls(settings, adapter.capabilities.tls, `${adapter.runtime} ${adapter.version}`);
   if (!tls.ok) throw new StartupError("TLS settings cannot be honoured on this runtime", tls.problems);
   for (const note of tls.notes) logger.warn(note);
+  const clientTls = resolveClientTls(settings, adapter.capabilities.upstreamTls, `${adapter.runtime} ${adapter.version}`);
+  if (!clientTls.ok) throw new StartupError("TLS settings cannot be honoured on this runtime", clientTls.problems);
+  for (const note of clientTls.notes) logger.warn(note);
   const feed = configFile ? fileFeed(configFile, holder, applier, logger) : controlPlaneFeed(options, applier, metrics);
   await feed.start();
-  const upstream = adapter.createUpstreamClient();
+  const upstream = adapter.createUpstreamClient(clientTls.limits);
   const servers: RunningServer[] = [];
   let https: HttpsListener | undefined;
   try {

@@ -1,7 +1,7 @@
 import type { Logger } from "../observability/log.ts";
 import type { FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
 import type { CertificateSet } from "../tls/certificates.ts";
-import type { ServerTlsLimits } from "../tls/server-limits.ts";
+import type { ServerTlsLimits } from "../tls/limits.ts";
 
 /**
  * The gateway's HTTPS listener, which follows the configuration: it opens when a configuration

@@ -1,3 +1,4 @@
+import { readBackendTls, type BackendTlsMaterial } from "../../config/certificates.ts";
 import type { BackendConfig } from "../../config/schema/config.ts";
 
 interface Base {
@@ -13,12 +14,17 @@ export class BackendPool {
   #next = 0;
   /** How long the backend may take to send response headers. */
   readonly timeoutMs: number;
+  /** TLS options with their files read (https:// backends with a `tls:` section). */
+  readonly tls: BackendTlsMaterial | undefined;
 
+  /** `baseDir` is where the backend's TLS files are (the configuration file's folder). */
   constructor(
     readonly name: string,
     config: BackendConfig,
+    baseDir = ".",
   ) {
     this.timeoutMs = config.timeout;
+    this.tls = config.tls ? readBackendTls(name, config.tls, baseDir) : undefined;
     this.#bases = config.urls.map((u) => {
       const url = new URL(u);
       const path = url.pathname.replace(/\/+$/, "");

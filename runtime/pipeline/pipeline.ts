@@ -89,7 +89,7 @@ export class Pipeline {
     const steps = new PolicySteps(options.previousSteps);
     const load: PolicyLoader = { config, modules, steps, baseDir: options.baseDir ?? ".", moduleBytes: options.moduleBytes };
     const backends = new Map<string, BackendPool>();
-    for (const [name, backend] of Object.entries(config.backends)) backends.set(name, new BackendPool(name, backend));
+    for (const [name, backend] of Object.entries(config.backends)) backends.set(name, new BackendPool(name, backend, options.baseDir));
     const targets = new Map<ApiConfig, ApiTarget>();
     try {
       for (const api of config.apis) {

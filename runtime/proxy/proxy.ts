@@ -108,6 +108,7 @@ async function send(upstream: UpstreamClient, forwarded: ForwardRequest, headers
       incoming: request,
       env,
       timeoutMs: backend.timeoutMs,
+      tls: backend.tls,
     });
   } catch (error) {
     // Logs name the backend and its origin, never the path or query, which may carry secrets.

@@ -1,5 +1,6 @@
 import type { CipherSuites, TlsVersion } from "../../config/schema/tls.ts";
 import type { CertificateSet } from "../tls/certificates.ts";
+import type { ClientTlsLimits } from "../tls/limits.ts";
 import type { UpstreamClient } from "../upstream/client.ts";
 
 /** The JavaScript runtimes Portico runs on. */
@@ -32,6 +33,8 @@ export interface Capabilities {
   readonly upstreamClient: "fetch" | "undici";
   /** The HTTPS listener's limits. */
   readonly tls: TlsCapabilities;
+  /** What the upstream client can restrict on TLS connections to backends. */
+  readonly upstreamTls: Omit<TlsCapabilities, "minVersions">;
 }
 
 /** TLS for a listener: certificates chosen by SNI and the protocol limits resolved from the settings. */
@@ -70,5 +73,6 @@ export interface ServerAdapter {
   listen(options: ListenOptions): Promise<RunningServer>;
   /** The client's IP address for a request this adapter delivered. */
   clientAddress(request: Request, env: unknown): string;
-  createUpstreamClient(): UpstreamClient;
+  /** A client for backends; `tls` restricts what its TLS connections negotiate (net.client.tls.* settings). */
+  createUpstreamClient(tls?: ClientTlsLimits): UpstreamClient;
 }

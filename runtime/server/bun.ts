@@ -42,6 +42,7 @@ export const bunAdapter: ServerAdapter = {
     streamingRequestBodies: true,
     upstreamClient: "fetch",
     tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
+    upstreamTls: { restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
   },
   async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {
     let server = serve(port, hostname, handler, tls && { certificates: tls.certificates, options: tls });

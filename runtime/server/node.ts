@@ -13,6 +13,7 @@ export const nodeAdapter: ServerAdapter = {
     streamingRequestBodies: true,
     upstreamClient: "undici",
     tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true },
+    upstreamTls: { restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true },
   },
   async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {
     if (tls) return listenHttps(port, hostname, handler, tls);

@@ -1,3 +1,5 @@
+import type { BackendTlsMaterial } from "../../config/certificates.ts";
+
 /** A request to a backend, prepared by the proxy: absolute URL, filtered headers, streaming body. */
 export interface UpstreamRequest {
   readonly url: string;
@@ -9,6 +11,8 @@ export interface UpstreamRequest {
   readonly env: unknown;
   /** How long the backend may take to send response headers; past it `send` rejects with UpstreamTimeout. */
   readonly timeoutMs: number;
+  /** The backend's TLS options (trusted CA, client certificate, server name, verification). */
+  readonly tls?: BackendTlsMaterial;
 }
 
 /** The backend sent no response headers within the request's timeout. */

@@ -1,6 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import { Agent, errors, request as undiciRequest } from "undici";
+import type { BackendTlsMaterial } from "../../config/certificates.ts";
+import type { ClientTlsLimits } from "../tls/limits.ts";
 import { hasNoBody, UpstreamTimeout, type UpstreamClient, type UpstreamRequest } from "./client.ts";
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
@@ -51,8 +53,27 @@ function webStream(body: Readable): ReadableStream<Uint8Array> {
  * An upstream client on undici's dispatcher API for Node, several times faster than Node's
  * `fetch`. The request body streams straight from Node's IncomingMessage when the adapter exposes it.
  */
-export function undiciUpstream(): UpstreamClient {
-  const agent = new Agent({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
+export function undiciUpstream(limits?: ClientTlsLimits): UpstreamClient {
+  const pool = { keepAliveTimeout: 30_000, connections: 256, pipelining: 1 };
+  // The client-wide limits (net.client.tls.ciphers.allowed-suites): node:tls takes both lists in `ciphers`.
+  const connect = limits?.suites
+    ? { ciphers: [limits.suites.tls13, limits.suites.tls12].filter(Boolean).join(":"), ...(limits.maxVersion ? { maxVersion: limits.maxVersion } : {}) }
+    : {};
+  const agent = new Agent({ ...pool, connect });
+  // One agent (connection pool) per distinct backend TLS material, shared across configuration swaps.
+  const agents = new Map<string, Agent>();
+  const dispatcherFor = (material: BackendTlsMaterial | undefined) => {
+    if (!material) return agent;
+    let own = agents.get(material.fingerprint);
+    if (!own) {
+      own = new Agent({
+        ...pool,
+        connect: { ...connect, ca: material.ca, cert: material.cert, key: material.key, rejectUnauthorized: material.verify, servername: material.sni },
+      });
+      agents.set(material.fingerprint, own);
+    }
+    return own;
+  };
   return {
     async send(request: UpstreamRequest): Promise<Response> {
       let body: Readable | null = null;
@@ -66,7 +87,7 @@ export function undiciUpstream(): UpstreamClient {
           method: request.method as "GET",
           headers: headerRecord(request.headers),
           body,
-          dispatcher: agent,
+          dispatcher: dispatcherFor(request.tls),
           // undici's own header timer replaces an AbortController and a timer per request.
           headersTimeout: request.timeoutMs,
           bodyTimeout: 0,
@@ -78,6 +99,8 @@ export function undiciUpstream(): UpstreamClient {
       if (noBody) res.body.resume();
       return new Response(noBody ? null : webStream(res.body), { status: res.statusCode, headers: toHeaders(res.headers) });
     },
-    close: () => agent.close(),
+    close: async () => {
+      await Promise.all([agent.close(), ...[...agents.values()].map((a) => a.close())]);
+    },
   };
 }

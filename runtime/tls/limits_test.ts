@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { resolveSettings, type Settings } from "../../config/schema/settings.ts";
 import type { TlsCapabilities } from "../server/adapter.ts";
-import { resolveServerTls } from "./server-limits.ts";
+import { resolveClientTls, resolveServerTls } from "./limits.ts";
 
 const FULL: TlsCapabilities = { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true };
 const NO_TLS13_SUITES: TlsCapabilities = { ...FULL, restrictTls13Suites: false };
@@ -18,7 +18,7 @@ const SUITES = "net.server.tls.ciphers.allowed-suites";
 
 describe("resolveServerTls", () => {
   it("keeps the runtime's defaults when nothing is set", () => {
-    assert.deepEqual(resolveServerTls(settings({}), FIXED, "deno"), { ok: true, limits: { minVersion: "TLSv1.2", maxVersion: undefined, suites: undefined }, notes: [] });
+    assert.deepEqual(resolveServerTls(settings({}), FIXED, "deno"), { ok: true, limits: { minVersion: "TLSv1.2" }, notes: [] });
   });
 
   it("refuses what a runtime cannot honour, naming the setting", () => {
@@ -35,7 +35,7 @@ describe("resolveServerTls", () => {
     const result = resolveServerTls(settings({ [SUITES]: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA256" }), NO_TLS13_SUITES, "bun");
     assert.ok(result.ok);
     assert.equal(result.limits.maxVersion, "TLSv1.2");
-    assert.match(result.notes[0]!, /TLS 1\.3 is off on the HTTPS listener: bun cannot restrict TLS 1\.3 suites/);
+    assert.match(result.notes[0]!, /TLS 1\.3 is off on the HTTPS listener on bun: TLS 1\.3 suites cannot be restricted there/);
     // Where they can be restricted, no cap.
     const full = resolveServerTls(settings({ [SUITES]: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA256" }), FULL, "node");
     assert.ok(full.ok);
@@ -50,7 +50,21 @@ describe("resolveServerTls", () => {
     assert.equal(only12.limits.maxVersion, "TLSv1.2");
     const only13 = resolveServerTls(settings({ [SUITES]: "TLS_AES_128_GCM_SHA256" }), FULL, "node");
     assert.ok(!only13.ok);
-    assert.match(only13.problems[0]!, /no TLS 1\.2 suite is allowed, so TLS 1\.2 clients could not connect/);
+    assert.match(only13.problems[0]!, /no TLS 1\.2 suite is allowed, so TLS 1\.2 peers could not connect: add one, or set net\.server\.tls\.min-version to TLSv1\.3/);
     assert.ok(resolveServerTls(settings({ [SUITES]: "TLS_AES_128_GCM_SHA256", "net.server.tls.min-version": "TLSv1.3" }), FULL, "node").ok);
+  });
+});
+
+describe("resolveClientTls", () => {
+  it("restricts backend connections the same way, capping at TLS 1.2 where TLS 1.3 suites cannot be restricted", () => {
+    const only12 = resolveClientTls(settings({ "net.client.tls.ciphers.allowed-suites": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" }), FULL, "node");
+    assert.deepEqual(only12.ok && only12.limits.maxVersion, "TLSv1.2");
+    const partial = resolveClientTls(settings({ "net.client.tls.ciphers.allowed-suites": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA256" }), NO_TLS13_SUITES, "bun");
+    assert.ok(partial.ok);
+    assert.equal(partial.limits.maxVersion, "TLSv1.2");
+    assert.match(partial.notes[0]!, /^TLS 1\.3 is off on backend connections on bun/);
+    const only13 = resolveClientTls(settings({ "net.client.tls.ciphers.allowed-suites": "TLS_AES_128_GCM_SHA256" }), FULL, "node");
+    assert.ok(!only13.ok);
+    assert.equal(only13.problems[0], "net.client.tls.ciphers.allowed-suites: no TLS 1.2 suite is allowed, so TLS 1.2 peers could not connect: add one");
   });
 });

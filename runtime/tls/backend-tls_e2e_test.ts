@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { issue, makeCa, type IssuedCertificate } from "../../test/certificates.ts";
+import { ROOT, startGatewayProcess, tempDir, type GatewayProcess } from "../../test/harness.ts";
+import { loadAdapter } from "../server/detect.ts";
+
+/** A Node https backend (test/tls-backend.ts) that reports each handshake; resolves with its port. */
+function startTlsBackend(options: { cert: string; key: string; clientCa?: string }): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn("node", ["--import", "tsx", "test/tls-backend.ts", JSON.stringify(options)], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d) => {
+      out += d;
+      const match = /listening (\d+)/.exec(out);
+      if (match) resolve({ port: Number(match[1]), child });
+    });
+    child.once("exit", (code) => reject(new Error(`TLS backend exited with ${code}`)));
+  });
+}
+
+interface Seen {
+  protocol: string;
+  cipher: string;
+  servername: string | false;
+  client: string | null;
+}
+
+describe("backend TLS: verification, CA per backend, SNI, client certificates, cipher suites", { timeout: 120_000 }, () => {
+  const dir = tempDir();
+  let ca: IssuedCertificate;
+  let otherCa: IssuedCertificate;
+  let backend: { port: number; child: ChildProcess };
+  let mtlsBackend: { port: number; child: ChildProcess };
+  let clientCert: IssuedCertificate;
+  const gateways: GatewayProcess[] = [];
+
+  before(async () => {
+    ca = makeCa(dir);
+    otherCa = makeCa(dir, "other-ca");
+    const server = issue(dir, ca, "backend.test");
+    clientCert = issue(dir, ca, "gateway-client.test");
+    backend = await startTlsBackend({ cert: server.cert, key: server.key });
+    mtlsBackend = await startTlsBackend({ cert: server.cert, key: server.key, clientCa: ca.cert });
+  });
+
+  after(async () => {
+    await Promise.all(gateways.map((g) => g.stop()));
+    backend?.child.kill();
+    mtlsBackend?.child.kill();
+  });
+
+  async function gateway(backends: string, env: Record<string, string> = {}): Promise<GatewayProcess> {
+    const apis = ["plain", "trusted", "wrong-ca", "unverified", "mtls", "mtls-missing"].map((n) => `  - { name: ${n}, path: /${n}, backend: ${n} }`);
+    const gw = await startGatewayProcess({ config: `apis:\n${apis.join("\n")}\nbackends:\n${backends}`, env });
+    gateways.push(gw);
+    return gw;
+  }
+
+  const backends = () => `
+  plain: { urls: ["https://127.0.0.1:${backend.port}"], timeout: 5s }
+  trusted: { urls: ["https://127.0.0.1:${backend.port}"], tls: { ca: ${ca.certFile}, sni: backend.test } }
+  wrong-ca: { urls: ["https://127.0.0.1:${backend.port}"], tls: { ca: ${otherCa.certFile}, sni: backend.test } }
+  unverified: { urls: ["https://127.0.0.1:${backend.port}"], tls: { verify: false } }
+  mtls: { urls: ["https://127.0.0.1:${mtlsBackend.port}"], tls: { ca: ${ca.certFile}, sni: backend.test, cert: ${clientCert.certFile}, key: ${clientCert.keyFile} } }
+  mtls-missing: { urls: ["https://127.0.0.1:${mtlsBackend.port}"], tls: { ca: ${ca.certFile}, sni: backend.test } }
+`;
+
+  async function get(gw: GatewayProcess, path: string): Promise<{ status: number; seen?: Seen }> {
+    const res = await fetch(`${gw.url}${path}`);
+    const text = await res.text();
+    return res.status === 200 ? { status: 200, seen: JSON.parse(text) as Seen } : { status: res.status };
+  }
+
+  it("verifies backends by default, trusts a CA given per backend, sends the SNI asked for, and shows a client certificate", async () => {
+    const gw = await gateway(backends());
+    assert.equal((await get(gw, "/plain/x")).status, 502, "the test CA is not trusted by default");
+    const trusted = await get(gw, "/trusted/x");
+    assert.equal(trusted.status, 200);
+    assert.equal(trusted.seen!.servername, "backend.test");
+    assert.equal((await get(gw, "/wrong-ca/x")).status, 502, "a CA that did not sign the backend's certificate");
+    assert.equal((await get(gw, "/unverified/x")).status, 200, "verify: false");
+    const mtls = await get(gw, "/mtls/x");
+    assert.equal(mtls.status, 200);
+    assert.equal(mtls.seen!.client, "gateway-client.test");
+    assert.equal((await get(gw, "/mtls-missing/x")).status, 502, "the backend requires a client certificate");
+  });
+
+  it("negotiates only the suites net.client.tls.ciphers.allowed-suites allows, as the backend observes", async () => {
+    const caps = (await loadAdapter()).capabilities.upstreamTls;
+    const only12 = await gateway(backends(), { PORTICO_NET_CLIENT_TLS_CIPHERS_ALLOWED_SUITES: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" });
+    const seen12 = (await get(only12, "/trusted/x")).seen!;
+    assert.deepEqual([seen12.protocol, seen12.cipher], ["TLSv1.2", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]);
+
+    const with13 = await gateway(backends(), { PORTICO_NET_CLIENT_TLS_CIPHERS_ALLOWED_SUITES: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA256" });
+    const seen13 = (await get(with13, "/trusted/x")).seen!;
+    if (caps.restrictTls13Suites) {
+      assert.deepEqual([seen13.protocol, seen13.cipher], ["TLSv1.3", "TLS_AES_128_GCM_SHA256"]);
+    } else {
+      // TLS 1.3 suites cannot be restricted by this runtime's client: capped at TLS 1.2, and logged.
+      assert.deepEqual([seen13.protocol, seen13.cipher], ["TLSv1.2", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]);
+      assert.match(with13.output(), /TLS 1\.3 is off on backend connections/);
+    }
+  });
+});
