@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import { Hono, type Context } from "hono";
+import { adminPageResponse } from "./admin-page.ts";
 import type { ControlPlane, HeartbeatReport } from "./service.ts";
 import { verifyToken } from "./tokens.ts";
 
@@ -43,7 +44,8 @@ function matches(header: string | undefined, tag: string): boolean {
 /**
  * The control plane's HTTP API. Gateways, with their access token: their configuration view
  * (ETag/If-None-Match), policy modules by sha256, heartbeats. Operators, with the admin token: the
- * status of the desired configuration and of every gateway.
+ * status of the desired configuration and of every gateway, and a web page (`/`, `/admin`) that shows
+ * it once given the admin token (the page itself holds no data).
  */
 export function controlPlaneApp(plane: ControlPlane): Hono {
   const app = new Hono();
@@ -63,6 +65,9 @@ export function controlPlaneApp(plane: ControlPlane): Hono {
   };
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
+
+  app.get("/", () => adminPageResponse());
+  app.get("/admin", () => adminPageResponse());
 
   app.get("/v1/gateways/:name/configuration", (c) => {
     const name = c.req.param("name");
