@@ -13,11 +13,11 @@ const PROBLEMS = {
 } as const;
 
 /** An RFC 9457 problem+json response; `extra` members (such as `reason`) are for clients to act on. */
-function problem(kind: keyof typeof PROBLEMS, detail?: string, extra: Record<string, unknown> = {}): Response {
+function problem(kind: keyof typeof PROBLEMS, detail?: string, extra: Record<string, unknown> = {}, scheme = "GatewayKey"): Response {
   const { status, title } = PROBLEMS[kind];
   const body = { type: `urn:portico:problem:control-plane:${kind}`, title, status, ...(detail ? { detail } : {}), ...extra };
   const headers: Record<string, string> = { "content-type": "application/problem+json", "cache-control": "no-store" };
-  if (status === 401) headers["www-authenticate"] = 'GatewayKey realm="portico"';
+  if (status === 401) headers["www-authenticate"] = `${scheme} realm="portico"`;
   return new Response(JSON.stringify(body), { status, headers });
 }
 
@@ -113,7 +113,7 @@ export function controlPlaneApp(plane: ControlPlane): Hono {
   app.use("/v1/admin/*", async (c, next) => {
     const header = c.req.header("authorization") ?? "";
     const token = /^bearer\s+/i.test(header) ? header.replace(/^bearer\s+/i, "").trim() : "";
-    if (!token || !sameSecret(token, plane.adminToken)) return problem("unauthorized", "admin token required (Authorization: Bearer <token from DIR/state/admin-token>)", { reason: token ? "bad admin token" : "missing" });
+    if (!token || !sameSecret(token, plane.adminToken)) return problem("unauthorized", "admin token required (Authorization: Bearer <token from DIR/state/admin-token>)", { reason: token ? "bad admin token" : "missing" }, "Bearer");
     await next();
   });
 
