@@ -7,6 +7,21 @@ export interface HostnameConfig {
   readonly host: string;
   readonly cert: string;
   readonly key: string;
+  readonly negotiateClientCertificate?: boolean;
+  /** CA certificates for client certificates (PEM text or a file). */
+  readonly clientCa?: string;
+}
+
+/** Reads a bundle of CA certificates (PEM text or a file): every certificate in it, parsed. */
+export function readCaBundle(value: string, baseDir: string, label: string): { pem: string; certificates: X509Certificate[] } {
+  const pem = pemOrFile(value, baseDir, "CA certificates", label);
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error(`${label}: no PEM certificate in the CA certificates`);
+  try {
+    return { pem, certificates: blocks.map((b) => new X509Certificate(b)) };
+  } catch (error) {
+    throw new Error(`${label}: a CA certificate does not parse (${(error as Error).message})`);
+  }
 }
 
 const PEM = /^\s*-----BEGIN /;

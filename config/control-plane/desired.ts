@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { readBackendTls, readCertificatePair } from "../certificates.ts";
+import { readBackendTls, readCaBundle, readCertificatePair } from "../certificates.ts";
 import { contentHash, locateProblems, parseConfigDocument, type ParsedDocument } from "../load.ts";
 import type { Config } from "../schema/config.ts";
 import { formatPath, showValue, type Problem } from "../schema/problems.ts";
@@ -125,7 +125,7 @@ export interface DesiredConfig {
   /** The sha256 of each custom policy module, by policy name. */
   readonly digests: ReadonlyMap<string, string>;
   /** Each `hostnames` entry's certificate and key as PEM text, by index: views carry them inline. */
-  readonly certificates: readonly { cert: string; key: string }[];
+  readonly certificates: readonly { cert: string; key: string; clientCa?: string }[];
   /** Each backend's TLS CA, client certificate and key as PEM text, by backend name: views carry them inline. */
   readonly backendTls: ReadonlyMap<string, { ca?: string; cert?: string; key?: string }>;
 }
@@ -191,7 +191,7 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
       digests.set(name, modules.put(bytes));
     }
   }
-  const certificates: { cert: string; key: string }[] = [];
+  const certificates: { cert: string; key: string; clientCa?: string }[] = [];
   const backendTls = new Map<string, { ca?: string; cert?: string; key?: string }>();
   if (validation.ok) {
     for (const [name, backend] of Object.entries(validation.config.backends)) {
@@ -207,8 +207,9 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
     validation.config.hostnames.forEach((entry, i) => {
       try {
         const { cert, key } = readCertificatePair(entry, dir);
-        certificates.push({ cert, key });
-        identity.push(`hostname:${entry.host}\0${contentHash(`${cert}\0${key}`)}`);
+        const clientCa = entry.clientCa === undefined ? undefined : readCaBundle(entry.clientCa, dir, `hostname ${entry.host} (clientCa)`).pem;
+        certificates.push(clientCa === undefined ? { cert, key } : { cert, key, clientCa });
+        identity.push(`hostname:${entry.host}\0${contentHash(`${cert}\0${key}\0${clientCa ?? ""}`)}`);
       } catch (error) {
         problems.push({ path: formatPath(["hostnames", i]), message: (error as Error).message, location: merged.doc.locate(["hostnames", i]) });
       }

@@ -106,15 +106,21 @@ export const Backend = z
   .strict()
   .refine((b) => !b.tls || b.urls.every((u) => u.startsWith("https:")), { message: "tls options need https:// URLs", path: ["tls"] });
 
-/** A TLS host name served by the HTTPS listener (used by the TLS issue; validated now so files stay stable). */
+/** A TLS host name served by the HTTPS listener: its certificate, and whether clients are asked for theirs. */
 export const TlsHostname = z
   .object({
     host: Hostname,
+    /** Certificate chain (PEM text or a file). */
     cert: z.string().min(1),
+    /** Private key (PEM text or a file). */
     key: z.string().min(1),
+    /** Ask clients of this host name for a certificate (APIM's name); policies such as validate-client-certificate check it. */
     negotiateClientCertificate: z.boolean().default(false),
+    /** CA certificates (PEM text or a file) that client certificates of this host name are checked against (validate-trust). */
+    clientCa: z.string().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .refine((h) => h.clientCa === undefined || h.negotiateClientCertificate, { message: "clientCa needs negotiateClientCertificate: true", path: ["clientCa"] });
 
 const MEMORY_UNITS: Record<string, number> = { KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 

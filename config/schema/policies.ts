@@ -36,6 +36,32 @@ const QueryName = z.string().regex(/^[^&=#\s\x00-\x1f\x7f]+$/, "expected a query
 const OneOrMany = <T extends z.ZodType<string, unknown>>(item: T) =>
   z.union([item, z.array(item).min(1)]).transform((v) => (Array.isArray(v) ? v.join("\n") : v));
 
+/** An identity attribute value: one line, no tabs (identities reach the module as tab-separated lines). */
+const IdentityValue = z.string().min(1).regex(/^[^\t\n\r\x00]*$/, "must not contain tabs, line breaks or NUL");
+
+/** A hex value (thumbprint, serial number), compared case-insensitively, with APIM's optional colons. */
+const HexValue = z
+  .string()
+  .transform((v) => v.replace(/:/g, "").toUpperCase())
+  .pipe(z.string().regex(/^[0-9A-F]+$/, "expected hexadecimal digits"));
+
+/**
+ * One accepted client identity (APIM's `identity` element): every attribute given must match.
+ * Handed to the module as one line of `attribute=value` pairs separated by tabs.
+ */
+const ClientIdentity = z
+  .object({
+    thumbprint: HexValue.optional(),
+    "serial-number": HexValue.optional(),
+    "common-name": IdentityValue.optional(),
+    subject: IdentityValue.optional(),
+    "dns-name": IdentityValue.optional(),
+    "issuer-subject": IdentityValue.optional(),
+  })
+  .strict()
+  .refine((identity) => Object.keys(identity).length > 0, "an identity needs at least one attribute, such as thumbprint or subject")
+  .transform((identity) => Object.entries(identity).map(([k, v]) => `${k}=${v}`).join("\t"));
+
 /** An IP address or CIDR block (IPv4 or IPv6). */
 const IpOrCidr = z.string().refine((v) => parseCidr(v.trim()) !== undefined, "expected an IPv4 or IPv6 address or CIDR block (such as 10.0.0.0/8 or 2001:db8::/32)");
 
@@ -175,6 +201,17 @@ export const BUILTIN_POLICY_PARAMS = {
     .object({ calls: Count, "renewal-period": Seconds, "counter-key": Template, "increment-count": Count.prefault(1) })
     .strict(),
   "limit-concurrency": z.object({ key: Template, "max-count": Count }).strict(),
+  "validate-client-certificate": z
+    .object({
+      // APIM checks revocation by default; Portico cannot (no CRL or OCSP client), so it must be off and say so.
+      "validate-revocation": z.literal(false, { error: "revocation checking (CRL, OCSP) is not supported: set validate-revocation: false" }).default(false).transform(String),
+      "validate-trust": z.boolean().default(true).transform(String),
+      "validate-not-before": z.boolean().default(true).transform(String),
+      "validate-not-after": z.boolean().default(true).transform(String),
+      "ignore-error": z.boolean().default(false).transform(String),
+      identities: z.array(ClientIdentity).default([]).transform((list) => list.join("\n")),
+    })
+    .strict(),
 } as const satisfies Record<string, z.ZodType>;
 
 /** Names of the built-in policies. */

@@ -372,6 +372,7 @@ describe("validateConfig: policies", () => {
       "rate-limit-by-key",
       "quota-by-key",
       "limit-concurrency",
+      "validate-client-certificate",
     ]);
   });
 
@@ -443,7 +444,7 @@ describe("validateConfig: policies", () => {
         backends: BACKENDS,
       }),
       [
-        'apis[0].policies.inbound[1].policy: unknown policy "rate-limit-by-ip" (did you mean "rate-limit-by-key"? known: set-header, return-response, check-header, set-query-parameter, rewrite-uri, set-backend-service, ip-filter, cors, mock-response, rate-limit, rate-limit-by-key, quota-by-key, limit-concurrency)',
+        'apis[0].policies.inbound[1].policy: unknown policy "rate-limit-by-ip" (did you mean "rate-limit-by-key"? known: set-header, return-response, check-header, set-query-parameter, rewrite-uri, set-backend-service, ip-filter, cors, mock-response, rate-limit, rate-limit-by-key, quota-by-key, limit-concurrency, validate-client-certificate)',
         "apis[0].policies.outbound[0].with.name: required (expected string)",
         "apis[0].operations[0].policies.on-error[1]: policies in on-error are not run by this version yet",
       ],
@@ -464,7 +465,7 @@ describe("validateConfig: policies", () => {
         policies: { "add-tenant": { module: "./add-tenant.wasm" } },
       }),
       [
-        'apis[0].policies.inbound[0].policy: unknown policy "add-tenat" (did you mean "add-tenant"? known: set-header, return-response, check-header, set-query-parameter, rewrite-uri, set-backend-service, ip-filter, cors, mock-response, rate-limit, rate-limit-by-key, quota-by-key, limit-concurrency, add-tenant)',
+        'apis[0].policies.inbound[0].policy: unknown policy "add-tenat" (did you mean "add-tenant"? known: set-header, return-response, check-header, set-query-parameter, rewrite-uri, set-backend-service, ip-filter, cors, mock-response, rate-limit, rate-limit-by-key, quota-by-key, limit-concurrency, validate-client-certificate, add-tenant)',
       ],
     );
   });
@@ -544,5 +545,18 @@ describe("validateConfig: backend TLS", () => {
       ],
     );
     assert.deepEqual(problems({ backends: { d: { urls: ["https://10.0.0.5"], tls: { ca: "ca.pem", cert: "c.pem", key: "k.pem", verify: false, sni: "backend.internal" } } } }), []);
+  });
+});
+
+describe("validateConfig: validate-client-certificate", () => {
+  it("checks identities and refuses revocation checking it cannot do", () => {
+    const use = (params: unknown) => ({ apis: [{ name: "a", path: "/a", backend: "orders", policies: { inbound: [{ policy: "validate-client-certificate", with: params }] } }], backends: BACKENDS });
+    assert.deepEqual(problems(use({ "validate-revocation": true, identities: [{}, { thumbprint: "zz" }, { subject: "CN=a\tb" }] })), [
+      "apis[0].policies.inbound[0].with.validate-revocation: revocation checking (CRL, OCSP) is not supported: set validate-revocation: false (got true)",
+      "apis[0].policies.inbound[0].with.identities[0]: an identity needs at least one attribute, such as thumbprint or subject (got a map)",
+      'apis[0].policies.inbound[0].with.identities[1].thumbprint: expected hexadecimal digits (got "zz")',
+      'apis[0].policies.inbound[0].with.identities[2].subject: must not contain tabs, line breaks or NUL (got "CN=a\\tb")',
+    ]);
+    assert.deepEqual(problems(use({ identities: [{ thumbprint: "ab:cd:ef", "common-name": "alice" }] })), []);
   });
 });

@@ -32,6 +32,8 @@ import "./abort";
 @external("extism:host/user", "portico_request_path_set") declare function host_request_path_set(path: u64): void;
 @external("extism:host/user", "portico_request_route_param") declare function host_request_route_param(name: u64): u64;
 @external("extism:host/user", "portico_client_ip") declare function host_client_ip(): u64;
+// ABI 1.2
+@external("extism:host/user", "portico_client_certificate") declare function host_client_certificate(field: u64): u64;
 @external("extism:host/user", "portico_route_api") declare function host_route_api(): u64;
 @external("extism:host/user", "portico_route_operation") declare function host_route_operation(): u64;
 @external("extism:host/user", "portico_response_status") declare function host_response_status(): i32;
@@ -46,9 +48,9 @@ import "./abort";
 @external("extism:host/user", "portico_cache_set") declare function host_cache_set(key: u64, value: u64, ttlMs: i64): void;
 @external("extism:host/user", "portico_concurrency_acquire") declare function host_concurrency_acquire(key: u64, max: i32): i32;
 
-/** The ABI this SDK targets, `(major << 16) | minor`: 1.1. Every policy re-exports it. */
+/** The ABI this SDK targets, `(major << 16) | minor`: 1.2. Every policy re-exports it. */
 export function portico_abi_version(): i32 {
-  return 0x10001;
+  return 0x10002;
 }
 
 // Strings to the host are passed as references into this module's memory (ABI 1.1: bit 63 set,
@@ -135,6 +137,15 @@ export class Request {
   static clientIp(): string {
     const ip = fromBlock(host_client_ip());
     return ip === null ? "" : ip!;
+  }
+  /**
+   * A field of the client's certificate (ABI 1.2), on host names that negotiate client certificates;
+   * null when the client sent none (or the host name does not ask). Fields: thumbprint,
+   * serial-number, subject, common-name, issuer-subject, dns-names, not-before, not-after, expired,
+   * not-yet-valid, trusted ("true"/"false").
+   */
+  static clientCertificate(field: string): string | null {
+    return fromBlock(host_client_certificate(toBlock(field)));
   }
   /** The name of the matched API ("" if unknown). */
   static api(): string {

@@ -87,7 +87,7 @@ function fileFeed(configFile: string, holder: PipelineHolder, applier: ConfigApp
 function referencedFiles(config: Config | undefined, baseDir: string): string[] {
   if (!config) return [];
   const files: string[] = [];
-  for (const h of config.hostnames) for (const value of [h.cert, h.key]) if (!/^\s*-----BEGIN /.test(value)) files.push(resolve(baseDir, value));
+  for (const h of config.hostnames) for (const value of [h.cert, h.key, h.clientCa]) if (value !== undefined && !/^\s*-----BEGIN /.test(value)) files.push(resolve(baseDir, value));
   for (const p of Object.values(config.policies)) if (p.module) files.push(resolve(baseDir, p.module));
   for (const b of Object.values(config.backends)) {
     for (const value of [b.tls?.ca, b.tls?.cert, b.tls?.key]) if (value !== undefined && !/^\s*-----BEGIN /.test(value)) files.push(resolve(baseDir, value));
@@ -145,6 +145,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const clientTls = resolveClientTls(settings, adapter.capabilities.upstreamTls, `${adapter.runtime} ${adapter.version}`);
   if (!clientTls.ok) throw new StartupError("TLS settings cannot be honoured on this runtime", clientTls.problems);
   for (const note of clientTls.notes) logger.warn(note);
+  if (!adapter.capabilities.tls.clientCertificates) {
+    const runtime = `${adapter.runtime} ${adapter.version}`;
+    applier.addCheck((config) =>
+      config.hostnames.flatMap((h, i) =>
+        h.negotiateClientCertificate
+          ? [`hostnames[${i}].negotiateClientCertificate: the HTTPS listener on ${runtime} cannot hand client certificates to the gateway (Bun.serve does not expose the peer certificate, oven-sh/bun#14097); run this gateway on Node or Deno`]
+          : [],
+      ),
+    );
+  }
   const feed = configFile ? fileFeed(configFile, holder, applier, logger) : controlPlaneFeed(options, applier, metrics);
   await feed.start();
   const upstream = adapter.createUpstreamClient(clientTls.limits);

@@ -7,6 +7,8 @@ import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { PipelineHolder } from "../pipeline/pipeline.ts";
 import { forward } from "../proxy/proxy.ts";
 import type { ServerAdapter } from "../server/adapter.ts";
+import type { CertificateSet } from "../tls/certificates.ts";
+import { ClientCertificate } from "../tls/client-certificate.ts";
 import type { UpstreamClient } from "../upstream/client.ts";
 
 /** The APIM-compatible probe on the traffic port: 200 while serving a configuration, else 503. */
@@ -73,6 +75,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
         api,
         operation,
         backends: pipeline.backends,
+        clientCertificate: proto === "https" ? negotiatedCertificate(adapter, env, pipeline.certificates) : undefined,
       });
     } catch (error) {
       response = problemFor(error, logger, path);
@@ -99,6 +102,17 @@ export function trafficApp(deps: TrafficDeps): Hono {
   app.all("*", (c) => handle(c.req.raw, c.env));
   app.onError((error) => problemFor(error, logger, undefined));
   return app;
+}
+
+/**
+ * The certificate the client presented, on a host name (by SNI) that negotiates client certificates;
+ * undefined elsewhere, so a certificate sent to another host name is never shown to policies.
+ */
+function negotiatedCertificate(adapter: ServerAdapter, env: unknown, certificates: CertificateSet | undefined): ClientCertificate | undefined {
+  if (!certificates?.negotiates || !adapter.peerCertificate) return undefined;
+  const peer = adapter.peerCertificate(env);
+  const entry = certificates.find(peer.servername);
+  return entry.negotiate && peer.der ? new ClientCertificate(peer.der, entry.clientCas) : undefined;
 }
 
 function problemFor(error: unknown, logger: Logger, path: string | undefined): Response {

@@ -26,6 +26,8 @@ export interface PolicyExchange {
   readonly params?: Readonly<Record<string, string>>;
   /** The client's address (IPv4 dotted or IPv6 text). */
   readonly clientIp?: string;
+  /** The client's certificate, on host names that negotiate one. */
+  readonly clientCertificate?: { field(name: string): string | undefined };
   /** Name of the matched API. */
   readonly api?: string;
   /** Name of the matched operation, if the API lists operations. */
@@ -293,6 +295,7 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
     return Object.hasOwn(params, key) ? stored(cx, params[key]) : 0n;
   },
   portico_client_ip: (cx) => stored(cx, exchange(cx).clientIp),
+  portico_client_certificate: (cx, name) => stored(cx, exchange(cx).clientCertificate?.field(text(cx, name))),
   portico_route_api: (cx) => stored(cx, exchange(cx).api),
   portico_route_operation: (cx) => stored(cx, exchange(cx).operation),
   portico_response_status: (cx) => exchange(cx).status ?? 0,

@@ -43,9 +43,9 @@ describe("Extism policy host", () => {
     assert.equal(cache.size, 0);
   });
 
-  it("refuses a module built for a later minor ABI version, and runs a 1.0 module on this 1.1 host", async () => {
+  it("refuses a module built for a later minor ABI version, and runs a 1.0 module on this 1.2 host", async () => {
     const cache = new PolicyModuleCache();
-    await assert.rejects(PolicyPlugin.create(await cache.compile(fixture("abi-v1-later"))), /built for policy ABI 1\.9; this gateway implements 1\.1/);
+    await assert.rejects(PolicyPlugin.create(await cache.compile(fixture("abi-v1-later"))), /built for policy ABI 1\.9; this gateway implements 1\.2/);
     // The counter fixture declares 1.0.
     const plugin = await PolicyPlugin.create(await cache.compile(fixture("counter")));
     await plugin.call("on_request");
@@ -54,7 +54,7 @@ describe("Extism policy host", () => {
 
   it("refuses a module built for another major ABI version, with both versions named", async () => {
     const module = await new PolicyModuleCache().compile(fixture("abi-v2"));
-    await assert.rejects(PolicyPlugin.create(module), /built for policy ABI 2\.0; this gateway implements 1\.1/);
+    await assert.rejects(PolicyPlugin.create(module), /built for policy ABI 2\.0; this gateway implements 1\.2/);
   });
 
   it("refuses modules that are not Portico policies, or not WebAssembly at all", async () => {

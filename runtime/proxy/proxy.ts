@@ -1,5 +1,6 @@
 import { HttpProblem } from "../http/problem.ts";
 import { BackendPool } from "../pipeline/backend.ts";
+import type { ClientCertificate } from "../tls/client-certificate.ts";
 import { UpstreamTimeout, type UpstreamClient } from "../upstream/client.ts";
 import type { Chains } from "../pipeline/pipeline.ts";
 import { applyDeferred, type PolicyExchange, type PolicyReply } from "../policy/abi.ts";
@@ -27,6 +28,8 @@ export interface ForwardRequest {
   readonly operation?: string;
   /** The configuration's backends, which a policy may switch to (set-backend-service). */
   readonly backends?: ReadonlyMap<string, BackendPool>;
+  /** The client's certificate, on host names that negotiate one (validate-client-certificate). */
+  readonly clientCertificate?: ClientCertificate;
 }
 
 /**
@@ -53,6 +56,7 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
     api: forwarded.api,
     operation: forwarded.operation,
     backends: forwarded.backends,
+    clientCertificate: forwarded.clientCertificate,
     logger: reporting.logger,
   };
   try {

@@ -41,7 +41,7 @@ export const bunAdapter: ServerAdapter = {
   capabilities: {
     streamingRequestBodies: true,
     upstreamClient: "fetch",
-    tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
+    tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true, clientCertificates: false },
     upstreamTls: { restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
   },
   async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {

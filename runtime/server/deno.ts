@@ -1,7 +1,7 @@
 import { undiciUpstream } from "../upstream/undici.ts";
 import type { IncomingMessage } from "node:http";
 import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
-import { listenHttps } from "./https.ts";
+import { listenHttps, peerCertificate } from "./https.ts";
 
 interface DenoServeInfo {
   remoteAddr: { hostname: string };
@@ -31,7 +31,7 @@ export const denoAdapter: ServerAdapter = {
   capabilities: {
     streamingRequestBodies: true,
     upstreamClient: "undici",
-    tls: { minVersions: ["TLSv1.2"], restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: false },
+    tls: { minVersions: ["TLSv1.2"], restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: false, clientCertificates: true },
     upstreamTls: { restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
   },
   async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {
@@ -53,5 +53,6 @@ export const denoAdapter: ServerAdapter = {
     const incoming = (env as { incoming?: IncomingMessage }).incoming;
     return incoming ? (incoming.socket.remoteAddress ?? "") : (env as DenoServeInfo).remoteAddr.hostname;
   },
+  peerCertificate,
   createUpstreamClient: undiciUpstream,
 };

@@ -1,6 +1,6 @@
 import { createServer as createHttpsServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
-import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
+import { createSecureContext, type SecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
 import { createAdaptorServer } from "@hono/node-server";
 import type { CertificateSet, ServerCertificate } from "../tls/certificates.ts";
 import type { FetchHandler, RunningServer, TlsListenOptions } from "./adapter.ts";
@@ -34,6 +34,9 @@ export async function listenHttps(port: number, hostname: string, handler: Fetch
     ...limits(tls),
     cert: certificates.default.cert,
     key: certificates.default.key,
+    // Client certificates are asked for, never required here: policies decide (validate-client-certificate).
+    requestCert: certificates.negotiates,
+    rejectUnauthorized: false,
     SNICallback: (servername: string, done: (error: Error | null, context?: SecureContext) => void) => {
       try {
         done(null, contextFor(certificates.find(servername)));
@@ -62,8 +65,19 @@ export async function listenHttps(port: number, hostname: string, handler: Fetch
     async updateCertificates(next: CertificateSet) {
       certificates = next;
       contexts = new Map();
+      // node:tls reads the server's requestCert for each new connection.
+      (server as unknown as { requestCert: boolean }).requestCert = next.negotiates;
       // The default context serves clients that send no SNI.
       server.setSecureContext({ ...limits(tls), cert: next.default.cert, key: next.default.key });
     },
   };
+}
+
+/** The SNI name and the client's certificate (DER) of a request served by `listenHttps`. */
+export function peerCertificate(env: unknown): { servername: string | undefined; der: Uint8Array | undefined } {
+  const socket = (env as { incoming?: { socket?: TLSSocket } }).incoming?.socket;
+  if (!socket || typeof socket.getPeerCertificate !== "function") return { servername: undefined, der: undefined };
+  const peer = socket.getPeerCertificate();
+  const servername = typeof socket.servername === "string" ? socket.servername : undefined;
+  return { servername, der: peer && peer.raw && peer.raw.length ? peer.raw : undefined };
 }

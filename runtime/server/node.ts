@@ -3,7 +3,7 @@ import type { IncomingMessage, Server } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
 import { undiciUpstream } from "../upstream/undici.ts";
 import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
-import { listenHttps } from "./https.ts";
+import { listenHttps, peerCertificate } from "./https.ts";
 
 /** Node's http server through @hono/node-server; backends are called with undici. */
 export const nodeAdapter: ServerAdapter = {
@@ -12,7 +12,7 @@ export const nodeAdapter: ServerAdapter = {
   capabilities: {
     streamingRequestBodies: true,
     upstreamClient: "undici",
-    tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true },
+    tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true, clientCertificates: true },
     upstreamTls: { restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true },
   },
   async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {
@@ -39,5 +39,6 @@ export const nodeAdapter: ServerAdapter = {
   clientAddress(_request: Request, env: unknown): string {
     return (env as { incoming: IncomingMessage }).incoming.socket.remoteAddress ?? "";
   },
+  peerCertificate,
   createUpstreamClient: undiciUpstream,
 };

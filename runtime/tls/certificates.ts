@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { readCertificatePair, type HostnameConfig } from "../../config/certificates.ts";
+import type { X509Certificate } from "node:crypto";
+import { readCaBundle, readCertificatePair, type HostnameConfig } from "../../config/certificates.ts";
 
 /** One host name's certificate chain and private key, as PEM text. */
 export interface ServerCertificate {
@@ -9,6 +10,10 @@ export interface ServerCertificate {
   readonly key: string;
   /** When the leaf certificate expires (ms since the epoch). */
   readonly notAfter: number;
+  /** Whether clients of this host name are asked for a certificate. */
+  readonly negotiate: boolean;
+  /** CA certificates that client certificates of this host name are checked against. */
+  readonly clientCas?: readonly X509Certificate[];
 }
 
 /**
@@ -35,10 +40,18 @@ export class CertificateSet {
   /** Loads every entry; throws the first problem, naming the host name and the file. */
   static load(hostnames: readonly HostnameConfig[], baseDir: string): CertificateSet | undefined {
     if (hostnames.length === 0) return undefined;
-    const entries = hostnames.map((h) => ({ host: h.host, ...readCertificatePair(h, baseDir) }));
+    const entries = hostnames.map((h) => {
+      const clientCa = h.clientCa === undefined ? undefined : readCaBundle(h.clientCa, baseDir, `hostname ${h.host} (clientCa)`);
+      return { host: h.host, ...readCertificatePair(h, baseDir), negotiate: h.negotiateClientCertificate === true, clientCa: clientCa?.pem, clientCas: clientCa?.certificates };
+    });
     const hash = createHash("sha256");
-    for (const e of entries) hash.update(`${e.host}\0${e.cert}\0${e.key}\0`);
+    for (const e of entries) hash.update(`${e.host}\0${e.cert}\0${e.key}\0${e.negotiate}\0${e.clientCa ?? ""}\0`);
     return new CertificateSet(entries, hash.digest("hex"));
+  }
+
+  /** Whether any host name asks clients for a certificate (the listener then requests one). */
+  get negotiates(): boolean {
+    return this.entries.some((e) => e.negotiate);
   }
 
   /** The certificate used when the client sends no SNI or an unknown name. */

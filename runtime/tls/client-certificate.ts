@@ -1,0 +1,69 @@
+import { X509Certificate } from "node:crypto";
+
+/** The fields a policy can read from a client certificate (`portico_client_certificate`), as text. */
+export const CLIENT_CERTIFICATE_FIELDS = [
+  "thumbprint",
+  "serial-number",
+  "subject",
+  "common-name",
+  "issuer-subject",
+  "dns-names",
+  "not-before",
+  "not-after",
+  "expired",
+  "not-yet-valid",
+  "trusted",
+] as const;
+
+/** A field of a client certificate. */
+export type ClientCertificateField = (typeof CLIENT_CERTIFICATE_FIELDS)[number];
+
+/** A distinguished name as APIM writes it: `CN=client, O=Example` (Node gives one attribute per line). */
+function distinguishedName(text: string): string {
+  return text.split("\n").filter(Boolean).join(", ");
+}
+
+/**
+ * The certificate a client presented on a host name that negotiates client certificates, parsed
+ * only when a policy asks (most requests on such a host name may never need it). `trusted` means
+ * it was issued and signed by one of the host name's `clientCa` certificates.
+ */
+export class ClientCertificate {
+  #fields: Map<string, string> | undefined;
+
+  constructor(
+    private readonly der: Uint8Array,
+    private readonly cas: readonly X509Certificate[] | undefined,
+  ) {}
+
+  /** A field's text, or undefined for an unknown field. */
+  field(name: string): string | undefined {
+    this.#fields ??= this.#parse(Date.now());
+    return this.#fields.get(name);
+  }
+
+  #parse(now: number): Map<string, string> {
+    const cert = new X509Certificate(this.der);
+    const notBefore = Date.parse(cert.validFrom);
+    const notAfter = Date.parse(cert.validTo);
+    const trusted = (this.cas ?? []).some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
+    const dnsNames = (cert.subjectAltName ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s.startsWith("DNS:"))
+      .map((s) => s.slice(4));
+    return new Map<string, string>([
+      ["thumbprint", cert.fingerprint.replace(/:/g, "").toUpperCase()],
+      ["serial-number", cert.serialNumber.toUpperCase()],
+      ["subject", distinguishedName(cert.subject)],
+      ["common-name", /^CN=(.*)$/m.exec(cert.subject)?.[1] ?? ""],
+      ["issuer-subject", distinguishedName(cert.issuer)],
+      ["dns-names", dnsNames.join(",")],
+      ["not-before", new Date(notBefore).toISOString()],
+      ["not-after", new Date(notAfter).toISOString()],
+      ["expired", String(now > notAfter)],
+      ["not-yet-valid", String(now < notBefore)],
+      ["trusted", String(trusted)],
+    ]);
+  }
+}
