@@ -99,6 +99,21 @@ describe("HTTPS listener: certificates by SNI, reloaded with the configuration",
     assert.equal(await seen(["-noservername"]), "default.test");
   });
 
+  it("is verified by Node's tls client too, which sees the negotiated version and suite", async () => {
+    // Node's own TLS client, in a Node child process whatever runtime runs this test.
+    const script = `
+      const tls = require("node:tls");
+      const socket = tls.connect({ host: "127.0.0.1", port: ${httpsPort}, servername: "a.test", ca: require("node:fs").readFileSync(${JSON.stringify(ca.certFile)}) }, () => {
+        console.log(JSON.stringify({ authorized: socket.authorized, cn: socket.getPeerCertificate().subject.CN, protocol: socket.getProtocol(), suite: socket.getCipher().standardName }));
+        socket.end();
+      });
+      socket.on("error", (e) => { console.log(JSON.stringify({ error: e.message })); });`;
+    const seen = await new Promise<Record<string, unknown>>((resolve, reject) =>
+      execFile("node", ["-e", script], { timeout: 10_000 }, (error, stdout) => (error ? reject(error) : resolve(JSON.parse(stdout)))),
+    );
+    assert.deepEqual(seen, { authorized: true, cn: "a.test", protocol: "TLSv1.3", suite: "TLS_AES_256_GCM_SHA384" });
+  });
+
   it("serves the APIs over HTTPS, telling the backend the client used https", async () => {
     const res = await curl(httpsPort, ca.certFile, "a.test", "/api/hello?x=1");
     assert.equal(res.status, 200, res.body);
