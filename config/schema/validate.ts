@@ -192,10 +192,6 @@ function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: Propert
     uses?.forEach((use, k) => {
       if (use === "base") return;
       const here = [...at, section, k];
-      if (section === "on-error") {
-        problems.push(problem(here, "policies in on-error are not run by this version yet"));
-        return;
-      }
       if (BUILTIN_POLICIES.has(use.policy)) {
         problems.push(...checkParams(use.policy as BuiltinPolicyName, use.with, [...here, "with"]));
         const backend = use.policy === "set-backend-service" ? (use.with as Record<string, unknown> | undefined)?.["backend-id"] : undefined;

@@ -429,7 +429,7 @@ describe("validateConfig: policies", () => {
     );
   });
 
-  it("reports unknown policy names at API and operation scope, accepts base, and refuses on-error policies for now", () => {
+  it("reports unknown policy names at API and operation scope, and accepts base and on-error policies", () => {
     assert.deepEqual(
       problems({
         apis: [
@@ -438,7 +438,7 @@ describe("validateConfig: policies", () => {
             path: "/a",
             backend: "orders",
             policies: { inbound: ["base", { policy: "rate-limit-by-ip", with: { calls: 100 } }], outbound: [{ policy: "set-header" }] },
-            operations: [{ method: "GET", url: "/", policies: { "on-error": ["base", { policy: "return-response" }] } }],
+            operations: [{ method: "GET", url: "/", policies: { "on-error": ["base", { policy: "return-response" }, { policy: "set-heder" }] } }],
           },
         ],
         backends: BACKENDS,
@@ -446,7 +446,7 @@ describe("validateConfig: policies", () => {
       [
         'apis[0].policies.inbound[1].policy: unknown policy "rate-limit-by-ip" (did you mean "rate-limit-by-key"? known: set-header, return-response, check-header, set-query-parameter, rewrite-uri, set-backend-service, ip-filter, cors, mock-response, rate-limit, rate-limit-by-key, quota-by-key, limit-concurrency, validate-client-certificate)',
         "apis[0].policies.outbound[0].with.name: required (expected string)",
-        "apis[0].operations[0].policies.on-error[1]: policies in on-error are not run by this version yet",
+        'apis[0].operations[0].policies.on-error[2].policy: unknown policy "set-heder" (did you mean "set-header"? known: set-header, return-response, check-header, set-query-parameter, rewrite-uri, set-backend-service, ip-filter, cors, mock-response, rate-limit, rate-limit-by-key, quota-by-key, limit-concurrency, validate-client-certificate)',
       ],
     );
   });

@@ -34,6 +34,7 @@ import "./abort";
 @external("extism:host/user", "portico_client_ip") declare function host_client_ip(): u64;
 // ABI 1.2
 @external("extism:host/user", "portico_client_certificate") declare function host_client_certificate(field: u64): u64;
+@external("extism:host/user", "portico_last_error") declare function host_last_error(field: u64): u64;
 @external("extism:host/user", "portico_route_api") declare function host_route_api(): u64;
 @external("extism:host/user", "portico_route_operation") declare function host_route_operation(): u64;
 @external("extism:host/user", "portico_response_status") declare function host_response_status(): i32;
@@ -423,4 +424,16 @@ export function jsonEscape(text: string): string {
 export function problem(status: i32, kind: string, title: string, detail: string): void {
   Reply.header("content-type", "application/problem+json");
   Reply.send(status, `{"type":"urn:portico:problem:${kind}","title":"${jsonEscape(title)}","status":${status},"detail":"${jsonEscape(detail)}"}`);
+}
+
+/**
+ * What failed, for policies in the `on-error` section (ABI 1.2); null elsewhere. Fields: `source`
+ * (the section that failed: inbound, backend or outbound), `reason` (the problem type's last part,
+ * e.g. backend-unreachable, backend-timeout, policy-failed), `message`, `status` (of the error
+ * answer), `policy` (the policy that failed, for policy-failed).
+ */
+export class LastError {
+  static field(name: string): string | null {
+    return fromBlock(host_last_error(toBlock(name)));
+  }
 }

@@ -15,6 +15,8 @@ export interface Chains {
   readonly request: PolicyChain;
   /** `outbound` section: `on_response` once the backend has answered. */
   readonly response: PolicyChain;
+  /** `on-error` section: `on_error` when a policy or the backend failed, on the gateway's error answer. */
+  readonly error: PolicyChain;
 }
 
 /** What a route leads to: the API, its backend pool and its policy chains. */
@@ -41,15 +43,17 @@ interface Uses {
   readonly inbound: PolicyUse[];
   readonly backend: PolicyUse[];
   readonly outbound: PolicyUse[];
+  readonly onError: PolicyUse[];
 }
 
-const NO_USES: Uses = { inbound: [], backend: [], outbound: [] };
+const NO_USES: Uses = { inbound: [], backend: [], outbound: [], onError: [] };
 
 function scopeUses(sections: PolicySectionsConfig | undefined, parent: Uses): Uses {
   return {
     inbound: inherit(sections?.inbound, parent.inbound),
     backend: inherit(sections?.backend, parent.backend),
     outbound: inherit(sections?.outbound, parent.outbound),
+    onError: inherit(sections?.["on-error"], parent.onError),
   };
 }
 
@@ -155,9 +159,17 @@ export interface CompileOptions {
 
 async function chains(uses: Uses, load: PolicyLoader): Promise<Chains> {
   const request = [...uses.inbound, ...uses.backend];
-  if (request.length === 0 && uses.outbound.length === 0) return NO_POLICIES;
+  if (request.length === 0 && uses.outbound.length === 0 && uses.onError.length === 0) return NO_POLICIES;
   const steps = (list: PolicyUse[]) => Promise.all(list.map((use) => step(use, load)));
-  return { request: new PolicyChain(await steps(request), "on_request"), response: new PolicyChain(await steps(uses.outbound), "on_response") };
+  const onError = await steps(uses.onError);
+  // A policy in on-error must be able to run there: a module without on_error would be passed over silently.
+  const missing = onError.find((s) => !s.has("on_error"));
+  if (missing) throw new Error(`policy "${missing.name}" is used in on-error but its module has no on_error hook`);
+  return {
+    request: new PolicyChain(await steps(request), "on_request"),
+    response: new PolicyChain(await steps(uses.outbound), "on_response"),
+    error: new PolicyChain(onError, "on_error"),
+  };
 }
 
 /** A custom module's bytes and where they came from: its file, or the modules received by sha256. */

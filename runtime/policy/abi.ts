@@ -26,6 +26,8 @@ export interface PolicyExchange {
   readonly params?: Readonly<Record<string, string>>;
   /** The client's address (IPv4 dotted or IPv6 text). */
   readonly clientIp?: string;
+  /** What failed, for policies of the on-error section (`portico_last_error`). */
+  lastError?: Readonly<Record<"source" | "reason" | "message" | "status" | "policy", string>>;
   /** The client's certificate, on host names that negotiate one. */
   readonly clientCertificate?: { field(name: string): string | undefined };
   /** Name of the matched API. */
@@ -296,6 +298,11 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
   },
   portico_client_ip: (cx) => stored(cx, exchange(cx).clientIp),
   portico_client_certificate: (cx, name) => stored(cx, exchange(cx).clientCertificate?.field(text(cx, name))),
+  portico_last_error: (cx, name) => {
+    const error = exchange(cx).lastError;
+    const field = text(cx, name);
+    return error && Object.hasOwn(error, field) ? stored(cx, error[field as keyof typeof error]) : 0n;
+  },
   portico_route_api: (cx) => stored(cx, exchange(cx).api),
   portico_route_operation: (cx) => stored(cx, exchange(cx).operation),
   portico_response_status: (cx) => exchange(cx).status ?? 0,

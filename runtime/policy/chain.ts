@@ -92,7 +92,7 @@ export class PolicyStep {
 export class PolicyChain {
   constructor(
     readonly steps: readonly PolicyStep[],
-    readonly hook: "on_request" | "on_response",
+    readonly hook: "on_request" | "on_response" | "on_error",
   ) {}
 
   get length(): number {
@@ -177,4 +177,4 @@ export class PolicySteps {
 }
 
 /** An empty chain, shared. */
-export const NO_POLICIES = { request: new PolicyChain([], "on_request"), response: new PolicyChain([], "on_response") };
+export const NO_POLICIES = { request: new PolicyChain([], "on_request"), response: new PolicyChain([], "on_response"), error: new PolicyChain([], "on_error") };

@@ -1,4 +1,4 @@
-import { HttpProblem } from "../http/problem.ts";
+import { HttpProblem, PROBLEMS } from "../http/problem.ts";
 import { BackendPool } from "../pipeline/backend.ts";
 import type { ClientCertificate } from "../tls/client-certificate.ts";
 import { UpstreamTimeout, type UpstreamClient } from "../upstream/client.ts";
@@ -43,7 +43,9 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
   const { request, client, chains } = forwarded;
   const headers = upstreamRequestHeaders(request.headers, client);
   // Only operations with policies pay for an exchange; outbound policies see the request as sent too.
-  if (!chains.request.length && !chains.response.length) return send(upstream, forwarded, headers, forwarded.backend, forwarded.rest, forwarded.search);
+  if (!chains.request.length && !chains.response.length && !chains.error.length) {
+    return send(upstream, forwarded, headers, forwarded.backend, forwarded.rest, forwarded.search);
+  }
   const exchange: PolicyExchange = {
     method: request.method,
     path: forwarded.path,
@@ -59,22 +61,55 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
     clientCertificate: forwarded.clientCertificate,
     logger: reporting.logger,
   };
+  let section: "inbound" | "backend" | "outbound" = "inbound";
   try {
     if (chains.request.length) {
       await chains.request.run(exchange, reporting);
       // A policy answered (return-response, check-header, ...): the backend is not called.
       if (exchange.reply) return replyResponse(exchange.reply, exchange.deferred);
     }
+    section = "backend";
     const response = await send(upstream, forwarded, headers, chosenBackend(forwarded, exchange), exchange.rest!, exchange.search!);
     exchange.status = response.status;
+    section = "outbound";
     if (chains.response.length) return await respondThrough(chains.response, exchange, request, response, reporting);
     if (!exchange.deferred) return response;
     const changed = new Headers(response.headers);
     applyDeferred(changed, exchange.deferred);
     return new Response(request.method === "HEAD" ? null : response.body, { status: response.status, statusText: response.statusText, headers: changed });
+  } catch (error) {
+    if (!chains.error.length || !(error instanceof HttpProblem)) throw error;
+    return await answerError(chains.error, exchange, error, section, reporting);
   } finally {
     if (exchange.releases) for (const release of exchange.releases) release();
   }
+}
+
+/**
+ * Runs the on-error section on the gateway's own error answer (APIM's on-error): policies see what
+ * failed (`portico_last_error`), may change its headers or answer instead (return-response). If an
+ * on-error policy fails in turn, the original error answer goes out.
+ */
+async function answerError(chain: PolicyChain, exchange: PolicyExchange, problem: HttpProblem, section: "inbound" | "backend" | "outbound", reporting: PolicyReporting): Promise<Response> {
+  const original = problem.toResponse();
+  exchange.lastError = {
+    source: section,
+    reason: problem.kind,
+    message: problem.detail ?? PROBLEMS[problem.kind].title,
+    status: String(problem.status),
+    policy: problem.kind === "policy-failed" ? (exchange.policy ?? "") : "",
+  };
+  exchange.reply = undefined;
+  exchange.status = problem.status;
+  exchange.responseHeaders = new Headers(original.headers);
+  try {
+    await chain.run(exchange, reporting);
+  } catch (error) {
+    reporting.logger.error("an on-error policy failed; the original error answer is sent", { reason: error instanceof Error ? error.message : String(error) });
+    return original;
+  }
+  if (exchange.reply) return replyResponse(exchange.reply, undefined);
+  return new Response(original.body, { status: original.status, headers: exchange.responseHeaders });
 }
 
 /** The backend a policy chose (by name or base URL), or the API's own. */

@@ -31,3 +31,9 @@ export function on_response(): i32 {
   answer();
   return 0;
 }
+
+/** In the on-error section: this answer replaces the gateway's error answer. */
+export function on_error(): i32 {
+  answer();
+  return 0;
+}

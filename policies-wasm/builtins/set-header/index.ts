@@ -46,3 +46,9 @@ export function on_response(): i32 {
   apply(true);
   return 0;
 }
+
+/** In the on-error section: the header goes on the gateway's error answer. */
+export function on_error(): i32 {
+  apply(true);
+  return 0;
+}
