@@ -135,6 +135,17 @@ const MemorySize = z.string().transform((text, ctx) => {
   return bytes;
 });
 
+/** How much of a body a policy may read and replace: at most 1 MiB (bodies cross into the sandbox as one block). */
+const BodySize = z.string().transform((text, ctx) => {
+  const match = /^(\d+)\s*(KiB|MiB)$/.exec(text.trim());
+  const bytes = match ? Number(match[1]) * MEMORY_UNITS[match[2]!]! : NaN;
+  if (!(bytes >= 1024 && bytes <= 1024 ** 2)) {
+    ctx.addIssue({ code: "custom", message: 'expected a size from "1KiB" to "1MiB", such as "64KiB"' });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
 /** A custom policy module: a file (standalone) or a digest (control plane), with its sandbox budget. */
 export const PolicyModule = z
   .object({
@@ -150,6 +161,8 @@ export const PolicyModule = z
       .strict()
       .optional(),
     failure: z.enum(["closed", "open"]).default("closed"),
+    /** Opt-in body access: the request body (on_request) and the response body (on_response) are buffered up to these sizes. */
+    body: z.object({ request: BodySize.optional(), response: BodySize.optional() }).strict().optional(),
   })
   .strict()
   .refine((m) => m.module !== undefined || m.sha256 !== undefined, "needs a module path or a sha256 digest");

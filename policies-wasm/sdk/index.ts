@@ -35,6 +35,10 @@ import "./abort";
 // ABI 1.2
 @external("extism:host/user", "portico_client_certificate") declare function host_client_certificate(field: u64): u64;
 @external("extism:host/user", "portico_last_error") declare function host_last_error(field: u64): u64;
+@external("extism:host/user", "portico_request_body") declare function host_request_body(): u64;
+@external("extism:host/user", "portico_request_body_set") declare function host_request_body_set(body: u64): void;
+@external("extism:host/user", "portico_response_body") declare function host_response_body(): u64;
+@external("extism:host/user", "portico_response_body_set") declare function host_response_body_set(body: u64): void;
 @external("extism:host/user", "portico_route_api") declare function host_route_api(): u64;
 @external("extism:host/user", "portico_route_operation") declare function host_route_operation(): u64;
 @external("extism:host/user", "portico_response_status") declare function host_response_status(): i32;
@@ -72,6 +76,22 @@ function toBlock(value: string): u64 {
 function toExtismBlock(value: string): u64 {
   const buffer = String.UTF8.encode(value);
   return host_block_new(changetype<usize>(buffer), buffer.byteLength);
+}
+
+/** Passes bytes by reference into this module's memory, pinned like strings. */
+function bytesToBlock(value: ArrayBuffer): u64 {
+  pinned[nextPin] = value;
+  nextPin = (nextPin + 1) & 7;
+  return (<u64>1 << 63) | (<u64>value.byteLength << 32) | <u64>changetype<usize>(value);
+}
+
+/** The bytes of a block from the host (empty when it gave none). */
+function bytesFromBlock(offset: u64): ArrayBuffer {
+  if (offset == 0) return new ArrayBuffer(0);
+  const length = <i32>extism_length(offset);
+  const buffer = new ArrayBuffer(length);
+  if (length > 0) host_block_copy(offset, changetype<usize>(buffer));
+  return buffer;
 }
 
 function fromBlock(offset: u64): string | null {
@@ -435,5 +455,46 @@ export function problem(status: i32, kind: string, title: string, detail: string
 export class LastError {
   static field(name: string): string | null {
     return fromBlock(host_last_error(toBlock(name)));
+  }
+}
+
+/**
+ * Request and response bodies (ABI 1.2), for policies whose configuration opts in
+ * (`policies: { NAME: { module, body: { request: 64KiB, response: 64KiB } } }`): the host buffers the
+ * body before the hook runs, up to that size (a larger request gets 413, a larger response 502).
+ * Reading or replacing without opting in fails the call.
+ */
+export class Body {
+  /** The request body, in on_request. */
+  static request(): ArrayBuffer {
+    return bytesFromBlock(host_request_body());
+  }
+  /** The request body as UTF-8 text. */
+  static requestText(): string {
+    return String.UTF8.decode(Body.request());
+  }
+  /** Replaces the request body the backend gets (its Content-Length follows). */
+  static setRequest(body: ArrayBuffer): void {
+    host_request_body_set(bytesToBlock(body));
+  }
+  /** Replaces the request body with UTF-8 text. */
+  static setRequestText(body: string): void {
+    Body.setRequest(String.UTF8.encode(body));
+  }
+  /** The response body, in on_response. */
+  static response(): ArrayBuffer {
+    return bytesFromBlock(host_response_body());
+  }
+  /** The response body as UTF-8 text. */
+  static responseText(): string {
+    return String.UTF8.decode(Body.response());
+  }
+  /** Replaces the response body the client gets (its Content-Length follows). */
+  static setResponse(body: ArrayBuffer): void {
+    host_response_body_set(bytesToBlock(body));
+  }
+  /** Replaces the response body with UTF-8 text. */
+  static setResponseText(body: string): void {
+    Body.setResponse(String.UTF8.encode(body));
   }
 }

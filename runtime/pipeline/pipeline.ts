@@ -200,7 +200,8 @@ async function step(use: PolicyUse, load: PolicyLoader): Promise<PolicyStep> {
   const module = await modules.compile(bytes, custom.sha256, budget).catch((error: Error) => {
     throw new Error(`policy "${use.policy}" (${from}): ${error.message}`);
   });
-  return steps.get(use.policy, use.failure ?? custom.failure, module, { config: customPolicyConfig(use.with) });
+  const body = custom.body && { request: custom.body.request ?? 0, response: custom.body.response ?? 0 };
+  return steps.get(use.policy, use.failure ?? custom.failure, module, { config: customPolicyConfig(use.with) }, body);
 }
 
 /** A custom policy's parameters as strings: scalars as written, anything else as JSON. */

@@ -26,6 +26,16 @@ export interface PolicyExchange {
   readonly params?: Readonly<Record<string, string>>;
   /** The client's address (IPv4 dotted or IPv6 text). */
   readonly clientIp?: string;
+  /** The client's request, whose body a policy with request body access reads (buffered once). */
+  readonly incoming?: Request;
+  /** The backend's response body stream, for a policy with response body access. */
+  upstreamBody?: ReadableStream<Uint8Array> | null;
+  /** The request body, once buffered for a policy (and what goes to the backend from then on). */
+  requestBody?: Uint8Array<ArrayBuffer>;
+  /** The response body, once buffered for a policy (and what goes to the client from then on). */
+  responseBody?: Uint8Array<ArrayBuffer>;
+  /** The running policy's body limits (set by the chain; undefined: no body access). */
+  bodyAccess?: { readonly request: number; readonly response: number };
   /** What failed, for policies of the on-error section (`portico_last_error`). */
   lastError?: Readonly<Record<"source" | "reason" | "message" | "status" | "policy", string>>;
   /** The client's certificate, on host names that negotiate one. */
@@ -98,6 +108,32 @@ function text(context: CallContext, offset: bigint | number | undefined, limit =
   const block = address ? context.read(address) : null;
   if (!block) throw new Error("policy passed an invalid memory offset");
   return block.text();
+}
+
+/** Bytes a policy passed (a block or, since 1.1, a reference into its memory), copied out; at most `limit`. */
+function bytes(context: CallContext, offset: bigint | number | undefined, limit: number, what: string): Uint8Array<ArrayBuffer> {
+  const address = offset ? BigInt(offset) : 0n;
+  if (!address) return new Uint8Array(0);
+  if (address & IN_MEMORY) {
+    const length = Number((address >> 32n) & 0x7fffffffn);
+    if (length > limit) throw new Error(`policy passed ${what} of ${length} bytes; the limit is ${limit}`);
+    const pointer = Number(address & 0xffffffffn);
+    const view = guestMemory().subarray(pointer, pointer + length);
+    if (view.length !== length) throw new Error(`policy passed ${what} outside its memory`);
+    return view.slice();
+  }
+  const length = Number(context.length(address));
+  if (length > limit) throw new Error(`policy passed ${what} of ${length} bytes; the limit is ${limit}`);
+  const block = context.read(address);
+  if (!block) throw new Error("policy passed an invalid memory offset");
+  return block.bytes().slice();
+}
+
+/** The running policy's limit for a body, or an error naming the setting that opts in to it. */
+function bodyLimit(ex: PolicyExchange, which: "request" | "response"): number {
+  const limit = ex.bodyAccess?.[which] ?? 0;
+  if (!limit) throw new Error(`policy reads the ${which} body without opting in (policies.${ex.policy ?? "NAME"}.body.${which})`);
+  return limit;
 }
 
 function headerName(context: CallContext, offset: bigint | number | undefined): string {
@@ -298,6 +334,25 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
   },
   portico_client_ip: (cx) => stored(cx, exchange(cx).clientIp),
   portico_client_certificate: (cx, name) => stored(cx, exchange(cx).clientCertificate?.field(text(cx, name))),
+  portico_request_body: (cx) => {
+    const ex = exchange(cx);
+    bodyLimit(ex, "request");
+    return ex.requestBody && ex.requestBody.length ? cx.store(ex.requestBody) : 0n;
+  },
+  portico_request_body_set: (cx, body) => {
+    const ex = exchange(cx);
+    ex.requestBody = bytes(cx, body, bodyLimit(ex, "request"), "a request body");
+  },
+  portico_response_body: (cx) => {
+    const ex = exchange(cx);
+    bodyLimit(ex, "response");
+    return ex.responseBody && ex.responseBody.length ? cx.store(ex.responseBody) : 0n;
+  },
+  portico_response_body_set: (cx, body) => {
+    const ex = exchange(cx);
+    if (!ex.responseHeaders) throw new Error("policy set the response body before there is a response (use it in on_response)");
+    ex.responseBody = bytes(cx, body, bodyLimit(ex, "response"), "a response body");
+  },
   portico_last_error: (cx, name) => {
     const error = exchange(cx).lastError;
     const field = text(cx, name);

@@ -1,6 +1,7 @@
 import { HttpProblem } from "../http/problem.ts";
 import type { Logger } from "../observability/log.ts";
 import type { PolicyExchange } from "./abi.ts";
+import { loadBody, type BodyLimits } from "./body.ts";
 import { PolicyPlugin, type PolicyModule, type PolicyPluginOptions } from "./extism.ts";
 
 /** What to do when a policy fails: answer 500 (`closed`) or skip it and go on (`open`). */
@@ -34,12 +35,14 @@ export class PolicyStep {
     readonly module: PolicyModule,
     readonly options: PolicyPluginOptions,
     plugin: PolicyPlugin,
+    /** Body access this policy opted in to (custom modules' `body:`); undefined: none. */
+    readonly body: BodyLimits | undefined,
   ) {
     this.#plugin = Promise.resolve(plugin);
   }
 
-  static async create(name: string, failure: FailureMode, module: PolicyModule, options: PolicyPluginOptions): Promise<PolicyStep> {
-    return new PolicyStep(name, failure, module, options, await PolicyPlugin.create(module, options));
+  static async create(name: string, failure: FailureMode, module: PolicyModule, options: PolicyPluginOptions, body?: BodyLimits): Promise<PolicyStep> {
+    return new PolicyStep(name, failure, module, options, await PolicyPlugin.create(module, options), body);
   }
 
   /** Whether the step was closed (its configuration retired and drained). */
@@ -90,10 +93,15 @@ export class PolicyStep {
  * checks `length` before building an exchange.
  */
 export class PolicyChain {
+  /** Whether a step of this chain reads a body (the request's in on_request, the response's in on_response). */
+  readonly readsBody: boolean;
+
   constructor(
     readonly steps: readonly PolicyStep[],
     readonly hook: "on_request" | "on_response" | "on_error",
-  ) {}
+  ) {
+    this.readsBody = steps.some((s) => (hook === "on_request" ? s.body?.request : hook === "on_response" ? s.body?.response : undefined));
+  }
 
   get length(): number {
     return this.steps.length;
@@ -107,6 +115,10 @@ export class PolicyChain {
     for (const step of this.steps) {
       if (!step.has(this.hook)) continue;
       exchange.policy = step.name;
+      exchange.bodyAccess = step.body;
+      // Buffered before the call (host functions are synchronous); too large a body is the client's or backend's problem, not the policy's.
+      if (step.body?.request && this.hook === "on_request") await loadBody(exchange, "request", step.body.request);
+      if (step.body?.response && this.hook === "on_response") await loadBody(exchange, "response", step.body.response);
       try {
         await step.call(this.hook, exchange);
         if (exchange.reply) return;
@@ -141,11 +153,11 @@ export class PolicySteps {
   }
 
   /** The shared step for a use, made only when neither this nor the previous configuration has it. */
-  get(name: string, failure: FailureMode, module: PolicyModule, options: PolicyPluginOptions): Promise<PolicyStep> {
-    const key = JSON.stringify([name, failure, module.key, Object.entries(options.config ?? {}).sort()]);
+  get(name: string, failure: FailureMode, module: PolicyModule, options: PolicyPluginOptions, body?: BodyLimits): Promise<PolicyStep> {
+    const key = JSON.stringify([name, failure, module.key, Object.entries(options.config ?? {}).sort(), body?.request, body?.response]);
     let step = this.#steps.get(key) ?? (this.#previous ? this.#previous.#steps.get(key) : undefined);
     if (!step) {
-      step = PolicyStep.create(name, failure, module, options);
+      step = PolicyStep.create(name, failure, module, options, body);
       this.#created.push(step);
     }
     this.#steps.set(key, step);

@@ -60,7 +60,10 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
     backends: forwarded.backends,
     clientCertificate: forwarded.clientCertificate,
     logger: reporting.logger,
+    incoming: request,
   };
+  // A policy that reads the response body gets it as the bytes, not compressed.
+  if (chains.response.readsBody) headers.set("accept-encoding", "identity");
   let section: "inbound" | "backend" | "outbound" = "inbound";
   try {
     if (chains.request.length) {
@@ -69,7 +72,7 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
       if (exchange.reply) return replyResponse(exchange.reply, exchange.deferred);
     }
     section = "backend";
-    const response = await send(upstream, forwarded, headers, chosenBackend(forwarded, exchange), exchange.rest!, exchange.search!);
+    const response = await send(upstream, forwarded, headers, chosenBackend(forwarded, exchange), exchange.rest!, exchange.search!, exchange.requestBody);
     exchange.status = response.status;
     section = "outbound";
     if (chains.response.length) return await respondThrough(chains.response, exchange, request, response, reporting);
@@ -135,8 +138,13 @@ function urlBackend(url: string, timeoutMs: number): BackendPool {
 }
 
 /** Sends the request to a backend and returns its response, untouched when it carries only end-to-end headers. */
-async function send(upstream: UpstreamClient, forwarded: ForwardRequest, headers: Headers, backend: BackendPool, rest: string, search: string): Promise<Response> {
+async function send(upstream: UpstreamClient, forwarded: ForwardRequest, headers: Headers, backend: BackendPool, rest: string, search: string, body?: Uint8Array<ArrayBuffer>): Promise<Response> {
   const { request, env } = forwarded;
+  if (body) {
+    // A policy buffered (and maybe replaced) the body: it goes as one piece with its own length.
+    headers.delete("transfer-encoding");
+    headers.set("content-length", String(body.length));
+  }
   const url = backend.target(rest, search);
   let response: Response;
   try {
@@ -148,6 +156,7 @@ async function send(upstream: UpstreamClient, forwarded: ForwardRequest, headers
       env,
       timeoutMs: backend.timeoutMs,
       tls: backend.tls,
+      body,
     });
   } catch (error) {
     // Logs name the backend and its origin, never the path or query, which may carry secrets.
@@ -180,6 +189,7 @@ async function respondThrough(
   const responseHeaders = clientResponseHeaders(response.headers);
   if (exchange.deferred) applyDeferred(responseHeaders, exchange.deferred);
   exchange.responseHeaders = responseHeaders;
+  exchange.upstreamBody = response.body;
   try {
     await chain.run(exchange, reporting);
   } catch (error) {
@@ -189,6 +199,11 @@ async function respondThrough(
   if (exchange.reply) {
     await response.body?.cancel().catch(() => {});
     return replyResponse(exchange.reply, exchange.deferred);
+  }
+  if (exchange.responseBody !== undefined) {
+    responseHeaders.delete("transfer-encoding");
+    responseHeaders.set("content-length", String(exchange.responseBody.length));
+    return new Response(request.method === "HEAD" ? null : exchange.responseBody, { status: response.status, statusText: response.statusText, headers: responseHeaders });
   }
   return new Response(request.method === "HEAD" ? null : response.body, { status: response.status, statusText: response.statusText, headers: responseHeaders });
 }

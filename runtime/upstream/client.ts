@@ -13,6 +13,8 @@ export interface UpstreamRequest {
   readonly timeoutMs: number;
   /** The backend's TLS options (trusted CA, client certificate, server name, verification). */
   readonly tls?: BackendTlsMaterial;
+  /** A body a policy buffered (or replaced), sent instead of the client's stream. */
+  readonly body?: Uint8Array<ArrayBuffer>;
 }
 
 /** The backend sent no response headers within the request's timeout. */

@@ -58,7 +58,8 @@ export function fetchUpstream(limits?: ClientTlsLimits): UpstreamClient {
       };
       const tls = tlsFor(request.tls);
       if (tls) init.tls = tls;
-      if (!hasNoBody(request.method) && request.incoming.body) {
+      if (request.body) init.body = request.body;
+      else if (!hasNoBody(request.method) && request.incoming.body) {
         init.body = request.incoming.body;
         init.duplex = "half";
       }

@@ -76,8 +76,9 @@ export function undiciUpstream(limits?: ClientTlsLimits): UpstreamClient {
   };
   return {
     async send(request: UpstreamRequest): Promise<Response> {
-      let body: Readable | null = null;
-      if (!hasNoBody(request.method)) {
+      let body: Readable | Uint8Array | null = null;
+      if (request.body) body = request.body;
+      else if (!hasNoBody(request.method)) {
         const incoming = (request.env as { incoming?: IncomingMessage } | undefined)?.incoming;
         body = incoming ?? (request.incoming.body ? Readable.fromWeb(request.incoming.body as unknown as import("node:stream/web").ReadableStream) : null);
       }
