@@ -8,10 +8,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, linkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
-import { createServer } from "node:net";
 import { arch, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { startEchoBackend } from "../../runtime/demo/echo-backend.ts";
+import { freePort } from "../../test/harness.ts";
 import { binaryPath, ROOT, type Platform } from "./build.ts";
 
 /** The platform of this machine, when it is one we ship. */
@@ -42,17 +42,6 @@ export function emulatorFor(platform: Platform): string[] {
   return [qemu];
 }
 
-/** A free TCP port on loopback. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The quickstart configuration with its echo backend moved from port 9001 to `echoPort`. */
 export function quickstartConfig(echoPort: number): string {

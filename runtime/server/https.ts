@@ -1,9 +1,9 @@
 import { createServer as createHttpsServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
 import { createSecureContext, type SecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
 import { createAdaptorServer } from "@hono/node-server";
 import type { CertificateSet, ServerCertificate } from "../tls/certificates.ts";
 import type { FetchHandler, RunningServer, TlsListenOptions } from "./adapter.ts";
+import { listenNodeServer } from "./node-listen.ts";
 
 /** The protocol limits of a TLS listener as node:tls takes them. */
 function limits(tls: TlsListenOptions): SecureContextOptions {
@@ -46,22 +46,9 @@ export async function listenHttps(port: number, hostname: string, handler: Fetch
     },
   };
   const server = createAdaptorServer({ fetch: handler, overrideGlobalObjects: false, createServer: createHttpsServer, serverOptions }) as Server;
-  server.keepAliveTimeout = 120_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, hostname, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  const running = await listenNodeServer(server, port, hostname);
   return {
-    port: (server.address() as AddressInfo).port,
-    close: (force = false) =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        if (force) server.closeAllConnections();
-        else server.closeIdleConnections();
-      }),
+    ...running,
     async updateCertificates(next: CertificateSet) {
       certificates = next;
       contexts = new Map();

@@ -1,9 +1,9 @@
-import type { AddressInfo } from "node:net";
 import type { IncomingMessage, Server } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
 import { undiciUpstream } from "../upstream/undici.ts";
 import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
 import { listenHttps, peerCertificate } from "./https.ts";
+import { listenNodeServer } from "./node-listen.ts";
 
 /** Node's http server through @hono/node-server; backends are called with undici. */
 export const nodeAdapter: ServerAdapter = {
@@ -17,24 +17,7 @@ export const nodeAdapter: ServerAdapter = {
   },
   async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {
     if (tls) return listenHttps(port, hostname, handler, tls);
-    const server = createAdaptorServer({ fetch: handler, overrideGlobalObjects: false }) as Server;
-    server.keepAliveTimeout = 120_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, hostname, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    return {
-      port: (server.address() as AddressInfo).port,
-      close: (force = false) =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          if (force) server.closeAllConnections();
-          else server.closeIdleConnections();
-        }),
-    };
+    return listenNodeServer(createAdaptorServer({ fetch: handler, overrideGlobalObjects: false }) as Server, port, hostname);
   },
   clientAddress(_request: Request, env: unknown): string {
     return (env as { incoming: IncomingMessage }).incoming.socket.remoteAddress ?? "";
