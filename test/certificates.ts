@@ -36,9 +36,9 @@ export function makeCa(dir: string, name = "ca"): IssuedCertificate {
   return read(dir, name);
 }
 
-/** A leaf certificate for `host` (and any extra names) signed by `ca`, in `dir` as `file.pem` / `file.key`. */
+/** A leaf certificate for `host` (and any extra names; `IP:…` for addresses) signed by `ca`, in `dir` as `file.pem` / `file.key`. */
 export function issue(dir: string, ca: IssuedCertificate, host: string, file = host.replace(/\*/g, "star"), extraNames: string[] = []): IssuedCertificate {
-  const names = [host, ...extraNames].map((n) => `DNS:${n}`).join(",");
+  const names = [host, ...extraNames].map((n) => (n.startsWith("IP:") ? n : `DNS:${n}`)).join(",");
   writeFileSync(join(dir, `${file}.ext`), `subjectAltName=${names}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n`);
   openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${file}.key`, "-out", `${file}.csr`, "-subj", `/CN=${host}`], dir);
   openssl(["x509", "-req", "-in", `${file}.csr`, "-CA", ca.certFile, "-CAkey", ca.keyFile, "-CAcreateserial", "-out", `${file}.pem`, "-days", "2", "-extfile", `${file}.ext`], dir);

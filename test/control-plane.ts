@@ -35,7 +35,9 @@ export interface AdminStatus {
 }
 
 /** Starts a control plane on a free port (or `port`) over `dataDir` (default: a new one), watching every 100 ms unless told. */
-export async function startControlPlane(options: { dataDir?: string; port?: number; files?: Record<string, string>; watchInterval?: string } = {}): Promise<ControlPlaneProcess> {
+export async function startControlPlane(
+  options: { dataDir?: string; port?: number; files?: Record<string, string>; watchInterval?: string; tls?: { certFile: string; keyFile: string } } = {},
+): Promise<ControlPlaneProcess> {
   const dataDir = options.dataDir ?? tempDir();
   const configDir = join(dataDir, "config");
   mkdirSync(configDir, { recursive: true });
@@ -46,9 +48,12 @@ export async function startControlPlane(options: { dataDir?: string; port?: numb
   };
   for (const [name, text] of Object.entries(options.files ?? {})) writeConfig(name, text);
   const port = options.port ?? (await freePort());
-  const proc = spawnPortico(["control-plane", "--data", dataDir, "--port", String(port), "--bind", "127.0.0.1", "--watch-interval", options.watchInterval ?? "100ms"]);
-  const url = `http://127.0.0.1:${port}`;
-  await waitForOk(proc, `${url}/healthz`, "control plane");
+  const tlsArgs = options.tls ? ["--tls-cert", options.tls.certFile, "--tls-key", options.tls.keyFile] : [];
+  const proc = spawnPortico(["control-plane", "--data", dataDir, "--port", String(port), "--bind", "127.0.0.1", "--watch-interval", options.watchInterval ?? "100ms", ...tlsArgs]);
+  const url = `${options.tls ? "https" : "http"}://127.0.0.1:${port}`;
+  // Over HTTPS with a test CA this process's fetch would not trust it: wait for the log line instead.
+  if (options.tls) await proc.waitForOutput(/"msg":"control plane started"/, 20_000);
+  else await waitForOk(proc, `${url}/healthz`, "control plane");
   return {
     ...proc,
     port,

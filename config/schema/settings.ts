@@ -70,6 +70,7 @@ const SPECS = {
   "gateway.name": { schema: text, default: () => hostname() },
   "config.service.endpoint": { schema: url(["http:", "https:"]), default: () => undefined },
   "config.service.auth": { schema: text, default: () => undefined, secret: true },
+  "config.service.ca": { schema: text, default: () => undefined },
   "config.sync.interval": { schema: duration, default: () => 10_000 },
   "config.heartbeat.interval": { schema: duration, default: () => 60_000 },
   "config.backup.enabled": { schema: bool, default: () => true },

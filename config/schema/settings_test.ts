@@ -151,6 +151,7 @@ describe("resolveSettings: environment variables", () => {
       "gateway.name": ["edge-9", "edge-9"],
       "config.service.endpoint": ["http://cp:8079", "http://cp:8079"],
       "config.service.auth": ["GatewayKey abc", "GatewayKey abc"],
+      "config.service.ca": ["/etc/portico/cp-ca.pem", "/etc/portico/cp-ca.pem"],
       "config.sync.interval": ["5s", 5_000],
       "config.heartbeat.interval": ["1m", 60_000],
       "config.backup.enabled": ["false", false],

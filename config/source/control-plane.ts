@@ -37,6 +37,8 @@ export interface ControlPlaneClientOptions {
   readonly token: string;
   /** Time allowed for each exchange. */
   readonly timeoutMs: number;
+  /** The `fetch` to use (one that trusts the control plane's CA); default: the global one. */
+  readonly fetch?: typeof fetch;
 }
 
 /**
@@ -58,7 +60,7 @@ export class ControlPlaneClient {
     headers.set("authorization", this.#auth);
     let response: Response;
     try {
-      response = await fetch(`${this.#base}${path}`, { ...init, headers, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: "error" });
+      response = await (this.options.fetch ?? fetch)(`${this.#base}${path}`, { ...init, headers, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: "error" });
     } catch (error) {
       const what = (error as Error).name === "TimeoutError" ? `no answer within ${this.options.timeoutMs} ms` : networkReason(error);
       throw new SyncError(`control plane ${this.options.endpoint} unreachable: ${what}`, "unreachable");

@@ -5,6 +5,7 @@ import { KeyStore, parseKeyId } from "../../config/control-plane/state.ts";
 import { createToken, MAX_TOKEN_LIFETIME_MS, type KeyId } from "../../config/control-plane/tokens.ts";
 import { parseDuration } from "../../config/schema/duration.ts";
 import { createLogger } from "../observability/log.ts";
+import { CertificateSet } from "../tls/certificates.ts";
 import { loadAdapter } from "../server/detect.ts";
 import type { RunningServer } from "../server/adapter.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
@@ -37,11 +38,26 @@ export interface RunningControlPlane {
 }
 
 /**
- * `portico control-plane [--data DIR] [--port N] [--bind ADDRESS] [--watch-interval DURATION]`:
- * serves gateways their configuration from `DIR/config/*.yaml` (watched) and the admin API.
+ * `portico control-plane [--data DIR] [--port N] [--bind ADDRESS] [--watch-interval DURATION]
+ * [--tls-cert FILE --tls-key FILE]`: serves gateways their configuration from `DIR/config/*.yaml`
+ * (watched) and the admin API, over HTTPS when given a certificate.
  */
 export async function controlPlaneCommand(args: string[]): Promise<RunningControlPlane> {
-  const values = parse(args, { data: { type: "string" }, port: { type: "string" }, bind: { type: "string" }, "watch-interval": { type: "string" } });
+  const values = parse(args, {
+    data: { type: "string" },
+    port: { type: "string" },
+    bind: { type: "string" },
+    "watch-interval": { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+  });
+  if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)) throw usageError("--tls-cert and --tls-key go together");
+  let certificates: CertificateSet | undefined;
+  try {
+    certificates = values["tls-cert"] ? CertificateSet.load([{ host: "control-plane", cert: values["tls-cert"], key: values["tls-key"]! }], ".") : undefined;
+  } catch (error) {
+    throw new CliError(`control plane: ${(error as Error).message.replace(/^hostname control-plane: /, "")}`, EXIT.invalid);
+  }
   const interval = values["watch-interval"] === undefined ? 1000 : parseDuration(values["watch-interval"]);
   if (interval === undefined || interval <= 0) throw usageError(`--watch-interval: expected a duration such as "1s" (got ${JSON.stringify(values["watch-interval"])})`);
   const { settings } = loadSettings(undefined, process.env);
@@ -60,7 +76,13 @@ export async function controlPlaneCommand(args: string[]): Promise<RunningContro
   const listenPort = port(values.port, DEFAULT_CONTROL_PLANE_PORT);
   let server: RunningServer;
   try {
-    server = await adapter.listen({ port: listenPort, hostname, handler: controlPlaneApp(plane).fetch });
+    server = await adapter.listen({
+      port: listenPort,
+      hostname,
+      handler: controlPlaneApp(plane).fetch,
+      // Tokens and the admin token travel in headers: HTTPS keeps them off the wire.
+      tls: certificates && { certificates, minVersion: "TLSv1.2" },
+    });
   } catch (error) {
     plane.close();
     const reason = /in use/i.test(String(error)) || (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? "address already in use" : (error as Error).message;
@@ -70,6 +92,7 @@ export async function controlPlaneCommand(args: string[]): Promise<RunningContro
   logger.info("control plane started", {
     runtime: `${adapter.runtime} ${adapter.version}`,
     port: server.port,
+    https: certificates !== undefined,
     config: layout.config,
     adminToken: `${layout.state}/admin-token`,
     revision: plane.revision?.number,

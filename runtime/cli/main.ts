@@ -12,7 +12,7 @@ usage:
   portico gateway [--settings FILE] [--config FILE]   run a gateway (--config: standalone, watched;
                                                       else from the control plane in config.service.endpoint)
   portico control-plane [--data DIR] [--port N]       run the control plane (DIR/config/*.yaml, watched)
-          [--bind ADDRESS] [--watch-interval 1s]
+          [--bind ADDRESS] [--watch-interval 1s] [--tls-cert FILE --tls-key FILE]
   portico token create --gateway NAME [--key primary|secondary] [--expires 30d] [--data DIR]
                                                       print a gateway access token (at most 30 days)
   portico key regenerate --gateway NAME --key primary|secondary [--data DIR]

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { BackupStore } from "../../config/backup.ts";
 import type { Config } from "../../config/schema/config.ts";
@@ -102,7 +103,22 @@ function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metri
   const token = settings["config.service.auth"];
   if (!token) throw new StartupError("config.service.endpoint is set but config.service.auth (the gateway token) is not");
   const syncIntervalMs = settings["config.sync.interval"];
-  const client = new ControlPlaneClient({ endpoint, gateway: options.name ?? settings["gateway.name"], token, timeoutMs: Math.min(Math.max(syncIntervalMs, 1_000), 10_000) });
+  const caFile = settings["config.service.ca"];
+  let ca: string | undefined;
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile, "utf8");
+    } catch (error) {
+      throw new StartupError(`config.service.ca: cannot read ${caFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+  const client = new ControlPlaneClient({
+    endpoint,
+    gateway: options.name ?? settings["gateway.name"],
+    token,
+    timeoutMs: Math.min(Math.max(syncIntervalMs, 1_000), 10_000),
+    fetch: adapter.createFetch({ ca }),
+  });
   const sync = new ControlPlaneSync({
     client,
     applier,

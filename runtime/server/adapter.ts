@@ -77,6 +77,11 @@ export interface ServerAdapter {
   clientAddress(request: Request, env: unknown): string;
   /** On HTTPS listeners that ask for client certificates: the SNI name and the certificate the client sent (DER), if any. */
   peerCertificate?(env: unknown): { servername: string | undefined; der: Uint8Array | undefined };
+  /**
+   * A `fetch` for the gateway's own calls (the control plane) that also trusts `ca` (PEM): the
+   * runtimes take a private CA in different ways. Without `ca`, the global `fetch`.
+   */
+  createFetch(options: { ca?: string }): typeof fetch;
   /** A client for backends; `tls` restricts what its TLS connections negotiate (net.client.tls.* settings). */
   createUpstreamClient(tls?: ClientTlsLimits): UpstreamClient;
 }

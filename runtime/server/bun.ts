@@ -65,5 +65,6 @@ export const bunAdapter: ServerAdapter = {
   clientAddress(request: Request, env: unknown): string {
     return (env as BunServer).requestIP(request)?.address ?? "";
   },
+  createFetch: ({ ca }) => (ca ? (((input: RequestInfo | URL, init?: RequestInit) => fetch(input, { ...init, tls: { ca } } as RequestInit)) as typeof fetch) : fetch),
   createUpstreamClient: fetchUpstream,
 };

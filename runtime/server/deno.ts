@@ -1,3 +1,4 @@
+import { fetchTrusting } from "../upstream/undici-fetch.ts";
 import { undiciUpstream } from "../upstream/undici.ts";
 import type { IncomingMessage } from "node:http";
 import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
@@ -54,5 +55,6 @@ export const denoAdapter: ServerAdapter = {
     return incoming ? (incoming.socket.remoteAddress ?? "") : (env as DenoServeInfo).remoteAddr.hostname;
   },
   peerCertificate,
+  createFetch: ({ ca }) => fetchTrusting(ca),
   createUpstreamClient: undiciUpstream,
 };

@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
+import { fetchTrusting } from "../upstream/undici-fetch.ts";
 import { undiciUpstream } from "../upstream/undici.ts";
 import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
 import { listenHttps, peerCertificate } from "./https.ts";
@@ -23,5 +24,6 @@ export const nodeAdapter: ServerAdapter = {
     return (env as { incoming: IncomingMessage }).incoming.socket.remoteAddress ?? "";
   },
   peerCertificate,
+  createFetch: ({ ca }) => fetchTrusting(ca),
   createUpstreamClient: undiciUpstream,
 };
