@@ -5,10 +5,10 @@
  * wherever the policy's folder is, and the SDK's trap-only `abort`, so a module imports nothing
  * the host does not define.
  */
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import asc from "assemblyscript/asc";
 
 /** The SDK's sources, served to the compiler as the package `@portico/sdk`. */
 export const SDK_DIR = fileURLToPath(new URL("./sdk/", import.meta.url));
@@ -40,6 +40,9 @@ async function readSource(file: string, baseDir: string): Promise<string | null>
  * Resolves to undefined on success, or to the compiler's diagnostics when it fails.
  */
 export async function compilePolicy(entry: string, out: string): Promise<string | undefined> {
+  if (!existsSync(SDK_DIR)) return `the AssemblyScript SDK is not at ${SDK_DIR}: build policies from Portico's npm package or a source checkout`;
+  // The compiler (and binaryen) is loaded only when a policy is compiled.
+  const { default: asc } = await import("assemblyscript/asc");
   const baseDir = dirname(resolve(entry));
   let diagnostics = "";
   const sink = { write: (text: string | Uint8Array) => ((diagnostics += String(text)), true) };

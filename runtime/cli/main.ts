@@ -3,7 +3,6 @@ import { CliError, EXIT, usageError } from "./errors.ts";
 import { controlPlaneCommand, keyCommand, tokenCommand } from "./control-plane.ts";
 import { gatewayCommand } from "./gateway.ts";
 import { healthCommand } from "./health.ts";
-import { policyCommand } from "./policy.ts";
 import { validateCommand } from "./validate.ts";
 import { version } from "./version.ts";
 
@@ -70,8 +69,11 @@ export async function main(argv: string[]): Promise<number | undefined> {
         return validateCommand(rest, (line) => process.stdout.write(`${line}\n`));
       case "health":
         return await healthCommand(rest, (line) => process.stdout.write(`${line}\n`));
-      case "policy":
+      case "policy": {
+        // Loaded on demand: the policy tools bring the AssemblyScript compiler, which nothing else needs.
+        const { policyCommand } = await import("./policy.ts");
         return await policyCommand(rest, (line) => process.stdout.write(`${line}\n`));
+      }
       case "--version":
       case "-v":
         process.stdout.write(`portico ${version()} (commit ${buildInfo().commit})\n`);

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { before, describe, it } from "node:test";
-import { ROOT, runCli, tempDir, type CliResult } from "../../test/harness.ts";
+import { after, before, describe, it } from "node:test";
+import { ROOT, runCli, startGatewayProcess, tempDir, type CliResult, type GatewayProcess } from "../../test/harness.ts";
+import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
 /** Compiling with AssemblyScript takes a few seconds, more on a busy machine. */
 const BUILD_TIMEOUT = 120_000;
@@ -165,6 +166,58 @@ describe("the api-key example in AssemblyScript, C and Rust (ABI neutrality)", (
       const res = await runCli(["policy", "test", dir, "--module", join(ROOT, "policies-wasm/dist/examples", file)]);
       assert.equal(res.code, 0, res.stdout + res.stderr);
       assert.match(res.stdout, /^6 cases: 6 passed, 0 failed$/m);
+    });
+  }
+});
+
+describe("the C and Rust builds of the api-key example in a gateway, as the guide configures it", () => {
+  let upstream: Upstream;
+  let gw: GatewayProcess;
+  const module = (file: string) => {
+    const path = join(ROOT, "policies-wasm/dist/examples", file);
+    return `{ module: ${JSON.stringify(path)}, sha256: ${createHash("sha256").update(readFileSync(path)).digest("hex")}, budget: { fuel: 1000000, memory: 1MiB } }`;
+  };
+
+  before(async () => {
+    upstream = await startUpstream();
+    const api = (name: string) => `
+  - name: ${name}
+    path: /${name}
+    backend: b
+    policies:
+      inbound: [ { policy: ${name}, with: { keys: "k-alpha, k-beta, k-gamma" } } ]`;
+    gw = await startGatewayProcess({
+      config: `apis:${api("api-key-c")}${api("api-key-rust")}
+backends:
+  b: { urls: ["${upstream.url}"] }
+policies:
+  api-key-c: ${module("api-key-c.wasm")}
+  api-key-rust: ${module("api-key-rust.wasm")}
+`,
+    });
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await upstream?.close();
+  });
+
+  for (const name of ["api-key-c", "api-key-rust"]) {
+    it(`${name}: a listed key reaches the backend as its position, anything else gets 401`, async () => {
+      const ok = await fetch(`${gw.url}/${name}/orders/42`, { headers: { "x-api-key": "k-gamma" } });
+      assert.equal(ok.status, 200);
+      await ok.body?.cancel();
+      const seen = upstream.seen.at(-1)!;
+      assert.equal(seen.url, "/orders/42");
+      assert.equal(seen.headers["x-api-key-index"], "3");
+      assert.equal(seen.headers["x-api-key"], undefined, "the key does not reach the backend");
+      const before = upstream.seen.length;
+      const refused = await fetch(`${gw.url}/${name}/orders/42`, { headers: { "x-api-key": "k-delta" } });
+      assert.equal(refused.status, 401);
+      assert.equal(refused.headers.get("content-type"), "application/json");
+      assert.equal(await refused.text(), '{"error":"a valid API key is required"}');
+      assert.equal(upstream.seen.length, before, "a refused request never reaches the backend");
+      await gw.waitForOutput(new RegExp(`rejected a request without a valid API key.*"policy":"${name}"`));
     });
   }
 });
