@@ -29,9 +29,14 @@ export interface ParsedDocument {
 
 /**
  * Parses YAML or JSON text (JSON is YAML 1.2) into a map, or the problems that stop it (syntax,
- * duplicate keys, alias bombs, a document that is not a map), each with its `source:line:column`.
+ * duplicate keys, alias bombs, a document that is not a map: `notAMap` says so), each with its
+ * `source:line:column`.
  */
-export function parseConfigDocument(text: string, source: string): { ok: true; doc: ParsedDocument } | { ok: false; problems: Problem[] } {
+export function parseConfigDocument(
+  text: string,
+  source: string,
+  notAMap = "a configuration must be a map with keys such as apis and backends",
+): { ok: true; doc: ParsedDocument } | { ok: false; problems: Problem[] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const at = (offset: number) => {
@@ -49,7 +54,7 @@ export function parseConfigDocument(text: string, source: string): { ok: true; d
     return { ok: false, problems: [{ path: "", message: (error as Error).message.split("\n")[0]!, location: at(0) }] };
   }
   if (input !== null && input !== undefined && (typeof input !== "object" || Array.isArray(input))) {
-    return { ok: false, problems: [{ path: "", message: "a configuration must be a map with keys such as apis and backends", location: at(doc.contents?.range[0] ?? 0) }] };
+    return { ok: false, problems: [{ path: "", message: notAMap, location: at(doc.contents?.range[0] ?? 0) }] };
   }
   const locate = (parts: readonly PropertyKey[]) => {
     const offset = nearestOffset(doc, parts);

@@ -1,20 +1,44 @@
 /**
- * Compiles every policy written with the AssemblyScript SDK to WebAssembly: each folder under
- * `policies-wasm/fixtures/` and `policies-wasm/builtins/` with an `index.ts` becomes
- * `policies-wasm/dist/<group>/<name>.wasm`. Binaries are never committed; `npm test` and
- * `npm start` run this first. Usage: `bun policies-wasm/build.ts`.
+ * Compiles every policy in this folder to WebAssembly under `policies-wasm/dist/<group>/`:
+ * each `fixtures/*`, `builtins/*` and `examples/*` folder with an `index.ts` (AssemblyScript, with
+ * the SDK, through `compilePolicy`, the pipeline `portico policy build` uses too), and each C
+ * (`examples/NAME/*.c`, Debian's clang and lld, `--target=wasm32`, no libc) and Rust
+ * (`examples/NAME/*.rs`, Debian's rustc with libstd-rust-dev-wasm32) example, as `NAME-c.wasm`
+ * and `NAME-rust.wasm`. Binaries are never committed; `npm test` and `npm start` run this first.
+ * Usage: `bun policies-wasm/build.ts`.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import asc from "assemblyscript/asc";
+import { compilePolicy } from "./compile.ts";
 
 const ROOT = fileURLToPath(new URL(".", import.meta.url));
-// Paths given to the compiler (and the `--use abort=` element path) are relative to the repository.
-process.chdir(join(ROOT, ".."));
-const GROUPS = ["fixtures", "builtins"];
-/** The SDK's trap-only `abort`, so modules import nothing the host does not define. */
-const ABORT = "policies-wasm/sdk/abort/portico_abort";
+const GROUPS = ["fixtures", "builtins", "examples"];
+
+/** The Rust compiler: Debian's (`/usr/bin/rustc`, which has the wasm32 standard library) unless PORTICO_RUSTC names another. */
+const RUSTC = process.env.PORTICO_RUSTC ?? (existsSync("/usr/bin/rustc") ? "/usr/bin/rustc" : "rustc");
+
+/** The command lines for sources in other languages, by file extension. */
+const FOREIGN: Record<string, { suffix: string; command: (source: string, out: string) => string[]; packages: string }> = {
+  ".c": {
+    suffix: "-c",
+    command: (source, out) => [
+      "clang", "--target=wasm32", "-O2", "-nostdlib", "-fno-builtin", "-Wall", "-Wextra", "-Werror",
+      "-Wl,--no-entry", "-Wl,--strip-all", "-o", out, source,
+    ],
+    packages: "clang lld",
+  },
+  ".rs": {
+    suffix: "-rust",
+    command: (source, out) => [
+      RUSTC, "--edition", "2021", "--crate-type", "cdylib", "--target", "wasm32-unknown-unknown",
+      // A 64 KiB stack instead of Rust's 1 MiB, so the module starts in 2 pages and fits small memory budgets.
+      "-C", "opt-level=s", "-C", "panic=abort", "-C", "strip=symbols", "-C", "link-arg=-zstack-size=65536", "-D", "warnings", "-o", out, source,
+    ],
+    packages: "rustc libstd-rust-dev-wasm32",
+  },
+};
 
 /** One source to compile: its entry file and where its module goes. */
 interface Target {
@@ -28,32 +52,35 @@ function targets(): Target[] {
     const dir = join(ROOT, group);
     if (!existsSync(dir)) continue;
     for (const name of readdirSync(dir).sort()) {
-      const entry = join(dir, name, "index.ts");
-      if (existsSync(entry)) found.push({ entry, out: join(ROOT, "dist", group, `${name}.wasm`) });
+      const folder = join(dir, name);
+      if (existsSync(join(folder, "index.ts"))) found.push({ entry: join(folder, "index.ts"), out: join(ROOT, "dist", group, `${name}.wasm`) });
+      if (group !== "examples") continue;
+      for (const file of readdirSync(folder).sort()) {
+        const language = FOREIGN[file.slice(file.lastIndexOf("."))];
+        if (language) found.push({ entry: join(folder, file), out: join(ROOT, "dist", group, `${name}${language.suffix}.wasm`) });
+      }
     }
   }
   return found;
 }
 
-/** Compiles one target; resolves to the compiler's diagnostics when it fails. */
-async function compile({ entry, out }: Target): Promise<string | undefined> {
-  mkdirSync(join(out, ".."), { recursive: true });
-  let diagnostics = "";
-  const sink = { write: (text: string | Uint8Array) => ((diagnostics += String(text)), true) };
-  const { error } = await asc.main(
-    [relative(process.cwd(), entry), "--outFile", relative(process.cwd(), out), "--optimize", "--use", `abort=${ABORT}`],
-    { stdout: sink, stderr: sink },
-  );
-  return error ? `${error.message}\n${diagnostics}` : undefined;
+/** Compiles a C or Rust source with its toolchain; resolves to what went wrong, if anything. */
+function compileForeign({ entry, out }: Target): string | undefined {
+  const language = FOREIGN[entry.slice(entry.lastIndexOf("."))]!;
+  const [command, ...args] = language.command(entry, out);
+  const run = spawnSync(command!, args, { encoding: "utf8" });
+  if (run.error) return `cannot run ${command} (${run.error.message}); install the Debian packages ${language.packages} (.ci/run does)`;
+  return run.status === 0 ? undefined : `${command} exited with ${run.status}\n${run.stderr}`.trimEnd();
 }
 
 const failures: string[] = [];
 for (const target of targets()) {
-  const problem = await compile(target);
+  mkdirSync(join(target.out, ".."), { recursive: true });
+  const problem = target.entry.endsWith(".ts") ? await compilePolicy(target.entry, target.out) : compileForeign(target);
   if (problem) failures.push(`${relative(process.cwd(), target.entry)}: ${problem}`);
   else process.stdout.write(`built ${relative(process.cwd(), target.out)}\n`);
 }
 if (failures.length) {
-  process.stderr.write(failures.join("\n"));
+  process.stderr.write(`${failures.join("\n")}\n`);
   process.exit(1);
 }

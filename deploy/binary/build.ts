@@ -176,7 +176,10 @@ export function buildBinaries({ platforms = Object.keys(TARGETS) as Platform[], 
     const partial = `${out}.partial`;
     const started = Date.now();
     try {
-      execFileSync(bun, ["build", "--compile", `--target=${TARGETS[platform]}`, "--minify-syntax", "--minify-whitespace", entry, "--outfile", partial], {
+      // The AssemblyScript compiler (about 18 MiB with binaryen) stays out: `portico policy build`
+      // needs the SDK's sources too, so it runs from the npm package or a checkout, not the binary.
+      const args = ["build", "--compile", `--target=${TARGETS[platform]}`, "--minify-syntax", "--minify-whitespace", "--external", "assemblyscript/asc"];
+      execFileSync(bun, [...args, entry, "--outfile", partial], {
         cwd: ROOT,
         encoding: "utf8",
         stdio: ["ignore", "pipe", "pipe"],

@@ -19,6 +19,10 @@ usage:
                                                       rotate a key; tokens it signed stop working
   portico validate FILE                               check a configuration; every problem, exit 1 if any
   portico health [--settings FILE] [--url URL]        exit 0 if the local gateway serves (status probe), else 1
+  portico policy new NAME [--dir DIR]                 scaffold a policy project in DIR/NAME (AssemblyScript)
+  portico policy build [DIR]                          compile DIR/index.ts to DIR/build/NAME.wasm; print its sha256
+  portico policy test [DIR] [--module FILE] [--fixtures FILE]
+                                                      run DIR/fixtures.yaml against the module; exit 1 if a case fails
   portico --version | --help
 
 exit codes: 0 ok, 1 invalid input or configuration, 2 usage error
@@ -65,6 +69,11 @@ export async function main(argv: string[]): Promise<number | undefined> {
         return validateCommand(rest, (line) => process.stdout.write(`${line}\n`));
       case "health":
         return await healthCommand(rest, (line) => process.stdout.write(`${line}\n`));
+      case "policy": {
+        // Loaded on demand: the policy tools bring the AssemblyScript compiler, which nothing else needs.
+        const { policyCommand } = await import("./policy.ts");
+        return await policyCommand(rest, (line) => process.stdout.write(`${line}\n`));
+      }
       case "--version":
       case "-v":
         process.stdout.write(`portico ${version()} (commit ${buildInfo().commit})\n`);

@@ -204,8 +204,8 @@ async function step(use: PolicyUse, load: PolicyLoader): Promise<PolicyStep> {
   return steps.get(use.policy, use.failure ?? custom.failure, module, { config: customPolicyConfig(use.with) }, body);
 }
 
-/** A custom policy's parameters as strings: scalars as written, anything else as JSON. */
-function customPolicyConfig(params: Record<string, unknown> | undefined): Record<string, string> {
+/** A custom policy's parameters as strings: scalars as written, anything else as JSON (also used by `portico policy test`). */
+export function customPolicyConfig(params: Record<string, unknown> | undefined): Record<string, string> {
   const config: Record<string, string> = {};
   for (const [key, value] of Object.entries(params ?? {})) config[key] = typeof value === "string" ? value : JSON.stringify(value);
   return config;

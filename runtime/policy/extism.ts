@@ -177,7 +177,13 @@ export class PolicyPlugin {
     // The guest runs synchronously inside the first step of `call`, so no other call can run
     // between setting the memory and the guest's use of it.
     setCallingMemory(this.#memory);
-    await this.#plugin.call(hook, undefined, exchange);
+    try {
+      await this.#plugin.call(hook, undefined, exchange);
+    } catch (error) {
+      // A metered module traps when its fuel goes below zero: say so, rather than just "unreachable".
+      if ((this.#fuel.value as bigint) < 0n && error instanceof Error) error.message += ` (out of fuel: the budget is ${this.module.fuel} units a call)`;
+      throw error;
+    }
   }
 
   close(): Promise<void> {

@@ -2,8 +2,8 @@
 // values are given, one of them. Otherwise the client gets failed-check-httpcode with
 // failed-check-error-message as problem+json. Parameters: name, failed-check-httpcode,
 // failed-check-error-message, ignore-case ("true"/"false"), values (newline-separated).
-import { Config, Reply, Request } from "../../sdk";
-export { portico_abi_version } from "../../sdk";
+import { Config, Reply, Request } from "@portico/sdk";
+export { portico_abi_version } from "@portico/sdk";
 
 let loaded = false;
 let name: string = "";

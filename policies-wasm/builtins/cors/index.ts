@@ -5,8 +5,8 @@
 // terminate-unmatched-request ("true", the default: a preflight, GET or HEAD request from an
 // origin or with a method or headers not allowed gets an empty 200 without CORS headers).
 // Used in inbound, it also adds the headers to the response; used in outbound only, it adds them.
-import { Config, Reply, Request, Response } from "../../sdk";
-export { portico_abi_version } from "../../sdk";
+import { Config, Reply, Request, Response } from "@portico/sdk";
+export { portico_abi_version } from "@portico/sdk";
 
 let loaded = false;
 let origins: string[] = [];

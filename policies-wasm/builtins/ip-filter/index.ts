@@ -3,8 +3,8 @@
 // The configuration lists addresses, CIDR blocks and ranges (IPv4 and IPv6); validation turns them
 // into `ranges`: one `FROM-TO` per line, each a 128-bit address as 32 hex digits (IPv4 as
 // ::ffff:a.b.c.d). Parameters given to the module: action, ranges.
-import { Config, Request, problem } from "../../sdk";
-export { portico_abi_version } from "../../sdk";
+import { Config, Request, problem } from "@portico/sdk";
+export { portico_abi_version } from "@portico/sdk";
 
 let loaded = false;
 let allow = true;

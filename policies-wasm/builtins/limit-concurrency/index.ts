@@ -2,8 +2,8 @@
 // the same key are in flight at once; others get 429 problem+json. A slot is taken when the policy
 // runs and given back by the host when the response is ready (its headers), or when the request fails.
 // Parameters: key (template, such as `{request.ip}`), max-count.
-import { Concurrency, Config, Template, problem } from "../../sdk";
-export { portico_abi_version } from "../../sdk";
+import { Concurrency, Config, Template, problem } from "@portico/sdk";
+export { portico_abi_version } from "@portico/sdk";
 
 let loaded = false;
 let key: Template | null = null;

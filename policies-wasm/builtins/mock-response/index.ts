@@ -2,8 +2,8 @@
 // calling the backend. APIM takes the body from the API definition's examples; Portico has no API
 // definitions yet, so the example is given as `body`. Parameters: status-code (default 200),
 // content-type (default application/json), body (default empty).
-import { Config, Reply } from "../../sdk";
-export { portico_abi_version } from "../../sdk";
+import { Config, Reply } from "@portico/sdk";
+export { portico_abi_version } from "@portico/sdk";
 
 let loaded = false;
 let status: i32 = 200;

@@ -2,9 +2,9 @@
 // `renewal-period` seconds for each value of `counter-key`; more get 403 problem+json (as APIM
 // answers) with Retry-After. The period starts with the first counted call. Parameters: calls,
 // renewal-period, counter-key, increment-count.
-import { Config, Template } from "../../sdk";
+import { Config, Template } from "@portico/sdk";
 import { Limit } from "../rate-limit/limit";
-export { portico_abi_version } from "../../sdk";
+export { portico_abi_version } from "@portico/sdk";
 
 let limit: Limit | null = null;
 let key: Template | null = null;

@@ -2,9 +2,9 @@
 // `renewal-period` seconds for each value of `counter-key` (a template such as `{request.ip}`);
 // more get 429 problem+json with Retry-After. Parameters: calls, renewal-period, counter-key,
 // increment-count, and the header and variable names of rate-limit.
-import { Config, Template } from "../../sdk";
+import { Config, Template } from "@portico/sdk";
 import { Limit } from "../rate-limit/limit";
-export { portico_abi_version } from "../../sdk";
+export { portico_abi_version } from "@portico/sdk";
 
 let limit: Limit | null = null;
 let key: Template | null = null;

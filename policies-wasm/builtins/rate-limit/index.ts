@@ -3,9 +3,9 @@
 // subscription; until Portico has subscriptions the counter is per API. Parameters: calls,
 // renewal-period, retry-after-header-name, retry-after-variable-name, remaining-calls-header-name,
 // remaining-calls-variable-name, total-calls-header-name.
-import { Request } from "../../sdk";
+import { Request } from "@portico/sdk";
 import { Limit } from "./limit";
-export { portico_abi_version } from "../../sdk";
+export { portico_abi_version } from "@portico/sdk";
 
 let limit: Limit | null = null;
 

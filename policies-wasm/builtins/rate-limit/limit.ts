@@ -1,6 +1,6 @@
 // Counting shared by rate-limit, rate-limit-by-key and quota-by-key: one counter per key and
 // window, the APIM response headers and variables, and the refusal.
-import { Config, Context, Counter, Reply, Response, problem } from "../../sdk";
+import { Config, Context, Counter, Reply, Response, problem } from "@portico/sdk";
 
 /** The parameters the three policies share, read once from the configuration. */
 export class Limit {

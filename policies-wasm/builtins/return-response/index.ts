@@ -1,8 +1,8 @@
 // Built-in policy `return-response` (after APIM's return-response): ends the request with a
 // response of its own; the backend is not called. Parameters: status-code (default 200),
 // content-type, body (default empty).
-import { Config, Reply } from "../../sdk";
-export { portico_abi_version } from "../../sdk";
+import { Config, Reply } from "@portico/sdk";
+export { portico_abi_version } from "@portico/sdk";
 
 let loaded = false;
 let status: i32 = 200;

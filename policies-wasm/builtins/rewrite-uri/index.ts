@@ -4,8 +4,8 @@
 // path text (a `/` stays), values in the query as query components. Parameters: template,
 // copy-unmatched-params ("true", the default: query parameters of the request that the template
 // does not name are kept).
-import { Config, Request, Template, problem } from "../../sdk";
-export { portico_abi_version } from "../../sdk";
+import { Config, Request, Template, problem } from "@portico/sdk";
+export { portico_abi_version } from "@portico/sdk";
 
 let loaded = false;
 let path: Template | null = null;

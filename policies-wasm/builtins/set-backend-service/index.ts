@@ -1,8 +1,8 @@
 // Built-in policy `set-backend-service` (APIM's set-backend-service): sends the request to another
 // backend: `backend-id` names one of the configuration's backends, `base-url` gives a base URL
 // (the request's path after the API prefix and its query are appended, as for any backend).
-import { Backend, Config } from "../../sdk";
-export { portico_abi_version } from "../../sdk";
+import { Backend, Config } from "@portico/sdk";
+export { portico_abi_version } from "@portico/sdk";
 
 let loaded = false;
 let id: string | null = null;

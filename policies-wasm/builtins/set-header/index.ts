@@ -1,8 +1,8 @@
 // Built-in policy `set-header` (APIM's set-header): sets, appends, skips or deletes one header on
 // the request (inbound) or the response (outbound). Parameters: name, value, exists-action
 // (override, the default; skip; append; delete).
-import { Config, Request, Response } from "../../sdk";
-export { portico_abi_version } from "../../sdk";
+import { Config, Request, Response } from "@portico/sdk";
+export { portico_abi_version } from "@portico/sdk";
 
 // Parameters never change for an instance: read them once, on the first call.
 let loaded = false;

@@ -1,8 +1,8 @@
 // Built-in policy `set-query-parameter` (APIM's set-query-parameter): sets, appends, skips or
 // deletes one query parameter of the request to the backend. Parameters: name, exists-action
 // (override, the default; skip; append; delete), value (one or more templates, newline-separated).
-import { Config, Request, Template } from "../../sdk";
-export { portico_abi_version } from "../../sdk";
+import { Config, Request, Template } from "@portico/sdk";
+export { portico_abi_version } from "@portico/sdk";
 
 let loaded = false;
 let name: string = "";

@@ -4,8 +4,8 @@
 // listed, matches one of them (every attribute of that identity). Otherwise 403 problem+json, unless
 // ignore-error. Parameters: validate-trust, validate-not-before, validate-not-after, ignore-error
 // ("true"/"false"), identities (one per line; `attribute=value` pairs separated by tabs).
-import { Config, Request, problem } from "../../sdk";
-export { portico_abi_version } from "../../sdk";
+import { Config, Request, problem } from "@portico/sdk";
+export { portico_abi_version } from "@portico/sdk";
 
 let loaded = false;
 let validateTrust = true;
