@@ -1,6 +1,7 @@
 /**
  * Per-call cost of built-in policies, in process, on the runtime that runs it:
- * `bun bench/builtin-calls.ts`, `deno run -A bench/builtin-calls.ts`, `node --import tsx bench/builtin-calls.ts`.
+ * `bun bench/builtin-calls.ts [NAME ...]`, `deno run -A bench/builtin-calls.ts`, `node --import tsx bench/builtin-calls.ts`
+ * (names given: only those built-ins).
  * Each policy runs `on_request` on a fresh small exchange (what the proxy builds per request);
  * prints the median of 7 batches of 10,000 calls, in microseconds. Needs `npm run build:policies`.
  */
@@ -40,7 +41,8 @@ function exchange(): PolicyExchange {
 
 const cache = new PolicyModuleCache();
 const results: string[] = [];
-for (const [name, params] of CASES) {
+const only = process.argv.slice(2);
+for (const [name, params] of CASES.filter(([name]) => only.length === 0 || only.includes(name))) {
   const plugin = await PolicyPlugin.create(await cache.compile(builtinModuleBytes(name)), { config: builtinPolicyConfig(name, params) });
   const samples: number[] = [];
   for (let b = 0; b <= BATCHES; b++) {

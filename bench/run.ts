@@ -15,11 +15,11 @@ import { pick, wholeNumber, type RunOptions } from "./lib/options.ts";
 import { installCleanup, runMain, stopAll } from "./lib/procs.ts";
 import { targetsTable, type Measure, type ScenarioResult } from "./lib/targets.ts";
 import { memoryScenario } from "./memory.ts";
-import { pendingScenario } from "./pending.ts";
+import { policyCallsScenario } from "./policy-calls.ts";
 import { swapsScenario } from "./swaps.ts";
 import { throughputScenario } from "./throughput.ts";
 
-const USAGE = "bun bench/run.ts [--quick] [--only throughput,throughput-1k,throughput-policies,latency,swaps,compile,memory,backup-start,pending] [--duration N] [--runs N] [--warmup N]";
+const USAGE = "bun bench/run.ts [--quick] [--only throughput,throughput-1k,throughput-policies,latency,swaps,compile,memory,backup-start,policy-calls] [--duration N] [--runs N] [--warmup N]";
 
 /** Each scenario with its quick and full settings (explicit --duration/--runs/--warmup win). */
 const SCENARIOS: Record<string, (bench: Bench, o: RunOptions) => Promise<ScenarioResult>> = {
@@ -39,7 +39,7 @@ const SCENARIOS: Record<string, (bench: Bench, o: RunOptions) => Promise<Scenari
   compile: (bench, o) => compileScenario(bench, { sizes: [1000, 10_000], reps: pick(o, o.runs, 1, 5) }),
   memory: (bench, o) => memoryScenario(bench, { runtimes: RUNTIMES, load: pick(o, o.duration, 1, 10), swaps: 10_000, apis: 1000 }),
   "backup-start": (bench, o) => backupStartScenario(bench, { runs: pick(o, o.runs, 3, 9), runtimes: RUNTIMES }),
-  pending: async () => pendingScenario(),
+  "policy-calls": (bench, o) => policyCallsScenario(bench, { quick: o.quick }),
 };
 
 function throughput(o: RunOptions, path: string) {
