@@ -246,19 +246,26 @@ function usedPolicies(sections: Record<string, unknown> | undefined, into: Set<s
 }
 
 /**
- * Cuts a gateway's view out of the desired configuration: its APIs (all of them when `assigned` is
- * undefined, that is when the configuration has no `gateways:` section), the backends and custom
- * policies those APIs use, and its TLS host names with their certificates and keys inline. Custom
+ * Cuts a gateway's view out of the desired configuration: the global scope, its APIs (all of them
+ * when `assigned` is undefined, that is when the configuration has no `gateways:` section), the
+ * backends and custom policies those APIs and the global scope use, and its TLS host names with their certificates and keys inline. Custom
  * modules are named by sha256 only; the `gateways:` section itself is never sent.
  */
 export function gatewayView(desired: DesiredConfig, assigned: { apis: readonly string[]; hostnames: readonly string[] } | undefined): GatewayView {
-  const raw = desired.raw as { apis?: Record<string, unknown>[]; backends?: Record<string, unknown>; policies?: Record<string, Record<string, unknown>>; hostnames?: unknown[] };
+  const raw = desired.raw as {
+    global?: { policies?: Record<string, unknown> };
+    apis?: Record<string, unknown>[];
+    backends?: Record<string, unknown>;
+    policies?: Record<string, Record<string, unknown>>;
+    hostnames?: unknown[];
+  };
   const apiNames = assigned && new Set(assigned.apis);
   const indexes = desired.config.apis.flatMap((api, i) => (!apiNames || apiNames.has(api.name) ? [i] : []));
   const apis = indexes.map((i) => raw.apis![i]!);
   const backends: Record<string, unknown> = {};
   const policies: Record<string, unknown> = {};
   const used = new Set<string>();
+  usedPolicies(raw.global?.policies, used);
   for (const i of indexes) {
     const api = desired.config.apis[i]!;
     backends[api.backend] = withInlineTls(raw.backends![api.backend] as Record<string, unknown>, desired.backendTls.get(api.backend));
@@ -278,7 +285,7 @@ export function gatewayView(desired: DesiredConfig, assigned: { apis: readonly s
   const hostnames = (raw.hostnames ?? []).flatMap((entry, i) =>
     !assigned || hostNames.has(desired.config.hostnames[i]!.host) ? [{ ...(entry as Record<string, unknown>), ...desired.certificates[i] }] : [],
   );
-  const view: Record<string, unknown> = { apis, backends };
+  const view: Record<string, unknown> = raw.global ? { global: raw.global, apis, backends } : { apis, backends };
   if (modules.length) view.policies = policies;
   if (hostnames.length) view.hostnames = hostnames;
   const body = JSON.stringify(view);

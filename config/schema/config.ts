@@ -172,9 +172,13 @@ export const GatewayAssignment = z
   .object({ apis: z.array(Name).default([]), hostnames: z.array(Hostname).default([]) })
   .strict();
 
+/** The global scope (APIM's "All APIs"): policies every API runs, where its own sections say `base` (default: first). */
+export const GlobalScope = z.object({ policies: PolicySections.optional() }).strict();
+
 /** The shape of a configuration file, before cross-references are checked (see validate.ts). */
 export const ConfigShape = z
   .object({
+    global: GlobalScope.optional(),
     apis: z.array(Api).default([]),
     backends: z.record(Name, Backend).default({}),
     hostnames: z.array(TlsHostname).default([]),

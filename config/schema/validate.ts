@@ -132,6 +132,8 @@ function checkReferences(config: Config, modules: ModuleSource): Problem[] {
     api.operations?.forEach((op, j) => op && problems.push(...checkPolicyUses(op.policies, ["apis", i, "operations", j, "policies"], config)));
   });
 
+  if (config.global?.policies) problems.push(...checkPolicyUses(config.global.policies, ["global", "policies"], config));
+
   for (const [name, module] of Object.entries(config.policies)) {
     if (BUILTIN_POLICIES.has(name)) problems.push(problem(["policies", name], `"${name}" is the name of a built-in policy; give the custom module another name`));
     if (!module || typeof module !== "object") continue;

@@ -560,3 +560,13 @@ describe("validateConfig: validate-client-certificate", () => {
     assert.deepEqual(problems(use({ identities: [{ thumbprint: "ab:cd:ef", "common-name": "alice" }] })), []);
   });
 });
+
+describe("validateConfig: the global scope", () => {
+  it("checks global policies like an API's, at their path", () => {
+    assert.deepEqual(
+      problems({ global: { policies: { inbound: [{ policy: "set-heder" }], outbound: [{ policy: "set-header", with: {} }] } }, backends: BACKENDS }).map((p) => p.replace(/ \(did you mean.*$/, "")),
+      ['global.policies.inbound[0].policy: unknown policy "set-heder"', "global.policies.outbound[0].with.name: required (expected string)"],
+    );
+    assert.deepEqual(problems({ global: { polices: {} } }), ['global.polices: unknown key (did you mean "policies"?)']);
+  });
+});

@@ -96,8 +96,9 @@ export class Pipeline {
     for (const [name, backend] of Object.entries(config.backends)) backends.set(name, new BackendPool(name, backend, options.baseDir));
     const targets = new Map<ApiConfig, ApiTarget>();
     try {
+      const globalUses = scopeUses(config.global?.policies, NO_USES);
       for (const api of config.apis) {
-        const apiUses = scopeUses(api.policies, NO_USES);
+        const apiUses = scopeUses(api.policies, globalUses);
         const operationChains = await Promise.all((api.operations ?? []).map((op) => chains(scopeUses(op.policies, apiUses), load)));
         targets.set(api, { api, backend: backends.get(api.backend)!, chains: await chains(apiUses, load), operationChains });
       }
