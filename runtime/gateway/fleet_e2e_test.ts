@@ -76,8 +76,11 @@ gateways:
         return Date.now() - accepted;
       }),
     );
-    // Sync interval 100 ms: a gateway asks at most 100 ms after the control plane accepts, then compiles.
-    assert.ok(Math.max(...took) < 100 + 250, `applied ${took.join(" and ")} ms after the control plane accepted it`);
+    // Sync interval 100 ms: a gateway asks at most 100 ms after the control plane accepts, then compiles
+    // (measured 100-250 ms here). The bound leaves room for a loaded CI machine, while still failing if
+    // a change waited for a back-off or a restart instead of the next regular pull.
+    console.log(`change applied ${took.join(" and ")} ms after the control plane accepted it (sync interval 100 ms)`);
+    assert.ok(Math.max(...took) < 1_000, `applied ${took.join(" and ")} ms after the control plane accepted it`);
 
     await eventually("both gateways report the new revision in their heartbeat", async () => {
       const status = await plane.status();
