@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { startEchoBackend } from "../runtime/demo/echo-backend.ts";
 import { freePort, ROOT, tempDir } from "../test/harness.ts";
-import { quickstartConfig } from "./binary/launch.ts";
+import { loopbackGatewayEnv, quickstartConfig } from "./binary/launch.ts";
 
 const DENO = "node_modules/.bin/deno";
 const tasks = (JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as { tasks: Record<string, string> }).tasks;
@@ -57,16 +57,7 @@ describe("deno.json tasks", () => {
     const child = spawn(join(ROOT, DENO), ["task", "gateway", "--config", config], {
       cwd: ROOT,
       detached: true,
-      env: {
-        ...process.env,
-        NO_COLOR: "1",
-        PORTICO_NET_SERVER_HTTP_PORT: String(port),
-        PORTICO_NET_MANAGEMENT_PORT: String(management),
-        PORTICO_NET_SERVER_BIND_ADDRESS: "127.0.0.1",
-        PORTICO_NET_MANAGEMENT_BIND_ADDRESS: "127.0.0.1",
-        PORTICO_CONFIG_BACKUP_PATH: join(dir, "backup"),
-        PORTICO_TELEMETRY_LOGS_STD: "json",
-      },
+      env: { ...process.env, NO_COLOR: "1", ...loopbackGatewayEnv(port, management, dir) },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";

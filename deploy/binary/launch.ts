@@ -116,6 +116,18 @@ function cleanEnv(): Record<string, string> {
   return env;
 }
 
+/** Settings for a gateway under test: traffic and management on loopback ports, its backup in `dir`, JSON logs. */
+export function loopbackGatewayEnv(port: number, management: number, dir: string): Record<string, string> {
+  return {
+    PORTICO_NET_SERVER_HTTP_PORT: String(port),
+    PORTICO_NET_MANAGEMENT_PORT: String(management),
+    PORTICO_NET_SERVER_BIND_ADDRESS: "127.0.0.1",
+    PORTICO_NET_MANAGEMENT_BIND_ADDRESS: "127.0.0.1",
+    PORTICO_CONFIG_BACKUP_PATH: join(dir, "backup"),
+    PORTICO_TELEMETRY_LOGS_STD: "json",
+  };
+}
+
 /**
  * Starts the binary of `platform` on the quickstart configuration (echo backend on a free port,
  * traffic and management listeners on free loopback ports) and resolves once /readyz answers 200.
@@ -134,15 +146,7 @@ export async function startQuickstart(platform: Platform, timeoutMs = 60_000): P
   const started = performance.now();
   const child = spawn(cmd!, args, {
     cwd: dir,
-    env: {
-      ...cleanEnv(),
-      PORTICO_NET_SERVER_HTTP_PORT: String(port),
-      PORTICO_NET_MANAGEMENT_PORT: String(management),
-      PORTICO_NET_SERVER_BIND_ADDRESS: "127.0.0.1",
-      PORTICO_NET_MANAGEMENT_BIND_ADDRESS: "127.0.0.1",
-      PORTICO_CONFIG_BACKUP_PATH: join(dir, "backup"),
-      PORTICO_TELEMETRY_LOGS_STD: "json",
-    },
+    env: { ...cleanEnv(), ...loopbackGatewayEnv(port, management, dir) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -2,20 +2,10 @@
 // `renewal-period` seconds for each value of `counter-key` (a template such as `{request.ip}`);
 // more get 429 problem+json with Retry-After. Parameters: calls, renewal-period, counter-key,
 // increment-count, and the header and variable names of rate-limit.
-import { Config, Template } from "@portico/sdk";
-import { Limit } from "../rate-limit/limit";
+import { countByKey } from "../rate-limit/limit";
 export { portico_abi_version } from "@portico/sdk";
 
-let limit: Limit | null = null;
-let key: Template | null = null;
-
 export function on_request(): i32 {
-  if (limit === null) {
-    const source = Config.get("counter-key");
-    if (source === null) unreachable();
-    key = new Template(source!);
-    limit = new Limit();
-  }
-  limit!.count("key:" + key!.render(), 429, false);
+  countByKey("key:", 429, false);
   return 0;
 }

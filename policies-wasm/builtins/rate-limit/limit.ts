@@ -1,6 +1,6 @@
 // Counting shared by rate-limit, rate-limit-by-key and quota-by-key: one counter per key and
 // window, the APIM response headers and variables, and the refusal.
-import { Config, Context, Counter, Reply, Response, problem } from "@portico/sdk";
+import { Config, Context, Counter, Reply, Response, Template, problem } from "@portico/sdk";
 
 /** The parameters the three policies share, read once from the configuration. */
 export class Limit {
@@ -68,4 +68,19 @@ function two(n: i64): string {
 /** Seconds as hh:mm:ss (hours may exceed 24). */
 function clock(seconds: i64): string {
   return two(seconds / 3600) + ":" + two((seconds / 60) % 60) + ":" + two(seconds % 60);
+}
+
+// rate-limit-by-key and quota-by-key: one Limit counted per rendered `counter-key`, both read on the first call.
+let keyed: Limit | null = null;
+let counterKey: Template | null = null;
+
+/** Counts this request under `prefix` + the rendered counter-key; refuses with `status` past the limit. */
+export function countByKey(prefix: string, status: i32, quota: bool): void {
+  if (keyed === null) {
+    const source = Config.get("counter-key");
+    if (source === null) unreachable();
+    counterKey = new Template(source!);
+    keyed = new Limit();
+  }
+  keyed!.count(prefix + counterKey!.render(), status, quota);
 }
