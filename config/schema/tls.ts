@@ -71,9 +71,3 @@ export function resolveCipherSuites(names: readonly string[]): { ok: true; suite
 export function opensslSuiteName(iana: string): string | undefined {
   return TLS12_SUITES[iana] ?? ((TLS13_SUITES as readonly string[]).includes(iana) ? iana : undefined);
 }
-
-/** The IANA name of a suite OpenSSL reports (e.g. from `getCipher()`), for logs and tests. */
-export function ianaSuiteName(openssl: string): string | undefined {
-  if ((TLS13_SUITES as readonly string[]).includes(openssl)) return openssl;
-  return Object.keys(TLS12_SUITES).find((iana) => TLS12_SUITES[iana] === openssl);
-}

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { BackupStore } from "../../config/backup.ts";
+import { isPem } from "../../config/certificates.ts";
 import type { Config } from "../../config/schema/config.ts";
 import type { Settings } from "../../config/schema/settings.ts";
 import { ControlPlaneClient } from "../../config/source/control-plane.ts";
@@ -88,10 +89,10 @@ function fileFeed(configFile: string, holder: PipelineHolder, applier: ConfigApp
 function referencedFiles(config: Config | undefined, baseDir: string): string[] {
   if (!config) return [];
   const files: string[] = [];
-  for (const h of config.hostnames) for (const value of [h.cert, h.key, h.clientCa]) if (value !== undefined && !/^\s*-----BEGIN /.test(value)) files.push(resolve(baseDir, value));
+  for (const h of config.hostnames) for (const value of [h.cert, h.key, h.clientCa]) if (value !== undefined && !isPem(value)) files.push(resolve(baseDir, value));
   for (const p of Object.values(config.policies)) if (p.module) files.push(resolve(baseDir, p.module));
   for (const b of Object.values(config.backends)) {
-    for (const value of [b.tls?.ca, b.tls?.cert, b.tls?.key]) if (value !== undefined && !/^\s*-----BEGIN /.test(value)) files.push(resolve(baseDir, value));
+    for (const value of [b.tls?.ca, b.tls?.cert, b.tls?.key]) if (value !== undefined && !isPem(value)) files.push(resolve(baseDir, value));
   }
   return files;
 }

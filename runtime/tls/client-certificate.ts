@@ -1,23 +1,5 @@
 import { X509Certificate } from "node:crypto";
 
-/** The fields a policy can read from a client certificate (`portico_client_certificate`), as text. */
-export const CLIENT_CERTIFICATE_FIELDS = [
-  "thumbprint",
-  "serial-number",
-  "subject",
-  "common-name",
-  "issuer-subject",
-  "dns-names",
-  "not-before",
-  "not-after",
-  "expired",
-  "not-yet-valid",
-  "trusted",
-] as const;
-
-/** A field of a client certificate. */
-export type ClientCertificateField = (typeof CLIENT_CERTIFICATE_FIELDS)[number];
-
 /** A distinguished name as APIM writes it: `CN=client, O=Example` (Node gives one attribute per line). */
 function distinguishedName(text: string): string {
   return text.split("\n").filter(Boolean).join(", ");
@@ -25,7 +7,7 @@ function distinguishedName(text: string): string {
 
 /**
  * The certificate a client presented on a host name that negotiates client certificates, parsed
- * only when a policy asks (most requests on such a host name may never need it). `trusted` means
+ * only when a policy asks (the fields are listed with `portico_client_certificate` in the ABI) (most requests on such a host name may never need it). `trusted` means
  * it was issued and signed by one of the host name's `clientCa` certificates.
  */
 export class ClientCertificate {
