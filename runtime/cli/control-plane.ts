@@ -4,6 +4,7 @@ import { ControlPlane, dataLayout } from "../../config/control-plane/service.ts"
 import { KeyStore, parseKeyId } from "../../config/control-plane/state.ts";
 import { createToken, MAX_TOKEN_LIFETIME_MS, type KeyId } from "../../config/control-plane/tokens.ts";
 import { parseDuration } from "../../config/schema/duration.ts";
+import { listenReason } from "../gateway/gateway.ts";
 import { createLogger } from "../observability/log.ts";
 import { CertificateSet } from "../tls/certificates.ts";
 import { loadAdapter } from "../server/detect.ts";
@@ -85,8 +86,7 @@ export async function controlPlaneCommand(args: string[]): Promise<RunningContro
     });
   } catch (error) {
     plane.close();
-    const reason = /in use/i.test(String(error)) || (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? "address already in use" : (error as Error).message;
-    throw new CliError(`cannot listen on ${hostname}:${listenPort}: ${reason}`, EXIT.invalid);
+    throw new CliError(`cannot listen on ${hostname}:${listenPort}: ${listenReason(error)}`, EXIT.invalid);
   }
   const layout = dataLayout(dir);
   logger.info("control plane started", {

@@ -250,7 +250,7 @@ async function listen(adapter: ServerAdapter, port: number, hostname: string, ha
 }
 
 /** A runtime's listen failure in a few words: port taken, no permission, or its own message. */
-function listenReason(error: unknown): string {
+export function listenReason(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === "EADDRINUSE" || /in use/i.test(String(error))) return "address already in use";
   if (code === "EACCES") return "permission denied";
