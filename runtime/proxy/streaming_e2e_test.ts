@@ -3,12 +3,21 @@ import { createHash } from "node:crypto";
 import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
+import { detectRuntime } from "../server/detect.ts";
 import { rawRequest } from "../../test/raw-http.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
 const GiB = 1024 ** 3;
 const MB = 1024 ** 2;
 const CHUNK = 64 * 1024;
+
+/**
+ * How much the gateway's peak RSS may grow while 1 GiB goes each way. Deno's own HTTP server holds
+ * up to about 200 MB while a fast client uploads (measured with a bare `Deno.serve` that only reads
+ * the body: see docs/runtimes.md), so Deno gets that bound; the point of the test is the same
+ * everywhere: no body is ever held whole.
+ */
+const RSS_GROWTH_LIMIT = detectRuntime() === "deno" ? 200 * 1024 ** 2 : 100 * 1024 ** 2;
 
 /** A deterministic chunk of bytes: different per index so reordering or loss changes the hash. */
 function chunk(index: number): Uint8Array {
@@ -169,7 +178,7 @@ backends: { files: { urls: ["${upstream.url}"], timeout: 60s } }
     assert.equal(seen.sha256, sent, "the gateway still serves");
   });
 
-  it("moves 1 GiB up and 1 GiB down with under 100 MB of gateway RSS growth", { timeout: 240_000 }, async () => {
+  it(`moves 1 GiB up and 1 GiB down with under ${RSS_GROWTH_LIMIT / 1024 ** 2} MB of gateway RSS growth`, { timeout: 240_000 }, async () => {
     await upload(16 * MB);
     await download(16 * MB);
     const baseline = gw.rss("VmRSS");
@@ -178,12 +187,14 @@ backends: { files: { urls: ["${upstream.url}"], timeout: 60s } }
     assert.equal(up.seen.bytes, GiB);
     assert.equal(up.seen.sha256, up.sent, "the backend received exactly the bytes sent");
 
+    const afterUpload = gw.rss("VmHWM") - baseline;
     const down = await download(GiB);
     assert.equal(down.bytes, GiB);
     assert.equal(down.sha256, down.expected, "the client received exactly the bytes the backend sent");
 
     const growth = gw.rss("VmHWM") - baseline;
-    process.stdout.write(`# gateway RSS: baseline ${(baseline / MB).toFixed(1)} MB, peak growth ${(growth / MB).toFixed(1)} MB\n`);
-    assert.ok(growth < 100 * MB, `peak RSS grew by ${(growth / MB).toFixed(1)} MB`);
+    const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
+    process.stdout.write(`# gateway RSS: baseline ${mb(baseline)}, peak growth ${mb(afterUpload)} after the upload, ${mb(growth)} after the download\n`);
+    assert.ok(growth < RSS_GROWTH_LIMIT, `peak RSS grew by ${mb(growth)} (${mb(afterUpload)} by the end of the upload)`);
   });
 });
