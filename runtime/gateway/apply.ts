@@ -1,6 +1,5 @@
 import { formatProblem } from "../../config/schema/problems.ts";
 import type { LoadResult } from "../../config/load.ts";
-import type { Config } from "../../config/schema/config.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { CompileOptions, Pipeline, PipelineHolder } from "../pipeline/pipeline.ts";
@@ -25,7 +24,6 @@ export interface ApplyContext {
  */
 export class ConfigApplier {
   readonly #listeners: ((pipeline: Pipeline) => Promise<void>)[] = [];
-  readonly #checks: ((config: Config) => string[])[] = [];
 
   constructor(
     private readonly holder: PipelineHolder,
@@ -36,11 +34,6 @@ export class ConfigApplier {
   /** Runs `listener` after every configuration that goes live from now on (e.g. to update certificates); its failures are logged. */
   onApplied(listener: (pipeline: Pipeline) => Promise<void>): void {
     this.#listeners.push(listener);
-  }
-
-  /** Adds a check every configuration must pass before it compiles (e.g. what this runtime cannot do); it returns problems. */
-  addCheck(check: (config: Config) => string[]): void {
-    this.#checks.push(check);
   }
 
   /** Compiles and swaps in a loaded configuration, or reports why it cannot. Never throws. */
@@ -81,8 +74,6 @@ export class ConfigApplier {
 
   async #compile(result: LoadResult, context: ApplyContext): Promise<ApplyOutcome> {
     if (!result.ok) return { ok: false, hash: result.hash, problems: result.problems.map(formatProblem) };
-    const problems = this.#checks.flatMap((check) => check(result.config));
-    if (problems.length) return { ok: false, hash: result.hash, problems };
     try {
       return { ok: true, pipeline: await this.holder.apply(result.config, result.hash, context.compile) };
     } catch (error) {

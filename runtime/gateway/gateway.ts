@@ -155,7 +155,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const holder = new PipelineHolder();
   const metrics = new GatewayMetrics();
   const applier = new ConfigApplier(holder, metrics, logger);
-  const { tls, clientTls } = tlsForRuntime(settings, adapter, applier, logger);
+  const { tls, clientTls } = tlsForRuntime(settings, adapter, logger);
   const feed = configFile ? fileFeed(configFile, holder, applier, logger) : controlPlaneFeed(options, applier, metrics);
   await feed.start();
   const upstream = adapter.createUpstreamClient(clientTls.limits);
@@ -219,24 +219,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 /**
  * The TLS limits of the listener and of backend connections, resolved against what this runtime
  * can honour: a setting it cannot honour stops the gateway before anything else, never silently.
- * Where the runtime cannot read client certificates, configurations that ask for them are refused.
  */
-function tlsForRuntime(settings: Settings, adapter: ServerAdapter, applier: ConfigApplier, logger: Logger) {
+function tlsForRuntime(settings: Settings, adapter: ServerAdapter, logger: Logger) {
   const runtime = `${adapter.runtime} ${adapter.version}`;
   const tls = resolveServerTls(settings, adapter.capabilities.tls, runtime);
   if (!tls.ok) throw new StartupError("TLS settings cannot be honoured on this runtime", tls.problems);
   const clientTls = resolveClientTls(settings, adapter.capabilities.upstreamTls, runtime);
   if (!clientTls.ok) throw new StartupError("TLS settings cannot be honoured on this runtime", clientTls.problems);
   for (const note of [...tls.notes, ...clientTls.notes]) logger.warn(note);
-  if (!adapter.capabilities.tls.clientCertificates) {
-    applier.addCheck((config) =>
-      config.hostnames.flatMap((h, i) =>
-        h.negotiateClientCertificate
-          ? [`hostnames[${i}].negotiateClientCertificate: the HTTPS listener on ${runtime} cannot hand client certificates to the gateway (Bun.serve does not expose the peer certificate, oven-sh/bun#14097); run this gateway on Node or Deno`]
-          : [],
-      ),
-    );
-  }
   return { tls, clientTls };
 }
 

@@ -109,7 +109,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
  * undefined elsewhere, so a certificate sent to another host name is never shown to policies.
  */
 function negotiatedCertificate(adapter: ServerAdapter, env: unknown, certificates: CertificateSet | undefined): ClientCertificate | undefined {
-  if (!certificates?.negotiates || !adapter.peerCertificate) return undefined;
+  if (!certificates?.negotiates) return undefined;
   const peer = adapter.peerCertificate(env);
   const entry = certificates.find(peer.servername);
   return entry.negotiate && peer.der ? new ClientCertificate(peer.der, entry.clientCas) : undefined;

@@ -23,8 +23,6 @@ export interface TlsCapabilities {
   readonly restrictTls13Suites: boolean;
   /** Whether the listener can be capped at TLS 1.2 (how an allow-list without some TLS 1.3 suites is honoured where they cannot be restricted). */
   readonly capAtTls12: boolean;
-  /** Whether the listener can ask for client certificates and hand them to the gateway (`peerCertificate`). */
-  readonly clientCertificates: boolean;
 }
 
 /** What a runtime can do, so callers branch on capabilities, never on the runtime's name. */
@@ -36,7 +34,7 @@ export interface Capabilities {
   /** The HTTPS listener's limits. */
   readonly tls: TlsCapabilities;
   /** What the upstream client can restrict on TLS connections to backends. */
-  readonly upstreamTls: Omit<TlsCapabilities, "minVersions" | "clientCertificates">;
+  readonly upstreamTls: Omit<TlsCapabilities, "minVersions">;
 }
 
 /** TLS for a listener: certificates chosen by SNI and the protocol limits resolved from the settings. */
@@ -76,7 +74,7 @@ export interface ServerAdapter {
   /** The client's IP address for a request this adapter delivered. */
   clientAddress(request: Request, env: unknown): string;
   /** On HTTPS listeners that ask for client certificates: the SNI name and the certificate the client sent (DER), if any. */
-  peerCertificate?(env: unknown): { servername: string | undefined; der: Uint8Array | undefined };
+  peerCertificate(env: unknown): { servername: string | undefined; der: Uint8Array | undefined };
   /**
    * A `fetch` for the gateway's own calls (the control plane) that also trusts `ca` (PEM): the
    * runtimes take a private CA in different ways. Without `ca`, the global `fetch`.

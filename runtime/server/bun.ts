@@ -2,6 +2,7 @@ import { fetchUpstream } from "../upstream/fetch.ts";
 import type { TlsVersion } from "../../config/schema/tls.ts";
 import type { CertificateSet } from "../tls/certificates.ts";
 import type { FetchHandler, ListenOptions, RunningServer, ServerAdapter, TlsListenOptions } from "./adapter.ts";
+import { incomingClientAddress, listenHttps, peerCertificate } from "./https.ts";
 
 type BunServer = import("bun").Server<undefined>;
 
@@ -21,7 +22,7 @@ function bunTls(certificates: CertificateSet, tls: TlsListenOptions) {
   }));
 }
 
-function serve(port: number, hostname: string, handler: FetchHandler, tls?: { certificates: CertificateSet; options: TlsListenOptions }): BunServer {
+function serve(port: number, hostname: string, handler: FetchHandler, tls?: TlsListenOptions): BunServer {
   return Bun.serve({
     port,
     hostname,
@@ -30,8 +31,23 @@ function serve(port: number, hostname: string, handler: FetchHandler, tls?: { ce
     idleTimeout: 255,
     development: false,
     // HTTPS listeners are replaced to change certificates: the new one binds beside the old one.
-    ...(tls ? { reusePort: true, tls: bunTls(tls.certificates, tls.options) as never } : {}),
+    ...(tls ? { reusePort: true, tls: bunTls(tls.certificates, tls) as never } : {}),
   });
+}
+
+/** A running Bun.serve in the adapter's shape. */
+function running(server: BunServer, port: number): RunningServer {
+  return { port: server.port ?? port, close: (force = false) => server.stop(force) };
+}
+
+/**
+ * An HTTPS listener for one certificate set. Bun.serve (the fast path) cannot hand client
+ * certificates to the handler (oven-sh/bun#14097), so a set where some host name negotiates them
+ * is served by the node:tls listener instead, which Bun implements fully for that.
+ */
+function listenTls(port: number, hostname: string, handler: FetchHandler, tls: TlsListenOptions): Promise<RunningServer> {
+  if (tls.certificates.negotiates) return listenHttps(port, hostname, handler, tls, true);
+  return Promise.resolve(running(serve(port, hostname, handler, tls), port));
 }
 
 /** Bun.serve: the primary runtime. Request bodies of any size stream; the idle timeout is Bun's maximum. */
@@ -41,30 +57,33 @@ export const bunAdapter: ServerAdapter = {
   capabilities: {
     streamingRequestBodies: true,
     upstreamClient: "fetch",
-    tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true, clientCertificates: false },
+    // BoringSSL, Bun's TLS library, has no setting for TLS 1.3 suites at all (see docs/tls.md).
+    tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
     upstreamTls: { restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
   },
   async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {
-    let server = serve(port, hostname, handler, tls && { certificates: tls.certificates, options: tls });
-    const bound = server.port ?? port;
+    if (!tls) return running(serve(port, hostname, handler), port);
+    let server = await listenTls(port, hostname, handler, tls);
+    const bound = server.port;
     return {
       port: bound,
-      close: (force = false) => server.stop(force),
+      close: (force = false) => server.close(force),
       // Bun.serve cannot swap certificates in place: a new listener binds the same port (SO_REUSEPORT),
       // then the old one stops accepting and lets its connections finish.
-      updateCertificates: tls
-        ? async (certificates: CertificateSet) => {
-            const next = serve(bound, hostname, handler, { certificates, options: tls });
-            const old = server;
-            server = next;
-            await old.stop(false);
-          }
-        : undefined,
+      async updateCertificates(certificates: CertificateSet) {
+        const next = await listenTls(bound, hostname, handler, { ...tls, certificates });
+        const old = server;
+        server = next;
+        await old.close(false);
+      },
     };
   },
   clientAddress(request: Request, env: unknown): string {
+    // The node:tls listener hands over `{ incoming, outgoing }`, Bun.serve its server.
+    if ("incoming" in (env as object)) return incomingClientAddress(env);
     return (env as BunServer).requestIP(request)?.address ?? "";
   },
+  peerCertificate,
   createFetch: ({ ca }) => (ca ? (((input: RequestInfo | URL, init?: RequestInit) => fetch(input, { ...init, tls: { ca } } as RequestInit)) as typeof fetch) : fetch),
   createUpstreamClient: fetchUpstream,
 };

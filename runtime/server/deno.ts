@@ -1,8 +1,7 @@
 import { fetchTrusting } from "../upstream/undici-fetch.ts";
 import { undiciUpstream } from "../upstream/undici.ts";
-import type { IncomingMessage } from "node:http";
 import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
-import { listenHttps, peerCertificate } from "./https.ts";
+import { incomingClientAddress, listenHttps, peerCertificate } from "./https.ts";
 
 interface DenoServeInfo {
   remoteAddr: { hostname: string };
@@ -23,8 +22,8 @@ const Deno = (globalThis as unknown as { Deno: DenoNamespace }).Deno;
 
 /**
  * Deno.serve (hyper underneath) for plain HTTP, where `env` is Deno's serve info with the remote
- * address. HTTPS uses Deno's node:https, the one Deno server that picks certificates by SNI; it
- * keeps Deno's fixed protocol limits (TLS 1.2 and 1.3, its own suites), which the capabilities say.
+ * address. HTTPS uses Deno's node:tls and node:http, which pick certificates by SNI; they keep
+ * Deno's fixed protocol limits (TLS 1.2 and 1.3, its own suites), which the capabilities say.
  */
 export const denoAdapter: ServerAdapter = {
   runtime: "deno",
@@ -32,7 +31,7 @@ export const denoAdapter: ServerAdapter = {
   capabilities: {
     streamingRequestBodies: true,
     upstreamClient: "undici",
-    tls: { minVersions: ["TLSv1.2"], restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: false, clientCertificates: true },
+    tls: { minVersions: ["TLSv1.2"], restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: false },
     upstreamTls: { restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
   },
   async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {
@@ -50,9 +49,8 @@ export const denoAdapter: ServerAdapter = {
     };
   },
   clientAddress(_request: Request, env: unknown): string {
-    // node:https (the HTTPS listener) hands over `{ incoming, outgoing }`, Deno.serve its serve info.
-    const incoming = (env as { incoming?: IncomingMessage }).incoming;
-    return incoming ? (incoming.socket.remoteAddress ?? "") : (env as DenoServeInfo).remoteAddr.hostname;
+    // The HTTPS listener (node:tls and node:http) hands over `{ incoming, outgoing }`, Deno.serve its serve info.
+    return "incoming" in (env as object) ? incomingClientAddress(env) : (env as DenoServeInfo).remoteAddr.hostname;
   },
   peerCertificate,
   createFetch: ({ ca }) => fetchTrusting(ca),

@@ -1,5 +1,5 @@
-import { createServer as createHttpsServer, type Server } from "node:https";
-import { createSecureContext, type SecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
+import type { IncomingMessage, Server } from "node:http";
+import { createSecureContext, createServer as createTlsServer, type SecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
 import { createAdaptorServer } from "@hono/node-server";
 import type { CertificateSet, ServerCertificate } from "../tls/certificates.ts";
 import type { FetchHandler, RunningServer, TlsListenOptions } from "./adapter.ts";
@@ -17,12 +17,14 @@ function limits(tls: TlsListenOptions): SecureContextOptions {
 }
 
 /**
- * An HTTPS listener on node:https (Node, and Deno's node compatibility layer, which chooses
- * certificates by SNI where `Deno.serve` cannot), serving `handler` through @hono/node-server.
- * Certificates are chosen per connection from the live certificate set, so updating them needs no
- * new listener and drops no connection.
+ * An HTTPS listener made of a node:tls server that hands each decrypted connection to a node:http
+ * server serving `handler` through @hono/node-server. It is the one HTTPS server that, on all three
+ * runtimes, chooses certificates by SNI and hands the client's certificate to the gateway (Bun's
+ * and Deno's own servers and Bun's node:https do not). Certificates are chosen per connection from
+ * the live certificate set, so updating them needs no new listener and drops no connection.
+ * `reusePort` binds beside another listener on the same port, for the Bun adapter's swaps.
  */
-export async function listenHttps(port: number, hostname: string, handler: FetchHandler, tls: TlsListenOptions): Promise<RunningServer> {
+export async function listenHttps(port: number, hostname: string, handler: FetchHandler, tls: TlsListenOptions, reusePort = false): Promise<RunningServer> {
   let certificates: CertificateSet = tls.certificates;
   let contexts = new Map<ServerCertificate, SecureContext>();
   const contextFor = (entry: ServerCertificate) => {
@@ -45,8 +47,9 @@ export async function listenHttps(port: number, hostname: string, handler: Fetch
       }
     },
   };
-  const server = createAdaptorServer({ fetch: handler, overrideGlobalObjects: false, createServer: createHttpsServer, serverOptions }) as Server;
-  const running = await listenNodeServer(server, port, hostname);
+  const http = createAdaptorServer({ fetch: handler, overrideGlobalObjects: false }) as Server;
+  const server = createTlsServer(serverOptions, (socket) => http.emit("connection", socket));
+  const running = await listenNodeServer(http, port, hostname, { front: server, reusePort });
   return {
     ...running,
     async updateCertificates(next: CertificateSet) {
@@ -58,6 +61,11 @@ export async function listenHttps(port: number, hostname: string, handler: Fetch
       server.setSecureContext({ ...limits(tls), cert: next.default.cert, key: next.default.key });
     },
   };
+}
+
+/** The client's address for a request served by `listenHttps` (or any node:http server). */
+export function incomingClientAddress(env: unknown): string {
+  return (env as { incoming: IncomingMessage }).incoming.socket.remoteAddress ?? "";
 }
 
 /** The SNI name and the client's certificate (DER) of a request served by `listenHttps`. */

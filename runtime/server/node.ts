@@ -1,9 +1,9 @@
-import type { IncomingMessage, Server } from "node:http";
+import type { Server } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
 import { fetchTrusting } from "../upstream/undici-fetch.ts";
 import { undiciUpstream } from "../upstream/undici.ts";
 import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
-import { listenHttps, peerCertificate } from "./https.ts";
+import { incomingClientAddress, listenHttps, peerCertificate } from "./https.ts";
 import { listenNodeServer } from "./node-listen.ts";
 
 /** Node's http server through @hono/node-server; backends are called with undici. */
@@ -13,7 +13,7 @@ export const nodeAdapter: ServerAdapter = {
   capabilities: {
     streamingRequestBodies: true,
     upstreamClient: "undici",
-    tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true, clientCertificates: true },
+    tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true },
     upstreamTls: { restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true },
   },
   async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {
@@ -21,7 +21,7 @@ export const nodeAdapter: ServerAdapter = {
     return listenNodeServer(createAdaptorServer({ fetch: handler, overrideGlobalObjects: false }) as Server, port, hostname);
   },
   clientAddress(_request: Request, env: unknown): string {
-    return (env as { incoming: IncomingMessage }).incoming.socket.remoteAddress ?? "";
+    return incomingClientAddress(env);
   },
   peerCertificate,
   createFetch: ({ ca }) => fetchTrusting(ca),

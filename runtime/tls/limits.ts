@@ -31,7 +31,7 @@ function resolveSuites(
   key: string,
   names: readonly string[] | undefined,
   minVersion: TlsVersion,
-  caps: Omit<TlsCapabilities, "minVersions" | "clientCertificates">,
+  caps: Omit<TlsCapabilities, "minVersions">,
   where: string,
   problems: string[],
   notes: string[],
@@ -85,7 +85,7 @@ export interface ClientTlsLimits {
 }
 
 /** Turns `net.client.tls.ciphers.allowed-suites` into limits the runtime's upstream client honours, or refuses it. */
-export function resolveClientTls(settings: Settings, caps: Omit<TlsCapabilities, "minVersions" | "clientCertificates">, runtime: string): { ok: true; limits: ClientTlsLimits; notes: string[] } | { ok: false; problems: string[] } {
+export function resolveClientTls(settings: Settings, caps: Omit<TlsCapabilities, "minVersions">, runtime: string): { ok: true; limits: ClientTlsLimits; notes: string[] } | { ok: false; problems: string[] } {
   const problems: string[] = [];
   const notes: string[] = [];
   const limits = resolveSuites(CLIENT_SUITES, settings[CLIENT_SUITES] as string[] | undefined, "TLSv1.2", caps, `backend connections on ${runtime}`, problems, notes);

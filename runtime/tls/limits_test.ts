@@ -4,9 +4,9 @@ import { resolveSettings, type Settings } from "../../config/schema/settings.ts"
 import type { TlsCapabilities } from "../server/adapter.ts";
 import { resolveClientTls, resolveServerTls } from "./limits.ts";
 
-const FULL: TlsCapabilities = { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true, clientCertificates: true };
+const FULL: TlsCapabilities = { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true };
 const NO_TLS13_SUITES: TlsCapabilities = { ...FULL, restrictTls13Suites: false };
-const FIXED: TlsCapabilities = { minVersions: ["TLSv1.2"], restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: false, clientCertificates: true };
+const FIXED: TlsCapabilities = { minVersions: ["TLSv1.2"], restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: false };
 
 function settings(values: Record<string, string>): Settings {
   const result = resolveSettings(values, {});

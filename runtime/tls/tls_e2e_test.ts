@@ -56,8 +56,8 @@ function curl(port: number, ca: string, host: string, path: string): Promise<{ s
   });
 }
 
-function hostnamesConfig(upstream: Upstream, hostnames: { host: string; cert: IssuedCertificate; key?: IssuedCertificate }[]): string {
-  const entries = hostnames.map((h) => `  - { host: "${h.host}", cert: ${h.cert.certFile}, key: ${(h.key ?? h.cert).keyFile} }`);
+function hostnamesConfig(upstream: Upstream, hostnames: { host: string; cert: IssuedCertificate; key?: IssuedCertificate; negotiate?: boolean }[]): string {
+  const entries = hostnames.map((h) => `  - { host: "${h.host}", cert: ${h.cert.certFile}, key: ${(h.key ?? h.cert).keyFile}, negotiateClientCertificate: ${h.negotiate ?? false} }`);
   return `apis:\n  - { name: api, path: /api, backend: up }\nbackends:\n  up: { urls: ["${upstream.url}"] }\nhostnames:\n${entries.join("\n")}\n`;
 }
 
@@ -164,90 +164,94 @@ describe("HTTPS listener: certificates by SNI, reloaded with the configuration",
   });
 });
 
-describe("HTTPS listener: protocol versions and cipher suites", { timeout: 120_000 }, () => {
-  let upstream: Upstream;
-  const dir = tempDir();
-  let ca: IssuedCertificate;
-  let config: string;
-  const gateways: GatewayProcess[] = [];
+// Twice: a listener that asks for client certificates may be another server (on Bun, node:tls
+// instead of Bun.serve), and must honour the same limits.
+for (const negotiate of [false, true]) {
+  describe(`HTTPS listener: protocol versions and cipher suites${negotiate ? ", asking for client certificates" : ""}`, { timeout: 120_000 }, () => {
+    let upstream: Upstream;
+    const dir = tempDir();
+    let ca: IssuedCertificate;
+    let config: string;
+    const gateways: GatewayProcess[] = [];
 
-  before(async () => {
-    upstream = await startUpstream();
-    ca = makeCa(dir);
-    config = hostnamesConfig(upstream, [{ host: "a.test", cert: issue(dir, ca, "a.test") }]);
-  });
+    before(async () => {
+      upstream = await startUpstream();
+      ca = makeCa(dir);
+      config = hostnamesConfig(upstream, [{ host: "a.test", cert: issue(dir, ca, "a.test"), negotiate }]);
+    });
 
-  after(async () => {
-    await Promise.all(gateways.map((g) => g.stop()));
-    await upstream?.close();
-  });
+    after(async () => {
+      await Promise.all(gateways.map((g) => g.stop()));
+      await upstream?.close();
+    });
 
-  /** Starts a gateway with TLS settings; resolves with its HTTPS port, or with its exit output when it refuses to start. */
-  async function start(env: Record<string, string>): Promise<{ port: number; gw: GatewayProcess } | { refused: string }> {
-    const port = await freePort();
-    const gw = await startGatewayProcess({ config, env: { PORTICO_NET_SERVER_HTTPS_PORT: String(port), ...env }, ready: false });
-    gateways.push(gw);
-    const outcome = await gw.waitForOutput(/HTTPS certificates live/, 20_000).then(
-      () => "live" as const,
-      async (error: Error) => {
-        if (gw.child.exitCode === null && gw.child.signalCode === null) throw error; // timed out while running
-        return "exited" as const;
-      },
-    );
-    if (outcome === "exited") return { refused: gw.output() };
-    return { port, gw };
-  }
-
-  it("enforces a minimum version of TLS 1.3, or refuses to start where the runtime cannot", async () => {
-    const caps = (await loadAdapter()).capabilities.tls;
-    const started = await start({ PORTICO_NET_SERVER_TLS_MIN_VERSION: "TLSv1.3" });
-    if (!caps.minVersions.includes("TLSv1.3")) {
-      assert.ok("refused" in started, "must not start with a setting it cannot honour");
-      assert.match(started.refused, /net\.server\.tls\.min-version: TLSv1\.3 cannot be enforced by the HTTPS listener on/);
-      return;
+    /** Starts a gateway with TLS settings; resolves with its HTTPS port, or with its exit output when it refuses to start. */
+    async function start(env: Record<string, string>): Promise<{ port: number; gw: GatewayProcess } | { refused: string }> {
+      const port = await freePort();
+      const gw = await startGatewayProcess({ config, env: { PORTICO_NET_SERVER_HTTPS_PORT: String(port), ...env }, ready: false });
+      gateways.push(gw);
+      const outcome = await gw.waitForOutput(/HTTPS certificates live/, 20_000).then(
+        () => "live" as const,
+        async (error: Error) => {
+          if (gw.child.exitCode === null && gw.child.signalCode === null) throw error; // timed out while running
+          return "exited" as const;
+        },
+      );
+      if (outcome === "exited") return { refused: gw.output() };
+      return { port, gw };
     }
-    assert.ok("port" in started, "refused" in started ? started.refused : "");
-    const old = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_2"]);
-    assert.equal(old.ok, false, old.output);
-    const modern = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_3"]);
-    assert.equal(modern.ok, true, modern.output);
-    assert.equal(modern.protocol, "TLSv1.3");
-  });
 
-  it("negotiates only the allowed suites, or refuses to start where the runtime cannot restrict them", async () => {
-    const caps = (await loadAdapter()).capabilities.tls;
-    const started = await start({ PORTICO_NET_SERVER_TLS_CIPHERS_ALLOWED_SUITES: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384" });
-    if (!caps.restrictTls12Suites) {
-      assert.ok("refused" in started, "must not start with a setting it cannot honour");
-      assert.match(started.refused, /net\.server\.tls\.ciphers\.allowed-suites: the HTTPS listener on .* cannot restrict cipher suites/);
-      return;
-    }
-    assert.ok("port" in started, "refused" in started ? started.refused : "");
-    const tls12 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_2"]);
-    assert.equal(tls12.cipher, "ECDHE-ECDSA-AES128-GCM-SHA256", tls12.output);
-    const other12 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"]);
-    assert.equal(other12.ok, false, other12.output);
-    if (caps.restrictTls13Suites) {
-      const tls13 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_3"]);
-      assert.equal(tls13.cipher, "TLS_AES_256_GCM_SHA384", tls13.output);
-      const other13 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"]);
-      assert.equal(other13.ok, false, other13.output);
-    } else {
-      // TLS 1.3 suites cannot be restricted here: the listener is capped at TLS 1.2 and says so.
-      const any = await sClient(started.port, ca.certFile, ["-servername", "a.test"]);
-      assert.equal(any.protocol, "TLSv1.2", any.output);
-      const tls13 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_3"]);
-      assert.equal(tls13.ok, false, tls13.output);
-      assert.match(started.gw.output(), /TLS 1\.3 is off on the HTTPS listener/);
-    }
-  });
+    it("enforces a minimum version of TLS 1.3, or refuses to start where the runtime cannot", async () => {
+      const caps = (await loadAdapter()).capabilities.tls;
+      const started = await start({ PORTICO_NET_SERVER_TLS_MIN_VERSION: "TLSv1.3" });
+      if (!caps.minVersions.includes("TLSv1.3")) {
+        assert.ok("refused" in started, "must not start with a setting it cannot honour");
+        assert.match(started.refused, /net\.server\.tls\.min-version: TLSv1\.3 cannot be enforced by the HTTPS listener on/);
+        return;
+      }
+      assert.ok("port" in started, "refused" in started ? started.refused : "");
+      const old = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_2"]);
+      assert.equal(old.ok, false, old.output);
+      const modern = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_3"]);
+      assert.equal(modern.ok, true, modern.output);
+      assert.equal(modern.protocol, "TLSv1.3");
+    });
 
-  it("names an unknown suite and does not start", async () => {
-    const started = await start({ PORTICO_NET_SERVER_TLS_CIPHERS_ALLOWED_SUITES: "TLS_AES_128_GCM_SHA256,TLS_RSA_WITH_RC4_128_MD5" });
-    assert.ok("refused" in started);
-    assert.match(started.refused, /net\.server\.tls\.ciphers\.allowed-suites: unknown cipher suite "TLS_RSA_WITH_RC4_128_MD5"/);
+    it("negotiates only the allowed suites, or refuses to start where the runtime cannot restrict them", async () => {
+      const caps = (await loadAdapter()).capabilities.tls;
+      const started = await start({ PORTICO_NET_SERVER_TLS_CIPHERS_ALLOWED_SUITES: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384" });
+      if (!caps.restrictTls12Suites) {
+        assert.ok("refused" in started, "must not start with a setting it cannot honour");
+        assert.match(started.refused, /net\.server\.tls\.ciphers\.allowed-suites: the HTTPS listener on .* cannot restrict cipher suites/);
+        return;
+      }
+      assert.ok("port" in started, "refused" in started ? started.refused : "");
+      const tls12 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_2"]);
+      assert.equal(tls12.cipher, "ECDHE-ECDSA-AES128-GCM-SHA256", tls12.output);
+      const other12 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"]);
+      assert.equal(other12.ok, false, other12.output);
+      if (caps.restrictTls13Suites) {
+        const tls13 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_3"]);
+        assert.equal(tls13.cipher, "TLS_AES_256_GCM_SHA384", tls13.output);
+        const other13 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"]);
+        assert.equal(other13.ok, false, other13.output);
+      } else {
+        // TLS 1.3 suites cannot be restricted here: the listener is capped at TLS 1.2 and says so.
+        const any = await sClient(started.port, ca.certFile, ["-servername", "a.test"]);
+        assert.equal(any.protocol, "TLSv1.2", any.output);
+        const tls13 = await sClient(started.port, ca.certFile, ["-servername", "a.test", "-tls1_3"]);
+        assert.equal(tls13.ok, false, tls13.output);
+        assert.match(started.gw.output(), /TLS 1\.3 is off on the HTTPS listener/);
+      }
+    });
+
+    it("names an unknown suite and does not start", async () => {
+      const started = await start({ PORTICO_NET_SERVER_TLS_CIPHERS_ALLOWED_SUITES: "TLS_AES_128_GCM_SHA256,TLS_RSA_WITH_RC4_128_MD5" });
+      assert.ok("refused" in started);
+      assert.match(started.refused, /net\.server\.tls\.ciphers\.allowed-suites: unknown cipher suite "TLS_RSA_WITH_RC4_128_MD5"/);
+    });
   });
-});
+}
 
 describe("HTTPS listener: certificates from a control plane", { timeout: 120_000 }, () => {
   let upstream: Upstream;
