@@ -90,8 +90,9 @@ export function controlPlaneApp(plane: ControlPlane): Hono {
     const refused = refuse(c, name);
     if (refused) return refused;
     const digest = c.req.param("digest");
-    const bytes = plane.modules.get(digest);
-    if (!bytes) return problem("not-found", `no stored module has sha256 ${digest}`);
+    // Least privilege: a gateway gets only the modules its own view uses, not every stored one.
+    const bytes = plane.viewFor(name)?.modules.includes(digest) ? plane.modules.get(digest) : undefined;
+    if (!bytes) return problem("not-found", `gateway "${name}"'s view uses no module with sha256 ${digest}`);
     return new Response(bytes, { status: 200, headers: { "content-type": "application/wasm", etag: etag(digest), "cache-control": "public, max-age=31536000, immutable" } });
   });
 

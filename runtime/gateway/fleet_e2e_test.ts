@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -21,6 +22,7 @@ describe("control plane and gateways", { timeout: 120_000 }, () => {
   let edge1: GatewayProcess;
   let edge2: GatewayProcess;
   let token1: string;
+  let token2: string;
   const backup1 = tempDir();
   const gateways: GatewayProcess[] = [];
 
@@ -49,7 +51,8 @@ gateways:
     plane = await startControlPlane({ files: { "apis.yaml": config() } });
     token1 = await createToken(plane.dataDir, "edge-1");
     edge1 = await startFleetGateway(plane, token1, { backupDir: backup1 });
-    edge2 = await startFleetGateway(plane, await createToken(plane.dataDir, "edge-2"));
+    token2 = await createToken(plane.dataDir, "edge-2");
+    edge2 = await startFleetGateway(plane, token2);
     gateways.push(edge1, edge2);
   });
 
@@ -192,6 +195,15 @@ policies:
       const entry = (await plane.status()).gateways.find((g) => g.name === "edge-2")!;
       return entry.inSync && entry.lastError === null;
     });
+    // Each gateway can download only the modules its own view uses.
+    const digest = createHash("sha256").update(readFileSync(join(plane.dataDir, "config", "future.wasm"))).digest("hex");
+    const download = (gateway: string, token: string) => fetch(`${plane.url}/v1/gateways/${gateway}/modules/${digest}`, { headers: { authorization: `GatewayKey ${token}` } });
+    const own = await download("edge-1", token1);
+    assert.equal(own.status, 200);
+    assert.equal(createHash("sha256").update(new Uint8Array(await own.arrayBuffer())).digest("hex"), digest);
+    const other = await download("edge-2", token2);
+    assert.equal(other.status, 404, "edge-2's view does not use the module");
+    assert.match((await other.json()).detail, /gateway "edge-2"'s view uses no module with sha256/);
   });
 
   it("keeps serving while the control plane is down, and applies what changed once it is back", async () => {
