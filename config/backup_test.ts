@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { BACKUP_FORMAT, BackupError, BackupStore } from "./backup.ts";
+import { tempDir } from "../test/harness.ts";
 
 const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
-const store = () => new BackupStore(join(mkdtempSync(join(tmpdir(), "portico-backup-")), "nested", "backup"));
+const store = () => new BackupStore(join(tempDir(), "nested", "backup"));
 
 describe("configuration backup", () => {
   const text = '{"apis":[],"backends":{}}';

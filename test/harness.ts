@@ -4,7 +4,7 @@
  * own adapter), with free loopback ports and a configuration written to a temporary directory.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,9 +44,17 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A fresh temporary directory. */
+/** Temporary directories made by this test process, removed when it exits. */
+const madeDirs: string[] = [];
+process.on("exit", () => {
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temporary directory, removed when the test process exits. */
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), "portico-test-"));
+  const dir = mkdtempSync(join(tmpdir(), "portico-test-"));
+  madeDirs.push(dir);
+  return dir;
 }
 
 /** Output of a finished CLI run. */

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -9,11 +8,12 @@ import { formatProblem } from "../schema/problems.ts";
 import { issue, makeCa } from "../../test/certificates.ts";
 import { gatewayView, loadDesired, type DesiredConfig } from "./desired.ts";
 import { ModuleStore } from "./modules.ts";
+import { tempDir } from "../../test/harness.ts";
 
 const COUNTER = fileURLToPath(new URL("../../policies-wasm/dist/fixtures/counter.wasm", import.meta.url));
 
 function folder(files: Record<string, string>): { dir: string; store: ModuleStore } {
-  const root = mkdtempSync(join(tmpdir(), "portico-desired-"));
+  const root = tempDir();
   const dir = join(root, "config");
   mkdirSync(dir);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);

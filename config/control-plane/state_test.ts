@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { KeyStore } from "./state.ts";
+import { tempDir } from "../../test/harness.ts";
 
 describe("KeyStore", () => {
   it("makes both keys of a gateway on first use, in an owner-only file", () => {
-    const dir = join(mkdtempSync(join(tmpdir(), "portico-keys-")), "state");
+    const dir = join(tempDir(), "state");
     const store = new KeyStore(dir);
     assert.equal(store.keysOf("edge-1"), undefined);
     const primary = store.ensure("edge-1", "primary");
@@ -20,7 +20,7 @@ describe("KeyStore", () => {
   });
 
   it("regenerates one key, keeps the other, and remembers the old one as retired", () => {
-    const store = new KeyStore(mkdtempSync(join(tmpdir(), "portico-keys-")));
+    const store = new KeyStore(tempDir());
     const before = store.ensure("edge-1", "primary");
     const secondary = store.ensure("edge-1", "secondary");
     const after = store.regenerate("edge-1", "primary");
@@ -33,7 +33,7 @@ describe("KeyStore", () => {
   });
 
   it("sees changes written by another process (the CLI) without a restart", () => {
-    const dir = mkdtempSync(join(tmpdir(), "portico-keys-"));
+    const dir = tempDir();
     const server = new KeyStore(dir);
     const cli = new KeyStore(dir);
     cli.ensure("edge-1", "primary");
@@ -43,7 +43,7 @@ describe("KeyStore", () => {
   });
 
   it("does not treat inherited object keys as gateways", () => {
-    const store = new KeyStore(mkdtempSync(join(tmpdir(), "portico-keys-")));
+    const store = new KeyStore(tempDir());
     assert.equal(store.keysOf("constructor"), undefined);
     assert.equal(store.keysOf("__proto__"), undefined);
   });
