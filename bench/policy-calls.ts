@@ -42,7 +42,7 @@ export async function policyCallsScenario(bench: Bench, { quick }: { quick: bool
     "|---|---|---|",
     ...rows,
     "",
-    "Built-ins on Bun, `on_request` on a fresh small exchange (what the proxy builds per request), median of 7 × 10,000 calls:",
+    "Built-ins on Bun, `on_request` on a fresh small exchange (what the proxy builds per request), median of 9 × 20,000 calls after 3 warm-up batches:",
     "",
     "| policy | per call |",
     "|---|---|",

@@ -89,20 +89,32 @@ function exchange(context: CallContext): PolicyExchange {
   return context.hostContext<PolicyExchange>();
 }
 
-/** Bit 63 of a string argument: the string is in the module's own memory (`1 << 63 | length << 32 | pointer`), not an Extism block. */
-const IN_MEMORY = 1n << 63n;
+/**
+ * A 64-bit argument split into 32-bit halves through a DataView: BigInt arithmetic allocates and
+ * costs about 100 ns per argument on Bun, this about 20. Bit 63 of the high half marks a reference
+ * into the module's own memory (`1 << 63 | length << 32 | pointer`, ABI 1.1) instead of an Extism block.
+ */
+const argument = new DataView(new ArrayBuffer(8));
+const IN_MEMORY_BIT = 0x80000000;
 const decoder = new TextDecoder();
 
+/** The bytes a reference into the module's memory names (a view, not a copy), or undefined for an Extism block. */
+function referenced(offset: bigint | number | undefined, limit: number, what: string): Uint8Array | undefined {
+  argument.setBigUint64(0, BigInt(offset ?? 0), true);
+  const high = argument.getUint32(4, true);
+  if (!(high & IN_MEMORY_BIT)) return undefined;
+  const length = high & 0x7fffffff;
+  if (length > limit) throw new Error(`policy passed ${what} of ${length} bytes; the limit is ${limit}`);
+  const pointer = argument.getUint32(0, true);
+  const buffer = guestBuffer();
+  if (pointer + length > buffer.byteLength) throw new Error(`policy passed ${what} outside its memory`);
+  return new Uint8Array(buffer, pointer, length);
+}
+
 function text(context: CallContext, offset: bigint | number | undefined, limit = MAX_TEXT_BYTES, what = "a string"): string {
-  const address = offset ? BigInt(offset) : 0n;
-  if (address & IN_MEMORY) {
-    const length = Number((address >> 32n) & 0x7fffffffn);
-    if (length > limit) throw new Error(`policy passed ${what} of ${length} bytes; the limit is ${limit}`);
-    const pointer = Number(address & 0xffffffffn);
-    const bytes = guestMemory().subarray(pointer, pointer + length);
-    if (bytes.length !== length) throw new Error("policy passed a string outside its memory");
-    return decoder.decode(bytes);
-  }
+  const inMemory = referenced(offset, limit, what);
+  if (inMemory) return decoder.decode(inMemory);
+  const address = BigInt(offset ?? 0);
   const length = Number(context.length(address));
   if (length > limit) throw new Error(`policy passed ${what} of ${length} bytes; the limit is ${limit}`);
   const block = address ? context.read(address) : null;
@@ -112,16 +124,10 @@ function text(context: CallContext, offset: bigint | number | undefined, limit =
 
 /** Bytes a policy passed (a block or, since 1.1, a reference into its memory), copied out; at most `limit`. */
 function bytes(context: CallContext, offset: bigint | number | undefined, limit: number, what: string): Uint8Array<ArrayBuffer> {
-  const address = offset ? BigInt(offset) : 0n;
-  if (!address) return new Uint8Array(0);
-  if (address & IN_MEMORY) {
-    const length = Number((address >> 32n) & 0x7fffffffn);
-    if (length > limit) throw new Error(`policy passed ${what} of ${length} bytes; the limit is ${limit}`);
-    const pointer = Number(address & 0xffffffffn);
-    const view = guestMemory().subarray(pointer, pointer + length);
-    if (view.length !== length) throw new Error(`policy passed ${what} outside its memory`);
-    return view.slice();
-  }
+  if (!offset) return new Uint8Array(0);
+  const inMemory = referenced(offset, limit, what);
+  if (inMemory) return inMemory.slice();
+  const address = BigInt(offset);
   const length = Number(context.length(address));
   if (length > limit) throw new Error(`policy passed ${what} of ${length} bytes; the limit is ${limit}`);
   const block = context.read(address);
@@ -243,9 +249,13 @@ export function setCallingMemory(memory: WebAssembly.Memory | undefined): void {
   callingMemory = memory;
 }
 
-function guestMemory(): Uint8Array {
+function guestBuffer(): ArrayBuffer {
   if (!callingMemory) throw new Error("the module's memory is not available");
-  return new Uint8Array(callingMemory.buffer);
+  return callingMemory.buffer;
+}
+
+function guestMemory(): Uint8Array {
+  return new Uint8Array(guestBuffer());
 }
 
 /** The host functions of ABI v1, by import name. */

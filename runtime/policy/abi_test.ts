@@ -47,6 +47,13 @@ describe("ABI 1.1 host functions (state-probe fixture, in process)", () => {
     }
   });
 
+  it("refuses a reference into the module's memory that reaches past its end or past the string limit", async () => {
+    const plugin = await probe();
+    await assert.rejects(plugin.call("reference_past_memory", exchange()), /policy passed a header name outside its memory/);
+    const fresh = await probe();
+    await assert.rejects(fresh.call("reference_over_limit", exchange()), /policy passed a header name of 65536 bytes; the limit is 16384/);
+  });
+
   it("records response headers set in on_request and lets on_response see the status and the variables", async () => {
     const plugin = await probe();
     const ex = exchange();
