@@ -66,10 +66,38 @@ const pinned = new Array<ArrayBuffer | null>(8).fill(null);
 let nextPin = 0;
 
 function toBlock(value: string): u64 {
-  const buffer = String.UTF8.encode(value);
+  const buffer = utf8(value);
   pinned[nextPin] = buffer;
   nextPin = (nextPin + 1) & 7;
   return (<u64>1 << 63) | (<u64>buffer.byteLength << 32) | <u64>changetype<usize>(buffer);
+}
+
+// The UTF-8 of the last few short strings passed to the host, by identity. A policy passes the
+// same parameter strings (read once from its configuration) on every call, so each is encoded once
+// instead of per call. Strings are immutable, and the cache holds each string it keys on, so an
+// address can never come to mean another string while its entry exists.
+const ENCODED = 8;
+const MAX_ENCODED_LENGTH = 256;
+const encodedFrom = new Array<string>(0);
+const encodedAs = new Array<ArrayBuffer>(0);
+let nextEncoded = 0;
+
+function utf8(value: string): ArrayBuffer {
+  const id = changetype<usize>(value);
+  for (let i = 0; i < encodedFrom.length; i++) {
+    if (changetype<usize>(unchecked(encodedFrom[i])) == id) return unchecked(encodedAs[i]);
+  }
+  const buffer = String.UTF8.encode(value);
+  if (value.length > MAX_ENCODED_LENGTH) return buffer;
+  if (encodedFrom.length < ENCODED) {
+    encodedFrom.push(value);
+    encodedAs.push(buffer);
+  } else {
+    encodedFrom[nextEncoded] = value;
+    encodedAs[nextEncoded] = buffer;
+    nextEncoded = (nextEncoded + 1) % ENCODED;
+  }
+  return buffer;
 }
 
 /** Copies a string into a new Extism block (for Extism's own functions, which read only blocks). */
