@@ -95,13 +95,29 @@ export const BackendTls = z
   .strict()
   .refine((t) => (t.cert === undefined) === (t.key === undefined), "cert and key go together (a client certificate needs its key)");
 
-/** A backend: one URL, or several forming a round-robin pool, and the time allowed for response headers. */
+/**
+ * How many requests a backend may have in flight at once, and how many may wait for a place
+ * (a request waits at most `queueTimeout`, then gets 503 with Retry-After; so does one that finds
+ * the queue full). The default keeps one backend from holding more than half of what Bun's `fetch`
+ * lets a process have in flight (256 requests), so a backend that slow clients keep busy never
+ * stalls the others (see docs/configuration.md).
+ */
+export const BackendConcurrency = z
+  .object({
+    max: z.number().int().min(1).max(100_000).default(128),
+    queue: z.number().int().min(0).max(1_000_000).default(512),
+    queueTimeout: Duration.refine((ms) => ms > 0, 'expected a duration above zero, such as "5s"').prefault("5s"),
+  })
+  .strict();
+
+/** A backend: one URL, or several forming a round-robin pool, the time allowed for response headers, and its concurrency limit. */
 export const Backend = z
   .object({
     urls: z.array(BackendUrl).min(1),
     // prefault, not default: zod 4 returns a default as the output without parsing it (30 would mean 30 ms).
     timeout: Duration.refine((ms) => ms > 0, "expected a duration above zero, such as \"30s\"").prefault("30s"),
     tls: BackendTls.optional(),
+    concurrency: BackendConcurrency.prefault({}),
   })
   .strict()
   .refine((b) => !b.tls || b.urls.every((u) => u.startsWith("https:")), { message: "tls options need https:// URLs", path: ["tls"] });

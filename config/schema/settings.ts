@@ -25,6 +25,16 @@ const duration = z.union([z.string(), z.number()], { error: 'expected a positive
   return ms;
 });
 
+/** A whole number of at least zero (a count or a rate), given as a number or a string of digits. */
+const count = z.union([z.number(), z.string()], { error: "expected a whole number of at least 0" }).transform((v, ctx) => {
+  const n = typeof v === "number" ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 0) {
+    ctx.addIssue({ code: "custom", message: "expected a whole number of at least 0" });
+    return z.NEVER;
+  }
+  return n;
+});
+
 const bool = z.union([z.boolean(), z.string(), z.number()], { error: "expected true or false" }).transform((v, ctx) => {
   if (typeof v === "boolean") return v;
   const lower = String(v).trim().toLowerCase();
@@ -81,6 +91,13 @@ const SPECS = {
   "net.server.tls.min-version": { schema: oneOf(["TLSv1.2", "TLSv1.3", "TLSv1.1", "TLSv1"]), default: () => "TLSv1.2" as const },
   "net.server.tls.ciphers.allowed-suites": { schema: suites, default: () => undefined },
   "net.client.tls.ciphers.allowed-suites": { schema: suites, default: () => undefined },
+  "net.server.timeouts.header": { schema: duration, default: () => 10_000 },
+  "net.server.timeouts.body-idle": { schema: duration, default: () => 30_000 },
+  "net.server.timeouts.request": { schema: duration, default: () => 300_000 },
+  "net.server.timeouts.keep-alive": { schema: duration, default: () => 75_000 },
+  "net.server.body.min-rate": { schema: count, default: () => 240 },
+  "net.server.body.min-rate-grace": { schema: duration, default: () => 5_000 },
+  "net.server.path.encoded-separators": { schema: oneOf(["keep", "reject", "decode"]), default: () => "keep" as const },
   "net.management.bind-address": { schema: text, default: () => "0.0.0.0" },
   "net.management.port": { schema: port, default: () => 8090 },
   "telemetry.metrics.otlp.endpoint": { schema: url(["http:", "https:"]), default: () => undefined },

@@ -9,7 +9,8 @@ import { readConfigFile, watchConfigFile, type FileWatch } from "../../config/so
 import type { Logger } from "../observability/log.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
 import { PipelineHolder } from "../pipeline/pipeline.ts";
-import type { FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
+import { BodyGuard } from "../http/body-guard.ts";
+import type { ConnectionTimeouts, FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
 import { ConfigApplier } from "./apply.ts";
 import { managementApp } from "./management.ts";
 import { HttpsListener } from "./https-listener.ts";
@@ -156,21 +157,28 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const metrics = new GatewayMetrics();
   const applier = new ConfigApplier(holder, metrics, logger);
   const { tls, clientTls } = tlsForRuntime(settings, adapter, logger);
+  const timeouts = timeoutsForRuntime(settings, adapter);
   const feed = configFile ? fileFeed(configFile, holder, applier, logger) : controlPlaneFeed(options, applier, metrics);
   await feed.start();
   const upstream = adapter.createUpstreamClient(clientTls.limits);
   const servers: RunningServer[] = [];
+  const bodies = new BodyGuard({
+    idleMs: settings["net.server.timeouts.body-idle"],
+    minRate: settings["net.server.body.min-rate"],
+    minRateGraceMs: settings["net.server.body.min-rate-grace"],
+    totalMs: settings["net.server.timeouts.request"],
+  });
+  metrics.sources = { gates: () => holder.gates.all(), bodyTimeouts: () => bodies.timeouts };
+  const trafficDeps = { holder, adapter, upstream, logger, metrics, bodies, keepAliveMs: timeouts.keepAliveMs, separators: settings["net.server.path.encoded-separators"] };
   let https: HttpsListener | undefined;
   try {
     const httpPort = settings["net.server.http.port"];
-    const traffic = httpPort
-      ? await listen(adapter, httpPort, settings["net.server.bind-address"], trafficApp({ holder, adapter, upstream, logger, metrics, proto: "http" }).fetch)
-      : undefined;
+    const traffic = httpPort ? await listen(adapter, httpPort, settings["net.server.bind-address"], trafficApp({ ...trafficDeps, proto: "http" }).fetch, timeouts) : undefined;
     if (traffic) servers.push(traffic);
     const httpsPort = settings["net.server.https.port"];
     if (httpsPort) {
-      const handler = trafficApp({ holder, adapter, upstream, logger, metrics, proto: "https" }).fetch;
-      https = new HttpsListener(adapter, httpsPort, settings["net.server.bind-address"], handler, tls.limits, logger);
+      const handler = trafficApp({ ...trafficDeps, proto: "https" }).fetch;
+      https = new HttpsListener(adapter, httpsPort, settings["net.server.bind-address"], handler, tls.limits, timeouts, logger);
       try {
         await https.update(holder.current!.certificates);
       } catch (error) {
@@ -186,6 +194,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           managementPort,
           settings["net.management.bind-address"],
           managementApp({ holder, metrics, prometheus: settings["telemetry.metrics.prometheus.enabled"] }).fetch,
+          timeouts,
         )
       : undefined;
     if (management) servers.push(management);
@@ -205,6 +214,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       async close() {
         feed.stop();
         await Promise.all([...servers.map((s) => s.close()), https?.close()]);
+        bodies.close();
         await upstream.close();
       },
     };
@@ -230,10 +240,36 @@ function tlsForRuntime(settings: Settings, adapter: ServerAdapter, logger: Logge
   return { tls, clientTls };
 }
 
+/**
+ * The connection timeouts from the settings, checked against what this runtime's listener can
+ * honour: Bun.serve enforces its own request-head timeout, so a different value stops the gateway
+ * rather than being ignored, and its idle timeout cannot pass 255 s.
+ */
+export function timeoutsForRuntime(settings: Settings, adapter: ServerAdapter): ConnectionTimeouts {
+  const runtime = `${adapter.runtime} ${adapter.version}`;
+  const headerMs = settings["net.server.timeouts.header"];
+  const keepAliveMs = settings["net.server.timeouts.keep-alive"];
+  const problems: string[] = [];
+  const header = adapter.capabilities.headerTimeout;
+  if (header.kind === "fixed" && headerMs !== DEFAULT_HEADER_TIMEOUT_MS) {
+    problems.push(
+      `net.server.timeouts.header: ${runtime} closes a connection whose request head is incomplete after ${header.minMs / 1000} to ${header.maxMs / 1000} s and has no setting for it; leave this setting at its default (10s) on this runtime (got ${headerMs} ms)`,
+    );
+  }
+  if (keepAliveMs > adapter.capabilities.maxKeepAliveMs) {
+    problems.push(`net.server.timeouts.keep-alive: at most ${adapter.capabilities.maxKeepAliveMs / 1000} s on ${runtime} (got ${keepAliveMs / 1000} s)`);
+  }
+  if (problems.length) throw new StartupError("connection timeouts cannot be honoured on this runtime", problems);
+  return { headerMs, keepAliveMs };
+}
+
+/** The default of `net.server.timeouts.header`, the one value a runtime with a fixed head timeout accepts. */
+const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+
 /** Opens a listener, turning the runtime's failure (port taken, no permission) into a one-line StartupError. */
-async function listen(adapter: ServerAdapter, port: number, hostname: string, handler: FetchHandler): Promise<RunningServer> {
+async function listen(adapter: ServerAdapter, port: number, hostname: string, handler: FetchHandler, timeouts: ConnectionTimeouts): Promise<RunningServer> {
   try {
-    return await adapter.listen({ port, hostname, handler });
+    return await adapter.listen({ port, hostname, handler, timeouts });
   } catch (error) {
     throw new StartupError(`cannot listen on ${hostname}:${port}: ${listenReason(error)}`);
   }

@@ -1,5 +1,5 @@
 import type { Logger } from "../observability/log.ts";
-import type { FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
+import type { ConnectionTimeouts, FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
 import type { CertificateSet } from "../tls/certificates.ts";
 import type { ServerTlsLimits } from "../tls/limits.ts";
 
@@ -18,6 +18,7 @@ export class HttpsListener {
     private readonly hostname: string,
     private readonly handler: FetchHandler,
     private readonly limits: ServerTlsLimits,
+    private readonly timeouts: ConnectionTimeouts,
     private readonly logger: Logger,
   ) {}
 
@@ -39,7 +40,7 @@ export class HttpsListener {
     }
     if (certificates.fingerprint === this.#fingerprint) return;
     if (this.#server) await this.#server.updateCertificates!(certificates);
-    else this.#server = await this.adapter.listen({ port: this.port, hostname: this.hostname, handler: this.handler, tls: { certificates, ...this.limits } });
+    else this.#server = await this.adapter.listen({ port: this.port, hostname: this.hostname, handler: this.handler, tls: { certificates, ...this.limits }, timeouts: this.timeouts });
     this.#fingerprint = certificates.fingerprint;
     this.logger.info("HTTPS certificates live", {
       port: this.#server.port,

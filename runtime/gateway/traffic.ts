@@ -1,15 +1,17 @@
 import { Hono } from "hono";
+import type { BodyGuard, WatchedBody } from "../http/body-guard.ts";
 import { HttpProblem } from "../http/problem.ts";
 import { framingProblem } from "../http/framing.ts";
-import { requestTarget } from "../http/target.ts";
+import { isValidAuthority, requestTarget, type EncodedSeparators } from "../http/target.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { PipelineHolder } from "../pipeline/pipeline.ts";
 import { forward } from "../proxy/proxy.ts";
 import type { ServerAdapter } from "../server/adapter.ts";
+import { incomingOf } from "../server/node-listen.ts";
 import type { CertificateSet } from "../tls/certificates.ts";
 import { ClientCertificate } from "../tls/client-certificate.ts";
-import type { UpstreamClient } from "../upstream/client.ts";
+import { hasNoBody, type UpstreamClient } from "../upstream/client.ts";
 
 /** The APIM-compatible probe on the traffic port: 200 while serving a configuration, else 503. */
 export const STATUS_PATH = "/status-0123456789abcdef";
@@ -23,6 +25,30 @@ export interface TrafficDeps {
   readonly metrics: GatewayMetrics;
   /** Protocol of the listener this app serves: `http` or `https`. */
   readonly proto: "http" | "https";
+  /** Guards request bodies against slow clients. */
+  readonly bodies: BodyGuard;
+  /** The listener's keep-alive timeout: requests to backends allowed longer ask the listener to hold on. */
+  readonly keepAliveMs: number;
+  /** What encoded slashes and backslashes in paths mean (`net.server.path.encoded-separators`). */
+  readonly separators: EncodedSeparators;
+}
+
+/** Methods whose repetition does no harm (RFC 9110 §9.2.2). */
+function isIdempotent(method: string): boolean {
+  return method === "GET" || method === "HEAD" || method === "OPTIONS" || method === "PUT" || method === "DELETE" || method === "TRACE";
+}
+
+/** The response with `Connection: close`, so the runtime closes the connection once it is sent. */
+function closing(response: Response): Response {
+  try {
+    response.headers.set("connection", "close");
+    return response;
+  } catch {
+    // Headers of a response from `fetch` are immutable: copy them.
+    const headers = new Headers(response.headers);
+    headers.set("connection", "close");
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  }
 }
 
 /** Normalises IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) to plain IPv4. */
@@ -36,7 +62,7 @@ function plainIp(address: string): string {
  * counted and (when enabled) logged.
  */
 export function trafficApp(deps: TrafficDeps): Hono {
-  const { holder, adapter, upstream, logger, metrics, proto } = deps;
+  const { holder, adapter, upstream, logger, metrics, proto, bodies, keepAliveMs, separators } = deps;
   const reporting = { logger, metrics };
 
   async function handle(request: Request, env: unknown): Promise<Response> {
@@ -45,15 +71,26 @@ export function trafficApp(deps: TrafficDeps): Hono {
     let api: string | undefined;
     let operation: string | undefined;
     let response: Response;
-    const { path, search } = requestTarget(request.url);
+    let clientBody: WatchedBody | undefined;
+    let refused = false;
+    const { path, search, authority, encodedSeparator } = requestTarget(request.url, separators);
     // The pipeline is read once: a swap during this request does not affect it, and the replaced
     // pipeline's policy instances are closed only after every request that entered it has left.
     pipeline?.enter();
     try {
       if (!pipeline) throw new HttpProblem("not-ready");
-      const malformed = framingProblem(request.headers);
-      if (malformed) throw new HttpProblem("bad-request", { detail: malformed });
-      const route = pipeline.router.match(request.headers.get("host"), request.method, path);
+      const malformed = framingProblem(request.headers) ?? adapter.rawFramingProblem?.(env);
+      if (malformed) {
+        refused = true;
+        throw new HttpProblem("bad-request", { detail: malformed });
+      }
+      // The target's authority (absolute form), else Host: what the request names, and what is routed.
+      if (!isValidAuthority(authority)) {
+        refused = true;
+        throw new HttpProblem("bad-request", { detail: "The Host header must be a host name or address with an optional port." });
+      }
+      if (encodedSeparator && separators === "reject") throw new HttpProblem("bad-request", { detail: "Encoded slashes and backslashes are not allowed in the path." });
+      const route = pipeline.router.match(authority, request.method, path);
       if ("miss" in route) {
         throw route.miss === "no-route"
           ? new HttpProblem("no-route")
@@ -62,9 +99,15 @@ export function trafficApp(deps: TrafficDeps): Hono {
       api = route.api.name;
       operation = route.operation?.name;
       const target = route.api.target;
+      if (!hasNoBody(request.method)) clientBody = bodies.watch(request, incomingOf(env), started);
+      if (adapter.connectionDropped && !isIdempotent(request.method) && (await adapter.connectionDropped(request, env))) {
+        // The runtime dropped the connection (a request pipelined behind this one): nobody could get the answer.
+        throw new HttpProblem("bad-request", { internal: "connection dropped by the runtime before the request was forwarded" });
+      }
+      if (pipeline.longestTimeoutMs > keepAliveMs) adapter.holdConnection?.(request, env, pipeline.longestTimeoutMs);
       response = await forward(upstream, reporting, {
         request,
-        env,
+        clientBody,
         backend: target.backend,
         rest: route.rest,
         search,
@@ -82,6 +125,12 @@ export function trafficApp(deps: TrafficDeps): Hono {
     } finally {
       pipeline?.leave();
     }
+    // A request refused for its framing, or whose body was not (or not wholly) read, leaves the
+    // connection in a state nobody can trust or wait for: it is closed once the answer is sent.
+    if (clientBody) {
+      clientBody.release();
+      if (!clientBody.finished) response = closing(response);
+    } else if (refused) response = closing(response);
     metrics.countResponse(response.status);
     if (logger.format !== "none") {
       logger.access({

@@ -7,6 +7,8 @@ export const PROBLEMS = {
   "backend-timeout": { status: 504, title: "The backend did not answer in time" },
   "policy-failed": { status: 500, title: "A policy failed while handling the request" },
   "bad-request": { status: 400, title: "The request is malformed" },
+  "request-timeout": { status: 408, title: "The request was not received in time" },
+  "backend-busy": { status: 503, title: "The backend is at its concurrency limit" },
   "payload-too-large": { status: 413, title: "The request body is larger than this API accepts" },
   "backend-response-too-large": { status: 502, title: "The backend's response is larger than a policy of this API may read" },
   "internal": { status: 500, title: "The gateway failed to handle the request" },

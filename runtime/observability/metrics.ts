@@ -1,8 +1,26 @@
+/** A backend's concurrency state, as the metrics read it. */
+export interface GateReading {
+  readonly backend: string;
+  readonly inFlight: number;
+  readonly queued: number;
+  readonly rejected: number;
+}
+
+/** Live state other parts of the gateway own, read when the metrics are rendered (never on the request path). */
+export interface MetricSources {
+  /** Backend concurrency gates. */
+  gates(): Iterable<GateReading>;
+  /** Request bodies cut off for slowness, by reason (idle, rate, total). */
+  bodyTimeouts(): Readonly<Record<string, number>>;
+}
+
 /**
  * The gateway's own counters, kept in plain numbers so the request path pays an increment, and
  * rendered in Prometheus text format on the management port.
  */
 export class GatewayMetrics {
+  /** Where live gauges come from; set once the gateway has built them. */
+  sources: MetricSources | undefined;
   /** Responses by status class: index 1..5 for 1xx..5xx. */
   readonly #responses = [0, 0, 0, 0, 0, 0];
   /** Failures (traps, errors, budget exhaustion, back-off refusals) per policy name. */
@@ -54,10 +72,32 @@ export class GatewayMetrics {
             "# TYPE portico_gateway_token_expiry_seconds gauge",
             `portico_gateway_token_expiry_seconds ${Math.round((this.tokenExpiresAt - Date.now()) / 1000)}`,
           ]),
+      ...this.#sourceLines(),
       "# HELP portico_uptime_seconds Seconds since the gateway started.",
       "# TYPE portico_uptime_seconds gauge",
       `portico_uptime_seconds ${Math.round((Date.now() - this.startedAt) / 1000)}`,
     ];
     return `${lines.join("\n")}\n`;
+  }
+
+  #sourceLines(): string[] {
+    if (!this.sources) return [];
+    const gates = [...this.sources.gates()];
+    const label = (backend: string) => `{backend=${JSON.stringify(backend)}}`;
+    const timeouts = this.sources.bodyTimeouts();
+    return [
+      "# HELP portico_backend_requests_in_flight Requests in flight to each backend (its concurrency places in use).",
+      "# TYPE portico_backend_requests_in_flight gauge",
+      ...gates.map((g) => `portico_backend_requests_in_flight${label(g.backend)} ${g.inFlight}`),
+      "# HELP portico_backend_requests_queued Requests waiting for a concurrency place of each backend.",
+      "# TYPE portico_backend_requests_queued gauge",
+      ...gates.map((g) => `portico_backend_requests_queued${label(g.backend)} ${g.queued}`),
+      "# HELP portico_backend_requests_rejected_total Requests answered 503 because a backend was at its concurrency limit.",
+      "# TYPE portico_backend_requests_rejected_total counter",
+      ...gates.map((g) => `portico_backend_requests_rejected_total${label(g.backend)} ${g.rejected}`),
+      "# HELP portico_request_body_timeouts_total Request bodies cut off (408) because the client sent them too slowly, by reason.",
+      "# TYPE portico_request_body_timeouts_total counter",
+      ...["idle", "rate", "total"].map((reason) => `portico_request_body_timeouts_total{reason="${reason}"} ${timeouts[reason] ?? 0}`),
+    ];
   }
 }

@@ -1,5 +1,6 @@
 import { readBackendTls, type BackendTlsMaterial } from "../../config/certificates.ts";
 import type { BackendConfig } from "../../config/schema/config.ts";
+import { BackendGate } from "./backend-gate.ts";
 
 interface Base {
   /** Origin + path without a trailing slash, e.g. `http://127.0.0.1:9000/v2`. */
@@ -8,7 +9,7 @@ interface Base {
   readonly emptyRest: string;
 }
 
-/** A backend ready for requests: parsed base URLs and a round-robin cursor over them. */
+/** A backend ready for requests: parsed base URLs, a round-robin cursor over them, and its concurrency gate. */
 export class BackendPool {
   readonly #bases: readonly Base[];
   #next = 0;
@@ -16,13 +17,18 @@ export class BackendPool {
   readonly timeoutMs: number;
   /** TLS options with their files read (https:// backends with a `tls:` section). */
   readonly tls: BackendTlsMaterial | undefined;
+  /** The backend's concurrency limit (shared with the pools of earlier configurations for the same name). */
+  readonly gate: BackendGate;
 
-  /** `baseDir` is where the backend's TLS files are (the configuration file's folder). */
+  /** `baseDir` is where the backend's TLS files are (the configuration file's folder); `gate` the backend's gate, when the gateway keeps one per name. */
   constructor(
     readonly name: string,
     config: BackendConfig,
     baseDir = ".",
+    gate?: BackendGate,
   ) {
+    const { max, queue, queueTimeout } = config.concurrency;
+    this.gate = gate ?? new BackendGate(name, { max, queue, queueTimeoutMs: queueTimeout });
     this.timeoutMs = config.timeout;
     this.tls = config.tls ? readBackendTls(name, config.tls, baseDir) : undefined;
     this.#bases = config.urls.map((u) => {

@@ -8,6 +8,7 @@ import { DEFAULT_BUDGET, PolicyModuleCache } from "../policy/extism.ts";
 import { Router } from "../router/router.ts";
 import { CertificateSet } from "../tls/certificates.ts";
 import { BackendPool } from "./backend.ts";
+import { BackendGates } from "./backend-gate.ts";
 
 /** The policy chains that run around one operation (or a whole API without operations). */
 export interface Chains {
@@ -79,8 +80,14 @@ export class Pipeline {
     /** Server certificates by host name for the HTTPS listener; undefined without `hostnames`. */
     readonly certificates: CertificateSet | undefined,
   ) {
+    let longest = 0;
+    for (const backend of backends.values()) longest = Math.max(longest, backend.timeoutMs);
+    this.longestTimeoutMs = longest;
     Object.freeze(this);
   }
+
+  /** The longest backend timeout of this configuration: how long a request may wait without traffic on its connection. */
+  readonly longestTimeoutMs: number;
 
   /**
    * Compiles a validated configuration: server certificates, backends, policy instances (modules
@@ -93,7 +100,11 @@ export class Pipeline {
     const steps = new PolicySteps(options.previousSteps);
     const load: PolicyLoader = { config, modules, steps, baseDir: options.baseDir ?? ".", moduleBytes: options.moduleBytes };
     const backends = new Map<string, BackendPool>();
-    for (const [name, backend] of Object.entries(config.backends)) backends.set(name, new BackendPool(name, backend, options.baseDir));
+    for (const [name, backend] of Object.entries(config.backends)) {
+      const { max, queue, queueTimeout } = backend.concurrency;
+      const gate = options.gates?.gate(name, { max, queue, queueTimeoutMs: queueTimeout });
+      backends.set(name, new BackendPool(name, backend, options.baseDir, gate));
+    }
     const targets = new Map<ApiConfig, ApiTarget>();
     try {
       const globalUses = scopeUses(config.global?.policies, NO_USES);
@@ -156,6 +167,8 @@ export interface CompileOptions {
   readonly previousSteps?: PolicySteps;
   /** Bytes of custom modules named by sha256 alone (from a control plane or a backup). */
   readonly moduleBytes?: (sha256: string) => Uint8Array | undefined;
+  /** The gateway's backend gates by name, so concurrency limits hold across swaps; else each pool has its own. */
+  readonly gates?: BackendGates;
 }
 
 async function chains(uses: Uses, load: PolicyLoader): Promise<Chains> {
@@ -221,6 +234,8 @@ export class PipelineHolder {
   #revision = 0;
   /** Policy modules compiled so far, shared by every pipeline of this process. */
   readonly modules = new PolicyModuleCache();
+  /** Concurrency gates of the backends by name, shared by every pipeline of this process. */
+  readonly gates = new BackendGates();
 
   get current(): Pipeline | undefined {
     return this.#current;
@@ -231,9 +246,10 @@ export class PipelineHolder {
    * fails. The replaced pipeline keeps serving the requests that started on it; once they are done,
    * the policy instances the new pipeline does not share are closed.
    */
-  async apply(config: Config, hash: string, options?: Omit<CompileOptions, "previousSteps">): Promise<Pipeline> {
+  async apply(config: Config, hash: string, options?: Omit<CompileOptions, "previousSteps" | "gates">): Promise<Pipeline> {
     const previous = this.#current;
-    const pipeline = await Pipeline.compile(config, this.#revision + 1, hash, this.modules, { ...options, previousSteps: previous?.steps });
+    const pipeline = await Pipeline.compile(config, this.#revision + 1, hash, this.modules, { ...options, previousSteps: previous?.steps, gates: this.gates });
+    this.gates.retain(new Set(Object.keys(config.backends)));
     this.#revision = pipeline.revision;
     this.#current = pipeline;
     if (previous) void previous.drained().then(() => previous.steps.closeUnused(pipeline.steps));

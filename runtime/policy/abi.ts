@@ -26,8 +26,8 @@ export interface PolicyExchange {
   readonly params?: Readonly<Record<string, string>>;
   /** The client's address (IPv4 dotted or IPv6 text). */
   readonly clientIp?: string;
-  /** The client's request, whose body a policy with request body access reads (buffered once). */
-  readonly incoming?: Request;
+  /** The client's request body as it arrives, which a policy with request body access reads (buffered once). */
+  readonly clientBody?: AsyncIterable<Uint8Array>;
   /** The backend's response body stream, for a policy with response body access. */
   upstreamBody?: ReadableStream<Uint8Array> | null;
   /** The request body, once buffered for a policy (and what goes to the backend from then on). */

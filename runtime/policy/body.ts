@@ -7,21 +7,16 @@ export interface BodyLimits {
   readonly response: number;
 }
 
-/** Reads a body stream into memory, refusing (with `tooLarge`) as soon as it passes `limit` bytes. */
-async function readLimited(stream: ReadableStream<Uint8Array> | null, limit: number, tooLarge: () => HttpProblem): Promise<Uint8Array<ArrayBuffer>> {
-  if (!stream) return new Uint8Array(0);
+/** Reads a body (a stream, or the client's guarded body) into memory, refusing (with `tooLarge`) as soon as it passes `limit` bytes. */
+async function readLimited(source: AsyncIterable<Uint8Array> | null, limit: number, tooLarge: () => HttpProblem): Promise<Uint8Array<ArrayBuffer>> {
+  if (!source) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let size = 0;
-  const reader = stream.getReader();
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    chunks.push(value);
+  // Leaving the loop early (too large, or an error) stops the source.
+  for await (const chunk of source) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge();
+    chunks.push(chunk);
   }
   const body = new Uint8Array(size);
   let at = 0;
@@ -40,14 +35,14 @@ async function readLimited(stream: ReadableStream<Uint8Array> | null, limit: num
 export async function loadBody(exchange: PolicyExchange, which: "request" | "response", limit: number): Promise<void> {
   if (which === "request") {
     if (exchange.requestBody === undefined) {
-      exchange.requestBody = await readLimited(exchange.incoming?.body ?? null, limit, () => new HttpProblem("payload-too-large", { detail: `A policy of this API reads request bodies of at most ${limit} bytes.` }));
+      exchange.requestBody = await readLimited(exchange.clientBody ?? null, limit, () => new HttpProblem("payload-too-large", { detail: `A policy of this API reads request bodies of at most ${limit} bytes.` }));
     } else if (exchange.requestBody.length > limit) {
       throw new HttpProblem("payload-too-large", { detail: `A policy of this API reads request bodies of at most ${limit} bytes.` });
     }
     return;
   }
   if (exchange.responseBody === undefined) {
-    exchange.responseBody = await readLimited(exchange.upstreamBody ?? null, limit, () => new HttpProblem("backend-response-too-large", { internal: `backend response body over ${limit} bytes for policy "${exchange.policy}"` }));
+    exchange.responseBody = await readLimited((exchange.upstreamBody as AsyncIterable<Uint8Array> | null | undefined) ?? null, limit, () => new HttpProblem("backend-response-too-large", { internal: `backend response body over ${limit} bytes for policy "${exchange.policy}"` }));
   } else if (exchange.responseBody.length > limit) {
     throw new HttpProblem("backend-response-too-large", { internal: `backend response body over ${limit} bytes for policy "${exchange.policy}"` });
   }

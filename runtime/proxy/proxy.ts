@@ -1,3 +1,5 @@
+import { BackendConcurrency } from "../../config/schema/config.ts";
+import type { WatchedBody } from "../http/body-guard.ts";
 import { HttpProblem, PROBLEMS } from "../http/problem.ts";
 import { BackendPool } from "../pipeline/backend.ts";
 import type { ClientCertificate } from "../tls/client-certificate.ts";
@@ -10,7 +12,8 @@ import { clientResponseHeaders, isEndToEnd, upstreamRequestHeaders, type ClientF
 /** Everything the proxy needs to forward one request. */
 export interface ForwardRequest {
   readonly request: Request;
-  readonly env: unknown;
+  /** The client's body as it arrives, guarded against slow clients; undefined without one. */
+  readonly clientBody: WatchedBody | undefined;
   readonly backend: BackendPool;
   /** The path after the API prefix, as received. */
   readonly rest: string;
@@ -37,6 +40,7 @@ export interface ForwardRequest {
  * answered), runs the response policies, and returns the response with a streaming body.
  * An unreachable backend becomes 502 and a backend that sends no headers within its timeout 504,
  * both as HttpProblem; the timeout stops counting once headers arrive, so long downloads are not cut.
+ * A client body cut off for slowness becomes 408. A backend at its concurrency limit is not called (503).
  * Concurrency slots that policies took are given back when the response headers are ready.
  */
 export async function forward(upstream: UpstreamClient, reporting: PolicyReporting, forwarded: ForwardRequest): Promise<Response> {
@@ -60,7 +64,7 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
     backends: forwarded.backends,
     clientCertificate: forwarded.clientCertificate,
     logger: reporting.logger,
-    incoming: request,
+    clientBody: forwarded.clientBody,
   };
   // A policy that reads the response body gets it as the bytes, not compressed.
   if (chains.response.readsBody) headers.set("accept-encoding", "identity");
@@ -122,6 +126,9 @@ function chosenBackend(forwarded: ForwardRequest, exchange: PolicyExchange): Bac
   return forwarded.backend;
 }
 
+/** The concurrency limit of a backend a policy named by URL: the configuration's default. */
+const DEFAULT_CONCURRENCY = BackendConcurrency.parse({});
+
 /** Pools for base URLs that policies chose, so each keeps its state; bounded (cleared when full). */
 const urlBackends = new Map<string, BackendPool>();
 const MAX_URL_BACKENDS = 256;
@@ -131,34 +138,34 @@ function urlBackend(url: string, timeoutMs: number): BackendPool {
   let pool = urlBackends.get(key);
   if (!pool) {
     if (urlBackends.size >= MAX_URL_BACKENDS) urlBackends.clear();
-    pool = new BackendPool(new URL(url).origin, { urls: [url], timeout: timeoutMs });
+    pool = new BackendPool(new URL(url).origin, { urls: [url], timeout: timeoutMs, concurrency: DEFAULT_CONCURRENCY });
     urlBackends.set(key, pool);
   }
   return pool;
 }
 
-/** Sends the request to a backend and returns its response, untouched when it carries only end-to-end headers. */
+/**
+ * Sends the request to a backend and returns its response, untouched when it carries only
+ * end-to-end headers. The backend's concurrency place is held until the response headers are in
+ * and the client's body has gone through (or failed).
+ */
 async function send(upstream: UpstreamClient, forwarded: ForwardRequest, headers: Headers, backend: BackendPool, rest: string, search: string, body?: Uint8Array<ArrayBuffer>): Promise<Response> {
-  const { request, env } = forwarded;
+  const { request } = forwarded;
+  // A policy buffered (and maybe replaced) the body: it goes as one piece with its own length.
+  const clientBody = body ? undefined : forwarded.clientBody;
   if (body) {
-    // A policy buffered (and maybe replaced) the body: it goes as one piece with its own length.
     headers.delete("transfer-encoding");
     headers.set("content-length", String(body.length));
   }
+  const waiting = backend.gate.enter();
+  if (waiting) await waiting;
   const url = backend.target(rest, search);
   let response: Response;
   try {
-    response = await upstream.send({
-      url,
-      method: request.method,
-      headers,
-      incoming: request,
-      env,
-      timeoutMs: backend.timeoutMs,
-      tls: backend.tls,
-      body,
-    });
+    response = await upstream.send({ url, method: request.method, headers, clientBody, timeoutMs: backend.timeoutMs, tls: backend.tls, body });
   } catch (error) {
+    backend.gate.leave();
+    if (clientBody?.failure) throw new HttpProblem("request-timeout", { detail: clientBody.failure.message, internal: `request body to backend "${backend.name}" cut off: ${clientBody.failure.reason}` });
     // Logs name the backend and its origin, never the path or query, which may carry secrets.
     const origin = new URL(url).origin;
     if (error instanceof UpstreamTimeout) {
@@ -166,6 +173,8 @@ async function send(upstream: UpstreamClient, forwarded: ForwardRequest, headers
     }
     throw new HttpProblem("backend-unreachable", { internal: `backend "${backend.name}" (${origin}) could not be reached: ${describe(error)}`, cause: error });
   }
+  if (clientBody && !clientBody.settled) clientBody.onSettled(() => backend.gate.leave());
+  else backend.gate.leave();
   // Most backends send only end-to-end headers: pass their response on untouched (no copy).
   if (isEndToEnd(response.headers)) return response;
   return new Response(request.method === "HEAD" ? null : response.body, {

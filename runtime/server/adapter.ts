@@ -25,6 +25,13 @@ export interface TlsCapabilities {
   readonly capAtTls12: boolean;
 }
 
+/** How a runtime's plain HTTP listener bounds the time a client may take to send a request head. */
+export type HeaderTimeoutCapability =
+  /** Any value of `net.server.timeouts.header` is honoured (node:http's headersTimeout). */
+  | { readonly kind: "any" }
+  /** The runtime enforces its own timeout and has no setting for it (Bun.serve); connections close between `minMs` and `maxMs`. */
+  | { readonly kind: "fixed"; readonly minMs: number; readonly maxMs: number };
+
 /** What a runtime can do, so callers branch on capabilities, never on the runtime's name. */
 export interface Capabilities {
   /** Request bodies stream to the handler without buffering. */
@@ -35,6 +42,29 @@ export interface Capabilities {
   readonly tls: TlsCapabilities;
   /** What the upstream client can restrict on TLS connections to backends. */
   readonly upstreamTls: Omit<TlsCapabilities, "minVersions">;
+  /** The request-head timeout of the plain HTTP listener. */
+  readonly headerTimeout: HeaderTimeoutCapability;
+  /** Longest keep-alive idle timeout the plain HTTP listener can apply (Bun.serve: 255 s). */
+  readonly maxKeepAliveMs: number;
+  /**
+   * The request URL keeps the authority of an absolute-form target (`GET http://a.example/x`), so
+   * routing can use it as RFC 9112 §3.2.2 asks. Bun.serve rebuilds the URL from `Host` instead.
+   */
+  readonly absoluteFormAuthority: boolean;
+  /**
+   * The plain HTTP listener closes a connection, unanswered, when the client pipelines a request
+   * behind one whose answer is still pending (Bun.serve). The gateway then holds a non-idempotent
+   * request for one turn of the event loop and does not forward it if its connection is gone.
+   */
+  readonly dropsPipelinedConnections: boolean;
+}
+
+/** Time limits on client connections, from the `net.server.timeouts.*` settings. */
+export interface ConnectionTimeouts {
+  /** Longest time from a request's first byte to the end of its head. */
+  readonly headerMs: number;
+  /** Longest idle time of a kept-alive connection between two requests. */
+  readonly keepAliveMs: number;
 }
 
 /** TLS for a listener: certificates chosen by SNI and the protocol limits resolved from the settings. */
@@ -54,6 +84,8 @@ export interface ListenOptions {
   readonly handler: FetchHandler;
   /** HTTPS instead of plain HTTP. */
   readonly tls?: TlsListenOptions;
+  /** Time limits on connections; the runtime's defaults when absent (tests of the adapters alone). */
+  readonly timeouts?: ConnectionTimeouts;
 }
 
 /** A listening server. */
@@ -73,6 +105,23 @@ export interface ServerAdapter {
   listen(options: ListenOptions): Promise<RunningServer>;
   /** The client's IP address for a request this adapter delivered. */
   clientAddress(request: Request, env: unknown): string;
+  /**
+   * Asks the listener to keep this request's connection open for at least `ms` without traffic
+   * (a backend allowed to take longer than the keep-alive timeout), where idle time during a
+   * request counts against the keep-alive timeout (Bun.serve). Absent where it does not.
+   */
+  holdConnection?(request: Request, env: unknown, ms: number): void;
+  /**
+   * Why the request's framing must be refused, from what the runtime's parser saw but let through
+   * (raw headers, HTTP version), or undefined. Absent where the runtime exposes nothing more.
+   */
+  rawFramingProblem?(env: unknown): string | undefined;
+  /**
+   * Where the listener drops pipelined connections (`dropsPipelinedConnections`): waits one turn of
+   * the event loop and tells whether this request's connection is gone, so a request whose answer
+   * could never be delivered is not forwarded. Absent elsewhere.
+   */
+  connectionDropped?(request: Request, env: unknown): Promise<boolean>;
   /** On HTTPS listeners that ask for client certificates: the SNI name and the certificate the client sent (DER), if any. */
   peerCertificate(env: unknown): { servername: string | undefined; der: Uint8Array | undefined };
   /**

@@ -1,9 +1,8 @@
-import type { IncomingMessage, Server } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { createSecureContext, createServer as createTlsServer, type SecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
-import { createAdaptorServer } from "@hono/node-server";
 import type { CertificateSet, ServerCertificate } from "../tls/certificates.ts";
-import type { FetchHandler, RunningServer, TlsListenOptions } from "./adapter.ts";
-import { listenNodeServer } from "./node-listen.ts";
+import type { ConnectionTimeouts, FetchHandler, RunningServer, TlsListenOptions } from "./adapter.ts";
+import { listenNodeServer, nodeHttpServer } from "./node-listen.ts";
 
 /** The protocol limits of a TLS listener as node:tls takes them. */
 function limits(tls: TlsListenOptions): SecureContextOptions {
@@ -22,9 +21,17 @@ function limits(tls: TlsListenOptions): SecureContextOptions {
  * runtimes, chooses certificates by SNI and hands the client's certificate to the gateway (Bun's
  * and Deno's own servers and Bun's node:https do not). Certificates are chosen per connection from
  * the live certificate set, so updating them needs no new listener and drops no connection.
- * `reusePort` binds beside another listener on the same port, for the Bun adapter's swaps.
+ * `reusePort` binds beside another listener on the same port, for the Bun adapter's swaps. The
+ * connection timeouts also bound the TLS handshake (by the request-head timeout).
  */
-export async function listenHttps(port: number, hostname: string, handler: FetchHandler, tls: TlsListenOptions, reusePort = false): Promise<RunningServer> {
+export async function listenHttps(
+  port: number,
+  hostname: string,
+  handler: FetchHandler,
+  tls: TlsListenOptions,
+  timeouts: ConnectionTimeouts | undefined,
+  reusePort = false,
+): Promise<RunningServer> {
   let certificates: CertificateSet = tls.certificates;
   let contexts = new Map<ServerCertificate, SecureContext>();
   const contextFor = (entry: ServerCertificate) => {
@@ -39,6 +46,8 @@ export async function listenHttps(port: number, hostname: string, handler: Fetch
     // Client certificates are asked for, never required here: policies decide (validate-client-certificate).
     requestCert: certificates.negotiates,
     rejectUnauthorized: false,
+    // A client that never finishes its handshake is held no longer than one that never finishes its request head.
+    ...(timeouts ? { handshakeTimeout: timeouts.headerMs } : {}),
     SNICallback: (servername: string, done: (error: Error | null, context?: SecureContext) => void) => {
       try {
         done(null, contextFor(certificates.find(servername)));
@@ -47,7 +56,7 @@ export async function listenHttps(port: number, hostname: string, handler: Fetch
       }
     },
   };
-  const http = createAdaptorServer({ fetch: handler, overrideGlobalObjects: false }) as Server;
+  const http = nodeHttpServer(handler, timeouts);
   const server = createTlsServer(serverOptions, (socket) => http.emit("connection", socket));
   const running = await listenNodeServer(http, port, hostname, { front: server, reusePort });
   return {

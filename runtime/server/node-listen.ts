@@ -1,6 +1,8 @@
-import type { Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo, Server as NetServer } from "node:net";
-import type { RunningServer } from "./adapter.ts";
+import { getRequestListener } from "@hono/node-server";
+import { HttpProblem } from "../http/problem.ts";
+import type { ConnectionTimeouts, FetchHandler, RunningServer } from "./adapter.ts";
 
 /** How a node:http server is put on a port. */
 export interface NodeListenOptions {
@@ -14,11 +16,53 @@ export interface NodeListenOptions {
 }
 
 /**
+ * The request-head timeout is checked on node:http's connection sweep: often enough that a
+ * connection is closed within a quarter of the timeout (at most a second) after it expires.
+ */
+function sweepInterval(headerMs: number): number {
+  return Math.max(50, Math.min(1_000, Math.floor(headerMs / 4)));
+}
+
+/**
+ * A request that @hono/node-server could not turn into a Fetch request (a `Host` that is not a
+ * host name, an unusable target): 400 problem+json, and the connection is closed, since whatever
+ * follows on it can no longer be trusted to be framed the way the client meant.
+ */
+function malformedTarget(): Response {
+  return new HttpProblem("bad-request", { detail: "The request target or the Host header is not valid.", headers: { connection: "close" } }).toResponse();
+}
+
+/**
+ * A node:http server serving `handler` through @hono/node-server (the listener of Node, of Deno's
+ * plain HTTP port, and of every runtime's HTTPS listener), with the connection timeouts applied:
+ * `headersTimeout` for the request head and `keepAliveTimeout` between requests. The time to
+ * receive a whole request is enforced by the gateway itself (the same on every runtime), so
+ * node:http's own `requestTimeout` is off.
+ */
+export function nodeHttpServer(handler: FetchHandler, timeouts: ConnectionTimeouts | undefined): Server {
+  const serverOptions = timeouts
+    ? { headersTimeout: timeouts.headerMs, requestTimeout: 0, keepAliveTimeout: timeouts.keepAliveMs, connectionsCheckingInterval: sweepInterval(timeouts.headerMs) }
+    : {};
+  const listener = getRequestListener(handler as Parameters<typeof getRequestListener>[0], {
+    overrideGlobalObjects: false,
+    // Called for requests that could not be built (the handler has its own error path).
+    errorHandler: (error) => (error instanceof Error && error.name === "RequestError" ? malformedTarget() : new HttpProblem("internal").toResponse()),
+  });
+  const server = createServer(serverOptions, listener);
+  // Some runtimes' node:http take these only as properties.
+  if (timeouts) {
+    server.headersTimeout = timeouts.headerMs;
+    server.requestTimeout = 0;
+    server.keepAliveTimeout = timeouts.keepAliveMs;
+  }
+  return server;
+}
+
+/**
  * Starts a node:http server (directly or behind a node:tls server) on a port and gives it the
  * adapter's shape: the bound port, and a close that lets in-flight requests finish unless forced.
  */
 export async function listenNodeServer(server: Server, port: number, hostname: string, { front = server, reusePort = false }: NodeListenOptions = {}): Promise<RunningServer> {
-  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve, reject) => {
     front.once("error", reject);
     front.listen({ port, host: hostname, ...(reusePort ? { reusePort } : {}) }, () => {
@@ -35,4 +79,9 @@ export async function listenNodeServer(server: Server, port: number, hostname: s
         else server.closeIdleConnections();
       }),
   };
+}
+
+/** The IncomingMessage behind a request served by a node:http listener, if that is what served it. */
+export function incomingOf(env: unknown): IncomingMessage | undefined {
+  return (env as { incoming?: IncomingMessage } | undefined)?.incoming;
 }

@@ -1,10 +1,9 @@
-import type { Server } from "node:http";
-import { createAdaptorServer } from "@hono/node-server";
 import { fetchTrusting } from "../upstream/undici-fetch.ts";
 import { undiciUpstream } from "../upstream/undici.ts";
 import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
 import { incomingClientAddress, listenHttps, peerCertificate } from "./https.ts";
-import { listenNodeServer } from "./node-listen.ts";
+import { incomingFramingProblem } from "./node-framing.ts";
+import { listenNodeServer, nodeHttpServer } from "./node-listen.ts";
 
 /** Node's http server through @hono/node-server; backends are called with undici. */
 export const nodeAdapter: ServerAdapter = {
@@ -15,11 +14,16 @@ export const nodeAdapter: ServerAdapter = {
     upstreamClient: "undici",
     tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true },
     upstreamTls: { restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true },
+    headerTimeout: { kind: "any" },
+    maxKeepAliveMs: 2 ** 31 - 1,
+    absoluteFormAuthority: true,
+    dropsPipelinedConnections: false,
   },
-  async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {
-    if (tls) return listenHttps(port, hostname, handler, tls);
-    return listenNodeServer(createAdaptorServer({ fetch: handler, overrideGlobalObjects: false }) as Server, port, hostname);
+  async listen({ port, hostname, handler, tls, timeouts }: ListenOptions): Promise<RunningServer> {
+    if (tls) return listenHttps(port, hostname, handler, tls, timeouts);
+    return listenNodeServer(nodeHttpServer(handler, timeouts), port, hostname);
   },
+  rawFramingProblem: incomingFramingProblem,
   clientAddress(_request: Request, env: unknown): string {
     return incomingClientAddress(env);
   },

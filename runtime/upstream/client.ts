@@ -1,15 +1,17 @@
 import type { BackendTlsMaterial } from "../../config/certificates.ts";
+import type { WatchedBody } from "../http/body-guard.ts";
 
 /** A request to a backend, prepared by the proxy: absolute URL, filtered headers, streaming body. */
 export interface UpstreamRequest {
   readonly url: string;
   readonly method: string;
   readonly headers: Headers;
-  /** The client's request, whose body (if any) streams to the backend untouched. */
-  readonly incoming: Request;
-  /** The runtime's per-request value (see ServerAdapter); lets a client reach the raw connection. */
-  readonly env: unknown;
-  /** How long the backend may take to send response headers; past it `send` rejects with UpstreamTimeout. */
+  /** The client's body as it arrives (guarded against slow clients), streamed to the backend untouched; undefined without one. */
+  readonly clientBody: WatchedBody | undefined;
+  /**
+   * How long the backend may take to answer with response headers, counted from the call, the
+   * time to send the request body included; past it `send` rejects with UpstreamTimeout.
+   */
   readonly timeoutMs: number;
   /** The backend's TLS options (trusted CA, client certificate, server name, verification). */
   readonly tls?: BackendTlsMaterial;
@@ -40,3 +42,6 @@ export interface UpstreamClient {
 export function hasNoBody(method: string): boolean {
   return method === "GET" || method === "HEAD";
 }
+
+/** Reason given to an abort signal when a backend timeout fires, to tell it from other aborts. */
+export const TIMED_OUT = "portico:backend-timeout";

@@ -1,6 +1,6 @@
 import type { BackendTlsMaterial } from "../../config/certificates.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
-import { hasNoBody, UpstreamTimeout, type UpstreamClient, type UpstreamRequest } from "./client.ts";
+import { TIMED_OUT, UpstreamTimeout, type UpstreamClient, type UpstreamRequest } from "./client.ts";
 
 /** Bun's fetch `tls` option (versions are numbers: 0x0303 = TLS 1.2). */
 interface BunFetchTls {
@@ -27,9 +27,6 @@ function fetchTls(material: BackendTlsMaterial | undefined, limits: ClientTlsLim
   }
   return Object.keys(tls).length ? tls : undefined;
 }
-
-/** Reason given to the abort signal when the timeout fires, to tell it from other aborts. */
-const TIMED_OUT = "portico:backend-timeout";
 
 /**
  * An upstream client on the runtime's global `fetch` (Bun, Deno): pooled keep-alive connections,
@@ -59,8 +56,8 @@ export function fetchUpstream(limits?: ClientTlsLimits): UpstreamClient {
       const tls = tlsFor(request.tls);
       if (tls) init.tls = tls;
       if (request.body) init.body = request.body;
-      else if (!hasNoBody(request.method) && request.incoming.body) {
-        init.body = request.incoming.body;
+      else if (request.clientBody) {
+        init.body = request.clientBody.stream();
         init.duplex = "half";
       }
       try {
