@@ -80,7 +80,7 @@ export async function controlPlaneCommand(args: string[]): Promise<RunningContro
     server = await adapter.listen({
       port: listenPort,
       hostname,
-      handler: controlPlaneApp(plane).fetch,
+      handler: controlPlaneApp(plane, { clientAddress: (request, env) => adapter.clientAddress(request, env) }).fetch,
       // Tokens and the admin token travel in headers: HTTPS keeps them off the wire.
       tls: certificates && { certificates, minVersion: "TLSv1.2" },
     });
