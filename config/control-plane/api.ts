@@ -41,27 +41,42 @@ function matches(header: string | undefined, tag: string): boolean {
   });
 }
 
+/** How the API learns about the connection a request came on. */
+export interface ControlPlaneAppOptions {
+  /** The client's address for a request (the adapter knows how to read it from the runtime's per-request value); "unknown" without it. */
+  readonly clientAddress?: (request: Request, env: unknown) => string;
+}
+
 /**
  * The control plane's HTTP API. Gateways, with their access token: their configuration view
  * (ETag/If-None-Match), policy modules by sha256, heartbeats. Operators, with the admin token: the
  * status of the desired configuration and of every gateway, and a web page (`/`, `/admin`) that shows
- * it once given the admin token (the page itself holds no data).
+ * it once given the admin token (the page itself holds no data). Every refused token is logged
+ * (rate-limited per client address, never the token: see AuthFailureLog).
  */
-export function controlPlaneApp(plane: ControlPlane): Hono {
+export function controlPlaneApp(plane: ControlPlane, options: ControlPlaneAppOptions = {}): Hono {
   const app = new Hono();
+
+  const sourceOf = (c: Context): string => {
+    try {
+      return options.clientAddress?.(c.req.raw, c.env) || "unknown";
+    } catch {
+      return "unknown";
+    }
+  };
 
   /** Checks a gateway's token for the gateway named in the path; undefined when it may proceed. */
   const refuse = (c: Context, name: string): Response | undefined => {
     const check = verifyToken(c.req.header("authorization"), (g) => plane.keys.keysOf(g));
-    if (!check.ok) {
-      plane.authFailed(check.claims?.gateway ?? name, check.reason);
-      return problem("unauthorized", `gateway token refused: ${check.reason}`, { reason: check.reason });
-    }
-    if (check.claims.gateway !== name) {
-      plane.authFailed(name, "wrong gateway");
-      return problem("unauthorized", `gateway token refused: it is for gateway "${check.claims.gateway}", not "${name}"`, { reason: "wrong gateway" });
-    }
-    return undefined;
+    if (check.ok && check.claims.gateway === name) return undefined;
+    // The log gets the cause (which may be "unknown gateway"); the client gets the reason, which never tells whether a name exists.
+    const reason = check.ok ? "wrong gateway" : check.reason;
+    plane.authFailed(
+      { source: sourceOf(c), credential: "gateway token", reason: check.ok ? reason : check.cause, gateway: name, method: c.req.method, path: c.req.path },
+      { name: check.ok ? name : (check.claims?.gateway ?? name), reason },
+    );
+    const detail = check.ok ? `gateway token refused: it is for gateway "${check.claims.gateway}", not "${name}"` : `gateway token refused: ${reason}`;
+    return problem("unauthorized", detail, { reason });
   };
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
@@ -114,7 +129,11 @@ export function controlPlaneApp(plane: ControlPlane): Hono {
   app.use("/v1/admin/*", async (c, next) => {
     const header = c.req.header("authorization") ?? "";
     const token = /^bearer\s+/i.test(header) ? header.replace(/^bearer\s+/i, "").trim() : "";
-    if (!token || !sameSecret(token, plane.adminToken)) return problem("unauthorized", "admin token required (Authorization: Bearer <token from DIR/state/admin-token>)", { reason: token ? "bad admin token" : "missing" }, "Bearer");
+    if (!token || !sameSecret(token, plane.adminToken)) {
+      const reason = token ? "bad admin token" : "missing";
+      plane.authFailed({ source: sourceOf(c), credential: "admin token", reason, method: c.req.method, path: c.req.path });
+      return problem("unauthorized", "admin token required (Authorization: Bearer <token from DIR/state/admin-token>)", { reason }, "Bearer");
+    }
     await next();
   });
 

@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { readBackendTls, readCaBundle, readCertificatePair } from "../certificates.ts";
+import { join } from "node:path";
+import { isPem, readBackendTls, readCaBundle, readCertificatePair } from "../certificates.ts";
 import { contentHash, locateProblems, parseConfigDocument, type ParsedDocument } from "../load.ts";
 import type { Config } from "../schema/config.ts";
 import { formatPath, showValue, type Problem } from "../schema/problems.ts";
 import { validateConfig } from "../schema/validate.ts";
+import { confineToFolder } from "./confine.ts";
 import { moduleShapeProblem, type ModuleStore } from "./modules.ts";
 
 /** Top-level keys whose lists are concatenated across files, and whose maps are merged. */
@@ -136,8 +137,8 @@ export type DesiredResult = DesiredConfig | { readonly ok: false; readonly hash:
 /**
  * Reads every configuration file of the folder, merges them, validates the whole (each problem with
  * its file and line), stores the policy modules it references by sha256, and reads and checks the
- * TLS certificates. Module and certificate paths are relative to the folder; a module named by
- * sha256 alone must already be stored.
+ * TLS certificates. Module and certificate paths are relative to the folder and must stay inside
+ * it (see confineToFolder); a module named by sha256 alone must already be stored.
  */
 export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
   let files: string[];
@@ -169,7 +170,12 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
         else at("sha256", "unknown module digest: no module with this sha256 is stored (give a module path once, or copy the file into the state's modules folder)");
         continue;
       }
-      const file = resolve(dir, policy.module);
+      const confined = confineToFolder(dir, policy.module);
+      if (!confined.ok) {
+        at("module", confined.message);
+        continue;
+      }
+      const file = confined.path;
       let bytes: Uint8Array<ArrayBuffer>;
       try {
         bytes = readFileSync(file);
@@ -196,15 +202,23 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
   if (validation.ok) {
     for (const [name, backend] of Object.entries(validation.config.backends)) {
       if (!backend.tls) continue;
+      const tls = confineFiles(dir, backend.tls, ["ca", "cert", "key"], (field, message) =>
+        problems.push({ path: formatPath(["backends", name, "tls", field]), message, location: merged.doc.locate(["backends", name, "tls", field]) }),
+      );
+      if (!tls) continue;
       try {
-        const material = readBackendTls(name, backend.tls, dir);
+        const material = readBackendTls(name, tls, dir);
         backendTls.set(name, { ca: material.ca, cert: material.cert, key: material.key });
         identity.push(`backend:${name}\0${material.fingerprint}`);
       } catch (error) {
         problems.push({ path: formatPath(["backends", name, "tls"]), message: (error as Error).message, location: merged.doc.locate(["backends", name, "tls"]) });
       }
     }
-    validation.config.hostnames.forEach((entry, i) => {
+    validation.config.hostnames.forEach((written, i) => {
+      const entry = confineFiles(dir, written, ["cert", "key", "clientCa"], (field, message) =>
+        problems.push({ path: formatPath(["hostnames", i, field]), message, location: merged.doc.locate(["hostnames", i, field]) }),
+      );
+      if (!entry) return;
       try {
         const { cert, key } = readCertificatePair(entry, dir);
         const clientCa = entry.clientCa === undefined ? undefined : readCaBundle(entry.clientCa, dir, `hostname ${entry.host} (clientCa)`).pem;
@@ -218,6 +232,27 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
   const hash = contentHash(identity.join("\n"));
   if (problems.length || !validation.ok) return { ok: false, hash, problems };
   return { ok: true, hash, raw: merged.doc.value, config: validation.config, digests, certificates, backendTls };
+}
+
+/**
+ * The entry with each file reference among `fields` (PEM text is left alone) replaced by the file
+ * to read, confined to the configuration folder `dir`; undefined, after reporting each escaping
+ * reference to `problem`, when any escapes.
+ */
+function confineFiles<T extends object>(dir: string, entry: T, fields: readonly (keyof T & string)[], problem: (field: string, message: string) => void): T | undefined {
+  const confined = { ...entry } as Record<string, unknown>;
+  let ok = true;
+  for (const field of fields) {
+    const value: unknown = entry[field];
+    if (typeof value !== "string" || isPem(value)) continue;
+    const file = confineToFolder(dir, value);
+    if (file.ok) confined[field] = file.path;
+    else {
+      problem(field, file.message);
+      ok = false;
+    }
+  }
+  return ok ? (confined as T) : undefined;
 }
 
 /** What one gateway receives: the part of the desired configuration assigned to it, as exact JSON bytes. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -181,5 +181,67 @@ describe("desired configuration: backend TLS", () => {
     const found = problems({ "b.yaml": `apis: []\nbackends:\n  secure: { urls: ["https://10.0.0.5"], tls: { ca: ./missing-ca.pem } }\n` });
     assert.equal(found.length, 1);
     assert.match(found[0]!, /^b\.yaml:3:\d+: backends\.secure\.tls: backend secure: cannot read the CA certificates .*missing-ca\.pem: ENOENT$/);
+  });
+});
+
+describe("desired configuration: files stay inside the configuration folder", () => {
+  /** A certificate, a CA and a module outside `DIR/config` (in `DIR/outside`), each readable and valid. */
+  const outside = (dir: string) => {
+    const there = join(dir, "..", "outside");
+    mkdirSync(there);
+    const ca = makeCa(there);
+    issue(there, ca, "a.test");
+    copyFileSync(COUNTER, join(there, "p.wasm"));
+    return there;
+  };
+  const API = "apis:\n  - { name: m, path: /m, backend: a, policies: { inbound: [ { policy: p } ] } }\n";
+
+  it("refuses a certificate, key, CA or module named through .., with the field's path and place", () => {
+    const found = problems(
+      {
+        "f.yaml": `${API}backends:
+  a: { urls: ["https://10.0.0.5"], tls: { ca: ../outside/ca.pem } }
+policies:
+  p: { module: ../outside/p.wasm }
+hostnames:
+  - { host: a.test, cert: ../outside/a.test.pem, key: ./../outside/a.test.key }
+`,
+      },
+      outside,
+    );
+    const at = (path: string, reference: string) =>
+      new RegExp(`^f\\.yaml:\\d+:\\d+: ${path.replace(/[.[\]]/g, "\\$&")}: ${reference.replace(/\./g, "\\.")} is outside the configuration folder /\\S+/config \\(it resolves to /\\S+/outside/\\S+\\); the control plane reads only files inside it$`);
+    assert.equal(found.length, 4, found.join("\n"));
+    assert.match(found[0]!, at("policies.p.module", "../outside/p.wasm"));
+    assert.match(found[1]!, at("backends.a.tls.ca", "../outside/ca.pem"));
+    assert.match(found[2]!, at("hostnames[0].cert", "../outside/a.test.pem"));
+    assert.match(found[3]!, at("hostnames[0].key", "./../outside/a.test.key"));
+  });
+
+  it("refuses an absolute path elsewhere, and the control plane's own state folder", () => {
+    let there = "";
+    const found = problems({ "f.yaml": "apis: []\nbackends:\n  a: { urls: [\"https://10.0.0.5\"], tls: { ca: CA } }\n" }, (dir) => {
+      there = outside(dir);
+      writeFileSync(join(dir, "f.yaml"), `apis: []\nbackends:\n  a: { urls: ["https://10.0.0.5"], tls: { ca: ${join(there, "ca.pem")} } }\n`);
+    });
+    assert.equal(found.length, 1, found.join("\n"));
+    assert.match(found[0]!, /^f\.yaml:3:\d+: backends\.a\.tls\.ca: \/\S+\/outside\/ca\.pem is outside the configuration folder /);
+    const state = problems({ "f.yaml": `apis: []\n${BACKENDS}hostnames:\n  - { host: a.test, cert: ../state/keys.json, key: ../state/admin-token }\n` });
+    assert.equal(state.length, 2, state.join("\n"));
+    assert.match(state[0]!, /hostnames\[0\]\.cert: \.\.\/state\/keys\.json is outside the configuration folder/);
+  });
+
+  it("refuses a symbolic link that leads out of the folder, and follows one that stays inside", () => {
+    const found = problems({ "f.yaml": `${API}${BACKENDS}policies:\n  p: { module: linked/p.wasm }\n` }, (dir) => {
+      symlinkSync(outside(dir), join(dir, "linked"));
+    });
+    assert.equal(found.length, 1, found.join("\n"));
+    assert.match(found[0]!, /^f\.yaml:\d+:\d+: policies\.p\.module: linked\/p\.wasm is outside the configuration folder \/\S+\/config \(a symbolic link leads to \/\S+\/outside\/p\.wasm\)/);
+    const inside = ok({ "f.yaml": `${API}${BACKENDS}policies:\n  p: { module: modules/current.wasm }\n` }, (dir) => {
+      mkdirSync(join(dir, "modules"));
+      copyFileSync(COUNTER, join(dir, "modules", "v1.wasm"));
+      symlinkSync("v1.wasm", join(dir, "modules", "current.wasm"));
+    });
+    assert.equal(inside.digests.get("p"), contentHash(readFileSync(COUNTER)));
   });
 });

@@ -5,6 +5,7 @@ import { formatProblem } from "../schema/problems.ts";
 import { folderFingerprint, gatewayView, loadDesired, type DesiredConfig, type GatewayView } from "./desired.ts";
 import { ModuleStore } from "./modules.ts";
 import { writeFileAtomic } from "../atomic-file.ts";
+import { AuthFailureLog, type AuthFailure } from "./auth-failures.ts";
 import { KeyStore } from "./state.ts";
 
 /** Structured events of the control plane (the runtime's logger fits). */
@@ -80,6 +81,8 @@ export class ControlPlane {
   readonly keys: KeyStore;
   readonly modules: ModuleStore;
   readonly adminToken: string;
+  /** Refused authentications, logged at most once per source per minute (see AuthFailureLog). */
+  readonly authFailures: AuthFailureLog;
   #revision: Revision | undefined;
   #views = new Map<string, RevisionedView>();
   #rejected: { hash: string; at: string; problems: string[] } | undefined;
@@ -98,6 +101,7 @@ export class ControlPlane {
     this.keys = new KeyStore(this.layout.state);
     this.modules = new ModuleStore(join(this.layout.state, "modules"));
     this.adminToken = ensureAdminToken(join(this.layout.state, "admin-token"));
+    this.authFailures = new AuthFailureLog(log);
     const revisionsPath = join(this.layout.state, "revisions.json");
     this.#revisions = existsSync(revisionsPath) ? (JSON.parse(readFileSync(revisionsPath, "utf8")) as RevisionFile) : { format: 1, revision: 0, hash: "", views: {} };
   }
@@ -187,9 +191,10 @@ export class ControlPlane {
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
-  /** Stops watching. */
+  /** Stops watching (and the timer of the failed-authentication log). */
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
+    this.authFailures.close();
   }
 
   #record(gateway: string): GatewayRecord {
@@ -217,10 +222,15 @@ export class ControlPlane {
     }
   }
 
-  /** Notes a refused token that named a gateway, so the admin view shows why it cannot sync. */
-  authFailed(gateway: string, reason: string): void {
-    if (!this.#gateways.has(gateway) && !this.keys.keysOf(gateway)) return; // unknown names are not worth a record
-    this.#record(gateway).authFailure = { at: Date.now(), reason };
+  /**
+   * Notes a refused authentication: logged (rate-limited per source), and, for a token of a gateway
+   * the control plane knows (`gateway`, with the `reason` the 401 gave), kept so the admin view
+   * shows why that gateway cannot sync.
+   */
+  authFailed(failure: AuthFailure, gateway?: { name: string; reason: string }): void {
+    this.authFailures.record(failure);
+    if (!gateway || (!this.#gateways.has(gateway.name) && !this.keys.keysOf(gateway.name))) return; // unknown names are not worth a record
+    this.#record(gateway.name).authFailure = { at: Date.now(), reason: gateway.reason };
   }
 
   /** Every gateway's status, for the admin API. */

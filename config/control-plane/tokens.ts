@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** Which of a gateway's two keys signed a token. Two keys let an operator rotate one while the other keeps working. */
 export type KeyId = "primary" | "secondary";
@@ -27,8 +27,16 @@ export interface TokenClaims {
   readonly expires: number;
 }
 
-/** Why a token was refused; sent back in the 401 so an operator can fix the right thing. */
-export type TokenRejection = "missing" | "malformed" | "unknown gateway" | "bad signature" | "key rotated" | "expired" | "wrong gateway";
+/**
+ * Why a token was refused, as the 401 says it, so an operator can fix the right thing. It never
+ * tells whether the gateway a token names exists: a token for a name without keys is a
+ * `bad signature` like a forged one. The reasons that need a valid signature first (`key rotated`,
+ * `expired`, `wrong gateway`) can only be learnt by someone who holds a real token.
+ */
+export type TokenRejection = "missing" | "malformed" | "bad signature" | "key rotated" | "expired" | "wrong gateway";
+
+/** Why a token was refused, for the control plane's own log and admin view: also tells an unknown gateway from a forged signature. */
+export type TokenRefusalCause = TokenRejection | "unknown gateway";
 
 /** The keys a control plane knows for one gateway: current ones, and retired ones kept only to say "key rotated". */
 export interface GatewayKeys {
@@ -36,8 +44,8 @@ export interface GatewayKeys {
   readonly retired: readonly (SigningKey & { readonly key: KeyId })[];
 }
 
-/** The result of checking a token. */
-export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: TokenRejection; claims?: TokenClaims };
+/** The result of checking a token: on refusal, the `reason` to answer with and the `cause` to log. */
+export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: TokenRejection; cause: TokenRefusalCause; claims?: TokenClaims };
 
 const SEPARATOR = "&";
 
@@ -82,25 +90,37 @@ function signedBy(token: string, key: SigningKey): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
+/** Stands in for the key of a gateway that has none, so refusing its token costs one HMAC like any other. */
+const NO_KEY: SigningKey = { secret: randomBytes(32), generation: 0 };
+
+function refused(reason: TokenRejection, claims?: TokenClaims, cause: TokenRefusalCause = reason): TokenCheck {
+  return claims ? { ok: false, reason, cause, claims } : { ok: false, reason, cause };
+}
+
 /**
  * Checks a token against the keys of the gateway it names: signature first (constant-time), then
  * expiry with a few seconds of tolerance. A signature by a key that has since been regenerated is
- * told apart from a forged one, so the operator knows to issue a new token.
+ * told apart from a forged one, so the operator knows to issue a new token. A token naming a
+ * gateway without keys gets the same answer as a forged one (`bad signature`, `cause` "unknown
+ * gateway"), after the same work: one HMAC on every path past parsing, so neither the answer nor
+ * its time tells an unauthenticated caller which gateway names exist.
  */
 export function verifyToken(header: string | undefined, keysOf: (gateway: string) => GatewayKeys | undefined, now = Date.now()): TokenCheck {
-  if (!header?.trim()) return { ok: false, reason: "missing" };
+  if (!header?.trim()) return refused("missing");
   const token = bareToken(header);
   const claims = readClaims(token);
-  if (!claims) return { ok: false, reason: "malformed" };
+  if (!claims) return refused("malformed");
   const keys = keysOf(claims.gateway);
-  if (!keys) return { ok: false, reason: "unknown gateway", claims };
-  const current = keys.current[claims.key];
-  if (current.generation === claims.generation) {
-    if (!signedBy(token, current)) return { ok: false, reason: "bad signature", claims };
-  } else {
-    const retired = keys.retired.find((k) => k.key === claims.key && k.generation === claims.generation);
-    return { ok: false, reason: retired && signedBy(token, retired) ? "key rotated" : "bad signature", claims };
+  if (!keys) {
+    signedBy(token, NO_KEY);
+    return refused("bad signature", claims, "unknown gateway");
   }
-  if (claims.expires + CLOCK_SKEW_MS < now) return { ok: false, reason: "expired", claims };
+  const current = keys.current[claims.key];
+  if (current.generation !== claims.generation) {
+    const retired = keys.retired.find((k) => k.key === claims.key && k.generation === claims.generation);
+    return signedBy(token, retired ?? current) && retired ? refused("key rotated", claims) : refused("bad signature", claims);
+  }
+  if (!signedBy(token, current)) return refused("bad signature", claims);
+  if (claims.expires + CLOCK_SKEW_MS < now) return refused("expired", claims);
   return { ok: true, claims };
 }

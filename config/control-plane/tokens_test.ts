@@ -37,12 +37,25 @@ describe("gateway tokens", () => {
     assert.equal(reason("   "), "missing");
     assert.equal(reason("edge-1&primary&1&notanumber&sig"), "malformed");
     assert.equal(reason("edge-1&owner&1&1&" + "A".repeat(43)), "malformed");
-    assert.equal(reason(make(undefined, primary, { gateway: "ghost" })), "unknown gateway");
+    assert.equal(reason(make(undefined, primary, { gateway: "ghost" })), "bad signature", "a gateway without keys");
     assert.equal(reason(make(undefined, key())), "bad signature", "signed by another secret");
     assert.equal(reason(make(undefined, secondary, { key: "primary", generation: 1 })), "bad signature", "the other key's secret");
     const token = make();
     assert.equal(reason(token.replace("&primary&", "&secondary&")), "bad signature", "claims edited after signing");
     assert.equal(reason(make(NOW - CLOCK_SKEW_MS - 1)), "expired");
+  });
+
+  it("answers a token for a gateway without keys as it answers a forged one, and gives the difference only as the cause", () => {
+    const unknown = verifyToken(make(undefined, primary, { gateway: "ghost" }), lookup, NOW);
+    const forged = verifyToken(make(undefined, key()), lookup, NOW);
+    assert.ok(!unknown.ok && !forged.ok);
+    assert.equal(unknown.reason, forged.reason);
+    assert.equal(unknown.reason, "bad signature");
+    assert.equal(unknown.cause, "unknown gateway");
+    assert.equal(forged.cause, "bad signature");
+    // An expired token is only said to be expired once its signature holds: a forged one is "bad signature".
+    assert.equal((verifyToken(make(NOW - 60_000, key()), lookup, NOW) as { reason: string }).reason, "bad signature");
+    assert.equal((verifyToken(make(NOW - 60_000, primary, { gateway: "ghost" }), lookup, NOW) as { reason: string }).reason, "bad signature");
   });
 
   it("tolerates a few seconds of clock skew, never more", () => {

@@ -76,3 +76,18 @@ export function parseCidr(text: string): IpRange | undefined {
 export function formatRange({ from, to }: IpRange): string {
   return `${from.toString(16).padStart(32, "0")}-${to.toString(16).padStart(32, "0")}`;
 }
+
+/** The loopback ranges: 127.0.0.0/8 (also IPv4-mapped) and ::1. */
+const LOOPBACK: readonly IpRange[] = [parseCidr("127.0.0.0/8")!, parseCidr("::1")!];
+
+/**
+ * Whether a host (an address, possibly in URL brackets, or a name) stays on this machine:
+ * 127.0.0.0/8, `::1`, their IPv4-mapped forms, and `localhost` and its subdomains (RFC 6761).
+ * Anything else, the unspecified `0.0.0.0` and `::` included, may be reached from the network.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.trim().replace(/^\[(.*)\]$/, "$1").replace(/\.$/, "").toLowerCase();
+  if (bare === "localhost" || bare.endsWith(".localhost")) return true;
+  const address = parseIp(bare);
+  return address !== undefined && LOOPBACK.some((range) => address >= range.from && address <= range.to);
+}

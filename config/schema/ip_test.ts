@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { formatRange, parseCidr, parseIp } from "./ip.ts";
+import { formatRange, isLoopbackHost, parseCidr, parseIp } from "./ip.ts";
 
 const hex = (n: bigint | undefined) => n?.toString(16).padStart(32, "0");
 
@@ -46,5 +46,15 @@ describe("parseCidr", () => {
 
   it("formats a range as two 32-digit hex numbers", () => {
     assert.equal(formatRange(parseCidr("10.0.0.0/31")!), "00000000000000000000ffff0a000000-00000000000000000000ffff0a000001");
+  });
+});
+
+describe("isLoopbackHost", () => {
+  it("is true for 127.0.0.0/8, ::1 (bracketed too), their IPv4-mapped forms and localhost names", () => {
+    for (const host of ["127.0.0.1", "127.255.0.9", "::1", "[::1]", "::ffff:127.0.0.1", "[::ffff:7f00:1]", "localhost", "LOCALHOST.", "cp.localhost"]) assert.ok(isLoopbackHost(host), host);
+  });
+
+  it("is false for the unspecified addresses, other addresses and other names", () => {
+    for (const host of ["0.0.0.0", "::", "[::]", "10.0.0.1", "128.0.0.1", "::2", "fe80::1", "cp.example", "localhost.example", "127.0.0.1.nip.io", ""]) assert.ok(!isLoopbackHost(host), host);
   });
 });

@@ -1,4 +1,5 @@
 import { contentHash } from "../load.ts";
+import { isLoopbackHost } from "../schema/ip.ts";
 
 /** Why talking to the control plane failed: it matters for what the gateway reports and retries. */
 export type SyncFailureKind = "unreachable" | "unauthorized" | "server" | "protocol" | "module";
@@ -19,6 +20,22 @@ export class SyncError extends Error {
 function networkReason(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   return (error as { code?: string }).code ?? cause?.code ?? cause?.message ?? (error as Error).message;
+}
+
+/**
+ * The origin of a control-plane endpoint whose traffic crosses the network unencrypted (plain
+ * `http://` to a host that is not loopback), else undefined. Every pull and heartbeat carries the
+ * gateway token in a header and views carry TLS private keys, so a gateway warns about such an
+ * endpoint at start. Only the origin is returned: never a user or password a URL may hold.
+ */
+export function plainHttpEndpoint(endpoint: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return undefined;
+  }
+  return url.protocol === "http:" && !isLoopbackHost(url.hostname) ? url.origin : undefined;
 }
 
 /** A configuration view as downloaded: its exact text, sha256 and revision. */

@@ -468,6 +468,29 @@ export function jsonEscape(text: string): string {
   return text.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n").replaceAll("\r", "\\r").replaceAll("\t", "\\t");
 }
 
+/**
+ * Whether `given` (a value from the request) equals `secret` (an API key, a token), compared in
+ * constant time: every code unit of `given` is compared whatever the first difference, so how long
+ * a refusal takes does not tell a client how much of a secret it guessed right (`==` stops at the
+ * first difference). The number of steps follows `given`'s length; the result does not depend on
+ * which argument is which.
+ */
+export function constantTimeEquals(given: string, secret: string): bool {
+  const length = given.length;
+  const secretLength = secret.length;
+  if (secretLength == 0) return length == 0;
+  let difference = <u32>(length ^ secretLength);
+  const a = changetype<usize>(given);
+  const b = changetype<usize>(secret);
+  for (let i = 0; i < length; i++) {
+    // Past the secret's end, its first unit stands in: the step count stays the same, and a longer
+    // `given` is already unequal through the lengths.
+    const j = select<i32>(i, 0, i < secretLength);
+    difference |= <u32>load<u16>(a + (<usize>i << 1)) ^ <u32>load<u16>(b + (<usize>j << 1));
+  }
+  return difference == 0;
+}
+
 /** Answers with a problem+json body (RFC 9457) of type `urn:portico:problem:<kind>`. */
 export function problem(status: i32, kind: string, title: string, detail: string): void {
   Reply.header("content-type", "application/problem+json");

@@ -4,6 +4,7 @@ import { ControlPlane, dataLayout } from "../../config/control-plane/service.ts"
 import { KeyStore, parseKeyId } from "../../config/control-plane/state.ts";
 import { createToken, MAX_TOKEN_LIFETIME_MS, type KeyId } from "../../config/control-plane/tokens.ts";
 import { parseDuration } from "../../config/schema/duration.ts";
+import { isLoopbackHost } from "../../config/schema/ip.ts";
 import { listenReason } from "../gateway/gateway.ts";
 import { createLogger } from "../observability/log.ts";
 import { CertificateSet } from "../tls/certificates.ts";
@@ -17,6 +18,14 @@ export const DEFAULT_DATA_DIR = "./.portico/control-plane";
 
 /** The control plane's port when `--port` is not given (interface contract). */
 export const DEFAULT_CONTROL_PLANE_PORT = 8079;
+
+/**
+ * The address the control plane listens on when `--bind` is not given: loopback over plain HTTP
+ * (tokens and TLS keys would cross the network in clear), every interface with a certificate.
+ */
+export function defaultBindAddress(tls: boolean): string {
+  return tls ? "0.0.0.0" : "127.0.0.1";
+}
 
 function parse<T extends Record<string, { type: "string" | "boolean" }>>(args: string[], options: T) {
   try {
@@ -41,7 +50,9 @@ export interface RunningControlPlane {
 /**
  * `portico control-plane [--data DIR] [--port N] [--bind ADDRESS] [--watch-interval DURATION]
  * [--tls-cert FILE --tls-key FILE]`: serves gateways their configuration from `DIR/config/*.yaml`
- * (watched) and the admin API, over HTTPS when given a certificate.
+ * (watched) and the admin API, over HTTPS when given a certificate. Without one it listens on
+ * 127.0.0.1 unless `--bind` says otherwise, and a non-loopback `--bind` over plain HTTP is
+ * warned about at start.
  */
 export async function controlPlaneCommand(args: string[]): Promise<RunningControlPlane> {
   const values = parse(args, {
@@ -73,14 +84,14 @@ export async function controlPlaneCommand(args: string[]): Promise<RunningContro
   }
   plane.watch(interval);
   const adapter = await loadAdapter();
-  const hostname = values.bind ?? "0.0.0.0";
+  const hostname = values.bind ?? defaultBindAddress(certificates !== undefined);
   const listenPort = port(values.port, DEFAULT_CONTROL_PLANE_PORT);
   let server: RunningServer;
   try {
     server = await adapter.listen({
       port: listenPort,
       hostname,
-      handler: controlPlaneApp(plane).fetch,
+      handler: controlPlaneApp(plane, { clientAddress: (request, env) => adapter.clientAddress(request, env) }).fetch,
       // Tokens and the admin token travel in headers: HTTPS keeps them off the wire.
       tls: certificates && { certificates, minVersion: "TLSv1.2" },
     });
@@ -89,8 +100,16 @@ export async function controlPlaneCommand(args: string[]): Promise<RunningContro
     throw new CliError(`cannot listen on ${hostname}:${listenPort}: ${listenReason(error)}`, EXIT.invalid);
   }
   const layout = dataLayout(dir);
+  // Before the "started" line, so whoever waits for that line has seen the warning too.
+  if (!certificates && !isLoopbackHost(hostname)) {
+    logger.warn(
+      "INSECURE: the control plane serves plain HTTP on an address reachable from the network: gateway tokens, the admin token and the TLS private keys in views cross it unencrypted. Give it a certificate (--tls-cert, --tls-key) or listen on loopback (--bind 127.0.0.1, the default without a certificate)",
+      { bind: hostname, port: server.port },
+    );
+  }
   logger.info("control plane started", {
     runtime: `${adapter.runtime} ${adapter.version}`,
+    bind: hostname,
     port: server.port,
     https: certificates !== undefined,
     config: layout.config,

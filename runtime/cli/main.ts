@@ -13,6 +13,7 @@ usage:
                                                       else from the control plane in config.service.endpoint)
   portico control-plane [--data DIR] [--port N]       run the control plane (DIR/config/*.yaml, watched)
           [--bind ADDRESS] [--watch-interval 1s] [--tls-cert FILE --tls-key FILE]
+                                                      --bind: 127.0.0.1 without a certificate, else 0.0.0.0
   portico token create --gateway NAME [--key primary|secondary] [--expires 30d] [--data DIR]
                                                       print a gateway access token (at most 30 days)
   portico key regenerate --gateway NAME --key primary|secondary [--data DIR]

@@ -168,7 +168,7 @@ describe("the api-key example in AssemblyScript, C and Rust (ABI neutrality)", (
     it(`${language} passes the shared fixtures`, async () => {
       const res = await runCli(["policy", "test", dir, "--module", join(ROOT, "policies-wasm/dist/examples", file)]);
       assert.equal(res.code, 0, res.stdout + res.stderr);
-      assert.match(res.stdout, /^6 cases: 6 passed, 0 failed$/m);
+      assert.match(res.stdout, /^9 cases: 9 passed, 0 failed$/m);
     });
   }
 });

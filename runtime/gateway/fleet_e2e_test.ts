@@ -105,7 +105,8 @@ gateways:
     const tampered = token1.slice(0, -2) + (token1.endsWith("AA") ? "BB" : "AA");
     assert.equal(await reasonFor("edge-1"), "missing");
     assert.equal(await reasonFor("edge-1", "GatewayKey not-a-token"), "malformed");
-    assert.equal(await reasonFor("ghost", `GatewayKey ${tokenFor("ghost", Date.now() + 60_000)}`), "unknown gateway");
+    // A name without keys is answered like a forged token: the 401 does not tell which names exist.
+    assert.equal(await reasonFor("ghost", `GatewayKey ${tokenFor("ghost", Date.now() + 60_000)}`), "bad signature");
     assert.equal(await reasonFor("edge-1", `GatewayKey ${tampered}`), "bad signature");
     assert.equal(await reasonFor("edge-1", `GatewayKey ${tokenFor("edge-1", Date.now() - 10_000)}`), "expired");
     assert.equal(await reasonFor("edge-2", `GatewayKey ${token1}`), "wrong gateway");

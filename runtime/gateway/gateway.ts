@@ -4,7 +4,7 @@ import { BackupStore } from "../../config/backup.ts";
 import { isPem } from "../../config/certificates.ts";
 import type { Config } from "../../config/schema/config.ts";
 import type { Settings } from "../../config/schema/settings.ts";
-import { ControlPlaneClient } from "../../config/source/control-plane.ts";
+import { ControlPlaneClient, plainHttpEndpoint } from "../../config/source/control-plane.ts";
 import { readConfigFile, watchConfigFile, type FileWatch } from "../../config/source/file.ts";
 import type { Logger } from "../observability/log.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
@@ -104,6 +104,10 @@ function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metri
   const endpoint = settings["config.service.endpoint"]!;
   const token = settings["config.service.auth"];
   if (!token) throw new StartupError("config.service.endpoint is set but config.service.auth (the gateway token) is not");
+  const exposed = plainHttpEndpoint(endpoint);
+  if (exposed) {
+    logger.warn("config.service.endpoint is plain HTTP to a host that is not loopback: the gateway token and the TLS keys in its configuration cross the network unencrypted; use an https:// endpoint", { endpoint: exposed });
+  }
   const syncIntervalMs = settings["config.sync.interval"];
   const caFile = settings["config.service.ca"];
   let ca: string | undefined;

@@ -3,9 +3,16 @@
  * Policy modules are compiled once per sha256 digest and instantiated as in-process Extism plugins.
  */
 import { createHash } from "node:crypto";
-import createPlugin, { type Plugin } from "@extism/extism";
+import type { Plugin } from "@extism/extism";
 import { ENV_NAMESPACE, ENV_OVERRIDES, HOST_FUNCTIONS, HOST_NAMESPACE, setCallingMemory, type PolicyExchange } from "./abi.ts";
 import { FUEL_EXPORT, meterModule } from "./meter.ts";
+import { loadNodeWasiQuietly } from "./quiet-wasi.ts";
+
+// The SDK is imported only once node:wasi is loaded without its start-up warning (see
+// quiet-wasi.ts): a static import would load node:wasi while the module graph links, before any
+// code of this file runs.
+loadNodeWasiQuietly();
+const { default: createPlugin } = await import("@extism/extism");
 
 /** The limits a policy runs within: fuel per call (function entries plus loop iterations) and linear memory. */
 export interface PolicyBudget {

@@ -2,7 +2,7 @@
 // values are given, one of them. Otherwise the client gets failed-check-httpcode with
 // failed-check-error-message as problem+json. Parameters: name, failed-check-httpcode,
 // failed-check-error-message, ignore-case ("true"/"false"), values (newline-separated).
-import { Config, Reply, Request } from "@portico/sdk";
+import { Config, constantTimeEquals, Reply, Request } from "@portico/sdk";
 export { portico_abi_version } from "@portico/sdk";
 
 let loaded = false;
@@ -30,14 +30,20 @@ function load(): void {
 
 function accepted(value: string): bool {
   if (values.length == 0) return true;
-  // A header sent several times arrives joined by ", "; any one of its values may match.
+  // A header sent several times arrives joined by ", "; any one of its values may match. The listed
+  // values may be secrets (API keys): each part is compared with every one of them in constant time,
+  // without stopping at a match, so the time taken does not tell how close a guess came.
   const parts = value.split(",");
+  let found = false;
   for (let i = 0; i < parts.length; i++) {
     let part = parts[i].trim();
     if (ignoreCase) part = part.toLowerCase();
-    if (values.includes(part)) return true;
+    for (let j = 0; j < values.length; j++) {
+      const same = constantTimeEquals(part, values[j]);
+      found = found || same;
+    }
   }
-  return false;
+  return found;
 }
 
 function escapeJson(text: string): string {

@@ -57,9 +57,25 @@ static i32 config(const char *key, char *buffer, u32 size) {
 
 static int is_space(char c) { return c == ' ' || c == '\t'; }
 
-// The 1-based position of `value` in the comma-separated `list`, or 0.
+// Whether the `length` bytes of `given` equal the `secret_length` bytes of `secret`, compared in
+// constant time: every byte of `given` is compared whatever the first difference, so how long a
+// refusal takes does not tell how much of a key a guess got right. The accumulator is volatile so
+// the compiler cannot turn the loop back into one that stops early.
+static int constant_time_equal(const char *given, i32 length, const char *secret, i32 secret_length) {
+  if (secret_length == 0) return length == 0;
+  volatile u32 difference = (u32)(length ^ secret_length);
+  for (i32 i = 0; i < length; i++) {
+    // Past the secret's end, its first byte stands in; a longer `given` is unequal through the lengths.
+    i32 j = i < secret_length ? i : 0;
+    difference |= (u32)((u8)given[i] ^ (u8)secret[j]);
+  }
+  return difference == 0;
+}
+
+// The 1-based position of `value` in the comma-separated `list`, or 0. Every key is compared (the
+// first match wins), each in constant time.
 static i32 position(const char *list, i32 list_length, const char *value, i32 value_length) {
-  i32 index = 0, start = 0;
+  i32 index = 0, found = 0, start = 0;
   while (start <= list_length) {
     i32 end = start;
     while (end < list_length && list[end] != ',') end++;
@@ -67,14 +83,10 @@ static i32 position(const char *list, i32 list_length, const char *value, i32 va
     while (a < b && is_space(list[a])) a++;
     while (b > a && is_space(list[b - 1])) b--;
     index++;
-    if (b - a == value_length && b > a) {
-      i32 i = 0;
-      while (i < value_length && list[a + i] == value[i]) i++;
-      if (i == value_length) return index;
-    }
+    if (b > a && constant_time_equal(value, value_length, list + a, b - a) && found == 0) found = index;
     start = end + 1;
   }
-  return 0;
+  return found;
 }
 
 EXPORT("portico_abi_version") i32 portico_abi_version(void) { return 0x10001; }

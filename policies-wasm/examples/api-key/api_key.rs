@@ -43,6 +43,37 @@ fn config(key: &str) -> Option<String> {
     from_block(unsafe { config_get(portico_block_new(key.as_ptr() as u32, key.len() as i32)) })
 }
 
+/// Whether `given` equals `secret`, compared in constant time: every byte of `given` is compared
+/// whatever the first difference (`==` stops at it), so how long a refusal takes does not tell how
+/// much of a key a guess got right. The accumulator is written through a volatile store so the
+/// compiler cannot turn the loop back into one that stops early.
+fn constant_time_eq(given: &[u8], secret: &[u8]) -> bool {
+    if secret.is_empty() {
+        return given.is_empty();
+    }
+    let mut difference: usize = given.len() ^ secret.len();
+    for (i, byte) in given.iter().enumerate() {
+        // Past the secret's end, its first byte stands in; a longer `given` is unequal through the lengths.
+        let j = if i < secret.len() { i } else { 0 };
+        let next = difference | usize::from(byte ^ secret[j]);
+        unsafe { core::ptr::write_volatile(&mut difference, next) };
+    }
+    difference == 0
+}
+
+/// The position (from 0) of `value` among the comma-separated `keys`: every key is compared, each in
+/// constant time, and the first match wins.
+fn position(keys: &str, value: &str) -> Option<usize> {
+    let mut found = None;
+    for (i, key) in keys.split(',').enumerate() {
+        let key = key.trim_matches(|c| c == ' ' || c == '\t');
+        if constant_time_eq(value.as_bytes(), key.as_bytes()) && found.is_none() {
+            found = Some(i);
+        }
+    }
+    found
+}
+
 #[no_mangle]
 pub extern "C" fn portico_abi_version() -> i32 {
     0x10001
@@ -53,9 +84,7 @@ pub extern "C" fn on_request() -> i32 {
     let header = config("header").unwrap_or_else(|| "x-api-key".to_string());
     let keys = config("keys").unwrap_or_default();
     let value = from_block(unsafe { portico_request_header(text(&header)) });
-    let index = value
-        .filter(|v| !v.is_empty())
-        .and_then(|v| keys.split(',').position(|k| k.trim_matches(|c| c == ' ' || c == '\t') == v));
+    let index = value.filter(|v| !v.is_empty()).and_then(|v| position(&keys, &v));
     unsafe {
         match index {
             Some(i) => {

@@ -3,7 +3,7 @@
 // Parameters: `keys` (comma-separated accepted keys) and `header` (default x-api-key). A request
 // whose header holds a listed key goes on without that header and with `x-api-key-index: N` (the
 // key's position, from 1); any other request is answered 401 and a warning is logged.
-import { Config, Log, Reply, Request } from "@portico/sdk";
+import { Config, constantTimeEquals, Log, Reply, Request } from "@portico/sdk";
 export { portico_abi_version } from "@portico/sdk";
 
 // Parameters are fixed for the life of an instance: read them once.
@@ -25,7 +25,12 @@ function load(): void {
 export function on_request(): i32 {
   if (!loaded) load();
   const value = Request.header(header);
-  const index = value === null || value!.length == 0 ? -1 : keys.indexOf(value!);
+  let index = -1;
+  if (value !== null && value!.length > 0) {
+    // Keys are secrets: each is compared in constant time, and all of them (the first match wins),
+    // so how long a refusal takes says nothing about how close a guess came.
+    for (let i = keys.length - 1; i >= 0; i--) if (constantTimeEquals(value!, keys[i])) index = i;
+  }
   if (index < 0) {
     Log.warn("rejected a request without a valid API key");
     Reply.header("content-type", "application/json");
