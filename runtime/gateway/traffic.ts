@@ -73,6 +73,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
     let response: Response;
     let clientBody: WatchedBody | undefined;
     let refused = false;
+    let raisedIdle = false;
     const { path, search, authority, encodedSeparator } = requestTarget(request.url, separators);
     // The pipeline is read once: a swap during this request does not affect it, and the replaced
     // pipeline's policy instances are closed only after every request that entered it has left.
@@ -104,7 +105,10 @@ export function trafficApp(deps: TrafficDeps): Hono {
         // The runtime dropped the connection (a request pipelined behind this one): nobody could get the answer.
         throw new HttpProblem("bad-request", { internal: "connection dropped by the runtime before the request was forwarded" });
       }
-      if (pipeline.longestTimeoutMs > keepAliveMs) adapter.holdConnection?.(request, env, pipeline.longestTimeoutMs);
+      if (pipeline.longestTimeoutMs > keepAliveMs && adapter.setIdleTimeout) {
+        adapter.setIdleTimeout(request, env, pipeline.longestTimeoutMs);
+        raisedIdle = true;
+      }
       response = await forward(upstream, reporting, {
         request,
         clientBody,
@@ -112,7 +116,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
         rest: route.rest,
         search,
         path,
-        client: { ip: plainIp(adapter.clientAddress(request, env)), proto },
+        client: { ip: plainIp(adapter.clientAddress(request, env)), proto, host: authority },
         chains: route.operation ? target.operationChains[route.operation.index]! : target.chains,
         params: route.params,
         api,
@@ -124,6 +128,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
       response = problemFor(error, logger, path);
     } finally {
       pipeline?.leave();
+      if (raisedIdle) adapter.setIdleTimeout!(request, env, keepAliveMs);
     }
     // A request refused for its framing, or whose body was not (or not wholly) read, leaves the
     // connection in a state nobody can trust or wait for: it is closed once the answer is sent.

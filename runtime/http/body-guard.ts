@@ -110,6 +110,8 @@ export class WatchedBody implements AsyncIterable<Uint8Array> {
       this.waitingSince = -1;
     }
     if (result.done) {
+      // A cancelled source also ends its pending read with `done`: that is not the body's end.
+      if (this.settled) return result;
       this.finished = true;
       this.#settle();
     } else this.bytes += result.value.byteLength;
@@ -248,8 +250,8 @@ export class BodyGuard {
     const body = new WatchedBody(this, source, arrivedAt);
     this.#active.add(body);
     if (this.#timer === undefined) {
+      // Runs only while bodies are in flight (stopped with the last one), so it may keep the process alive.
       this.#timer = setInterval(() => this.sweep(performance.now()), this.#sweepMs);
-      (this.#timer as { unref?: () => void }).unref?.();
     }
     return body;
   }

@@ -18,6 +18,11 @@ export interface ClientFacts {
   readonly ip: string;
   /** `http` or `https`: the protocol of the listener that took the request. */
   readonly proto: string;
+  /**
+   * The authority the request was routed by: an absolute-form target's, which wins over `Host`
+   * (RFC 9112 §3.2.2), else the `Host` header's. Defaults to the `Host` header.
+   */
+  readonly host?: string;
 }
 
 function forwardedNode(ip: string): string {
@@ -30,7 +35,7 @@ function forwardedValue(value: string): string {
 
 /**
  * Headers for the backend request: the client's headers without hop-by-hop ones and without
- * `Host` (the backend's own host is sent) and `Expect`, with `X-Forwarded-For/-Proto/-Host` and `Forwarded`
+ * `Host` (the backend's own host is sent; the routed authority goes in the forwarding headers) and `Expect`, with `X-Forwarded-For/-Proto/-Host` and `Forwarded`
  * set by the gateway. Client-supplied forwarding headers are replaced, not trusted.
  * `Accept-Encoding: identity` is sent when the client named no encoding, so the runtime's
  * client never negotiates a compression the client did not ask for.
@@ -38,7 +43,7 @@ function forwardedValue(value: string): string {
 export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts): Headers {
   const headers = new Headers(incoming);
   stripHopByHop(headers);
-  const host = headers.get("host");
+  const host = client.host || headers.get("host");
   headers.delete("host");
   // The listener has already answered `Expect: 100-continue` (or will as the body is read); the
   // backend call is a new exchange, and undici refuses requests that carry the header.

@@ -106,11 +106,12 @@ export interface ServerAdapter {
   /** The client's IP address for a request this adapter delivered. */
   clientAddress(request: Request, env: unknown): string;
   /**
-   * Asks the listener to keep this request's connection open for at least `ms` without traffic
-   * (a backend allowed to take longer than the keep-alive timeout), where idle time during a
-   * request counts against the keep-alive timeout (Bun.serve). Absent where it does not.
+   * Sets how long this request's connection may go without traffic before the listener closes it,
+   * where idle time during a request counts against the keep-alive timeout (Bun.serve): raised for
+   * a request to a backend allowed to take longer, and set back to the keep-alive timeout once its
+   * answer is ready. Absent where the keep-alive timeout runs only between requests.
    */
-  holdConnection?(request: Request, env: unknown, ms: number): void;
+  setIdleTimeout?(request: Request, env: unknown, ms: number): void;
   /**
    * Why the request's framing must be refused, from what the runtime's parser saw but let through
    * (raw headers, HTTP version), or undefined. Absent where the runtime exposes nothing more.

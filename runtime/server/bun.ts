@@ -38,7 +38,7 @@ function serve(port: number, hostname: string, handler: FetchHandler, timeouts: 
     hostname,
     fetch: handler as (request: Request, server: BunServer) => Response | Promise<Response>,
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-    // Bun counts idle time during a request too: requests that may wait longer ask for more (holdConnection).
+    // Bun counts idle time during a request too: requests that may wait longer ask for more (setIdleTimeout).
     idleTimeout: idleSeconds(timeouts),
     development: false,
     // HTTPS listeners are replaced to change certificates: the new one binds beside the old one.
@@ -108,9 +108,9 @@ export const bunAdapter: ServerAdapter = {
     if (!servedByBunServe(env)) return incomingClientAddress(env);
     return env.requestIP(request)?.address ?? "";
   },
-  holdConnection(request: Request, env: unknown, ms: number): void {
-    // Kept for the rest of the connection's life; bounded by Bun's own maximum.
-    if (servedByBunServe(env)) env.timeout(request, Math.min(MAX_IDLE_SECONDS, Math.ceil(ms / 1000)));
+  setIdleTimeout(request: Request, env: unknown, ms: number): void {
+    // Bun keeps the value for the connection until it is set again; bounded by Bun's own maximum.
+    if (servedByBunServe(env)) env.timeout(request, Math.min(MAX_IDLE_SECONDS, Math.max(1, Math.ceil(ms / 1000))));
   },
   async connectionDropped(request: Request, env: unknown): Promise<boolean> {
     if (!servedByBunServe(env)) return false;
