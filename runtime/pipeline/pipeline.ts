@@ -78,6 +78,8 @@ export class Pipeline {
     readonly steps: PolicySteps,
     /** Server certificates by host name for the HTTPS listener; undefined without `hostnames`. */
     readonly certificates: CertificateSet | undefined,
+    /** Keys of the custom policy modules this pipeline uses (what the module cache keeps). */
+    readonly moduleKeys: ReadonlySet<string>,
   ) {
     Object.freeze(this);
   }
@@ -91,7 +93,7 @@ export class Pipeline {
     // Certificates first: reading and checking them cannot leave anything to clean up.
     const certificates = CertificateSet.load(config.hostnames, options.baseDir ?? ".");
     const steps = new PolicySteps(options.previousSteps);
-    const load: PolicyLoader = { config, modules, steps, baseDir: options.baseDir ?? ".", moduleBytes: options.moduleBytes };
+    const load: PolicyLoader = { config, modules, steps, baseDir: options.baseDir ?? ".", moduleBytes: options.moduleBytes, moduleKeys: new Set() };
     const backends = new Map<string, BackendPool>();
     for (const [name, backend] of Object.entries(config.backends)) backends.set(name, new BackendPool(name, backend, options.baseDir));
     const targets = new Map<ApiConfig, ApiTarget>();
@@ -108,7 +110,7 @@ export class Pipeline {
     }
     const router = new Router(config.apis, (api) => targets.get(api)!);
     steps.release();
-    return new Pipeline(config, revision, hash, router, backends, steps, certificates);
+    return new Pipeline(config, revision, hash, router, backends, steps, certificates, load.moduleKeys);
   }
 
   /** Marks a request as using this pipeline; every `enter` is followed by one `leave`. */
@@ -146,6 +148,8 @@ interface PolicyLoader {
   readonly steps: PolicySteps;
   readonly baseDir: string;
   readonly moduleBytes: CompileOptions["moduleBytes"];
+  /** Keys of the custom modules used so far. */
+  readonly moduleKeys: Set<string>;
 }
 
 /** Options for compiling a pipeline. */
@@ -201,6 +205,7 @@ async function step(use: PolicyUse, load: PolicyLoader): Promise<PolicyStep> {
   const module = await modules.compile(bytes, custom.sha256, budget).catch((error: Error) => {
     throw new Error(`policy "${use.policy}" (${from}): ${error.message}`);
   });
+  load.moduleKeys.add(module.key);
   const body = custom.body && { request: custom.body.request ?? 0, response: custom.body.response ?? 0 };
   return steps.get(use.policy, use.failure ?? custom.failure, module, { config: customPolicyConfig(use.with) }, body);
 }
@@ -236,6 +241,7 @@ export class PipelineHolder {
     const pipeline = await Pipeline.compile(config, this.#revision + 1, hash, this.modules, { ...options, previousSteps: previous?.steps });
     this.#revision = pipeline.revision;
     this.#current = pipeline;
+    this.modules.retain(pipeline.moduleKeys);
     if (previous) void previous.drained().then(() => previous.steps.closeUnused(pipeline.steps));
     return pipeline;
   }
