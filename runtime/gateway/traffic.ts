@@ -5,6 +5,7 @@ import { requestTarget } from "../http/target.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { PipelineHolder } from "../pipeline/pipeline.ts";
+import type { BodyBuffers } from "../policy/body.ts";
 import { forward } from "../proxy/proxy.ts";
 import type { ServerAdapter } from "../server/adapter.ts";
 import type { CertificateSet } from "../tls/certificates.ts";
@@ -23,6 +24,8 @@ export interface TrafficDeps {
   readonly metrics: GatewayMetrics;
   /** Protocol of the listener this app serves: `http` or `https`. */
   readonly proto: "http" | "https";
+  /** The cap on bodies buffered for policies, shared by every listener of the process. */
+  readonly bodies?: BodyBuffers;
 }
 
 /** Normalises IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) to plain IPv4. */
@@ -36,8 +39,8 @@ function plainIp(address: string): string {
  * counted and (when enabled) logged.
  */
 export function trafficApp(deps: TrafficDeps): Hono {
-  const { holder, adapter, upstream, logger, metrics, proto } = deps;
-  const reporting = { logger, metrics };
+  const { holder, adapter, upstream, logger, metrics, proto, bodies } = deps;
+  const reporting = { logger, metrics, bodies };
 
   async function handle(request: Request, env: unknown): Promise<Response> {
     const started = performance.now();
