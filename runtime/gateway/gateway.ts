@@ -9,6 +9,8 @@ import { readConfigFile, watchConfigFile, type FileWatch } from "../../config/so
 import type { Logger } from "../observability/log.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
 import { PipelineHolder } from "../pipeline/pipeline.ts";
+import { BodyBuffers } from "../policy/body.ts";
+import { MemoryStateStore, setPolicyState } from "../policy/state.ts";
 import type { FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
 import { ConfigApplier } from "./apply.ts";
 import { managementApp } from "./management.ts";
@@ -156,20 +158,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const metrics = new GatewayMetrics();
   const applier = new ConfigApplier(holder, metrics, logger);
   const { tls, clientTls } = tlsForRuntime(settings, adapter, logger);
+  const bodies = boundState(settings, holder, metrics);
   const feed = configFile ? fileFeed(configFile, holder, applier, logger) : controlPlaneFeed(options, applier, metrics);
   await feed.start();
-  const upstream = adapter.createUpstreamClient(clientTls.limits);
+  const upstream = adapter.createUpstreamClient(clientTls.limits, { maxPools: settings["net.client.tls.max-pools"] });
+  metrics.bounds.upstreamPools = upstream.pools;
   const servers: RunningServer[] = [];
   let https: HttpsListener | undefined;
   try {
     const httpPort = settings["net.server.http.port"];
     const traffic = httpPort
-      ? await listen(adapter, httpPort, settings["net.server.bind-address"], trafficApp({ holder, adapter, upstream, logger, metrics, proto: "http" }).fetch)
+      ? await listen(adapter, httpPort, settings["net.server.bind-address"], trafficApp({ holder, adapter, upstream, logger, metrics, proto: "http", bodies }).fetch)
       : undefined;
     if (traffic) servers.push(traffic);
     const httpsPort = settings["net.server.https.port"];
     if (httpsPort) {
-      const handler = trafficApp({ holder, adapter, upstream, logger, metrics, proto: "https" }).fetch;
+      const handler = trafficApp({ holder, adapter, upstream, logger, metrics, proto: "https", bodies }).fetch;
       https = new HttpsListener(adapter, httpsPort, settings["net.server.bind-address"], handler, tls.limits, logger);
       try {
         await https.update(holder.current!.certificates);
@@ -214,6 +218,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await upstream.close();
     throw error;
   }
+}
+
+/**
+ * Sets up what bounds the state clients can make the gateway hold (see docs/limits.md): a fresh
+ * policy state store within policy.state.max-bytes, the cap on bodies buffered for policies
+ * (returned, for the traffic listeners), and the metrics that report them and the module cache.
+ */
+function boundState(settings: Settings, holder: PipelineHolder, metrics: GatewayMetrics): BodyBuffers {
+  const state = new MemoryStateStore({ maxBytes: settings["policy.state.max-bytes"] });
+  setPolicyState(state);
+  const bodies = new BodyBuffers(settings["policy.body.max-buffered"]);
+  metrics.bounds.state = state;
+  metrics.bounds.modules = holder.modules;
+  metrics.bounds.bodies = bodies;
+  return bodies;
 }
 
 /**
