@@ -58,7 +58,7 @@ export interface MemoryStoreLimits {
   readonly cacheValueLength: number;
 }
 
-/** Defaults for the in-process store: 64 MiB (about 400,000 counters), cached values up to 64 Ki code units. */
+/** Defaults for the in-process store: 64 MiB (about 280,000 counters with short keys), cached values up to 64 Ki code units. */
 export const DEFAULT_STORE_LIMITS: MemoryStoreLimits = { maxBytes: 64 * 1024 * 1024, cacheValueLength: 64 * 1024 };
 
 /**
