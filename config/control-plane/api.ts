@@ -1,6 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { Hono, type Context } from "hono";
 import { adminPageResponse } from "./admin-page.ts";
+import { MAX_HEARTBEAT_BYTES, textWithin } from "./heartbeat.ts";
 import type { ControlPlane, HeartbeatReport } from "./service.ts";
 import { verifyToken } from "./tokens.ts";
 
@@ -10,6 +11,7 @@ const PROBLEMS = {
   "not-found": { status: 404, title: "No such resource" },
   "no-configuration": { status: 503, title: "The control plane has no valid configuration yet" },
   "bad-request": { status: 400, title: "The request is malformed" },
+  "too-large": { status: 413, title: "The request body is too large" },
 } as const;
 
 /** An RFC 9457 problem+json response; `extra` members (such as `reason`) are for clients to act on. */
@@ -115,9 +117,14 @@ export function controlPlaneApp(plane: ControlPlane, options: ControlPlaneAppOpt
     const name = c.req.param("name");
     const refused = refuse(c, name);
     if (refused) return refused;
+    const text = await textWithin(c.req.raw, MAX_HEARTBEAT_BYTES);
+    if (text === undefined) {
+      plane.heartbeatTooLarge(name);
+      return problem("too-large", `a heartbeat is at most ${MAX_HEARTBEAT_BYTES} bytes`);
+    }
     let report: unknown;
     try {
-      report = await c.req.json();
+      report = JSON.parse(text);
     } catch {
       return problem("bad-request", "a heartbeat is a JSON object");
     }

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatProblem } from "../schema/problems.ts";
 import { folderFingerprint, gatewayView, loadDesired, type DesiredConfig, type GatewayView } from "./desired.ts";
+import { MAX_HEARTBEAT_BYTES } from "./heartbeat.ts";
 import { ModuleStore } from "./modules.ts";
 import { writeFileAtomic } from "../atomic-file.ts";
 import { AuthFailureLog, type AuthFailure } from "./auth-failures.ts";
@@ -47,7 +48,12 @@ interface GatewayRecord {
   lastPull?: { at: number; status: 200 | 304 };
   heartbeat?: { at: number; report: HeartbeatReport };
   authFailure?: { at: number; reason: string };
+  /** Heartbeats refused as too large (413), and when that was last logged. */
+  heartbeatsTooLarge?: { count: number; warned: number };
 }
+
+/** A gateway whose heartbeats are refused as too large is logged at most this often. */
+const TOO_LARGE_WARNING_MS = 10 * 60_000;
 
 /** One revision of the desired configuration. */
 export interface Revision {
@@ -222,6 +228,17 @@ export class ControlPlane {
     }
   }
 
+  /** Notes a heartbeat refused as too large (it was not read): counted, and logged at most every 10 minutes per gateway. */
+  heartbeatTooLarge(gateway: string, now = Date.now()): void {
+    const record = this.#record(gateway);
+    record.lastContact = now;
+    const refused = (record.heartbeatsTooLarge ??= { count: 0, warned: 0 });
+    refused.count += 1;
+    if (now - refused.warned < TOO_LARGE_WARNING_MS) return;
+    refused.warned = now;
+    this.log.warn("gateway heartbeat refused: larger than the limit", { gateway, limitBytes: MAX_HEARTBEAT_BYTES, refused: refused.count });
+  }
+
   /**
    * Notes a refused authentication: logged (rate-limited per source), and, for a token of a gateway
    * the control plane knows (`gateway`, with the `reason` the 401 gave), kept so the admin view
@@ -257,6 +274,7 @@ export class ControlPlane {
           inSync: view !== undefined && report?.applied?.hash === view.hash,
           lastError: report?.lastError ?? null,
           lastAuthFailure: record.authFailure ? { at: iso(record.authFailure.at), reason: record.authFailure.reason } : null,
+          heartbeatsTooLarge: record.heartbeatsTooLarge?.count ?? 0,
           tokenExpires: report?.tokenExpires ?? null,
           version: report?.version ?? null,
           runtime: report?.runtime ?? null,

@@ -25,16 +25,6 @@ const duration = z.union([z.string(), z.number()], { error: 'expected a positive
   return ms;
 });
 
-/** A whole number of at least zero (a count or a rate), given as a number or a string of digits. */
-const count = z.union([z.number(), z.string()], { error: "expected a whole number of at least 0" }).transform((v, ctx) => {
-  const n = typeof v === "number" ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < 0) {
-    ctx.addIssue({ code: "custom", message: "expected a whole number of at least 0" });
-    return z.NEVER;
-  }
-  return n;
-});
-
 const bool = z.union([z.boolean(), z.string(), z.number()], { error: "expected true or false" }).transform((v, ctx) => {
   if (typeof v === "boolean") return v;
   const lower = String(v).trim().toLowerCase();
@@ -67,6 +57,38 @@ const suites = list.transform((names, ctx) => {
   }
   return names;
 });
+const SIZE_UNITS: Record<string, number> = { "": 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** A size in bytes: a whole number (bytes) or digits with `B`, `KiB`, `MiB` or `GiB`, from `min` to `max`. */
+const size = (min: number, max: number, example: string) => {
+  const message = `expected a size from ${showSize(min)} to ${showSize(max)}, such as "${example}" (a bare number is bytes)`;
+  return z.union([z.number(), z.string()], { error: message }).transform((v, ctx) => {
+    const match = /^\s*(\d+)\s*(B|KiB|MiB|GiB)?\s*$/.exec(String(v));
+    const bytes = match ? Number(match[1]) * SIZE_UNITS[match[2] ?? ""]! : NaN;
+    if (!Number.isSafeInteger(bytes) || bytes < min || bytes > max) {
+      ctx.addIssue({ code: "custom", message });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+};
+
+function showSize(bytes: number): string {
+  for (const unit of ["GiB", "MiB", "KiB"]) if (bytes % SIZE_UNITS[unit]! === 0) return `${bytes / SIZE_UNITS[unit]!}${unit}`;
+  return `${bytes}B`;
+}
+
+/** A whole number from `min` to `max` (a number, or a string of digits). */
+const count = (min: number, max: number) =>
+  z.union([z.number(), z.string()], { error: `expected a whole number from ${min} to ${max}` }).transform((v, ctx) => {
+    const n = typeof v === "number" ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: "custom", message: `expected a whole number from ${min} to ${max}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
 // A scalar only: a map or a list must not become "[object Object]" or "a,b".
 const text = z
   .union([z.string(), z.number()], { error: "expected a single value, not a list or a map" })
@@ -95,7 +117,7 @@ const SPECS = {
   "net.server.timeouts.body-idle": { schema: duration, default: () => 30_000 },
   "net.server.timeouts.request": { schema: duration, default: () => 300_000 },
   "net.server.timeouts.keep-alive": { schema: duration, default: () => 75_000 },
-  "net.server.body.min-rate": { schema: count, default: () => 240 },
+  "net.server.body.min-rate": { schema: count(0, Number.MAX_SAFE_INTEGER), default: () => 240 },
   "net.server.body.min-rate-grace": { schema: duration, default: () => 5_000 },
   "net.server.path.encoded-separators": { schema: oneOf(["keep", "reject", "decode"]), default: () => "keep" as const },
   "net.management.bind-address": { schema: text, default: () => "0.0.0.0" },
@@ -104,6 +126,10 @@ const SPECS = {
   "telemetry.metrics.prometheus.enabled": { schema: bool, default: () => true },
   "telemetry.logs.std": { schema: oneOf(["json", "text", "none"]), default: () => "json" as const },
   "cache.redis.url": { schema: url(["redis:", "rediss:"]), default: () => undefined },
+  // Bounds on what clients can make the gateway hold (additions to the contract; see docs/limits.md).
+  "policy.state.max-bytes": { schema: size(1024 ** 2, 64 * 1024 ** 3, "64MiB"), default: () => 64 * 1024 ** 2 },
+  "policy.body.max-buffered": { schema: size(1024 ** 2, 64 * 1024 ** 3, "64MiB"), default: () => 64 * 1024 ** 2 },
+  "net.client.tls.max-pools": { schema: count(1, 100_000), default: () => 256 },
 } as const satisfies Record<string, { schema: z.ZodType; default: () => unknown; secret?: boolean }>;
 
 /** A settings key, e.g. `net.server.http.port`. */

@@ -74,6 +74,9 @@ describe("resolveSettings: defaults", () => {
     assert.equal(settings["telemetry.logs.std"], "json");
     assert.equal(settings["net.management.port"], 8090);
     assert.equal(settings["cache.redis.url"], undefined);
+    assert.equal(settings["policy.state.max-bytes"], 64 * 1024 * 1024);
+    assert.equal(settings["policy.body.max-buffered"], 64 * 1024 * 1024);
+    assert.equal(settings["net.client.tls.max-pools"], 256);
     assert.deepEqual(resolveSettings({}, {}).warnings, []);
   });
 
@@ -175,6 +178,9 @@ describe("resolveSettings: environment variables", () => {
       "telemetry.metrics.prometheus.enabled": ["off", false],
       "telemetry.logs.std": ["none", "none"],
       "cache.redis.url": ["redis://r:6379/0", "redis://r:6379/0"],
+      "policy.state.max-bytes": ["512MiB", 512 * 1024 * 1024],
+      "policy.body.max-buffered": ["2097152", 2 * 1024 * 1024],
+      "net.client.tls.max-pools": ["16", 16],
     };
     assert.deepEqual(Object.keys(samples).sort(), [...SETTING_KEYS].sort(), "a sample for every setting");
     const env = Object.fromEntries(Object.entries(samples).map(([key, [raw]]) => [envName(key), raw]));
@@ -257,6 +263,19 @@ describe("resolveSettings: bad values", () => {
       assert.match(found[0]!, /^net\.server\.http\.port: expected a port number from 0 to 65535 \(got /, String(bad));
     }
     assert.equal(settingsOf({}, { PORTICO_NET_SERVER_HTTP_PORT: " 8088 " })["net.server.http.port"], 8088);
+  });
+
+  it("reads sizes as bytes or with a binary unit, and refuses others or ones out of range", () => {
+    const settings = settingsOf({ policy: { state: { "max-bytes": "1GiB" }, body: { "max-buffered": 3 * 1024 * 1024 } } });
+    assert.equal(settings["policy.state.max-bytes"], 1024 ** 3);
+    assert.equal(settings["policy.body.max-buffered"], 3 * 1024 * 1024);
+    assert.equal(settingsOf({ "policy.state.max-bytes": " 2048 KiB " })["policy.state.max-bytes"], 2 * 1024 * 1024);
+    for (const bad of ["64MB", "1.5MiB", "-1MiB", "512KiB", "65GiB", "lots", 1.5, true]) {
+      const found = problemsOf({ "policy.state.max-bytes": bad });
+      assert.equal(found.length, 1, String(bad));
+      assert.match(found[0]!, /^policy\.state\.max-bytes: expected a size from 1MiB to 64GiB, such as "64MiB" \(a bare number is bytes\) \(got /, String(bad));
+    }
+    for (const bad of ["0", 0, "1.5", "ten", 100_001]) assert.match(problemsOf({ "net.client.tls.max-pools": bad })[0]!, /expected a whole number from 1 to 100000/, String(bad));
   });
 
   it("refuses zero and negative intervals", () => {

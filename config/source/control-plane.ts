@@ -126,6 +126,7 @@ export class ControlPlaneClient {
   async heartbeat(report: Record<string, unknown>): Promise<void> {
     const response = await this.#fetch("/heartbeat", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(report) });
     await response.body?.cancel();
+    if (response.status === 413) throw new SyncError("heartbeat: the control plane refused it as too large (413)", "protocol", "too-large");
     if (response.status !== 204 && response.status !== 200) throw new SyncError(`heartbeat: the control plane answered ${response.status}`, "protocol");
   }
 }

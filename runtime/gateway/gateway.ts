@@ -11,6 +11,8 @@ import { GatewayMetrics } from "../observability/metrics.ts";
 import { PipelineHolder } from "../pipeline/pipeline.ts";
 import { BodyGuard } from "../http/body-guard.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
+import { BodyBuffers } from "../policy/body.ts";
+import { MemoryStateStore, setPolicyState } from "../policy/state.ts";
 import { ConfigApplier } from "./apply.ts";
 import { managementApp } from "./management.ts";
 import { HttpsListener } from "./https-listener.ts";
@@ -162,9 +164,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const applier = new ConfigApplier(holder, metrics, logger);
   const { tls, clientTls } = tlsForRuntime(settings, adapter, logger);
   const timeouts = timeoutsForRuntime(settings, adapter);
+  const buffers = boundState(settings, holder, metrics);
   const feed = configFile ? fileFeed(configFile, holder, applier, logger) : controlPlaneFeed(options, applier, metrics);
   await feed.start();
-  const upstream = adapter.createUpstreamClient(clientTls.limits);
+  const upstream = adapter.createUpstreamClient(clientTls.limits, { maxPools: settings["net.client.tls.max-pools"] });
+  metrics.bounds.upstreamPools = upstream.pools;
   const servers: RunningServer[] = [];
   const bodies = new BodyGuard({
     idleMs: settings["net.server.timeouts.body-idle"],
@@ -172,8 +176,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     minRateGraceMs: settings["net.server.body.min-rate-grace"],
     totalMs: settings["net.server.timeouts.request"],
   });
-  metrics.sources = { gates: () => holder.gates.all(), bodyTimeouts: () => bodies.timeouts };
-  const trafficDeps = { holder, adapter, upstream, logger, metrics, bodies, keepAliveMs: timeouts.keepAliveMs, separators: settings["net.server.path.encoded-separators"] };
+  metrics.bounds.gates = holder.gates;
+  metrics.bounds.bodyTimeouts = bodies.timeouts;
+  const trafficDeps = { holder, adapter, upstream, logger, metrics, bodies, buffers, keepAliveMs: timeouts.keepAliveMs, separators: settings["net.server.path.encoded-separators"] };
   let https: HttpsListener | undefined;
   try {
     const httpPort = settings["net.server.http.port"];
@@ -228,6 +233,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await upstream.close();
     throw error;
   }
+}
+
+/**
+ * Sets up what bounds the state clients can make the gateway hold (see docs/limits.md): a fresh
+ * policy state store within policy.state.max-bytes, the cap on bodies buffered for policies
+ * (returned, for the traffic listeners), and the metrics that report them and the module cache.
+ */
+function boundState(settings: Settings, holder: PipelineHolder, metrics: GatewayMetrics): BodyBuffers {
+  const state = new MemoryStateStore({ maxBytes: settings["policy.state.max-bytes"] });
+  setPolicyState(state);
+  const bodies = new BodyBuffers(settings["policy.body.max-buffered"]);
+  metrics.bounds.state = state;
+  metrics.bounds.modules = holder.modules;
+  metrics.bounds.bodies = bodies;
+  return bodies;
 }
 
 /**

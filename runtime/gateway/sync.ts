@@ -1,4 +1,5 @@
 import { BackupError, type BackupStore, type ConfigSnapshot } from "../../config/backup.ts";
+import { reportedProblems, reportedText } from "../../config/control-plane/heartbeat.ts";
 import { readClaims } from "../../config/control-plane/tokens.ts";
 import { loadConfigJson, loadConfigText } from "../../config/load.ts";
 import { SyncError, type ControlPlaneClient, type DownloadedView } from "../../config/source/control-plane.ts";
@@ -252,15 +253,20 @@ export class ControlPlaneSync {
     else this.options.logger.warn("the gateway token expires soon; create a new one (portico token create) and set config.service.auth", { expires: at, days: Math.round((expires - now) / 8_640_000) / 10 });
   }
 
-  /** The heartbeat report: name, version, uptime, what is applied, the last failure, token expiry. */
+  /**
+   * The heartbeat report: name, version, uptime, what is applied, the last failure, token expiry.
+   * The failure's message and problems are cut (config/control-plane/heartbeat.ts) so that the
+   * report stays within the control plane's heartbeat limit however many problems there were.
+   */
   report(): Record<string, unknown> {
     const { metrics, syncIntervalMs, heartbeatIntervalMs, version, runtime } = this.options;
+    const error = this.#lastError;
     return {
       version,
       runtime,
       uptimeSeconds: Math.round((Date.now() - metrics.startedAt) / 1000),
       applied: this.#applied ?? null,
-      lastError: this.#lastError ?? null,
+      lastError: error ? { ...error, message: reportedText(error.message), problems: error.problems && reportedProblems(error.problems) } : null,
       tokenExpires: this.#tokenExpires === undefined ? undefined : new Date(this.#tokenExpires).toISOString(),
       tokenExpiresSoon: this.#tokenExpires !== undefined && this.#tokenExpires - Date.now() <= TOKEN_WARNING_MS,
       startedFrom: this.#startedFrom,
@@ -276,6 +282,7 @@ export class ControlPlaneSync {
       if (this.#heartbeatFailing) this.options.logger.info("heartbeat delivered again");
       this.#heartbeatFailing = false;
     } catch (error) {
+      this.options.metrics.heartbeatFailed(error instanceof SyncError ? (error.reason === "too-large" ? "too-large" : error.kind) : "other");
       if (!this.#heartbeatFailing) this.options.logger.warn("heartbeat failed", { error: (error as Error).message, unauthorized: error instanceof SyncError && error.kind === "unauthorized" });
       this.#heartbeatFailing = true;
     }

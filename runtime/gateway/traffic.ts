@@ -6,6 +6,7 @@ import { isValidAuthority, requestTarget, type EncodedSeparators } from "../http
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { PipelineHolder } from "../pipeline/pipeline.ts";
+import type { BodyBuffers } from "../policy/body.ts";
 import { forward } from "../proxy/proxy.ts";
 import type { ServerAdapter } from "../server/adapter.ts";
 import { incomingOf } from "../server/node-listen.ts";
@@ -25,6 +26,8 @@ export interface TrafficDeps {
   readonly metrics: GatewayMetrics;
   /** Protocol of the listener this app serves: `http` or `https`. */
   readonly proto: "http" | "https";
+  /** The cap on bodies buffered for policies, shared by every listener of the process. */
+  readonly buffers?: BodyBuffers;
   /** Guards request bodies against slow clients. */
   readonly bodies: BodyGuard;
   /** The listener's keep-alive timeout: requests to backends allowed longer ask the listener to hold on. */
@@ -62,8 +65,8 @@ function plainIp(address: string): string {
  * counted and (when enabled) logged.
  */
 export function trafficApp(deps: TrafficDeps): Hono {
-  const { holder, adapter, upstream, logger, metrics, proto, bodies, keepAliveMs, separators } = deps;
-  const reporting = { logger, metrics };
+  const { holder, adapter, upstream, logger, metrics, proto, bodies, buffers, keepAliveMs, separators } = deps;
+  const reporting = { logger, metrics, bodies: buffers };
 
   async function handle(request: Request, env: unknown): Promise<Response> {
     const started = performance.now();

@@ -11,6 +11,7 @@ export const PROBLEMS = {
   "backend-busy": { status: 503, title: "The backend is at its concurrency limit" },
   "payload-too-large": { status: 413, title: "The request body is larger than this API accepts" },
   "backend-response-too-large": { status: 502, title: "The backend's response is larger than a policy of this API may read" },
+  "buffers-full": { status: 503, title: "The gateway is buffering as many bodies as it may; try again shortly" },
   "internal": { status: 500, title: "The gateway failed to handle the request" },
 } as const;
 

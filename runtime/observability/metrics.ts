@@ -1,3 +1,25 @@
+import type { StateStoreStats } from "../policy/state.ts";
+import type { UpstreamPoolStats } from "../upstream/client.ts";
+
+/**
+ * The gateway's bounded structures, read when `/metrics` is scraped (each part is set by the gateway
+ * that has it): their sizes, and how often a bound bit. See docs/limits.md.
+ */
+export interface BoundedStats {
+  /** The policy state store (counters and cache). */
+  state?: StateStoreStats;
+  /** The compiled policy module cache. */
+  modules?: { readonly compiled: number; readonly evictions: number };
+  /** Backend connection pools per TLS material (Node and Deno). */
+  upstreamPools?: UpstreamPoolStats;
+  /** Request and response bodies buffered for policies. */
+  bodies?: { readonly bytes: number; readonly maxBytes: number; readonly refusals: number };
+  /** Backend concurrency gates (in flight, queued, refused). */
+  gates?: { all(): Iterable<GateReading> };
+  /** Request bodies cut off for slowness, by reason (idle, rate, total). */
+  bodyTimeouts?: Readonly<Record<string, number>>;
+}
+
 /** A backend's concurrency state, as the metrics read it. */
 export interface GateReading {
   readonly backend: string;
@@ -6,21 +28,11 @@ export interface GateReading {
   readonly rejected: number;
 }
 
-/** Live state other parts of the gateway own, read when the metrics are rendered (never on the request path). */
-export interface MetricSources {
-  /** Backend concurrency gates. */
-  gates(): Iterable<GateReading>;
-  /** Request bodies cut off for slowness, by reason (idle, rate, total). */
-  bodyTimeouts(): Readonly<Record<string, number>>;
-}
-
 /**
  * The gateway's own counters, kept in plain numbers so the request path pays an increment, and
  * rendered in Prometheus text format on the management port.
  */
 export class GatewayMetrics {
-  /** Where live gauges come from; set once the gateway has built them. */
-  sources: MetricSources | undefined;
   /** Responses by status class: index 1..5 for 1xx..5xx. */
   readonly #responses = [0, 0, 0, 0, 0, 0];
   /** Failures (traps, errors, budget exhaustion, back-off refusals) per policy name. */
@@ -32,6 +44,10 @@ export class GatewayMetrics {
   syncFailures = 0;
   /** When the gateway token expires (ms since the epoch), in control-plane mode. */
   tokenExpiresAt: number | undefined;
+  /** Heartbeats the control plane did not take, by reason (`too-large` for a 413, else the failure kind). */
+  readonly #heartbeatFailures = new Map<string, number>();
+  /** Bounded structures whose sizes and evictions are reported. */
+  readonly bounds: BoundedStats = {};
   readonly startedAt = Date.now();
 
   /** Counts a response by its status class. */
@@ -42,6 +58,11 @@ export class GatewayMetrics {
   /** Counts one failure of a policy. */
   policyFailed(policy: string): void {
     this.#policyFailures.set(policy, (this.#policyFailures.get(policy) ?? 0) + 1);
+  }
+
+  /** Counts a heartbeat the control plane did not take. */
+  heartbeatFailed(reason: string): void {
+    this.#heartbeatFailures.set(reason, (this.#heartbeatFailures.get(reason) ?? 0) + 1);
   }
 
   /** Prometheus text exposition of every counter. */
@@ -72,7 +93,10 @@ export class GatewayMetrics {
             "# TYPE portico_gateway_token_expiry_seconds gauge",
             `portico_gateway_token_expiry_seconds ${Math.round((this.tokenExpiresAt - Date.now()) / 1000)}`,
           ]),
-      ...this.#sourceLines(),
+      "# HELP portico_config_heartbeat_failures_total Heartbeats the control plane did not take, by reason (too-large: refused with 413).",
+      "# TYPE portico_config_heartbeat_failures_total counter",
+      ...[...this.#heartbeatFailures].map(([reason, n]) => `portico_config_heartbeat_failures_total{reason=${JSON.stringify(reason)}} ${n}`),
+      ...this.#renderBounds(),
       "# HELP portico_uptime_seconds Seconds since the gateway started.",
       "# TYPE portico_uptime_seconds gauge",
       `portico_uptime_seconds ${Math.round((Date.now() - this.startedAt) / 1000)}`,
@@ -80,24 +104,51 @@ export class GatewayMetrics {
     return `${lines.join("\n")}\n`;
   }
 
-  #sourceLines(): string[] {
-    if (!this.sources) return [];
-    const gates = [...this.sources.gates()];
-    const label = (backend: string) => `{backend=${JSON.stringify(backend)}}`;
-    const timeouts = this.sources.bodyTimeouts();
-    return [
-      "# HELP portico_backend_requests_in_flight Requests in flight to each backend (its concurrency places in use).",
-      "# TYPE portico_backend_requests_in_flight gauge",
-      ...gates.map((g) => `portico_backend_requests_in_flight${label(g.backend)} ${g.inFlight}`),
-      "# HELP portico_backend_requests_queued Requests waiting for a concurrency place of each backend.",
-      "# TYPE portico_backend_requests_queued gauge",
-      ...gates.map((g) => `portico_backend_requests_queued${label(g.backend)} ${g.queued}`),
-      "# HELP portico_backend_requests_rejected_total Requests answered 503 because a backend was at its concurrency limit.",
-      "# TYPE portico_backend_requests_rejected_total counter",
-      ...gates.map((g) => `portico_backend_requests_rejected_total${label(g.backend)} ${g.rejected}`),
-      "# HELP portico_request_body_timeouts_total Request bodies cut off (408) because the client sent them too slowly, by reason.",
-      "# TYPE portico_request_body_timeouts_total counter",
-      ...["idle", "rate", "total"].map((reason) => `portico_request_body_timeouts_total{reason="${reason}"} ${timeouts[reason] ?? 0}`),
-    ];
+  #renderBounds(): string[] {
+    const { state, modules, upstreamPools, bodies, gates, bodyTimeouts } = this.bounds;
+    const lines: string[] = [];
+    const metric = (name: string, type: "gauge" | "counter", help: string, value: number) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
+    if (state) {
+      metric("portico_policy_state_bytes", "gauge", "Bytes the policy state store counts for its counters and cache entries (policy.state.max-bytes bounds it).", state.bytes);
+      metric("portico_policy_state_max_bytes", "gauge", "The policy state store's byte budget (policy.state.max-bytes).", state.maxBytes);
+      metric("portico_policy_state_entries", "gauge", "Counters and cache entries in the policy state store.", state.entries);
+      metric("portico_policy_state_evictions_total", "counter", "Live counters and cache entries dropped, least recently used first, to keep the policy state store within its budget.", state.evictions);
+    }
+    if (modules) {
+      metric("portico_policy_modules_compiled", "gauge", "Compiled policy modules held, built-ins included.", modules.compiled);
+      metric("portico_policy_modules_evicted_total", "counter", "Compiled policy modules dropped: unused by the configuration that went live, or beyond the unused ones kept between swaps.", modules.evictions);
+    }
+    if (upstreamPools) {
+      metric("portico_upstream_pools", "gauge", "Backend connection pools open for backends with their own TLS material.", upstreamPools.open);
+      metric("portico_upstream_pools_evicted_total", "counter", "Backend connection pools closed, least recently used first, to stay within net.client.tls.max-pools.", upstreamPools.evictions);
+    }
+    if (bodies) {
+      metric("portico_policy_body_buffered_bytes", "gauge", "Bytes of request and response bodies buffered for policies right now.", bodies.bytes);
+      metric("portico_policy_body_max_buffered_bytes", "gauge", "Bytes of bodies that may be buffered for policies at once (policy.body.max-buffered).", bodies.maxBytes);
+      metric("portico_policy_body_refused_total", "counter", "Requests answered 503 because buffering their body for a policy would pass policy.body.max-buffered.", bodies.refusals);
+    }
+    if (gates) {
+      const all = [...gates.all()];
+      const label = (backend: string) => `{backend=${JSON.stringify(backend)}}`;
+      lines.push(
+        "# HELP portico_backend_requests_in_flight Requests in flight to each backend (its concurrency places in use).",
+        "# TYPE portico_backend_requests_in_flight gauge",
+        ...all.map((g) => `portico_backend_requests_in_flight${label(g.backend)} ${g.inFlight}`),
+        "# HELP portico_backend_requests_queued Requests waiting for a concurrency place of each backend.",
+        "# TYPE portico_backend_requests_queued gauge",
+        ...all.map((g) => `portico_backend_requests_queued${label(g.backend)} ${g.queued}`),
+        "# HELP portico_backend_requests_rejected_total Requests answered 503 because a backend was at its concurrency limit.",
+        "# TYPE portico_backend_requests_rejected_total counter",
+        ...all.map((g) => `portico_backend_requests_rejected_total${label(g.backend)} ${g.rejected}`),
+      );
+    }
+    if (bodyTimeouts) {
+      lines.push(
+        "# HELP portico_request_body_timeouts_total Request bodies cut off (408) because the client sent them too slowly, by reason.",
+        "# TYPE portico_request_body_timeouts_total counter",
+        ...["idle", "rate", "total"].map((reason) => `portico_request_body_timeouts_total{reason="${reason}"} ${bodyTimeouts[reason] ?? 0}`),
+      );
+    }
+    return lines;
   }
 }

@@ -79,6 +79,8 @@ export class Pipeline {
     readonly steps: PolicySteps,
     /** Server certificates by host name for the HTTPS listener; undefined without `hostnames`. */
     readonly certificates: CertificateSet | undefined,
+    /** Keys of the custom policy modules this pipeline uses (what the module cache keeps). */
+    readonly moduleKeys: ReadonlySet<string>,
   ) {
     let longest = 0;
     for (const backend of backends.values()) longest = Math.max(longest, backend.timeoutMs);
@@ -98,7 +100,7 @@ export class Pipeline {
     // Certificates first: reading and checking them cannot leave anything to clean up.
     const certificates = CertificateSet.load(config.hostnames, options.baseDir ?? ".");
     const steps = new PolicySteps(options.previousSteps);
-    const load: PolicyLoader = { config, modules, steps, baseDir: options.baseDir ?? ".", moduleBytes: options.moduleBytes };
+    const load: PolicyLoader = { config, modules, steps, baseDir: options.baseDir ?? ".", moduleBytes: options.moduleBytes, moduleKeys: new Set() };
     const backends = new Map<string, BackendPool>();
     for (const [name, backend] of Object.entries(config.backends)) {
       const { max, queue, queueTimeout } = backend.concurrency;
@@ -119,7 +121,7 @@ export class Pipeline {
     }
     const router = new Router(config.apis, (api) => targets.get(api)!);
     steps.release();
-    return new Pipeline(config, revision, hash, router, backends, steps, certificates);
+    return new Pipeline(config, revision, hash, router, backends, steps, certificates, load.moduleKeys);
   }
 
   /** Marks a request as using this pipeline; every `enter` is followed by one `leave`. */
@@ -157,6 +159,8 @@ interface PolicyLoader {
   readonly steps: PolicySteps;
   readonly baseDir: string;
   readonly moduleBytes: CompileOptions["moduleBytes"];
+  /** Keys of the custom modules used so far. */
+  readonly moduleKeys: Set<string>;
 }
 
 /** Options for compiling a pipeline. */
@@ -214,6 +218,7 @@ async function step(use: PolicyUse, load: PolicyLoader): Promise<PolicyStep> {
   const module = await modules.compile(bytes, custom.sha256, budget).catch((error: Error) => {
     throw new Error(`policy "${use.policy}" (${from}): ${error.message}`);
   });
+  load.moduleKeys.add(module.key);
   const body = custom.body && { request: custom.body.request ?? 0, response: custom.body.response ?? 0 };
   return steps.get(use.policy, use.failure ?? custom.failure, module, { config: customPolicyConfig(use.with) }, body);
 }
@@ -252,6 +257,7 @@ export class PipelineHolder {
     this.gates.retain(new Set(Object.keys(config.backends)));
     this.#revision = pipeline.revision;
     this.#current = pipeline;
+    this.modules.retain(pipeline.moduleKeys);
     if (previous) void previous.drained().then(() => previous.steps.closeUnused(pipeline.steps));
     return pipeline;
   }

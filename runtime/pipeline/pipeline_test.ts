@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
+import { ROOT } from "../../test/harness.ts";
 import { validateConfig } from "../../config/schema/validate.ts";
 import type { PolicyStep } from "../policy/chain.ts";
 import { PipelineHolder, type Pipeline } from "./pipeline.ts";
@@ -54,5 +57,27 @@ describe("PipelineHolder swaps", () => {
     await assert.rejects(holder.apply(broken, "h2", { moduleBytes: () => undefined }), /module sha256 a{64} is not available/);
     assert.equal(holder.current, first);
     assert.equal(firstStep(first).closed, false);
+  });
+
+  it("keeps in the module cache only the custom modules of the configuration that went live", async () => {
+    const bytes = new Map<string, Uint8Array>();
+    const custom = (fixture: string) => {
+      const module = readFileSync(`${ROOT}policies-wasm/dist/fixtures/${fixture}.wasm`);
+      const sha256 = createHash("sha256").update(module).digest("hex");
+      bytes.set(sha256, module);
+      const value = { ...config("1"), policies: { custom: { sha256, failure: "closed" as const } } };
+      value.apis[0]!.policies!.inbound = [{ policy: "custom" }];
+      return value;
+    };
+    const holder = new PipelineHolder();
+    const options = { moduleBytes: (sha256: string) => bytes.get(sha256) };
+    const first = await holder.apply(custom("counter"), "h1", options);
+    assert.equal(holder.modules.size, 1);
+    first.enter(); // a request in flight keeps the first pipeline's instances
+    await holder.apply(custom("state-probe"), "h2", options);
+    assert.equal(holder.modules.size, 1, "the first configuration's module went");
+    assert.equal(holder.modules.evictions, 1);
+    await firstStep(first).call("on_request", { method: "GET", path: "/a/x", requestHeaders: new Headers(), responseHeaders: undefined });
+    first.leave();
   });
 });

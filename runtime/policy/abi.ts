@@ -56,7 +56,7 @@ export interface PolicyExchange {
   variables?: Map<string, string>;
   /** Response header changes made before the response exists (in on_request), applied to it later. */
   deferred?: DeferredHeader[];
-  /** Concurrency slots taken during this exchange, given back when it ends. */
+  /** Concurrency slots taken and body bytes buffered (BodyBuffers) during this exchange, given back when it ends. */
   releases?: (() => void)[];
   /** The policy being run (set by the chain): it namespaces counters, cache keys and log lines. */
   policy?: string;

@@ -1,16 +1,18 @@
 import { HttpProblem } from "../http/problem.ts";
 import type { Logger } from "../observability/log.ts";
 import type { PolicyExchange } from "./abi.ts";
-import { loadBody, type BodyLimits } from "./body.ts";
+import { loadBody, type BodyBuffers, type BodyLimits } from "./body.ts";
 import { PolicyPlugin, type PolicyModule, type PolicyPluginOptions } from "./extism.ts";
 
 /** What to do when a policy fails: answer 500 (`closed`) or skip it and go on (`open`). */
 export type FailureMode = "closed" | "open";
 
-/** Where policy failures are reported: the gateway's log and its counters. */
+/** Where policy failures are reported (the gateway's log and its counters), and what bounds the bodies policies read. */
 export interface PolicyReporting {
   readonly logger: Logger;
   readonly metrics: { policyFailed(policy: string): void };
+  /** The process-wide cap on bodies buffered for policies (policy.body.max-buffered); none when undefined. */
+  readonly bodies?: BodyBuffers;
 }
 
 /** First pause after a policy fails twice in a row; it doubles with every further failure. */
@@ -111,14 +113,14 @@ export class PolicyChain {
    * Runs every step that implements the hook, until one replies (`exchange.reply`); a failed
    * `closed` step stops the chain with 500 problem+json.
    */
-  async run(exchange: PolicyExchange, { logger, metrics }: PolicyReporting): Promise<void> {
+  async run(exchange: PolicyExchange, { logger, metrics, bodies }: PolicyReporting): Promise<void> {
     for (const step of this.steps) {
       if (!step.has(this.hook)) continue;
       exchange.policy = step.name;
       exchange.bodyAccess = step.body;
       // Buffered before the call (host functions are synchronous); too large a body is the client's or backend's problem, not the policy's.
-      if (step.body?.request && this.hook === "on_request") await loadBody(exchange, "request", step.body.request);
-      if (step.body?.response && this.hook === "on_response") await loadBody(exchange, "response", step.body.response);
+      if (step.body?.request && this.hook === "on_request") await loadBody(exchange, "request", step.body.request, bodies);
+      if (step.body?.response && this.hook === "on_response") await loadBody(exchange, "response", step.body.response, bodies);
       try {
         await step.call(this.hook, exchange);
         if (exchange.reply) return;

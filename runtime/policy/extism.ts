@@ -62,12 +62,28 @@ function describeVersion(version: number): string {
 }
 
 /**
+ * Compiled modules that the live configuration does not use, kept at most (least recently used
+ * out): those of configurations that were refused, in case a corrected one uses them. They all go
+ * when the next configuration goes live.
+ */
+export const MAX_UNUSED_MODULES = 16;
+
+/**
  * Compiles policy modules, once per digest: asking again for the same bytes returns the same
- * compiled module. A digest given by the configuration must match the bytes.
+ * compiled module. A digest given by the configuration must match the bytes. Bounded: once a
+ * configuration goes live (`retain`), the modules it does not use are dropped (instances already
+ * made keep theirs), and between swaps at most MAX_UNUSED_MODULES unused ones are kept.
  */
 export class PolicyModuleCache {
-  readonly #byDigest = new Map<string, Promise<PolicyModule>>();
+  /** Custom modules by key (digest and budget), in least recently used order. */
+  readonly #byKey = new Map<string, Promise<PolicyModule>>();
+  /** Built-in modules by name: a fixed set, never dropped. */
   readonly #builtins = new Map<string, Promise<PolicyModule>>();
+  /** Keys the live configuration uses. */
+  #live: ReadonlySet<string> = new Set();
+  /** How many of `#byKey` are in `#live`. */
+  #liveHeld = 0;
+  #evictions = 0;
 
   /**
    * A built-in policy's module, read and hashed once per process however many uses a configuration
@@ -76,7 +92,11 @@ export class PolicyModuleCache {
   builtin(name: string, bytes: () => Uint8Array): Promise<PolicyModule> {
     let compiled = this.#builtins.get(name);
     if (!compiled) {
-      compiled = Promise.resolve().then(() => this.compile(bytes()));
+      compiled = Promise.resolve().then(() => {
+        const source = bytes();
+        const digest = createHash("sha256").update(source).digest("hex");
+        return compileModule(source, digest, DEFAULT_BUDGET, moduleKey(digest, DEFAULT_BUDGET));
+      });
       compiled.catch(() => this.#builtins.delete(name));
       this.#builtins.set(name, compiled);
     }
@@ -88,22 +108,79 @@ export class PolicyModuleCache {
     if (expectedSha256 !== undefined && expectedSha256 !== digest) {
       return Promise.reject(new PolicyModuleError(`sha256 mismatch: the configuration says ${expectedSha256}, the module is ${digest}`));
     }
-    // The metered module depends on the memory cap; fuel is set per call.
-    const key = `${digest}:${budget.memoryBytes}:${budget.fuel}`;
-    let compiled = this.#byDigest.get(key);
-    if (!compiled) {
-      compiled = compileModule(bytes, digest, budget, key);
-      // A failed compile is not kept: the next request for these bytes tries again.
-      compiled.catch(() => this.#byDigest.delete(key));
-      this.#byDigest.set(key, compiled);
+    const key = moduleKey(digest, budget);
+    let compiled = this.#byKey.get(key);
+    if (compiled) {
+      this.#byKey.delete(key);
+      this.#byKey.set(key, compiled);
+      return compiled;
     }
+    compiled = compileModule(bytes, digest, budget, key);
+    // A failed compile is not kept: the next request for these bytes tries again.
+    const made = compiled;
+    made.catch(() => {
+      if (this.#byKey.get(key) === made) this.#forget(key);
+    });
+    this.#byKey.set(key, compiled);
+    if (this.#live.has(key)) this.#liveHeld += 1;
+    this.#trim();
     return compiled;
   }
 
-  /** How many distinct modules are compiled (or compiling). */
-  get size(): number {
-    return this.#byDigest.size;
+  /**
+   * Records the module keys the configuration that just went live uses, and drops every other
+   * compiled module (a pipeline still draining keeps the modules its instances were made from).
+   */
+  retain(live: ReadonlySet<string>): void {
+    this.#live = live;
+    this.#liveHeld = 0;
+    for (const key of [...this.#byKey.keys()]) {
+      if (live.has(key)) this.#liveHeld += 1;
+      else {
+        this.#byKey.delete(key);
+        this.#evictions += 1;
+      }
+    }
   }
+
+  /** Drops the least recently used modules the live configuration does not use, beyond MAX_UNUSED_MODULES. */
+  #trim(): void {
+    let unused = this.#byKey.size - this.#liveHeld;
+    if (unused <= MAX_UNUSED_MODULES) return;
+    // Runs only when a configuration is compiled, never per request; skipping live keys is bounded by the configuration.
+    for (const key of this.#byKey.keys()) {
+      if (unused <= MAX_UNUSED_MODULES) return;
+      if (this.#live.has(key)) continue;
+      this.#byKey.delete(key);
+      this.#evictions += 1;
+      unused -= 1;
+    }
+  }
+
+  #forget(key: string): void {
+    this.#byKey.delete(key);
+    if (this.#live.has(key)) this.#liveHeld -= 1;
+  }
+
+  /** How many distinct custom modules are compiled (or compiling); built-ins are not counted. */
+  get size(): number {
+    return this.#byKey.size;
+  }
+
+  /** Compiled modules held, built-ins included (for `/metrics`). */
+  get compiled(): number {
+    return this.#byKey.size + this.#builtins.size;
+  }
+
+  /** Compiled modules dropped so far (unused by the live configuration, or beyond MAX_UNUSED_MODULES). */
+  get evictions(): number {
+    return this.#evictions;
+  }
+}
+
+/** What identifies a compiled form: the digest and the budget it was metered for (the metered module depends on the memory cap; fuel is set per call). */
+function moduleKey(digest: string, budget: PolicyBudget): string {
+  return `${digest}:${budget.memoryBytes}:${budget.fuel}`;
 }
 
 async function compileModule(bytes: Uint8Array, digest: string, budget: PolicyBudget, key: string): Promise<PolicyModule> {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ROOT } from "../../test/harness.ts";
-import { PolicyModuleCache, PolicyModuleError, PolicyPlugin } from "./extism.ts";
+import { MAX_UNUSED_MODULES, PolicyModuleCache, PolicyModuleError, PolicyPlugin } from "./extism.ts";
 
 /** A fixture compiled from source by `policies-wasm/build.ts` (run by `npm test` first). */
 function fixture(name: string): Uint8Array {
@@ -62,5 +62,42 @@ describe("Extism policy host", () => {
     await assert.rejects(cache.compile(fixture("no-abi")), /does not export portico_abi_version/);
     await assert.rejects(cache.compile(new TextEncoder().encode("not wasm")), /not a WebAssembly module/);
     assert.equal(cache.size, 0, "failed compiles are not kept");
+  });
+});
+
+describe("PolicyModuleCache bounds", () => {
+  /** The counter fixture compiled for a given fuel budget: each budget is its own compiled module. */
+  const withFuel = (cache: PolicyModuleCache, fuel: number) => cache.compile(fixture("counter"), undefined, { fuel, memoryBytes: 16 * 1024 * 1024 });
+
+  it("drops every compiled module the configuration that goes live does not use", async () => {
+    const cache = new PolicyModuleCache();
+    const [kept, dropped] = await Promise.all([withFuel(cache, 1), withFuel(cache, 2), withFuel(cache, 3)]);
+    cache.retain(new Set([kept!.key]));
+    assert.equal(cache.size, 1);
+    assert.equal(cache.evictions, 2);
+    assert.equal(await withFuel(cache, 1), kept, "a live module is not compiled again");
+    assert.notEqual(await withFuel(cache, 2), dropped, "a dropped module is compiled again when asked for");
+  });
+
+  it("keeps at most MAX_UNUSED_MODULES unused ones between swaps, least recently used out, and never a live one", async () => {
+    const cache = new PolicyModuleCache();
+    const live = await withFuel(cache, 1_000);
+    cache.retain(new Set([live.key]));
+    const unused = [];
+    for (let fuel = 1; fuel <= MAX_UNUSED_MODULES + 4; fuel++) unused.push(await withFuel(cache, fuel));
+    assert.equal(cache.size, 1 + MAX_UNUSED_MODULES);
+    assert.equal(cache.evictions, 4);
+    assert.equal(await withFuel(cache, 1_000), live);
+    assert.equal(await withFuel(cache, MAX_UNUSED_MODULES + 4), unused.at(-1), "the most recent unused ones are kept");
+    assert.notEqual(await withFuel(cache, 1), unused[0], "the oldest went");
+  });
+
+  it("keeps built-in modules whatever goes live, outside the count of custom ones", async () => {
+    const cache = new PolicyModuleCache();
+    const builtin = await cache.builtin("counter", () => fixture("counter"));
+    cache.retain(new Set());
+    assert.equal(cache.size, 0);
+    assert.equal(cache.compiled, 1);
+    assert.equal(await cache.builtin("counter", () => assert.fail("read again")), builtin);
   });
 });

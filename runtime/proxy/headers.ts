@@ -43,7 +43,9 @@ function forwardedValue(value: string): string {
 export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts): Headers {
   const headers = new Headers(incoming);
   stripHopByHop(headers);
-  const host = client.host || headers.get("host");
+  // The Host header as sent, unless the request was routed by another authority (absolute form).
+  const sent = headers.get("host");
+  const host = client.host && (sent === null || sent.toLowerCase() !== client.host.toLowerCase()) ? client.host : sent;
   headers.delete("host");
   // The listener has already answered `Expect: 100-continue` (or will as the body is read); the
   // backend call is a new exchange, and undici refuses requests that carry the header.

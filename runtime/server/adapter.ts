@@ -1,7 +1,7 @@
 import type { CipherSuites, TlsVersion } from "../../config/schema/tls.ts";
 import type { CertificateSet } from "../tls/certificates.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
-import type { UpstreamClient } from "../upstream/client.ts";
+import type { UpstreamClient, UpstreamOptions } from "../upstream/client.ts";
 
 /** The JavaScript runtimes Portico runs on. */
 export type RuntimeName = "bun" | "deno" | "node";
@@ -130,6 +130,9 @@ export interface ServerAdapter {
    * runtimes take a private CA in different ways. Without `ca`, the global `fetch`.
    */
   createFetch(options: { ca?: string }): typeof fetch;
-  /** A client for backends; `tls` restricts what its TLS connections negotiate (net.client.tls.* settings). */
-  createUpstreamClient(tls?: ClientTlsLimits): UpstreamClient;
+  /**
+   * A client for backends; `tls` restricts what its TLS connections negotiate (net.client.tls.*
+   * settings), `options` bounds the pools it keeps (net.client.tls.max-pools).
+   */
+  createUpstreamClient(tls?: ClientTlsLimits, options?: UpstreamOptions): UpstreamClient;
 }

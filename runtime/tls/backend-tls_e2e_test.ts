@@ -102,4 +102,18 @@ describe("backend TLS: verification, CA per backend, SNI, client certificates, c
       assert.match(with13.output(), /TLS 1\.3 is off on backend connections/);
     }
   });
+
+  it("keeps at most net.client.tls.max-pools pools per TLS material open on Node and Deno, and serves a backend whose pool was closed", async () => {
+    const gw = await gateway(backends(), { PORTICO_NET_CLIENT_TLS_MAX_POOLS: "1" });
+    // Three TLS materials, used in turn twice: with one pool allowed, every request after the first closes one.
+    for (const path of ["/trusted/x", "/unverified/x", "/mtls/x", "/trusted/x", "/unverified/x", "/mtls/x"]) assert.equal((await get(gw, path)).status, 200, path);
+    const text = await (await fetch(`http://127.0.0.1:${gw.managementPort}/metrics`)).text();
+    const value = (name: string) => new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1];
+    if ((await loadAdapter()).runtime === "bun") {
+      assert.equal(value("portico_upstream_pools"), undefined, "Bun's fetch pools connections itself: nothing to report");
+      return;
+    }
+    assert.equal(value("portico_upstream_pools"), "1");
+    assert.equal(value("portico_upstream_pools_evicted_total"), "5");
+  });
 });

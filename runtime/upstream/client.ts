@@ -36,7 +36,26 @@ export class UpstreamTimeout extends Error {
 export interface UpstreamClient {
   send(request: UpstreamRequest): Promise<Response>;
   close(): Promise<void>;
+  /** Its connection pools per backend TLS material, where it keeps its own (undici); undefined where the runtime pools connections (Bun's fetch). */
+  readonly pools?: UpstreamPoolStats;
 }
+
+/** How to size an upstream client. */
+export interface UpstreamOptions {
+  /** Connection pools with their own TLS material kept open at most (net.client.tls.max-pools). */
+  readonly maxPools?: number;
+}
+
+/** What an upstream client's pools hold and have closed, for `/metrics`. */
+export interface UpstreamPoolStats {
+  /** Pools for backends with their own TLS material that are open. */
+  readonly open: number;
+  /** Pools closed so far to stay within `maxPools`. */
+  readonly evictions: number;
+}
+
+/** Pools per TLS material kept open when nothing says otherwise. */
+export const DEFAULT_MAX_POOLS = 256;
 
 /** Methods whose requests carry no body to forward. */
 export function hasNoBody(method: string): boolean {

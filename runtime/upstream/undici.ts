@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { Agent, errors, request as undiciRequest } from "undici";
 import type { BackendTlsMaterial } from "../../config/certificates.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
-import { TIMED_OUT, UpstreamTimeout, type UpstreamClient, type UpstreamRequest } from "./client.ts";
+import { DEFAULT_MAX_POOLS, TIMED_OUT, UpstreamTimeout, type UpstreamClient, type UpstreamOptions, type UpstreamRequest } from "./client.ts";
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
@@ -53,26 +53,39 @@ function webStream(body: Readable): ReadableStream<Uint8Array> {
  * `fetch`. Requests without a body use undici's own header timer; a request with a body gets a
  * timer that also runs while the body is sent (undici's starts only once the body is complete, so
  * a client that never finishes its body would hold the backend forever).
+ * Backends with their own TLS material (CA, client certificate, server name, verification) get a
+ * connection pool each, shared across configuration swaps; at most `maxPools` stay open, and the
+ * least recently used one is closed (its requests in flight finish first) to make room for another.
  */
-export function undiciUpstream(limits?: ClientTlsLimits): UpstreamClient {
+export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MAX_POOLS }: UpstreamOptions = {}): UpstreamClient {
   const pool = { keepAliveTimeout: 30_000, connections: 256, pipelining: 1 };
   // The client-wide limits (net.client.tls.ciphers.allowed-suites): node:tls takes both lists in `ciphers`.
   const connect = limits?.suites
     ? { ciphers: [limits.suites.tls13, limits.suites.tls12].filter(Boolean).join(":"), ...(limits.maxVersion ? { maxVersion: limits.maxVersion } : {}) }
     : {};
   const agent = new Agent({ ...pool, connect });
-  // One agent (connection pool) per distinct backend TLS material, shared across configuration swaps.
+  // Pools by TLS material fingerprint, in least recently used order.
   const agents = new Map<string, Agent>();
+  let evictions = 0;
   const dispatcherFor = (material: BackendTlsMaterial | undefined) => {
     if (!material) return agent;
     let own = agents.get(material.fingerprint);
-    if (!own) {
+    if (own) {
+      agents.delete(material.fingerprint);
+    } else {
+      if (agents.size >= maxPools) {
+        const oldest = agents.keys().next().value!;
+        // Closing waits for the requests it is serving; new ones get a new pool.
+        agents.get(oldest)!.close().catch(() => {});
+        agents.delete(oldest);
+        evictions += 1;
+      }
       own = new Agent({
         ...pool,
         connect: { ...connect, ca: material.ca, cert: material.cert, key: material.key, rejectUnauthorized: material.verify, servername: material.sni },
       });
-      agents.set(material.fingerprint, own);
     }
+    agents.set(material.fingerprint, own);
     return own;
   };
   return {
@@ -104,6 +117,14 @@ export function undiciUpstream(limits?: ClientTlsLimits): UpstreamClient {
     },
     close: async () => {
       await Promise.all([agent.close(), ...[...agents.values()].map((a) => a.close())]);
+    },
+    pools: {
+      get open() {
+        return agents.size;
+      },
+      get evictions() {
+        return evictions;
+      },
     },
   };
 }
