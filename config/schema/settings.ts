@@ -34,14 +34,29 @@ const bool = z.union([z.boolean(), z.string(), z.number()], { error: "expected t
   return z.NEVER;
 });
 
-const url = (protocols: string[]) =>
-  z.string().refine((v) => {
+/** A URL with user info, with the user info masked: such a URL is never shown as given (it may carry a password). */
+function maskUserInfo(value: unknown): unknown {
+  return typeof value === "string" ? value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, "$1***@") : value;
+}
+
+/**
+ * A URL of one of `protocols`. With `credentials: false` user info is refused: a password in a URL
+ * ends up in error messages and logs (the gateway token goes in config.service.auth instead).
+ */
+const url = (protocols: string[], { credentials = true }: { credentials?: boolean } = {}) =>
+  z.string().superRefine((v, ctx) => {
+    let parsed: URL;
     try {
-      return protocols.includes(new URL(v).protocol);
+      parsed = new URL(v);
     } catch {
-      return false;
+      parsed = new URL("invalid:");
     }
-  }, `expected a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}`);
+    if (!protocols.includes(parsed.protocol)) {
+      ctx.addIssue({ code: "custom", message: `expected a URL starting with ${protocols.map((p) => `${p}//`).join(" or ")}` });
+    } else if (!credentials && (parsed.username || parsed.password)) {
+      ctx.addIssue({ code: "custom", message: "must not carry a user name or password (the gateway token goes in config.service.auth)" });
+    }
+  });
 
 const list = z.string().transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean));
 // IANA cipher suite names; an unknown one is named, so a typo never silently allows everything.
@@ -100,7 +115,7 @@ const oneOf = <const T extends string>(values: readonly [T, ...T[]]) =>
 /** Every gateway setting: its parser and its default. Names are fixed by the interface contract. */
 const SPECS = {
   "gateway.name": { schema: text, default: () => hostname() },
-  "config.service.endpoint": { schema: url(["http:", "https:"]), default: () => undefined },
+  "config.service.endpoint": { schema: url(["http:", "https:"], { credentials: false }), default: () => undefined },
   "config.service.auth": { schema: text, default: () => undefined, secret: true },
   "config.service.ca": { schema: text, default: () => undefined },
   "config.sync.interval": { schema: duration, default: () => 10_000 },
@@ -202,7 +217,7 @@ export function resolveSettings(
     const parsed = spec.schema.safeParse(given.value);
     if (parsed.success) settings[key] = parsed.data;
     else {
-      const seen = spec.secret ? "a value that is not shown" : showValue(given.value);
+      const seen = spec.secret ? "a value that is not shown" : showValue(maskUserInfo(given.value));
       const origin = given.from === "settings file" ? "" : ` (from ${given.from})`;
       problems.push({ path: key, message: `${parsed.error.issues[0]!.message.replace(/^Invalid input: /, "")}${origin} (got ${seen})` });
     }

@@ -324,3 +324,15 @@ describe("resolveSettings: cipher suites", () => {
     assert.match(formatProblem(empty.problems[0]!), /expected at least one cipher suite/);
   });
 });
+
+describe("resolveSettings: URLs with credentials", () => {
+  it("refuses a control-plane endpoint with a user name or password, without showing the password", () => {
+    const result = resolveSettings(undefined, { PORTICO_CONFIG_SERVICE_ENDPOINT: "https://edge:s3cret-pass@cp.example:8079" });
+    assert.equal(result.ok, false);
+    if (result.ok) return;
+    const text = result.problems.map(formatProblem).join("\n");
+    assert.match(text, /config\.service\.endpoint: must not carry a user name or password/);
+    assert.doesNotMatch(text, /s3cret-pass/);
+    assert.match(text, /\*\*\*@cp\.example/);
+  });
+});

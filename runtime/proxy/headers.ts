@@ -45,7 +45,7 @@ export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts): 
   stripHopByHop(headers);
   // The Host header as sent, unless the request was routed by another authority (absolute form).
   const sent = headers.get("host");
-  const host = client.host && (sent === null || sent.toLowerCase() !== client.host.toLowerCase()) ? client.host : sent;
+  const host = !client.host || client.host === sent || (sent !== null && sent.toLowerCase() === client.host.toLowerCase()) ? sent : client.host;
   headers.delete("host");
   // The listener has already answered `Expect: 100-continue` (or will as the body is read); the
   // backend call is a new exchange, and undici refuses requests that carry the header.
