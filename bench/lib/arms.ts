@@ -30,6 +30,8 @@ export interface ArmPlan {
   readonly url: string;
   /** A gateway's management base URL (for `/readyz`), else undefined. */
   readonly managementUrl?: string;
+  /** Where the server runs from (a checkout of the repository); default: this one. */
+  readonly cwd?: string;
 }
 
 /** The plan for a Portico gateway on `runtime` serving `configFile` (watched: standalone mode). */
@@ -74,7 +76,7 @@ export async function startArm(bench: Bench, plan: ArmPlan, expectBody: string):
   let server: Server | undefined;
   try {
     if (plan.argv) {
-      server = startServer(plan.name, plan.argv, { cwd: ROOT, env: plan.env, logFile: join(bench.dir, `${plan.name}-${Date.now()}.log`) });
+      server = startServer(plan.name, plan.argv, { cwd: plan.cwd ?? ROOT, env: plan.env, logFile: join(bench.dir, `${plan.name}-${Date.now()}.log`) });
       await waitForOk(plan.readyUrl!, 30_000, server);
     }
     const body = await waitForOk(plan.url, 10_000, server);
