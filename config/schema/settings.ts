@@ -34,11 +34,6 @@ const bool = z.union([z.boolean(), z.string(), z.number()], { error: "expected t
   return z.NEVER;
 });
 
-/** A URL with user info, with the user info masked: such a URL is never shown as given (it may carry a password). */
-function maskUserInfo(value: unknown): unknown {
-  return typeof value === "string" ? value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, "$1***@") : value;
-}
-
 /**
  * A URL of one of `protocols`. With `credentials: false` user info is refused: a password in a URL
  * ends up in error messages and logs (the gateway token goes in config.service.auth instead).
@@ -217,7 +212,7 @@ export function resolveSettings(
     const parsed = spec.schema.safeParse(given.value);
     if (parsed.success) settings[key] = parsed.data;
     else {
-      const seen = spec.secret ? "a value that is not shown" : showValue(maskUserInfo(given.value));
+      const seen = spec.secret ? "a value that is not shown" : showValue(given.value);
       const origin = given.from === "settings file" ? "" : ` (from ${given.from})`;
       problems.push({ path: key, message: `${parsed.error.issues[0]!.message.replace(/^Invalid input: /, "")}${origin} (got ${seen})` });
     }

@@ -1,0 +1,130 @@
+/**
+ * The snapshot: everything a gateway needs to serve one configuration, fully resolved, and the one
+ * contract between the configuration side (`config/`) and the request side (`runtime/`). It is built
+ * from a validated configuration (a standalone file, a control plane's view, a backup) by
+ * `build.ts`: files are read (certificates, keys, CA bundles, policy modules), defaults are applied,
+ * policy chains are resolved through every scope (global → API → operation, with `base`), and every
+ * custom policy module is identified by its sha256 and carried as bytes. The pipeline compiles a
+ * snapshot without any file I/O, and nothing on the request side reads the configuration itself.
+ * See docs/design/architecture.md.
+ */
+import type { X509Certificate } from "node:crypto";
+import type { BuiltinPolicyName } from "../schema/policies.ts";
+
+/** A policy module: a built-in by name (shipped with the gateway), or a custom one by digest. */
+export type ModuleRef =
+  | { readonly kind: "builtin"; readonly name: BuiltinPolicyName }
+  | {
+      readonly kind: "custom";
+      /** sha256 (hex) of the module's bytes, which `Snapshot.modules` holds. */
+      readonly sha256: string;
+      /** Fuel per call and linear memory cap, defaults applied. */
+      readonly budget: { readonly fuel: number; readonly memoryBytes: number };
+    };
+
+/** One use of a policy in a chain, ready to instantiate. */
+export interface PolicyStepSpec {
+  /** The name it was used under: a built-in's name or the key of `policies:`. */
+  readonly policy: string;
+  readonly module: ModuleRef;
+  /** What happens when the policy fails: `closed` answers with an error, `open` skips it. */
+  readonly failure: "open" | "closed";
+  /** The policy's parameters as the module reads them (`portico_config`), defaults applied. */
+  readonly config: Readonly<Record<string, string>>;
+  /** How much of the request and response bodies the policy may read and replace (bytes), when it opted in. */
+  readonly body?: { readonly request: number; readonly response: number };
+}
+
+/** The policy chains around one operation, or a whole API, with every enclosing scope folded in. */
+export interface ChainsSpec {
+  readonly inbound: readonly PolicyStepSpec[];
+  readonly backend: readonly PolicyStepSpec[];
+  readonly outbound: readonly PolicyStepSpec[];
+  readonly onError: readonly PolicyStepSpec[];
+}
+
+/** An operation of an API: a method and a URL template, with its own chains. */
+export interface OperationSpec {
+  /** The operation's name: as configured, else `METHOD /template`-derived (see the router's naming). */
+  readonly name: string;
+  /** An HTTP method, or `*` for any. */
+  readonly method: string;
+  /** The URL template relative to the API's prefix, such as `/{id}`. */
+  readonly url: string;
+  readonly chains: ChainsSpec;
+}
+
+/** An API: where it is routed from, which backend it forwards to, and its chains. */
+export interface ApiSpec {
+  readonly name: string;
+  /** The path prefix, canonical: no trailing slash, "" for the root API. */
+  readonly prefix: string;
+  /** Host names it answers on (lower case; `*.suffix` wildcards), or undefined for any host. */
+  readonly hosts: readonly string[] | undefined;
+  /** The name of its backend in `Snapshot.backends`. */
+  readonly backend: string;
+  /** The operations it lists, or undefined when every method and path under the prefix is forwarded. */
+  readonly operations: readonly OperationSpec[] | undefined;
+  /** The chains of requests that are not matched to a listed operation (APIs without operations). */
+  readonly chains: ChainsSpec;
+}
+
+/** A backend's TLS options with every file read: what the upstream clients are given. */
+export interface BackendTlsMaterial {
+  /** Trusted CA certificates (PEM), instead of the runtime's defaults. */
+  readonly ca?: string;
+  /** Client certificate and key (PEM) for mutual TLS. */
+  readonly cert?: string;
+  readonly key?: string;
+  readonly verify: boolean;
+  /** Server name to send and check, when not the URL's host. */
+  readonly sni?: string;
+  /** sha256 over all of it: equal material can share connections. */
+  readonly fingerprint: string;
+}
+
+/** A backend, defaults applied. */
+export interface BackendSpec {
+  readonly name: string;
+  /** Base URLs; several form a round-robin pool. */
+  readonly urls: readonly string[];
+  /** How long the backend may take to send response headers, in milliseconds. */
+  readonly timeoutMs: number;
+  /** In-flight requests at once, waiting requests, and the longest wait (ms). */
+  readonly concurrency: { readonly max: number; readonly queue: number; readonly queueTimeoutMs: number };
+  readonly tls: BackendTlsMaterial | undefined;
+}
+
+/** A host name of the HTTPS listener: its certificate and key read and checked. */
+export interface HostnameSpec {
+  readonly host: string;
+  /** Certificate chain and private key, PEM. */
+  readonly cert: string;
+  readonly key: string;
+  /** When the leaf certificate expires (ms since the epoch). */
+  readonly notAfter: number;
+  /** Whether clients of this host name are asked for a certificate. */
+  readonly negotiateClientCertificate: boolean;
+  /** CA certificates that client certificates are checked against: the PEM and each certificate parsed. */
+  readonly clientCa: { readonly pem: string; readonly certificates: readonly X509Certificate[] } | undefined;
+}
+
+/** One configuration, resolved. Immutable. */
+export interface Snapshot {
+  /** sha256 (hex) of the configuration's source bytes: its identity in logs, heartbeats and backups. */
+  readonly hash: string;
+  /** Where it came from (a file, a control plane revision, a backup), for logs. */
+  readonly source: string;
+  readonly apis: readonly ApiSpec[];
+  /** Backends by name. */
+  readonly backends: ReadonlyMap<string, BackendSpec>;
+  /** Host names of the HTTPS listener, the first being the default; empty without `hostnames`. */
+  readonly hostnames: readonly HostnameSpec[];
+  /** The bytes of every custom policy module the chains use, by sha256. */
+  readonly modules: ReadonlyMap<string, Uint8Array>;
+  /** Absolute paths of the files read to build it (watched in standalone mode: a change rebuilds the snapshot). */
+  readonly files: readonly string[];
+}
+
+/** The concurrency limit of a backend a policy names by URL (set-backend-service `base-url`): the configuration's default. */
+export const DEFAULT_CONCURRENCY: BackendSpec["concurrency"] = { max: 128, queue: 512, queueTimeoutMs: 5_000 };
