@@ -1,6 +1,6 @@
 /**
  * Throwaway certificates for TLS tests, made with Debian's openssl: a CA, and leaf certificates it
- * signs for given host names (EC P-256, valid two days).
+ * signs for given host names (EC P-256 unless RSA is asked for, valid two days).
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -36,11 +36,22 @@ export function makeCa(dir: string, name = "ca"): IssuedCertificate {
   return read(dir, name);
 }
 
+/** How a leaf certificate is made. */
+export interface IssueOptions {
+  /** The key type: EC P-256 (default) or RSA 2048 (which static-RSA suites need). */
+  readonly keyType?: "ec" | "rsa";
+  /** The extended key usage extension's value, or null for none (default `serverAuth,clientAuth`). */
+  readonly extendedKeyUsage?: string | null;
+}
+
+const NEW_KEY = { ec: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], rsa: ["-newkey", "rsa:2048"] };
+
 /** A leaf certificate for `host` (and any extra names; `IP:…` for addresses) signed by `ca`, in `dir` as `file.pem` / `file.key`. */
-export function issue(dir: string, ca: IssuedCertificate, host: string, file = host.replace(/\*/g, "star"), extraNames: string[] = []): IssuedCertificate {
+export function issue(dir: string, ca: IssuedCertificate, host: string, file = host.replace(/\*/g, "star"), extraNames: string[] = [], options: IssueOptions = {}): IssuedCertificate {
   const names = [host, ...extraNames].map((n) => (n.startsWith("IP:") ? n : `DNS:${n}`)).join(",");
-  writeFileSync(join(dir, `${file}.ext`), `subjectAltName=${names}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n`);
-  openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${file}.key`, "-out", `${file}.csr`, "-subj", `/CN=${host}`], dir);
+  const eku = options.extendedKeyUsage === undefined ? "serverAuth,clientAuth" : options.extendedKeyUsage;
+  writeFileSync(join(dir, `${file}.ext`), `subjectAltName=${names}\nbasicConstraints=CA:FALSE\n${eku === null ? "" : `extendedKeyUsage=${eku}\n`}`);
+  openssl(["req", ...NEW_KEY[options.keyType ?? "ec"], "-nodes", "-keyout", `${file}.key`, "-out", `${file}.csr`, "-subj", `/CN=${host}`], dir);
   openssl(["x509", "-req", "-in", `${file}.csr`, "-CA", ca.certFile, "-CAkey", ca.keyFile, "-CAcreateserial", "-out", `${file}.pem`, "-days", "2", "-extfile", `${file}.ext`], dir);
   return read(dir, file);
 }

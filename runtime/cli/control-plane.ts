@@ -7,6 +7,7 @@ import { parseDuration } from "../../config/schema/duration.ts";
 import { listenReason } from "../gateway/gateway.ts";
 import { createLogger } from "../observability/log.ts";
 import { CertificateSet } from "../tls/certificates.ts";
+import { defaultServerTls } from "../tls/limits.ts";
 import { loadAdapter } from "../server/detect.ts";
 import type { RunningServer } from "../server/adapter.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
@@ -82,7 +83,8 @@ export async function controlPlaneCommand(args: string[]): Promise<RunningContro
       hostname,
       handler: controlPlaneApp(plane).fetch,
       // Tokens and the admin token travel in headers: HTTPS keeps them off the wire.
-      tls: certificates && { certificates, minVersion: "TLSv1.2" },
+      // Portico's default suites, as on the gateway's listener.
+      tls: certificates && { certificates, ...defaultServerTls(adapter.capabilities.tls) },
     });
   } catch (error) {
     plane.close();

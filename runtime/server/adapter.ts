@@ -23,6 +23,13 @@ export interface TlsCapabilities {
   readonly restrictTls13Suites: boolean;
   /** Whether the listener can be capped at TLS 1.2 (how an allow-list without some TLS 1.3 suites is honoured where they cannot be restricted). */
   readonly capAtTls12: boolean;
+  /**
+   * Where suites cannot be restricted: the suites (IANA names) the runtime offers anyway, measured
+   * with openssl s_client and s_server (docs/tls.md). Portico's defaults hold there only if these
+   * are among them, and an allow-list is honoured only if it allows all of their TLS 1.2 ones;
+   * otherwise the gateway refuses to start. Undefined where suites can be restricted.
+   */
+  readonly ownSuites?: readonly string[];
 }
 
 /** What a runtime can do, so callers branch on capabilities, never on the runtime's name. */
@@ -43,7 +50,7 @@ export interface TlsListenOptions {
   readonly minVersion: TlsVersion;
   /** Set to `TLSv1.2` when TLS 1.3 must not be offered. */
   readonly maxVersion?: TlsVersion;
-  /** The allowed suites; undefined means the runtime's defaults. */
+  /** The suites to offer (the operator's list or Portico's defaults); undefined leaves the runtime's own. */
   readonly suites?: CipherSuites;
 }
 

@@ -10,7 +10,7 @@ function limits(tls: TlsListenOptions): SecureContextOptions {
   return {
     minVersion: tls.minVersion,
     maxVersion: tls.maxVersion,
-    // Only what the operator allowed: node:tls takes TLS 1.3 suites (IANA names) in the same list.
+    // The operator's list or Portico's defaults: node:tls takes TLS 1.3 suites (IANA names) in the same list.
     ciphers: tls.suites ? [tls.suites.tls13, tls.suites.tls12].filter(Boolean).join(":") : undefined,
     honorCipherOrder: tls.suites ? true : undefined,
   };
