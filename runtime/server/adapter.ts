@@ -32,6 +32,13 @@ export interface TlsCapabilities {
   readonly ownSuites?: readonly string[];
 }
 
+/** Who rotates the key that encrypts TLS session tickets on the HTTPS listener (see docs/tls.md). */
+export type TicketKeyRotation =
+  /** Portico replaces the key on a timer (node:tls `setTicketKeys` works). */
+  | "portico"
+  /** The runtime's TLS library rotates its own key; Portico cannot set one. */
+  | "runtime";
+
 /** What a runtime can do, so callers branch on capabilities, never on the runtime's name. */
 export interface Capabilities {
   /** Request bodies stream to the handler without buffering. */
@@ -40,6 +47,8 @@ export interface Capabilities {
   readonly upstreamClient: "fetch" | "undici";
   /** The HTTPS listener's limits. */
   readonly tls: TlsCapabilities;
+  /** Who rotates the HTTPS listener's session ticket key. */
+  readonly ticketKeys: TicketKeyRotation;
   /** What the upstream client can restrict on TLS connections to backends. */
   readonly upstreamTls: Omit<TlsCapabilities, "minVersions">;
 }

@@ -46,7 +46,7 @@ function running(server: BunServer, port: number): RunningServer {
  * is served by the node:tls listener instead, which Bun implements fully for that.
  */
 function listenTls(port: number, hostname: string, handler: FetchHandler, tls: TlsListenOptions): Promise<RunningServer> {
-  if (tls.certificates.negotiates) return listenHttps(port, hostname, handler, tls, true);
+  if (tls.certificates.negotiates) return listenHttps(port, hostname, handler, tls, { reusePort: true });
   return Promise.resolve(running(serve(port, hostname, handler, tls), port));
 }
 
@@ -59,6 +59,8 @@ export const bunAdapter: ServerAdapter = {
     upstreamClient: "fetch",
     // BoringSSL, Bun's TLS library, has no setting for TLS 1.3 suites at all (see docs/tls.md).
     tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
+    // setTicketKeys throws "not implemented" in Bun: BoringSSL rotates its own key (docs/tls.md).
+    ticketKeys: "runtime",
     upstreamTls: { restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
   },
   async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {

@@ -52,6 +52,8 @@ export const denoAdapter: ServerAdapter = {
     // Deno's node:tls ignores `ciphers` and `minVersion` on both sides but honours `maxVersion` as a
     // client; its TLS library (rustls) offers only RUSTLS_SUITES.
     tls: { minVersions: ["TLSv1.2"], restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: false, ownSuites: RUSTLS_SUITES },
+    // setTicketKeys does nothing in Deno: rustls rotates its own key (docs/tls.md).
+    ticketKeys: "runtime",
     upstreamTls: { restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: true, ownSuites: RUSTLS_SUITES },
   },
   async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {

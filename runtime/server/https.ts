@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from "node:http";
 import { createSecureContext, createServer as createTlsServer, type SecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
 import { createAdaptorServer } from "@hono/node-server";
 import type { CertificateSet, ServerCertificate } from "../tls/certificates.ts";
+import { rotateTicketKeys } from "../tls/session-tickets.ts";
 import type { FetchHandler, RunningServer, TlsListenOptions } from "./adapter.ts";
 import { listenNodeServer } from "./node-listen.ts";
 
@@ -16,15 +17,22 @@ function limits(tls: TlsListenOptions): SecureContextOptions {
   };
 }
 
+/** How an adapter wants its node:tls listener run. */
+export interface HttpsListenOptions {
+  /** Bind beside another listener on the same port (SO_REUSEPORT), for the Bun adapter's swaps. */
+  readonly reusePort?: boolean;
+  /** Replace the session ticket key this often (ms); only where node:tls honours `setTicketKeys` (Node). */
+  readonly ticketKeyRotationMs?: number;
+}
+
 /**
  * An HTTPS listener made of a node:tls server that hands each decrypted connection to a node:http
  * server serving `handler` through @hono/node-server. It is the one HTTPS server that, on all three
  * runtimes, chooses certificates by SNI and hands the client's certificate to the gateway (Bun's
  * and Deno's own servers and Bun's node:https do not). Certificates are chosen per connection from
  * the live certificate set, so updating them needs no new listener and drops no connection.
- * `reusePort` binds beside another listener on the same port, for the Bun adapter's swaps.
  */
-export async function listenHttps(port: number, hostname: string, handler: FetchHandler, tls: TlsListenOptions, reusePort = false): Promise<RunningServer> {
+export async function listenHttps(port: number, hostname: string, handler: FetchHandler, tls: TlsListenOptions, { reusePort = false, ticketKeyRotationMs }: HttpsListenOptions = {}): Promise<RunningServer> {
   let certificates: CertificateSet = tls.certificates;
   let contexts = new Map<ServerCertificate, SecureContext>();
   const contextFor = (entry: ServerCertificate) => {
@@ -50,8 +58,13 @@ export async function listenHttps(port: number, hostname: string, handler: Fetch
   const http = createAdaptorServer({ fetch: handler, overrideGlobalObjects: false }) as Server;
   const server = createTlsServer(serverOptions, (socket) => http.emit("connection", socket));
   const running = await listenNodeServer(http, port, hostname, { front: server, reusePort });
+  const stopRotation = ticketKeyRotationMs ? rotateTicketKeys(server, ticketKeyRotationMs) : () => {};
   return {
     ...running,
+    close(force?: boolean) {
+      stopRotation();
+      return running.close(force);
+    },
     async updateCertificates(next: CertificateSet) {
       certificates = next;
       contexts = new Map();

@@ -5,6 +5,7 @@ import { undiciUpstream } from "../upstream/undici.ts";
 import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
 import { incomingClientAddress, listenHttps, peerCertificate } from "./https.ts";
 import { listenNodeServer } from "./node-listen.ts";
+import { TICKET_KEY_ROTATION_MS } from "../tls/session-tickets.ts";
 
 /** Node's http server through @hono/node-server; backends are called with undici. */
 export const nodeAdapter: ServerAdapter = {
@@ -14,10 +15,12 @@ export const nodeAdapter: ServerAdapter = {
     streamingRequestBodies: true,
     upstreamClient: "undici",
     tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true },
+    // Node never rotates the key itself: Portico does (listenHttps, TICKET_KEY_ROTATION_MS).
+    ticketKeys: "portico",
     upstreamTls: { restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true },
   },
   async listen({ port, hostname, handler, tls }: ListenOptions): Promise<RunningServer> {
-    if (tls) return listenHttps(port, hostname, handler, tls);
+    if (tls) return listenHttps(port, hostname, handler, tls, { ticketKeyRotationMs: TICKET_KEY_ROTATION_MS });
     return listenNodeServer(createAdaptorServer({ fetch: handler, overrideGlobalObjects: false }) as Server, port, hostname);
   },
   clientAddress(_request: Request, env: unknown): string {
