@@ -63,6 +63,16 @@ export interface TlsListenOptions {
   readonly suites?: CipherSuites;
 }
 
+/** What a client sent on an HTTPS connection that asked for a certificate. */
+export interface PeerCertificate {
+  /** The name the client asked for (SNI), which picks the host name's certificate and clientCa. */
+  readonly servername: string | undefined;
+  /** The client's certificate (DER), undefined when it sent none. */
+  readonly der: Uint8Array | undefined;
+  /** The other certificates the client sent (DER; intermediates, untrusted until a chain is built from them). */
+  readonly chain: readonly Uint8Array[];
+}
+
 /** Where and how to listen. */
 export interface ListenOptions {
   readonly port: number;
@@ -89,8 +99,8 @@ export interface ServerAdapter {
   listen(options: ListenOptions): Promise<RunningServer>;
   /** The client's IP address for a request this adapter delivered. */
   clientAddress(request: Request, env: unknown): string;
-  /** On HTTPS listeners that ask for client certificates: the SNI name and the certificate the client sent (DER), if any. */
-  peerCertificate(env: unknown): { servername: string | undefined; der: Uint8Array | undefined };
+  /** On HTTPS listeners that ask for client certificates: the SNI name and the certificates the client sent, if any. */
+  peerCertificate(env: unknown): PeerCertificate;
   /**
    * A `fetch` for the gateway's own calls (the control plane) that also trusts `ca` (PEM): the
    * runtimes take a private CA in different ways. Without `ca`, the global `fetch`.

@@ -1,9 +1,9 @@
 import type { IncomingMessage, Server } from "node:http";
-import { createSecureContext, createServer as createTlsServer, type SecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
+import { createSecureContext, createServer as createTlsServer, type DetailedPeerCertificate, type SecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
 import { createAdaptorServer } from "@hono/node-server";
 import type { CertificateSet, ServerCertificate } from "../tls/certificates.ts";
 import { rotateTicketKeys } from "../tls/session-tickets.ts";
-import type { FetchHandler, RunningServer, TlsListenOptions } from "./adapter.ts";
+import type { FetchHandler, PeerCertificate, RunningServer, TlsListenOptions } from "./adapter.ts";
 import { listenNodeServer } from "./node-listen.ts";
 
 /** The protocol limits of a TLS listener as node:tls takes them. */
@@ -81,11 +81,24 @@ export function incomingClientAddress(env: unknown): string {
   return (env as { incoming: IncomingMessage }).incoming.socket.remoteAddress ?? "";
 }
 
-/** The SNI name and the client's certificate (DER) of a request served by `listenHttps`. */
-export function peerCertificate(env: unknown): { servername: string | undefined; der: Uint8Array | undefined } {
+/** Certificates of the client's chain looked at beyond the leaf (a chain is a handful). */
+const MAX_PEER_CHAIN = 16;
+
+/**
+ * The SNI name, the client's certificate (DER) and the other certificates it sent (DER, following
+ * the `issuerCertificate` links of `getPeerCertificate(true)`, which Bun, Deno and Node all fill from
+ * the chain the client sent) of a request served by `listenHttps`.
+ */
+export function peerCertificate(env: unknown): PeerCertificate {
   const socket = (env as { incoming?: { socket?: TLSSocket } }).incoming?.socket;
-  if (!socket || typeof socket.getPeerCertificate !== "function") return { servername: undefined, der: undefined };
-  const peer = socket.getPeerCertificate();
+  if (!socket || typeof socket.getPeerCertificate !== "function") return { servername: undefined, der: undefined, chain: [] };
+  const peer = socket.getPeerCertificate(true) as DetailedPeerCertificate | undefined;
   const servername = typeof socket.servername === "string" ? socket.servername : undefined;
-  return { servername, der: peer && peer.raw && peer.raw.length ? peer.raw : undefined };
+  if (!peer || !peer.raw || !peer.raw.length) return { servername, der: undefined, chain: [] };
+  const chain: Uint8Array[] = [];
+  for (let link = peer.issuerCertificate; link && link !== peer && link.raw?.length && chain.length < MAX_PEER_CHAIN; link = link.issuerCertificate) {
+    chain.push(link.raw);
+    if (link.issuerCertificate === link) break; // self-signed: the end
+  }
+  return { servername, der: peer.raw, chain };
 }
