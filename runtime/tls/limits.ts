@@ -6,7 +6,7 @@ import type { TlsCapabilities } from "../server/adapter.ts";
 export interface ServerTlsLimits {
   readonly minVersion: TlsVersion;
   readonly maxVersion?: TlsVersion;
-  /** The suites to offer: the operator's list or Portico's defaults; undefined leaves the runtime's own (only where they are forward-secret AEAD ones). */
+  /** The suites to offer: the operator's list or Portico's defaults; undefined where the runtime cannot restrict suites and offers its own (accepted only where they are all within the defaults, or all allowed by the list). */
   readonly suites?: CipherSuites;
 }
 
@@ -119,7 +119,7 @@ export function resolveServerTls(settings: Settings, caps: TlsCapabilities, runt
 /** What backend connections may negotiate: the allowed suites, and a cap at TLS 1.2 where needed. */
 export interface ClientTlsLimits {
   readonly maxVersion?: TlsVersion;
-  /** The operator's list or Portico's defaults; undefined leaves the runtime's own (only where they are forward-secret AEAD ones). */
+  /** The operator's list or Portico's defaults; undefined where the runtime cannot restrict suites and offers its own (accepted only where they are all within the defaults, or all allowed by the list). */
   readonly suites?: CipherSuites;
 }
 
