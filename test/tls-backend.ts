@@ -11,11 +11,20 @@ interface Options {
   key: string;
   /** CA for client certificates; with it, a client certificate is required. */
   clientCa?: string;
+  /** The only suites the backend accepts (OpenSSL names), and its highest version: a weak backend. */
+  ciphers?: string;
+  maxVersion?: "TLSv1.2" | "TLSv1.3";
 }
 
 const options = JSON.parse(process.argv[2]!) as Options;
 const server = createServer(
-  { cert: options.cert, key: options.key, ...(options.clientCa ? { ca: options.clientCa, requestCert: true, rejectUnauthorized: true } : {}) },
+  {
+    cert: options.cert,
+    key: options.key,
+    ...(options.clientCa ? { ca: options.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+    ...(options.ciphers ? { ciphers: `${options.ciphers}:@SECLEVEL=0` } : {}),
+    ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
+  },
   (req, res) => {
     const socket = req.socket as TLSSocket;
     const peer = socket.getPeerCertificate();

@@ -39,6 +39,26 @@ const TLS12_SUITES: Readonly<Record<string, string>> = {
   TLS_RSA_WITH_AES_256_CBC_SHA: "AES256-SHA",
 };
 
+/**
+ * Portico's own suites, used on both sides (the HTTPS listener and backend connections) when
+ * `allowed-suites` is not set: the three TLS 1.3 suites, and for TLS 1.2 only ECDHE key exchange
+ * (forward secrecy) with an AEAD cipher (AES-GCM or ChaCha20-Poly1305), for ECDSA and RSA
+ * certificates. Nothing with static-RSA key exchange, CBC, CCM, CCM8, ARIA, Camellia or finite-field
+ * DHE is offered unless an operator lists it. Ordered as OpenSSL orders its own defaults (AES-256
+ * first), so peers that negotiated with the runtimes' defaults before negotiate the same now.
+ */
+export const DEFAULT_SUITES: readonly string[] = [
+  "TLS_AES_256_GCM_SHA384",
+  "TLS_CHACHA20_POLY1305_SHA256",
+  "TLS_AES_128_GCM_SHA256",
+  "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+  "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+  "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+  "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+  "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+  "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+];
+
 /** An allow-list of suites split the way OpenSSL takes it. */
 export interface CipherSuites {
   /** IANA names as given, in order. */

@@ -191,7 +191,8 @@ export class Request {
    * A field of the client's certificate (ABI 1.2), on host names that negotiate client certificates;
    * null when the client sent none (or the host name does not ask). Fields: thumbprint,
    * serial-number, subject, common-name, issuer-subject, dns-names, not-before, not-after, expired,
-   * not-yet-valid, trusted ("true"/"false").
+   * not-yet-valid, trusted ("true"/"false": a valid chain to one of the host name's clientCa
+   * certificates), trust-error (why not, "" when trusted; null from hosts older than this field).
    */
   static clientCertificate(field: string): string | null {
     return fromBlock(host_client_certificate(toBlock(field)));

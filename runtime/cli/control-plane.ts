@@ -8,6 +8,7 @@ import { isLoopbackHost } from "../../config/schema/ip.ts";
 import { listenReason } from "../gateway/gateway.ts";
 import { createLogger } from "../observability/log.ts";
 import { CertificateSet } from "../tls/certificates.ts";
+import { defaultServerTls } from "../tls/limits.ts";
 import { loadAdapter } from "../server/detect.ts";
 import type { RunningServer } from "../server/adapter.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
@@ -93,7 +94,8 @@ export async function controlPlaneCommand(args: string[]): Promise<RunningContro
       hostname,
       handler: controlPlaneApp(plane, { clientAddress: (request, env) => adapter.clientAddress(request, env) }).fetch,
       // Tokens and the admin token travel in headers: HTTPS keeps them off the wire.
-      tls: certificates && { certificates, minVersion: "TLSv1.2" },
+      // Portico's default suites, as on the gateway's listener.
+      tls: certificates && { certificates, ...defaultServerTls(adapter.capabilities.tls) },
     });
   } catch (error) {
     plane.close();

@@ -169,7 +169,7 @@ function negotiatedCertificate(adapter: ServerAdapter, env: unknown, certificate
   if (!certificates?.negotiates) return undefined;
   const peer = adapter.peerCertificate(env);
   const entry = certificates.find(peer.servername);
-  return entry.negotiate && peer.der ? new ClientCertificate(peer.der, entry.clientCas) : undefined;
+  return entry.negotiate && peer.der ? new ClientCertificate(peer.der, peer.chain, entry.clientCas) : undefined;
 }
 
 function problemFor(error: unknown, logger: Logger, path: string | undefined): Response {

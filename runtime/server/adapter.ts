@@ -23,6 +23,13 @@ export interface TlsCapabilities {
   readonly restrictTls13Suites: boolean;
   /** Whether the listener can be capped at TLS 1.2 (how an allow-list without some TLS 1.3 suites is honoured where they cannot be restricted). */
   readonly capAtTls12: boolean;
+  /**
+   * Where suites cannot be restricted: the suites (IANA names) the runtime offers anyway, measured
+   * with openssl s_client and s_server (docs/tls.md). Portico's defaults hold there only if these
+   * are among them, and an allow-list is honoured only if it allows all of their TLS 1.2 ones;
+   * otherwise the gateway refuses to start. Undefined where suites can be restricted.
+   */
+  readonly ownSuites?: readonly string[];
 }
 
 /** How a runtime's plain HTTP listener bounds the time a client may take to send a request head. */
@@ -31,6 +38,12 @@ export type HeaderTimeoutCapability =
   | { readonly kind: "any" }
   /** The runtime enforces its own timeout and has no setting for it (Bun.serve); connections close between `minMs` and `maxMs`. */
   | { readonly kind: "fixed"; readonly minMs: number; readonly maxMs: number };
+/** Who rotates the key that encrypts TLS session tickets on the HTTPS listener (see docs/tls.md). */
+export type TicketKeyRotation =
+  /** Portico replaces the key on a timer (node:tls `setTicketKeys` works). */
+  | "portico"
+  /** The runtime's TLS library rotates its own key; Portico cannot set one. */
+  | "runtime";
 
 /** What a runtime can do, so callers branch on capabilities, never on the runtime's name. */
 export interface Capabilities {
@@ -40,6 +53,8 @@ export interface Capabilities {
   readonly upstreamClient: "fetch" | "undici";
   /** The HTTPS listener's limits. */
   readonly tls: TlsCapabilities;
+  /** Who rotates the HTTPS listener's session ticket key. */
+  readonly ticketKeys: TicketKeyRotation;
   /** What the upstream client can restrict on TLS connections to backends. */
   readonly upstreamTls: Omit<TlsCapabilities, "minVersions">;
   /** The request-head timeout of the plain HTTP listener. */
@@ -73,8 +88,18 @@ export interface TlsListenOptions {
   readonly minVersion: TlsVersion;
   /** Set to `TLSv1.2` when TLS 1.3 must not be offered. */
   readonly maxVersion?: TlsVersion;
-  /** The allowed suites; undefined means the runtime's defaults. */
+  /** The suites to offer (the operator's list or Portico's defaults); undefined leaves the runtime's own. */
   readonly suites?: CipherSuites;
+}
+
+/** What a client sent on an HTTPS connection that asked for a certificate. */
+export interface PeerCertificate {
+  /** The name the client asked for (SNI), which picks the host name's certificate and clientCa. */
+  readonly servername: string | undefined;
+  /** The client's certificate (DER), undefined when it sent none. */
+  readonly der: Uint8Array | undefined;
+  /** The other certificates the client sent (DER; intermediates, untrusted until a chain is built from them). */
+  readonly chain: readonly Uint8Array[];
 }
 
 /** Where and how to listen. */
@@ -123,8 +148,8 @@ export interface ServerAdapter {
    * could never be delivered is not forwarded. Absent elsewhere.
    */
   connectionDropped?(request: Request, env: unknown): Promise<boolean>;
-  /** On HTTPS listeners that ask for client certificates: the SNI name and the certificate the client sent (DER), if any. */
-  peerCertificate(env: unknown): { servername: string | undefined; der: Uint8Array | undefined };
+  /** On HTTPS listeners that ask for client certificates: the SNI name and the certificates the client sent, if any. */
+  peerCertificate(env: unknown): PeerCertificate;
   /**
    * A `fetch` for the gateway's own calls (the control plane) that also trusts `ca` (PEM): the
    * runtimes take a private CA in different ways. Without `ca`, the global `fetch`.

@@ -57,7 +57,7 @@ function running(server: BunServer, port: number): RunningServer {
  * is served by the node:tls listener instead, which Bun implements fully for that.
  */
 function listenTls(port: number, hostname: string, handler: FetchHandler, tls: TlsListenOptions, timeouts: ConnectionTimeouts | undefined): Promise<RunningServer> {
-  if (tls.certificates.negotiates) return listenHttps(port, hostname, handler, tls, timeouts, true);
+  if (tls.certificates.negotiates) return listenHttps(port, hostname, handler, tls, { reusePort: true, timeouts });
   return Promise.resolve(running(serve(port, hostname, handler, timeouts, tls), port));
 }
 
@@ -79,6 +79,8 @@ export const bunAdapter: ServerAdapter = {
     upstreamClient: "fetch",
     // BoringSSL, Bun's TLS library, has no setting for TLS 1.3 suites at all (see docs/tls.md).
     tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
+    // setTicketKeys throws "not implemented" in Bun: BoringSSL rotates its own key (docs/tls.md).
+    ticketKeys: "runtime",
     upstreamTls: { restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
     // Measured with a partial request head: closed after 9.0 to 12.0 s (see docs/runtimes.md).
     headerTimeout: { kind: "fixed", minMs: 8_000, maxMs: 12_000 },

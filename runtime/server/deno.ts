@@ -8,6 +8,24 @@ import { listenNodeServer, nodeHttpServer } from "./node-listen.ts";
 const Deno = (globalThis as unknown as { Deno: { version: { deno: string } } }).Deno;
 
 /**
+ * What Deno's node:tls offers, as listener and as client, whatever `ciphers` says (measured with
+ * Deno 2.9: openssl s_client against the listener, openssl s_server's shared-cipher list for the
+ * client): ECDHE with AES-GCM or ChaCha20-Poly1305 and the TLS 1.3 suites, the same as Portico's
+ * defaults.
+ */
+const RUSTLS_SUITES: readonly string[] = [
+  "TLS_AES_256_GCM_SHA384",
+  "TLS_AES_128_GCM_SHA256",
+  "TLS_CHACHA20_POLY1305_SHA256",
+  "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+  "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+  "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+  "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+  "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+  "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+];
+
+/**
  * Deno serves both ports through its node:http (and node:tls for HTTPS), like Node. Deno.serve is
  * faster but has no request-head or keep-alive timeout and answers HTTP/2 cleartext on a plain port
  * that nobody configured for it, so a client could hold connections open forever or reach the
@@ -20,15 +38,19 @@ export const denoAdapter: ServerAdapter = {
   capabilities: {
     streamingRequestBodies: true,
     upstreamClient: "undici",
-    tls: { minVersions: ["TLSv1.2"], restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: false },
-    upstreamTls: { restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
+    // Deno's node:tls ignores `ciphers` and `minVersion` on both sides but honours `maxVersion` as a
+    // client; its TLS library (rustls) offers only RUSTLS_SUITES.
+    tls: { minVersions: ["TLSv1.2"], restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: false, ownSuites: RUSTLS_SUITES },
+    // setTicketKeys does nothing in Deno: rustls rotates its own key (docs/tls.md).
+    ticketKeys: "runtime",
+    upstreamTls: { restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: true, ownSuites: RUSTLS_SUITES },
     headerTimeout: { kind: "any" },
     maxKeepAliveMs: 2 ** 31 - 1,
     absoluteFormAuthority: true,
     dropsPipelinedConnections: false,
   },
   async listen({ port, hostname, handler, tls, timeouts }: ListenOptions): Promise<RunningServer> {
-    if (tls) return listenHttps(port, hostname, handler, tls, timeouts);
+    if (tls) return listenHttps(port, hostname, handler, tls, { timeouts });
     return listenNodeServer(nodeHttpServer(handler, timeouts), port, hostname);
   },
   clientAddress(_request: Request, env: unknown): string {

@@ -1,7 +1,8 @@
 import type { IncomingMessage } from "node:http";
-import { createSecureContext, createServer as createTlsServer, type SecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
+import { createSecureContext, createServer as createTlsServer, type DetailedPeerCertificate, type SecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
 import type { CertificateSet, ServerCertificate } from "../tls/certificates.ts";
-import type { ConnectionTimeouts, FetchHandler, RunningServer, TlsListenOptions } from "./adapter.ts";
+import { rotateTicketKeys } from "../tls/session-tickets.ts";
+import type { ConnectionTimeouts, FetchHandler, PeerCertificate, RunningServer, TlsListenOptions } from "./adapter.ts";
 import { listenNodeServer, nodeHttpServer } from "./node-listen.ts";
 
 /** The protocol limits of a TLS listener as node:tls takes them. */
@@ -9,10 +10,20 @@ function limits(tls: TlsListenOptions): SecureContextOptions {
   return {
     minVersion: tls.minVersion,
     maxVersion: tls.maxVersion,
-    // Only what the operator allowed: node:tls takes TLS 1.3 suites (IANA names) in the same list.
+    // The operator's list or Portico's defaults: node:tls takes TLS 1.3 suites (IANA names) in the same list.
     ciphers: tls.suites ? [tls.suites.tls13, tls.suites.tls12].filter(Boolean).join(":") : undefined,
     honorCipherOrder: tls.suites ? true : undefined,
   };
+}
+
+/** How an adapter wants its node:tls listener run. */
+export interface HttpsListenOptions {
+  /** Bind beside another listener on the same port (SO_REUSEPORT), for the Bun adapter's swaps. */
+  readonly reusePort?: boolean;
+  /** Replace the session ticket key this often (ms); only where node:tls honours `setTicketKeys` (Node). */
+  readonly ticketKeyRotationMs?: number;
+  /** Connection timeouts (request head, keep-alive); the head timeout also bounds the TLS handshake. */
+  readonly timeouts?: ConnectionTimeouts;
 }
 
 /**
@@ -21,17 +32,9 @@ function limits(tls: TlsListenOptions): SecureContextOptions {
  * runtimes, chooses certificates by SNI and hands the client's certificate to the gateway (Bun's
  * and Deno's own servers and Bun's node:https do not). Certificates are chosen per connection from
  * the live certificate set, so updating them needs no new listener and drops no connection.
- * `reusePort` binds beside another listener on the same port, for the Bun adapter's swaps. The
- * connection timeouts also bound the TLS handshake (by the request-head timeout).
+ * The connection timeouts also bound the TLS handshake (by the request-head timeout).
  */
-export async function listenHttps(
-  port: number,
-  hostname: string,
-  handler: FetchHandler,
-  tls: TlsListenOptions,
-  timeouts: ConnectionTimeouts | undefined,
-  reusePort = false,
-): Promise<RunningServer> {
+export async function listenHttps(port: number, hostname: string, handler: FetchHandler, tls: TlsListenOptions, { reusePort = false, ticketKeyRotationMs, timeouts }: HttpsListenOptions = {}): Promise<RunningServer> {
   let certificates: CertificateSet = tls.certificates;
   let contexts = new Map<ServerCertificate, SecureContext>();
   const contextFor = (entry: ServerCertificate) => {
@@ -59,8 +62,13 @@ export async function listenHttps(
   const http = nodeHttpServer(handler, timeouts);
   const server = createTlsServer(serverOptions, (socket) => http.emit("connection", socket));
   const running = await listenNodeServer(http, port, hostname, { front: server, reusePort });
+  const stopRotation = ticketKeyRotationMs ? rotateTicketKeys(server, ticketKeyRotationMs) : () => {};
   return {
     ...running,
+    close(force?: boolean) {
+      stopRotation();
+      return running.close(force);
+    },
     async updateCertificates(next: CertificateSet) {
       certificates = next;
       contexts = new Map();
@@ -77,11 +85,24 @@ export function incomingClientAddress(env: unknown): string {
   return (env as { incoming: IncomingMessage }).incoming.socket.remoteAddress ?? "";
 }
 
-/** The SNI name and the client's certificate (DER) of a request served by `listenHttps`. */
-export function peerCertificate(env: unknown): { servername: string | undefined; der: Uint8Array | undefined } {
+/** Certificates of the client's chain looked at beyond the leaf (a chain is a handful). */
+const MAX_PEER_CHAIN = 16;
+
+/**
+ * The SNI name, the client's certificate (DER) and the other certificates it sent (DER, following
+ * the `issuerCertificate` links of `getPeerCertificate(true)`, which Bun, Deno and Node all fill from
+ * the chain the client sent) of a request served by `listenHttps`.
+ */
+export function peerCertificate(env: unknown): PeerCertificate {
   const socket = (env as { incoming?: { socket?: TLSSocket } }).incoming?.socket;
-  if (!socket || typeof socket.getPeerCertificate !== "function") return { servername: undefined, der: undefined };
-  const peer = socket.getPeerCertificate();
+  if (!socket || typeof socket.getPeerCertificate !== "function") return { servername: undefined, der: undefined, chain: [] };
+  const peer = socket.getPeerCertificate(true) as DetailedPeerCertificate | undefined;
   const servername = typeof socket.servername === "string" ? socket.servername : undefined;
-  return { servername, der: peer && peer.raw && peer.raw.length ? peer.raw : undefined };
+  if (!peer || !peer.raw || !peer.raw.length) return { servername, der: undefined, chain: [] };
+  const chain: Uint8Array[] = [];
+  for (let link = peer.issuerCertificate; link && link !== peer && link.raw?.length && chain.length < MAX_PEER_CHAIN; link = link.issuerCertificate) {
+    chain.push(link.raw);
+    if (link.issuerCertificate === link) break; // self-signed: the end
+  }
+  return { servername, der: peer.raw, chain };
 }

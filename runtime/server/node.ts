@@ -4,6 +4,7 @@ import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
 import { incomingClientAddress, listenHttps, peerCertificate } from "./https.ts";
 import { incomingFramingProblem } from "./node-framing.ts";
 import { listenNodeServer, nodeHttpServer } from "./node-listen.ts";
+import { TICKET_KEY_ROTATION_MS } from "../tls/session-tickets.ts";
 
 /** Node's http server through @hono/node-server; backends are called with undici. */
 export const nodeAdapter: ServerAdapter = {
@@ -13,6 +14,8 @@ export const nodeAdapter: ServerAdapter = {
     streamingRequestBodies: true,
     upstreamClient: "undici",
     tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true },
+    // Node never rotates the key itself: Portico does (listenHttps, TICKET_KEY_ROTATION_MS).
+    ticketKeys: "portico",
     upstreamTls: { restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true },
     headerTimeout: { kind: "any" },
     maxKeepAliveMs: 2 ** 31 - 1,
@@ -20,7 +23,7 @@ export const nodeAdapter: ServerAdapter = {
     dropsPipelinedConnections: false,
   },
   async listen({ port, hostname, handler, tls, timeouts }: ListenOptions): Promise<RunningServer> {
-    if (tls) return listenHttps(port, hostname, handler, tls, timeouts);
+    if (tls) return listenHttps(port, hostname, handler, tls, { ticketKeyRotationMs: TICKET_KEY_ROTATION_MS, timeouts });
     return listenNodeServer(nodeHttpServer(handler, timeouts), port, hostname);
   },
   rawFramingProblem: incomingFramingProblem,

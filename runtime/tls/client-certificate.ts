@@ -1,4 +1,5 @@
 import { X509Certificate } from "node:crypto";
+import { verifyClientChain } from "./client-chain.ts";
 
 /** A distinguished name as APIM writes it: `CN=client, O=Example` (Node gives one attribute per line). */
 function distinguishedName(text: string): string {
@@ -7,14 +8,19 @@ function distinguishedName(text: string): string {
 
 /**
  * The certificate a client presented on a host name that negotiates client certificates, parsed
- * only when a policy asks (the fields are listed with `portico_client_certificate` in the ABI) (most requests on such a host name may never need it). `trusted` means
- * it was issued and signed by one of the host name's `clientCa` certificates.
+ * only when a policy asks (the fields are listed with `portico_client_certificate` in the ABI; most
+ * requests on such a host name may never need them). `trusted` means a valid chain from it to one of
+ * the host name's `clientCa` certificates, through intermediates the client sent (`chain`) or that
+ * are configured in `clientCa` (see verifyClientChain for what is checked); `trust-error` says why
+ * not.
  */
 export class ClientCertificate {
   #fields: Map<string, string> | undefined;
 
   constructor(
     private readonly der: Uint8Array,
+    /** The other certificates the client sent (DER), in any order: candidate intermediates, untrusted. */
+    private readonly chain: readonly Uint8Array[],
     private readonly cas: readonly X509Certificate[] | undefined,
   ) {}
 
@@ -28,7 +34,15 @@ export class ClientCertificate {
     const cert = new X509Certificate(this.der);
     const notBefore = Date.parse(cert.validFrom);
     const notAfter = Date.parse(cert.validTo);
-    const trusted = (this.cas ?? []).some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
+    const presented: X509Certificate[] = [];
+    for (const der of this.chain) {
+      try {
+        presented.push(new X509Certificate(der));
+      } catch {
+        // A certificate that does not parse cannot be a link of the chain.
+      }
+    }
+    const verdict = verifyClientChain(cert, presented, this.cas ?? [], now);
     const dnsNames = (cert.subjectAltName ?? "")
       .split(",")
       .map((s) => s.trim())
@@ -45,7 +59,8 @@ export class ClientCertificate {
       ["not-after", new Date(notAfter).toISOString()],
       ["expired", String(now > notAfter)],
       ["not-yet-valid", String(now < notBefore)],
-      ["trusted", String(trusted)],
+      ["trusted", String(verdict.trusted)],
+      ["trust-error", verdict.trusted ? "" : verdict.reason],
     ]);
   }
 }

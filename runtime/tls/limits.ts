@@ -1,11 +1,12 @@
 import type { Settings } from "../../config/schema/settings.ts";
-import { resolveCipherSuites, TLS13_SUITES, type CipherSuites, type TlsVersion } from "../../config/schema/tls.ts";
+import { DEFAULT_SUITES, resolveCipherSuites, TLS13_SUITES, type CipherSuites, type TlsVersion } from "../../config/schema/tls.ts";
 import type { TlsCapabilities } from "../server/adapter.ts";
 
 /** The protocol limits of the HTTPS listener, as the listener takes them. */
 export interface ServerTlsLimits {
   readonly minVersion: TlsVersion;
   readonly maxVersion?: TlsVersion;
+  /** The suites to offer: the operator's list or Portico's defaults; undefined where the runtime cannot restrict suites and offers its own (accepted only where they are all within the defaults, or all allowed by the list). */
   readonly suites?: CipherSuites;
 }
 
@@ -22,10 +23,46 @@ interface SuiteLimits {
   suites?: CipherSuites;
 }
 
+/** Portico's default suites, resolved once (DEFAULT_SUITES names only known suites). */
+const DEFAULTS = (() => {
+  const resolved = resolveCipherSuites(DEFAULT_SUITES);
+  if (!resolved.ok) throw new Error(`DEFAULT_SUITES names unknown suites: ${resolved.unknown.join(", ")}`);
+  return resolved.suites;
+})();
+
+/**
+ * Portico's default suites for a side that has no allow-list: applied where the runtime can
+ * restrict TLS 1.2 suites (the list has every TLS 1.3 suite, so no version cap is needed), left to
+ * the runtime where it cannot but offers none outside them itself (its measured `ownSuites`), and
+ * refused where neither holds, so a suite outside the defaults is never offered by default.
+ */
+function defaultSuites(key: string, caps: Omit<TlsCapabilities, "minVersions">, where: string, problems: string[]): SuiteLimits {
+  if (caps.restrictTls12Suites) return { suites: DEFAULTS };
+  const outside = caps.ownSuites ? caps.ownSuites.filter((n) => !DEFAULT_SUITES.includes(n)) : undefined;
+  if (!outside || outside.length) {
+    problems.push(`${key}: ${where} cannot restrict cipher suites and offers suites outside Portico's defaults${outside?.length ? ` (${outside.join(", ")})` : ""}; run the gateway on Bun or Node`);
+  }
+  return {};
+}
+
+/**
+ * Where a runtime cannot restrict suites, an allow-list is honoured only if it allows every TLS 1.2
+ * suite the runtime offers anyway (its measured `ownSuites`): nothing outside the list is then
+ * negotiated, and suites listed beyond them are simply not offered. Otherwise a problem.
+ */
+function checkOwnSuites(key: string, names: readonly string[], caps: Omit<TlsCapabilities, "minVersions">, where: string, problems: string[]): void {
+  const own12 = caps.ownSuites?.filter((n) => !(TLS13_SUITES as readonly string[]).includes(n));
+  const missing = own12?.filter((n) => !names.includes(n));
+  if (!own12 || !missing) problems.push(`${key}: ${where} cannot restrict cipher suites; remove the setting or run the gateway on Bun or Node`);
+  else if (missing.length) {
+    problems.push(`${key}: ${where} cannot restrict cipher suites: it always offers ${own12.join(", ")} with TLS 1.2, and the list leaves out ${missing.join(", ")}; list them all, remove the setting, or run the gateway on Bun or Node`);
+  }
+}
+
 /**
  * Checks an allow-list against what one side of a runtime can restrict: a suite the operator did
  * not allow is never negotiated. Where TLS 1.3 suites cannot be restricted, a list that leaves some
- * out is honoured by capping at TLS 1.2 (a note says so).
+ * out is honoured by capping at TLS 1.2 (a note says so). Without a list, Portico's defaults.
  */
 function resolveSuites(
   key: string,
@@ -36,7 +73,7 @@ function resolveSuites(
   problems: string[],
   notes: string[],
 ): SuiteLimits {
-  if (!names) return {};
+  if (!names) return defaultSuites(key, caps, where, problems);
   const resolved = resolveCipherSuites(names);
   if (!resolved.ok) {
     problems.push(`${key}: unknown cipher suite ${resolved.unknown.join(", ")}`);
@@ -44,7 +81,7 @@ function resolveSuites(
   }
   const suites = resolved.suites;
   let maxVersion: TlsVersion | undefined;
-  if (!caps.restrictTls12Suites) problems.push(`${key}: ${where} cannot restrict cipher suites; remove the setting or run the gateway on Bun or Node`);
+  if (!caps.restrictTls12Suites) checkOwnSuites(key, names, caps, where, problems);
   if (!suites.tls12 && minVersion !== "TLSv1.3") {
     problems.push(`${key}: no TLS 1.2 suite is allowed, so TLS 1.2 peers could not connect: add one${key === SUITES ? `, or set ${MIN} to TLSv1.3` : ""}`);
   }
@@ -60,7 +97,8 @@ function resolveSuites(
       notes.push(`TLS 1.3 is off on ${where}: TLS 1.3 suites cannot be restricted there and ${key} leaves out ${left.join(", ")}`);
     }
   }
-  return { maxVersion, suites };
+  // Where suites cannot be restricted the runtime offers its own (checked above): nothing to pass on.
+  return { maxVersion, suites: caps.restrictTls12Suites ? suites : undefined };
 }
 
 /**
@@ -81,7 +119,16 @@ export function resolveServerTls(settings: Settings, caps: TlsCapabilities, runt
 /** What backend connections may negotiate: the allowed suites, and a cap at TLS 1.2 where needed. */
 export interface ClientTlsLimits {
   readonly maxVersion?: TlsVersion;
+  /** The operator's list or Portico's defaults; undefined where the runtime cannot restrict suites and offers its own (accepted only where they are all within the defaults, or all allowed by the list). */
   readonly suites?: CipherSuites;
+}
+
+/**
+ * The listener limits for a listener that takes no settings (the control plane's HTTPS): TLS 1.2 and
+ * later with Portico's default suites where the runtime can restrict them.
+ */
+export function defaultServerTls(caps: TlsCapabilities): ServerTlsLimits {
+  return { minVersion: "TLSv1.2", ...(caps.restrictTls12Suites ? { suites: DEFAULTS } : {}) };
 }
 
 /** Turns `net.client.tls.ciphers.allowed-suites` into limits the runtime's upstream client honours, or refuses it. */

@@ -16,7 +16,8 @@ interface BunFetchTls {
 /** The `tls` option for a backend: its own material plus the client-wide limits; undefined when there is nothing to say. */
 function fetchTls(material: BackendTlsMaterial | undefined, limits: ClientTlsLimits | undefined): BunFetchTls | undefined {
   const tls: BunFetchTls = {};
-  if (limits?.suites?.tls12) tls.ciphers = limits.suites.tls12; // TLS 1.3 suites cannot be restricted: see the capabilities
+  // The operator's list or Portico's defaults. TLS 1.3 suites cannot be restricted: see the capabilities.
+  if (limits?.suites?.tls12) tls.ciphers = limits.suites.tls12;
   if (limits?.maxVersion === "TLSv1.2") tls.maxVersion = 0x0303;
   if (material) {
     if (material.ca) tls.ca = material.ca;
@@ -53,7 +54,8 @@ export function fetchUpstream(limits?: ClientTlsLimits): UpstreamClient {
         // Bun: keep Content-Encoding bodies as the backend sent them.
         decompress: false,
       };
-      const tls = tlsFor(request.tls);
+      // TLS options only for https backends: a plain http request has nothing to negotiate.
+      const tls = request.url.startsWith("https:") ? tlsFor(request.tls) : undefined;
       if (tls) init.tls = tls;
       if (request.body) init.body = request.body;
       else if (request.clientBody) {

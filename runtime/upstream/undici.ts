@@ -59,7 +59,8 @@ function webStream(body: Readable): ReadableStream<Uint8Array> {
  */
 export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MAX_POOLS }: UpstreamOptions = {}): UpstreamClient {
   const pool = { keepAliveTimeout: 30_000, connections: 256, pipelining: 1 };
-  // The client-wide limits (net.client.tls.ciphers.allowed-suites): node:tls takes both lists in `ciphers`.
+  // The client-wide limits (net.client.tls.ciphers.allowed-suites, else Portico's defaults): node:tls
+  // takes both lists in `ciphers`.
   const connect = limits?.suites
     ? { ciphers: [limits.suites.tls13, limits.suites.tls12].filter(Boolean).join(":"), ...(limits.maxVersion ? { maxVersion: limits.maxVersion } : {}) }
     : {};

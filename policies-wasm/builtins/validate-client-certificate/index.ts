@@ -1,8 +1,9 @@
 // Built-in policy `validate-client-certificate` (APIM's): the request must come with a client
-// certificate (on a host name with negotiateClientCertificate: true) that is trusted (issued by one of
-// the host name's clientCa certificates), within its validity period, and, when identities are
-// listed, matches one of them (every attribute of that identity). Otherwise 403 problem+json, unless
-// ignore-error. Parameters: validate-trust, validate-not-before, validate-not-after, ignore-error
+// certificate (on a host name with negotiateClientCertificate: true) that is trusted (a valid chain,
+// through intermediates the client sent or configured, to one of the host name's clientCa
+// certificates; the host says why not in `trust-error`), within its validity period, and, when
+// identities are listed, matches one of them (every attribute of that identity). Otherwise 403
+// problem+json with the reason, unless ignore-error. Parameters: validate-trust, validate-not-before, validate-not-after, ignore-error
 // ("true"/"false"), identities (one per line; `attribute=value` pairs separated by tabs).
 import { Config, Request, problem } from "@portico/sdk";
 export { portico_abi_version } from "@portico/sdk";
@@ -75,7 +76,7 @@ function matchesAnIdentity(): bool {
 /** Why the certificate is refused, or "" when it is accepted. */
 function refusal(): string {
   if (Request.clientCertificate("thumbprint") === null) return "The request came without a client certificate.";
-  if (validateTrust && field("trusted") != "true") return "The client certificate is not issued by a trusted certificate authority.";
+  if (validateTrust && field("trusted") != "true") return "The client certificate is not trusted: " + field("trust-error") + ".";
   if (validateNotBefore && field("not-yet-valid") == "true") return "The client certificate is not valid yet.";
   if (validateNotAfter && field("expired") == "true") return "The client certificate has expired.";
   if (identities.length > 0 && !matchesAnIdentity()) return "The client certificate matches none of the accepted identities.";
