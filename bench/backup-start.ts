@@ -1,5 +1,5 @@
 /**
- * Start from a backup to the first served request (DESIGN.md §5, ≤ 300 ms): a gateway in
+ * Start from a backup to the first served request (docs/design/performance.md, ≤ 300 ms): a gateway in
  * control-plane mode whose control plane refuses connections starts from a configuration backup
  * (format 2, with the base configuration and the bench's 3 built-in policies on its API). Timed
  * from spawning the process until the traffic port answers the upstream's body, polled every 2 ms.

@@ -1,5 +1,5 @@
 /**
- * Validate + compile + swap time for 1,000 and 10,000 APIs (DESIGN.md §5), in-process on Bun
+ * Validate + compile + swap time for 1,000 and 10,000 APIs (docs/design/performance.md), in-process on Bun
  * (bench/probes/compile.ts, pinned to the gateway's CPU), several repetitions, medians. Each API
  * has 3 policy uses, as the target says. Run by bench/run.ts.
  */

@@ -1,5 +1,5 @@
 /**
- * Added latency at a fixed rate below the knee (DESIGN.md §5): `autocannon -R RATE` against the
+ * Added latency at a fixed rate below the knee (docs/design/performance.md): `autocannon -R RATE` against the
  * upstream directly and through each Portico runtime, gateway on CPU 0, autocannon and upstream on
  * CPU 1. Reports p50/p99 and what the gateway adds over direct. Run by bench/run.ts.
  */
@@ -13,7 +13,7 @@ import { HELLO_BODY } from "./upstream.ts";
 
 /** How to run the latency scenario. */
 export interface LatencyOptions {
-  /** autocannon `-R`: requests per second over all connections (DESIGN: 5,000). */
+  /** autocannon `-R`: requests per second over all connections (the budget: 5,000). */
   readonly rate: number;
   /** autocannon `-c`; 10 is autocannon's default. */
   readonly connections: number;

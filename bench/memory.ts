@@ -1,5 +1,5 @@
 /**
- * Resident memory (DESIGN.md §5): each gateway runtime idle after start, at its peak under
+ * Resident memory (docs/design/performance.md): each gateway runtime idle after start, at its peak under
  * closed-loop load, and idle again after it; then RSS growth over many configuration swaps
  * in-process on Bun (bench/probes/swap-memory.ts). Run by bench/run.ts.
  */
@@ -19,7 +19,7 @@ export interface MemoryOptions {
   readonly runtimes: readonly Runtime[];
   /** Seconds of load for the "under load" reading. */
   readonly load: number;
-  /** Configuration swaps in the in-process probe (DESIGN: 10,000). */
+  /** Configuration swaps in the in-process probe (the budget: 10,000). */
   readonly swaps: number;
   /** APIs in the configuration the probe swaps. */
   readonly apis: number;

@@ -1,5 +1,5 @@
 /**
- * Per-policy call cost (DESIGN.md §5: one policy call ≤ 2 µs median on Bun), in process: the empty
+ * Per-policy call cost (docs/design/performance.md: one policy call ≤ 2 µs median on Bun), in process: the empty
  * hook of the `counter` fixture on each runtime (bench/policy-call.ts: what the host adds to any
  * call), and the built-ins on Bun (bench/builtin-calls.ts: a real policy's work, exchange included).
  * Each probe is pinned to the gateway's CPU. The target is judged on `set-header`, the cheapest

@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 /**
  * Every benchmark scenario in one run: `bun bench/run.ts [--quick] [--only a,b] [--duration N]
- * [--runs N] [--warmup N]`. Prints each scenario's Markdown table, then the DESIGN.md §5 targets
+ * [--runs N] [--warmup N]`. Prints each scenario's Markdown table, then the targets of docs/design/performance.md
  * with the measured value and met / not met / n/a. Nothing here asserts on speed: the exit code is
  * 1 only when a scenario could not run (2 for a bad option). See bench/README.md.
  */
@@ -106,7 +106,7 @@ async function main(): Promise<number> {
       ...bench.notes.map((n) => `- note: ${n}`),
       "",
       ...sections.flatMap((s) => [s, ""]),
-      "### Targets (DESIGN.md §5)",
+      "### Targets ([docs/design/performance.md](../docs/design/performance.md))",
       "",
       ...(opts.quick ? ["Quick run: one short run per arm, so one hiccup of the machine can flip a verdict either way. Judge targets on a full run.", ""] : []),
       targetsTable(measures),

@@ -1,5 +1,5 @@
 /**
- * Configuration swaps under load (DESIGN.md §5): while wrk drives the Bun gateway, the watched
+ * Configuration swaps under load (docs/design/performance.md): while wrk drives the Bun gateway, the watched
  * configuration file is replaced N times, alternating two valid configurations that both route the
  * load path, each time waiting until `/readyz` shows the new revision. Then a steady run of the
  * same length. Reports failed requests and p99 during swaps vs steady. Run by bench/run.ts.
@@ -17,7 +17,7 @@ import { HELLO_BODY } from "./upstream.ts";
 
 /** How to run the swaps scenario. */
 export interface SwapsOptions {
-  /** How many times the file is replaced (DESIGN: 100). */
+  /** How many times the file is replaced (the budget: 100). */
   readonly swaps: number;
   /** Seconds of discarded load first. */
   readonly warmup: number;

@@ -8,7 +8,7 @@ function policies(i: number): string {
 
 /**
  * YAML with `apis` APIs (`api-N` on `/api-N`, spread over 10 backends on 127.0.0.1), no operations,
- * and, with `withPolicies`, the DESIGN target's 3 policies per API (`set-header` uses whose
+ * and, with `withPolicies`, the compile target's 3 policies per API (docs/design/performance.md) (`set-header` uses whose
  * parameters repeat every 10 APIs, as real configurations repeat theirs).
  */
 export function generatedConfig(apis: number, firstPort = 9000, withPolicies = false): string {

@@ -1,9 +1,9 @@
 /**
- * The targets of DESIGN.md §5 ("Performance budget") and the final table that puts each next to
+ * The targets of docs/design/performance.md (the performance budget) and the final table that puts each next to
  * what this run measured: met, not met, or n/a (not measurable yet, or its scenario did not run).
  */
 
-/** Every target, in the order DESIGN.md lists them; the keys scenarios report measures under. */
+/** Every target, in the order docs/design/performance.md lists them; the keys scenarios report measures under. */
 export const TARGETS = {
   "bun-nginx-0": "Bun, no policies, hello world: ≥ 0.8 × nginx throughput",
   "bun-nginx-1k": "Bun, no policies, 1 KiB body: ≥ 0.8 × nginx throughput",
@@ -26,7 +26,7 @@ export const TARGETS = {
   "backup-start": "start from backup to first served request ≤ 300 ms",
 } as const;
 
-/** The key of a DESIGN.md §5 target. */
+/** The key of a target of docs/design/performance.md. */
 export type TargetId = keyof typeof TARGETS;
 
 /** Whether a measured value meets its target; "n/a" when it cannot say (e.g. measured without policies). */
@@ -54,7 +54,7 @@ function verdict(verdicts: readonly Verdict[]): string {
 
 /** The final table: every target, the measured value(s) (joined with "; "), and the verdict. */
 export function targetsTable(measures: readonly Measure[]): string {
-  const lines = ["| target (DESIGN.md §5) | measured | verdict |", "|---|---|---|"];
+  const lines = ["| target (docs/design/performance.md) | measured | verdict |", "|---|---|---|"];
   for (const [id, text] of Object.entries(TARGETS)) {
     const mine = measures.filter((m) => m.target === id);
     const value = mine.length ? mine.map((m) => m.value).join("; ") : "not run";

@@ -6,7 +6,7 @@ export type KeyId = "primary" | "secondary";
 /** The key ids, in the order operators name them. */
 export const KEY_IDS: readonly KeyId[] = ["primary", "secondary"];
 
-/** Longest validity a token may have: the interface contract caps it at 30 days. */
+/** Longest validity a token may have: the interface contract (docs/design/contract.md) caps it at 30 days. */
 export const MAX_TOKEN_LIFETIME_MS = 30 * 86_400_000;
 
 /** Clock difference tolerated between the control plane and the machine that made the token. */

@@ -107,7 +107,7 @@ const text = z
 const oneOf = <const T extends string>(values: readonly [T, ...T[]]) =>
   z.string().refine((v): v is T => (values as readonly string[]).includes(v), `expected one of ${values.join(", ")}`) as unknown as z.ZodType<T>;
 
-/** Every gateway setting: its parser and its default. Names are fixed by the interface contract. */
+/** Every gateway setting: its parser and its default. Names are fixed by the interface contract (docs/design/contract.md). */
 const SPECS = {
   "gateway.name": { schema: text, default: () => hostname() },
   "config.service.endpoint": { schema: url(["http:", "https:"], { credentials: false }), default: () => undefined },

@@ -17,7 +17,7 @@ import { loadSettings } from "./gateway.ts";
 /** Where a control plane keeps its configuration and state when `--data` is not given. */
 export const DEFAULT_DATA_DIR = "./.portico/control-plane";
 
-/** The control plane's port when `--port` is not given (interface contract). */
+/** The control plane's port when `--port` is not given (interface contract: docs/design/contract.md). */
 export const DEFAULT_CONTROL_PLANE_PORT = 8079;
 
 /**

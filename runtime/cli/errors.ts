@@ -1,4 +1,4 @@
-/** Exit codes of the CLI, fixed by the interface contract. */
+/** Exit codes of the CLI, fixed by the interface contract (docs/design/contract.md). */
 export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
 
 /** A CLI failure: printed to stderr one line per problem, then the process exits with `code`. */

@@ -68,10 +68,16 @@ class ScriptedControlPlane {
   }
 }
 
-describe("bad pushes never go live", { timeout: 60_000 }, () => {
+/** A gateway of its own with the scripted control plane that feeds it. */
+interface Pair {
+  readonly plane: ScriptedControlPlane;
+  readonly gw: GatewayProcess;
+}
+
+describe("bad pushes never go live", { timeout: 180_000 }, () => {
+  // The backend only answers "ok"; every test gets its own control plane and gateway (startPair),
+  // so no test depends on what another pushed, refused or left behind, nor on their order.
   let upstream: Upstream;
-  let plane: ScriptedControlPlane;
-  let gw: GatewayProcess;
   const counter = new Uint8Array(readFileSync(join(ROOT, "policies-wasm/dist/fixtures/counter.wasm")));
   const good = () => ({ apis: [{ name: "a", path: "/a", backend: "a" }], backends: { a: { urls: [upstream.url] } } });
   const withModule = (digest: string) => ({
@@ -85,21 +91,34 @@ describe("bad pushes never go live", { timeout: 60_000 }, () => {
       req.resume();
       res.end("ok");
     });
-    plane = new ScriptedControlPlane();
-    await plane.start();
-    plane.push(good(), 1);
-    const key = { secret: randomBytes(32), generation: 1 };
-    gw = await startFleetGateway(plane, createToken({ gateway: "edge", key: "primary", generation: 1, expires: Date.now() + 86_400_000 }, key));
   });
 
   after(async () => {
-    await gw?.stop();
-    await plane?.close();
     await upstream?.close();
   });
 
+  /**
+   * Runs `test` against a fresh scripted control plane and a fresh gateway that has applied the
+   * good configuration as revision 1 (and said so in a heartbeat); both are stopped afterwards.
+   */
+  async function withPair(test: (pair: Pair) => Promise<void>): Promise<void> {
+    const plane = new ScriptedControlPlane();
+    await plane.start();
+    let gw: GatewayProcess | undefined;
+    try {
+      plane.push(good(), 1);
+      const key = { secret: randomBytes(32), generation: 1 };
+      gw = await startFleetGateway(plane, createToken({ gateway: "edge", key: "primary", generation: 1, expires: Date.now() + 86_400_000 }, key));
+      await eventually("the heartbeat reports revision 1 applied", () => plane.heartbeat.applied?.revision === 1);
+      await test({ plane, gw });
+    } finally {
+      await gw?.stop();
+      await plane.close();
+    }
+  }
+
   /** Pushes a view, waits until the gateway's heartbeat reports it as refused, and checks the last good one still serves. */
-  async function refused(config: unknown, revision: number, expected: RegExp): Promise<{ message: string; problems?: string[] }> {
+  async function refused({ plane, gw }: Pair, config: unknown, revision: number, expected: RegExp): Promise<{ message: string; problems?: string[] }> {
     const hash = plane.push(config, revision);
     await eventually(`revision ${revision} reported as refused`, () => plane.heartbeat.lastError?.revision === revision);
     const error = plane.heartbeat.lastError!;
@@ -112,49 +131,60 @@ describe("bad pushes never go live", { timeout: 60_000 }, () => {
     return error;
   }
 
-  it("serves the first good push", async () => {
-    assert.equal(await (await fetch(`${gw.url}/a/x`)).text(), "ok");
-    await eventually("the heartbeat reports revision 1", () => plane.heartbeat.applied?.revision === 1);
-  });
+  it("serves the first good push and reports it in the heartbeat", () =>
+    withPair(async ({ plane, gw }) => {
+      assert.equal(await (await fetch(`${gw.url}/a/x`)).text(), "ok");
+      assert.deepEqual(plane.heartbeat.applied, { revision: 1, hash: sha256(JSON.stringify(good())) });
+      assert.equal(plane.heartbeat.lastError, null);
+    }));
 
-  it("refuses a schema-invalid configuration with every problem, and does not download it again", async () => {
-    const invalid = { apis: [{ name: "x", path: "no-slash", backend: "a" }, { name: "y", path: "/y", backend: "missing" }], backends: { a: { urls: [upstream.url] } } };
-    const error = await refused(invalid, 2, /apis\[0\]\.path/);
-    assert.equal(error.problems!.length, 2);
-    assert.match(error.problems![1]!, /apis\[1\]\.backend: unknown backend "missing"/);
-    assert.match(gw.output(), /configuration rejected; the last good configuration keeps serving/);
-    await new Promise((r) => setTimeout(r, 500)); // five more sync intervals
-    assert.equal(plane.downloads.get(sha256(JSON.stringify(invalid))), 1, "a refused view is remembered by its hash");
-  });
+  it("refuses a schema-invalid configuration with every problem, and does not download it again", () =>
+    withPair(async (pair) => {
+      const invalid = { apis: [{ name: "x", path: "no-slash", backend: "a" }, { name: "y", path: "/y", backend: "missing" }], backends: { a: { urls: [upstream.url] } } };
+      const error = await refused(pair, invalid, 2, /apis\[0\]\.path/);
+      assert.equal(error.problems!.length, 2);
+      assert.match(error.problems![1]!, /apis\[1\]\.backend: unknown backend "missing"/);
+      assert.match(pair.gw.output(), /configuration rejected; the last good configuration keeps serving/);
+      await new Promise((r) => setTimeout(r, 500)); // five more sync intervals
+      assert.equal(pair.plane.downloads.get(sha256(JSON.stringify(invalid))), 1, "a refused view is remembered by its hash");
+    }));
 
-  it("refuses a module digest the control plane cannot serve", async () => {
-    await refused(withModule("b".repeat(64)), 3, /module b{64}: the control plane answered 404/);
-  });
+  it("refuses a module digest the control plane cannot serve", () =>
+    withPair(async (pair) => {
+      await refused(pair, withModule("b".repeat(64)), 2, /module b{64}: the control plane answered 404/);
+    }));
 
-  it("refuses a module whose bytes do not match its sha256", async () => {
-    const digest = "c".repeat(64);
-    plane.modules.set(digest, counter);
-    await refused(withModule(digest), 4, /sha256 mismatch/);
-  });
+  it("refuses a module whose bytes do not match its sha256", () =>
+    withPair(async (pair) => {
+      const digest = "c".repeat(64);
+      pair.plane.modules.set(digest, counter);
+      await refused(pair, withModule(digest), 2, /sha256 mismatch/);
+    }));
 
-  it("refuses a download damaged on the way (body and ETag disagree)", async () => {
-    plane.push({ ...good(), apis: [{ name: "z", path: "/z", backend: "a" }] }, 5);
-    plane.etag = "d".repeat(64);
-    await eventually("the damaged download is reported", () => /damaged/.test(plane.heartbeat.lastError?.message ?? ""));
-    assert.equal((await fetch(`${gw.url}/z/x`)).status, 404);
-  });
+  it("refuses a download damaged on the way (body and ETag disagree)", () =>
+    withPair(async ({ plane, gw }) => {
+      plane.push({ ...good(), apis: [{ name: "z", path: "/z", backend: "a" }] }, 2);
+      plane.etag = "d".repeat(64);
+      await eventually("the damaged download is reported", () => /damaged/.test(plane.heartbeat.lastError?.message ?? ""));
+      assert.equal((await fetch(`${gw.url}/z/x`)).status, 404);
+      assert.equal(await (await fetch(`${gw.url}/a/x`)).text(), "ok");
+    }));
 
-  it("refuses a view that points at a local module file", async () => {
-    await refused({ ...good(), policies: { local: { module: "/etc/passwd" } } }, 6, /never from a local path/);
-  });
+  it("refuses a view that points at a local module file", () =>
+    withPair(async (pair) => {
+      await refused(pair, { ...good(), policies: { local: { module: "/etc/passwd" } } }, 2, /never from a local path/);
+    }));
 
-  it("applies the next good push and clears the error", async () => {
-    const digest = sha256(counter);
-    plane.modules.set(digest, counter);
-    const hash = plane.push(withModule(digest), 7);
-    await eventually("revision 7 applied", () => plane.heartbeat.applied?.hash === hash && plane.heartbeat.lastError === null);
-    const res = await fetch(`${gw.url}/m/x`);
-    assert.equal(res.status, 200);
-    await res.body?.cancel();
-  });
+  it("applies a good push after a refused one and clears the error", () =>
+    withPair(async (pair) => {
+      await refused(pair, withModule("b".repeat(64)), 2, /the control plane answered 404/);
+      const digest = sha256(counter);
+      pair.plane.modules.set(digest, counter);
+      const hash = pair.plane.push(withModule(digest), 3);
+      await eventually("revision 3 applied", () => pair.plane.heartbeat.applied?.hash === hash && pair.plane.heartbeat.lastError === null);
+      assert.equal(pair.plane.heartbeat.applied?.revision, 3);
+      const res = await fetch(`${pair.gw.url}/m/x`);
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+    }));
 });
