@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { BackupStore } from "../config/backup.ts";
-import { createToken } from "../config/control-plane/tokens.ts";
+import { createToken } from "../control-plane/tokens.ts";
 import { contentHash } from "../config/load.ts";
 import { RUNTIMES, type Runtime } from "./lib/arms.ts";
 import { ROOT, type Bench } from "./lib/context.ts";

@@ -10,6 +10,7 @@ import { builtinPolicyConfig, type BuiltinPolicyName } from "../config/schema/po
 import type { PolicyExchange } from "../runtime/policy/abi.ts";
 import { builtinModuleBytes } from "../runtime/policy/builtins.ts";
 import { PolicyModuleCache, PolicyPlugin } from "../runtime/policy/extism.ts";
+import { MemoryStateStore } from "../runtime/policy/state.ts";
 import { detectRuntime } from "../runtime/server/detect.ts";
 
 const BATCH = 20_000;
@@ -26,6 +27,9 @@ const CASES: [BuiltinPolicyName, unknown][] = [
   ["limit-concurrency", { key: "{api.name}", "max-count": 1_000_000 }],
 ];
 
+/** The store a gateway keeps its counters in, as the proxy hands it to every exchange. */
+const state = new MemoryStateStore();
+
 function exchange(): PolicyExchange {
   return {
     method: "GET",
@@ -38,6 +42,7 @@ function exchange(): PolicyExchange {
     clientIp: "10.1.2.3",
     api: "orders",
     policy: "bench",
+    state,
   };
 }
 

@@ -76,8 +76,8 @@ export async function compileScenario(bench: Bench, opts: CompileOptions): Promi
     "### Validate + compile + swap, in-process on Bun",
     "",
     `Generated YAML: N APIs (\`/api-N\`, 10 shared backends), no operations, 3 \`set-header\` uses per API whose parameters repeat every 10 APIs (12 distinct instances; see docs/design/policy-engine.md for uses that all differ). Each repetition compiles into a fresh holder, so every instance is made anew. ` +
-      `Parse + validate is \`loadConfigText\` (YAML parse, schema and cross-reference checks); "of which validate" is \`validateConfig\` alone on the parsed document; ` +
-      `compile + swap is \`PipelineHolder.apply\`. The JSON column is the same configuration as a control plane sends it, loaded with \`loadConfigJson\` (JSON.parse + validate) and compiled; the target is judged on it, since 10,000 APIs come from a control plane rather than a hand-edited file. ${opts.reps} repetition(s) after one discarded warm-up; medians. Probe pinned to CPU 0.`,
+      `Parse + validate is \`snapshotFromText\` (YAML parse, schema and cross-reference checks, and building the snapshot); "of which validate" is \`validateConfig\` alone on the parsed document; ` +
+      `compile + swap is \`PipelineHolder.apply\` of the snapshot. The JSON column is the same configuration as a control plane sends it, loaded with \`snapshotFromJson\` (JSON.parse + validate + build) and compiled; the target is judged on it, since 10,000 APIs come from a control plane rather than a hand-edited file. ${opts.reps} repetition(s) after one discarded warm-up; medians. Probe pinned to CPU 0.`,
     "",
     ...lines,
   ].join("\n");

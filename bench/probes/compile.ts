@@ -1,14 +1,14 @@
 /**
  * In-process timing of a configuration change on Bun: `bun bench/probes/compile.ts APIS REPS`.
- * Each repetition loads generated YAML (parse + validate, `loadConfigText`), then compiles it and
- * makes it live (`PipelineHolder.apply`), as the gateway does when its file changes. Validation
- * alone (`validateConfig` on the already parsed document) is timed too, to split parse from
- * validate, and so is the same configuration as JSON (`loadConfigJson`, what a gateway does with a
- * control plane's view). One discarded repetition first (JIT). Prints one JSON line of per-repetition ms.
+ * Each repetition loads generated YAML (parse, validate and build the snapshot, `snapshotFromText`),
+ * then compiles it and makes it live (`PipelineHolder.apply`), as the gateway does when its file
+ * changes. Validation alone (`validateConfig` on the already parsed document) is timed too, to split
+ * parse from validate, and so is the same configuration as JSON (`snapshotFromJson`, what a gateway
+ * does with a control plane's view). One discarded repetition first (JIT). Prints one JSON line of per-repetition ms.
  */
 import { parseDocument } from "yaml";
-import { loadConfigJson, loadConfigText } from "../../config/load.ts";
 import { validateConfig } from "../../config/schema/validate.ts";
+import { snapshotFromJson, snapshotFromText } from "../../config/snapshot/build.ts";
 import { PipelineHolder } from "../../runtime/pipeline/pipeline.ts";
 import { generatedConfig } from "../lib/generate.ts";
 
@@ -22,18 +22,18 @@ const result = { apis, bytes: text.length, loadMs: [] as number[], validateMs: [
 
 for (let rep = 0; rep <= reps; rep++) {
   const t0 = performance.now();
-  const loaded = loadConfigText(text, "generated.yaml");
+  const loaded = snapshotFromText(text, "generated.yaml");
   const t1 = performance.now();
   if (!loaded.ok) throw new Error(`generated configuration is invalid: ${JSON.stringify(loaded.problems.slice(0, 3))}`);
   // A fresh holder each time: the first configuration a gateway compiles, every instance made anew.
-  await new PipelineHolder().apply(loaded.config, loaded.hash);
+  await new PipelineHolder().apply(loaded.snapshot);
   const t2 = performance.now();
   if (!validateConfig(parsed).ok) throw new Error("generated configuration did not validate");
   const t3 = performance.now();
-  const fromJson = loadConfigJson(json, "generated.json");
+  const fromJson = snapshotFromJson(json, "generated.json");
   const t4 = performance.now();
   if (!fromJson.ok) throw new Error("generated JSON did not validate");
-  await new PipelineHolder().apply(fromJson.config, fromJson.hash);
+  await new PipelineHolder().apply(fromJson.snapshot);
   const t5 = performance.now();
   if (rep === 0) continue; // warm-up
   result.loadMs.push(t1 - t0);

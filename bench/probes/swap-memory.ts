@@ -6,13 +6,13 @@
  * new pipeline and drops the old one), settles GC the same way and reads RSS again.
  * Prints one JSON line.
  */
-import { loadConfigText } from "../../config/load.ts";
+import { snapshotFromText } from "../../config/snapshot/build.ts";
 import { PipelineHolder } from "../../runtime/pipeline/pipeline.ts";
 import { generatedConfig } from "../lib/generate.ts";
 
 const swaps = Number(process.argv[2]);
 const apis = Number(process.argv[3]);
-const loaded = loadConfigText(generatedConfig(apis), "generated.yaml");
+const loaded = snapshotFromText(generatedConfig(apis), "generated.yaml");
 if (!loaded.ok) throw new Error(`generated configuration is invalid: ${JSON.stringify(loaded.problems.slice(0, 3))}`);
 const holder = new PipelineHolder();
 
@@ -25,10 +25,10 @@ const memory = async () => {
   return { rss: m.rss, heapUsed: m.heapUsed };
 };
 
-for (let i = 0; i < 1000; i++) await holder.apply(loaded.config, loaded.hash);
+for (let i = 0; i < 1000; i++) await holder.apply(loaded.snapshot);
 const before = await memory();
 const start = performance.now();
-for (let i = 0; i < swaps; i++) await holder.apply(loaded.config, loaded.hash);
+for (let i = 0; i < swaps; i++) await holder.apply(loaded.snapshot);
 const ms = performance.now() - start;
 const after = await memory();
 process.stdout.write(`${JSON.stringify({ swaps, apis, before, after, msPerSwap: ms / swaps, forcedGc: typeof Bun !== "undefined" || "gc" in globalThis })}\n`);

@@ -13,16 +13,18 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { isPem, readBackendTls, readCaBundle, readCertificatePair } from "../certificates.ts";
 import { contentHash, loadConfigJson, loadConfigText, type LoadResult } from "../load.ts";
+
+export type { LoadResult } from "../load.ts";
 import { BackendConcurrency, type ApiConfig, type Config, type PolicySectionsConfig } from "../schema/config.ts";
 import { builtinPolicyConfig, type BuiltinPolicyName } from "../schema/policies.ts";
-import { formatPath, type Problem } from "../schema/problems.ts";
-import { normalizePrefix, type ModuleSource } from "../schema/validate.ts";
+import { formatPath, formatProblem, type Problem } from "../schema/problems.ts";
+import { normalizePrefix, validateConfig, type ModuleSource } from "../schema/validate.ts";
 import type { ApiSpec, BackendSpec, ChainsSpec, HostnameSpec, OperationSpec, PolicyStepSpec, Snapshot } from "./snapshot.ts";
 
 export { formatProblem, type Problem } from "../schema/problems.ts";
 export type * from "./snapshot.ts";
 
-/** Fuel per call and linear memory of a custom policy that names no budget. */
+/** Fuel per call and linear memory of a custom policy that names no budget: about a millisecond or two of tight loop, 16 MiB. */
 export const DEFAULT_BUDGET = { fuel: 1_000_000, memoryBytes: 16 * 1024 * 1024 } as const;
 
 /** The concurrency limit of a backend named by URL (set-backend-service `base-url`): the configuration's default. */
@@ -62,6 +64,42 @@ export function snapshotFromJson(text: string, source: string, options: BuildOpt
   return buildSnapshot(loadConfigJson(text, source, { modules: "digest" }), options);
 }
 
+/**
+ * Validates and builds a configuration given as a parsed value (tests, benchmarks, generated
+ * configurations); its hash is that of its JSON text.
+ */
+export function snapshotFromValue(input: unknown, source = "value", options: BuildOptions & { modules?: ModuleSource } = {}): SnapshotResult {
+  const hash = contentHash(JSON.stringify(input));
+  const result = validateConfig(input, { modules: options.modules });
+  return buildSnapshot(result.ok ? { ok: true, config: result.config, hash, source } : { ok: false, hash, problems: result.problems }, options);
+}
+
+/** A snapshot that must build: for tests and benchmarks, where a problem is a bug in the caller (thrown with every problem). */
+export function mustBuild(result: SnapshotResult): Snapshot {
+  if (!result.ok) throw new Error(`the configuration does not build:\n${result.problems.map(formatProblem).join("\n")}`);
+  return result.snapshot;
+}
+
+/**
+ * Parses and validates configuration text whose custom modules are named by sha256 alone (a control
+ * plane's view in JSON, or a backup of one in either format), without building it yet: the gateway
+ * first fetches the modules it names (`moduleDigests`), then builds the snapshot.
+ */
+export function loadView(text: string, source: string, format: "json" | "yaml" = "json"): LoadResult {
+  return (format === "json" ? loadConfigJson : loadConfigText)(text, source, { modules: "digest" });
+}
+
+/** The sha256 digests of the custom modules a loaded configuration names (none when it did not load). */
+export function moduleDigests(loaded: LoadResult): string[] {
+  if (!loaded.ok) return [];
+  return Object.values(loaded.config.policies).flatMap((p) => (p.sha256 === undefined ? [] : [p.sha256]));
+}
+
+/** The hash a result stands for: the configuration's source bytes, built or not. */
+export function resultHash(result: SnapshotResult): string {
+  return result.ok ? result.snapshot.hash : result.hash;
+}
+
 /** Builds the snapshot of a loaded configuration, or passes its problems on. */
 export function buildSnapshot(loaded: LoadResult, options: BuildOptions = {}): SnapshotResult {
   if (!loaded.ok) return loaded;
@@ -72,6 +110,16 @@ export function buildSnapshot(loaded: LoadResult, options: BuildOptions = {}): S
 
 /** The sha256 (hex) of configuration text or module bytes. */
 export { contentHash };
+
+/**
+ * A host name's certificate and key read from two files (or PEM text) and checked, for listeners
+ * outside any configuration (the control plane's `--tls-cert`/`--tls-key`). Throws an Error naming
+ * the file and what is wrong.
+ */
+export function hostnameFromFiles(host: string, cert: string, key: string): HostnameSpec {
+  const pair = readCertificatePair({ host, cert, key }, ".");
+  return { host, ...pair, negotiateClientCertificate: false, clientCa: undefined };
+}
 
 type PolicyUse = Exclude<NonNullable<PolicySectionsConfig["inbound"]>[number], "base">;
 

@@ -9,7 +9,10 @@
  * See docs/design/architecture.md.
  */
 import type { X509Certificate } from "node:crypto";
+import type { BackendTlsMaterial } from "../certificates.ts";
 import type { BuiltinPolicyName } from "../schema/policies.ts";
+
+export type { BackendTlsMaterial } from "../certificates.ts";
 
 /** A policy module: a built-in by name (shipped with the gateway), or a custom one by digest. */
 export type ModuleRef =
@@ -69,20 +72,6 @@ export interface ApiSpec {
   readonly chains: ChainsSpec;
 }
 
-/** A backend's TLS options with every file read: what the upstream clients are given. */
-export interface BackendTlsMaterial {
-  /** Trusted CA certificates (PEM), instead of the runtime's defaults. */
-  readonly ca?: string;
-  /** Client certificate and key (PEM) for mutual TLS. */
-  readonly cert?: string;
-  readonly key?: string;
-  readonly verify: boolean;
-  /** Server name to send and check, when not the URL's host. */
-  readonly sni?: string;
-  /** sha256 over all of it: equal material can share connections. */
-  readonly fingerprint: string;
-}
-
 /** A backend, defaults applied. */
 export interface BackendSpec {
   readonly name: string;
@@ -125,6 +114,3 @@ export interface Snapshot {
   /** Absolute paths of the files read to build it (watched in standalone mode: a change rebuilds the snapshot). */
   readonly files: readonly string[];
 }
-
-/** The concurrency limit of a backend a policy names by URL (set-backend-service `base-url`): the configuration's default. */
-export const DEFAULT_CONCURRENCY: BackendSpec["concurrency"] = { max: 128, queue: 512, queueTimeoutMs: 5_000 };

@@ -1,17 +1,13 @@
-import { readFileSync, statSync } from "node:fs";
-import { loadConfigText, type LoadResult } from "../load.ts";
+import { statSync } from "node:fs";
+import { dirname } from "node:path";
+import { resultHash, snapshotFromFile, type SnapshotResult } from "../snapshot/build.ts";
 
-/** Reads and validates a configuration file; an unreadable file is a problem like any other. */
-export function readConfigFile(path: string): LoadResult {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === "ENOENT" ? "file not found" : code === "EACCES" ? "permission denied" : (error as Error).message;
-    return { ok: false, hash: "", problems: [{ path: "", message: `cannot read configuration: ${reason}`, location: path }] };
-  }
-  return loadConfigText(text, path);
+/**
+ * Reads, validates and builds a standalone configuration file, its relative paths (certificates,
+ * modules) read from the file's own folder; an unreadable file is a problem like any other.
+ */
+export function readConfigFile(path: string): SnapshotResult {
+  return snapshotFromFile(path, { baseDir: dirname(path) });
 }
 
 /** A running file watch; `stop` ends it. */
@@ -31,14 +27,14 @@ function fingerprint(path: string): string {
 /**
  * Watches a configuration file by polling its metadata (portable across runtimes and robust to
  * editors that replace the file by rename). When it changes and its bytes differ from the last
- * seen, the new text is loaded and handed to `onChange`, valid or not. Files the configuration
+ * seen, it is built again and the result handed to `onChange`, valid or not. Files the configuration
  * refers to (`dependencies`: certificates, policy modules) are polled too: when one of them changes,
- * the configuration is loaded again even if its own bytes did not change.
+ * the configuration is built again even if its own bytes did not change.
  */
 export function watchConfigFile(
   path: string,
   lastHash: string,
-  onChange: (result: LoadResult) => void,
+  onChange: (result: SnapshotResult) => void,
   intervalMs = 200,
   dependencies: () => readonly string[] = () => [],
 ): FileWatch {
@@ -54,8 +50,8 @@ export function watchConfigFile(
     seen = now;
     seenDependencies = nowDependencies;
     const result = readConfigFile(path);
-    if (result.hash === hash && !dependencyChanged) return;
-    hash = result.hash;
+    if (resultHash(result) === hash && !dependencyChanged) return;
+    hash = resultHash(result);
     onChange(result);
   }, intervalMs);
   (timer as { unref?: () => void }).unref?.();

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
-import { formatProblem } from "../../config/schema/problems.ts";
+import { formatProblem } from "../../config/snapshot/build.ts";
 import { resolveSettings, type SettingKey, type Settings } from "../../config/schema/settings.ts";
-import { readClaims } from "../../config/control-plane/tokens.ts";
+import { readClaims } from "../../control-plane/tokens.ts";
 import { startGateway, StartupError, type Gateway } from "../gateway/gateway.ts";
 import { createLogger } from "../observability/log.ts";
 import { loadAdapter } from "../server/detect.ts";

@@ -1,6 +1,6 @@
 import { buildInfo } from "./build-info.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
-import { controlPlaneCommand, keyCommand, tokenCommand } from "./control-plane.ts";
+import { controlPlaneCommand, keyCommand, tokenCommand } from "../../control-plane/cli.ts";
 import { gatewayCommand } from "./gateway.ts";
 import { healthCommand } from "./health.ts";
 import { validateCommand } from "./validate.ts";

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { formatProblem } from "../../config/schema/problems.ts";
+import { formatProblem } from "../../config/snapshot/build.ts";
 import { compilePolicy } from "../../policies-wasm/compile.ts";
 import { readFixtures } from "../policy/fixtures.ts";
 import { compileForFixtures, runFixtures } from "../policy/harness.ts";

@@ -1,8 +1,7 @@
-import { formatProblem } from "../../config/schema/problems.ts";
-import type { LoadResult } from "../../config/load.ts";
+import { formatProblem, type SnapshotResult } from "../../config/snapshot/build.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
-import type { CompileOptions, Pipeline, PipelineHolder } from "../pipeline/pipeline.ts";
+import type { Pipeline, PipelineHolder } from "../pipeline/pipeline.ts";
 
 /** The outcome of offering a configuration to the gateway: live, or refused with every problem. */
 export type ApplyOutcome = { ok: true; pipeline: Pipeline } | { ok: false; hash: string; problems: string[] };
@@ -12,15 +11,14 @@ export interface ApplyContext {
   readonly source: string;
   /** The control plane's revision number, when it has one. */
   readonly revision?: number;
-  readonly compile?: Omit<CompileOptions, "previousSteps">;
   /** At start-up a refusal is the caller's to report (it stops the gateway or tries a backup): no log. */
   readonly quiet?: boolean;
 }
 
 /**
- * The one way a configuration goes live, whatever its source: validated already by the loader, it is
- * compiled and swapped in; a problem or a compile that throws leaves the live one serving, and is
- * counted and logged with the source, the revision and the hash.
+ * The one way a configuration goes live, whatever its source: built into a snapshot already (or
+ * refused with its problems), it is compiled and swapped in; a problem or a compile that throws
+ * leaves the live one serving, and is counted and logged with the source, the revision and the hash.
  */
 export class ConfigApplier {
   readonly #listeners: ((pipeline: Pipeline) => Promise<void>)[] = [];
@@ -36,9 +34,9 @@ export class ConfigApplier {
     this.#listeners.push(listener);
   }
 
-  /** Compiles and swaps in a loaded configuration, or reports why it cannot. Never throws. */
-  async apply(result: LoadResult, context: ApplyContext): Promise<ApplyOutcome> {
-    const outcome = await this.#compile(result, context);
+  /** Compiles and swaps in a snapshot, or reports why it cannot. Never throws. */
+  async apply(result: SnapshotResult, context: ApplyContext): Promise<ApplyOutcome> {
+    const outcome = await this.#compile(result);
     if (outcome.ok) {
       this.metrics.configApplied += 1;
       this.metrics.configRevision = outcome.pipeline.revision;
@@ -46,7 +44,7 @@ export class ConfigApplier {
         source: context.source,
         revision: context.revision,
         hash: outcome.pipeline.hash,
-        apis: outcome.pipeline.config.apis.length,
+        apis: outcome.pipeline.snapshot.apis.length,
         local: outcome.pipeline.revision,
       });
       for (const backend of outcome.pipeline.backends.values()) {
@@ -72,13 +70,13 @@ export class ConfigApplier {
     return outcome;
   }
 
-  async #compile(result: LoadResult, context: ApplyContext): Promise<ApplyOutcome> {
+  async #compile(result: SnapshotResult): Promise<ApplyOutcome> {
     if (!result.ok) return { ok: false, hash: result.hash, problems: result.problems.map(formatProblem) };
     try {
-      return { ok: true, pipeline: await this.holder.apply(result.config, result.hash, context.compile) };
+      return { ok: true, pipeline: await this.holder.apply(result.snapshot) };
     } catch (error) {
       // A compile that throws never goes live; its message is the one problem we know of.
-      return { ok: false, hash: result.hash, problems: [`compile failed: ${error instanceof Error ? error.message : String(error)}`] };
+      return { ok: false, hash: result.snapshot.hash, problems: [`compile failed: ${error instanceof Error ? error.message : String(error)}`] };
     }
   }
 }

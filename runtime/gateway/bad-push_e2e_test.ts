@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { createToken } from "../../config/control-plane/tokens.ts";
+import { createToken } from "../../control-plane/tokens.ts";
 import { eventually, startFleetGateway } from "../../test/control-plane.ts";
 import { ROOT, type GatewayProcess } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { createToken as signToken } from "../../config/control-plane/tokens.ts";
+import { createToken as signToken } from "../../control-plane/tokens.ts";
 import { createToken, eventually, regenerateKey, startControlPlane, startFleetGateway, type ControlPlaneProcess } from "../../test/control-plane.ts";
 import { ROOT, runCli, tempDir, type GatewayProcess } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";

@@ -1,8 +1,5 @@
 import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
 import { BackupStore } from "../../config/backup.ts";
-import { isPem } from "../../config/certificates.ts";
-import type { Config } from "../../config/schema/config.ts";
 import type { Settings } from "../../config/schema/settings.ts";
 import { ControlPlaneClient, plainHttpEndpoint } from "../../config/source/control-plane.ts";
 import { readConfigFile, watchConfigFile, type FileWatch } from "../../config/source/file.ts";
@@ -12,7 +9,7 @@ import { PipelineHolder } from "../pipeline/pipeline.ts";
 import { BodyGuard } from "../http/body-guard.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
 import { BodyBuffers } from "../policy/body.ts";
-import { MemoryStateStore, setPolicyState } from "../policy/state.ts";
+import { MemoryStateStore, type PolicyStateStore } from "../policy/state.ts";
 import { ConfigApplier } from "./apply.ts";
 import { managementApp } from "./management.ts";
 import { HttpsListener } from "./https-listener.ts";
@@ -60,13 +57,12 @@ interface ConfigFeed {
   stop(): void;
 }
 
-/** Standalone: a local file, read at start (any problem stops the gateway) and watched. */
+/** Standalone: a local file, read at start (any problem stops the gateway) and watched with the files it names. */
 function fileFeed(configFile: string, holder: PipelineHolder, applier: ConfigApplier, logger: Logger): ConfigFeed {
-  const compile = { baseDir: dirname(configFile) };
   let watch: FileWatch | undefined;
   return {
     async start() {
-      const outcome = await applier.apply(readConfigFile(configFile), { source: configFile, compile, quiet: true });
+      const outcome = await applier.apply(readConfigFile(configFile), { source: configFile, quiet: true });
       if (!outcome.ok) throw new StartupError(`configuration ${configFile} is invalid`, outcome.problems);
     },
     run() {
@@ -77,27 +73,15 @@ function fileFeed(configFile: string, holder: PipelineHolder, applier: ConfigApp
         holder.current!.hash,
         (result) => {
           applying = applying
-            .then(async () => void (await applier.apply(result, { source: configFile, compile })))
+            .then(async () => void (await applier.apply(result, { source: configFile })))
             .catch((error: unknown) => logger.error("configuration change failed", { error: error instanceof Error ? error.message : String(error) }));
         },
         200,
-        () => referencedFiles(holder.current?.config, compile.baseDir),
+        () => holder.current?.snapshot.files ?? [],
       );
     },
     stop: () => watch?.stop(),
   };
-}
-
-/** Files a configuration refers to (certificates, keys and CA bundles given as paths, custom modules), resolved against its folder. */
-function referencedFiles(config: Config | undefined, baseDir: string): string[] {
-  if (!config) return [];
-  const files: string[] = [];
-  for (const h of config.hostnames) for (const value of [h.cert, h.key, h.clientCa]) if (value !== undefined && !isPem(value)) files.push(resolve(baseDir, value));
-  for (const p of Object.values(config.policies)) if (p.module) files.push(resolve(baseDir, p.module));
-  for (const b of Object.values(config.backends)) {
-    for (const value of [b.tls?.ca, b.tls?.cert, b.tls?.key]) if (value !== undefined && !isPem(value)) files.push(resolve(baseDir, value));
-  }
-  return files;
 }
 
 /** Control-plane mode: pulls, heartbeats, backups (see ControlPlaneSync). */
@@ -164,7 +148,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const applier = new ConfigApplier(holder, metrics, logger);
   const { tls, clientTls } = tlsForRuntime(settings, adapter, logger);
   const timeouts = timeoutsForRuntime(settings, adapter);
-  const buffers = boundState(settings, holder, metrics);
+  const { state, buffers } = boundState(settings, holder, metrics);
   const feed = configFile ? fileFeed(configFile, holder, applier, logger) : controlPlaneFeed(options, applier, metrics);
   await feed.start();
   const upstream = adapter.createUpstreamClient(clientTls.limits, { maxPools: settings["net.client.tls.max-pools"] });
@@ -178,7 +162,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   metrics.bounds.gates = holder.gates;
   metrics.bounds.bodyTimeouts = bodies.timeouts;
-  const trafficDeps = { holder, adapter, upstream, logger, metrics, bodies, buffers, keepAliveMs: timeouts.keepAliveMs, separators: settings["net.server.path.encoded-separators"] };
+  const trafficDeps = { holder, adapter, upstream, logger, metrics, bodies, buffers, state, keepAliveMs: timeouts.keepAliveMs, separators: settings["net.server.path.encoded-separators"] };
   let https: HttpsListener | undefined;
   try {
     const httpPort = settings["net.server.http.port"];
@@ -236,18 +220,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 }
 
 /**
- * Sets up what bounds the state clients can make the gateway hold (see docs/limits.md): a fresh
- * policy state store within policy.state.max-bytes, the cap on bodies buffered for policies
- * (returned, for the traffic listeners), and the metrics that report them and the module cache.
+ * Sets up what bounds the state clients can make the gateway hold (see docs/limits.md): the
+ * gateway's policy state store within policy.state.max-bytes (one for the process's life, so
+ * counters survive configuration swaps) and the cap on bodies buffered for policies, both for the
+ * traffic listeners, and the metrics that report them and the module cache.
  */
-function boundState(settings: Settings, holder: PipelineHolder, metrics: GatewayMetrics): BodyBuffers {
+function boundState(settings: Settings, holder: PipelineHolder, metrics: GatewayMetrics): { state: PolicyStateStore; buffers: BodyBuffers } {
   const state = new MemoryStateStore({ maxBytes: settings["policy.state.max-bytes"] });
-  setPolicyState(state);
-  const bodies = new BodyBuffers(settings["policy.body.max-buffered"]);
+  const buffers = new BodyBuffers(settings["policy.body.max-buffered"]);
   metrics.bounds.state = state;
   metrics.bounds.modules = holder.modules;
-  metrics.bounds.bodies = bodies;
-  return bodies;
+  metrics.bounds.bodies = buffers;
+  return { state, buffers };
 }
 
 /**

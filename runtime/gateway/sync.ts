@@ -1,7 +1,7 @@
 import { BackupError, type BackupStore, type ConfigSnapshot } from "../../config/backup.ts";
-import { reportedProblems, reportedText } from "../../config/control-plane/heartbeat.ts";
-import { readClaims } from "../../config/control-plane/tokens.ts";
-import { loadConfigJson, loadConfigText } from "../../config/load.ts";
+import { reportedProblems, reportedText } from "../../control-plane/heartbeat.ts";
+import { readClaims } from "../../control-plane/tokens.ts";
+import { buildSnapshot, loadView, moduleDigests } from "../../config/snapshot/build.ts";
 import { SyncError, type ControlPlaneClient, type DownloadedView } from "../../config/source/control-plane.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
@@ -115,9 +115,8 @@ export class ControlPlaneSync {
     }
     if (!snapshot) return false;
     this.#modules = new Map(snapshot.modules);
-    const load = snapshot.format === 1 ? loadConfigText : loadConfigJson;
-    const result = load(snapshot.text, `backup ${backup.file}`, { modules: "digest" });
-    const outcome = await this.options.applier.apply(result, { source: `backup ${backup.file}`, revision: snapshot.revision, compile: this.#compileOptions(), quiet: true });
+    const loaded = loadView(snapshot.text, `backup ${backup.file}`, snapshot.format === 1 ? "yaml" : "json");
+    const outcome = await this.options.applier.apply(buildSnapshot(loaded, this.#buildOptions()), { source: `backup ${backup.file}`, revision: snapshot.revision, quiet: true });
     if (!outcome.ok) throw new Error(`no configuration to serve: ${reason}, and the backup ${backup.file} does not apply: ${outcome.problems[0]}`);
     this.#applied = { revision: snapshot.revision ?? 0, hash: snapshot.hash };
     this.#known = snapshot.hash;
@@ -199,9 +198,10 @@ export class ControlPlaneSync {
 
   async #take(view: DownloadedView, initial: boolean): Promise<void> {
     const source = `control plane revision ${view.revision}`;
-    const result = loadConfigJson(view.text, source, { modules: "digest" });
-    if (result.ok) await this.#fetchModules(result.config.policies);
-    const outcome = await this.options.applier.apply(result, { source, revision: view.revision, compile: this.#compileOptions(), quiet: initial });
+    const loaded = loadView(view.text, source);
+    const digests = moduleDigests(loaded);
+    await this.#fetchModules(digests);
+    const outcome = await this.options.applier.apply(buildSnapshot(loaded, this.#buildOptions()), { source, revision: view.revision, quiet: initial });
     if (!outcome.ok) {
       this.#known = view.hash;
       this.#fail(`revision ${view.revision} refused: ${outcome.problems.length} problem${outcome.problems.length === 1 ? "" : "s"}`, view, outcome.problems);
@@ -211,25 +211,25 @@ export class ControlPlaneSync {
     this.#known = view.hash;
     this.#applied = { revision: view.revision, hash: view.hash };
     this.#lastError = undefined;
-    this.#keepOnly(result.ok ? result.config.policies : {});
+    this.#keepOnly(digests);
     this.#save(view);
     if (!initial) void this.#beat();
   }
 
   /** Downloads the modules a view names that the gateway does not have; each is checked against its sha256. */
-  async #fetchModules(policies: Record<string, { sha256?: string }>): Promise<void> {
-    for (const { sha256 } of Object.values(policies)) {
-      if (sha256 === undefined || this.#modules.has(sha256)) continue;
+  async #fetchModules(digests: readonly string[]): Promise<void> {
+    for (const sha256 of digests) {
+      if (this.#modules.has(sha256)) continue;
       this.#modules.set(sha256, await this.options.client.module(sha256));
     }
   }
 
-  #keepOnly(policies: Record<string, { sha256?: string }>): void {
-    const used = new Set(Object.values(policies).map((p) => p.sha256));
+  #keepOnly(digests: readonly string[]): void {
+    const used = new Set(digests);
     for (const digest of this.#modules.keys()) if (!used.has(digest)) this.#modules.delete(digest);
   }
 
-  #compileOptions() {
+  #buildOptions() {
     return { moduleBytes: (digest: string) => this.#modules.get(digest) };
   }
 
@@ -255,7 +255,7 @@ export class ControlPlaneSync {
 
   /**
    * The heartbeat report: name, version, uptime, what is applied, the last failure, token expiry.
-   * The failure's message and problems are cut (config/control-plane/heartbeat.ts) so that the
+   * The failure's message and problems are cut (control-plane/heartbeat.ts) so that the
    * report stays within the control plane's heartbeat limit however many problems there were.
    */
   report(): Record<string, unknown> {

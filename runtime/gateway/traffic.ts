@@ -7,6 +7,7 @@ import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { PipelineHolder } from "../pipeline/pipeline.ts";
 import type { BodyBuffers } from "../policy/body.ts";
+import type { PolicyStateStore } from "../policy/state.ts";
 import { forward } from "../proxy/proxy.ts";
 import type { ServerAdapter } from "../server/adapter.ts";
 import { incomingOf } from "../server/node-listen.ts";
@@ -28,6 +29,8 @@ export interface TrafficDeps {
   readonly proto: "http" | "https";
   /** The cap on bodies buffered for policies, shared by every listener of the process. */
   readonly buffers?: BodyBuffers;
+  /** The gateway's policy state store (counters, cache, concurrency slots). */
+  readonly state: PolicyStateStore;
   /** Guards request bodies against slow clients. */
   readonly bodies: BodyGuard;
   /** The listener's keep-alive timeout: requests to backends allowed longer ask the listener to hold on. */
@@ -65,7 +68,7 @@ function plainIp(address: string): string {
  * counted and (when enabled) logged.
  */
 export function trafficApp(deps: TrafficDeps): Hono {
-  const { holder, adapter, upstream, logger, metrics, proto, bodies, buffers, keepAliveMs, separators } = deps;
+  const { holder, adapter, upstream, logger, metrics, proto, bodies, buffers, state, keepAliveMs, separators } = deps;
   const reporting = { logger, metrics, bodies: buffers };
 
   async function handle(request: Request, env: unknown): Promise<Response> {
@@ -125,6 +128,8 @@ export function trafficApp(deps: TrafficDeps): Hono {
         api,
         operation,
         backends: pipeline.backends,
+        urlBackends: pipeline.urlBackends,
+        state,
         clientCertificate: proto === "https" ? negotiatedCertificate(adapter, env, pipeline.certificates) : undefined,
       });
     } catch (error) {

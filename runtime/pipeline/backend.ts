@@ -1,5 +1,4 @@
-import { readBackendTls, type BackendTlsMaterial } from "../../config/certificates.ts";
-import type { BackendConfig } from "../../config/schema/config.ts";
+import { DEFAULT_CONCURRENCY, type BackendSpec, type BackendTlsMaterial } from "../../config/snapshot/build.ts";
 import { BackendGate } from "./backend-gate.ts";
 
 interface Base {
@@ -20,18 +19,15 @@ export class BackendPool {
   /** The backend's concurrency limit (shared with the pools of earlier configurations for the same name). */
   readonly gate: BackendGate;
 
-  /** `baseDir` is where the backend's TLS files are (the configuration file's folder); `gate` the backend's gate, when the gateway keeps one per name. */
-  constructor(
-    readonly name: string,
-    config: BackendConfig,
-    baseDir = ".",
-    gate?: BackendGate,
-  ) {
-    const { max, queue, queueTimeout } = config.concurrency;
-    this.gate = gate ?? new BackendGate(name, { max, queue, queueTimeoutMs: queueTimeout });
-    this.timeoutMs = config.timeout;
-    this.tls = config.tls ? readBackendTls(name, config.tls, baseDir) : undefined;
-    this.#bases = config.urls.map((u) => {
+  readonly name: string;
+
+  /** `gate` is the backend's gate when the gateway keeps one per name (else the pool has its own). */
+  constructor(spec: BackendSpec, gate?: BackendGate) {
+    this.name = spec.name;
+    this.gate = gate ?? new BackendGate(spec.name, spec.concurrency);
+    this.timeoutMs = spec.timeoutMs;
+    this.tls = spec.tls;
+    this.#bases = spec.urls.map((u) => {
       const url = new URL(u);
       const path = url.pathname.replace(/\/+$/, "");
       return { prefix: url.origin + path, emptyRest: path ? "" : "/" };
@@ -46,5 +42,27 @@ export class BackendPool {
     const bases = this.#bases;
     const base = bases.length === 1 ? bases[0]! : bases[this.#next++ % bases.length]!;
     return base.prefix + (rest === "" ? base.emptyRest : rest) + search;
+  }
+}
+
+/**
+ * Pools for base URLs that policies choose at request time (set-backend-service `base-url`), so each
+ * keeps its round-robin cursor and concurrency gate: one set per pipeline, bounded (cleared when full).
+ */
+export class UrlBackends {
+  readonly #pools = new Map<string, BackendPool>();
+
+  constructor(private readonly max = 256) {}
+
+  /** The pool for `url`, with the timeout of the API's own backend and the default concurrency limit. */
+  get(url: string, timeoutMs: number): BackendPool {
+    const key = `${timeoutMs} ${url}`;
+    let pool = this.#pools.get(key);
+    if (!pool) {
+      if (this.#pools.size >= this.max) this.#pools.clear();
+      pool = new BackendPool({ name: new URL(url).origin, urls: [url], timeoutMs, concurrency: DEFAULT_CONCURRENCY, tls: undefined });
+      this.#pools.set(key, pool);
+    }
+    return pool;
   }
 }

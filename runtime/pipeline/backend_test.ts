@@ -1,13 +1,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { validateConfig } from "../../config/schema/validate.ts";
+import { mustBuild, snapshotFromValue } from "../../config/snapshot/build.ts";
 import { BackendPool } from "./backend.ts";
 
-/** A pool from a backend as a configuration file would give it (validated, so defaults and durations apply). */
+/** A pool from a backend as a configuration file would give it (built, so defaults and durations apply). */
 function pool(backend: Record<string, unknown>, name = "orders"): BackendPool {
-  const result = validateConfig({ backends: { [name]: backend } });
-  if (!result.ok) assert.fail(result.problems.map((p) => `${p.path}: ${p.message}`).join("\n"));
-  return new BackendPool(name, result.config.backends[name]!);
+  return new BackendPool(mustBuild(snapshotFromValue({ backends: { [name]: backend } })).backends.get(name)!);
 }
 
 describe("BackendPool.target", () => {

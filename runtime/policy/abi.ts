@@ -6,7 +6,7 @@
  */
 import type { CallContext } from "@extism/extism";
 import type { Logger } from "../observability/log.ts";
-import { policyState } from "./state.ts";
+import type { PolicyStateStore } from "./state.ts";
 
 /** The part of one request/response exchange a policy can see and change, passed as Extism's host context. */
 export interface PolicyExchange {
@@ -64,6 +64,12 @@ export interface PolicyExchange {
   readonly logger?: Logger;
   /** Milliseconds until the window of the last `portico_counter_add` ends. */
   counterResetMs?: number;
+  /**
+   * Where counters, cache entries and concurrency slots live: the gateway's store (one per process,
+   * shared by every configuration, so counters survive swaps), or a test's. Without one, those
+   * host functions fail the call.
+   */
+  readonly state?: PolicyStateStore;
 }
 
 /** A response header change recorded in on_request: set, append or remove. */
@@ -152,6 +158,12 @@ function headerValue(context: CallContext, offset: bigint | number | undefined):
 
 function stored(context: CallContext, value: string | null | undefined): bigint {
   return value === null || value === undefined ? 0n : context.store(value);
+}
+
+/** The exchange's state store; a call that needs one where there is none fails. */
+function stateOf(ex: PolicyExchange): PolicyStateStore {
+  if (!ex.state) throw new Error("counters, cache and concurrency slots are not available here (no state store)");
+  return ex.state;
 }
 
 function reply(context: CallContext): PolicyReply {
@@ -398,19 +410,22 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
     const ex = exchange(cx);
     const window = Number(windowMs);
     if (!(window > 0)) throw new Error(`policy asked for a counter window of ${window} ms`);
-    const result = policyState().counterAdd(namespaced(ex, text(cx, key)), window, Number(delta), Number(limit), Date.now());
+    const result = stateOf(ex).counterAdd(namespaced(ex, text(cx, key)), window, Number(delta), Number(limit), Date.now());
     ex.counterResetMs = result.resetMs;
     return BigInt(result.accepted ? result.count : -1);
   },
   portico_counter_reset_ms: (cx) => BigInt(exchange(cx).counterResetMs ?? 0),
-  portico_cache_get: (cx, key) => stored(cx, policyState().cacheGet(namespaced(exchange(cx), text(cx, key)), Date.now())),
+  portico_cache_get: (cx, key) => {
+    const ex = exchange(cx);
+    return stored(cx, stateOf(ex).cacheGet(namespaced(ex, text(cx, key)), Date.now()));
+  },
   portico_cache_set: (cx, key, value, ttlMs) => {
     const ex = exchange(cx);
-    policyState().cacheSet(namespaced(ex, text(cx, key)), text(cx, value, MAX_TEXT_BYTES * 4, "a cache value"), Number(ttlMs), Date.now());
+    stateOf(ex).cacheSet(namespaced(ex, text(cx, key)), text(cx, value, MAX_TEXT_BYTES * 4, "a cache value"), Number(ttlMs), Date.now());
   },
   portico_concurrency_acquire: (cx, key, max) => {
     const ex = exchange(cx);
-    const release = policyState().acquire(namespaced(ex, text(cx, key)), Number(max));
+    const release = stateOf(ex).acquire(namespaced(ex, text(cx, key)), Number(max));
     if (!release) return 0;
     (ex.releases ??= []).push(release);
     return 1;

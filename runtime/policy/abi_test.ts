@@ -5,7 +5,7 @@ import { ROOT } from "../../test/harness.ts";
 import type { Logger } from "../observability/log.ts";
 import { applyDeferred, type PolicyExchange } from "./abi.ts";
 import { PolicyModuleCache, PolicyPlugin } from "./extism.ts";
-import { MemoryStateStore, setPolicyState } from "./state.ts";
+import { MemoryStateStore } from "./state.ts";
 
 const lines: string[] = [];
 const logger = {
@@ -17,7 +17,7 @@ const logger = {
 } as unknown as Logger;
 
 function exchange(extra: Partial<PolicyExchange> = {}): PolicyExchange {
-  return { method: "GET", path: "/probe", requestHeaders: new Headers(), responseHeaders: undefined, logger, policy: "probe", ...extra };
+  return { method: "GET", path: "/probe", requestHeaders: new Headers(), responseHeaders: undefined, logger, policy: "probe", state: new MemoryStateStore(), ...extra };
 }
 
 async function probe(): Promise<PolicyPlugin> {
@@ -27,23 +27,21 @@ async function probe(): Promise<PolicyPlugin> {
 
 describe("ABI 1.1 host functions (state-probe fixture, in process)", () => {
   it("keeps cache entries across requests and shares variables along one request only", async () => {
-    const previous = setPolicyState(new MemoryStateStore());
-    try {
+    const state = new MemoryStateStore();
+    {
       const plugin = await probe();
-      const first = exchange({ variables: new Map([["from-earlier", "tenant-7"]]) });
+      const first = exchange({ variables: new Map([["from-earlier", "tenant-7"]]), state });
       await plugin.call("on_request", first);
       assert.equal(first.requestHeaders.get("x-earlier"), "tenant-7", "a variable set earlier in the chain is visible");
       assert.equal(first.variables!.get("hits"), "1");
-      const second = exchange();
+      const second = exchange({ state });
       await plugin.call("on_request", second);
       assert.equal(second.variables!.get("hits"), "2", "the cache outlived the first request");
       assert.equal(second.requestHeaders.get("x-earlier"), "none", "variables do not leak between requests");
       // Another policy name is another cache namespace.
-      const other = exchange({ policy: "another" });
+      const other = exchange({ policy: "another", state });
       await plugin.call("on_request", other);
       assert.equal(other.variables!.get("hits"), "1");
-    } finally {
-      setPolicyState(previous);
     }
   });
 

@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import type { Plugin } from "@extism/extism";
 import { ENV_NAMESPACE, ENV_OVERRIDES, HOST_FUNCTIONS, HOST_NAMESPACE, setCallingMemory, type PolicyExchange } from "./abi.ts";
+import { DEFAULT_BUDGET as SNAPSHOT_DEFAULT_BUDGET } from "../../config/snapshot/build.ts";
 import { FUEL_EXPORT, meterModule } from "./meter.ts";
 import { loadNodeWasiQuietly } from "./quiet-wasi.ts";
 
@@ -20,8 +21,8 @@ export interface PolicyBudget {
   readonly memoryBytes: number;
 }
 
-/** Budgets when the configuration gives none: about a millisecond or two of tight loop, 16 MiB. */
-export const DEFAULT_BUDGET: PolicyBudget = { fuel: 1_000_000, memoryBytes: 16 * 1024 * 1024 };
+/** The budget of a module compiled without one (built-ins; custom modules get theirs from the snapshot): about a millisecond or two of tight loop, 16 MiB. */
+const DEFAULT_BUDGET: PolicyBudget = SNAPSHOT_DEFAULT_BUDGET;
 
 const PAGE = 64 * 1024;
 

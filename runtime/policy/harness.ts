@@ -4,11 +4,12 @@
  * the ABI's host functions, the in-process counters and cache) on an exchange built from each
  * case, then compares what the policy did with what the case expects.
  */
-import { customPolicyConfig } from "../pipeline/pipeline.ts";
+import { customPolicyConfig, DEFAULT_BUDGET } from "../../config/snapshot/build.ts";
 import type { Logger } from "../observability/log.ts";
 import { applyDeferred, type PolicyExchange } from "./abi.ts";
-import { DEFAULT_BUDGET, PolicyModuleCache, PolicyPlugin, type PolicyModule } from "./extism.ts";
+import { PolicyModuleCache, PolicyPlugin, type PolicyModule } from "./extism.ts";
 import type { FixtureCase, Fixtures } from "./fixtures.ts";
+import { MemoryStateStore, type PolicyStateStore } from "./state.ts";
 
 /** The outcome of one case: what differed from its expectations (nothing when it passed). */
 export interface CaseResult {
@@ -103,7 +104,7 @@ function compare(test: FixtureCase, ex: PolicyExchange, failure: string | undefi
 }
 
 /** The exchange a case starts from, as the gateway would hand it to the policy. */
-function exchangeFor(test: FixtureCase, policy: string, logs: LogLine[]): PolicyExchange {
+function exchangeFor(test: FixtureCase, policy: string, logs: LogLine[], state: PolicyStateStore): PolicyExchange {
   const { request, response } = test;
   const outbound = test.hook === "on_response";
   return {
@@ -122,6 +123,7 @@ function exchangeFor(test: FixtureCase, policy: string, logs: LogLine[]): Policy
     variables: new Map(Object.entries(request.variables)),
     policy,
     logger: capture(logs),
+    state,
   };
 }
 
@@ -143,6 +145,8 @@ export function compileForFixtures(bytes: Uint8Array, fixtures: Fixtures): Promi
 export async function runFixtures(module: PolicyModule, fixtures: Fixtures, policy: string, report: (result: CaseResult) => void): Promise<CaseResult[]> {
   const instances = new Map<string, PolicyPlugin>();
   const results: CaseResult[] = [];
+  // One store for the run, as a gateway has one for its life: counters and cache carry from case to case.
+  const state = new MemoryStateStore();
   try {
     for (const test of fixtures.cases) {
       const started = performance.now();
@@ -155,7 +159,7 @@ export async function runFixtures(module: PolicyModule, fixtures: Fixtures, poli
         let plugin = instances.get(key);
         if (!plugin) instances.set(key, (plugin = await PolicyPlugin.create(module, { config })));
         const logs: LogLine[] = [];
-        const exchange = exchangeFor(test, policy, logs);
+        const exchange = exchangeFor(test, policy, logs, state);
         let failure: string | undefined;
         try {
           await plugin.call(test.hook, exchange);

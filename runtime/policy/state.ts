@@ -246,17 +246,3 @@ export class MemoryStateStore implements PolicyStateStore, StateStoreStats {
     return this.#slots.size;
   }
 }
-
-let store: PolicyStateStore = new MemoryStateStore();
-
-/** The process's policy state store. */
-export function policyState(): PolicyStateStore {
-  return store;
-}
-
-/** Replaces the process's policy state store (a shared one, or a fresh one in tests); returns the previous. */
-export function setPolicyState(next: PolicyStateStore): PolicyStateStore {
-  const previous = store;
-  store = next;
-  return previous;
-}

@@ -1,12 +1,12 @@
-import { BackendConcurrency } from "../../config/schema/config.ts";
 import type { WatchedBody } from "../http/body-guard.ts";
 import { HttpProblem, PROBLEMS } from "../http/problem.ts";
-import { BackendPool } from "../pipeline/backend.ts";
+import type { BackendPool, UrlBackends } from "../pipeline/backend.ts";
 import type { ClientCertificate } from "../tls/client-certificate.ts";
 import { UpstreamTimeout, type UpstreamClient } from "../upstream/client.ts";
 import type { Chains } from "../pipeline/pipeline.ts";
 import { applyDeferred, type PolicyExchange, type PolicyReply } from "../policy/abi.ts";
 import type { PolicyChain, PolicyReporting } from "../policy/chain.ts";
+import type { PolicyStateStore } from "../policy/state.ts";
 import { clientResponseHeaders, isEndToEnd, upstreamRequestHeaders, type ClientFacts } from "./headers.ts";
 
 /** Everything the proxy needs to forward one request. */
@@ -31,6 +31,10 @@ export interface ForwardRequest {
   readonly operation?: string;
   /** The configuration's backends, which a policy may switch to (set-backend-service). */
   readonly backends?: ReadonlyMap<string, BackendPool>;
+  /** Pools for base URLs a policy names instead (set-backend-service `base-url`), kept by the pipeline. */
+  readonly urlBackends?: UrlBackends;
+  /** The gateway's policy state store, for the exchange's policies. */
+  readonly state?: PolicyStateStore;
   /** The client's certificate, on host names that negotiate one (validate-client-certificate). */
   readonly clientCertificate?: ClientCertificate;
 }
@@ -65,6 +69,7 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
     clientCertificate: forwarded.clientCertificate,
     logger: reporting.logger,
     clientBody: forwarded.clientBody,
+    state: forwarded.state,
   };
   // A policy that reads the response body gets it as the bytes, not compressed.
   if (chains.response.readsBody) headers.set("accept-encoding", "identity");
@@ -122,26 +127,8 @@ async function answerError(chain: PolicyChain, exchange: PolicyExchange, problem
 /** The backend a policy chose (by name or base URL), or the API's own. */
 function chosenBackend(forwarded: ForwardRequest, exchange: PolicyExchange): BackendPool {
   if (exchange.backend !== undefined) return forwarded.backends?.get(exchange.backend) ?? forwarded.backend;
-  if (exchange.backendUrl !== undefined) return urlBackend(exchange.backendUrl, forwarded.backend.timeoutMs);
+  if (exchange.backendUrl !== undefined && forwarded.urlBackends) return forwarded.urlBackends.get(exchange.backendUrl, forwarded.backend.timeoutMs);
   return forwarded.backend;
-}
-
-/** The concurrency limit of a backend a policy named by URL: the configuration's default. */
-const DEFAULT_CONCURRENCY = BackendConcurrency.parse({});
-
-/** Pools for base URLs that policies chose, so each keeps its state; bounded (cleared when full). */
-const urlBackends = new Map<string, BackendPool>();
-const MAX_URL_BACKENDS = 256;
-
-function urlBackend(url: string, timeoutMs: number): BackendPool {
-  const key = `${timeoutMs} ${url}`;
-  let pool = urlBackends.get(key);
-  if (!pool) {
-    if (urlBackends.size >= MAX_URL_BACKENDS) urlBackends.clear();
-    pool = new BackendPool(new URL(url).origin, { urls: [url], timeout: timeoutMs, concurrency: DEFAULT_CONCURRENCY });
-    urlBackends.set(key, pool);
-  }
-  return pool;
 }
 
 /**

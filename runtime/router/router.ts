@@ -1,5 +1,4 @@
-import type { ApiConfig } from "../../config/schema/config.ts";
-import { normalizePrefix } from "../../config/schema/validate.ts";
+import type { ApiSpec } from "../../config/snapshot/build.ts";
 import { compileOperation, matchTemplate, type CompiledOperation } from "./template.ts";
 
 /** An API as the router holds it: canonical prefix, compiled operations, and whatever the pipeline attaches. */
@@ -36,11 +35,11 @@ export class Router<T> {
   readonly #wildcardHosts: Array<[suffix: string, table: PrefixTable<T>]> = [];
   readonly #anyHost: PrefixTable<T> = new Map();
 
-  constructor(apis: readonly ApiConfig[], attach: (api: ApiConfig) => T) {
+  constructor(apis: readonly ApiSpec[], attach: (api: ApiSpec) => T) {
     for (const api of apis) {
       const routed: RoutedApi<T> = Object.freeze({
         name: api.name,
-        prefix: normalizePrefix(api.path),
+        prefix: api.prefix,
         operations: api.operations?.map(compileOperation).sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : 0)),
         target: attach(api),
       });

@@ -1,13 +1,16 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { validateConfig } from "../../config/schema/validate.ts";
+import { mustBuild, snapshotFromValue } from "../../config/snapshot/build.ts";
 import { hostName, Router, type RouteMatch, type RouteMiss } from "./router.ts";
 
-/** A router over APIs that went through validation (hosts lower-cased, methods upper-cased); each API's target is its name. */
+/** The APIs of a snapshot built from `apis` (validated: hosts lower-cased, methods upper-cased, prefixes canonical, operations named). */
+function specs(apis: unknown[]) {
+  return mustBuild(snapshotFromValue({ apis, backends: { b: { urls: ["http://127.0.0.1:9000"] } } })).apis;
+}
+
+/** A router over a snapshot's APIs; each API's target is its name. */
 function router(apis: unknown[]): Router<string> {
-  const result = validateConfig({ apis, backends: { b: { urls: ["http://127.0.0.1:9000"] } } });
-  if (!result.ok) assert.fail(result.problems.map((p) => `${p.path}: ${p.message}`).join("\n"));
-  return new Router(result.config.apis, (api) => api.name);
+  return new Router(specs(apis), (api) => api.name);
 }
 
 function hit<T>(route: RouteMatch<T> | RouteMiss): RouteMatch<T> {
@@ -273,13 +276,9 @@ describe("Router: operations", () => {
 
 describe("Router: targets", () => {
   it("attaches each API's target once and hands it back with every match", () => {
-    const result = validateConfig({
-      apis: [{ name: "a", path: "/a", backend: "b" }, { name: "c", path: "/c", hosts: ["x.example.com", "y.example.com"], backend: "b" }],
-      backends: { b: { urls: ["http://127.0.0.1:9000"] } },
-    });
-    assert.ok(result.ok);
+    const apis = specs([{ name: "a", path: "/a", backend: "b" }, { name: "c", path: "/c", hosts: ["x.example.com", "y.example.com"], backend: "b" }]);
     const attached: string[] = [];
-    const r = new Router(result.config.apis, (api) => {
+    const r = new Router(apis, (api) => {
       attached.push(api.name);
       return { id: api.name };
     });

@@ -1,4 +1,4 @@
-import type { OperationConfig } from "../../config/schema/config.ts";
+import type { OperationSpec } from "../../config/snapshot/build.ts";
 
 /** One segment of a URL template: a literal, a named parameter, or a catch-all parameter (last only). */
 type Segment = { kind: "literal"; text: string } | { kind: "param"; name: string } | { kind: "rest"; name: string };
@@ -19,7 +19,7 @@ export interface CompiledOperation {
 }
 
 /** Parses `/{id}/items/{rest*}` into segments; the schema has already checked its form. */
-export function compileOperation(op: OperationConfig, index: number): CompiledOperation {
+export function compileOperation(op: OperationSpec, index: number): CompiledOperation {
   const parts = op.url === "/" ? [] : op.url.slice(1).split("/");
   const segments: Segment[] = parts.map((part) => {
     if (!part.startsWith("{")) return { kind: "literal", text: part };
@@ -27,7 +27,7 @@ export function compileOperation(op: OperationConfig, index: number): CompiledOp
     return name.endsWith("*") ? { kind: "rest", name: name.slice(0, -1) } : { kind: "param", name };
   });
   const rank = segments.map((s) => (s.kind === "literal" ? "0" : s.kind === "param" ? "1" : "3")).join("") + "2";
-  return { name: op.name ?? `${op.method.toLowerCase()}-${index}`, index, method: op.method, template: op.url, segments, rank };
+  return { name: op.name, index, method: op.method, template: op.url, segments, rank };
 }
 
 function decode(text: string): string {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { X509Certificate } from "node:crypto";
-import { readCaBundle, readCertificatePair, type HostnameConfig } from "../../config/certificates.ts";
+import type { HostnameSpec } from "../../config/snapshot/build.ts";
 
 /** One host name's certificate chain and private key, as PEM text. */
 export interface ServerCertificate {
@@ -37,13 +37,18 @@ export class CertificateSet {
     }
   }
 
-  /** Loads every entry; throws the first problem, naming the host name and the file. */
-  static load(hostnames: readonly HostnameConfig[], baseDir: string): CertificateSet | undefined {
+  /** The set of a snapshot's host names (read and checked when the snapshot was built); undefined without any. */
+  static from(hostnames: readonly HostnameSpec[]): CertificateSet | undefined {
     if (hostnames.length === 0) return undefined;
-    const entries = hostnames.map((h) => {
-      const clientCa = h.clientCa === undefined ? undefined : readCaBundle(h.clientCa, baseDir, `hostname ${h.host} (clientCa)`);
-      return { host: h.host, ...readCertificatePair(h, baseDir), negotiate: h.negotiateClientCertificate === true, clientCa: clientCa?.pem, clientCas: clientCa?.certificates };
-    });
+    const entries = hostnames.map((h) => ({
+      host: h.host,
+      cert: h.cert,
+      key: h.key,
+      notAfter: h.notAfter,
+      negotiate: h.negotiateClientCertificate,
+      clientCa: h.clientCa?.pem,
+      clientCas: h.clientCa?.certificates,
+    }));
     const hash = createHash("sha256");
     for (const e of entries) hash.update(`${e.host}\0${e.cert}\0${e.key}\0${e.negotiate}\0${e.clientCa ?? ""}\0`);
     return new CertificateSet(entries, hash.digest("hex"));

@@ -7,6 +7,7 @@ import { tempDir } from "../../test/harness.ts";
 import type { RunningServer } from "../server/adapter.ts";
 import { loadAdapter } from "../server/detect.ts";
 import { listenHttps } from "../server/https.ts";
+import { hostnameFromFiles } from "../../config/snapshot/build.ts";
 import { CertificateSet } from "./certificates.ts";
 
 /**
@@ -57,13 +58,7 @@ describe("session tickets on the node:tls listener", { timeout: 60_000 }, () => 
     ca = makeCa(dir);
     const first = issue(dir, ca, "default.test");
     const other = issue(dir, ca, "other.test");
-    const certificates = CertificateSet.load(
-      [
-        { host: "default.test", cert: first.certFile, key: first.keyFile },
-        { host: "other.test", cert: other.certFile, key: other.keyFile },
-      ],
-      dir,
-    )!;
+    const certificates = CertificateSet.from([hostnameFromFiles("default.test", first.certFile, first.keyFile), hostnameFromFiles("other.test", other.certFile, other.keyFile)])!;
     if ((await loadAdapter()).capabilities.ticketKeys !== "portico") return;
     server = await listenHttps(0, "127.0.0.1", () => new Response("ok"), { certificates, minVersion: "TLSv1.2" }, { ticketKeyRotationMs: ROTATION_MS });
     port = server.port;

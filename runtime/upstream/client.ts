@@ -1,4 +1,4 @@
-import type { BackendTlsMaterial } from "../../config/certificates.ts";
+import type { BackendTlsMaterial } from "../../config/snapshot/build.ts";
 import type { WatchedBody } from "../http/body-guard.ts";
 
 /** A request to a backend, prepared by the proxy: absolute URL, filtered headers, streaming body. */

@@ -1,4 +1,4 @@
-import type { BackendTlsMaterial } from "../../config/certificates.ts";
+import type { BackendTlsMaterial } from "../../config/snapshot/build.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
 import { TIMED_OUT, UpstreamTimeout, type UpstreamClient, type UpstreamRequest } from "./client.ts";
 

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { Agent, errors, request as undiciRequest } from "undici";
-import type { BackendTlsMaterial } from "../../config/certificates.ts";
+import type { BackendTlsMaterial } from "../../config/snapshot/build.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
 import { DEFAULT_MAX_POOLS, TIMED_OUT, UpstreamTimeout, type UpstreamClient, type UpstreamOptions, type UpstreamRequest } from "./client.ts";
 

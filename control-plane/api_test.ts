@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { tempDir } from "../../test/harness.ts";
+import { tempDir } from "../test/harness.ts";
 import { controlPlaneApp } from "./api.ts";
 import { ControlPlane } from "./service.ts";
 import { createToken } from "./tokens.ts";

@@ -3,7 +3,7 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { KeyStore } from "./state.ts";
-import { tempDir } from "../../test/harness.ts";
+import { tempDir } from "../test/harness.ts";
 
 describe("KeyStore", () => {
   it("makes both keys of a gateway on first use, in an owner-only file", () => {

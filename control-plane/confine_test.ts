@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { tempDir } from "../../test/harness.ts";
+import { tempDir } from "../test/harness.ts";
 import { confineToFolder } from "./confine.ts";
 
 /** DATA/config with a file and a folder inside, DATA/outside with a file, and links of both kinds. */

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { contentHash } from "../load.ts";
-import { writeFileAtomic } from "../atomic-file.ts";
+import { contentHash } from "../config/load.ts";
+import { writeFileAtomic } from "../config/atomic-file.ts";
 
 const DIGEST = /^[0-9a-f]{64}$/;
 

@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatProblem } from "../schema/problems.ts";
+import { formatProblem } from "../config/schema/problems.ts";
 import { folderFingerprint, gatewayView, loadDesired, type DesiredConfig, type GatewayView } from "./desired.ts";
 import { MAX_HEARTBEAT_BYTES } from "./heartbeat.ts";
 import { ModuleStore } from "./modules.ts";
-import { writeFileAtomic } from "../atomic-file.ts";
+import { writeFileAtomic } from "../config/atomic-file.ts";
 import { AuthFailureLog, type AuthFailure } from "./auth-failures.ts";
 import { KeyStore } from "./state.ts";
 

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { networkInterfaces } from "node:os";
 import { after, describe, it } from "node:test";
-import { issue, makeCa } from "../../test/certificates.ts";
-import { freePort, spawnPortico, tempDir, waitForOk, type PorticoProcess } from "../../test/harness.ts";
-import { defaultBindAddress } from "./control-plane.ts";
+import { issue, makeCa } from "../test/certificates.ts";
+import { freePort, spawnPortico, tempDir, waitForOk, type PorticoProcess } from "../test/harness.ts";
+import { defaultBindAddress } from "./cli.ts";
 
 /** An IPv4 address of this machine that is not loopback, if it has one. */
 function networkAddress(): string | undefined {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { tempDir } from "../../test/harness.ts";
+import { tempDir } from "../test/harness.ts";
 import { controlPlaneApp } from "./api.ts";
 import { MAX_HEARTBEAT_BYTES, MAX_REPORTED_PROBLEMS, MAX_REPORTED_TEXT, reportedProblems, reportedText, textWithin } from "./heartbeat.ts";
 import { ControlPlane } from "./service.ts";

@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { isPem, readBackendTls, readCaBundle, readCertificatePair } from "../certificates.ts";
-import { contentHash, locateProblems, parseConfigDocument, type ParsedDocument } from "../load.ts";
-import type { Config } from "../schema/config.ts";
-import { formatPath, showValue, type Problem } from "../schema/problems.ts";
-import { validateConfig } from "../schema/validate.ts";
+import { isPem, readBackendTls, readCaBundle, readCertificatePair } from "../config/certificates.ts";
+import { contentHash, locateProblems, parseConfigDocument, type ParsedDocument } from "../config/load.ts";
+import type { Config } from "../config/schema/config.ts";
+import { formatPath, showValue, type Problem } from "../config/schema/problems.ts";
+import { validateConfig } from "../config/schema/validate.ts";
 import { confineToFolder } from "./confine.ts";
 import { moduleShapeProblem, type ModuleStore } from "./modules.ts";
 

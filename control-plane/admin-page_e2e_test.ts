@@ -8,9 +8,9 @@ import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { createToken, eventually, startControlPlane, startFleetGateway, type ControlPlaneProcess } from "../../test/control-plane.ts";
-import { ROOT, type GatewayProcess } from "../../test/harness.ts";
-import { startUpstream, type Upstream } from "../../test/upstream.ts";
+import { createToken, eventually, startControlPlane, startFleetGateway, type ControlPlaneProcess } from "../test/control-plane.ts";
+import { ROOT, type GatewayProcess } from "../test/harness.ts";
+import { startUpstream, type Upstream } from "../test/upstream.ts";
 
 /** The browser the page is tested in (override with PORTICO_TEST_CHROMIUM). */
 const CHROMIUM = process.env.PORTICO_TEST_CHROMIUM ?? "/usr/bin/chromium";

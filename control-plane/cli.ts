@@ -1,18 +1,19 @@
 import { parseArgs } from "node:util";
-import { controlPlaneApp } from "../../config/control-plane/api.ts";
-import { ControlPlane, dataLayout } from "../../config/control-plane/service.ts";
-import { KeyStore, parseKeyId } from "../../config/control-plane/state.ts";
-import { createToken, MAX_TOKEN_LIFETIME_MS, type KeyId } from "../../config/control-plane/tokens.ts";
-import { parseDuration } from "../../config/schema/duration.ts";
-import { isLoopbackHost } from "../../config/schema/ip.ts";
-import { listenReason } from "../gateway/gateway.ts";
-import { createLogger } from "../observability/log.ts";
-import { CertificateSet } from "../tls/certificates.ts";
-import { defaultServerTls } from "../tls/limits.ts";
-import { loadAdapter } from "../server/detect.ts";
-import type { RunningServer } from "../server/adapter.ts";
-import { CliError, EXIT, usageError } from "./errors.ts";
-import { loadSettings } from "./gateway.ts";
+import { controlPlaneApp } from "./api.ts";
+import { ControlPlane, dataLayout } from "./service.ts";
+import { KeyStore, parseKeyId } from "./state.ts";
+import { createToken, MAX_TOKEN_LIFETIME_MS, type KeyId } from "./tokens.ts";
+import { parseDuration } from "../config/schema/duration.ts";
+import { hostnameFromFiles } from "../config/snapshot/build.ts";
+import { isLoopbackHost } from "../config/schema/ip.ts";
+import { listenReason } from "../runtime/gateway/gateway.ts";
+import { createLogger } from "../runtime/observability/log.ts";
+import { CertificateSet } from "../runtime/tls/certificates.ts";
+import { defaultServerTls } from "../runtime/tls/limits.ts";
+import { loadAdapter } from "../runtime/server/detect.ts";
+import type { RunningServer } from "../runtime/server/adapter.ts";
+import { CliError, EXIT, usageError } from "../runtime/cli/errors.ts";
+import { loadSettings } from "../runtime/cli/gateway.ts";
 
 /** Where a control plane keeps its configuration and state when `--data` is not given. */
 export const DEFAULT_DATA_DIR = "./.portico/control-plane";
@@ -67,7 +68,7 @@ export async function controlPlaneCommand(args: string[]): Promise<RunningContro
   if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)) throw usageError("--tls-cert and --tls-key go together");
   let certificates: CertificateSet | undefined;
   try {
-    certificates = values["tls-cert"] ? CertificateSet.load([{ host: "control-plane", cert: values["tls-cert"], key: values["tls-key"]! }], ".") : undefined;
+    certificates = values["tls-cert"] ? CertificateSet.from([hostnameFromFiles("control-plane", values["tls-cert"], values["tls-key"]!)]) : undefined;
   } catch (error) {
     throw new CliError(`control plane: ${(error as Error).message.replace(/^hostname control-plane: /, "")}`, EXIT.invalid);
   }

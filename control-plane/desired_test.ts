@@ -3,14 +3,14 @@ import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } fro
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { contentHash } from "../load.ts";
-import { formatProblem } from "../schema/problems.ts";
-import { issue, makeCa } from "../../test/certificates.ts";
+import { contentHash } from "../config/load.ts";
+import { formatProblem } from "../config/schema/problems.ts";
+import { issue, makeCa } from "../test/certificates.ts";
 import { gatewayView, loadDesired, type DesiredConfig } from "./desired.ts";
 import { ModuleStore } from "./modules.ts";
-import { tempDir } from "../../test/harness.ts";
+import { tempDir } from "../test/harness.ts";
 
-const COUNTER = fileURLToPath(new URL("../../policies-wasm/dist/fixtures/counter.wasm", import.meta.url));
+const COUNTER = fileURLToPath(new URL("../policies-wasm/dist/fixtures/counter.wasm", import.meta.url));
 
 function folder(files: Record<string, string>): { dir: string; store: ModuleStore } {
   const root = tempDir();
