@@ -44,6 +44,7 @@ console.log(
   `meter fuzz: ${result.modules} modules, ${stats.calls} calls (${stats.traps} trapped in the original, ${stats.steps} steps), ` +
     `${stats.fuelTraps} runs stopped for fuel, in ${(result.ms / 1000).toFixed(1)} s`,
 );
+for (const [error, n] of Object.entries(stats.trapKinds).sort((a, b) => b[1] - a[1])) console.log(`  ${n} × ${error}`);
 if (result.failed) {
   console.log(reproduce(result.failed, options));
   process.exit(1);

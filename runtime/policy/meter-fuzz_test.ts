@@ -22,6 +22,10 @@ function constructs(program: Program): Set<string> {
     if (Array.isArray(node)) return node.forEach((n) => walk(n, fn, loops));
     if (!node || typeof node !== "object") return;
     const k = (node as { k?: string }).k;
+    const other = node as { ok?: string; fk?: string; vk?: string; op?: string };
+    if (other.fk) found.add(`float ${other.fk}`);
+    if (other.vk) found.add(`vector ${other.vk}`);
+    if (other.ok) found.add(other.ok === "ref" ? "reference" : `to integer by ${other.ok}`);
     let inner = loops;
     if (k === "loop" || k === "valueLoop") {
       inner = loops + 1;
@@ -47,7 +51,7 @@ function constructs(program: Program): Set<string> {
 }
 
 describe("metering rewriter: differential fuzzing", () => {
-  it(`on ${COUNT} generated modules (seed ${SEED}, ${INPUTS_PER_MODULE} calls each): the metered module validates, behaves as the original with ample fuel and with exactly the fuel it spent, spends one unit per function entry and loop iteration, and traps for fuel after exactly k steps with any budget k below that`, () => {
+  it(`on ${COUNT} generated modules (seed ${SEED}, ${INPUTS_PER_MODULE} calls each): the metered module validates, behaves as the original with ample fuel and with exactly the fuel it spent, spends one unit per function entry and loop iteration, and traps for fuel after exactly k steps with any budget k below that`, { timeout: 120_000 }, () => {
     const result = runCampaign(SEED, COUNT);
     if (result.failed) assert.fail(reproduce(result.failed));
     assert.equal(result.modules, COUNT);
@@ -59,10 +63,15 @@ describe("metering rewriter: differential fuzzing", () => {
     assert.ok(stats.steps >= stats.calls * 5, `${stats.steps} steps in ${stats.calls} calls`);
   });
 
-  it("draws, for that seed, modules with nested loops, loops with a parameter, calls, recursion, calls through a table, br_table, early returns, unreachable, divisions, memory.grow, fill and copy, a start function, imports and padded LEB128", () => {
+  it("draws, for that seed, modules with nested loops, loops with a parameter, calls, recursion, calls through a table, tail calls, br_table, early returns, unreachable, divisions, memory.grow, fill, copy, init and data.drop, a start function, imports, padded LEB128, float constants and conversions, vector constants, shuffles, lanes and stores, and references", () => {
     const seen = new Set<string>();
     for (let i = 0; i < COUNT; i++) for (const c of constructs(generateProgram(SEED + i, DEFAULT_CHECK))) seen.add(c);
-    const wanted = ["loop", "nested loop", "loop three deep", "valueLoop", "call", "recursion", "callIndirect", "br_table", "return", "unreachable", "division", "memGrow", "fill", "copy", "start function", "imported global", "host", "probe", "padded LEB128", "no global section", "brValue", "blockExpr", "ifExpr", "load", "store"];
+    const wanted = [
+      "loop", "nested loop", "loop three deep", "valueLoop", "call", "recursion", "callIndirect", "br_table", "return", "unreachable", "division",
+      "tailCall", "memGrow", "fill", "copy", "init", "dataDrop", "start function", "imported global", "host", "probe", "padded LEB128", "no global section",
+      "brValue", "blockExpr", "ifExpr", "load", "store", "float const", "float convert", "float bin", "float load", "to integer by compare",
+      "to integer by truncate", "to integer by vector", "vector const", "vector shuffle", "vector replace", "vector loadLane", "vstore", "reference",
+    ];
     assert.deepEqual(wanted.filter((c) => !seen.has(c)), []);
   });
 

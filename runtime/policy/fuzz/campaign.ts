@@ -41,7 +41,7 @@ export interface CampaignResult {
  */
 export function runCampaign(seed: number, count: number, options: CheckOptions = DEFAULT_CHECK, progress?: (done: number) => void): CampaignResult {
   const started = performance.now();
-  const stats: CheckStats = { calls: 0, traps: 0, fuelTraps: 0, steps: 0 };
+  const stats: CheckStats = { calls: 0, traps: 0, trapKinds: {}, fuelTraps: 0, steps: 0 };
   for (let i = 0; i < count; i++) {
     const caseSeed = (seed + i) >>> 0;
     const program = generateProgram(caseSeed, { capPages: options.capPages });

@@ -3,8 +3,10 @@
  * by `meterForBudget`, the function the policy cache compiles) run side by side with plain
  * WebAssembly instantiation, on the same inputs, and must agree.
  *
- * Properties, for every module and input (each run on fresh instances):
- * 1. The metered module validates.
+ * Properties, for every module and input (each run on an instance in its state right after
+ * instantiation):
+ * 1. The rewriter accepts the module (generated modules use only what it supports) and the
+ *    metered module validates.
  * 2. With ample fuel it behaves as the original: the same return values, or a trap with the same
  *    error and message; the same memory bytes, exported globals and host-probe trace (the values
  *    the program reported, with its step count at each report).
@@ -17,10 +19,12 @@
  *    does, fuel left is −1 (how the host tells a fuel trap from the program's own), the program
  *    did exactly k steps before it was stopped, and it reported what the original reported in
  *    its first k steps, no more.
- * 6. A start function is metered too: the fuel the module starts with is spent by it exactly as
- *    by a call, and a module metered with one unit less than its start function needs fails to
- *    instantiate.
+ * 6. Instantiation: both modules instantiate (or fail) alike, to the same state. A start
+ *    function is metered too: the fuel the module starts with is spent by it exactly as by a
+ *    call; metered with exactly the S units it needs, the module instantiates with 0 left; with
+ *    S − 1 it fails with the fuel trap, having reported only what its first S − 1 steps report.
  */
+import { Buffer } from "node:buffer";
 import { FUEL_EXPORT } from "../meter.ts";
 import { meterForBudget, type PolicyBudget } from "../extism.ts";
 import { lowerProgram, STEPS_ADDRESS, CALLS_ADDRESS, type Program } from "./program.ts";
@@ -56,6 +60,8 @@ export interface Failure {
 export interface CheckStats {
   calls: number;
   traps: number;
+  /** Calls that trapped in the original, by error message. */
+  trapKinds: Record<string, number>;
   fuelTraps: number;
   steps: number;
 }
@@ -117,12 +123,15 @@ interface Kept {
 class Runner {
   readonly #unreachable: string;
   readonly #kept = new Map<WebAssembly.Module, Kept>();
+  /** Whether an instance can be set back to its state after instantiation (not once a data segment may have been dropped). */
+  readonly #reusable: boolean;
 
   constructor(
     readonly program: Program,
     readonly options: CheckOptions,
   ) {
     this.#unreachable = unreachableMessage();
+    this.#reusable = !JSON.stringify(program.functions, (_, v) => (typeof v === "bigint" ? String(v) : v)).includes('"k":"dataDrop"');
   }
 
   get fuelTrapError(): string {
@@ -176,12 +185,13 @@ class Runner {
 
   /**
    * An instance of `module` in the state right after instantiation: the one used last, set back
-   * (its memory bytes and mutable globals are all it has that a call can change: programs never
-   * write their tables), or a new one when its memory has grown. Bun takes about a millisecond to
-   * instantiate a module, this a few microseconds.
+   * (its memory bytes and mutable globals are all a call can change, as programs never write
+   * their tables, unless it drops a data segment), or a new one when its memory has grown or the
+   * program has data.drop. Bun takes about a millisecond to instantiate a module, this a few
+   * microseconds.
    */
   fresh(module: WebAssembly.Module, trace: Probe[]): WebAssembly.Instance {
-    const kept = this.#kept.get(module);
+    const kept = this.#reusable ? this.#kept.get(module) : undefined;
     const memory = kept?.instance.exports.memory as WebAssembly.Memory | undefined;
     if (kept && (!memory || memory.buffer.byteLength === kept.memory!.length)) {
       if (memory) new Uint8Array(memory.buffer).set(kept.memory!);
@@ -191,6 +201,13 @@ class Runner {
     }
     const sink: Sink = { trace: [] };
     const instance = this.instantiate(module, sink);
+    this.keep(module, instance, sink);
+    sink.trace = trace;
+    return instance;
+  }
+
+  /** Keeps a just-made instance of `module` (and its state now) for `fresh` to reuse. */
+  keep(module: WebAssembly.Module, instance: WebAssembly.Instance, sink: Sink): void {
     const globals: [WebAssembly.Global, unknown][] = [];
     for (const value of Object.values(instance.exports)) {
       if (!(value instanceof WebAssembly.Global)) continue;
@@ -204,8 +221,6 @@ class Runner {
     }
     const mem = instance.exports.memory as WebAssembly.Memory | undefined;
     this.#kept.set(module, { instance, sink, globals, memory: mem ? new Uint8Array(mem.buffer).slice() : undefined });
-    sink.trace = trace;
-    return instance;
   }
 
   /** One call on a fresh instance (see `fresh`), with `fuel` set first when the module is metered. */
@@ -244,6 +259,7 @@ function unreachableMessage(): string {
 function firstDifference(a: Uint8Array | undefined, b: Uint8Array | undefined): string | undefined {
   if (!a || !b) return a === b ? undefined : "one has no memory";
   if (a.length !== b.length) return `memory sizes differ: ${a.length} and ${b.length} bytes`;
+  if (Buffer.from(a.buffer, a.byteOffset, a.length).equals(b)) return undefined;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return `memory differs first at byte ${i}: ${a[i]} and ${b[i]}`;
   return undefined;
 }
@@ -312,7 +328,10 @@ export function checkProgram(program: Program, inputs: readonly Input[], options
     if (stats) {
       stats.calls++;
       stats.steps += Number(base.steps);
-      if (base.outcome.kind === "trap") stats.traps++;
+      if (base.outcome.kind === "trap") {
+        stats.traps++;
+        stats.trapKinds[base.outcome.error] = (stats.trapKinds[base.outcome.error] ?? 0) + 1;
+      }
     }
     const diff = differences(base, ample);
     if (diff.length) return fail("ample-same", `with ample fuel: ${diff.join("; ")}`);
@@ -354,9 +373,9 @@ function instantiationCheck(runner: Runner, originalModule: WebAssembly.Module, 
     const sink: Sink = { trace: [] };
     try {
       const instance = runner.instantiate(module, sink);
-      return { instance, trace: sink.trace, error: undefined };
+      return { instance, sink, trace: sink.trace, error: undefined };
     } catch (error) {
-      return { instance: undefined, trace: sink.trace, error: describe(error) };
+      return { instance: undefined, sink, trace: sink.trace, error: describe(error) };
     }
   };
   const a = attempt(originalModule);
@@ -371,6 +390,9 @@ function instantiationCheck(runner: Runner, originalModule: WebAssembly.Module, 
   const steps = runner.steps(a.instance);
   const fuel = (b.instance.exports[FUEL_EXPORT] as WebAssembly.Global).value as bigint;
   if (BigInt(options.ample) - fuel !== steps) return { property: "start-fuel", message: `the start function did ${steps} steps and spent ${BigInt(options.ample) - fuel} fuel` };
+  // Both are still as instantiated: the calls can start from them.
+  runner.keep(originalModule, a.instance, a.sink);
+  runner.keep(meteredModule, b.instance, b.sink);
   if (!runner.program.functions.some((f) => f.start)) return true;
 
   // Metered with exactly the fuel the start function needs, and with one unit less.

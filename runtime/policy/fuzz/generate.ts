@@ -8,6 +8,7 @@
  */
 import type { Addr, Counters, Expr, FunctionTree, Program, Stmt } from "./program.ts";
 import { CALLS_ADDRESS } from "./program.ts";
+import { otherTree, vectorStore, type OtherContext } from "./other-types.ts";
 import { Random } from "./random.ts";
 import type { Custom, Export, FuncType, Global, Import, ValType } from "./wasm-module.ts";
 
@@ -48,6 +49,10 @@ const STORES: Record<ValType, readonly [string, number][]> = {
   i32: [["i32.store", 2], ["i32.store8", 0], ["i32.store16", 1]],
   i64: [["i64.store", 3], ["i64.store8", 0], ["i64.store16", 1], ["i64.store32", 2]],
 };
+
+function sameTypes(a: readonly ValType[], b: readonly ValType[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
 
 class FunctionGen {
   readonly locals: ValType[] = [];
@@ -106,7 +111,7 @@ class FunctionGen {
 
   addr(depth: number, labels: Label[]): Addr {
     const r = this.g.r;
-    const kind = r.weighted({ masked: 30, end: this.start ? 0 : 1, wild: this.start ? 0 : 0.3 });
+    const kind = r.weighted({ masked: 30, end: this.start ? 0 : 0.5, wild: this.start ? 0 : 0.2 });
     const e = this.expr("i32", depth + 1, labels);
     if (kind === "masked") return { k: "masked", e, mask: r.pick([0x0f, 0xff, 0x3ff, 0x7fff]) };
     return { k: kind, e };
@@ -122,7 +127,7 @@ class FunctionGen {
     const kind = r.weighted({
       un: 3, bin: 6, compare: t === "i32" ? 2 : 0, division: 1, load: g.memory ? 3 : 0, select: 1, tee: this.writableOf(t).length ? 1 : 0,
       call: callees.length ? 2 : 0, callIndirect: indirect.length ? 1 : 0, host: g.mix !== undefined && t === "i32" ? 0.5 : 0,
-      memSize: g.memory && t === "i32" ? 0.3 : 0, memGrow: g.memory && t === "i32" ? 0.5 : 0, blockExpr: 1, ifExpr: 1,
+      memSize: g.memory && t === "i32" ? 0.3 : 0, memGrow: g.memory && t === "i32" ? 0.5 : 0, blockExpr: 1, ifExpr: 1, other: 1.5,
     });
     const sub = (u: ValType) => this.expr(u, depth + 1, labels);
     switch (kind) {
@@ -184,8 +189,21 @@ class FunctionGen {
           else: this.stmts(r.between(0, 2), depth + 1, inner), elseValue: this.expr(t, depth + 1, inner),
         };
       }
+      case "other":
+        return { k: "other", t, o: otherTree(this.other(depth, labels), t) };
     }
     return this.leaf(t);
+  }
+
+  /** What other-types.ts needs to draw its trees here (they add no labels). */
+  other(depth: number, labels: Label[]): OtherContext {
+    return {
+      r: this.g.r,
+      memory: this.g.memory !== undefined,
+      tableSlots: this.g.tableSlots,
+      int: (t) => this.expr(t, depth + 2, labels),
+      addr: () => this.addr(depth + 1, labels),
+    };
   }
 
   /** A condition that holds now and then: (e & 7) == 0 or the like. */
@@ -224,6 +242,7 @@ class FunctionGen {
       br: brTargets.length ? 0.5 : 0, brIf: brTargets.length ? 2 : 0, brValue: valueTargets.length ? 1 : 0,
       switch: nested ? 1 : 0, return: 0.7, trap: this.start ? 0 : 0.4, callStmt: g.callable.length ? 2 : 0,
       probe: g.probe !== undefined ? 1.5 : 0, fill: g.memory ? 0.5 : 0, copy: g.memory ? 0.5 : 0,
+      tailCall: g.callable.some((c) => sameTypes(c.results, this.sig.results)) ? 0.7 : 0, vstore: g.memory ? 0.5 : 0, init: g.passive.length ? 0.3 : 0, dataDrop: g.mayDrop ? 0.15 : 0,
     });
     const e = (t: ValType) => this.expr(t, depth + 1, labels);
     switch (kind) {
@@ -310,6 +329,19 @@ class FunctionGen {
         return { k: "fill", dst: e("i32"), v: e("i32"), len: e("i32") };
       case "copy":
         return { k: "copy", dst: e("i32"), src: e("i32"), len: e("i32") };
+      case "vstore":
+        return { k: "vstore", s: vectorStore(this.other(depth, labels)) };
+      case "tailCall": {
+        const callee = r.pick(g.callable.filter((c) => sameTypes(c.results, this.sig.results)));
+        const f = g.functionIndex(callee);
+        const args = callee.params.slice(1).map((p) => this.expr(p, depth + 1, [...labels, { br: true }]));
+        const slot = g.tableSlots.indexOf(f);
+        return { k: "tailCall", f, args, indirect: slot >= 0 && r.chance(0.4) ? { type: callee.type, slot } : undefined };
+      }
+      case "init":
+        return { k: "init", segment: r.pick(g.passive), dst: e("i32"), src: e("i32"), len: e("i32") };
+      case "dataDrop":
+        return { k: "dataDrop", segment: r.pick(g.passive) };
     }
     return { k: "drop", v: e("i32") };
   }
@@ -346,6 +378,11 @@ class ProgramGen {
   readonly voidType: number;
   growLimit = 0;
   unguardedGrow = false;
+  readonly data: { offset?: number; bytes: Uint8Array }[] = [];
+  /** Indices of the passive data segments (for memory.init and data.drop). */
+  readonly passive: number[] = [];
+  /** Whether functions may drop data segments (in few modules: the checker cannot reuse their instances). */
+  mayDrop = false;
 
   constructor(
     readonly r: Random,
@@ -356,8 +393,7 @@ class ProgramGen {
   }
 
   typeIndex(params: readonly ValType[], results: readonly ValType[]): number {
-    const same = (a: readonly ValType[], b: readonly ValType[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-    const found = this.types.findIndex((t) => same(t.params, params) && same(t.results, results));
+    const found = this.types.findIndex((t) => sameTypes(t.params, params) && sameTypes(t.results, results));
     if (found >= 0) return found;
     this.types.push({ params, results });
     return this.types.length - 1;
@@ -432,6 +468,19 @@ class ProgramGen {
     const tableSize = this.tableSlots.length + 2;
     if (importTable) this.imports.push({ module: "host", name: "table", kind: "table", min: tableSize });
 
+    const data = this.data;
+    if (this.memory) {
+      if (this.counters.k === "memory") data.push({ offset: CALLS_ADDRESS, bytes: Uint8Array.of(calls, 0, 0, 0) });
+      for (let i = r.between(0, 3); i > 0; i--) data.push({ offset: r.between(16, 4000), bytes: Uint8Array.from({ length: r.between(1, 24) }, () => r.below(256)) });
+      for (let i = Number(r.weighted({ 0: 2, 1: 2, 2: 1 })); i > 0; i--) {
+        this.passive.push(data.length);
+        data.push({ bytes: Uint8Array.from({ length: r.between(0, 20) }, () => r.below(256)) });
+      }
+      this.data.splice(0, this.data.length, ...r.shuffle(this.data));
+      this.passive.splice(0, this.passive.length, ...this.data.flatMap((d, i) => (d.offset === undefined ? [i] : [])));
+      this.mayDrop = this.passive.length > 0 && r.chance(0.3);
+    }
+
     const functions = this.signatures.map((sig, i) => new FunctionGen(this, sig, hasStart && i === this.signatures.length - 1).build());
 
     const exports: Export[] = this.callable.map((s, i) => ({ name: `f${i}`, kind: "func", index: this.functionIndex(s) }));
@@ -439,11 +488,6 @@ class ProgramGen {
     if (this.counters.k === "global") exports.push({ name: "steps", kind: "global", index: this.counters.steps }, { name: "calls", kind: "global", index: this.counters.calls });
     for (const g of this.programGlobals) exports.push({ name: `g${g}`, kind: "global", index: g });
 
-    const data: { offset: number; bytes: Uint8Array }[] = [];
-    if (this.memory) {
-      if (this.counters.k === "memory") data.push({ offset: CALLS_ADDRESS, bytes: Uint8Array.of(calls, 0, 0, 0) });
-      for (let i = r.between(0, 3); i > 0; i--) data.push({ offset: r.between(16, 4000), bytes: Uint8Array.from({ length: r.between(1, 24) }, () => r.below(256)) });
-    }
     const customs: Custom[] = Array.from({ length: Number(r.weighted({ 0: 6, 1: 3, 2: 1 })) }, () => ({
       name: r.pick(["fuzz", "portico.note", ""]),
       bytes: Uint8Array.from({ length: r.between(0, 12) }, () => r.below(256)),

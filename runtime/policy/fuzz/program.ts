@@ -10,6 +10,7 @@
  * program keeps its counters in memory (calls left in bytes 8-11); ordinary loads and stores
  * address bytes 16 and up, so they never touch the counters.
  */
+import { lowerOther, lowerVectorStore, type OtherTree, type VectorStore } from "./other-types.ts";
 import type { BlockType, Custom, Export, FuncType, Global, Import, Instr, ModuleSpec, ValType } from "./wasm-module.ts";
 
 /** An address: 16 + (e & mask), or near the end of memory (may run past it), or always out of bounds. */
@@ -32,7 +33,9 @@ export type Expr =
   /** memory.grow by 0 or 1 page; with a limit, only while memory is smaller than `limit` pages (else -1). */
   | { readonly k: "memGrow"; readonly t: ValType; readonly delta: Expr; readonly limit?: number }
   | { readonly k: "blockExpr"; readonly t: ValType; readonly body: Stmt[]; readonly value: Expr }
-  | { readonly k: "ifExpr"; readonly t: ValType; readonly cond: Expr; readonly then: Stmt[]; readonly thenValue: Expr; readonly else: Stmt[]; readonly elseValue: Expr };
+  | { readonly k: "ifExpr"; readonly t: ValType; readonly cond: Expr; readonly then: Stmt[]; readonly thenValue: Expr; readonly else: Stmt[]; readonly elseValue: Expr }
+  /** Computed through floats, vectors or references (other-types.ts). */
+  | { readonly k: "other"; readonly t: ValType; readonly o: OtherTree };
 
 /** A statement: leaves the stack as it found it (or ends the block: br, return, unreachable). */
 export type Stmt =
@@ -55,11 +58,17 @@ export type Stmt =
   | { readonly k: "switch"; readonly index: Expr; readonly labels: readonly number[]; readonly fallback: number; readonly cases: Stmt[][]; readonly leave: readonly boolean[] }
   | { readonly k: "return"; readonly values: readonly Expr[] }
   | { readonly k: "trap"; readonly cond: Expr }
+  /** A guarded tail call (return_call, or return_call_indirect through table slot `slot`) of a function with the caller's results. */
+  | { readonly k: "tailCall"; readonly f: number; readonly args: readonly Expr[]; readonly indirect?: { readonly type: number; readonly slot: number } }
   /** A guarded call whose results go to locals (or are dropped: null). */
   | { readonly k: "callStmt"; readonly f: number; readonly args: readonly Expr[]; readonly into: readonly (number | null)[] }
   | { readonly k: "probe"; readonly v: Expr }
   | { readonly k: "fill"; readonly dst: Expr; readonly v: Expr; readonly len: Expr }
-  | { readonly k: "copy"; readonly dst: Expr; readonly src: Expr; readonly len: Expr };
+  | { readonly k: "copy"; readonly dst: Expr; readonly src: Expr; readonly len: Expr }
+  | { readonly k: "vstore"; readonly s: VectorStore }
+  /** memory.init from a passive data segment: to 16 + (dst & 0x3ff), from (src & 15), (len & 15) bytes; traps past the segment's end. */
+  | { readonly k: "init"; readonly segment: number; readonly dst: Expr; readonly src: Expr; readonly len: Expr }
+  | { readonly k: "dataDrop"; readonly segment: number };
 
 /** Where a program keeps its step count and its calls left. */
 export type Counters = { readonly k: "global"; readonly steps: number; readonly calls: number } | { readonly k: "memory" };
@@ -287,6 +296,8 @@ class Lowering {
         this.stmts(e.else);
         this.expr(e.elseValue);
         return this.emit("end");
+      case "other":
+        return lowerOther(this, e.o);
     }
   }
 
@@ -404,6 +415,16 @@ class Lowering {
           else this.emit("local.set", { index: into });
         }
         return this.emit("end");
+      case "tailCall":
+        this.guard();
+        this.block("if", { kind: "empty" });
+        this.enterCall();
+        for (const a of s.args) this.expr(a);
+        if (s.indirect) {
+          this.i32(s.indirect.slot);
+          this.emit("return_call_indirect", { index: s.indirect.type });
+        } else this.emit("return_call", { index: s.f });
+        return this.emit("end");
       case "probe":
         // The value first: computing it may take steps, and the probe reports the steps at the call.
         this.expr(s.v);
@@ -428,6 +449,23 @@ class Lowering {
         this.i32(0xff);
         this.emit("i32.and");
         return this.emit(s.k === "fill" ? "memory.fill" : "memory.copy");
+      case "vstore":
+        return lowerVectorStore(this, s.s);
+      case "init":
+        this.expr(s.dst);
+        this.i32(0x3ff);
+        this.emit("i32.and");
+        this.i32(FIRST_FREE_ADDRESS);
+        this.emit("i32.add");
+        this.expr(s.src);
+        this.i32(15);
+        this.emit("i32.and");
+        this.expr(s.len);
+        this.i32(15);
+        this.emit("i32.and");
+        return this.emit("memory.init", { index: s.segment });
+      case "dataDrop":
+        return this.emit("data.drop", { index: s.segment });
     }
   }
 
@@ -457,7 +495,7 @@ export function lowerProgram(program: Program): ModuleSpec {
   return {
     types: program.types,
     imports: program.imports,
-    functions: program.functions.map((f) => ({ type: f.type, locals: f.locals, body: lowerFunction(program, f) })),
+    functions: program.functions.map((f) => ({ type: f.type, locals: f.locals, body: lowerFunction(program, f), pad: f.pad })),
     table: program.table,
     memory: program.memory,
     globals: program.globals,

@@ -26,8 +26,8 @@ function statementLists(program: Program): Stmt[][] {
   return lists;
 }
 
-const STATEMENT_KINDS = new Set(["set", "gset", "store", "drop", "if", "block", "loop", "valueLoop", "br", "brIf", "brValue", "switch", "return", "trap", "callStmt", "probe", "fill", "copy"]);
-const EXPRESSION_KINDS = new Set(["local", "global", "un", "bin", "load", "select", "tee", "call", "callIndirect", "host", "memSize", "memGrow", "blockExpr", "ifExpr"]);
+const STATEMENT_KINDS = new Set(["set", "gset", "store", "drop", "if", "block", "loop", "valueLoop", "br", "brIf", "brValue", "switch", "return", "trap", "callStmt", "tailCall", "probe", "fill", "copy", "vstore", "init", "dataDrop"]);
+const EXPRESSION_KINDS = new Set(["local", "global", "un", "bin", "load", "select", "tee", "call", "callIndirect", "host", "memSize", "memGrow", "blockExpr", "ifExpr", "other"]);
 
 function isStmt(node: unknown): node is Stmt {
   return !!node && typeof node === "object" && STATEMENT_KINDS.has((node as { k?: string }).k ?? "");

@@ -15,11 +15,38 @@ function signature(t: FuncType): string {
   return (t.params.length ? ` (param ${t.params.join(" ")})` : "") + (t.results.length ? ` (result ${t.results.join(" ")})` : "");
 }
 
+/** A float constant from its bits, exactly (NaN payloads and -0 included). */
+function float(op: string, bits: bigint): string {
+  const view = new DataView(new ArrayBuffer(8));
+  let value: number;
+  let payload: bigint;
+  if (op === "f32.const") {
+    view.setUint32(0, Number(BigInt.asUintN(32, bits)));
+    value = view.getFloat32(0);
+    payload = BigInt.asUintN(23, bits);
+  } else {
+    view.setBigUint64(0, BigInt.asUintN(64, bits));
+    value = view.getFloat64(0);
+    payload = BigInt.asUintN(52, bits);
+  }
+  const negative = op === "f32.const" ? (bits >> 31n) & 1n : (bits >> 63n) & 1n;
+  if (Number.isNaN(value)) return `${negative ? "-" : ""}nan:0x${payload.toString(16)}`;
+  if (!Number.isFinite(value)) return value > 0 ? "inf" : "-inf";
+  return Object.is(value, -0) ? "-0" : String(value);
+}
+
 function instruction(i: Instr, types: readonly FuncType[]): string {
   if (i.block) return `${i.op}${blockType(i.block, types)}`;
+  if (i.op === "f32.const" || i.op === "f64.const") return `${i.op} ${float(i.op, BigInt(i.value!))}`;
+  if (i.op === "v128.const") return `v128.const i8x16 ${i.bytes!.join(" ")}`;
+  if (i.op === "i8x16.shuffle") return `i8x16.shuffle ${i.bytes!.join(" ")}`;
+  if (i.op === "ref.null") return "ref.null func";
+  if (i.op === "memory.init") return `memory.init ${i.index}`;
+  if (i.lane !== undefined && i.align !== undefined) return `${i.op}${i.offset ? ` offset=${i.offset}` : ""} align=${2 ** i.align} ${i.lane}`;
+  if (i.lane !== undefined) return `${i.op} ${i.lane}`;
   if (i.op === "select_t") return `select (result ${i.typed})`;
   if (i.op === "br_table") return `br_table ${[...i.labels!, i.fallback!].join(" ")}`;
-  if (i.op === "call_indirect") return `call_indirect (type ${i.index})`;
+  if (i.op === "call_indirect" || i.op === "return_call_indirect") return `${i.op} (type ${i.index})`;
   if (i.align !== undefined) return `${i.op}${i.offset ? ` offset=${i.offset}` : ""} align=${2 ** i.align}`;
   if (i.value !== undefined) return `${i.op} ${i.value}`;
   if (i.index !== undefined) return `${i.op} ${i.index}`;
@@ -62,7 +89,7 @@ export function toWat(spec: ModuleSpec): string {
     }
     lines.push("  )");
   }
-  for (const d of spec.data) lines.push(`  (data (i32.const ${d.offset}) ${bytes(d.bytes)})`);
+  for (const d of spec.data) lines.push(d.offset === undefined ? `  (data ${bytes(d.bytes)})` : `  (data (i32.const ${d.offset}) ${bytes(d.bytes)})`);
   for (const c of spec.customs) lines.push(`  ;; custom section "${c.name}" (${c.bytes.length} bytes) before section ${c.before ?? "end"}`);
   lines.push(")");
   return lines.join("\n");
