@@ -70,7 +70,7 @@ describe("metering rewriter: differential fuzzing", () => {
       "loop", "nested loop", "loop three deep", "valueLoop", "call", "recursion", "callIndirect", "br_table", "return", "unreachable", "division",
       "tailCall", "memGrow", "fill", "copy", "init", "dataDrop", "start function", "imported global", "host", "probe", "padded LEB128", "no global section",
       "brValue", "blockExpr", "ifExpr", "load", "store", "float const", "float convert", "float bin", "float load", "to integer by compare",
-      "to integer by truncate", "to integer by vector", "vector const", "vector shuffle", "vector replace", "vector loadLane", "vstore", "reference",
+      "to integer by truncate", "to integer by vector", "vector const", "vector shuffle", "vector replace", "vector loadLane", "vector floatLane", "float lane", "vstore", "reference",
     ];
     assert.deepEqual(wanted.filter((c) => !seen.has(c)), []);
   });

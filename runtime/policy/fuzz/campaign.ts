@@ -83,7 +83,7 @@ export function reproduce(failed: FailedCase, options: CheckOptions = DEFAULT_CH
   writeFileSync(join(dir, "original.wasm"), original);
   writeFileSync(join(dir, "original.wat"), toWat(spec) + "\n");
   try {
-    writeFileSync(join(dir, "metered.wasm"), meterForBudget(original, { fuel: options.ample, memoryBytes: options.capPages * 64 * 1024 }));
+    writeFileSync(join(dir, "metered.wasm"), (options.meter ?? meterForBudget)(original, { fuel: options.ample, memoryBytes: options.capPages * 64 * 1024 }));
   } catch (error) {
     writeFileSync(join(dir, "metered-error.txt"), `${error instanceof Error ? error.message : String(error)}\n`);
   }
@@ -92,6 +92,6 @@ export function reproduce(failed: FailedCase, options: CheckOptions = DEFAULT_CH
     `  input: ${showInput(input)}`,
     `  shrunk${shrinkNote}: ${failure.message}`,
     `  reproduction (shrunk): ${dir}/original.wasm, metered.wasm, original.wat`,
-    `  rerun: bun runtime/policy/meter-fuzz.ts --seed ${failed.seed} --count 1`,
+    `  rerun: bun runtime/policy/meter-fuzz.ts --seed ${failed.seed} --count 1${options.capPages === DEFAULT_CHECK.capPages ? "" : ` --pages ${options.capPages}`}`,
   ].join("\n");
 }

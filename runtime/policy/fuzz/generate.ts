@@ -54,6 +54,7 @@ function sameTypes(a: readonly ValType[], b: readonly ValType[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/** Draws one function: its locals, body and results, within a budget of nodes. */
 class FunctionGen {
   readonly locals: ValType[] = [];
   /** Locals random statements may write (not the depth, not loop counters). */
@@ -356,6 +357,7 @@ class FunctionGen {
   }
 }
 
+/** Draws a program: imports, memory, counters, globals, signatures, table, data, then the functions. */
 class ProgramGen {
   readonly types: FuncType[] = [];
   readonly imports: Import[] = [];

@@ -6,9 +6,10 @@
  * lane indices, two-byte SIMD sub-opcodes, the 0xfc group (saturating truncations,
  * memory.init, data.drop, table.size) and reference instructions.
  *
- * Results stay deterministic: a float (or a NaN, whose bits the spec leaves open) only reaches
- * an integer through a comparison or a truncation, never by reinterpreting its bits, and no float
- * is stored to memory.
+ * Results stay deterministic: a float computed by arithmetic (possibly a NaN, whose bits the spec
+ * leaves open) only reaches an integer through a comparison or a truncation, never through its
+ * bits: it is not reinterpreted, stored to memory or put into a vector (only constants and
+ * conversions are).
  */
 import type { Addr, Expr } from "./program.ts";
 import type { Random } from "./random.ts";
@@ -22,12 +23,16 @@ export type FloatTree =
   | { readonly fk: "convert"; readonly t: Float; readonly op: string; readonly x: Expr }
   | { readonly fk: "un"; readonly t: Float; readonly op: string; readonly a: FloatTree }
   | { readonly fk: "bin"; readonly t: Float; readonly op: string; readonly a: FloatTree; readonly b: FloatTree }
-  | { readonly fk: "load"; readonly t: Float; readonly align: number; readonly offset: number; readonly addr: Addr };
+  | { readonly fk: "load"; readonly t: Float; readonly align: number; readonly offset: number; readonly addr: Addr }
+  /** f32x4.extract_lane or f64x2.extract_lane. */
+  | { readonly fk: "lane"; readonly t: Float; readonly lane: number; readonly v: VectorTree };
 
 /** A v128-valued tree. */
 export type VectorTree =
   | { readonly vk: "const"; readonly bytes: readonly number[] }
   | { readonly vk: "splat"; readonly op: string; readonly x: Expr }
+  /** f32x4.splat or f64x2.splat of a float, or f32x4/f64x2.replace_lane with one. */
+  | { readonly vk: "floatLane"; readonly t: Float; readonly lane?: number; readonly a?: VectorTree; readonly f: FloatTree }
   | { readonly vk: "un"; readonly op: string; readonly a: VectorTree }
   | { readonly vk: "bin"; readonly op: string; readonly a: VectorTree; readonly b: VectorTree }
   | { readonly vk: "bitselect"; readonly a: VectorTree; readonly b: VectorTree; readonly c: VectorTree }
@@ -69,7 +74,7 @@ const LANES: Record<string, number> = { i8x16: 16, i16x8: 8, i32x4: 4, i64x2: 2 
 
 function floatTree(c: OtherContext, t: Float, depth: number): FloatTree {
   const r = c.r;
-  const kind = depth >= 2 ? r.weighted({ const: 2, convert: 2, load: 0 }) : r.weighted({ const: 2, convert: 2, un: 2, bin: 3, load: c.memory ? 1 : 0 });
+  const kind = depth >= 2 ? r.weighted({ const: 2, convert: 2, load: 0 }) : r.weighted({ const: 2, convert: 2, un: 2, bin: 3, load: c.memory ? 1 : 0, lane: 0.7 });
   switch (kind) {
     case "const": {
       // Special values half of the time (NaN, infinities, -0, values beyond the integer range), raw bits otherwise.
@@ -90,6 +95,8 @@ function floatTree(c: OtherContext, t: Float, depth: number): FloatTree {
       return { fk: "bin", t, op: `${t}.${r.pick(["add", "sub", "mul", "div", "min", "max", "copysign"])}`, a: floatTree(c, t, depth + 1), b: floatTree(c, t, depth + 1) };
     case "load":
       return { fk: "load", t, align: r.between(0, t === "f32" ? 2 : 3), offset: r.pick([0, 4, 8]), addr: c.addr() };
+    case "lane":
+      return { fk: "lane", t, lane: r.below(t === "f32" ? 4 : 2), v: vectorTree(c, depth + 1) };
   }
 }
 
@@ -97,7 +104,7 @@ function vectorTree(c: OtherContext, depth: number): VectorTree {
   const r = c.r;
   const leaf = depth >= 2;
   const kind = r.weighted({
-    const: 2, splat: 2, un: leaf ? 0 : 1, bin: leaf ? 0 : 3, bitselect: leaf ? 0 : 0.5, shuffle: leaf ? 0 : 1, replace: leaf ? 0 : 1,
+    const: 2, splat: 2, floatLane: leaf ? 0 : 0.7, un: leaf ? 0 : 1, bin: leaf ? 0 : 3, bitselect: leaf ? 0 : 0.5, shuffle: leaf ? 0 : 1, replace: leaf ? 0 : 1,
     load: c.memory ? 1 : 0, loadLane: c.memory && !leaf ? 1 : 0,
   });
   switch (kind) {
@@ -106,6 +113,13 @@ function vectorTree(c: OtherContext, depth: number): VectorTree {
     case "splat": {
       const shape = r.pick(["i8x16", "i16x8", "i32x4", "i64x2"]);
       return { vk: "splat", op: `${shape}.splat`, x: c.int(shape === "i64x2" ? "i64" : "i32") };
+    }
+    case "floatLane": {
+      // Only a constant or a conversion goes into a vector, whose bits integer lanes can read: the
+      // bits of a NaN made by arithmetic are not fixed by the spec.
+      const t = r.pick(["f32", "f64"] as const);
+      if (r.chance(0.5)) return { vk: "floatLane", t, f: floatTree(c, t, 2) };
+      return { vk: "floatLane", t, lane: r.below(t === "f32" ? 4 : 2), a: vectorTree(c, depth + 1), f: floatTree(c, t, 2) };
     }
     case "un":
       return { vk: "un", op: r.pick(["v128.not", "i8x16.popcnt"]), a: vectorTree(c, depth + 1) };
@@ -200,6 +214,9 @@ function lowerFloat(l: OtherLowering, f: FloatTree): void {
     case "load":
       l.addr(f.addr);
       return l.emit(`${f.t}.load`, { align: f.align, offset: f.offset });
+    case "lane":
+      lowerVector(l, f.v);
+      return l.emit(f.t === "f32" ? "f32x4.extract_lane" : "f64x2.extract_lane", { lane: f.lane });
   }
 }
 
@@ -210,6 +227,16 @@ function lowerVector(l: OtherLowering, v: VectorTree): void {
     case "splat":
       l.expr(v.x);
       return l.emit(v.op);
+    case "floatLane": {
+      const shape = v.t === "f32" ? "f32x4" : "f64x2";
+      if (v.lane === undefined) {
+        lowerFloat(l, v.f);
+        return l.emit(`${shape}.splat`);
+      }
+      lowerVector(l, v.a!);
+      lowerFloat(l, v.f);
+      return l.emit(`${shape}.replace_lane`, { lane: v.lane });
+    }
     case "un":
       lowerVector(l, v.a);
       return l.emit(v.op);

@@ -106,12 +106,14 @@ export interface Program {
   readonly importedFunctions: number;
 }
 
-/** The address where a program that keeps its counters in memory keeps the step count (i64) and calls left (i32). */
+/** Where a program that keeps its counters in memory keeps its step count (an i64). */
 export const STEPS_ADDRESS = 0;
+/** Where a program that keeps its counters in memory keeps its calls left (an i32). */
 export const CALLS_ADDRESS = 8;
 /** Ordinary loads and stores start here. */
 export const FIRST_FREE_ADDRESS = 16;
 
+/** Turns one function's tree into instructions, with the program's counters and imports. */
 class Lowering {
   readonly out: Instr[] = [];
   constructor(

@@ -209,13 +209,14 @@ ops("lane", {
   "i8x16.extract_lane_s": simd(21), "i8x16.extract_lane_u": simd(22), "i8x16.replace_lane": simd(23),
   "i16x8.extract_lane_s": simd(24), "i16x8.extract_lane_u": simd(25), "i16x8.replace_lane": simd(26),
   "i32x4.extract_lane": simd(27), "i32x4.replace_lane": simd(28), "i64x2.extract_lane": simd(29), "i64x2.replace_lane": simd(30),
+  "f32x4.extract_lane": simd(31), "f32x4.replace_lane": simd(32), "f64x2.extract_lane": simd(33), "f64x2.replace_lane": simd(34),
 });
 ops("memarg-lane", {
   "v128.load8_lane": simd(84), "v128.load16_lane": simd(85), "v128.load32_lane": simd(86), "v128.load64_lane": simd(87),
   "v128.store8_lane": simd(88), "v128.store16_lane": simd(89), "v128.store32_lane": simd(90), "v128.store64_lane": simd(91),
 });
 ops("none", {
-  "i8x16.swizzle": simd(14), "i8x16.splat": simd(15), "i16x8.splat": simd(16), "i32x4.splat": simd(17), "i64x2.splat": simd(18),
+  "i8x16.swizzle": simd(14), "i8x16.splat": simd(15), "i16x8.splat": simd(16), "i32x4.splat": simd(17), "i64x2.splat": simd(18), "f32x4.splat": simd(19), "f64x2.splat": simd(20),
   "i8x16.eq": simd(35), "i32x4.eq": simd(55), "v128.not": simd(77), "v128.and": simd(78), "v128.andnot": simd(79), "v128.or": simd(80),
   "v128.xor": simd(81), "v128.bitselect": simd(82), "v128.any_true": simd(83), "i8x16.popcnt": simd(98), "i8x16.all_true": simd(99),
   "i8x16.bitmask": simd(100), "i8x16.add": simd(110), "i8x16.sub": simd(113), "i16x8.add": simd(142), "i16x8.sub": simd(145),
