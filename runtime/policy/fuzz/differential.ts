@@ -140,9 +140,10 @@ class Runner {
 
   /** Instantiates `module`; the sink collects the probes (with the fuel left, once the instance is known). */
   instantiate(module: WebAssembly.Module, sink: Sink): WebAssembly.Instance {
-    let instance: WebAssembly.Instance | undefined;
+    // Known once instantiation returns: probes made by the start function see no fuel.
+    const made: { instance?: WebAssembly.Instance } = {};
     const probe = (value: number, steps: bigint) => {
-      const fuel = instance?.exports[FUEL_EXPORT] as WebAssembly.Global | undefined;
+      const fuel = made.instance?.exports[FUEL_EXPORT] as WebAssembly.Global | undefined;
       sink.trace.push({ steps, value, fuel: fuel ? (fuel.value as bigint) : undefined });
     };
     const host: Record<string, unknown> = {
@@ -153,8 +154,8 @@ class Runner {
     };
     const table = this.program.imports.find((i) => i.kind === "table");
     if (table) host.table = new WebAssembly.Table({ element: "anyfunc", initial: table.min });
-    instance = new WebAssembly.Instance(module, { host: host as WebAssembly.ModuleImports });
-    return instance;
+    made.instance = new WebAssembly.Instance(module, { host: host as WebAssembly.ModuleImports });
+    return made.instance;
   }
 
   steps(instance: WebAssembly.Instance): bigint {
@@ -211,10 +212,11 @@ class Runner {
     const globals: [WebAssembly.Global, unknown][] = [];
     for (const value of Object.values(instance.exports)) {
       if (!(value instanceof WebAssembly.Global)) continue;
+      const now = value.value;
       try {
-        // Only mutable globals can be set (to the value they have).
-        value.value = value.value;
-        globals.push([value, value.value]);
+        // Only mutable globals can be set (here to the value they have).
+        value.value = now;
+        globals.push([value, now]);
       } catch {
         // immutable
       }
