@@ -184,10 +184,19 @@ function moduleKey(digest: string, budget: PolicyBudget): string {
   return `${digest}:${budget.memoryBytes}:${budget.fuel}`;
 }
 
+/**
+ * The metered form of a module for a budget: what the cache compiles (and what the metering fuzzer
+ * checks against the original). The memory cap is the budget's bytes in whole pages, at least one.
+ * Throws MeterError for a module that cannot be metered.
+ */
+export function meterForBudget(bytes: Uint8Array, budget: PolicyBudget): Uint8Array {
+  return meterModule(bytes, Math.max(1, Math.floor(budget.memoryBytes / PAGE)), budget.fuel);
+}
+
 async function compileModule(bytes: Uint8Array, digest: string, budget: PolicyBudget, key: string): Promise<PolicyModule> {
   let module: WebAssembly.Module;
   try {
-    module = await WebAssembly.compile(meterModule(bytes, Math.max(1, Math.floor(budget.memoryBytes / PAGE)), budget.fuel) as unknown as ArrayBuffer);
+    module = await WebAssembly.compile(meterForBudget(bytes, budget) as unknown as ArrayBuffer);
   } catch (error) {
     throw new PolicyModuleError(`not a usable WebAssembly module: ${(error as Error).message}`);
   }
