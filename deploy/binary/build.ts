@@ -24,6 +24,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { BUILTIN_POLICIES } from "../../config/schema/validate.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 /** Root of the repository. */
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -186,7 +187,7 @@ export function buildBinaries({ platforms = Object.keys(TARGETS) as Platform[], 
       });
     } catch (error) {
       const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-      throw new Error(`bun build --compile --target=${TARGETS[platform]} failed:\n${stderr || stdout || (error as Error).message}`);
+      throw new Error(`bun build --compile --target=${TARGETS[platform]} failed:\n${stderr || stdout || describeError(error)}`);
     }
     renameSync(partial, out);
     const bytes = readFileSync(out);
@@ -210,13 +211,13 @@ if (isMain) {
     ({ values } = parseArgs({ options: { "if-stale": { type: "boolean" }, target: { type: "string", multiple: true } }, strict: true }));
     for (const t of values.target ?? []) if (!(t in TARGETS)) throw new Error(`unknown target "${t}" (known: ${Object.keys(TARGETS).join(", ")})`);
   } catch (error) {
-    process.stderr.write(`build-binary: ${(error as Error).message}\n`);
+    process.stderr.write(`build-binary: ${describeError(error)}\n`);
     process.exit(2);
   }
   try {
     buildBinaries({ platforms: values.target as Platform[] | undefined, ifStale: values["if-stale"] });
   } catch (error) {
-    process.stderr.write(`build-binary: ${(error as Error).message}\n`);
+    process.stderr.write(`build-binary: ${describeError(error)}\n`);
     process.exit(1);
   }
 }

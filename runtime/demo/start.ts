@@ -5,6 +5,7 @@
 import { fileURLToPath } from "node:url";
 import { main } from "../cli/main.ts";
 import { startEchoBackend } from "./echo-backend.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 const config = fileURLToPath(new URL("../../config/examples/quickstart.yaml", import.meta.url));
 const echoPort = 9001;
@@ -12,7 +13,7 @@ const echoPort = 9001;
 try {
   await startEchoBackend(echoPort);
 } catch (error) {
-  process.stderr.write(`portico demo: cannot start the echo backend on 127.0.0.1:${echoPort}: ${(error as Error).message}\n`);
+  process.stderr.write(`portico demo: cannot start the echo backend on 127.0.0.1:${echoPort}: ${describeError(error)}\n`);
   process.exit(1);
 }
 

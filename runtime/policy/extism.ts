@@ -8,6 +8,7 @@ import { ENV_NAMESPACE, ENV_OVERRIDES, HOST_FUNCTIONS, HOST_NAMESPACE, setCallin
 import { DEFAULT_BUDGET as SNAPSHOT_DEFAULT_BUDGET } from "../../config/snapshot/build.ts";
 import { FUEL_EXPORT, meterModule } from "./meter.ts";
 import { loadNodeWasiQuietly } from "./quiet-wasi.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 // The SDK is imported only once node:wasi is loaded without its start-up warning (see
 // quiet-wasi.ts): a static import would load node:wasi while the module graph links, before any
@@ -190,7 +191,7 @@ async function compileModule(bytes: Uint8Array, digest: string, budget: PolicyBu
   try {
     module = await WebAssembly.compile(meterModule(bytes, Math.max(1, Math.floor(budget.memoryBytes / PAGE)), budget.fuel) as unknown as ArrayBuffer);
   } catch (error) {
-    throw new PolicyModuleError(`not a usable WebAssembly module: ${(error as Error).message}`);
+    throw new PolicyModuleError(`not a usable WebAssembly module: ${describeError(error)}`);
   }
   const exports = new Set(WebAssembly.Module.exports(module).filter((e) => e.kind === "function").map((e) => e.name));
   if (!exports.has("portico_abi_version")) {
