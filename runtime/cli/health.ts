@@ -2,9 +2,7 @@ import { parseArgs } from "node:util";
 import { CliError, EXIT, usageError } from "./errors.ts";
 import { loadSettings } from "./gateway.ts";
 import { describeError } from "../../config/schema/problems.ts";
-
-/** The APIM-compatible probe path on the traffic port. */
-export const STATUS_PATH = "/status-0123456789abcdef";
+import { STATUS_PATH } from "../gateway/traffic.ts";
 
 /**
  * The URL a local health check asks: the status probe on the plain HTTP listener, or `/readyz` on
