@@ -51,7 +51,7 @@ function policyConfig(upstreamPort: number): string {
 }
 
 /** How a path's body is named in reports. */
-export function bodyLabel(path: string): string {
+function bodyLabel(path: string): string {
   return path === "/" ? "hello world" : path === "/1k" ? "1 KiB" : path;
 }
 

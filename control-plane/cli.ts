@@ -17,10 +17,10 @@ import { loadSettings } from "../runtime/cli/gateway.ts";
 import { describeError } from "../config/schema/problems.ts";
 
 /** Where a control plane keeps its configuration and state when `--data` is not given. */
-export const DEFAULT_DATA_DIR = "./.portico/control-plane";
+const DEFAULT_DATA_DIR = "./.portico/control-plane";
 
 /** The control plane's port when `--port` is not given (interface contract: docs/design/contract.md). */
-export const DEFAULT_CONTROL_PLANE_PORT = 8079;
+const DEFAULT_CONTROL_PLANE_PORT = 8079;
 
 /**
  * The address the control plane listens on when `--bind` is not given: loopback over plain HTTP

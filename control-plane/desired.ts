@@ -13,7 +13,7 @@ const LIST_KEYS = new Set(["apis", "hostnames"]);
 const MAP_KEYS = new Set(["backends", "policies", "gateways"]);
 
 /** The configuration files of a control plane: `*.yaml`, `*.yml` and `*.json` directly in the folder, by name. */
-export function configFiles(dir: string): string[] {
+function configFiles(dir: string): string[] {
   return readdirSync(dir)
     .filter((name) => /\.(ya?ml|json)$/.test(name))
     .sort()
@@ -61,7 +61,7 @@ interface Origin {
  * and maps (`backends`, `policies`, `gateways`) merged. A name defined in two files is a problem,
  * reported at the second. `locate` maps a path in the merged document back to its file and line.
  */
-export function mergeDocuments(docs: readonly ParsedDocument[]): { doc: ParsedDocument; problems: Problem[] } {
+function mergeDocuments(docs: readonly ParsedDocument[]): { doc: ParsedDocument; problems: Problem[] } {
   const value: Record<string, unknown> = {};
   const origins = new Map<string, Origin[] | Map<string, number> | number>();
   const problems: Problem[] = [];

@@ -254,7 +254,7 @@ function tlsForRuntime(settings: Settings, adapter: ServerAdapter, logger: Logge
  * honour: Bun.serve enforces its own request-head timeout, so a different value stops the gateway
  * rather than being ignored, and its idle timeout cannot pass 255 s.
  */
-export function timeoutsForRuntime(settings: Settings, adapter: ServerAdapter): ConnectionTimeouts {
+function timeoutsForRuntime(settings: Settings, adapter: ServerAdapter): ConnectionTimeouts {
   const runtime = `${adapter.runtime} ${adapter.version}`;
   const headerMs = settings["net.server.timeouts.header"];
   const keepAliveMs = settings["net.server.timeouts.keep-alive"];

@@ -9,7 +9,7 @@ import type { ConfigApplier } from "./apply.ts";
 import { describeError } from "../../config/schema/problems.ts";
 
 /** From this long before its token expires, the gateway warns (log, metric, heartbeat). */
-export const TOKEN_WARNING_MS = 7 * 86_400_000;
+const TOKEN_WARNING_MS = 7 * 86_400_000;
 
 /** A configuration the gateway could not apply, as its heartbeat and logs report it. */
 export interface SyncFailure {

@@ -84,11 +84,11 @@ export interface PolicyReply {
 }
 
 /** Longest header name or value, query parameter, path, variable or key a policy may hand over, in bytes. */
-export const MAX_TEXT_BYTES = 16 * 1024;
+const MAX_TEXT_BYTES = 16 * 1024;
 /** Largest reply body a policy may hand over, in bytes. */
-export const MAX_BODY_BYTES = 1024 * 1024;
+const MAX_BODY_BYTES = 1024 * 1024;
 /** Largest single block a guest may allocate in Extism memory (a reply body plus headroom). */
-export const MAX_BLOCK_BYTES = MAX_BODY_BYTES + 64 * 1024;
+const MAX_BLOCK_BYTES = MAX_BODY_BYTES + 64 * 1024;
 
 type HostFunction = (context: CallContext, ...args: (bigint | number)[]) => bigint | number | void;
 

@@ -83,7 +83,7 @@ const Case = z
   .strict();
 
 /** The whole fixtures file. */
-export const FixturesFile = z
+const FixturesFile = z
   .object({
     /** The name the policy runs under (namespaces counters, cache and log lines); default: the folder's name. */
     policy: z.string().min(1).optional(),
