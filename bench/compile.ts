@@ -8,6 +8,7 @@ import { ROOT, type Bench } from "./lib/context.ts";
 import { runCapture } from "./lib/procs.ts";
 import { formatRatio, median } from "./lib/report.ts";
 import type { Measure, ScenarioResult } from "./lib/targets.ts";
+import { describeError } from "../config/schema/problems.ts";
 
 /** How to run the compile scenario. */
 export interface CompileOptions {
@@ -69,7 +70,7 @@ export async function compileScenario(bench: Bench, opts: CompileOptions): Promi
       }
     } catch (error) {
       failed = true;
-      lines.push(`| ${apis.toLocaleString("en-US")} | failed: ${(error as Error).message.split("\n")[0]!.replace(/\|/g, "\\|")} | | | | | | | |`);
+      lines.push(`| ${apis.toLocaleString("en-US")} | failed: ${describeError(error).split("\n")[0]!.replace(/\|/g, "\\|")} | | | | | | | |`);
     }
   }
   const markdown = [

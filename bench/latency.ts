@@ -10,6 +10,7 @@ import type { Server } from "./lib/procs.ts";
 import { formatLatency, formatRatio, formatRps, median } from "./lib/report.ts";
 import type { Measure, ScenarioResult } from "./lib/targets.ts";
 import { HELLO_BODY } from "./upstream.ts";
+import { describeError } from "../config/schema/problems.ts";
 
 /** How to run the latency scenario. */
 export interface LatencyOptions {
@@ -47,8 +48,8 @@ async function measure(bench: Bench, arm: "direct" | Runtime, opts: LatencyOptio
     }
     return { arm, runtime: plan.runtime, runs };
   } catch (error) {
-    process.stderr.write(`[latency: ${arm}] failed: ${(error as Error).message}\n`);
-    return { arm, runtime: plan.runtime, runs, error: (error as Error).message };
+    process.stderr.write(`[latency: ${arm}] failed: ${describeError(error)}\n`);
+    return { arm, runtime: plan.runtime, runs, error: describeError(error) };
   } finally {
     await server?.stop();
   }

@@ -13,6 +13,7 @@ import { formatRatio } from "./lib/report.ts";
 import type { Measure, ScenarioResult } from "./lib/targets.ts";
 import { runWrk } from "./lib/wrk.ts";
 import { HELLO_BODY } from "./upstream.ts";
+import { describeError } from "../config/schema/problems.ts";
 
 /** How to run the memory scenario. */
 export interface MemoryOptions {
@@ -88,8 +89,8 @@ export async function memoryScenario(bench: Bench, opts: MemoryOptions): Promise
       rows.push(`| ${bench.versions[runtime]} | ${mb(m.idle)} | ${mb(m.peak)} | ${mb(m.after)} | ${formatRatio(m.idle, BUDGET)} |`);
       if (runtime === "bun") measures.push({ target: "rss-idle", value: `${mb(m.idle)} (${process.arch})`, met: Number.isFinite(m.idle) ? m.idle <= BUDGET : "n/a" });
     } catch (error) {
-      errors.push(`${runtime}: ${(error as Error).message}`);
-      rows.push(`| ${bench.versions[runtime]} | failed: ${(error as Error).message.split("\n")[0]!.replace(/\|/g, "\\|")} | | | |`);
+      errors.push(`${runtime}: ${describeError(error)}`);
+      rows.push(`| ${bench.versions[runtime]} | failed: ${describeError(error).split("\n")[0]!.replace(/\|/g, "\\|")} | | | |`);
     }
   }
   let swapRows: string[];
@@ -104,8 +105,8 @@ export async function memoryScenario(bench: Bench, opts: MemoryOptions): Promise
     ];
     measures.push({ target: "rss-growth", value: `${growth.toFixed(1)} % over ${opts.swaps.toLocaleString("en-US")} swaps (in-process, ${opts.apis} APIs)`, met: growth <= 5 });
   } catch (error) {
-    errors.push(`swaps: ${(error as Error).message}`);
-    swapRows = [`Swap probe failed: ${(error as Error).message.split("\n")[0]}`];
+    errors.push(`swaps: ${describeError(error)}`);
+    swapRows = [`Swap probe failed: ${describeError(error).split("\n")[0]}`];
   }
   const markdown = [
     "### Resident memory",

@@ -18,6 +18,7 @@ import { memoryScenario } from "./memory.ts";
 import { policyCallsScenario } from "./policy-calls.ts";
 import { swapsScenario } from "./swaps.ts";
 import { throughputScenario } from "./throughput.ts";
+import { describeError } from "../config/schema/problems.ts";
 
 const USAGE = "bun bench/run.ts [--quick] [--only throughput,throughput-1k,throughput-policies,latency,swaps,compile,memory,backup-start,policy-calls] [--duration N] [--runs N] [--warmup N]";
 
@@ -75,7 +76,7 @@ async function main(): Promise<number> {
   try {
     opts = options();
   } catch (error) {
-    process.stderr.write(`bench: ${(error as Error).message}\nusage: ${USAGE}\n`);
+    process.stderr.write(`bench: ${describeError(error)}\nusage: ${USAGE}\n`);
     return 2;
   }
   const started = Date.now();

@@ -14,6 +14,7 @@ import { formatLatency, formatRatio, formatRps, median } from "./lib/report.ts";
 import type { Measure, ScenarioResult } from "./lib/targets.ts";
 import { runWrk, startWrk, type WrkResult } from "./lib/wrk.ts";
 import { HELLO_BODY } from "./upstream.ts";
+import { describeError } from "../config/schema/problems.ts";
 
 /** How to run the swaps scenario. */
 export interface SwapsOptions {
@@ -107,7 +108,7 @@ export async function swapsScenario(bench: Bench, opts: SwapsOptions): Promise<S
     ];
     return { markdown, measures, failed: false };
   } catch (error) {
-    const message = (error as Error).message;
+    const message = describeError(error);
     log(`failed: ${message}`);
     const markdown = [`### ${opts.swaps} configuration swaps under load (Bun)`, "", "Failed:", "", "```", message, "```"].join("\n");
     return { markdown, measures: [{ target: "swaps-failed", value: "scenario failed", met: "n/a" }], failed: true };

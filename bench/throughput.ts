@@ -21,6 +21,7 @@ import { markdownTable, medianRps, type ArmResult } from "./lib/report.ts";
 import type { Measure, ScenarioResult } from "./lib/targets.ts";
 import { runWrk, type WrkResult } from "./lib/wrk.ts";
 import { HELLO_BODY, KIB_BODY } from "./upstream.ts";
+import { describeError } from "../config/schema/problems.ts";
 
 const USAGE = "bun bench/throughput.ts [--duration 10] [--runs 3] [--warmup 3] [--quick] [--arms direct,nginx,bun,deno,node,peer] [--path /|/1k]";
 
@@ -50,7 +51,7 @@ function policyConfig(upstreamPort: number): string {
 }
 
 /** How a path's body is named in reports. */
-export function bodyLabel(path: string): string {
+function bodyLabel(path: string): string {
   return path === "/" ? "hello world" : path === "/1k" ? "1 KiB" : path;
 }
 
@@ -79,7 +80,7 @@ async function measure(bench: Bench, name: ArmName, opts: ThroughputOptions): Pr
     await assertAlive(server, "the end of the last run");
     return { arm: name, runtime: plan.runtime, runs, log: server?.logTail(10) || undefined };
   } catch (error) {
-    let message = (error as Error).message;
+    let message = describeError(error);
     if (server?.hasExited() && !message.startsWith(`${name} exited`)) {
       message = `${name} exited (${await server.exited}): ${server.errorLine()}\n${server.logTail()}\n(then: ${message})`;
     }
@@ -169,7 +170,7 @@ async function main(): Promise<number> {
   try {
     opts = options();
   } catch (error) {
-    process.stderr.write(`bench: ${(error as Error).message}\nusage: ${USAGE}\n`);
+    process.stderr.write(`bench: ${describeError(error)}\nusage: ${USAGE}\n`);
     return 2;
   }
   try {

@@ -12,7 +12,7 @@ export const HELLO_BODY = "hello world";
 export const KIB_BODY = "x".repeat(1023) + "\n";
 
 /** Starts the upstream on 127.0.0.1:`port`; returns Bun's server (call `.stop()` to close it). */
-export function startUpstream(port: number): ReturnType<typeof Bun.serve> {
+function startUpstream(port: number): ReturnType<typeof Bun.serve> {
   const headers = { "content-type": "text/plain" };
   return Bun.serve({
     port,

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic-file.ts";
 import { contentHash } from "./load.ts";
+import { describeError } from "./schema/problems.ts";
 
 /** The backup format this version writes; the loader also reads every earlier one. */
 export const BACKUP_FORMAT = 2;
@@ -79,7 +80,7 @@ export class BackupStore {
       data = readFileSync(this.file, "utf8");
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw new BackupError(`cannot read the backup ${this.file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw new BackupError(`cannot read the backup ${this.file}: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`);
     }
     const newline = data.indexOf("\n");
     const header = /^portico-backup (\d+) ([0-9a-f]{64})$/.exec(newline < 0 ? data : data.slice(0, newline));

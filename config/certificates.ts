@@ -1,6 +1,7 @@
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { describeError } from "./schema/problems.ts";
 
 /** A hostnames entry of the configuration: PEM text or a file path for each of cert and key. */
 export interface HostnameConfig {
@@ -20,7 +21,7 @@ export function readCaBundle(value: string, baseDir: string, label: string): { p
   try {
     return { pem, certificates: blocks.map((b) => new X509Certificate(b)) };
   } catch (error) {
-    throw new Error(`${label}: a CA certificate does not parse (${(error as Error).message})`);
+    throw new Error(`${label}: a CA certificate does not parse (${describeError(error)})`);
   }
 }
 
@@ -37,7 +38,7 @@ function pemOrFile(value: string, baseDir: string, what: string, label: string):
   try {
     return readFileSync(file, "utf8");
   } catch (error) {
-    throw new Error(`${label}: cannot read the ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new Error(`${label}: cannot read the ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`);
   }
 }
 
@@ -52,13 +53,13 @@ export function readCertificatePair(entry: HostnameConfig, baseDir: string, labe
   try {
     x509 = new X509Certificate(cert);
   } catch (error) {
-    throw new Error(`${label}: the certificate is not a PEM X.509 certificate (${(error as Error).message})`);
+    throw new Error(`${label}: the certificate is not a PEM X.509 certificate (${describeError(error)})`);
   }
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
   } catch (error) {
-    throw new Error(`${label}: the key is not a PEM private key (${(error as Error).message.split("\n")[0]})`);
+    throw new Error(`${label}: the key is not a PEM private key (${describeError(error).split("\n")[0]})`);
   }
   if (!x509.checkPrivateKey(privateKey)) throw new Error(`${label}: the key does not belong to the certificate (${x509.subject.replace(/\n/g, ", ")})`);
   return { cert, key, notAfter: Date.parse(x509.validTo) };
@@ -99,7 +100,7 @@ export function readBackendTls(backend: string, tls: BackendTlsConfig, baseDir: 
     try {
       new X509Certificate(ca);
     } catch (error) {
-      throw new Error(`${label}: tls.ca is not a PEM X.509 certificate (${(error as Error).message})`);
+      throw new Error(`${label}: tls.ca is not a PEM X.509 certificate (${describeError(error)})`);
     }
   }
   const client = tls.cert !== undefined && tls.key !== undefined ? readCertificatePair({ host: backend, cert: tls.cert, key: tls.key }, baseDir, `${label} (tls.cert)`) : undefined;

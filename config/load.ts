@@ -3,6 +3,7 @@ import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import type { Config } from "./schema/config.ts";
 import type { Problem } from "./schema/problems.ts";
 import { validateConfig, type ValidateOptions } from "./schema/validate.ts";
+import { describeError } from "./schema/problems.ts";
 
 /** A configuration that validated, with the identity of the exact bytes it came from. */
 export interface LoadedConfig {
@@ -51,7 +52,7 @@ export function parseConfigDocument(
     input = doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
     // e.g. too many aliases (a "billion laughs" document): a problem like any other, never a throw.
-    return { ok: false, problems: [{ path: "", message: (error as Error).message.split("\n")[0]!, location: at(0) }] };
+    return { ok: false, problems: [{ path: "", message: describeError(error).split("\n")[0]!, location: at(0) }] };
   }
   if (input !== null && input !== undefined && (typeof input !== "object" || Array.isArray(input))) {
     return { ok: false, problems: [{ path: "", message: notAMap, location: at(doc.contents?.range[0] ?? 0) }] };
@@ -95,7 +96,7 @@ export function loadConfigJson(text: string, source: string, options?: ValidateO
   try {
     input = JSON.parse(text);
   } catch (error) {
-    return { ok: false, hash, problems: [{ path: "", message: `not valid JSON: ${(error as Error).message}`, location: source }] };
+    return { ok: false, hash, problems: [{ path: "", message: `not valid JSON: ${describeError(error)}`, location: source }] };
   }
   if (input === null || typeof input !== "object" || Array.isArray(input)) {
     return { ok: false, hash, problems: [{ path: "", message: "a configuration must be a map with keys such as apis and backends", location: source }] };

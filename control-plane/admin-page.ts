@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 
 /** How often the page asks for the status, in milliseconds. */
-export const ADMIN_PAGE_REFRESH_MS = 3_000;
+const ADMIN_PAGE_REFRESH_MS = 3_000;
 
 const STYLE = `
 :root { color-scheme: light dark; --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; --muted: #6e7781; --line: #d0d7de; }
@@ -253,6 +253,7 @@ const SCRIPT = `
 })();
 `;
 
+/** The page's HTML: static, the same for every request; it holds no data. */
 const HTML = `<!doctype html>
 <html lang="en">
 <head>
@@ -294,7 +295,7 @@ const sha256 = (text: string) => `'sha256-${createHash("sha256").update(text, "u
  * The page's Content-Security-Policy: nothing by default, exactly the inline script and style by
  * their sha256, requests only to this origin, no framing, no form submission, no base URL.
  */
-export const ADMIN_PAGE_CSP = [
+const ADMIN_PAGE_CSP = [
   "default-src 'none'",
   `script-src ${sha256(SCRIPT)}`,
   `style-src ${sha256(STYLE)}`,
@@ -306,7 +307,7 @@ export const ADMIN_PAGE_CSP = [
 ].join("; ");
 
 /** The headers the page is served with (CSP, no sniffing, no referrer, no framing, no caching). */
-export const ADMIN_PAGE_HEADERS: Readonly<Record<string, string>> = {
+const ADMIN_PAGE_HEADERS: Readonly<Record<string, string>> = {
   "content-type": "text/html; charset=utf-8",
   "content-security-policy": ADMIN_PAGE_CSP,
   "x-content-type-options": "nosniff",
@@ -314,9 +315,6 @@ export const ADMIN_PAGE_HEADERS: Readonly<Record<string, string>> = {
   "x-frame-options": "DENY",
   "cache-control": "no-store",
 };
-
-/** The page's HTML: static, the same for every request; it holds no data. */
-export const ADMIN_PAGE_HTML: string = HTML;
 
 /** The web page as a response (for `GET /` and `GET /admin`). */
 export function adminPageResponse(): Response {

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import { Hono, type Context } from "hono";
+import { problemResponse } from "../runtime/http/problem.ts";
 import { adminPageResponse } from "./admin-page.ts";
 import { MAX_HEARTBEAT_BYTES, textWithin } from "./heartbeat.ts";
 import type { ControlPlane, HeartbeatReport } from "./service.ts";
@@ -14,13 +15,15 @@ const PROBLEMS = {
   "too-large": { status: 413, title: "The request body is too large" },
 } as const;
 
-/** An RFC 9457 problem+json response; `extra` members (such as `reason`) are for clients to act on. */
-function problem(kind: keyof typeof PROBLEMS, detail?: string, extra: Record<string, unknown> = {}, scheme = "GatewayKey"): Response {
+/**
+ * A problem response of the control plane (type `urn:portico:problem:control-plane:<kind>`), built
+ * by the shared problem module; `extra` members (such as `reason`) are for clients to act on, and a
+ * 401 says which credential `scheme` to send.
+ */
+function problem(kind: keyof typeof PROBLEMS, detail?: string, extra: Readonly<Record<string, string>> = {}, scheme = "GatewayKey"): Response {
   const { status, title } = PROBLEMS[kind];
-  const body = { type: `urn:portico:problem:control-plane:${kind}`, title, status, ...(detail ? { detail } : {}), ...extra };
-  const headers: Record<string, string> = { "content-type": "application/problem+json", "cache-control": "no-store" };
-  if (status === 401) headers["www-authenticate"] = `${scheme} realm="portico"`;
-  return new Response(JSON.stringify(body), { status, headers });
+  const headers = status === 401 ? { "www-authenticate": `${scheme} realm="portico"` } : undefined;
+  return problemResponse({ kind: `control-plane:${kind}`, title, status, detail: detail || undefined, extensions: extra, headers });
 }
 
 function sameSecret(given: string, expected: string): boolean {

@@ -81,6 +81,23 @@ describe("control plane API: refused tokens", () => {
     for (const secret of [expired, signature, "not-the-admin-token-0123456789", plane.adminToken, good]) assert.ok(!text.includes(secret), "no token in the log");
   });
 
+  it("answers refusals and errors as control-plane problems: problem+json, no-store, and a 401 names the credential scheme it wants", async () => {
+    const gateway = await get("/v1/gateways/edge-1/configuration", "GatewayKey not-a-token");
+    assert.equal(gateway.status, 401);
+    assert.deepEqual([...gateway.headers], [["cache-control", "no-store"], ["content-type", "application/problem+json"], ["www-authenticate", 'GatewayKey realm="portico"']]);
+    assert.equal(
+      await gateway.text(),
+      '{"type":"urn:portico:problem:control-plane:unauthorized","title":"The token was refused","status":401,"detail":"gateway token refused: malformed","reason":"malformed"}',
+    );
+    const admin = await get("/v1/admin/status");
+    assert.equal(admin.headers.get("www-authenticate"), 'Bearer realm="portico"');
+    assert.equal((await admin.json()).reason, "missing");
+    const missing = await get("/no/such/path");
+    assert.equal(missing.status, 404);
+    assert.deepEqual([...missing.headers], [["cache-control", "no-store"], ["content-type", "application/problem+json"]]);
+    assert.equal(await missing.text(), '{"type":"urn:portico:problem:control-plane:not-found","title":"No such resource","status":404}');
+  });
+
   it("writes one line per source per interval however many tokens it refuses", async () => {
     lines.length = 0;
     source = "192.0.2.99";

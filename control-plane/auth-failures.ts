@@ -23,10 +23,10 @@ export interface AuthFailure {
 }
 
 /** At most one line per source in this long (the first failure, then a count of the others). */
-export const AUTH_FAILURE_LOG_INTERVAL_MS = 60_000;
+const AUTH_FAILURE_LOG_INTERVAL_MS = 60_000;
 
 /** Sources followed at once; failures from further sources are counted together, under OTHER_SOURCES. */
-export const AUTH_FAILURE_LOG_SOURCES = 1024;
+const AUTH_FAILURE_LOG_SOURCES = 1024;
 
 /** The `source` of the count of failures from sources past AUTH_FAILURE_LOG_SOURCES. */
 export const OTHER_SOURCES = "(other sources)";

@@ -14,12 +14,13 @@ import { loadAdapter } from "../runtime/server/detect.ts";
 import type { RunningServer } from "../runtime/server/adapter.ts";
 import { CliError, EXIT, usageError } from "../runtime/cli/errors.ts";
 import { loadSettings } from "../runtime/cli/gateway.ts";
+import { describeError } from "../config/schema/problems.ts";
 
 /** Where a control plane keeps its configuration and state when `--data` is not given. */
-export const DEFAULT_DATA_DIR = "./.portico/control-plane";
+const DEFAULT_DATA_DIR = "./.portico/control-plane";
 
 /** The control plane's port when `--port` is not given (interface contract: docs/design/contract.md). */
-export const DEFAULT_CONTROL_PLANE_PORT = 8079;
+const DEFAULT_CONTROL_PLANE_PORT = 8079;
 
 /**
  * The address the control plane listens on when `--bind` is not given: loopback over plain HTTP
@@ -33,7 +34,7 @@ function parse<T extends Record<string, { type: "string" | "boolean" }>>(args: s
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values as { [K in keyof T]?: T[K]["type"] extends "string" ? string : boolean };
   } catch (error) {
-    throw usageError((error as Error).message);
+    throw usageError(describeError(error));
   }
 }
 
@@ -70,7 +71,7 @@ export async function controlPlaneCommand(args: string[]): Promise<RunningContro
   try {
     certificates = values["tls-cert"] ? CertificateSet.from([hostnameFromFiles("control-plane", values["tls-cert"], values["tls-key"]!)]) : undefined;
   } catch (error) {
-    throw new CliError(`control plane: ${(error as Error).message.replace(/^hostname control-plane: /, "")}`, EXIT.invalid);
+    throw new CliError(`control plane: ${describeError(error).replace(/^hostname control-plane: /, "")}`, EXIT.invalid);
   }
   const interval = values["watch-interval"] === undefined ? 1000 : parseDuration(values["watch-interval"]);
   if (interval === undefined || interval <= 0) throw usageError(`--watch-interval: expected a duration such as "1s" (got ${JSON.stringify(values["watch-interval"])})`);
@@ -82,7 +83,7 @@ export async function controlPlaneCommand(args: string[]): Promise<RunningContro
     plane = new ControlPlane(dir, logger);
     plane.reload();
   } catch (error) {
-    throw new CliError(`control plane: ${dir}: ${(error as Error).message}`, EXIT.invalid);
+    throw new CliError(`control plane: ${dir}: ${describeError(error)}`, EXIT.invalid);
   }
   plane.watch(interval);
   const adapter = await loadAdapter();
@@ -157,7 +158,7 @@ export function keyCommand(args: string[], out: (line: string) => void): number 
   try {
     generation = store.regenerate(gateway, key).generation;
   } catch (error) {
-    throw new CliError(`key regenerate: ${(error as Error).message}`, EXIT.invalid);
+    throw new CliError(`key regenerate: ${describeError(error)}`, EXIT.invalid);
   }
   out(`regenerated the ${key} key of gateway "${gateway}" (generation ${generation}); tokens signed with the old key are refused from now on`);
   return EXIT.ok;

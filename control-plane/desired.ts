@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { isPem, readBackendTls, readCaBundle, readCertificatePair } from "../config/certificates.ts";
 import { contentHash, locateProblems, parseConfigDocument, type ParsedDocument } from "../config/load.ts";
 import type { Config } from "../config/schema/config.ts";
-import { formatPath, showValue, type Problem } from "../config/schema/problems.ts";
+import { describeError, formatPath, showValue, type Problem } from "../config/schema/problems.ts";
 import { validateConfig } from "../config/schema/validate.ts";
 import { confineToFolder } from "./confine.ts";
 import { moduleShapeProblem, type ModuleStore } from "./modules.ts";
@@ -13,7 +13,7 @@ const LIST_KEYS = new Set(["apis", "hostnames"]);
 const MAP_KEYS = new Set(["backends", "policies", "gateways"]);
 
 /** The configuration files of a control plane: `*.yaml`, `*.yml` and `*.json` directly in the folder, by name. */
-export function configFiles(dir: string): string[] {
+function configFiles(dir: string): string[] {
   return readdirSync(dir)
     .filter((name) => /\.(ya?ml|json)$/.test(name))
     .sort()
@@ -61,7 +61,7 @@ interface Origin {
  * and maps (`backends`, `policies`, `gateways`) merged. A name defined in two files is a problem,
  * reported at the second. `locate` maps a path in the merged document back to its file and line.
  */
-export function mergeDocuments(docs: readonly ParsedDocument[]): { doc: ParsedDocument; problems: Problem[] } {
+function mergeDocuments(docs: readonly ParsedDocument[]): { doc: ParsedDocument; problems: Problem[] } {
   const value: Record<string, unknown> = {};
   const origins = new Map<string, Origin[] | Map<string, number> | number>();
   const problems: Problem[] = [];
@@ -145,7 +145,7 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
   try {
     files = configFiles(dir);
   } catch (error) {
-    return { ok: false, hash: "", problems: [{ path: "", message: `cannot read the configuration folder: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, location: dir }] };
+    return { ok: false, hash: "", problems: [{ path: "", message: `cannot read the configuration folder: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`, location: dir }] };
   }
   const problems: Problem[] = [];
   const docs: ParsedDocument[] = [];
@@ -180,7 +180,7 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
       try {
         bytes = readFileSync(file);
       } catch (error) {
-        at("module", `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        at("module", `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`);
         continue;
       }
       const shape = moduleShapeProblem(bytes);
@@ -211,7 +211,7 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
         backendTls.set(name, { ca: material.ca, cert: material.cert, key: material.key });
         identity.push(`backend:${name}\0${material.fingerprint}`);
       } catch (error) {
-        problems.push({ path: formatPath(["backends", name, "tls"]), message: (error as Error).message, location: merged.doc.locate(["backends", name, "tls"]) });
+        problems.push({ path: formatPath(["backends", name, "tls"]), message: describeError(error), location: merged.doc.locate(["backends", name, "tls"]) });
       }
     }
     validation.config.hostnames.forEach((written, i) => {
@@ -225,7 +225,7 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
         certificates.push(clientCa === undefined ? { cert, key } : { cert, key, clientCa });
         identity.push(`hostname:${entry.host}\0${contentHash(`${cert}\0${key}\0${clientCa ?? ""}`)}`);
       } catch (error) {
-        problems.push({ path: formatPath(["hostnames", i]), message: (error as Error).message, location: merged.doc.locate(["hostnames", i]) });
+        problems.push({ path: formatPath(["hostnames", i]), message: describeError(error), location: merged.doc.locate(["hostnames", i]) });
       }
     });
   }

@@ -11,7 +11,7 @@ export const MAX_HEARTBEAT_BYTES = 64 * 1024;
 export const MAX_REPORTED_PROBLEMS = 20;
 
 /** Bytes the listed problems take at most in the report's JSON (escapes included). */
-export const MAX_REPORTED_PROBLEM_BYTES = 32 * 1024;
+const MAX_REPORTED_PROBLEM_BYTES = 32 * 1024;
 
 /** Longest problem or error message a heartbeat carries, in characters (longer ones are cut, with "…"). */
 export const MAX_REPORTED_TEXT = 1000;

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatProblem } from "../config/schema/problems.ts";
+import { describeError, formatProblem } from "../config/schema/problems.ts";
 import { folderFingerprint, gatewayView, loadDesired, type DesiredConfig, type GatewayView } from "./desired.ts";
 import { MAX_HEARTBEAT_BYTES } from "./heartbeat.ts";
 import { ModuleStore } from "./modules.ts";
@@ -191,7 +191,7 @@ export class ControlPlane {
       try {
         this.reload();
       } catch (error) {
-        this.log.error("reading the desired configuration failed", { error: (error as Error).message });
+        this.log.error("reading the desired configuration failed", { error: describeError(error) });
       }
     }, intervalMs);
     (this.#timer as { unref?: () => void }).unref?.();

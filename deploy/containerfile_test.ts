@@ -6,6 +6,7 @@ import { posix } from "node:path";
 import { describe, it } from "node:test";
 import { envName, resolveSettings, SETTING_KEYS } from "../config/schema/settings.ts";
 import { healthUrl } from "../runtime/cli/health.ts";
+import { STATUS_PATH } from "../runtime/gateway/traffic.ts";
 import { ROOT } from "../test/harness.ts";
 
 /** One instruction: its keyword, its flags (`--from=build`) and the rest of the line. */
@@ -92,7 +93,8 @@ const envOf = (stage: Stage): Record<string, string> => {
   return env;
 };
 
-const { stages } = parseContainerfile(readFileSync(`${ROOT}Containerfile`, "utf8"));
+const containerfile = readFileSync(`${ROOT}Containerfile`, "utf8");
+const { stages } = parseContainerfile(containerfile);
 const build = stages.find((s) => s.name === "build");
 const runtime = stages.at(-1)!;
 
@@ -127,7 +129,7 @@ describe("Containerfile", () => {
     assert.equal(execForm(only(runtime, "CMD"))[0], "gateway");
   });
 
-  it("exposes the default ports of the settings and checks health on the status probe", () => {
+  it("exposes the default ports of the settings and checks health on the status probe, the path its comment names", () => {
     const defaults = resolveSettings(undefined, envOf(runtime));
     assert.ok(defaults.ok);
     const exposed = only(runtime, "EXPOSE").args.split(/\s+/).map(Number);
@@ -137,6 +139,8 @@ describe("Containerfile", () => {
     const healthcheck = only(runtime, "HEALTHCHECK");
     assert.deepEqual(execForm(healthcheck), ["/usr/local/bin/portico", "health"]);
     assert.equal(healthUrl(defaults.settings), "http://127.0.0.1:8080/status-0123456789abcdef");
+    // The comment above HEALTHCHECK says which path `portico health` asks; a Containerfile cannot import the constant.
+    assert.ok(containerfile.includes(`# \`portico health\` asks GET ${STATUS_PATH} `), "the Containerfile's comment names STATUS_PATH");
     for (const flag of ["interval", "timeout", "retries"]) assert.ok(healthcheck.flags[flag], `HEALTHCHECK --${flag}`);
   });
 

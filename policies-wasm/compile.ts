@@ -11,10 +11,10 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The SDK's sources, served to the compiler as the package `@portico/sdk`. */
-export const SDK_DIR = fileURLToPath(new URL("./sdk/", import.meta.url));
+const SDK_DIR = fileURLToPath(new URL("./sdk/", import.meta.url));
 
 /** The import name of the SDK. */
-export const SDK_PACKAGE = "@portico/sdk";
+const SDK_PACKAGE = "@portico/sdk";
 
 /** The package's `abort` as the compiler names it (package files live under `~lib/`). */
 const ABORT = `~lib/${SDK_PACKAGE}/abort/portico_abort`;

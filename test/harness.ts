@@ -28,7 +28,7 @@ export function scriptCommand(script: string): string[] {
 }
 
 /** The command that runs the CLI on the current runtime. */
-export function cliCommand(): string[] {
+function cliCommand(): string[] {
   return scriptCommand(CLI);
 }
 

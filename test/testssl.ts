@@ -20,6 +20,7 @@ import { issue, makeCa } from "./certificates.ts";
 import { freePort, startGatewayProcess, tempDir } from "./harness.ts";
 import { startUpstream } from "./upstream.ts";
 import { detectRuntime } from "../runtime/server/detect.ts";
+import { describeError } from "../config/schema/problems.ts";
 
 /** The suites Portico offers by default: the TLS 1.3 ones and ECDHE with AES-GCM or ChaCha20-Poly1305 for TLS 1.2. */
 const ALLOWED = /^TLS_(AES_(128_GCM_SHA256|256_GCM_SHA384)|CHACHA20_POLY1305_SHA256|ECDHE_(RSA|ECDSA)_WITH_(AES_128_GCM_SHA256|AES_256_GCM_SHA384|CHACHA20_POLY1305_SHA256))$/;
@@ -55,7 +56,7 @@ function runTestssl(command: string, host: string, port: number, dir: string): P
           });
         resolve(offered);
       } catch (error) {
-        reject(new Error(`testssl wrote no readable ${json}: ${(error as Error).message}`));
+        reject(new Error(`testssl wrote no readable ${json}: ${describeError(error)}`));
       }
     });
   });

@@ -74,7 +74,7 @@ export async function openBench(opts: { nginx: boolean }): Promise<Bench> {
 }
 
 /** One line describing the machine: CPUs, model, memory, load average now. */
-export function machine(): string {
+function machine(): string {
   const cpuinfo = existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : "";
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown CPU";
   const load = loadavg().map((n) => n.toFixed(2)).join(" ");

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
+import { describeError } from "../../config/schema/problems.ts";
 
 const live = new Set<ChildProcess>();
 const exitHooks: (() => void)[] = [];
@@ -165,7 +166,7 @@ export function runMain(main: () => Promise<number>): void {
   main().then(
     (code) => process.exit(code),
     async (error: unknown) => {
-      process.stderr.write(`bench: ${(error as Error).message ?? error}\n`);
+      process.stderr.write(`bench: ${describeError(error)}\n`);
       await stopAll();
       process.exit(1);
     },
@@ -187,7 +188,7 @@ export async function waitForOk(url: string, timeoutMs: number, server?: Server)
       if (response.status === 200) return body;
       last = `status ${response.status}`;
     } catch (error) {
-      last = (error as Error).message;
+      last = describeError(error);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -4,7 +4,7 @@
  */
 
 /** Every target, in the order docs/design/performance.md lists them; the keys scenarios report measures under. */
-export const TARGETS = {
+const TARGETS = {
   "bun-nginx-0": "Bun, no policies, hello world: ≥ 0.8 × nginx throughput",
   "bun-nginx-1k": "Bun, no policies, 1 KiB body: ≥ 0.8 × nginx throughput",
   "wasm-nginx": "Bun, 5 WASM policies: ≥ 0.6 × nginx throughput",

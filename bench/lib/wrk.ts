@@ -32,7 +32,7 @@ function durationUs(value: string, unit: string): number {
 }
 
 /** Parses wrk's report (run with `--latency`); throws naming what is missing. */
-export function parseWrk(text: string): WrkResult {
+function parseWrk(text: string): WrkResult {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(text);
   const p50 = /^\s*50%\s+([\d.]+)(us|ms|s|m|h)\s*$/m.exec(text);
   const p99 = /^\s*99%\s+([\d.]+)(us|ms|s|m|h)\s*$/m.exec(text);

@@ -80,7 +80,7 @@ export const Api = z
   .strict();
 
 /** How the gateway connects to an https:// backend: whom to trust, which name to check, which client certificate to show. */
-export const BackendTls = z
+const BackendTls = z
   .object({
     /** CA certificates (PEM text or a file) trusted for this backend instead of the runtime's defaults. */
     ca: z.string().min(1).optional(),
@@ -111,7 +111,7 @@ export const BackendConcurrency = z
   .strict();
 
 /** A backend: one URL, or several forming a round-robin pool, the time allowed for response headers, and its concurrency limit. */
-export const Backend = z
+const Backend = z
   .object({
     urls: z.array(BackendUrl).min(1),
     // prefault, not default: zod 4 returns a default as the output without parsing it (30 would mean 30 ms).
@@ -123,7 +123,7 @@ export const Backend = z
   .refine((b) => !b.tls || b.urls.every((u) => u.startsWith("https:")), { message: "tls options need https:// URLs", path: ["tls"] });
 
 /** A TLS host name served by the HTTPS listener: its certificate, and whether clients are asked for theirs. */
-export const TlsHostname = z
+const TlsHostname = z
   .object({
     host: Hostname,
     /** Certificate chain (PEM text or a file). */
@@ -184,12 +184,12 @@ export const PolicyModule = z
   .refine((m) => m.module !== undefined || m.sha256 !== undefined, "needs a module path or a sha256 digest");
 
 /** The control plane's assignment of APIs and host names to a named gateway. */
-export const GatewayAssignment = z
+const GatewayAssignment = z
   .object({ apis: z.array(Name).default([]), hostnames: z.array(Hostname).default([]) })
   .strict();
 
 /** The global scope (APIM's "All APIs"): policies every API runs, where its own sections say `base` (default: first). */
-export const GlobalScope = z.object({ policies: PolicySections.optional() }).strict();
+const GlobalScope = z.object({ policies: PolicySections.optional() }).strict();
 
 /** The shape of a configuration file, before cross-references are checked (see validate.ts). */
 export const ConfigShape = z
@@ -207,11 +207,5 @@ export const ConfigShape = z
 export type Config = z.output<typeof ConfigShape>;
 /** One API of a configuration. */
 export type ApiConfig = z.output<typeof Api>;
-/** One backend of a configuration. */
-export type BackendConfig = z.output<typeof Backend>;
-/** A backend's TLS options. */
-export type BackendTlsConfig = z.output<typeof BackendTls>;
-/** One operation of an API. */
-export type OperationConfig = z.output<typeof Operation>;
 /** The policy sections of a scope. */
 export type PolicySectionsConfig = z.output<typeof PolicySections>;

@@ -17,6 +17,16 @@ export function formatProblem(problem: Problem): string {
   return problem.path ? `${where}${problem.path}: ${problem.message}` : `${where}${problem.message}`;
 }
 
+/**
+ * What a caught value says, for a problem or a log line: an Error's message, anything else thrown
+ * as text. One helper instead of `error instanceof Error ? error.message : String(error)` at every
+ * catch; where a stack or a cause is wanted, the caller adds it itself. Lives here, in a leaf that
+ * imports nothing at run time, so both config/ and runtime/ may use it.
+ */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** Joins path segments the way people write them: `apis[2].backend`, `backends.orders.urls[0]`. */
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = "";

@@ -5,7 +5,7 @@
  */
 
 /** TLS versions a setting may name, oldest first. */
-export const TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
+const TLS_VERSIONS = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] as const;
 /** A TLS protocol version. */
 export type TlsVersion = (typeof TLS_VERSIONS)[number];
 

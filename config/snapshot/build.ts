@@ -17,7 +17,7 @@ import { contentHash, loadConfigJson, loadConfigText, type LoadResult } from "..
 export type { LoadResult } from "../load.ts";
 import { BackendConcurrency, type ApiConfig, type Config, type PolicySectionsConfig } from "../schema/config.ts";
 import { builtinPolicyConfig, type BuiltinPolicyName } from "../schema/policies.ts";
-import { formatPath, formatProblem, type Problem } from "../schema/problems.ts";
+import { describeError, formatPath, formatProblem, type Problem } from "../schema/problems.ts";
 import { normalizePrefix, validateConfig, type ModuleSource } from "../schema/validate.ts";
 import type { ApiSpec, BackendSpec, ChainsSpec, HostnameSpec, OperationSpec, PolicyStepSpec, Snapshot } from "./snapshot.ts";
 
@@ -48,7 +48,7 @@ export function snapshotFromFile(path: string, options: BuildOptions = {}): Snap
     text = readFileSync(path, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === "ENOENT" ? "file not found" : code === "EACCES" ? "permission denied" : (error as Error).message;
+    const reason = code === "ENOENT" ? "file not found" : code === "EACCES" ? "permission denied" : describeError(error);
     return { ok: false, hash: "", problems: [{ path: "", message: `cannot read configuration: ${reason}`, location: path }] };
   }
   return snapshotFromText(text, path, options);
@@ -245,7 +245,7 @@ class Builder {
       try {
         bytes = readFileSync(file);
       } catch (error) {
-        this.#problem(path, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        this.#problem(path, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`);
       }
     }
     let module: PolicyStepSpec["module"] | undefined;
@@ -267,7 +267,7 @@ class Builder {
     try {
       return read(input);
     } catch (error) {
-      this.#problem(path, (error as Error).message);
+      this.#problem(path, describeError(error));
       return undefined;
     }
   }

@@ -25,7 +25,7 @@ import { ModuleStore } from "../../control-plane/modules.ts";
 import { formatProblem, snapshotFromFile, snapshotFromJson, type Snapshot } from "./build.ts";
 
 /** The folder of the golden cases. */
-export const GOLDEN_DIR = fileURLToPath(new URL("./golden/", import.meta.url));
+const GOLDEN_DIR = fileURLToPath(new URL("./golden/", import.meta.url));
 
 /** One output file of a case: its path under GOLDEN_DIR and the text it must have. */
 export interface GoldenFile {
@@ -56,7 +56,7 @@ function withoutPem(value: unknown): unknown {
 }
 
 /** A snapshot as stable JSON: maps as objects, PEMs and module bytes summarised, paths relative to `base`. */
-export function renderSnapshot(snapshot: Snapshot, base: string): string {
+function renderSnapshot(snapshot: Snapshot, base: string): string {
   const value = {
     hash: snapshot.hash,
     apis: snapshot.apis,

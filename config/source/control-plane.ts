@@ -1,5 +1,6 @@
 import { contentHash } from "../load.ts";
 import { isLoopbackHost } from "../schema/ip.ts";
+import { describeError } from "../schema/problems.ts";
 
 /** Why talking to the control plane failed: it matters for what the gateway reports and retries. */
 export type SyncFailureKind = "unreachable" | "unauthorized" | "server" | "protocol" | "module";
@@ -19,7 +20,7 @@ export class SyncError extends Error {
 /** The most specific reason a runtime's fetch gives for a network failure (`ECONNREFUSED` rather than "fetch failed"). */
 function networkReason(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return (error as { code?: string }).code ?? cause?.code ?? cause?.message ?? (error as Error).message;
+  return (error as { code?: string }).code ?? cause?.code ?? cause?.message ?? describeError(error);
 }
 
 /**

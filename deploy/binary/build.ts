@@ -24,16 +24,17 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { BUILTIN_POLICIES } from "../../config/schema/validate.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 /** Root of the repository. */
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** Where the binaries and the build stamp go. */
-export const DIST = join(ROOT, "dist");
+const DIST = join(ROOT, "dist");
 const BUILTINS = join(ROOT, "policies-wasm", "dist", "builtins");
 const STAMP = join(DIST, "binaries.json");
 
 /** The platforms we ship, and Bun's `--target` for each. */
-export const TARGETS = { "linux-x64": "bun-linux-x64", "linux-arm64": "bun-linux-arm64" } as const;
+const TARGETS = { "linux-x64": "bun-linux-x64", "linux-arm64": "bun-linux-arm64" } as const;
 /** A platform we ship, e.g. `linux-arm64`. */
 export type Platform = keyof typeof TARGETS;
 
@@ -43,7 +44,7 @@ export function binaryPath(platform: Platform): string {
 }
 
 /** The Bun executable that comes with the package (falls back to `bun` on PATH). */
-export function bunExecutable(): string {
+function bunExecutable(): string {
   try {
     return createRequire(import.meta.url).resolve("bun/bin/bun.exe");
   } catch {
@@ -52,7 +53,7 @@ export function bunExecutable(): string {
 }
 
 /** The commit to stamp: `PORTICO_COMMIT`, else git's short hash (with `-dirty` for uncommitted changes), else `unknown`. */
-export function commitStamp(env: Record<string, string | undefined> = process.env): string {
+function commitStamp(env: Record<string, string | undefined> = process.env): string {
   if (env.PORTICO_COMMIT) return env.PORTICO_COMMIT;
   try {
     const run = (args: string[]) => execFileSync("git", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
@@ -142,7 +143,7 @@ export interface BuildResult {
 }
 
 /** Builds the binaries with `bun build --compile`, or reuses them when `ifStale` and nothing changed. */
-export function buildBinaries({ platforms = Object.keys(TARGETS) as Platform[], ifStale = false, log = (l) => process.stderr.write(`${l}\n`) }: BuildOptions = {}): BuildResult {
+function buildBinaries({ platforms = Object.keys(TARGETS) as Platform[], ifStale = false, log = (l) => process.stderr.write(`${l}\n`) }: BuildOptions = {}): BuildResult {
   const bun = bunExecutable();
   const bunVersion = execFileSync(bun, ["--version"], { encoding: "utf8" }).trim();
   const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
@@ -186,7 +187,7 @@ export function buildBinaries({ platforms = Object.keys(TARGETS) as Platform[], 
       });
     } catch (error) {
       const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-      throw new Error(`bun build --compile --target=${TARGETS[platform]} failed:\n${stderr || stdout || (error as Error).message}`);
+      throw new Error(`bun build --compile --target=${TARGETS[platform]} failed:\n${stderr || stdout || describeError(error)}`);
     }
     renameSync(partial, out);
     const bytes = readFileSync(out);
@@ -210,13 +211,13 @@ if (isMain) {
     ({ values } = parseArgs({ options: { "if-stale": { type: "boolean" }, target: { type: "string", multiple: true } }, strict: true }));
     for (const t of values.target ?? []) if (!(t in TARGETS)) throw new Error(`unknown target "${t}" (known: ${Object.keys(TARGETS).join(", ")})`);
   } catch (error) {
-    process.stderr.write(`build-binary: ${(error as Error).message}\n`);
+    process.stderr.write(`build-binary: ${describeError(error)}\n`);
     process.exit(2);
   }
   try {
     buildBinaries({ platforms: values.target as Platform[] | undefined, ifStale: values["if-stale"] });
   } catch (error) {
-    process.stderr.write(`build-binary: ${(error as Error).message}\n`);
+    process.stderr.write(`build-binary: ${describeError(error)}\n`);
     process.exit(1);
   }
 }

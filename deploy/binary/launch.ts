@@ -29,7 +29,7 @@ function onPath(name: string): string | undefined {
  * `qemu-aarch64-static` for linux-arm64 on another one. Throws naming the missing package when
  * the emulator or the arm64 C library is not installed.
  */
-export function emulatorFor(platform: Platform): string[] {
+function emulatorFor(platform: Platform): string[] {
   if (platform === hostPlatform()) return [];
   if (platform !== "linux-arm64") throw new Error(`cannot run a ${platform} binary on ${arch()}`);
   const qemu = onPath("qemu-aarch64-static");

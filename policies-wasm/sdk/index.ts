@@ -52,10 +52,12 @@ import "./abort";
 @external("extism:host/user", "portico_cache_get") declare function host_cache_get(key: u64): u64;
 @external("extism:host/user", "portico_cache_set") declare function host_cache_set(key: u64, value: u64, ttlMs: i64): void;
 @external("extism:host/user", "portico_concurrency_acquire") declare function host_concurrency_acquire(key: u64, max: i32): i32;
+// ABI 1.3
+@external("extism:host/user", "portico_reply_problem") declare function host_reply_problem(status: i32, kind: u64, title: u64, detail: u64): void;
 
-/** The ABI this SDK targets, `(major << 16) | minor`: 1.2. Every policy re-exports it. */
+/** The ABI this SDK targets, `(major << 16) | minor`: 1.3. Every policy re-exports it. */
 export function portico_abi_version(): i32 {
-  return 0x10002;
+  return 0x10003;
 }
 
 // Strings to the host are passed as references into this module's memory (ABI 1.1: bit 63 set,
@@ -492,10 +494,15 @@ export function constantTimeEquals(given: string, secret: string): bool {
   return difference == 0;
 }
 
-/** Answers with a problem+json body (RFC 9457) of type `urn:portico:problem:<kind>`. */
-export function problem(status: i32, kind: string, title: string, detail: string): void {
-  Reply.header("content-type", "application/problem+json");
-  Reply.send(status, `{"type":"urn:portico:problem:${kind}","title":"${jsonEscape(title)}","status":${status},"detail":"${jsonEscape(detail)}"}`);
+/**
+ * Answers with a problem (RFC 9457) of type `urn:portico:problem:<kind>` (ABI 1.3): the host builds
+ * it with the module that builds the gateway's own problems, so a policy's answer has the same shape
+ * and headers (`application/problem+json`, `Cache-Control: no-store`). Headers given with
+ * `Reply.header` (Retry-After) are kept. `kind` is letters, digits, `-`, `.`, `_` and `:`; a null
+ * `detail` leaves the member out (an empty one is sent empty).
+ */
+export function problem(status: i32, kind: string, title: string, detail: string | null = null): void {
+  host_reply_problem(status, toBlock(kind), toBlock(title), detail === null ? 0 : toBlock(detail!));
 }
 
 /**

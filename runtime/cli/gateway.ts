@@ -9,19 +9,20 @@ import { createLogger } from "../observability/log.ts";
 import { loadAdapter } from "../server/detect.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
 import { version } from "./version.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 function readSettingsFile(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    throw new CliError(`settings: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, EXIT.invalid);
+    throw new CliError(`settings: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`, EXIT.invalid);
   }
   let value: unknown;
   try {
     value = parseYaml(text);
   } catch (error) {
-    throw new CliError(`settings: ${path}: ${(error as Error).message.split("\n")[0]}`, EXIT.invalid);
+    throw new CliError(`settings: ${path}: ${describeError(error).split("\n")[0]}`, EXIT.invalid);
   }
   if (value === null || value === undefined) return {};
   if (typeof value !== "object" || Array.isArray(value)) throw new CliError(`settings: ${path}: expected a map of settings keys`, EXIT.invalid);
@@ -43,7 +44,7 @@ export async function gatewayCommand(args: string[]): Promise<Gateway> {
   try {
     ({ values } = parseArgs({ args, options: { settings: { type: "string" }, config: { type: "string" } }, strict: true }));
   } catch (error) {
-    throw usageError((error as Error).message);
+    throw usageError(describeError(error));
   }
   const { settings, warnings, given } = loadSettings(values.settings, process.env);
   const logger = createLogger(settings["telemetry.logs.std"]);

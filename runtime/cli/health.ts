@@ -1,9 +1,8 @@
 import { parseArgs } from "node:util";
 import { CliError, EXIT, usageError } from "./errors.ts";
 import { loadSettings } from "./gateway.ts";
-
-/** The APIM-compatible probe path on the traffic port. */
-export const STATUS_PATH = "/status-0123456789abcdef";
+import { describeError } from "../../config/schema/problems.ts";
+import { STATUS_PATH } from "../gateway/traffic.ts";
 
 /**
  * The URL a local health check asks: the status probe on the plain HTTP listener, or `/readyz` on
@@ -26,7 +25,7 @@ export async function healthCommand(args: string[], out: (line: string) => void)
   try {
     ({ values } = parseArgs({ args, options: { settings: { type: "string" }, url: { type: "string" }, timeout: { type: "string" } }, strict: true }));
   } catch (error) {
-    throw usageError((error as Error).message);
+    throw usageError(describeError(error));
   }
   const timeout = values.timeout === undefined ? 2_000 : Number(values.timeout);
   if (!Number.isInteger(timeout) || timeout <= 0) throw usageError(`--timeout expects milliseconds, got "${values.timeout}"`);
@@ -37,7 +36,7 @@ export async function healthCommand(args: string[], out: (line: string) => void)
     await res.body?.cancel();
     status = res.status;
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+    const cause = (error as { cause?: { code?: string } }).cause?.code ?? describeError(error);
     throw new CliError(`health: ${url}: no answer (${cause})`, EXIT.invalid);
   }
   if (status !== 200) throw new CliError(`health: ${url}: status ${status}`, EXIT.invalid);

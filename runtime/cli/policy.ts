@@ -8,6 +8,7 @@ import { readFixtures } from "../policy/fixtures.ts";
 import { compileForFixtures, runFixtures } from "../policy/harness.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
 import { policyProjectFiles } from "./policy-template.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 /** A policy name: kebab-case, as policies are named in a configuration. */
 const NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -17,7 +18,7 @@ function parse<T extends Record<string, { type: "string" }>>(args: string[], opt
   try {
     parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
   } catch (error) {
-    throw usageError((error as Error).message);
+    throw usageError(describeError(error));
   }
   if (parsed.positionals.length > maxPositionals) throw usageError(`unexpected argument "${parsed.positionals[maxPositionals]}"`);
   return { values: parsed.values as { [K in keyof T]?: string }, positionals: parsed.positionals };
@@ -86,7 +87,7 @@ async function testCommand(args: string[], out: (line: string) => void): Promise
   try {
     module = await compileForFixtures(readFileSync(moduleFile), fixtures);
   } catch (error) {
-    throw new CliError(`${moduleFile}: ${(error as Error).message}`, EXIT.invalid);
+    throw new CliError(`${moduleFile}: ${describeError(error)}`, EXIT.invalid);
   }
   const policy = fixtures.policy ?? basename(resolve(dir));
   out(`testing ${shown(moduleFile)} (sha256 ${module.digest.slice(0, 12)}) against ${shown(fixturesFile)} as policy "${policy}"`);
@@ -100,7 +101,7 @@ async function testCommand(args: string[], out: (line: string) => void): Promise
       for (const line of result.differences) out(`       ${line}`);
     });
   } catch (error) {
-    throw new CliError(`${moduleFile}: ${(error as Error).message}`, EXIT.invalid);
+    throw new CliError(`${moduleFile}: ${describeError(error)}`, EXIT.invalid);
   }
   const failed = results.filter((r) => r.differences.length > 0).length;
   out(`${results.length} case${results.length === 1 ? "" : "s"}: ${results.length - failed} passed, ${failed} failed`);

@@ -143,7 +143,7 @@ cases:
     assert.match(noModule.stderr, /empty\/build\/empty\.wasm: module not found \(build it with portico policy build /);
     const otherAbi = await runCli(["policy", "test", "--module", join(ROOT, "policies-wasm/dist/fixtures/abi-v2.wasm"), "--fixtures", join(project, "fixtures.yaml")]);
     assert.equal(otherAbi.code, 1);
-    assert.match(otherAbi.stderr, /abi-v2\.wasm: module \w+ is built for policy ABI 2\.0; this gateway implements 1\.2$/m);
+    assert.match(otherAbi.stderr, /abi-v2\.wasm: module \w+ is built for policy ABI 2\.0; this gateway implements 1\.3$/m);
   });
 
   it("prints the compiler's diagnostics for a policy that does not compile, and exits 1", async () => {

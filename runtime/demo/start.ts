@@ -4,7 +4,9 @@
  */
 import { fileURLToPath } from "node:url";
 import { main } from "../cli/main.ts";
+import { STATUS_PATH } from "../gateway/traffic.ts";
 import { startEchoBackend } from "./echo-backend.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 const config = fileURLToPath(new URL("../../config/examples/quickstart.yaml", import.meta.url));
 const echoPort = 9001;
@@ -12,7 +14,7 @@ const echoPort = 9001;
 try {
   await startEchoBackend(echoPort);
 } catch (error) {
-  process.stderr.write(`portico demo: cannot start the echo backend on 127.0.0.1:${echoPort}: ${(error as Error).message}\n`);
+  process.stderr.write(`portico demo: cannot start the echo backend on 127.0.0.1:${echoPort}: ${describeError(error)}\n`);
   process.exit(1);
 }
 
@@ -30,7 +32,7 @@ Try:
   curl -i -X DELETE http://localhost:${port}/orders/42          # 405: the operation is not defined
   curl -i http://localhost:${port}/nothing-here                 # 404 problem+json
   curl -i -H 'Host: admin.localhost' http://localhost:${port}/anything
-  curl -i http://localhost:${port}/status-0123456789abcdef
+  curl -i http://localhost:${port}${STATUS_PATH}
   curl -i http://localhost:${management}/readyz
 Edit the configuration file and watch the gateway apply it. Ctrl-C stops.
 `);

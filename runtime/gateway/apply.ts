@@ -2,6 +2,7 @@ import { formatProblem, type SnapshotResult } from "../../config/snapshot/build.
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { Pipeline, PipelineHolder } from "../pipeline/pipeline.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 /** The outcome of offering a configuration to the gateway: live, or refused with every problem. */
 export type ApplyOutcome = { ok: true; pipeline: Pipeline } | { ok: false; hash: string; problems: string[] };
@@ -52,7 +53,7 @@ export class ConfigApplier {
       }
       for (const listener of this.#listeners) {
         await listener(outcome.pipeline).catch((error: unknown) =>
-          this.logger.error("applying the configuration to a listener failed", { error: error instanceof Error ? error.message : String(error) }),
+          this.logger.error("applying the configuration to a listener failed", { error: describeError(error) }),
         );
       }
       return outcome;
@@ -76,7 +77,7 @@ export class ConfigApplier {
       return { ok: true, pipeline: await this.holder.apply(result.snapshot) };
     } catch (error) {
       // A compile that throws never goes live; its message is the one problem we know of.
-      return { ok: false, hash: result.snapshot.hash, problems: [`compile failed: ${error instanceof Error ? error.message : String(error)}`] };
+      return { ok: false, hash: result.snapshot.hash, problems: [`compile failed: ${describeError(error)}`] };
     }
   }
 }

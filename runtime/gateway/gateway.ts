@@ -16,6 +16,7 @@ import { HttpsListener } from "./https-listener.ts";
 import { ControlPlaneSync } from "./sync.ts";
 import { resolveClientTls, resolveServerTls } from "../tls/limits.ts";
 import { trafficApp } from "./traffic.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 /** A configuration problem that stops a gateway from starting; every problem is listed. */
 export class StartupError extends Error {
@@ -74,7 +75,7 @@ function fileFeed(configFile: string, holder: PipelineHolder, applier: ConfigApp
         (result) => {
           applying = applying
             .then(async () => void (await applier.apply(result, { source: configFile })))
-            .catch((error: unknown) => logger.error("configuration change failed", { error: error instanceof Error ? error.message : String(error) }));
+            .catch((error: unknown) => logger.error("configuration change failed", { error: describeError(error) }));
         },
         200,
         () => holder.current?.snapshot.files ?? [],
@@ -101,7 +102,7 @@ function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metri
     try {
       ca = readFileSync(caFile, "utf8");
     } catch (error) {
-      throw new StartupError(`config.service.ca: cannot read ${caFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw new StartupError(`config.service.ca: cannot read ${caFile}: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`);
     }
   }
   const client = new ControlPlaneClient({
@@ -127,7 +128,7 @@ function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metri
       try {
         await sync.start();
       } catch (error) {
-        throw new StartupError((error as Error).message);
+        throw new StartupError(describeError(error));
       }
     },
     run: () => sync.run(),
@@ -253,7 +254,7 @@ function tlsForRuntime(settings: Settings, adapter: ServerAdapter, logger: Logge
  * honour: Bun.serve enforces its own request-head timeout, so a different value stops the gateway
  * rather than being ignored, and its idle timeout cannot pass 255 s.
  */
-export function timeoutsForRuntime(settings: Settings, adapter: ServerAdapter): ConnectionTimeouts {
+function timeoutsForRuntime(settings: Settings, adapter: ServerAdapter): ConnectionTimeouts {
   const runtime = `${adapter.runtime} ${adapter.version}`;
   const headerMs = settings["net.server.timeouts.header"];
   const keepAliveMs = settings["net.server.timeouts.keep-alive"];

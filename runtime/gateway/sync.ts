@@ -6,9 +6,10 @@ import { SyncError, type ControlPlaneClient, type DownloadedView } from "../../c
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { ConfigApplier } from "./apply.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 /** From this long before its token expires, the gateway warns (log, metric, heartbeat). */
-export const TOKEN_WARNING_MS = 7 * 86_400_000;
+const TOKEN_WARNING_MS = 7 * 86_400_000;
 
 /** A configuration the gateway could not apply, as its heartbeat and logs report it. */
 export interface SyncFailure {
@@ -93,7 +94,7 @@ export class ControlPlaneSync {
       }
       reason = "the control plane's configuration was refused";
     } catch (error) {
-      reason = error instanceof Refused ? `the control plane's configuration was refused (${error.problems[0]})` : (error as Error).message;
+      reason = error instanceof Refused ? `the control plane's configuration was refused (${error.problems[0]})` : describeError(error);
     }
     const fromBackup = await this.#startFromBackup(reason);
     if (!fromBackup) throw new Error(`no configuration to serve: ${reason}, and ${this.#backupMissing()}`);
@@ -161,9 +162,9 @@ export class ControlPlaneSync {
       if (!(error instanceof Refused)) {
         this.#failures += 1;
         this.options.metrics.syncFailures += 1;
-        this.#fail((error as Error).message, this.#pending);
+        this.#fail(describeError(error), this.#pending);
         this.options.logger.warn("configuration sync failed; the live configuration keeps serving", {
-          error: (error as Error).message,
+          error: describeError(error),
           attempt: this.#failures,
           live: this.#applied,
         });
@@ -239,7 +240,7 @@ export class ControlPlaneSync {
     try {
       backup.save({ text: view.text, hash: view.hash, revision: view.revision, gateway: this.options.client.options.gateway, modules: this.#modules });
     } catch (error) {
-      logger.error("could not write the configuration backup", { backup: backup.file, error: (error as Error).message });
+      logger.error("could not write the configuration backup", { backup: backup.file, error: describeError(error) });
     }
   }
 
@@ -283,7 +284,7 @@ export class ControlPlaneSync {
       this.#heartbeatFailing = false;
     } catch (error) {
       this.options.metrics.heartbeatFailed(error instanceof SyncError ? (error.reason === "too-large" ? "too-large" : error.kind) : "other");
-      if (!this.#heartbeatFailing) this.options.logger.warn("heartbeat failed", { error: (error as Error).message, unauthorized: error instanceof SyncError && error.kind === "unauthorized" });
+      if (!this.#heartbeatFailing) this.options.logger.warn("heartbeat failed", { error: describeError(error), unauthorized: error instanceof SyncError && error.kind === "unauthorized" });
       this.#heartbeatFailing = true;
     }
   }

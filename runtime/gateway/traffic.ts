@@ -15,7 +15,11 @@ import type { CertificateSet } from "../tls/certificates.ts";
 import { ClientCertificate } from "../tls/client-certificate.ts";
 import { hasNoBody, type UpstreamClient } from "../upstream/client.ts";
 
-/** The APIM-compatible probe on the traffic port: 200 while serving a configuration, else 503. */
+/**
+ * The APIM-compatible probe on the traffic port: 200 while serving a configuration, else 503. The
+ * one definition: `portico health` asks it and the quickstart prints it; the Containerfile's
+ * comment, which cannot import it, is checked against it (deploy/containerfile_test.ts).
+ */
 export const STATUS_PATH = "/status-0123456789abcdef";
 
 /** What the traffic app needs from the rest of the gateway. */

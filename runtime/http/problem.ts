@@ -1,3 +1,59 @@
+/**
+ * Every RFC 9457 problem response Portico sends is built here: the gateway's own errors
+ * (HttpProblem), the control plane's API (`control-plane/api.ts`) and, through the policy ABI's
+ * `portico_reply_problem`, the problems policies answer with (the SDK's `problem()`). One shape
+ * everywhere: `type` is `urn:portico:problem:<kind>`, then `title`, `status`, `detail` when there
+ * is one and any extension members; `content-type: application/problem+json` and
+ * `cache-control: no-store` (an error answer is about this request and must not be reused).
+ */
+
+/** The prefix of every problem `type` Portico sends; the kind follows it, and the URI stays stable across versions so clients and dashboards can rely on it. */
+const PROBLEM_TYPE_PREFIX = "urn:portico:problem:";
+
+/** The headers every problem response carries, before the problem's own. */
+const PROBLEM_HEADERS: Readonly<Record<string, string>> = { "content-type": "application/problem+json", "cache-control": "no-store" };
+
+/** One problem to answer with, whoever answers it. */
+export interface ProblemDetails {
+  /** The cause: the last part of the `type` URI (`no-route`, `control-plane:unauthorized`, a policy's `rate-limited`). */
+  readonly kind: string;
+  /** A short summary of the cause, the same for every occurrence of it. */
+  readonly title: string;
+  /** The HTTP status, repeated in the body as RFC 9457 asks. */
+  readonly status: number;
+  /** A client-facing explanation of this occurrence; left out when undefined (an empty string is sent as given). */
+  readonly detail?: string;
+  /**
+   * Extension members for clients to act on (the control plane's `reason`), after the standard
+   * ones; they cannot replace `type`, `title`, `status` or `detail`.
+   */
+  readonly extensions?: Readonly<Record<string, unknown>> & { readonly type?: never; readonly title?: never; readonly status?: never; readonly detail?: never };
+  /** Headers besides the problem+json ones (`WWW-Authenticate`, `Retry-After`); they may override those too. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** The problem+json body of a problem: the standard members in RFC 9457's order, then its extension members. */
+export function problemBody(problem: ProblemDetails): string {
+  const body: Record<string, unknown> = { type: PROBLEM_TYPE_PREFIX + problem.kind, title: problem.title, status: problem.status };
+  if (problem.detail !== undefined) body.detail = problem.detail;
+  for (const [name, value] of Object.entries(problem.extensions ?? {})) {
+    if (!Object.hasOwn(body, name) && name !== "detail") body[name] = value;
+  }
+  return JSON.stringify(body);
+}
+
+/** The headers of a problem response: problem+json, no-store, then the problem's own. */
+export function problemHeaders(problem: ProblemDetails): Headers {
+  const headers = new Headers(PROBLEM_HEADERS);
+  for (const [name, value] of Object.entries(problem.headers ?? {})) headers.set(name, value);
+  return headers;
+}
+
+/** The response for a problem. */
+export function problemResponse(problem: ProblemDetails): Response {
+  return new Response(problemBody(problem), { status: problem.status, headers: problemHeaders(problem) });
+}
+
 /** Stable causes of the errors the gateway itself produces; each maps to one `type` URI and status. */
 export const PROBLEMS = {
   "no-route": { status: 404, title: "No API or operation matches this request" },
@@ -18,15 +74,11 @@ export const PROBLEMS = {
 /** A cause of a gateway-produced error. */
 export type ProblemKind = keyof typeof PROBLEMS;
 
-/** The `type` URI of a cause, stable across versions so clients and dashboards can rely on it. */
-export function problemType(kind: ProblemKind): string {
-  return `urn:portico:problem:${kind}`;
-}
-
 /** Optional parts of a problem. */
 export interface ProblemOptions {
   /** Safe, client-facing explanation (RFC 9457 `detail`). */
   readonly detail?: string;
+  /** Headers for the answer besides the problem+json ones (`Retry-After`). */
   readonly headers?: Readonly<Record<string, string>>;
   /** What went wrong inside, for the gateway's logs only; never sent to the client. */
   readonly internal?: string;
@@ -53,13 +105,8 @@ export class HttpProblem extends Error {
     this.headers = options.headers;
   }
 
-  /** The problem+json response for this error. */
+  /** The problem+json response for this error (an empty detail is left out). */
   toResponse(): Response {
-    const body: Record<string, unknown> = { type: problemType(this.kind), title: PROBLEMS[this.kind].title, status: this.status };
-    if (this.detail) body.detail = this.detail;
-    return new Response(JSON.stringify(body), {
-      status: this.status,
-      headers: { "content-type": "application/problem+json", "cache-control": "no-store", ...this.headers },
-    });
+    return problemResponse({ kind: this.kind, title: PROBLEMS[this.kind].title, status: this.status, detail: this.detail || undefined, headers: this.headers });
   }
 }

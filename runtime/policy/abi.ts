@@ -5,6 +5,7 @@
  * serialises a request, and no call awaits inside the guest.
  */
 import type { CallContext } from "@extism/extism";
+import { problemBody, problemHeaders } from "../http/problem.ts";
 import type { Logger } from "../observability/log.ts";
 import type { PolicyStateStore } from "./state.ts";
 
@@ -83,11 +84,11 @@ export interface PolicyReply {
 }
 
 /** Longest header name or value, query parameter, path, variable or key a policy may hand over, in bytes. */
-export const MAX_TEXT_BYTES = 16 * 1024;
+const MAX_TEXT_BYTES = 16 * 1024;
 /** Largest reply body a policy may hand over, in bytes. */
-export const MAX_BODY_BYTES = 1024 * 1024;
+const MAX_BODY_BYTES = 1024 * 1024;
 /** Largest single block a guest may allocate in Extism memory (a reply body plus headroom). */
-export const MAX_BLOCK_BYTES = MAX_BODY_BYTES + 64 * 1024;
+const MAX_BLOCK_BYTES = MAX_BODY_BYTES + 64 * 1024;
 
 type HostFunction = (context: CallContext, ...args: (bigint | number)[]) => bigint | number | void;
 
@@ -176,6 +177,10 @@ function status(value: bigint | number): number {
   if (!Number.isInteger(code) || code < 200 || code > 599) throw new Error(`a policy answered with status ${code}; expected 200 to 599`);
   return code;
 }
+
+// The kind of a policy's problem ends its `type` URI (`urn:portico:problem:<kind>`): letters,
+// digits and `-`, `.`, `_`, `:` (RFC 8141 name characters, nothing to escape), starting with a letter or digit.
+const PROBLEM_KIND = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HEADER_VALUE = /^[^\x00\x0a\x0d]*$/;
@@ -292,6 +297,21 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
     answer.body = body ? text(cx, body, MAX_BODY_BYTES, "a reply body") : "";
   },
   portico_reply_header: (cx, name, value) => reply(cx).headers.append(headerName(cx, name), headerValue(cx, value)),
+
+  // 1.3: a problem+json answer made by the host's problem module, the same as the gateway's own
+  portico_reply_problem: (cx, code, kind, title, detail) => {
+    const problem = {
+      status: status(code!),
+      kind: text(cx, kind, MAX_TEXT_BYTES, "a problem kind"),
+      title: text(cx, title, MAX_TEXT_BYTES, "a problem title"),
+      detail: detail ? text(cx, detail, MAX_BODY_BYTES, "a problem detail") : undefined,
+    };
+    if (!PROBLEM_KIND.test(problem.kind)) throw new Error(`policy answered with the problem kind ${JSON.stringify(problem.kind.slice(0, 40))}; expected letters, digits, "-", ".", "_" or ":"`);
+    const answer = reply(cx);
+    answer.status = problem.status;
+    answer.body = problemBody(problem);
+    for (const [name, value] of problemHeaders(problem)) answer.headers.set(name, value);
+  },
 
   // 1.1: whole strings in one call, instead of one `load_u64`/`store_u64` per 8 bytes
   portico_block_new: (cx, pointer, length) => {

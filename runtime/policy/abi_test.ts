@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ROOT } from "../../test/harness.ts";
+import { problemBody, problemHeaders } from "../http/problem.ts";
 import type { Logger } from "../observability/log.ts";
-import { applyDeferred, type PolicyExchange } from "./abi.ts";
+import { applyDeferred, type PolicyExchange, type PolicyReply } from "./abi.ts";
 import { PolicyModuleCache, PolicyPlugin } from "./extism.ts";
 import { MemoryStateStore } from "./state.ts";
 
@@ -72,5 +73,49 @@ describe("ABI 1.1 host functions (state-probe fixture, in process)", () => {
     const plugin = await probe();
     await plugin.call("on_request", exchange());
     assert.deepEqual(lines, ['info probe saw GET /probe {"policy":"probe"}']);
+  });
+});
+
+describe("ABI 1.3 portico_reply_problem (problem-probe fixture, through the SDK's problem())", () => {
+  const problemProbe = new PolicyModuleCache().compile(readFileSync(`${ROOT}policies-wasm/dist/fixtures/problem-probe.wasm`));
+
+  /** The reply the probe gives with these parameters. */
+  async function answer(config: Record<string, string>): Promise<PolicyReply> {
+    const plugin = await PolicyPlugin.create(await problemProbe, { config });
+    try {
+      const ex = exchange();
+      await plugin.call("on_request", ex);
+      assert.ok(ex.reply, "the probe replied");
+      return ex.reply;
+    } finally {
+      await plugin.close();
+    }
+  }
+
+  it("answers with the host's problem module: the same body and headers the gateway's own problems get, and the policy's earlier reply headers kept", async () => {
+    const config = { status: "429", kind: "rate-limited", title: "Rate limit exceeded", detail: 'Try again in "7" seconds.\u0001', "retry-after": "7" };
+    const reply = await answer(config);
+    assert.equal(reply.status, 429);
+    assert.equal(reply.body, problemBody({ kind: "rate-limited", title: "Rate limit exceeded", status: 429, detail: config.detail }));
+    assert.equal(reply.body, '{"type":"urn:portico:problem:rate-limited","title":"Rate limit exceeded","status":429,"detail":"Try again in \\"7\\" seconds.\\u0001"}');
+    assert.deepEqual([...reply.headers], [...problemHeaders({ kind: "rate-limited", title: "", status: 429, headers: { "retry-after": "7" } })]);
+  });
+
+  it("leaves detail out when the policy gives none, and sends an empty one empty", async () => {
+    const base = { status: "403", kind: "forbidden", title: "Forbidden" };
+    assert.equal((await answer(base)).body, '{"type":"urn:portico:problem:forbidden","title":"Forbidden","status":403}');
+    assert.equal((await answer({ ...base, detail: "" })).body, '{"type":"urn:portico:problem:forbidden","title":"Forbidden","status":403,"detail":""}');
+  });
+
+  it("fails the call for a kind that would not make a clean type URI, and for a status outside 200-599", async () => {
+    const base = { status: "400", kind: "bad-request", title: "T" };
+    for (const kind of ["two words", "a/b", "", "-leading", 'quote"d']) {
+      const plugin = await PolicyPlugin.create(await problemProbe, { config: { ...base, kind } });
+      await assert.rejects(plugin.call("on_request", exchange()), /policy answered with the problem kind/, JSON.stringify(kind));
+      await plugin.close();
+    }
+    const plugin = await PolicyPlugin.create(await problemProbe, { config: { ...base, status: "99" } });
+    await assert.rejects(plugin.call("on_request", exchange()), /a policy answered with status 99; expected 200 to 599/);
+    await plugin.close();
   });
 });

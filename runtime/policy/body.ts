@@ -8,7 +8,7 @@ export interface BodyLimits {
 }
 
 /** Seconds a client refused for want of buffer room is asked to wait (`Retry-After`). */
-export const BUFFERS_FULL_RETRY_SECONDS = 1;
+const BUFFERS_FULL_RETRY_SECONDS = 1;
 
 /**
  * The bytes of bodies buffered for policies at once, across every request of the process

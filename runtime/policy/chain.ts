@@ -3,6 +3,7 @@ import type { Logger } from "../observability/log.ts";
 import type { PolicyExchange } from "./abi.ts";
 import { loadBody, type BodyBuffers, type BodyLimits } from "./body.ts";
 import { PolicyPlugin, type PolicyModule, type PolicyPluginOptions } from "./extism.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 /** What to do when a policy fails: answer 500 (`closed`) or skip it and go on (`open`). */
 export type FailureMode = "closed" | "open";
@@ -127,7 +128,7 @@ export class PolicyChain {
       } catch (error) {
         exchange.reply = undefined;
         metrics.policyFailed(step.name);
-        const reason = error instanceof Error ? error.message : String(error);
+        const reason = describeError(error);
         if (step.failure === "open") {
           logger.warn("policy failed and was skipped (failure: open)", { policy: step.name, hook: this.hook, reason });
           continue;

@@ -8,6 +8,7 @@ import { ENV_NAMESPACE, ENV_OVERRIDES, HOST_FUNCTIONS, HOST_NAMESPACE, setCallin
 import { DEFAULT_BUDGET as SNAPSHOT_DEFAULT_BUDGET } from "../../config/snapshot/build.ts";
 import { FUEL_EXPORT, meterModule } from "./meter.ts";
 import { loadNodeWasiQuietly } from "./quiet-wasi.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 // The SDK is imported only once node:wasi is loaded without its start-up warning (see
 // quiet-wasi.ts): a static import would load node:wasi while the module graph links, before any
@@ -30,10 +31,11 @@ const PAGE = 64 * 1024;
 const HOST_MEMORY_PAGES = 64;
 
 /**
- * The policy ABI this host implements, as `(major << 16) | minor`: 1.2. Minor versions only add
- * host functions, so a module for 1.0, 1.1 or 1.2 runs here; one for a later minor or another major is refused.
+ * The policy ABI this host implements, as `(major << 16) | minor`: 1.3 (1.3 added
+ * `portico_reply_problem`). Minor versions only add host functions, so a module for 1.0, 1.1, 1.2
+ * or 1.3 runs here; one for a later minor or another major is refused.
  */
-export const ABI_VERSION = 0x10002;
+export const ABI_VERSION = 0x10003;
 
 /** Why a policy module cannot be used: bad digest, not a module, no ABI export, or another major version. */
 export class PolicyModuleError extends Error {
@@ -198,7 +200,7 @@ async function compileModule(bytes: Uint8Array, digest: string, budget: PolicyBu
   try {
     module = await WebAssembly.compile(meterForBudget(bytes, budget) as unknown as ArrayBuffer);
   } catch (error) {
-    throw new PolicyModuleError(`not a usable WebAssembly module: ${(error as Error).message}`);
+    throw new PolicyModuleError(`not a usable WebAssembly module: ${describeError(error)}`);
   }
   const exports = new Set(WebAssembly.Module.exports(module).filter((e) => e.kind === "function").map((e) => e.name));
   if (!exports.has("portico_abi_version")) {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ROOT } from "../../test/harness.ts";
-import { MAX_UNUSED_MODULES, PolicyModuleCache, PolicyModuleError, PolicyPlugin } from "./extism.ts";
+import { ABI_VERSION, MAX_UNUSED_MODULES, PolicyModuleCache, PolicyModuleError, PolicyPlugin } from "./extism.ts";
 
 /** A fixture compiled from source by `policies-wasm/build.ts` (run by `npm test` first). */
 function fixture(name: string): Uint8Array {
@@ -43,18 +43,32 @@ describe("Extism policy host", () => {
     assert.equal(cache.size, 0);
   });
 
-  it("refuses a module built for a later minor ABI version, and runs a 1.0 module on this 1.2 host", async () => {
+  it("implements ABI 1.3, the version the SDK declares", () => {
+    assert.equal(ABI_VERSION, 0x10003);
+    assert.match(readFileSync(`${ROOT}policies-wasm/sdk/index.ts`, "utf8"), /export function portico_abi_version\(\): i32 \{\n  return 0x10003;\n\}/);
+  });
+
+  it("refuses a module built for a later minor ABI version (1.9), and runs modules built for 1.0 and 1.2 on this 1.3 host", async () => {
     const cache = new PolicyModuleCache();
-    await assert.rejects(PolicyPlugin.create(await cache.compile(fixture("abi-v1-later"))), /built for policy ABI 1\.9; this gateway implements 1\.2/);
+    await assert.rejects(PolicyPlugin.create(await cache.compile(fixture("abi-v1-later"))), /built for policy ABI 1\.9; this gateway implements 1\.3/);
     // The counter fixture declares 1.0.
     const plugin = await PolicyPlugin.create(await cache.compile(fixture("counter")));
     await plugin.call("on_request");
     await plugin.close();
+    // The error-probe fixture declares 1.2 and imports no 1.3 function.
+    const older = await cache.compile(fixture("error-probe"));
+    const imports = WebAssembly.Module.imports(new WebAssembly.Module(fixture("error-probe") as Uint8Array<ArrayBuffer>)).map((i) => i.name);
+    assert.ok(imports.includes("portico_last_error") && !imports.includes("portico_reply_problem"), imports.join(", "));
+    const probe = await PolicyPlugin.create(older);
+    const headers = new Headers();
+    await probe.call("on_error", { method: "GET", path: "/", requestHeaders: new Headers(), responseHeaders: headers, lastError: { source: "backend", reason: "backend-timeout", message: "", status: "504", policy: "p" } });
+    assert.equal(headers.get("x-last-error"), "backend/backend-timeout/504/p");
+    await probe.close();
   });
 
   it("refuses a module built for another major ABI version, with both versions named", async () => {
     const module = await new PolicyModuleCache().compile(fixture("abi-v2"));
-    await assert.rejects(PolicyPlugin.create(module), /built for policy ABI 2\.0; this gateway implements 1\.2/);
+    await assert.rejects(PolicyPlugin.create(module), /built for policy ABI 2\.0; this gateway implements 1\.3/);
   });
 
   it("refuses modules that are not Portico policies, or not WebAssembly at all", async () => {

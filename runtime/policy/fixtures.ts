@@ -9,7 +9,7 @@ import { z } from "zod";
 import { locateProblems, parseConfigDocument } from "../../config/load.ts";
 import { PolicyModule } from "../../config/schema/config.ts";
 import { keysAt } from "../../config/schema/introspect.ts";
-import { problemsFromZod, type Problem } from "../../config/schema/problems.ts";
+import { describeError, problemsFromZod, type Problem } from "../../config/schema/problems.ts";
 
 const Text = z.string();
 /** A header map: a name and a value (several values: a list, sent as repeated headers). */
@@ -83,7 +83,7 @@ const Case = z
   .strict();
 
 /** The whole fixtures file. */
-export const FixturesFile = z
+const FixturesFile = z
   .object({
     /** The name the policy runs under (namespaces counters, cache and log lines); default: the folder's name. */
     policy: z.string().min(1).optional(),
@@ -106,7 +106,7 @@ export function readFixtures(file: string): { ok: true; fixtures: Fixtures } | {
     text = readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return { ok: false, problems: [{ path: "", message: `cannot read the fixtures: ${code === "ENOENT" ? "file not found" : (error as Error).message}`, location: file }] };
+    return { ok: false, problems: [{ path: "", message: `cannot read the fixtures: ${code === "ENOENT" ? "file not found" : describeError(error)}`, location: file }] };
   }
   const parsed = parseConfigDocument(text, file, "a fixtures file must be a map with keys such as with and cases");
   if (!parsed.ok) return parsed;

@@ -10,6 +10,7 @@ import { applyDeferred, type PolicyExchange } from "./abi.ts";
 import { PolicyModuleCache, PolicyPlugin, type PolicyModule } from "./extism.ts";
 import type { FixtureCase, Fixtures } from "./fixtures.ts";
 import { MemoryStateStore, type PolicyStateStore } from "./state.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 /** The outcome of one case: what differed from its expectations (nothing when it passed). */
 export interface CaseResult {
@@ -164,7 +165,7 @@ export async function runFixtures(module: PolicyModule, fixtures: Fixtures, poli
         try {
           await plugin.call(test.hook, exchange);
         } catch (error) {
-          failure = error instanceof Error ? error.message : String(error);
+          failure = describeError(error);
           instances.delete(key);
           await plugin.close();
         }

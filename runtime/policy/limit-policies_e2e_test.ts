@@ -106,7 +106,7 @@ policies:
   };
 
   describe("rate-limit-by-key", () => {
-    it("lets `calls` requests per key through per window, then answers 429 with Retry-After, and starts again after the window", { timeout: 30_000 }, async () => {
+    it("lets `calls` requests per key through per window, then answers 429 with Retry-After (a problem not to be cached), and starts again after the window", { timeout: 30_000 }, async () => {
       const remaining: (string | null)[] = [];
       for (let i = 0; i < 3; i++) {
         const res = await get("/by-key/x", { "x-api-key": "alpha" });
@@ -120,6 +120,7 @@ policies:
       const refused = await get("/by-key/x", { "x-api-key": "alpha" });
       assert.equal(refused.status, 429);
       assert.equal(refused.headers.get("content-type"), "application/problem+json");
+      assert.equal(refused.headers.get("cache-control"), "no-store");
       const problem = JSON.parse(refused.body);
       assert.equal(problem.type, "urn:portico:problem:rate-limited");
       const retry = Number(refused.headers.get("retry-after"));

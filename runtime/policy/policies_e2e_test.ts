@@ -120,7 +120,7 @@ policies:
     assert.match(metrics, /portico_policy_failures_total\{policy="trap"\} [2-9]/);
   });
 
-  it("check-header lets a listed value through (case ignored) and answers a missing or unlisted one itself", async () => {
+  it("check-header lets a listed value through (case ignored) and answers a missing or unlisted one itself, with a problem not to be cached", async () => {
     const ok = await fetch(`${gw.url}/keyed/x`, { headers: { "x-api-key": "KEY-ONE" } });
     assert.equal(ok.status, 200);
     assert.equal(last()["x-checked"], "yes", "the rest of the chain ran");
@@ -129,6 +129,7 @@ policies:
       const res = await fetch(`${gw.url}/keyed/x`, { headers });
       assert.equal(res.status, 401);
       assert.equal(res.headers.get("content-type"), "application/problem+json");
+      assert.equal(res.headers.get("cache-control"), "no-store");
       const body = await res.json();
       assert.equal(body.type, "urn:portico:problem:policy-rejected");
       assert.equal(body.detail, 'Missing or "wrong" key');

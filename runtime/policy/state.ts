@@ -59,7 +59,7 @@ export interface MemoryStoreLimits {
 }
 
 /** Defaults for the in-process store: 64 MiB (about 280,000 counters with short keys), cached values up to 64 Ki code units. */
-export const DEFAULT_STORE_LIMITS: MemoryStoreLimits = { maxBytes: 64 * 1024 * 1024, cacheValueLength: 64 * 1024 };
+const DEFAULT_STORE_LIMITS: MemoryStoreLimits = { maxBytes: 64 * 1024 * 1024, cacheValueLength: 64 * 1024 };
 
 /**
  * Bytes counted for an entry besides its key and value: its record and its slot in the map, as

@@ -8,6 +8,7 @@ import { applyDeferred, type PolicyExchange, type PolicyReply } from "../policy/
 import type { PolicyChain, PolicyReporting } from "../policy/chain.ts";
 import type { PolicyStateStore } from "../policy/state.ts";
 import { clientResponseHeaders, isEndToEnd, upstreamRequestHeaders, type ClientFacts } from "./headers.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 /** Everything the proxy needs to forward one request. */
 export interface ForwardRequest {
@@ -117,7 +118,7 @@ async function answerError(chain: PolicyChain, exchange: PolicyExchange, problem
   try {
     await chain.run(exchange, reporting);
   } catch (error) {
-    reporting.logger.error("an on-error policy failed; the original error answer is sent", { reason: error instanceof Error ? error.message : String(error) });
+    reporting.logger.error("an on-error policy failed; the original error answer is sent", { reason: describeError(error) });
     return original;
   }
   if (exchange.reply) return replyResponse(exchange.reply, undefined);

@@ -47,10 +47,6 @@ export type TicketKeyRotation =
 
 /** What a runtime can do, so callers branch on capabilities, never on the runtime's name. */
 export interface Capabilities {
-  /** Request bodies stream to the handler without buffering. */
-  readonly streamingRequestBodies: boolean;
-  /** The upstream client used on this runtime, for the docs and logs. */
-  readonly upstreamClient: "fetch" | "undici";
   /** The HTTPS listener's limits. */
   readonly tls: TlsCapabilities;
   /** Who rotates the HTTPS listener's session ticket key. */

@@ -75,8 +75,6 @@ export const bunAdapter: ServerAdapter = {
   runtime: "bun",
   version: Bun.version,
   capabilities: {
-    streamingRequestBodies: true,
-    upstreamClient: "fetch",
     // BoringSSL, Bun's TLS library, has no setting for TLS 1.3 suites at all (see docs/tls.md).
     tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: false, capAtTls12: true },
     // setTicketKeys throws "not implemented" in Bun: BoringSSL rotates its own key (docs/tls.md).

@@ -36,8 +36,6 @@ export const denoAdapter: ServerAdapter = {
   runtime: "deno",
   version: Deno.version.deno,
   capabilities: {
-    streamingRequestBodies: true,
-    upstreamClient: "undici",
     // Deno's node:tls ignores `ciphers` and `minVersion` on both sides but honours `maxVersion` as a
     // client; its TLS library (rustls) offers only RUSTLS_SUITES.
     tls: { minVersions: ["TLSv1.2"], restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: false, ownSuites: RUSTLS_SUITES },

@@ -11,8 +11,6 @@ export const nodeAdapter: ServerAdapter = {
   runtime: "node",
   version: process.versions.node,
   capabilities: {
-    streamingRequestBodies: true,
-    upstreamClient: "undici",
     tls: { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true },
     // Node never rotates the key itself: Portico does (listenHttps, TICKET_KEY_ROTATION_MS).
     ticketKeys: "portico",

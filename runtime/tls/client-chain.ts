@@ -1,5 +1,6 @@
 import type { X509Certificate } from "node:crypto";
 import { KEY_USAGE, OID, readExtensions, type CertificateExtensions } from "./x509-extensions.ts";
+import { describeError } from "../../config/schema/problems.ts";
 
 /**
  * Whether a client certificate chains to a configured CA, and if not, why (a phrase that completes
@@ -81,7 +82,7 @@ export function verifyClientChain(leaf: X509Certificate, presented: readonly X50
   try {
     leafExt = extensions.get(leaf);
   } catch (error) {
-    return { trusted: false, reason: `its extensions do not parse (${(error as Error).message})` };
+    return { trusted: false, reason: `its extensions do not parse (${describeError(error)})` };
   }
   const leafIssue = leafProblem(leafExt);
   if (leafIssue) return { trusted: false, reason: leafIssue };
@@ -105,7 +106,7 @@ export function verifyClientChain(leaf: X509Certificate, presented: readonly X50
       try {
         ext = extensions.get(candidate);
       } catch (error) {
-        problem = `the extensions of the issuer ${name(candidate)} do not parse (${(error as Error).message})`;
+        problem = `the extensions of the issuer ${name(candidate)} do not parse (${describeError(error)})`;
         continue;
       }
       const issue = issuerProblem(candidate, ext, path.length - 1, now);

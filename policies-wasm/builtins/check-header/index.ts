@@ -2,7 +2,7 @@
 // values are given, one of them. Otherwise the client gets failed-check-httpcode with
 // failed-check-error-message as problem+json. Parameters: name, failed-check-httpcode,
 // failed-check-error-message, ignore-case ("true"/"false"), values (newline-separated).
-import { Config, constantTimeEquals, Reply, Request } from "@portico/sdk";
+import { Config, constantTimeEquals, problem, Request } from "@portico/sdk";
 export { portico_abi_version } from "@portico/sdk";
 
 let loaded = false;
@@ -46,18 +46,10 @@ function accepted(value: string): bool {
   return found;
 }
 
-function escapeJson(text: string): string {
-  return text.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n").replaceAll("\r", "\\r").replaceAll("\t", "\\t");
-}
-
 export function on_request(): i32 {
   if (!loaded) load();
   const value = Request.header(name);
   if (value !== null && accepted(value!)) return 0;
-  Reply.header("content-type", "application/problem+json");
-  Reply.send(
-    status,
-    `{"type":"urn:portico:problem:policy-rejected","title":"A policy rejected the request","status":${status},"detail":"${escapeJson(message)}"}`,
-  );
+  problem(status, "policy-rejected", "A policy rejected the request", message);
   return 0;
 }
