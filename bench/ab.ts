@@ -15,7 +15,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { assertAlive, gatewayPlan, RUNTIMES, startArm, type Runtime } from "./lib/arms.ts";
+import { assertAlive, gatewayPlan, type Runtime, RUNTIMES, startArm } from "./lib/arms.ts";
 import { benchHeader, openBench, ROOT } from "./lib/context.ts";
 import { sleep, wholeNumber } from "./lib/options.ts";
 import { atExit, installCleanup, runMain, stopAll } from "./lib/procs.ts";
@@ -95,7 +95,11 @@ async function main(): Promise<number> {
           await assertAlive(server, `round ${round}`);
           const key = `${runtime} ${side}`;
           results.set(key, [...(results.get(key) ?? []), result]);
-          process.stderr.write(`[ab] round ${round} ${key}: ${Math.round(result.rps)} rps${result.non2xx + result.socketErrors ? ` (${result.non2xx} non-2xx, ${result.socketErrors} socket errors)` : ""}\n`);
+          process.stderr.write(
+            `[ab] round ${round} ${key}: ${Math.round(result.rps)} rps${
+              result.non2xx + result.socketErrors ? ` (${result.non2xx} non-2xx, ${result.socketErrors} socket errors)` : ""
+            }\n`,
+          );
         } finally {
           await server?.stop();
           await sleep(300);
@@ -125,7 +129,9 @@ async function main(): Promise<number> {
       `## A/B: ${baseCommit} against ${headCommit}${dirty}${values.policies ? ", 5 set-header policies" : ", no policies"}`,
       "",
       ...benchHeader(bench),
-      `- command: \`bun bench/ab.ts --base ${values.base} --runtimes ${runtimes.join(",")} --rounds ${rounds} --duration ${duration} --warmup ${warmup}${values.policies ? " --policies" : ""}\``,
+      `- command: \`bun bench/ab.ts --base ${values.base} --runtimes ${runtimes.join(",")} --rounds ${rounds} --duration ${duration} --warmup ${warmup}${
+        values.policies ? " --policies" : ""
+      }\``,
       `- load: \`wrk -t1 -c32 -d${duration}s --latency\` after ${warmup} s of warm-up, base and head alternating in each round; JSON access log on`,
       "",
       table(["runtime", "side", "rps (median)", "p50", "p99", "runs (rps, in round order)", "errors", "head / base"], rows),

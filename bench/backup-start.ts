@@ -11,8 +11,8 @@ import { parse } from "yaml";
 import { BackupStore } from "../config/backup.ts";
 import { createToken } from "../control-plane/tokens.ts";
 import { contentHash } from "../config/load.ts";
-import { RUNTIMES, type Runtime } from "./lib/arms.ts";
-import { ROOT, type Bench } from "./lib/context.ts";
+import { type Runtime, RUNTIMES } from "./lib/arms.ts";
+import { type Bench, ROOT } from "./lib/context.ts";
 import { freePort, startServer } from "./lib/procs.ts";
 import { median } from "./lib/report.ts";
 import type { Measure, ScenarioResult } from "./lib/targets.ts";
@@ -46,7 +46,11 @@ async function startOnce(bench: Bench, runtime: Runtime, backupDir: string, toke
     PORTICO_TELEMETRY_LOGS_STD: "none",
   };
   const started = performance.now();
-  const server = startServer(`backup-start-${runtime}`, [...bench.proxyPin, ...cli, "runtime/cli.ts", "gateway"], { cwd: ROOT, env, logFile: join(bench.dir, `backup-start-${runtime}-${port}.log`) });
+  const server = startServer(`backup-start-${runtime}`, [...bench.proxyPin, ...cli, "runtime/cli.ts", "gateway"], {
+    cwd: ROOT,
+    env,
+    logFile: join(bench.dir, `backup-start-${runtime}-${port}.log`),
+  });
   try {
     const deadline = started + 30_000;
     for (;;) {
@@ -73,7 +77,14 @@ export async function backupStartScenario(bench: Bench, { runs, runtimes }: Back
   new BackupStore(backupDir).save({ text, hash: contentHash(text), revision: 1, gateway: "bench", modules: new Map() });
   const token = createToken({ gateway: "bench", key: "primary", generation: 1, expires: Date.now() + 86_400_000 }, { secret: randomBytes(32), generation: 1 });
   const deadEndpoint = `http://127.0.0.1:${await freePort()}`; // nothing listens: connection refused
-  const lines = ["### Start from a backup to the first served request", "", `Control plane refusing connections; backup with one API and 3 built-in policies; ${runs} starts per runtime, median (min–max).`, "", "| runtime | first request served after |", "|---|---|"];
+  const lines = [
+    "### Start from a backup to the first served request",
+    "",
+    `Control plane refusing connections; backup with one API and 3 built-in policies; ${runs} starts per runtime, median (min–max).`,
+    "",
+    "| runtime | first request served after |",
+    "|---|---|",
+  ];
   const measures: Measure[] = [];
   for (const runtime of runtimes.length ? runtimes : RUNTIMES) {
     const times: number[] = [];

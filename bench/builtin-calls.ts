@@ -57,7 +57,7 @@ for (const [name, params] of CASES.filter(([name]) => only.length === 0 || only.
     for (let i = 0; i < BATCH; i++) {
       const ex = exchange();
       await plugin.call("on_request", ex);
-      if (ex.releases) for (const release of ex.releases) release();
+      if (ex.releases) { for (const release of ex.releases) release(); }
     }
     if (b >= WARMUP_BATCHES) samples.push(((performance.now() - started) * 1000) / BATCH);
   }

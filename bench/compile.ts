@@ -4,7 +4,7 @@
  * has 3 policy uses, as the target says. Run by bench/run.ts.
  */
 import { join } from "node:path";
-import { ROOT, type Bench } from "./lib/context.ts";
+import { type Bench, ROOT } from "./lib/context.ts";
 import { runCapture } from "./lib/procs.ts";
 import { formatRatio, median } from "./lib/report.ts";
 import type { Measure, ScenarioResult } from "./lib/targets.ts";
@@ -34,7 +34,9 @@ async function probe(bench: Bench, apis: number, reps: number): Promise<ProbeRes
   const argv = [...bench.proxyPin, bench.bun, join(ROOT, "bench/probes/compile.ts"), String(apis), String(reps)];
   const { status, stdout, stderr } = await runCapture(argv, 300_000, { cwd: ROOT });
   const line = stdout.trim().split("\n").at(-1) ?? "";
-  if (status !== "0" || !line.startsWith("{")) throw new Error(`compile probe (${apis} APIs) exited with ${status}: ${(stderr.trim() || stdout.trim()).slice(0, 2000)}`);
+  if (status !== "0" || !line.startsWith("{")) {
+    throw new Error(`compile probe (${apis} APIs) exited with ${status}: ${(stderr.trim() || stdout.trim()).slice(0, 2000)}`);
+  }
   return JSON.parse(line) as ProbeResult;
 }
 
@@ -77,8 +79,8 @@ export async function compileScenario(bench: Bench, opts: CompileOptions): Promi
     "### Validate + compile + swap, in-process on Bun",
     "",
     `Generated YAML: N APIs (\`/api-N\`, 10 shared backends), no operations, 3 \`set-header\` uses per API whose parameters repeat every 10 APIs (12 distinct instances; see docs/design/policy-engine.md for uses that all differ). Each repetition compiles into a fresh holder, so every instance is made anew. ` +
-      `Parse + validate is \`snapshotFromText\` (YAML parse, schema and cross-reference checks, and building the snapshot); "of which validate" is \`validateConfig\` alone on the parsed document; ` +
-      `compile + swap is \`PipelineHolder.apply\` of the snapshot. The JSON column is the same configuration as a control plane sends it, loaded with \`snapshotFromJson\` (JSON.parse + validate + build) and compiled; the target is judged on it, since 10,000 APIs come from a control plane rather than a hand-edited file. ${opts.reps} repetition(s) after one discarded warm-up; medians. Probe pinned to CPU 0.`,
+    `Parse + validate is \`snapshotFromText\` (YAML parse, schema and cross-reference checks, and building the snapshot); "of which validate" is \`validateConfig\` alone on the parsed document; ` +
+    `compile + swap is \`PipelineHolder.apply\` of the snapshot. The JSON column is the same configuration as a control plane sends it, loaded with \`snapshotFromJson\` (JSON.parse + validate + build) and compiled; the target is judged on it, since 10,000 APIs come from a control plane rather than a hand-edited file. ${opts.reps} repetition(s) after one discarded warm-up; medians. Probe pinned to CPU 0.`,
     "",
     ...lines,
   ].join("\n");

@@ -3,8 +3,8 @@
  * upstream directly and through each Portico runtime, gateway on CPU 0, autocannon and upstream on
  * CPU 1. Reports p50/p99 and what the gateway adds over direct. Run by bench/run.ts.
  */
-import { armPlan, assertAlive, startArm, type Runtime } from "./lib/arms.ts";
-import { runAutocannon, type AutocannonResult } from "./lib/autocannon.ts";
+import { armPlan, assertAlive, type Runtime, startArm } from "./lib/arms.ts";
+import { type AutocannonResult, runAutocannon } from "./lib/autocannon.ts";
 import type { Bench } from "./lib/context.ts";
 import type { Server } from "./lib/procs.ts";
 import { formatLatency, formatRatio, formatRps, median } from "./lib/report.ts";
@@ -41,10 +41,18 @@ async function measure(bench: Bench, arm: "direct" | Runtime, opts: LatencyOptio
   try {
     server = await startArm(bench, plan, HELLO_BODY);
     for (let i = 1; i <= opts.runs; i++) {
-      const result = await runAutocannon(bench, { url: plan.url, rate: opts.rate, connections: opts.connections, seconds: opts.duration, warmup: i === 1 ? opts.warmup : 0 });
+      const result = await runAutocannon(bench, {
+        url: plan.url,
+        rate: opts.rate,
+        connections: opts.connections,
+        seconds: opts.duration,
+        warmup: i === 1 ? opts.warmup : 0,
+      });
       await assertAlive(server, `run ${i}`);
       runs.push(result);
-      process.stderr.write(`[latency: ${arm}] run ${i}/${opts.runs}: ${Math.round(result.rps)} rps, p50 ${formatLatency(result.p50us)}, p99 ${formatLatency(result.p99us)}\n`);
+      process.stderr.write(
+        `[latency: ${arm}] run ${i}/${opts.runs}: ${Math.round(result.rps)} rps, p50 ${formatLatency(result.p50us)}, p99 ${formatLatency(result.p99us)}\n`,
+      );
     }
     return { arm, runtime: plan.runtime, runs };
   } catch (error) {
@@ -65,16 +73,16 @@ function table(rows: readonly Row[], direct: Row | undefined): string {
     const added = (value: number, base: number) => (row === direct ? "–" : formatLatency(value - base));
     const cells = row.runs.length
       ? [
-          formatRps(med(row, "rps")),
-          formatLatency(p50),
-          formatLatency(p99),
-          added(p50, d50),
-          added(p99, d99),
-          formatRatio(p50, d50),
-          formatRatio(p99, d99),
-          `${Math.round(med(row, "spread") * 100)} %`,
-          errors,
-        ]
+        formatRps(med(row, "rps")),
+        formatLatency(p50),
+        formatLatency(p99),
+        added(p50, d50),
+        added(p99, d99),
+        formatRatio(p50, d50),
+        formatRatio(p99, d99),
+        `${Math.round(med(row, "spread") * 100)} %`,
+        errors,
+      ]
       : ["failed", "–", "–", "–", "–", "–", "–", "–", errors];
     lines.push(`| ${[row.arm, row.runtime, ...cells].join(" | ")} |`);
   }
@@ -89,9 +97,11 @@ function measures(rows: readonly Row[], direct: Row | undefined, rate: number): 
     const short = rps < rate * 0.95 ? ` (rate not reached: ${formatRps(rps)} rps)` : "";
     for (const [p, key, budget] of [["p50", "p50us", 150], ["p99", "p99us", 1000]] as const) {
       const added = med(row, key) - med(direct, key);
-      out.push(Number.isFinite(added)
-        ? { target: `latency-${p}-${runtime}`, value: `${formatLatency(added)}${short}`, met: added <= budget }
-        : { target: `latency-${p}-${runtime}`, value: row.error ? "arm failed" : "direct arm failed", met: "n/a" });
+      out.push(
+        Number.isFinite(added)
+          ? { target: `latency-${p}-${runtime}`, value: `${formatLatency(added)}${short}`, met: added <= budget }
+          : { target: `latency-${p}-${runtime}`, value: row.error ? "arm failed" : "direct arm failed", met: "n/a" },
+      );
     }
   }
   return out;
@@ -106,9 +116,9 @@ export async function latencyScenario(bench: Bench, opts: LatencyOptions): Promi
     `### Added latency at ${formatRps(opts.rate)} rps, hello world body, no policies`,
     "",
     `\`autocannon -R ${opts.rate} -c ${opts.connections} -d ${opts.duration}\` (programmatic, on Node, CPU 1), ${opts.runs} run(s) per arm after ${opts.warmup}s warm-up; medians. ` +
-      "Percentiles come from every response's own time (µs), not autocannon's whole-millisecond histogram. " +
-      "\"spread\" is the share of 10 ms slots in which responses arrived: autocannon's `-R` gives each connection a per-second quota that it sends back to back, " +
-      "so well under 100 % means the rate came as bursts at the start of each second, at up to `-c` requests in flight.",
+    "Percentiles come from every response's own time (µs), not autocannon's whole-millisecond histogram. " +
+    '"spread" is the share of 10 ms slots in which responses arrived: autocannon\'s `-R` gives each connection a per-second quota that it sends back to back, ' +
+    "so well under 100 % means the rate came as bursts at the start of each second, at up to `-c` requests in flight.",
     "",
     table(rows, direct),
   ].join("\n");

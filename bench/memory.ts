@@ -5,8 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { assertAlive, gatewayPlan, startArm, type Runtime } from "./lib/arms.ts";
-import { ROOT, type Bench } from "./lib/context.ts";
+import { assertAlive, gatewayPlan, type Runtime, startArm } from "./lib/arms.ts";
+import { type Bench, ROOT } from "./lib/context.ts";
 import { sleep } from "./lib/options.ts";
 import { runCapture, type Server } from "./lib/procs.ts";
 import { formatRatio } from "./lib/report.ts";
@@ -87,7 +87,9 @@ export async function memoryScenario(bench: Bench, opts: MemoryOptions): Promise
     try {
       const m = await gatewayMemory(bench, runtime, opts.load);
       rows.push(`| ${bench.versions[runtime]} | ${mb(m.idle)} | ${mb(m.peak)} | ${mb(m.after)} | ${formatRatio(m.idle, BUDGET)} |`);
-      if (runtime === "bun") measures.push({ target: "rss-idle", value: `${mb(m.idle)} (${process.arch})`, met: Number.isFinite(m.idle) ? m.idle <= BUDGET : "n/a" });
+      if (runtime === "bun") {
+        measures.push({ target: "rss-idle", value: `${mb(m.idle)} (${process.arch})`, met: Number.isFinite(m.idle) ? m.idle <= BUDGET : "n/a" });
+      }
     } catch (error) {
       errors.push(`${runtime}: ${describeError(error)}`);
       rows.push(`| ${bench.versions[runtime]} | failed: ${describeError(error).split("\n")[0]!.replace(/\|/g, "\\|")} | | | |`);
@@ -101,9 +103,15 @@ export async function memoryScenario(bench: Bench, opts: MemoryOptions): Promise
     swapRows = [
       "| swaps | APIs | RSS before | RSS after | growth | heap before | heap after | time per swap |",
       "|---:|---:|---:|---:|---:|---:|---:|---:|",
-      `| ${opts.swaps.toLocaleString("en-US")} | ${opts.apis.toLocaleString("en-US")} | ${mb(s.before.rss)} | ${mb(s.after.rss)} | ${growth.toFixed(1)} % | ${mb(s.before.heapUsed)} | ${mb(s.after.heapUsed)} | ${(s.msPerSwap * 1000).toFixed(0)} µs |`,
+      `| ${opts.swaps.toLocaleString("en-US")} | ${opts.apis.toLocaleString("en-US")} | ${mb(s.before.rss)} | ${mb(s.after.rss)} | ${growth.toFixed(1)} % | ${
+        mb(s.before.heapUsed)
+      } | ${mb(s.after.heapUsed)} | ${(s.msPerSwap * 1000).toFixed(0)} µs |`,
     ];
-    measures.push({ target: "rss-growth", value: `${growth.toFixed(1)} % over ${opts.swaps.toLocaleString("en-US")} swaps (in-process, ${opts.apis} APIs)`, met: growth <= 5 });
+    measures.push({
+      target: "rss-growth",
+      value: `${growth.toFixed(1)} % over ${opts.swaps.toLocaleString("en-US")} swaps (in-process, ${opts.apis} APIs)`,
+      met: growth <= 5,
+    });
   } catch (error) {
     errors.push(`swaps: ${describeError(error)}`);
     swapRows = [`Swap probe failed: ${describeError(error).split("\n")[0]}`];
@@ -115,7 +123,9 @@ export async function memoryScenario(bench: Bench, opts: MemoryOptions): Promise
     "",
     ...rows,
     "",
-    `Configuration swaps in-process on Bun: one configuration of ${opts.apis} generated APIs is parsed once, applied 1,000 times (warm-up), then ${opts.swaps.toLocaleString("en-US")} more times through one \`PipelineHolder\`; RSS and heap read after \`Bun.gc(true)\` before and after.`,
+    `Configuration swaps in-process on Bun: one configuration of ${opts.apis} generated APIs is parsed once, applied 1,000 times (warm-up), then ${
+      opts.swaps.toLocaleString("en-US")
+    } more times through one \`PipelineHolder\`; RSS and heap read after \`Bun.gc(true)\` before and after.`,
     "",
     ...swapRows,
     ...(errors.length ? ["", "Failures:", "", "```", ...errors, "```"] : []),

@@ -5,8 +5,8 @@
  * Each probe is pinned to the gateway's CPU. The target is judged on `set-header`, the cheapest
  * real policy, since an empty hook would flatter it. Run by bench/run.ts.
  */
-import { RUNTIMES, type Runtime } from "./lib/arms.ts";
-import { ROOT, type Bench } from "./lib/context.ts";
+import { type Runtime, RUNTIMES } from "./lib/arms.ts";
+import { type Bench, ROOT } from "./lib/context.ts";
 import { runCapture } from "./lib/procs.ts";
 import type { Measure, ScenarioResult } from "./lib/targets.ts";
 

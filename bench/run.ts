@@ -10,17 +10,18 @@ import { backupStartScenario } from "./backup-start.ts";
 import { compileScenario } from "./compile.ts";
 import { latencyScenario } from "./latency.ts";
 import { ALL_ARMS, RUNTIMES } from "./lib/arms.ts";
-import { benchHeader, openBench, type Bench } from "./lib/context.ts";
-import { pick, wholeNumber, type RunOptions } from "./lib/options.ts";
+import { type Bench, benchHeader, openBench } from "./lib/context.ts";
+import { pick, type RunOptions, wholeNumber } from "./lib/options.ts";
 import { installCleanup, runMain, stopAll } from "./lib/procs.ts";
-import { targetsTable, type Measure, type ScenarioResult } from "./lib/targets.ts";
+import { type Measure, type ScenarioResult, targetsTable } from "./lib/targets.ts";
 import { memoryScenario } from "./memory.ts";
 import { policyCallsScenario } from "./policy-calls.ts";
 import { swapsScenario } from "./swaps.ts";
 import { throughputScenario } from "./throughput.ts";
 import { describeError } from "../config/schema/problems.ts";
 
-const USAGE = "bun bench/run.ts [--quick] [--only throughput,throughput-1k,throughput-policies,latency,swaps,compile,memory,backup-start,policy-calls] [--duration N] [--runs N] [--warmup N]";
+const USAGE =
+  "bun bench/run.ts [--quick] [--only throughput,throughput-1k,throughput-policies,latency,swaps,compile,memory,backup-start,policy-calls] [--duration N] [--runs N] [--warmup N]";
 
 /** Each scenario with its quick and full settings (explicit --duration/--runs/--warmup win). */
 const SCENARIOS: Record<string, (bench: Bench, o: RunOptions) => Promise<ScenarioResult>> = {
@@ -102,7 +103,9 @@ async function main(): Promise<number> {
       `## Benchmarks, ${new Date(started).toISOString().replace(/\.\d+Z$/, "Z")}`,
       "",
       ...benchHeader(bench),
-      `- command: \`bun bench/run.ts ${process.argv.slice(2).join(" ")}\`${opts.quick ? " (quick: tiny durations, proves the harness works; the numbers mean little)" : ""}`,
+      `- command: \`bun bench/run.ts ${process.argv.slice(2).join(" ")}\`${
+        opts.quick ? " (quick: tiny durations, proves the harness works; the numbers mean little)" : ""
+      }`,
       `- wall time: ${Math.round((Date.now() - started) / 1000)} s`,
       ...bench.notes.map((n) => `- note: ${n}`),
       "",

@@ -56,7 +56,18 @@ async function swap(file: string, text: string, managementUrl: string, want: num
 const failed = (r: WrkResult) => r.non2xx + r.socketErrors;
 
 function row(name: string, r: WrkResult, seconds: number, steady: WrkResult): string {
-  return `| ${[name, seconds.toFixed(1), r.requests.toLocaleString("en-US"), formatRps(r.rps), formatLatency(r.p50us), formatLatency(r.p99us), formatRatio(r.p99us, steady.p99us), failed(r)].join(" | ")} |`;
+  return `| ${
+    [
+      name,
+      seconds.toFixed(1),
+      r.requests.toLocaleString("en-US"),
+      formatRps(r.rps),
+      formatLatency(r.p50us),
+      formatLatency(r.p99us),
+      formatRatio(r.p99us, steady.p99us),
+      failed(r),
+    ].join(" | ")
+  } |`;
 }
 
 /** Runs the swaps scenario on a Bun gateway. */
@@ -93,8 +104,8 @@ export async function swapsScenario(bench: Bench, opts: SwapsOptions): Promise<S
       `### ${opts.swaps} configuration swaps under load (Bun)`,
       "",
       `Closed loop \`wrk -t1 -c32\` on \`/\` while the watched file is replaced ${opts.swaps} times (write + rename), alternating two valid configurations that both route \`/\`, ` +
-        `each swap waiting for its revision on \`/readyz\`; then a steady run of the same length. Failed = non-2xx + socket errors. ` +
-        `Write to live (the file is polled every 200 ms): median ${median(applyMs).toFixed(0)} ms, max ${Math.max(...applyMs).toFixed(0)} ms.`,
+      `each swap waiting for its revision on \`/readyz\`; then a steady run of the same length. Failed = non-2xx + socket errors. ` +
+      `Write to live (the file is polled every 200 ms): median ${median(applyMs).toFixed(0)} ms, max ${Math.max(...applyMs).toFixed(0)} ms.`,
       "",
       "| run | seconds | requests | rps | p50 | p99 | p99 vs steady | failed |",
       "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -103,7 +114,11 @@ export async function swapsScenario(bench: Bench, opts: SwapsOptions): Promise<S
     ].join("\n");
     const ratio = swapping.p99us / steady.p99us;
     const measures: Measure[] = [
-      { target: "swaps-failed", value: `${failed(swapping)} failed of ${swapping.requests.toLocaleString("en-US")} (${opts.swaps} swaps)`, met: failed(swapping) === 0 },
+      {
+        target: "swaps-failed",
+        value: `${failed(swapping)} failed of ${swapping.requests.toLocaleString("en-US")} (${opts.swaps} swaps)`,
+        met: failed(swapping) === 0,
+      },
       { target: "swaps-p99", value: `${formatLatency(swapping.p99us)} vs ${formatLatency(steady.p99us)} steady: ${ratio.toFixed(2)}×`, met: ratio <= 1.2 },
     ];
     return { markdown, measures, failed: false };

@@ -13,11 +13,11 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ALL_ARMS, armPlan, assertAlive, RUNTIMES, startArm, type ArmName } from "./lib/arms.ts";
-import { benchHeader, openBench, type Bench } from "./lib/context.ts";
+import { ALL_ARMS, type ArmName, armPlan, assertAlive, RUNTIMES, startArm } from "./lib/arms.ts";
+import { type Bench, benchHeader, openBench } from "./lib/context.ts";
 import { wholeNumber } from "./lib/options.ts";
-import { installCleanup, runMain, stopAll, type Server } from "./lib/procs.ts";
-import { markdownTable, medianRps, type ArmResult } from "./lib/report.ts";
+import { installCleanup, runMain, type Server, stopAll } from "./lib/procs.ts";
+import { type ArmResult, markdownTable, medianRps } from "./lib/report.ts";
 import type { Measure, ScenarioResult } from "./lib/targets.ts";
 import { runWrk, type WrkResult } from "./lib/wrk.ts";
 import { HELLO_BODY, KIB_BODY } from "./upstream.ts";
@@ -106,9 +106,11 @@ function measures(results: readonly ArmResult[], path: string, policies = false)
   const target = policies ? (path === "/" ? "wasm-nginx" : undefined) : path === "/" ? "bun-nginx-0" : path === "/1k" ? "bun-nginx-1k" : undefined;
   const goal = policies ? 0.6 : 0.8;
   if (target) {
-    out.push(Number.isFinite(bun / nginx)
-      ? { target, value: `${(bun / nginx).toFixed(2)}× nginx`, met: bun / nginx >= goal }
-      : { target, value: "bun or nginx arm did not run", met: "n/a" });
+    out.push(
+      Number.isFinite(bun / nginx)
+        ? { target, value: `${(bun / nginx).toFixed(2)}× nginx`, met: bun / nginx >= goal }
+        : { target, value: "bun or nginx arm did not run", met: "n/a" },
+    );
   }
   if (policies) return out;
   const peer = rps("peer");
@@ -130,14 +132,20 @@ export async function throughputScenario(bench: Bench, opts: ThroughputOptions):
     results.push(result);
   }
   const markdown = [
-    `### Throughput, ${bodyLabel(opts.path)} body, ${opts.policies ? "5 WebAssembly policies (set-header ×5: 3 inbound, 2 outbound) on the gateways" : "no policies"}`,
+    `### Throughput, ${bodyLabel(opts.path)} body, ${
+      opts.policies ? "5 WebAssembly policies (set-header ×5: 3 inbound, 2 outbound) on the gateways" : "no policies"
+    }`,
     "",
     `Closed loop: \`wrk -t1 -c32 -d${opts.duration}s --latency http://127.0.0.1:PORT${opts.path}\`, ${opts.runs} run(s) per arm after ${opts.warmup}s warm-up; medians. "vs peer" is the ratio to \`@fastify/http-proxy\` on Node.`,
     "",
     markdownTable(results),
     ...(notes.length ? ["", "Notes:", "", ...notes.map((n) => `- ${n}`)] : []),
   ].join("\n");
-  return { markdown, measures: measures(results, opts.path, opts.policies), failed: results.some((r) => r.error && r.error !== "nginx is not installed (see notes)") };
+  return {
+    markdown,
+    measures: measures(results, opts.path, opts.policies),
+    failed: results.some((r) => r.error && r.error !== "nginx is not installed (see notes)"),
+  };
 }
 
 function options(): ThroughputOptions {

@@ -68,7 +68,9 @@ describe("the boundary between configuration and runtime (import graph)", () => 
 
   it("config/ never imports runtime/ or the control plane (the golden tool, which translates through both, aside)", () => {
     const offending = sources("config").flatMap((file) =>
-      file === "config/snapshot/golden.ts" ? [] : imports(file).filter((t) => t.startsWith("runtime/") || t.startsWith("control-plane/")).map((t) => `${file} imports ${t}`),
+      file === "config/snapshot/golden.ts"
+        ? []
+        : imports(file).filter((t) => t.startsWith("runtime/") || t.startsWith("control-plane/")).map((t) => `${file} imports ${t}`)
     );
     assert.deepEqual(offending, []);
   });

@@ -103,7 +103,9 @@ export function readBackendTls(backend: string, tls: BackendTlsConfig, baseDir: 
       throw new Error(`${label}: tls.ca is not a PEM X.509 certificate (${describeError(error)})`);
     }
   }
-  const client = tls.cert !== undefined && tls.key !== undefined ? readCertificatePair({ host: backend, cert: tls.cert, key: tls.key }, baseDir, `${label} (tls.cert)`) : undefined;
+  const client = tls.cert !== undefined && tls.key !== undefined
+    ? readCertificatePair({ host: backend, cert: tls.cert, key: tls.key }, baseDir, `${label} (tls.cert)`)
+    : undefined;
   const fingerprint = createHash("sha256").update(JSON.stringify([ca, client?.cert, client?.key, tls.verify, tls.sni])).digest("hex");
   return { ca, cert: client?.cert, key: client?.key, verify: tls.verify, sni: tls.sni, fingerprint };
 }

@@ -102,7 +102,9 @@ export function loadConfigJson(text: string, source: string, options?: ValidateO
     return { ok: false, hash, problems: [{ path: "", message: "a configuration must be a map with keys such as apis and backends", location: source }] };
   }
   const result = validateConfig(input, options);
-  return result.ok ? { ok: true, config: result.config, hash, source } : { ok: false, hash, problems: result.problems.map((p) => ({ ...p, location: source })) };
+  return result.ok
+    ? { ok: true, config: result.config, hash, source }
+    : { ok: false, hash, problems: result.problems.map((p) => ({ ...p, location: source })) };
 }
 
 function nearestOffset(doc: ReturnType<typeof parseDocument>, parts: readonly PropertyKey[]): number | undefined {

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { createToken, eventually, startControlPlane, startFleetGateway, type ControlPlaneProcess } from "../test/control-plane.ts";
-import { ROOT, type GatewayProcess } from "../test/harness.ts";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { type ControlPlaneProcess, createToken, eventually, startControlPlane, startFleetGateway } from "../test/control-plane.ts";
+import { type GatewayProcess, ROOT } from "../test/harness.ts";
 import { startUpstream, type Upstream } from "../test/upstream.ts";
 
 /** The browser the page is tested in (override with PORTICO_TEST_CHROMIUM). */
@@ -48,7 +48,10 @@ backends:
   };
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `no browser at ${CHROMIUM}: install the Debian package "chromium" (apt-get install chromium; .ci/run does) or set PORTICO_TEST_CHROMIUM`);
+    assert.ok(
+      existsSync(CHROMIUM),
+      `no browser at ${CHROMIUM}: install the Debian package "chromium" (apt-get install chromium; .ci/run does) or set PORTICO_TEST_CHROMIUM`,
+    );
     upstream = await startUpstream((req, res) => {
       req.resume();
       res.end("echo");
@@ -147,7 +150,10 @@ backends:
   });
 
   it("shows a rejected desired configuration with every problem, as text (no markup from the data)", async () => {
-    plane.writeConfig("broken.yaml", 'apis:\n  - { name: evil, path: /evil, backend: "<img id=injected src=x>" }\n  - { name: echo, path: /e2, backend: echo }\n');
+    plane.writeConfig(
+      "broken.yaml",
+      'apis:\n  - { name: evil, path: /evil, backend: "<img id=injected src=x>" }\n  - { name: echo, path: /e2, backend: echo }\n',
+    );
     try {
       await textOf("#rejected", /Desired configuration rejected/);
       const problems = await page.locator("#rejected ul.problems li").allTextContents();

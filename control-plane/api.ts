@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { problemResponse } from "../runtime/http/problem.ts";
 import { adminPageResponse } from "./admin-page.ts";
 import { MAX_HEARTBEAT_BYTES, textWithin } from "./heartbeat.ts";
@@ -113,7 +113,10 @@ export function controlPlaneApp(plane: ControlPlane, options: ControlPlaneAppOpt
     // Least privilege: a gateway gets only the modules its own view uses, not every stored one.
     const bytes = plane.viewFor(name)?.modules.includes(digest) ? plane.modules.get(digest) : undefined;
     if (!bytes) return problem("not-found", `gateway "${name}"'s view uses no module with sha256 ${digest}`);
-    return new Response(bytes, { status: 200, headers: { "content-type": "application/wasm", etag: etag(digest), "cache-control": "public, max-age=31536000, immutable" } });
+    return new Response(bytes, {
+      status: 200,
+      headers: { "content-type": "application/wasm", etag: etag(digest), "cache-control": "public, max-age=31536000, immutable" },
+    });
   });
 
   app.post("/v1/gateways/:name/heartbeat", async (c) => {

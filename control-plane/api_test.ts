@@ -59,7 +59,10 @@ describe("control plane API: refused tokens", () => {
   it("logs a refused gateway token and a refused admin token with source and reason, never the token", async () => {
     lines.length = 0;
     source = "198.51.100.23";
-    const expired = createToken({ gateway: "edge-1", key: "primary", generation: 1, expires: Date.now() - 60_000 }, plane.keys.keysOf("edge-1")!.current.primary);
+    const expired = createToken(
+      { gateway: "edge-1", key: "primary", generation: 1, expires: Date.now() - 60_000 },
+      plane.keys.keysOf("edge-1")!.current.primary,
+    );
     const res = await get("/v1/gateways/edge-1/modules/abc", `GatewayKey ${expired}`);
     assert.equal((await res.json()).reason, "expired");
     source = "203.0.113.5";
@@ -71,20 +74,39 @@ describe("control plane API: refused tokens", () => {
         [
           "warn",
           "control plane authentication failed",
-          { source: "198.51.100.23", credential: "gateway token", reason: "expired", gateway: "edge-1", method: "GET", path: "/v1/gateways/edge-1/modules/abc" },
+          {
+            source: "198.51.100.23",
+            credential: "gateway token",
+            reason: "expired",
+            gateway: "edge-1",
+            method: "GET",
+            path: "/v1/gateways/edge-1/modules/abc",
+          },
         ],
-        ["warn", "control plane authentication failed", { source: "203.0.113.5", credential: "admin token", reason: "bad admin token", gateway: undefined, method: "GET", path: "/v1/admin/status" }],
+        ["warn", "control plane authentication failed", {
+          source: "203.0.113.5",
+          credential: "admin token",
+          reason: "bad admin token",
+          gateway: undefined,
+          method: "GET",
+          path: "/v1/admin/status",
+        }],
       ],
     );
     const text = JSON.stringify(lines);
     const signature = expired.slice(expired.lastIndexOf("&") + 1);
-    for (const secret of [expired, signature, "not-the-admin-token-0123456789", plane.adminToken, good]) assert.ok(!text.includes(secret), "no token in the log");
+    for (const secret of [expired, signature, "not-the-admin-token-0123456789", plane.adminToken, good]) {
+      assert.ok(!text.includes(secret), "no token in the log");
+    }
   });
 
   it("answers refusals and errors as control-plane problems: problem+json, no-store, and a 401 names the credential scheme it wants", async () => {
     const gateway = await get("/v1/gateways/edge-1/configuration", "GatewayKey not-a-token");
     assert.equal(gateway.status, 401);
-    assert.deepEqual([...gateway.headers], [["cache-control", "no-store"], ["content-type", "application/problem+json"], ["www-authenticate", 'GatewayKey realm="portico"']]);
+    assert.deepEqual([...gateway.headers], [["cache-control", "no-store"], ["content-type", "application/problem+json"], [
+      "www-authenticate",
+      'GatewayKey realm="portico"',
+    ]]);
     assert.equal(
       await gateway.text(),
       '{"type":"urn:portico:problem:control-plane:unauthorized","title":"The token was refused","status":401,"detail":"gateway token refused: malformed","reason":"malformed"}',

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { AuthFailureLog, OTHER_SOURCES, type AuthFailure } from "./auth-failures.ts";
+import { type AuthFailure, AuthFailureLog, OTHER_SOURCES } from "./auth-failures.ts";
 
 /** A log that keeps its lines, and a clock the test moves. */
 function setup(options: { maxSources?: number } = {}) {
@@ -27,7 +27,14 @@ describe("failed authentication log", () => {
       assert.deepEqual(lines, [
         {
           message: "control plane authentication failed",
-          fields: { source: "192.0.2.7", credential: "gateway token", reason: "bad signature", gateway: "edge-1", method: "GET", path: "/v1/gateways/edge-1/configuration" },
+          fields: {
+            source: "192.0.2.7",
+            credential: "gateway token",
+            reason: "bad signature",
+            gateway: "edge-1",
+            method: "GET",
+            path: "/v1/gateways/edge-1/configuration",
+          },
         },
       ]);
     } finally {
@@ -49,7 +56,10 @@ describe("failed authentication log", () => {
       advance(30_000);
       log.flush();
       assert.deepEqual(lines.slice(2), [
-        { message: "control plane authentication failures repeated", fields: { source: "192.0.2.7", repeated: 41, seconds: 60, reasons: { "bad signature": 40, expired: 1 } } },
+        {
+          message: "control plane authentication failures repeated",
+          fields: { source: "192.0.2.7", repeated: 41, seconds: 60, reasons: { "bad signature": 40, expired: 1 } },
+        },
       ]);
       // The flood goes on: the next interval gets one line again, no more.
       for (let i = 0; i < 10; i++) log.record(failure("192.0.2.7"));

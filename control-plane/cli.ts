@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { controlPlaneApp } from "./api.ts";
 import { ControlPlane, dataLayout } from "./service.ts";
 import { KeyStore, parseKeyId } from "./state.ts";
-import { createToken, MAX_TOKEN_LIFETIME_MS, type KeyId } from "./tokens.ts";
+import { createToken, type KeyId, MAX_TOKEN_LIFETIME_MS } from "./tokens.ts";
 import { parseDuration } from "../config/schema/duration.ts";
 import { hostnameFromFiles } from "../config/snapshot/build.ts";
 import { isLoopbackHost } from "../config/schema/ip.ts";
@@ -74,7 +74,9 @@ export async function controlPlaneCommand(args: string[]): Promise<RunningContro
     throw new CliError(`control plane: ${describeError(error).replace(/^hostname control-plane: /, "")}`, EXIT.invalid);
   }
   const interval = values["watch-interval"] === undefined ? 1000 : parseDuration(values["watch-interval"]);
-  if (interval === undefined || interval <= 0) throw usageError(`--watch-interval: expected a duration such as "1s" (got ${JSON.stringify(values["watch-interval"])})`);
+  if (interval === undefined || interval <= 0) {
+    throw usageError(`--watch-interval: expected a duration such as "1s" (got ${JSON.stringify(values["watch-interval"])})`);
+  }
   const { settings } = loadSettings(undefined, process.env);
   const logger = createLogger(settings["telemetry.logs.std"]);
   const dir = values.data ?? DEFAULT_DATA_DIR;
@@ -137,8 +139,12 @@ export function tokenCommand(args: string[], out: (line: string) => void): numbe
   const gateway = requireGateway(values.gateway);
   const key = keyId(values.key ?? "primary");
   const lifetime = parseDuration(values.expires ?? "30d");
-  if (lifetime === undefined || lifetime <= 0) throw usageError(`--expires: expected a duration such as "30d" or "12h" (got ${JSON.stringify(values.expires)})`);
-  if (lifetime > MAX_TOKEN_LIFETIME_MS) throw new CliError(`--expires: a token may be valid for at most 30 days (got ${JSON.stringify(values.expires)})`, EXIT.invalid);
+  if (lifetime === undefined || lifetime <= 0) {
+    throw usageError(`--expires: expected a duration such as "30d" or "12h" (got ${JSON.stringify(values.expires)})`);
+  }
+  if (lifetime > MAX_TOKEN_LIFETIME_MS) {
+    throw new CliError(`--expires: a token may be valid for at most 30 days (got ${JSON.stringify(values.expires)})`, EXIT.invalid);
+  }
   const store = new KeyStore(dataLayout(values.data ?? DEFAULT_DATA_DIR).state);
   const signing = store.ensure(gateway, key);
   out(createToken({ gateway, key, generation: signing.generation, expires: Date.now() + lifetime }, signing));
@@ -166,7 +172,9 @@ export function keyCommand(args: string[], out: (line: string) => void): number 
 
 function requireGateway(value: string | undefined): string {
   if (value === undefined) throw usageError("--gateway NAME is required");
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value)) throw new CliError(`--gateway: expected a name of letters, digits, '.', '_' or '-' (got ${JSON.stringify(value)})`, EXIT.invalid);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value)) {
+    throw new CliError(`--gateway: expected a name of letters, digits, '.', '_' or '-' (got ${JSON.stringify(value)})`, EXIT.invalid);
+  }
   return value;
 }
 

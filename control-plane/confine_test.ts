@@ -32,7 +32,11 @@ describe("file references confined to the configuration folder", () => {
     assert.deepEqual(confineToFolder(config, "./certs/../certs/a.pem"), { ok: true, path: join(config, "certs", "a.pem") });
     assert.deepEqual(confineToFolder(config, join(config, "certs", "a.pem")), { ok: true, path: join(config, "certs", "a.pem") });
     assert.deepEqual(confineToFolder(config, "a-link.pem"), { ok: true, path: join(config, "certs", "a.pem") }, "the real path is what is read");
-    assert.deepEqual(confineToFolder(config, "..config-like-name.pem"), { ok: true, path: join(config, "..config-like-name.pem") }, "a name starting with two dots is not a parent");
+    assert.deepEqual(
+      confineToFolder(config, "..config-like-name.pem"),
+      { ok: true, path: join(config, "..config-like-name.pem") },
+      "a name starting with two dots is not a parent",
+    );
   });
 
   it("passes a missing file inside the folder on, for the reader to report", () => {
@@ -42,7 +46,12 @@ describe("file references confined to the configuration folder", () => {
 
   it("refuses .., an absolute path elsewhere, and links that lead out (to a file, a folder, or a missing file in one)", () => {
     const { data, config } = layout();
-    assert.equal(refused(config, "../outside/b.pem"), `../outside/b.pem is outside the configuration folder ${config} (it resolves to ${join(data, "outside", "b.pem")}); the control plane reads only files inside it`);
+    assert.equal(
+      refused(config, "../outside/b.pem"),
+      `../outside/b.pem is outside the configuration folder ${config} (it resolves to ${
+        join(data, "outside", "b.pem")
+      }); the control plane reads only files inside it`,
+    );
     assert.equal(refused(config, "/etc/hostname"), `/etc/hostname is outside the configuration folder ${config}; the control plane reads only files inside it`);
     assert.match(refused(config, "../state/admin-token"), /it resolves to \S+\/state\/admin-token/);
     assert.match(refused(config, "b.pem"), new RegExp(`\\(a symbolic link leads to ${join(data, "outside", "b.pem")}\\)`));

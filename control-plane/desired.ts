@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { isPem, readBackendTls, readCaBundle, readCertificatePair } from "../config/certificates.ts";
 import { contentHash, locateProblems, parseConfigDocument, type ParsedDocument } from "../config/load.ts";
 import type { Config } from "../config/schema/config.ts";
-import { describeError, formatPath, showValue, type Problem } from "../config/schema/problems.ts";
+import { describeError, formatPath, type Problem, showValue } from "../config/schema/problems.ts";
 import { validateConfig } from "../config/schema/validate.ts";
 import { confineToFolder } from "./confine.ts";
 import { moduleShapeProblem, type ModuleStore } from "./modules.ts";
@@ -81,7 +81,11 @@ function mergeDocuments(docs: readonly ParsedDocument[]): { doc: ParsedDocument;
         for (const [name, item] of Object.entries(part)) {
           const first = from.get(name);
           if (first !== undefined) {
-            problems.push({ path: formatPath([key, name]), message: `defined again (first in ${docs[first]!.locate([key, name]) ?? "another file"})`, location: doc.locate([key, name]) });
+            problems.push({
+              path: formatPath([key, name]),
+              message: `defined again (first in ${docs[first]!.locate([key, name]) ?? "another file"})`,
+              location: doc.locate([key, name]),
+            });
             continue;
           }
           map[name] = item;
@@ -95,7 +99,11 @@ function mergeDocuments(docs: readonly ParsedDocument[]): { doc: ParsedDocument;
         value[key] = part;
         origins.set(key, file);
       } else {
-        problems.push({ path: key, message: `defined again (first in ${docs[origins.get(key) as number]!.locate([key]) ?? "another file"})`, location: doc.locate([key]) });
+        problems.push({
+          path: key,
+          message: `defined again (first in ${docs[origins.get(key) as number]!.locate([key]) ?? "another file"})`,
+          location: doc.locate([key]),
+        });
       }
     }
   });
@@ -145,7 +153,15 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
   try {
     files = configFiles(dir);
   } catch (error) {
-    return { ok: false, hash: "", problems: [{ path: "", message: `cannot read the configuration folder: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`, location: dir }] };
+    return {
+      ok: false,
+      hash: "",
+      problems: [{
+        path: "",
+        message: `cannot read the configuration folder: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`,
+        location: dir,
+      }],
+    };
   }
   const problems: Problem[] = [];
   const docs: ParsedDocument[] = [];
@@ -164,10 +180,14 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
   const digests = new Map<string, string>();
   if (validation.ok) {
     for (const [name, policy] of Object.entries(validation.config.policies)) {
-      const at = (field: string, message: string) => problems.push({ path: formatPath(["policies", name, field]), message, location: merged.doc.locate(["policies", name, field]) });
+      const at = (field: string, message: string) =>
+        problems.push({ path: formatPath(["policies", name, field]), message, location: merged.doc.locate(["policies", name, field]) });
       if (policy.module === undefined) {
         if (modules.has(policy.sha256!)) digests.set(name, policy.sha256!);
-        else at("sha256", "unknown module digest: no module with this sha256 is stored (give a module path once, or copy the file into the state's modules folder)");
+        else {at(
+            "sha256",
+            "unknown module digest: no module with this sha256 is stored (give a module path once, or copy the file into the state's modules folder)",
+          );}
         continue;
       }
       const confined = confineToFolder(dir, policy.module);
@@ -202,8 +222,12 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
   if (validation.ok) {
     for (const [name, backend] of Object.entries(validation.config.backends)) {
       if (!backend.tls) continue;
-      const tls = confineFiles(dir, backend.tls, ["ca", "cert", "key"], (field, message) =>
-        problems.push({ path: formatPath(["backends", name, "tls", field]), message, location: merged.doc.locate(["backends", name, "tls", field]) }),
+      const tls = confineFiles(
+        dir,
+        backend.tls,
+        ["ca", "cert", "key"],
+        (field, message) =>
+          problems.push({ path: formatPath(["backends", name, "tls", field]), message, location: merged.doc.locate(["backends", name, "tls", field]) }),
       );
       if (!tls) continue;
       try {
@@ -215,8 +239,11 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
       }
     }
     validation.config.hostnames.forEach((written, i) => {
-      const entry = confineFiles(dir, written, ["cert", "key", "clientCa"], (field, message) =>
-        problems.push({ path: formatPath(["hostnames", i, field]), message, location: merged.doc.locate(["hostnames", i, field]) }),
+      const entry = confineFiles(
+        dir,
+        written,
+        ["cert", "key", "clientCa"],
+        (field, message) => problems.push({ path: formatPath(["hostnames", i, field]), message, location: merged.doc.locate(["hostnames", i, field]) }),
       );
       if (!entry) return;
       try {
@@ -239,7 +266,12 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
  * to read, confined to the configuration folder `dir`; undefined, after reporting each escaping
  * reference to `problem`, when any escapes.
  */
-function confineFiles<T extends object>(dir: string, entry: T, fields: readonly (keyof T & string)[], problem: (field: string, message: string) => void): T | undefined {
+function confineFiles<T extends object>(
+  dir: string,
+  entry: T,
+  fields: readonly (keyof T & string)[],
+  problem: (field: string, message: string) => void,
+): T | undefined {
   const confined = { ...entry } as Record<string, unknown>;
   let ok = true;
   for (const field of fields) {
@@ -318,7 +350,7 @@ export function gatewayView(desired: DesiredConfig, assigned: { apis: readonly s
   // Certificates travel inline (PEM): a gateway has no access to the control plane's files.
   const hostNames = new Set(assigned?.hostnames ?? []);
   const hostnames = (raw.hostnames ?? []).flatMap((entry, i) =>
-    !assigned || hostNames.has(desired.config.hostnames[i]!.host) ? [{ ...(entry as Record<string, unknown>), ...desired.certificates[i] }] : [],
+    !assigned || hostNames.has(desired.config.hostnames[i]!.host) ? [{ ...(entry as Record<string, unknown>), ...desired.certificates[i] }] : []
   );
   const view: Record<string, unknown> = raw.global ? { global: raw.global, apis, backends } : { apis, backends };
   if (modules.length) view.policies = policies;

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { contentHash } from "../config/load.ts";
 import { formatProblem } from "../config/schema/problems.ts";
 import { issue, makeCa } from "../test/certificates.ts";
-import { gatewayView, loadDesired, type DesiredConfig } from "./desired.ts";
+import { type DesiredConfig, gatewayView, loadDesired } from "./desired.ts";
 import { ModuleStore } from "./modules.ts";
 import { tempDir } from "../test/harness.ts";
 
@@ -53,7 +53,8 @@ describe("desired configuration from a folder", () => {
   it("reports every problem at its own file and line, with the merged path", () => {
     const found = problems({
       "a.yaml": `apis:\n  - { name: one, path: /one, backend: a }\n${BACKENDS}`,
-      "b.yaml": "apis:\n  - { name: two, path: /two, backend: nowhere }\n  - { name: one, path: /three, backend: a }\nbackends:\n  a: { urls: [http://127.0.0.1:1] }\n",
+      "b.yaml":
+        "apis:\n  - { name: two, path: /two, backend: nowhere }\n  - { name: one, path: /three, backend: a }\nbackends:\n  a: { urls: [http://127.0.0.1:1] }\n",
     });
     assert.equal(found.length, 3, found.join("\n"));
     assert.match(found[0]!, /^b\.yaml:5:3: backends\.a: defined again \(first in .*a\.yaml:4:3\)$/);
@@ -69,13 +70,19 @@ describe("desired configuration from a folder", () => {
 
   it("stores referenced modules by sha256, checks a given digest, and refuses unknown digests", () => {
     const digest = contentHash(readFileSync(COUNTER));
-    const policies = (entry: string) => `apis:\n  - { name: m, path: /m, backend: a, policies: { inbound: [ { policy: p } ] } }\n${BACKENDS}policies:\n  p: ${entry}\n`;
+    const policies = (entry: string) =>
+      `apis:\n  - { name: m, path: /m, backend: a, policies: { inbound: [ { policy: p } ] } }\n${BACKENDS}policies:\n  p: ${entry}\n`;
     const desired = ok({ "c.yaml": policies("{ module: ./p.wasm }") }, (dir) => copyFileSync(COUNTER, join(dir, "p.wasm")));
     assert.equal(desired.digests.get("p"), digest);
     assert.ok(desired.store.has(digest));
-    assert.deepEqual(problems({ "c.yaml": policies(`{ module: ./p.wasm, sha256: "${"0".repeat(64)}" }`) }, (dir) => copyFileSync(COUNTER, join(dir, "p.wasm"))).map((p) => p.replace(/ \/\S+/, " FILE")), [
-      `c.yaml:6:26: policies.p.sha256: does not match the module file FILE (its sha256 is ${digest})`,
-    ]);
+    assert.deepEqual(
+      problems({ "c.yaml": policies(`{ module: ./p.wasm, sha256: "${"0".repeat(64)}" }`) }, (dir) => copyFileSync(COUNTER, join(dir, "p.wasm"))).map((p) =>
+        p.replace(/ \/\S+/, " FILE")
+      ),
+      [
+        `c.yaml:6:26: policies.p.sha256: does not match the module file FILE (its sha256 is ${digest})`,
+      ],
+    );
     assert.match(problems({ "c.yaml": policies(`{ sha256: "${"1".repeat(64)}" }`) })[0]!, /policies\.p\.sha256: unknown module digest/);
     assert.match(problems({ "c.yaml": policies("{ module: ./missing.wasm }") })[0]!, /policies\.p\.module: cannot read .*missing\.wasm: ENOENT/);
     assert.match(problems({ "c.yaml": policies("{ module: ./c.yaml }") })[0]!, /policies\.p\.module: .*not a WebAssembly module/);
@@ -161,7 +168,8 @@ describe("desired configuration: backend TLS", () => {
   it("reads a backend's CA and client certificate and sends them inline", () => {
     const d = ok(
       {
-        "b.yaml": `apis:\n  - { name: s, path: /s, backend: secure }\nbackends:\n  secure: { urls: ["https://10.0.0.5:8443"], tls: { ca: certs/ca.pem, cert: certs/client.test.pem, key: certs/client.test.key, sni: backend.internal } }\n`,
+        "b.yaml":
+          `apis:\n  - { name: s, path: /s, backend: secure }\nbackends:\n  secure: { urls: ["https://10.0.0.5:8443"], tls: { ca: certs/ca.pem, cert: certs/client.test.pem, key: certs/client.test.key, sni: backend.internal } }\n`,
       },
       (dir) => {
         mkdirSync(join(dir, "certs"));
@@ -210,7 +218,11 @@ hostnames:
       outside,
     );
     const at = (path: string, reference: string) =>
-      new RegExp(`^f\\.yaml:\\d+:\\d+: ${path.replace(/[.[\]]/g, "\\$&")}: ${reference.replace(/\./g, "\\.")} is outside the configuration folder /\\S+/config \\(it resolves to /\\S+/outside/\\S+\\); the control plane reads only files inside it$`);
+      new RegExp(
+        `^f\\.yaml:\\d+:\\d+: ${path.replace(/[.[\]]/g, "\\$&")}: ${
+          reference.replace(/\./g, "\\.")
+        } is outside the configuration folder /\\S+/config \\(it resolves to /\\S+/outside/\\S+\\); the control plane reads only files inside it$`,
+      );
     assert.equal(found.length, 4, found.join("\n"));
     assert.match(found[0]!, at("policies.p.module", "../outside/p.wasm"));
     assert.match(found[1]!, at("backends.a.tls.ca", "../outside/ca.pem"));
@@ -220,7 +232,7 @@ hostnames:
 
   it("refuses an absolute path elsewhere, and the control plane's own state folder", () => {
     let there = "";
-    const found = problems({ "f.yaml": "apis: []\nbackends:\n  a: { urls: [\"https://10.0.0.5\"], tls: { ca: CA } }\n" }, (dir) => {
+    const found = problems({ "f.yaml": 'apis: []\nbackends:\n  a: { urls: ["https://10.0.0.5"], tls: { ca: CA } }\n' }, (dir) => {
       there = outside(dir);
       writeFileSync(join(dir, "f.yaml"), `apis: []\nbackends:\n  a: { urls: ["https://10.0.0.5"], tls: { ca: ${join(there, "ca.pem")} } }\n`);
     });
@@ -236,7 +248,10 @@ hostnames:
       symlinkSync(outside(dir), join(dir, "linked"));
     });
     assert.equal(found.length, 1, found.join("\n"));
-    assert.match(found[0]!, /^f\.yaml:\d+:\d+: policies\.p\.module: linked\/p\.wasm is outside the configuration folder \/\S+\/config \(a symbolic link leads to \/\S+\/outside\/p\.wasm\)/);
+    assert.match(
+      found[0]!,
+      /^f\.yaml:\d+:\d+: policies\.p\.module: linked\/p\.wasm is outside the configuration folder \/\S+\/config \(a symbolic link leads to \/\S+\/outside\/p\.wasm\)/,
+    );
     const inside = ok({ "f.yaml": `${API}${BACKENDS}policies:\n  p: { module: modules/current.wasm }\n` }, (dir) => {
       mkdirSync(join(dir, "modules"));
       copyFileSync(COUNTER, join(dir, "modules", "v1.wasm"));

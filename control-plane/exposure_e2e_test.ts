@@ -3,7 +3,7 @@ import { connect } from "node:net";
 import { networkInterfaces } from "node:os";
 import { after, describe, it } from "node:test";
 import { issue, makeCa } from "../test/certificates.ts";
-import { freePort, spawnPortico, tempDir, waitForOk, type PorticoProcess } from "../test/harness.ts";
+import { freePort, type PorticoProcess, spawnPortico, tempDir, waitForOk } from "../test/harness.ts";
 import { defaultBindAddress } from "./cli.ts";
 
 /** An IPv4 address of this machine that is not loopback, if it has one. */

@@ -39,7 +39,11 @@ describe("heartbeat limits", () => {
     // A control character takes 6 bytes in JSON (\u0001).
     const escaped = reportedProblems(Array.from({ length: 1000 }, () => "\u0001".repeat(5000)));
     assert.ok(escaped.length < MAX_REPORTED_PROBLEMS, `${escaped.length} listed`);
-    const report = { version: "1", runtime: "node 20", lastError: { at: new Date().toISOString(), message: reportedText("\u0001".repeat(10_000)), problems: escaped } };
+    const report = {
+      version: "1",
+      runtime: "node 20",
+      lastError: { at: new Date().toISOString(), message: reportedText("\u0001".repeat(10_000)), problems: escaped },
+    };
     assert.ok(Buffer.byteLength(JSON.stringify(report)) < MAX_HEARTBEAT_BYTES, `${Buffer.byteLength(JSON.stringify(report))} bytes`);
   });
 });
@@ -50,7 +54,12 @@ describe("the control plane's heartbeat endpoint", () => {
   const plane = new ControlPlane(tempDir(), log);
   const token = createToken({ gateway: "edge-1", key: "primary", generation: 1, expires: Date.now() + 3_600_000 }, plane.keys.ensure("edge-1", "primary"));
   const app = controlPlaneApp(plane);
-  const beat = (body: BodyInit) => app.request("/v1/gateways/edge-1/heartbeat", { method: "POST", headers: { authorization: `GatewayKey ${token}`, "content-type": "application/json" }, body });
+  const beat = (body: BodyInit) =>
+    app.request("/v1/gateways/edge-1/heartbeat", {
+      method: "POST",
+      headers: { authorization: `GatewayKey ${token}`, "content-type": "application/json" },
+      body,
+    });
 
   it("takes a heartbeat within the limit", async () => {
     const res = await beat(JSON.stringify({ version: "1", padding: "x".repeat(MAX_HEARTBEAT_BYTES - 100) }));
@@ -70,6 +79,10 @@ describe("the control plane's heartbeat endpoint", () => {
     const entry = plane.status().gateways.find((g) => g.name === "edge-1")!;
     assert.equal(entry.version, "1", "the refused report was not taken");
     assert.equal(entry.heartbeatsTooLarge, 3);
-    assert.deepEqual(logged.filter((l) => /heartbeat refused/.test(l.message)).map((l) => l.fields), [{ gateway: "edge-1", limitBytes: MAX_HEARTBEAT_BYTES, refused: 1 }]);
+    assert.deepEqual(logged.filter((l) => /heartbeat refused/.test(l.message)).map((l) => l.fields), [{
+      gateway: "edge-1",
+      limitBytes: MAX_HEARTBEAT_BYTES,
+      refused: 1,
+    }]);
   });
 });

@@ -2,11 +2,11 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describeError, formatProblem } from "../config/schema/problems.ts";
-import { folderFingerprint, gatewayView, loadDesired, type DesiredConfig, type GatewayView } from "./desired.ts";
+import { type DesiredConfig, folderFingerprint, type GatewayView, gatewayView, loadDesired } from "./desired.ts";
 import { MAX_HEARTBEAT_BYTES } from "./heartbeat.ts";
 import { ModuleStore } from "./modules.ts";
 import { writeFileAtomic } from "../config/atomic-file.ts";
-import { AuthFailureLog, type AuthFailure } from "./auth-failures.ts";
+import { type AuthFailure, AuthFailureLog } from "./auth-failures.ts";
 import { KeyStore } from "./state.ts";
 
 /** Structured events of the control plane (the runtime's logger fits). */
@@ -36,7 +36,13 @@ export interface HeartbeatReport {
   readonly runtime?: string;
   readonly uptimeSeconds?: number;
   readonly applied?: { readonly revision: number; readonly hash: string } | null;
-  readonly lastError?: { readonly at: string; readonly message: string; readonly revision?: number; readonly hash?: string; readonly problems?: readonly string[] } | null;
+  readonly lastError?: {
+    readonly at: string;
+    readonly message: string;
+    readonly revision?: number;
+    readonly hash?: string;
+    readonly problems?: readonly string[];
+  } | null;
   readonly tokenExpires?: string;
   readonly syncIntervalMs?: number;
   readonly heartbeatIntervalMs?: number;
@@ -109,7 +115,9 @@ export class ControlPlane {
     this.adminToken = ensureAdminToken(join(this.layout.state, "admin-token"));
     this.authFailures = new AuthFailureLog(log);
     const revisionsPath = join(this.layout.state, "revisions.json");
-    this.#revisions = existsSync(revisionsPath) ? (JSON.parse(readFileSync(revisionsPath, "utf8")) as RevisionFile) : { format: 1, revision: 0, hash: "", views: {} };
+    this.#revisions = existsSync(revisionsPath)
+      ? (JSON.parse(readFileSync(revisionsPath, "utf8")) as RevisionFile)
+      : { format: 1, revision: 0, hash: "", views: {} };
   }
 
   /** The live revision, if any configuration has validated yet. */
@@ -205,7 +213,7 @@ export class ControlPlane {
 
   #record(gateway: string): GatewayRecord {
     let record = this.#gateways.get(gateway);
-    if (!record) this.#gateways.set(gateway, (record = {}));
+    if (!record) this.#gateways.set(gateway, record = {});
     return record;
   }
 

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../config/atomic-file.ts";
-import { KEY_IDS, type GatewayKeys, type KeyId, type SigningKey } from "./tokens.ts";
+import { type GatewayKeys, KEY_IDS, type KeyId, type SigningKey } from "./tokens.ts";
 
 /** How many regenerated keys per gateway are remembered (only to tell "key rotated" from "bad signature"). */
 const RETIRED_KEPT = 8;

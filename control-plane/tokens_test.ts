@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
-import { bareToken, CLOCK_SKEW_MS, createToken, readClaims, verifyToken, type GatewayKeys, type SigningKey } from "./tokens.ts";
+import { bareToken, CLOCK_SKEW_MS, createToken, type GatewayKeys, readClaims, type SigningKey, verifyToken } from "./tokens.ts";
 
 const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
 const key = (generation = 1): SigningKey => ({ secret: randomBytes(32), generation });

@@ -15,7 +15,11 @@ const scripts = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as
 /** Runs `deno task NAME ARGS` from the repository root; resolves with its exit code and output. */
 function denoTask(name: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(join(ROOT, DENO), ["task", name, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: "1", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(join(ROOT, DENO), ["task", name, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, NO_COLOR: "1", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (d) => (stdout += d));

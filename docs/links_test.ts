@@ -186,11 +186,27 @@ describe("citations between documents", () => {
     writeFileSync(page, text);
     assert.deepEqual(
       markdownLinks(text).map((l) => `${l.line} ${l.target}`),
-      ["1 sub/target.md#section-two-again-1", "1 sub", "1 #local-heading", "2 sub/missing.md", "2 sub/target.md#nowhere", "2 https://example.com/x.md", "3 sub/target.md#target-page"],
+      [
+        "1 sub/target.md#section-two-again-1",
+        "1 sub",
+        "1 #local-heading",
+        "2 sub/missing.md",
+        "2 sub/target.md#nowhere",
+        "2 https://example.com/x.md",
+        "3 sub/target.md#target-page",
+      ],
     );
     assert.deepEqual(
       markdownLinks(text).map((l) => brokenTarget(page, l.target)),
-      [undefined, undefined, undefined, "sub/missing.md does not exist", `${relative(ROOT, join(dir, "sub", "target.md"))} has no section #nowhere`, undefined, undefined],
+      [
+        undefined,
+        undefined,
+        undefined,
+        "sub/missing.md does not exist",
+        `${relative(ROOT, join(dir, "sub", "target.md"))} has no section #nowhere`,
+        undefined,
+        undefined,
+      ],
     );
     assert.deepEqual(citedMarkdownFiles(citingText(page, text)).map((l) => `${l.line} ${l.target}`), ["4 sub/target.md#section-two-again"]);
     assert.deepEqual(citedMarkdownFiles("// see docs/gone.md#part and https://example.com/a.md").map((l) => l.target), ["docs/gone.md#part"]);

@@ -32,7 +32,23 @@ function read(dir: string, name: string): IssuedCertificate {
 
 /** A self-signed CA in `dir` named `name` (files `name.pem`, `name.key`). */
 export function makeCa(dir: string, name = "ca"): IssuedCertificate {
-  openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.pem`, "-days", "2", "-subj", `/CN=Portico test ${name}`], dir);
+  openssl([
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.pem`,
+    "-days",
+    "2",
+    "-subj",
+    `/CN=Portico test ${name}`,
+  ], dir);
   return read(dir, name);
 }
 
@@ -47,12 +63,35 @@ export interface IssueOptions {
 const NEW_KEY = { ec: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], rsa: ["-newkey", "rsa:2048"] };
 
 /** A leaf certificate for `host` (and any extra names; `IP:…` for addresses) signed by `ca`, in `dir` as `file.pem` / `file.key`. */
-export function issue(dir: string, ca: IssuedCertificate, host: string, file = host.replace(/\*/g, "star"), extraNames: string[] = [], options: IssueOptions = {}): IssuedCertificate {
+export function issue(
+  dir: string,
+  ca: IssuedCertificate,
+  host: string,
+  file = host.replace(/\*/g, "star"),
+  extraNames: string[] = [],
+  options: IssueOptions = {},
+): IssuedCertificate {
   const names = [host, ...extraNames].map((n) => (n.startsWith("IP:") ? n : `DNS:${n}`)).join(",");
   const eku = options.extendedKeyUsage === undefined ? "serverAuth,clientAuth" : options.extendedKeyUsage;
   writeFileSync(join(dir, `${file}.ext`), `subjectAltName=${names}\nbasicConstraints=CA:FALSE\n${eku === null ? "" : `extendedKeyUsage=${eku}\n`}`);
   openssl(["req", ...NEW_KEY[options.keyType ?? "ec"], "-nodes", "-keyout", `${file}.key`, "-out", `${file}.csr`, "-subj", `/CN=${host}`], dir);
-  openssl(["x509", "-req", "-in", `${file}.csr`, "-CA", ca.certFile, "-CAkey", ca.keyFile, "-CAcreateserial", "-out", `${file}.pem`, "-days", "2", "-extfile", `${file}.ext`], dir);
+  openssl([
+    "x509",
+    "-req",
+    "-in",
+    `${file}.csr`,
+    "-CA",
+    ca.certFile,
+    "-CAkey",
+    ca.keyFile,
+    "-CAcreateserial",
+    "-out",
+    `${file}.pem`,
+    "-days",
+    "2",
+    "-extfile",
+    `${file}.ext`,
+  ], dir);
   return read(dir, file);
 }
 
@@ -70,10 +109,31 @@ export interface IntermediateOptions {
 export function makeIntermediate(dir: string, issuer: IssuedCertificate, name: string, options: IntermediateOptions = {}): IssuedCertificate {
   const basic = options.basicConstraints === undefined ? "critical,CA:TRUE" : options.basicConstraints;
   const usage = options.keyUsage === undefined ? "critical,keyCertSign,cRLSign" : options.keyUsage;
-  const ext = [basic === null ? "" : `basicConstraints=${basic}\n`, usage === null ? "" : `keyUsage=${usage}\n`, options.extra ? `${options.extra}\n` : "", "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"].join("");
+  const ext = [
+    basic === null ? "" : `basicConstraints=${basic}\n`,
+    usage === null ? "" : `keyUsage=${usage}\n`,
+    options.extra ? `${options.extra}\n` : "",
+    "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+  ].join("");
   writeFileSync(join(dir, `${name}.ext`), ext);
   openssl(["req", ...NEW_KEY.ec, "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=Portico test ${name}`], dir);
-  openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", issuer.certFile, "-CAkey", issuer.keyFile, "-CAcreateserial", "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.ext`], dir);
+  openssl([
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    issuer.certFile,
+    "-CAkey",
+    issuer.keyFile,
+    "-CAcreateserial",
+    "-out",
+    `${name}.pem`,
+    "-days",
+    "2",
+    "-extfile",
+    `${name}.ext`,
+  ], dir);
   return read(dir, name);
 }
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, runCli, spawnPortico, startGatewayProcess, tempDir, waitForOk, type GatewayProcess, type PorticoProcess } from "./harness.ts";
+import { freePort, type GatewayProcess, type PorticoProcess, runCli, spawnPortico, startGatewayProcess, tempDir, waitForOk } from "./harness.ts";
 
 /** A control plane under test. */
 export interface ControlPlaneProcess extends PorticoProcess {
@@ -49,7 +49,18 @@ export async function startControlPlane(
   for (const [name, text] of Object.entries(options.files ?? {})) writeConfig(name, text);
   const port = options.port ?? (await freePort());
   const tlsArgs = options.tls ? ["--tls-cert", options.tls.certFile, "--tls-key", options.tls.keyFile] : [];
-  const proc = spawnPortico(["control-plane", "--data", dataDir, "--port", String(port), "--bind", "127.0.0.1", "--watch-interval", options.watchInterval ?? "100ms", ...tlsArgs]);
+  const proc = spawnPortico([
+    "control-plane",
+    "--data",
+    dataDir,
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--watch-interval",
+    options.watchInterval ?? "100ms",
+    ...tlsArgs,
+  ]);
   const url = `${options.tls ? "https" : "http"}://127.0.0.1:${port}`;
   // Over HTTPS with a test CA this process's fetch would not trust it: wait for the log line instead.
   if (options.tls) await proc.waitForOutput(/"msg":"control plane started"/, 20_000);
@@ -61,7 +72,9 @@ export async function startControlPlane(
     dataDir,
     writeConfig,
     async status() {
-      const res = await fetch(`${url}/v1/admin/status`, { headers: { authorization: `Bearer ${readFileSync(join(dataDir, "state", "admin-token"), "utf8").trim()}` } });
+      const res = await fetch(`${url}/v1/admin/status`, {
+        headers: { authorization: `Bearer ${readFileSync(join(dataDir, "state", "admin-token"), "utf8").trim()}` },
+      });
       assert.equal(res.status, 200);
       return (await res.json()) as AdminStatus;
     },
@@ -94,7 +107,11 @@ export function fleetEnv(plane: { url: string }, token: string, backupDir: strin
 }
 
 /** Starts a gateway fed by `plane` with a fresh backup folder (or `backupDir`). */
-export function startFleetGateway(plane: { url: string }, token: string, options: { backupDir?: string; env?: Record<string, string>; ready?: boolean } = {}): Promise<GatewayProcess> {
+export function startFleetGateway(
+  plane: { url: string },
+  token: string,
+  options: { backupDir?: string; env?: Record<string, string>; ready?: boolean } = {},
+): Promise<GatewayProcess> {
   return startGatewayProcess({ env: fleetEnv(plane, token, options.backupDir ?? tempDir(), options.env), ready: options.ready });
 }
 

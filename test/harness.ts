@@ -3,7 +3,7 @@
  * runtime that runs the tests (so `bun test`, `deno test` and `node --test` each exercise their
  * own adapter), with free loopback ports and a configuration written to a temporary directory.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -109,7 +109,11 @@ export interface PorticoProcess {
 /** Runs `portico ARGS` on the current runtime with a clean environment (no PORTICO_* from the caller) plus `env`. */
 export function spawnPortico(args: string[], env: Record<string, string> = {}): PorticoProcess {
   const [cmd, ...base] = cliCommand();
-  const child = spawn(cmd!, [...base, ...args], { cwd: ROOT, env: { ...cleanEnv(), PORTICO_TELEMETRY_LOGS_STD: "json", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(cmd!, [...base, ...args], {
+    cwd: ROOT,
+    env: { ...cleanEnv(), PORTICO_TELEMETRY_LOGS_STD: "json", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   const waiters = new Set<() => void>();
   const collect = (d: Buffer) => {
@@ -124,7 +128,7 @@ export function spawnPortico(args: string[], env: Record<string, string> = {}): 
       exitCode = code;
       for (const w of waiters) w();
       resolve(code);
-    }),
+    })
   );
   return {
     child,

@@ -23,7 +23,8 @@ import { detectRuntime } from "../runtime/server/detect.ts";
 import { describeError } from "../config/schema/problems.ts";
 
 /** The suites Portico offers by default: the TLS 1.3 ones and ECDHE with AES-GCM or ChaCha20-Poly1305 for TLS 1.2. */
-const ALLOWED = /^TLS_(AES_(128_GCM_SHA256|256_GCM_SHA384)|CHACHA20_POLY1305_SHA256|ECDHE_(RSA|ECDSA)_WITH_(AES_128_GCM_SHA256|AES_256_GCM_SHA384|CHACHA20_POLY1305_SHA256))$/;
+const ALLOWED =
+  /^TLS_(AES_(128_GCM_SHA256|256_GCM_SHA384)|CHACHA20_POLY1305_SHA256|ECDHE_(RSA|ECDSA)_WITH_(AES_128_GCM_SHA256|AES_256_GCM_SHA384|CHACHA20_POLY1305_SHA256))$/;
 
 /** One suite testssl found offered. */
 interface Offered {
@@ -79,7 +80,9 @@ async function main(): Promise<number> {
   try {
     for (const negotiate of [false, true]) {
       const port = await freePort();
-      const hostnames = Object.entries(certs).map(([host, c]) => `  - { host: ${host}, cert: ${c.certFile}, key: ${c.keyFile}, negotiateClientCertificate: ${negotiate} }`);
+      const hostnames = Object.entries(certs).map(([host, c]) =>
+        `  - { host: ${host}, cert: ${c.certFile}, key: ${c.keyFile}, negotiateClientCertificate: ${negotiate} }`
+      );
       const gw = await startGatewayProcess({
         config: `apis:\n  - { name: api, path: /api, backend: up }\nbackends:\n  up: { urls: ["${upstream.url}"] }\nhostnames:\n${hostnames.join("\n")}\n`,
         env: { PORTICO_NET_SERVER_HTTPS_PORT: String(port) },
@@ -94,7 +97,11 @@ async function main(): Promise<number> {
           for (const o of offered) {
             const ok = ALLOWED.test(o.iana) && (o.protocol === "tls1_2" || o.protocol === "tls1_3");
             if (!ok) bad++;
-            rows.push(`| ${runtime} | ${negotiate ? "yes" : "no"} | ${host === "rsa.test" ? "RSA" : "ECDSA"} | ${o.protocol} | ${o.iana} | ${o.openssl} | ${ok ? "default" : "**outside the defaults**"} |`);
+            rows.push(
+              `| ${runtime} | ${negotiate ? "yes" : "no"} | ${host === "rsa.test" ? "RSA" : "ECDSA"} | ${o.protocol} | ${o.iana} | ${o.openssl} | ${
+                ok ? "default" : "**outside the defaults**"
+              } |`,
+            );
           }
         }
       } finally {
@@ -112,7 +119,11 @@ async function main(): Promise<number> {
     console.log("\ntestssl saw no suite at all: the run failed.");
     return 1;
   }
-  console.log(bad ? `\n${bad} suite(s) outside Portico's defaults.` : "\nNo suite outside Portico's defaults: no static RSA, CBC, CCM, CCM8 or ARIA, nothing before TLS 1.2.");
+  console.log(
+    bad
+      ? `\n${bad} suite(s) outside Portico's defaults.`
+      : "\nNo suite outside Portico's defaults: no static RSA, CBC, CCM, CCM8 or ARIA, nothing before TLS 1.2.",
+  );
   return bad ? 1 : 0;
 }
 

@@ -30,7 +30,14 @@ const server = createServer(
     const peer = socket.getPeerCertificate();
     req.resume();
     res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify({ protocol: socket.getProtocol(), cipher: socket.getCipher().standardName, servername: socket.servername, client: peer?.subject?.CN ?? null }));
+    res.end(
+      JSON.stringify({
+        protocol: socket.getProtocol(),
+        cipher: socket.getCipher().standardName,
+        servername: socket.servername,
+        client: peer?.subject?.CN ?? null,
+      }),
+    );
   },
 );
 server.listen(0, "127.0.0.1", () => {

@@ -4,9 +4,9 @@
  * `startArm` starts it pinned to the proxy CPU and waits until it serves the upstream's body.
  */
 import { join } from "node:path";
-import { ROOT, type Bench } from "./context.ts";
+import { type Bench, ROOT } from "./context.ts";
 import { nginxCommand } from "./nginx.ts";
-import { freePort, startServer, waitForOk, type Server } from "./procs.ts";
+import { freePort, type Server, startServer, waitForOk } from "./procs.ts";
 
 /** Every arm, in report order. */
 export const ALL_ARMS = ["direct", "nginx", "bun", "deno", "node", "peer"] as const;
@@ -50,7 +50,15 @@ export async function gatewayPlan(bench: Bench, runtime: Runtime, configFile: st
   };
   const argv = [...bench.proxyPin, ...cli, "runtime/cli.ts", "gateway", "--config", configFile];
   const managementUrl = `http://127.0.0.1:${mgmt}`;
-  return { name: runtime, runtime: bench.versions[runtime], argv, env, readyUrl: `${managementUrl}/readyz`, url: `http://127.0.0.1:${port}${path}`, managementUrl };
+  return {
+    name: runtime,
+    runtime: bench.versions[runtime],
+    argv,
+    env,
+    readyUrl: `${managementUrl}/readyz`,
+    url: `http://127.0.0.1:${port}${path}`,
+    managementUrl,
+  };
 }
 
 /** The plan for `name` (undefined for nginx when it is not installed); gateways serve `configFile` (default: the bench's). */

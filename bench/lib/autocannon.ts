@@ -1,6 +1,6 @@
 /** Running bench/probes/autocannon.ts (fixed-rate load on Node) and reading its result. */
 import { join } from "node:path";
-import { ROOT, type Bench } from "./context.ts";
+import { type Bench, ROOT } from "./context.ts";
 import { runCapture } from "./procs.ts";
 
 /** What one fixed-rate run measured; latencies in microseconds. */

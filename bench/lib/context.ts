@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { availableParallelism, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { atExit, freePort, startServer, waitForOk, type Server } from "./procs.ts";
+import { atExit, freePort, type Server, startServer, waitForOk } from "./procs.ts";
 import { ensureTool, firstLine, versionIn, which } from "./tools.ts";
 
 /** The repository's root directory (where `runtime/cli.ts` is). */
@@ -66,11 +66,29 @@ export async function openBench(opts: { nginx: boolean }): Promise<Bench> {
   atExit(() => rmSync(dir, { recursive: true, force: true }));
   const loadPin = pinned ? [taskset!, "-c", "1"] : [];
   const upstreamPort = await freePort();
-  const upstream = startServer("upstream", [...loadPin, bun, join(ROOT, "bench/upstream.ts"), String(upstreamPort)], { cwd: ROOT, logFile: join(dir, "upstream.log") });
+  const upstream = startServer("upstream", [...loadPin, bun, join(ROOT, "bench/upstream.ts"), String(upstreamPort)], {
+    cwd: ROOT,
+    logFile: join(dir, "upstream.log"),
+  });
   await waitForOk(`http://127.0.0.1:${upstreamPort}/`, 10_000, upstream);
   const configFile = join(dir, "portico.yaml");
   writeFileSync(configFile, baseConfig(upstreamPort));
-  return { dir, bun, deno, node, wrk, nginx, proxyPin: pinned ? [taskset!, "-c", "0"] : [], loadPin, pinned, versions, notes, upstream, upstreamPort, configFile };
+  return {
+    dir,
+    bun,
+    deno,
+    node,
+    wrk,
+    nginx,
+    proxyPin: pinned ? [taskset!, "-c", "0"] : [],
+    loadPin,
+    pinned,
+    versions,
+    notes,
+    upstream,
+    upstreamPort,
+    configFile,
+  };
 }
 
 /** One line describing the machine: CPUs, model, memory, load average now. */

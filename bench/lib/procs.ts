@@ -3,7 +3,7 @@
  * stops whatever it started, and every live one is killed when this process exits, fails or is
  * interrupted (see `installCleanup`).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { describeError } from "../../config/schema/problems.ts";
 
@@ -181,7 +181,9 @@ export async function waitForOk(url: string, timeoutMs: number, server?: Server)
   const deadline = Date.now() + timeoutMs;
   let last = "no answer";
   while (Date.now() < deadline) {
-    if (server?.hasExited()) throw new Error(`${server.name} exited (${await server.exited}) before ${url} answered: ${server.errorLine()}\n${server.logTail()}`);
+    if (server?.hasExited()) {
+      throw new Error(`${server.name} exited (${await server.exited}) before ${url} answered: ${server.errorLine()}\n${server.logTail()}`);
+    }
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
       const body = await response.text();

@@ -61,24 +61,35 @@ export function markdownTable(results: readonly ArmResult[]): string {
   const direct = results.find((r) => r.arm === "direct");
   const nginx = results.find((r) => r.arm === "nginx");
   const peer = results.find((r) => r.arm === "peer");
-  const header = ["arm", "runtime", "rps (median)", "p50", "p99", "vs direct", ...(nginx ? ["vs nginx"] : []), ...(peer ? ["vs peer"] : []), "runs (rps)", "errors"];
+  const header = [
+    "arm",
+    "runtime",
+    "rps (median)",
+    "p50",
+    "p99",
+    "vs direct",
+    ...(nginx ? ["vs nginx"] : []),
+    ...(peer ? ["vs peer"] : []),
+    "runs (rps)",
+    "errors",
+  ];
   const lines = [`| ${header.join(" | ")} |`, `|${header.map((_, i) => (i < 2 ? "---" : "---:")).join("|")}|`];
   for (const r of results) {
     const rps = median(r.runs.map((run) => run.rps));
     const cells = !r.runs.length
       ? [r.arm, r.runtime, "failed", "–", "–", "–", ...(nginx ? ["–"] : []), ...(peer ? ["–"] : []), "–", errors([], r.error ?? "no runs")]
       : [
-          r.arm,
-          r.runtime,
-          formatRps(rps),
-          formatLatency(median(r.runs.map((run) => run.p50us))),
-          formatLatency(median(r.runs.map((run) => run.p99us))),
-          ratio(rps, direct),
-          ...(nginx ? [ratio(rps, nginx)] : []),
-          ...(peer ? [ratio(rps, peer)] : []),
-          r.runs.map((run) => formatRps(run.rps)).join(", "),
-          errors(r.runs, r.error),
-        ];
+        r.arm,
+        r.runtime,
+        formatRps(rps),
+        formatLatency(median(r.runs.map((run) => run.p50us))),
+        formatLatency(median(r.runs.map((run) => run.p99us))),
+        ratio(rps, direct),
+        ...(nginx ? [ratio(rps, nginx)] : []),
+        ...(peer ? [ratio(rps, peer)] : []),
+        r.runs.map((run) => formatRps(run.rps)).join(", "),
+        errors(r.runs, r.error),
+      ];
     lines.push(`| ${cells.join(" | ")} |`);
   }
   return lines.join("\n");

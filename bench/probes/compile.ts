@@ -18,7 +18,15 @@ const text = generatedConfig(apis, 9000, true);
 const parsed: unknown = parseDocument(text).toJS();
 // What a control plane sends the same configuration as: JSON.
 const json = JSON.stringify(parsed);
-const result = { apis, bytes: text.length, loadMs: [] as number[], validateMs: [] as number[], applyMs: [] as number[], jsonLoadMs: [] as number[], jsonApplyMs: [] as number[] };
+const result = {
+  apis,
+  bytes: text.length,
+  loadMs: [] as number[],
+  validateMs: [] as number[],
+  applyMs: [] as number[],
+  jsonLoadMs: [] as number[],
+  jsonApplyMs: [] as number[],
+};
 
 for (let rep = 0; rep <= reps; rep++) {
   const t0 = performance.now();

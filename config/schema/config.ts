@@ -23,7 +23,10 @@ const UrlTemplate = z
 
 const Hostname = z
   .string()
-  .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, "expected a host name such as api.example.com or *.example.com")
+  .regex(
+    /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/,
+    "expected a host name such as api.example.com or *.example.com",
+  )
   .transform((h) => h.toLowerCase());
 
 const BackendUrl = z.string().refine((u) => {
@@ -115,7 +118,7 @@ const Backend = z
   .object({
     urls: z.array(BackendUrl).min(1),
     // prefault, not default: zod 4 returns a default as the output without parsing it (30 would mean 30 ms).
-    timeout: Duration.refine((ms) => ms > 0, "expected a duration above zero, such as \"30s\"").prefault("30s"),
+    timeout: Duration.refine((ms) => ms > 0, 'expected a duration above zero, such as "30s"').prefault("30s"),
     tls: BackendTls.optional(),
     concurrency: BackendConcurrency.prefault({}),
   })

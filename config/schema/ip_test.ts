@@ -20,7 +20,22 @@ describe("parseIp", () => {
   });
 
   it("refuses what is not an address", () => {
-    for (const bad of ["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.-1", "::1::", "1:2:3:4:5:6:7:8:9", "12345::", "g::1", "1:2:3:4:5:6:7", "1.2.3.4::", "example.com"]) {
+    for (
+      const bad of [
+        "",
+        "1.2.3",
+        "1.2.3.4.5",
+        "256.1.1.1",
+        "1.2.3.-1",
+        "::1::",
+        "1:2:3:4:5:6:7:8:9",
+        "12345::",
+        "g::1",
+        "1:2:3:4:5:6:7",
+        "1.2.3.4::",
+        "example.com",
+      ]
+    ) {
       assert.equal(parseIp(bad), undefined, bad);
     }
   });
@@ -51,10 +66,14 @@ describe("parseCidr", () => {
 
 describe("isLoopbackHost", () => {
   it("is true for 127.0.0.0/8, ::1 (bracketed too), their IPv4-mapped forms and localhost names", () => {
-    for (const host of ["127.0.0.1", "127.255.0.9", "::1", "[::1]", "::ffff:127.0.0.1", "[::ffff:7f00:1]", "localhost", "LOCALHOST.", "cp.localhost"]) assert.ok(isLoopbackHost(host), host);
+    for (const host of ["127.0.0.1", "127.255.0.9", "::1", "[::1]", "::ffff:127.0.0.1", "[::ffff:7f00:1]", "localhost", "LOCALHOST.", "cp.localhost"]) {
+      assert.ok(isLoopbackHost(host), host);
+    }
   });
 
   it("is false for the unspecified addresses, other addresses and other names", () => {
-    for (const host of ["0.0.0.0", "::", "[::]", "10.0.0.1", "128.0.0.1", "::2", "fe80::1", "cp.example", "localhost.example", "127.0.0.1.nip.io", ""]) assert.ok(!isLoopbackHost(host), host);
+    for (const host of ["0.0.0.0", "::", "[::]", "10.0.0.1", "128.0.0.1", "::2", "fe80::1", "cp.example", "localhost.example", "127.0.0.1.nip.io", ""]) {
+      assert.ok(!isLoopbackHost(host), host);
+    }
   });
 });

@@ -26,7 +26,9 @@ function committedSchemaValidator(): ValidateFunction {
 /** What Ajv reports for a value, one `PATH KEYWORD` line per error (`/apis/0/name pattern`), sorted; none when it is valid. */
 function ajvErrors(validate: ValidateFunction, value: unknown): string[] {
   if (validate(value)) return [];
-  return (validate.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.keyword}${e.keyword === "additionalProperties" ? ` ${(e.params as { additionalProperty: string }).additionalProperty}` : ""}`).sort();
+  return (validate.errors ?? []).map((e) =>
+    `${e.instancePath || "/"} ${e.keyword}${e.keyword === "additionalProperties" ? ` ${(e.params as { additionalProperty: string }).additionalProperty}` : ""}`
+  ).sort();
 }
 
 describe("config/portico.schema.json", () => {

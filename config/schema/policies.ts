@@ -63,7 +63,10 @@ const ClientIdentity = z
   .transform((identity) => Object.entries(identity).map(([k, v]) => `${k}=${v}`).join("\t"));
 
 /** An IP address or CIDR block (IPv4 or IPv6). */
-const IpOrCidr = z.string().refine((v) => parseCidr(v.trim()) !== undefined, "expected an IPv4 or IPv6 address or CIDR block (such as 10.0.0.0/8 or 2001:db8::/32)");
+const IpOrCidr = z.string().refine(
+  (v) => parseCidr(v.trim()) !== undefined,
+  "expected an IPv4 or IPv6 address or CIDR block (such as 10.0.0.0/8 or 2001:db8::/32)",
+);
 
 /** One IP address. */
 const Ip = z.string().refine((v) => parseIp(v.trim()) !== undefined, "expected an IPv4 or IPv6 address");
@@ -164,7 +167,9 @@ export const BUILTIN_POLICY_PARAMS = {
     })),
   cors: z
     .object({
-      "allowed-origins": z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+|null)$/, 'expected "*", "null" or an origin such as https://app.example.com')).min(1),
+      "allowed-origins": z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+|null)$/, 'expected "*", "null" or an origin such as https://app.example.com')).min(
+        1,
+      ),
       "allowed-methods": z.array(MethodName).default(["GET", "POST"]),
       "allowed-headers": z.array(z.union([HeaderName, z.literal("*")])).default([]),
       "expose-headers": z.array(HeaderName).default([]),
@@ -204,7 +209,8 @@ export const BUILTIN_POLICY_PARAMS = {
   "validate-client-certificate": z
     .object({
       // APIM checks revocation by default; Portico cannot (no CRL or OCSP client), so it must be off and say so.
-      "validate-revocation": z.literal(false, { error: "revocation checking (CRL, OCSP) is not supported: set validate-revocation: false" }).default(false).transform(String),
+      "validate-revocation": z.literal(false, { error: "revocation checking (CRL, OCSP) is not supported: set validate-revocation: false" }).default(false)
+        .transform(String),
       "validate-trust": z.boolean().default(true).transform(String),
       "validate-not-before": z.boolean().default(true).transform(String),
       "validate-not-after": z.boolean().default(true).transform(String),

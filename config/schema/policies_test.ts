@@ -83,7 +83,20 @@ describe("built-in policy parameters", () => {
 
 describe("templateProblem", () => {
   it("accepts every documented placeholder, bare route parameters and doubled braces", () => {
-    for (const ok of ["{request.ip}", "{request.method} {request.path}?{request.query}", "{request.header.x-api-key}", "{request.query.a}", "{request.route.id}", "{id}", "{context.variable.tenant}", "{api.name}/{operation.name}", "{{literal}}", "plain"]) {
+    for (
+      const ok of [
+        "{request.ip}",
+        "{request.method} {request.path}?{request.query}",
+        "{request.header.x-api-key}",
+        "{request.query.a}",
+        "{request.route.id}",
+        "{id}",
+        "{context.variable.tenant}",
+        "{api.name}/{operation.name}",
+        "{{literal}}",
+        "plain",
+      ]
+    ) {
       assert.equal(templateProblem(ok), undefined, ok);
     }
   });

@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
 import { opensslSuiteName } from "./tls.ts";
-import { showValue, suggest, type Problem } from "./problems.ts";
+import { type Problem, showValue, suggest } from "./problems.ts";
 
 type Raw = string | number | boolean;
 
@@ -58,7 +58,12 @@ const list = z.string().transform((v) => v.split(",").map((s) => s.trim()).filte
 const suites = list.transform((names, ctx) => {
   const unknown = names.filter((n) => opensslSuiteName(n) === undefined);
   if (unknown.length) {
-    ctx.addIssue({ code: "custom", message: `unknown cipher suite ${unknown.map((n) => JSON.stringify(n)).join(", ")} (expected IANA names such as TLS_AES_128_GCM_SHA256 or TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)` });
+    ctx.addIssue({
+      code: "custom",
+      message: `unknown cipher suite ${
+        unknown.map((n) => JSON.stringify(n)).join(", ")
+      } (expected IANA names such as TLS_AES_128_GCM_SHA256 or TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)`,
+    });
     return z.NEVER;
   }
   if (names.length === 0) {
@@ -168,7 +173,12 @@ function flatten(input: Record<string, unknown>, prefix = "", out: Record<string
 
 /** The outcome of resolving settings: the settings, or one problem per bad key; `warnings` are worth logging either way. */
 export type SettingsResult =
-  | { ok: true; settings: Settings; warnings: string[]; /** Keys set by the file, the environment or an override (not defaults). */ given: ReadonlySet<SettingKey> }
+  | {
+    ok: true;
+    settings: Settings;
+    warnings: string[]; /** Keys set by the file, the environment or an override (not defaults). */
+    given: ReadonlySet<SettingKey>;
+  }
   | { ok: false; problems: Problem[]; warnings: string[] };
 
 /**

@@ -135,8 +135,12 @@ describe("resolveSettings: the settings file", () => {
   });
 
   it("reads the usual spellings of true and false", () => {
-    for (const yes of [true, "true", "TRUE", "1", 1, "yes", "on"]) assert.equal(settingsOf({ "config.backup.enabled": yes })["config.backup.enabled"], true, String(yes));
-    for (const no of [false, "false", "0", 0, "no", "off", "Off"]) assert.equal(settingsOf({ "config.backup.enabled": no })["config.backup.enabled"], false, String(no));
+    for (const yes of [true, "true", "TRUE", "1", 1, "yes", "on"]) {
+      assert.equal(settingsOf({ "config.backup.enabled": yes })["config.backup.enabled"], true, String(yes));
+    }
+    for (const no of [false, "false", "0", 0, "no", "off", "Off"]) {
+      assert.equal(settingsOf({ "config.backup.enabled": no })["config.backup.enabled"], false, String(no));
+    }
   });
 
   it("reports an unknown key, dotted or nested, with a suggestion", () => {
@@ -163,7 +167,10 @@ describe("resolveSettings: environment variables", () => {
       "net.server.http.port": ["1", 1],
       "net.server.https.port": ["65535", 65535],
       "net.server.tls.min-version": ["TLSv1.3", "TLSv1.3"],
-      "net.server.tls.ciphers.allowed-suites": ["TLS_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", ["TLS_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]],
+      "net.server.tls.ciphers.allowed-suites": ["TLS_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", [
+        "TLS_AES_128_GCM_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+      ]],
       "net.client.tls.ciphers.allowed-suites": ["TLS_AES_256_GCM_SHA384", ["TLS_AES_256_GCM_SHA384"]],
       "net.server.timeouts.header": ["5s", 5_000],
       "net.server.timeouts.body-idle": ["2s", 2_000],
@@ -275,7 +282,9 @@ describe("resolveSettings: bad values", () => {
       assert.equal(found.length, 1, String(bad));
       assert.match(found[0]!, /^policy\.state\.max-bytes: expected a size from 1MiB to 64GiB, such as "64MiB" \(a bare number is bytes\) \(got /, String(bad));
     }
-    for (const bad of ["0", 0, "1.5", "ten", 100_001]) assert.match(problemsOf({ "net.client.tls.max-pools": bad })[0]!, /expected a whole number from 1 to 100000/, String(bad));
+    for (const bad of ["0", 0, "1.5", "ten", 100_001]) {
+      assert.match(problemsOf({ "net.client.tls.max-pools": bad })[0]!, /expected a whole number from 1 to 100000/, String(bad));
+    }
   });
 
   it("refuses zero and negative intervals", () => {
@@ -316,9 +325,15 @@ describe("resolveSettings: secrets", () => {
 
 describe("resolveSettings: cipher suites", () => {
   it("names every unknown suite, and refuses an empty list", () => {
-    const result = resolveSettings({ "net.server.tls.ciphers.allowed-suites": "TLS_AES_128_GCM_SHA256, ECDHE-RSA-AES128-GCM-SHA256, TLS_RSA_WITH_RC4_128_MD5" }, {});
+    const result = resolveSettings(
+      { "net.server.tls.ciphers.allowed-suites": "TLS_AES_128_GCM_SHA256, ECDHE-RSA-AES128-GCM-SHA256, TLS_RSA_WITH_RC4_128_MD5" },
+      {},
+    );
     assert.ok(!result.ok);
-    assert.match(formatProblem(result.problems[0]!), /^net\.server\.tls\.ciphers\.allowed-suites: unknown cipher suite "ECDHE-RSA-AES128-GCM-SHA256", "TLS_RSA_WITH_RC4_128_MD5" \(expected IANA names/);
+    assert.match(
+      formatProblem(result.problems[0]!),
+      /^net\.server\.tls\.ciphers\.allowed-suites: unknown cipher suite "ECDHE-RSA-AES128-GCM-SHA256", "TLS_RSA_WITH_RC4_128_MD5" \(expected IANA names/,
+    );
     const empty = resolveSettings({}, { PORTICO_NET_CLIENT_TLS_CIPHERS_ALLOWED_SUITES: " , " });
     assert.ok(!empty.ok);
     assert.match(formatProblem(empty.problems[0]!), /expected at least one cipher suite/);

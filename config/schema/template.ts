@@ -26,8 +26,7 @@ export function templateProblem(source: string): string | undefined {
     const end = source.indexOf("}", i + 1);
     if (end < 0) return "has a { without a closing } (write {{ for a literal brace)";
     const name = source.slice(i + 1, end).trim();
-    const known =
-      FIXED.has(name) ||
+    const known = FIXED.has(name) ||
       PREFIXES.some((p) => name.startsWith(p) && name.length > p.length) ||
       /^[A-Za-z_][A-Za-z0-9_-]*$/.test(name);
     if (!known) {

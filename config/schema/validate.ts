@@ -1,8 +1,8 @@
 import type { z } from "zod";
-import { Api, ConfigShape, Operation, type ApiConfig, type Config, type PolicySectionsConfig } from "./config.ts";
+import { Api, type ApiConfig, type Config, ConfigShape, Operation, type PolicySectionsConfig } from "./config.ts";
 import { keysAt } from "./introspect.ts";
 import { BUILTIN_POLICY_PARAMS, type BuiltinPolicyName } from "./policies.ts";
-import { formatPath, problemsFromZod, showValue, suggest, type Problem } from "./problems.ts";
+import { formatPath, type Problem, problemsFromZod, showValue, suggest } from "./problems.ts";
 
 /** Built-in policy names this version ships. */
 export const BUILTIN_POLICIES: ReadonlySet<string> = new Set(Object.keys(BUILTIN_POLICY_PARAMS));
@@ -64,21 +64,23 @@ function salvage(input: unknown): Config {
   const policies = isMap(doc.policies) ? doc.policies : undefined;
   const apis = Array.isArray(doc.apis)
     ? doc.apis.map((raw) => {
-        if (!isMap(raw)) return undefined;
-        const api = validFields(Api.shape, raw);
-        if (Object.hasOwn(raw, "hosts") && api.hosts === undefined) delete api.path; // unknown hosts: no route check
-        if (!backends) delete api.backend;
-        if (!policies) delete api.policies;
-        if (Array.isArray(raw.operations) && api.operations === undefined) {
-          api.operations = raw.operations.map((op) => (isMap(op) ? validFields(Operation.shape, op) : undefined));
-        }
-        return api;
-      })
+      if (!isMap(raw)) return undefined;
+      const api = validFields(Api.shape, raw);
+      if (Object.hasOwn(raw, "hosts") && api.hosts === undefined) delete api.path; // unknown hosts: no route check
+      if (!backends) delete api.backend;
+      if (!policies) delete api.policies;
+      if (Array.isArray(raw.operations) && api.operations === undefined) {
+        api.operations = raw.operations.map((op) => (isMap(op) ? validFields(Operation.shape, op) : undefined));
+      }
+      return api;
+    })
     : [];
   const gateways: Record<string, { apis: (string | undefined)[] }> = {};
   if (Array.isArray(doc.apis) && isMap(doc.gateways)) {
     for (const [name, raw] of Object.entries(doc.gateways)) {
-      if (isMap(raw) && Array.isArray(raw.apis)) gateways[name] = { apis: raw.apis.map((a) => (Api.shape.name.safeParse(a).success ? (a as string) : undefined)) };
+      if (isMap(raw) && Array.isArray(raw.apis)) {
+        gateways[name] = { apis: raw.apis.map((a) => (Api.shape.name.safeParse(a).success ? (a as string) : undefined)) };
+      }
     }
   }
   return { apis, backends: backends ?? {}, hostnames: [], policies: policies ?? {}, gateways } as unknown as Config;
@@ -123,7 +125,12 @@ function checkReferences(config: Config, modules: ModuleSource): Problem[] {
       if (owner !== undefined) {
         const on = host === "*" ? "any host" : `host ${host}`;
         const name = config.apis[owner]!.name;
-        problems.push(problem(["apis", i, "path"], `${showValue(api.path)} on ${on} is already served by apis[${owner}]${name === undefined ? "" : ` (${showValue(name)})`}`));
+        problems.push(
+          problem(
+            ["apis", i, "path"],
+            `${showValue(api.path)} on ${on} is already served by apis[${owner}]${name === undefined ? "" : ` (${showValue(name)})`}`,
+          ),
+        );
       } else routeOwner.set(key, i);
     }
 
@@ -135,19 +142,28 @@ function checkReferences(config: Config, modules: ModuleSource): Problem[] {
   if (config.global?.policies) problems.push(...checkPolicyUses(config.global.policies, ["global", "policies"], config));
 
   for (const [name, module] of Object.entries(config.policies)) {
-    if (BUILTIN_POLICIES.has(name)) problems.push(problem(["policies", name], `"${name}" is the name of a built-in policy; give the custom module another name`));
+    if (BUILTIN_POLICIES.has(name)) {
+      problems.push(problem(["policies", name], `"${name}" is the name of a built-in policy; give the custom module another name`));
+    }
     if (!module || typeof module !== "object") continue;
     if (modules === "file" && module.sha256 !== undefined && module.module === undefined) {
       problems.push(problem(["policies", name, "module"], "a module file is required: modules by digest alone come from a control plane"));
     }
     if (modules === "digest" && module.module !== undefined) {
-      problems.push(problem(["policies", name, "module"], `a gateway fed by a control plane loads modules by sha256 only, never from a local path (got ${showValue(module.module)})`));
+      problems.push(
+        problem(
+          ["policies", name, "module"],
+          `a gateway fed by a control plane loads modules by sha256 only, never from a local path (got ${showValue(module.module)})`,
+        ),
+      );
     }
   }
 
   for (const [gateway, assignment] of Object.entries(config.gateways)) {
     assignment.apis.forEach((name, k) => {
-      if (name !== undefined && !apiIndex.has(name)) problems.push(problem(["gateways", gateway, "apis", k], `unknown API ${showValue(name)} (known: ${knownList(apiIndex.keys())})`));
+      if (name !== undefined && !apiIndex.has(name)) {
+        problems.push(problem(["gateways", gateway, "apis", k], `unknown API ${showValue(name)} (known: ${knownList(apiIndex.keys())})`));
+      }
     });
   }
   return problems;
@@ -176,8 +192,9 @@ function checkOperations(api: ApiConfig, i: number): Problem[] {
     }
     if (op.name !== undefined) {
       const named = names.get(op.name);
-      if (named !== undefined) problems.push(problem(["apis", i, "operations", j, "name"], `duplicate operation name ${showValue(op.name)} (also operations[${named}])`));
-      else names.set(op.name, j);
+      if (named !== undefined) {
+        problems.push(problem(["apis", i, "operations", j, "name"], `duplicate operation name ${showValue(op.name)} (also operations[${named}])`));
+      } else names.set(op.name, j);
     }
     const params = [...(op.url ?? "").matchAll(/\{([^}*]+)\*?\}/g)].map((m) => m[1]!);
     const dup = params.find((p, k) => params.indexOf(p) !== k);
@@ -201,7 +218,10 @@ function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: Propert
           const names = Object.keys(config.backends);
           const hint = suggest(backend, names);
           problems.push(
-            problem([...here, "with", "backend-id"], `unknown backend ${showValue(backend)} (${hint ? `did you mean "${hint}"? ` : ""}known: ${knownList(names)})`),
+            problem(
+              [...here, "with", "backend-id"],
+              `unknown backend ${showValue(backend)} (${hint ? `did you mean "${hint}"? ` : ""}known: ${knownList(names)})`,
+            ),
           );
         }
         return;

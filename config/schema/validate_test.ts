@@ -70,7 +70,12 @@ describe("validateConfig: valid configurations", () => {
 
   it("allows the same template for different methods", () => {
     valid({
-      apis: [{ name: "a", path: "/a", backend: "orders", operations: [{ method: "GET", url: "/{id}" }, { method: "PUT", url: "/{id}" }, { method: "*", url: "/{id}" }] }],
+      apis: [{
+        name: "a",
+        path: "/a",
+        backend: "orders",
+        operations: [{ method: "GET", url: "/{id}" }, { method: "PUT", url: "/{id}" }, { method: "*", url: "/{id}" }],
+      }],
       backends: BACKENDS,
     });
   });
@@ -123,7 +128,12 @@ describe("validateConfig: several problems at once", () => {
         apis: [
           { name: "api", path: "/four", backend: "ordrs" },
           { name: "api", path: "four", backend: "a" },
-          { name: "b", path: "/four", backend: "a", operations: [{ method: "GET", url: "/{id}" }, { method: "GET", url: "bad" }, { method: "get", url: "/{x}" }] },
+          {
+            name: "b",
+            path: "/four",
+            backend: "a",
+            operations: [{ method: "GET", url: "/{id}" }, { method: "GET", url: "bad" }, { method: "get", url: "/{x}" }],
+          },
           { name: "c", path: "/c", hosts: ["bad_host"], backend: "a" },
           { name: "d", path: "/c", backend: "missing", bakend: "a" },
         ],
@@ -186,7 +196,7 @@ describe("validateConfig: unknown keys", () => {
       'apis[0].policies.inbound[0].wth: unknown key (did you mean "with"?)',
       'apis[0].policies.inbund: unknown key (did you mean "inbound"?)',
       'backend: unknown key (did you mean "backends"?)',
-      "backends.orders.url: unknown key (did you mean \"urls\"?)",
+      'backends.orders.url: unknown key (did you mean "urls"?)',
       "backends.orders.urls: required (expected array)",
       'hostnames[0].negotiateClientCertifcate: unknown key (did you mean "negotiateClientCertificate"?)',
       "zzzz: unknown key",
@@ -294,10 +304,18 @@ describe("validateConfig: operations", () => {
   const api = (operations: unknown[]) => ({ apis: [{ name: "a", path: "/a", backend: "orders", operations }], backends: BACKENDS });
 
   it("refuses the same method and template twice, whatever the parameter names", () => {
-    assert.deepEqual(problems(api([{ method: "GET", url: "/{id}" }, { method: "get", url: "/{orderId}" }, { method: "GET", url: "/{id}/items/{rest*}" }, { method: "GET", url: "/{x}/items/{all*}" }])), [
-      "apis[0].operations[1]: duplicate of operations[0] (GET /{orderId})",
-      "apis[0].operations[3]: duplicate of operations[2] (GET /{x}/items/{all*})",
-    ]);
+    assert.deepEqual(
+      problems(
+        api([{ method: "GET", url: "/{id}" }, { method: "get", url: "/{orderId}" }, { method: "GET", url: "/{id}/items/{rest*}" }, {
+          method: "GET",
+          url: "/{x}/items/{all*}",
+        }]),
+      ),
+      [
+        "apis[0].operations[1]: duplicate of operations[0] (GET /{orderId})",
+        "apis[0].operations[3]: duplicate of operations[2] (GET /{x}/items/{all*})",
+      ],
+    );
   });
 
   it("refuses duplicate operation names", () => {
@@ -334,13 +352,18 @@ describe("validateConfig: operations", () => {
   });
 
   it("requires a method and a URL", () => {
-    assert.deepEqual(problems(api([{}])), ["apis[0].operations[0].method: required (expected string)", "apis[0].operations[0].url: required (expected string)"]);
+    assert.deepEqual(problems(api([{}])), [
+      "apis[0].operations[0].method: required (expected string)",
+      "apis[0].operations[0].url: required (expected string)",
+    ]);
   });
 });
 
 describe("validateConfig: backends", () => {
   it("refuses URLs that are not plain http or https URLs, each at its index", () => {
-    const found = problems({ backends: { b: { urls: ["http://ok:9000/v1", "ftp://x", "http://x/?q=1", "http://x/#f", "not a url", "/relative", "http://user:pa55word@x"] } } });
+    const found = problems({
+      backends: { b: { urls: ["http://ok:9000/v1", "ftp://x", "http://x/?q=1", "http://x/#f", "not a url", "/relative", "http://user:pa55word@x"] } },
+    });
     assert.deepEqual(
       found.map((p) => p.slice(0, p.indexOf(":"))),
       ["backends.b.urls[1]", "backends.b.urls[2]", "backends.b.urls[3]", "backends.b.urls[4]", "backends.b.urls[5]", "backends.b.urls[6]"],
@@ -538,19 +561,25 @@ describe("validateConfig: backend TLS", () => {
         },
       }),
       [
-        'backends.a.tls: tls options need https:// URLs (got a map)',
+        "backends.a.tls: tls options need https:// URLs (got a map)",
         "backends.b.tls: cert and key go together (a client certificate needs its key) (got a map)",
         'backends.c.tls.verify: expected boolean, received string (got "no")',
         'backends.c.tls.sni: expected a host name such as api.example.com or *.example.com (got "not a host")',
       ],
     );
-    assert.deepEqual(problems({ backends: { d: { urls: ["https://10.0.0.5"], tls: { ca: "ca.pem", cert: "c.pem", key: "k.pem", verify: false, sni: "backend.internal" } } } }), []);
+    assert.deepEqual(
+      problems({ backends: { d: { urls: ["https://10.0.0.5"], tls: { ca: "ca.pem", cert: "c.pem", key: "k.pem", verify: false, sni: "backend.internal" } } } }),
+      [],
+    );
   });
 });
 
 describe("validateConfig: validate-client-certificate", () => {
   it("checks identities and refuses revocation checking it cannot do", () => {
-    const use = (params: unknown) => ({ apis: [{ name: "a", path: "/a", backend: "orders", policies: { inbound: [{ policy: "validate-client-certificate", with: params }] } }], backends: BACKENDS });
+    const use = (params: unknown) => ({
+      apis: [{ name: "a", path: "/a", backend: "orders", policies: { inbound: [{ policy: "validate-client-certificate", with: params }] } }],
+      backends: BACKENDS,
+    });
     assert.deepEqual(problems(use({ "validate-revocation": true, identities: [{}, { thumbprint: "zz" }, { subject: "CN=a\tb" }] })), [
       "apis[0].policies.inbound[0].with.validate-revocation: revocation checking (CRL, OCSP) is not supported: set validate-revocation: false (got true)",
       "apis[0].policies.inbound[0].with.identities[0]: an identity needs at least one attribute, such as thumbprint or subject (got a map)",
@@ -564,7 +593,9 @@ describe("validateConfig: validate-client-certificate", () => {
 describe("validateConfig: the global scope", () => {
   it("checks global policies like an API's, at their path", () => {
     assert.deepEqual(
-      problems({ global: { policies: { inbound: [{ policy: "set-heder" }], outbound: [{ policy: "set-header", with: {} }] } }, backends: BACKENDS }).map((p) => p.replace(/ \(did you mean.*$/, "")),
+      problems({ global: { policies: { inbound: [{ policy: "set-heder" }], outbound: [{ policy: "set-header", with: {} }] } }, backends: BACKENDS }).map((p) =>
+        p.replace(/ \(did you mean.*$/, "")
+      ),
       ['global.policies.inbound[0].policy: unknown policy "set-heder"', "global.policies.outbound[0].with.name: required (expected string)"],
     );
     assert.deepEqual(problems({ global: { polices: {} } }), ['global.polices: unknown key (did you mean "policies"?)']);

@@ -23,7 +23,8 @@ export function configJsonSchema(): Record<string, unknown> {
   return {
     $schema: schema.$schema,
     title: "Portico gateway configuration",
-    description: "APIs, backends, TLS host names, custom policies and gateway assignments. Generated from config/schema/config.ts by config/schema/write-json-schema.ts: do not edit by hand.",
+    description:
+      "APIs, backends, TLS host names, custom policies and gateway assignments. Generated from config/schema/config.ts by config/schema/write-json-schema.ts: do not edit by hand.",
     ...schema,
   };
 }
@@ -46,13 +47,24 @@ function editorHelp() {
   help.add(PolicySections, { id: "PolicySections", description: "Policy chains by section; `base` includes the parent scope's chain." });
   help.add(PolicyUse, { id: "PolicyUse", description: '"base", or a policy with its parameters.' });
   help.add(backend, { id: "Backend", description: "A backend: one URL, or several forming a round-robin pool." });
-  help.add(backend.shape.urls, { description: "http:// or https:// URLs without query, fragment or credentials; the URL's path is put in front of the request's." });
+  help.add(backend.shape.urls, {
+    description: "http:// or https:// URLs without query, fragment or credentials; the URL's path is put in front of the request's.",
+  });
   help.add(backend.shape.timeout, {
     description: 'Time allowed for response headers: "500ms", "30s", "2m", "1h"; a bare number counts as seconds. Default "30s".',
   });
-  help.add(ConfigShape.shape.hostnames.unwrap().element, { id: "TlsHostname", description: "A TLS host name served by the HTTPS listener, with its certificate and key files." });
-  help.add(ConfigShape.shape.policies.unwrap().valueType, { id: "PolicyModule", description: "A custom policy module: a file (standalone) or a sha256 digest (control plane), with its sandbox budget." });
-  help.add(ConfigShape.shape.gateways.unwrap().valueType, { id: "GatewayAssignment", description: "Control plane only: the APIs and host names a named gateway serves." });
+  help.add(ConfigShape.shape.hostnames.unwrap().element, {
+    id: "TlsHostname",
+    description: "A TLS host name served by the HTTPS listener, with its certificate and key files.",
+  });
+  help.add(ConfigShape.shape.policies.unwrap().valueType, {
+    id: "PolicyModule",
+    description: "A custom policy module: a file (standalone) or a sha256 digest (control plane), with its sandbox budget.",
+  });
+  help.add(ConfigShape.shape.gateways.unwrap().valueType, {
+    id: "GatewayAssignment",
+    description: "Control plane only: the APIs and host names a named gateway serves.",
+  });
   return help;
 }
 
@@ -61,8 +73,7 @@ export function configJsonSchemaText(): string {
   return `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
 }
 
-const isMain =
-  (import.meta as { main?: boolean }).main ?? (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url));
+const isMain = (import.meta as { main?: boolean }).main ?? (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url));
 
 if (isMain) {
   writeFileSync(SCHEMA_FILE, configJsonSchemaText());

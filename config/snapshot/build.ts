@@ -15,10 +15,10 @@ import { isPem, readBackendTls, readCaBundle, readCertificatePair } from "../cer
 import { contentHash, loadConfigJson, loadConfigText, type LoadResult } from "../load.ts";
 
 export type { LoadResult } from "../load.ts";
-import { BackendConcurrency, type ApiConfig, type Config, type PolicySectionsConfig } from "../schema/config.ts";
+import { type ApiConfig, BackendConcurrency, type Config, type PolicySectionsConfig } from "../schema/config.ts";
 import { builtinPolicyConfig, type BuiltinPolicyName } from "../schema/policies.ts";
 import { describeError, formatPath, formatProblem, type Problem } from "../schema/problems.ts";
-import { normalizePrefix, validateConfig, type ModuleSource } from "../schema/validate.ts";
+import { type ModuleSource, normalizePrefix, validateConfig } from "../schema/validate.ts";
 import type { ApiSpec, BackendSpec, ChainsSpec, HostnameSpec, OperationSpec, PolicyStepSpec, Snapshot } from "./snapshot.ts";
 
 export { formatProblem, type Problem } from "../schema/problems.ts";
@@ -180,7 +180,9 @@ class Builder {
     const { config } = this;
     const backends = new Map<string, BackendSpec>();
     for (const [name, backend] of Object.entries(config.backends)) {
-      const tls = backend.tls ? this.#read(["backends", name, "tls"], backend.tls, (b) => readBackendTls(name, b, this.#baseDir), [backend.tls.ca, backend.tls.cert, backend.tls.key]) : undefined;
+      const tls = backend.tls
+        ? this.#read(["backends", name, "tls"], backend.tls, (b) => readBackendTls(name, b, this.#baseDir), [backend.tls.ca, backend.tls.cert, backend.tls.key])
+        : undefined;
       backends.set(name, { name, urls: backend.urls, timeoutMs: backend.timeout, concurrency: concurrencyOf(backend.concurrency), tls });
     }
     const globalUses = scopeUses(config.global?.policies, NO_USES);
@@ -188,8 +190,19 @@ class Builder {
     const hostnames: HostnameSpec[] = [];
     config.hostnames.forEach((h, i) => {
       const pair = this.#read(["hostnames", i], h, () => readCertificatePair(h, this.#baseDir), [h.cert, h.key]);
-      const clientCa = h.clientCa === undefined ? undefined : this.#read(["hostnames", i, "clientCa"], h, () => readCaBundle(h.clientCa!, this.#baseDir, `hostname ${h.host} (clientCa)`), [h.clientCa]);
-      if (pair) hostnames.push({ host: h.host, cert: pair.cert, key: pair.key, notAfter: pair.notAfter, negotiateClientCertificate: h.negotiateClientCertificate, clientCa });
+      const clientCa = h.clientCa === undefined
+        ? undefined
+        : this.#read(["hostnames", i, "clientCa"], h, () => readCaBundle(h.clientCa!, this.#baseDir, `hostname ${h.host} (clientCa)`), [h.clientCa]);
+      if (pair) {
+        hostnames.push({
+          host: h.host,
+          cert: pair.cert,
+          key: pair.key,
+          notAfter: pair.notAfter,
+          negotiateClientCertificate: h.negotiateClientCertificate,
+          clientCa,
+        });
+      }
     });
     return Object.freeze({ hash, source, apis, backends, hostnames, modules: this.#modules, files: [...this.#files] });
   }
@@ -251,8 +264,9 @@ class Builder {
     let module: PolicyStepSpec["module"] | undefined;
     if (bytes) {
       const sha256 = createHash("sha256").update(bytes).digest("hex");
-      if (custom.sha256 !== undefined && custom.sha256 !== sha256) this.#problem(["policies", name, "sha256"], `the module's sha256 is ${sha256}, not ${custom.sha256}`);
-      else {
+      if (custom.sha256 !== undefined && custom.sha256 !== sha256) {
+        this.#problem(["policies", name, "sha256"], `the module's sha256 is ${sha256}, not ${custom.sha256}`);
+      } else {
         this.#modules.set(sha256, bytes);
         module = { kind: "custom", sha256, budget };
       }

@@ -22,7 +22,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gatewayView, loadDesired } from "../../control-plane/desired.ts";
 import { ModuleStore } from "../../control-plane/modules.ts";
-import { formatProblem, snapshotFromFile, snapshotFromJson, type Snapshot } from "./build.ts";
+import { formatProblem, type Snapshot, snapshotFromFile, snapshotFromJson } from "./build.ts";
 
 /** The folder of the golden cases. */
 const GOLDEN_DIR = fileURLToPath(new URL("./golden/", import.meta.url));

@@ -18,12 +18,12 @@ export type { BackendTlsMaterial } from "../certificates.ts";
 export type ModuleRef =
   | { readonly kind: "builtin"; readonly name: BuiltinPolicyName }
   | {
-      readonly kind: "custom";
-      /** sha256 (hex) of the module's bytes, which `Snapshot.modules` holds. */
-      readonly sha256: string;
-      /** Fuel per call and linear memory cap, defaults applied. */
-      readonly budget: { readonly fuel: number; readonly memoryBytes: number };
-    };
+    readonly kind: "custom";
+    /** sha256 (hex) of the module's bytes, which `Snapshot.modules` holds. */
+    readonly sha256: string;
+    /** Fuel per call and linear memory cap, defaults applied. */
+    readonly budget: { readonly fuel: number; readonly memoryBytes: number };
+  };
 
 /** One use of a policy in a chain, ready to instantiate. */
 export interface PolicyStepSpec {

@@ -78,7 +78,12 @@ export class ControlPlaneClient {
     headers.set("authorization", this.#auth);
     let response: Response;
     try {
-      response = await (this.options.fetch ?? fetch)(`${this.#base}${path}`, { ...init, headers, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: "error" });
+      response = await (this.options.fetch ?? fetch)(`${this.#base}${path}`, {
+        ...init,
+        headers,
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+        redirect: "error",
+      });
     } catch (error) {
       const what = (error as Error).name === "TimeoutError" ? `no answer within ${this.options.timeoutMs} ms` : networkReason(error);
       throw new SyncError(`control plane ${this.options.endpoint} unreachable: ${what}`, "unreachable");

@@ -11,6 +11,8 @@ describe("plainHttpEndpoint", () => {
   });
 
   it("is undefined for https://, for loopback hosts, and for what is not a URL", () => {
-    for (const endpoint of ["https://cp.example:8079", "http://127.0.0.1:8079", "http://[::1]:8079", "http://localhost:8079", "not a url"]) assert.equal(plainHttpEndpoint(endpoint), undefined, endpoint);
+    for (const endpoint of ["https://cp.example:8079", "http://127.0.0.1:8079", "http://[::1]:8079", "http://localhost:8079", "not a url"]) {
+      assert.equal(plainHttpEndpoint(endpoint), undefined, endpoint);
+    }
   });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { describe, it, before } from "node:test";
-import { ensureBinaries, type BuildResult, type Platform } from "./build.ts";
+import { before, describe, it } from "node:test";
+import { type BuildResult, ensureBinaries, type Platform } from "./build.ts";
 import { runBinary, startQuickstart } from "./launch.ts";
 
 // The binaries are built once per set of inputs (dist/binaries.json), so bun test, deno test and

@@ -143,7 +143,9 @@ export interface BuildResult {
 }
 
 /** Builds the binaries with `bun build --compile`, or reuses them when `ifStale` and nothing changed. */
-function buildBinaries({ platforms = Object.keys(TARGETS) as Platform[], ifStale = false, log = (l) => process.stderr.write(`${l}\n`) }: BuildOptions = {}): BuildResult {
+function buildBinaries(
+  { platforms = Object.keys(TARGETS) as Platform[], ifStale = false, log = (l) => process.stderr.write(`${l}\n`) }: BuildOptions = {},
+): BuildResult {
   const bun = bunExecutable();
   const bunVersion = execFileSync(bun, ["--version"], { encoding: "utf8" }).trim();
   const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;

@@ -5,14 +5,14 @@
  * `qemu-aarch64-static` on other machines. The quickstart configuration runs with the demo echo
  * backend on a free port.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { copyFileSync, existsSync, linkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { arch, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { startEchoBackend } from "../../runtime/demo/echo-backend.ts";
 import { freePort } from "../../test/harness.ts";
-import { binaryPath, ROOT, type Platform } from "./build.ts";
+import { binaryPath, type Platform, ROOT } from "./build.ts";
 
 /** The platform of this machine, when it is one we ship. */
 export function hostPlatform(): Platform | undefined {
@@ -34,14 +34,17 @@ function emulatorFor(platform: Platform): string[] {
   if (platform !== "linux-arm64") throw new Error(`cannot run a ${platform} binary on ${arch()}`);
   const qemu = onPath("qemu-aarch64-static");
   if (!qemu) {
-    throw new Error("qemu-aarch64-static is not installed: the linux-arm64 smoke test needs Debian's qemu-user-static (.ci/run installs it: apt-get install qemu-user-static)");
+    throw new Error(
+      "qemu-aarch64-static is not installed: the linux-arm64 smoke test needs Debian's qemu-user-static (.ci/run installs it: apt-get install qemu-user-static)",
+    );
   }
   if (!existsSync("/lib/ld-linux-aarch64.so.1")) {
-    throw new Error("the arm64 C library is not installed (/lib/ld-linux-aarch64.so.1 is missing): dpkg --add-architecture arm64 && apt-get update && apt-get install libc6:arm64 (.ci/run does this)");
+    throw new Error(
+      "the arm64 C library is not installed (/lib/ld-linux-aarch64.so.1 is missing): dpkg --add-architecture arm64 && apt-get update && apt-get install libc6:arm64 (.ci/run does this)",
+    );
   }
   return [qemu];
 }
-
 
 /** The quickstart configuration with its echo backend moved from port 9001 to `echoPort`. */
 export function quickstartConfig(echoPort: number): string {
@@ -86,7 +89,12 @@ function isolate(platform: Platform): { dir: string; binary: string } {
 }
 
 /** Runs the binary of `platform` to completion with `args` and extra environment variables (from an empty directory). */
-export function runBinary(platform: Platform, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runBinary(
+  platform: Platform,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const prefix = emulatorFor(platform);
   const { dir, binary } = isolate(platform);
   const [cmd, ...rest] = [...prefix, binary, ...args];
@@ -174,7 +182,11 @@ export async function startQuickstart(platform: Platform, timeoutMs = 60_000): P
   for (;;) {
     if (spawnError || child.exitCode !== null || child.signalCode !== null) {
       await stop();
-      throw new Error(`${platform} binary did not start (${spawnError?.message ?? `exit code ${child.exitCode}, signal ${child.signalCode}`}); it printed:\n${output || "(nothing)"}`);
+      throw new Error(
+        `${platform} binary did not start (${spawnError?.message ?? `exit code ${child.exitCode}, signal ${child.signalCode}`}); it printed:\n${
+          output || "(nothing)"
+        }`,
+      );
     }
     try {
       const res = await fetch(`${managementUrl}/readyz`);

@@ -37,7 +37,11 @@ for (const platform of Object.keys(build.binaries) as Platform[]) {
     process.stderr.write(`${platform} run ${i + 1}: ready ${ready.at(-1)!.toFixed(0)} ms, RSS ${mib(rss.at(-1)!)}\n`);
   }
   const { bytes } = build.binaries[platform]!;
-  rows.push(`| ${platform}${platform === "linux-arm64" ? " (qemu-aarch64-static)" : ""} | ${mib(bytes)} (${bytes.toLocaleString("en")} B) | ${median(ready).toFixed(0)} ms | ${median(firstRequest).toFixed(0)} ms | ${mib(median(rss))} |`);
+  rows.push(
+    `| ${platform}${platform === "linux-arm64" ? " (qemu-aarch64-static)" : ""} | ${mib(bytes)} (${bytes.toLocaleString("en")} B) | ${
+      median(ready).toFixed(0)
+    } ms | ${median(firstRequest).toFixed(0)} ms | ${mib(median(rss))} |`,
+  );
 }
 process.stdout.write(
   [

@@ -178,7 +178,11 @@ describe("portico token, key and control-plane", () => {
   it("refuses a gateway whose token names another gateway than gateway.name", async () => {
     const data = tempDir();
     const token = (await runCli(["token", "create", "--gateway", "edge-1", "--data", data])).stdout.trim();
-    const res = await runCli(["gateway"], { PORTICO_CONFIG_SERVICE_ENDPOINT: "http://127.0.0.1:9", PORTICO_CONFIG_SERVICE_AUTH: token, PORTICO_GATEWAY_NAME: "edge-2" });
+    const res = await runCli(["gateway"], {
+      PORTICO_CONFIG_SERVICE_ENDPOINT: "http://127.0.0.1:9",
+      PORTICO_CONFIG_SERVICE_AUTH: token,
+      PORTICO_GATEWAY_NAME: "edge-2",
+    });
     assert.equal(res.code, 1);
     assert.match(res.stderr, /gateway\.name is "edge-2" but the token in config\.service\.auth is for gateway "edge-1"/);
     const garbage = await runCli(["gateway"], { PORTICO_CONFIG_SERVICE_ENDPOINT: "http://127.0.0.1:9", PORTICO_CONFIG_SERVICE_AUTH: "hunter2" });

@@ -4,7 +4,7 @@ import { parse as parseYaml } from "yaml";
 import { formatProblem } from "../../config/snapshot/build.ts";
 import { resolveSettings, type SettingKey, type Settings } from "../../config/schema/settings.ts";
 import { readClaims } from "../../control-plane/tokens.ts";
-import { startGateway, StartupError, type Gateway } from "../gateway/gateway.ts";
+import { type Gateway, startGateway, StartupError } from "../gateway/gateway.ts";
 import { createLogger } from "../observability/log.ts";
 import { loadAdapter } from "../server/detect.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
@@ -30,7 +30,10 @@ function readSettingsFile(path: string): Record<string, unknown> {
 }
 
 /** Resolves settings from an optional file and the environment, or fails naming every bad key and value. */
-export function loadSettings(file: string | undefined, env: Record<string, string | undefined>): { settings: Settings; warnings: string[]; given: ReadonlySet<SettingKey> } {
+export function loadSettings(
+  file: string | undefined,
+  env: Record<string, string | undefined>,
+): { settings: Settings; warnings: string[]; given: ReadonlySet<SettingKey> } {
   const result = resolveSettings(file ? readSettingsFile(file) : undefined, env);
   if (!result.ok) {
     throw new CliError(`settings: ${result.problems.length} invalid`, EXIT.invalid, result.problems.map((p) => `settings: ${formatProblem(p)}`));
@@ -57,7 +60,14 @@ export async function gatewayCommand(args: string[]): Promise<Gateway> {
   }
   const adapter = await loadAdapter();
   try {
-    return await startGateway({ settings, adapter, logger, configFile: values.config, name: values.config ? undefined : gatewayName(settings, given), version: version() });
+    return await startGateway({
+      settings,
+      adapter,
+      logger,
+      configFile: values.config,
+      name: values.config ? undefined : gatewayName(settings, given),
+      version: version(),
+    });
   } catch (error) {
     if (error instanceof StartupError) throw new CliError(error.message, EXIT.invalid, error.problems);
     throw error;
@@ -72,11 +82,19 @@ export async function gatewayCommand(args: string[]): Promise<Gateway> {
 function gatewayName(settings: Settings, given: ReadonlySet<SettingKey>): string {
   const claims = settings["config.service.auth"] ? readClaims(settings["config.service.auth"]) : undefined;
   if (!claims) {
-    if (settings["config.service.auth"]) throw new CliError("config.service.auth: not a Portico gateway token (expected NAME&KEY&GENERATION&EXPIRY&SIGNATURE, from portico token create)", EXIT.invalid);
+    if (settings["config.service.auth"]) {
+      throw new CliError(
+        "config.service.auth: not a Portico gateway token (expected NAME&KEY&GENERATION&EXPIRY&SIGNATURE, from portico token create)",
+        EXIT.invalid,
+      );
+    }
     return settings["gateway.name"];
   }
   if (given.has("gateway.name") && settings["gateway.name"] !== claims.gateway) {
-    throw new CliError(`gateway.name is ${JSON.stringify(settings["gateway.name"])} but the token in config.service.auth is for gateway ${JSON.stringify(claims.gateway)}`, EXIT.invalid);
+    throw new CliError(
+      `gateway.name is ${JSON.stringify(settings["gateway.name"])} but the token in config.service.auth is for gateway ${JSON.stringify(claims.gateway)}`,
+      EXIT.invalid,
+    );
   }
   return claims.gateway;
 }

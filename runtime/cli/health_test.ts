@@ -14,7 +14,10 @@ function settings(env: Record<string, string>): Settings {
 describe("portico health", () => {
   it("asks the status probe on the configured HTTP port, on loopback for a wildcard bind address", () => {
     assert.equal(healthUrl(settings({})), "http://127.0.0.1:8080/status-0123456789abcdef");
-    assert.equal(healthUrl(settings({ PORTICO_NET_SERVER_HTTP_PORT: "9999", PORTICO_NET_SERVER_BIND_ADDRESS: "10.0.0.7" })), "http://10.0.0.7:9999/status-0123456789abcdef");
+    assert.equal(
+      healthUrl(settings({ PORTICO_NET_SERVER_HTTP_PORT: "9999", PORTICO_NET_SERVER_BIND_ADDRESS: "10.0.0.7" })),
+      "http://10.0.0.7:9999/status-0123456789abcdef",
+    );
     assert.equal(healthUrl(settings({ PORTICO_NET_SERVER_BIND_ADDRESS: "::1" })), "http://[::1]:8080/status-0123456789abcdef");
   });
 

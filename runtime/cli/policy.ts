@@ -105,16 +105,18 @@ async function testCommand(args: string[], out: (line: string) => void): Promise
   }
   const failed = results.filter((r) => r.differences.length > 0).length;
   out(`${results.length} case${results.length === 1 ? "" : "s"}: ${results.length - failed} passed, ${failed} failed`);
-  if (failed) throw new CliError(`policy test: ${failed} of ${results.length} case${results.length === 1 ? "" : "s"} failed (${shown(fixturesFile)})`, EXIT.invalid);
+  if (failed) {
+    throw new CliError(`policy test: ${failed} of ${results.length} case${results.length === 1 ? "" : "s"} failed (${shown(fixturesFile)})`, EXIT.invalid);
+  }
   return EXIT.ok;
 }
 
 /** `portico policy new|build|test ...`: scaffold, compile and test a policy plugin. */
-export async function policyCommand(args: string[], out: (line: string) => void): Promise<number> {
+export function policyCommand(args: string[], out: (line: string) => void): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
     case "new":
-      return newCommand(rest, out);
+      return Promise.resolve(newCommand(rest, out));
     case "build":
       return buildCommand(rest, out);
     case "test":

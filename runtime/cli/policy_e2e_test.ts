@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ROOT, runCli, startGatewayProcess, tempDir, type CliResult, type GatewayProcess } from "../../test/harness.ts";
+import { type CliResult, type GatewayProcess, ROOT, runCli, startGatewayProcess, tempDir } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
 /** Compiling with AssemblyScript takes a few seconds, more on a busy machine. */
@@ -141,7 +141,14 @@ cases:
     const noModule = await runCli(["policy", "test", empty, "--fixtures", join(project, "fixtures.yaml")]);
     assert.equal(noModule.code, 1);
     assert.match(noModule.stderr, /empty\/build\/empty\.wasm: module not found \(build it with portico policy build /);
-    const otherAbi = await runCli(["policy", "test", "--module", join(ROOT, "policies-wasm/dist/fixtures/abi-v2.wasm"), "--fixtures", join(project, "fixtures.yaml")]);
+    const otherAbi = await runCli([
+      "policy",
+      "test",
+      "--module",
+      join(ROOT, "policies-wasm/dist/fixtures/abi-v2.wasm"),
+      "--fixtures",
+      join(project, "fixtures.yaml"),
+    ]);
     assert.equal(otherAbi.code, 1);
     assert.match(otherAbi.stderr, /abi-v2\.wasm: module \w+ is built for policy ABI 2\.0; this gateway implements 1\.3$/m);
   });
@@ -160,11 +167,13 @@ cases:
 
 describe("the api-key example in AssemblyScript, C and Rust (ABI neutrality)", () => {
   const dir = join(ROOT, "policies-wasm/examples/api-key");
-  for (const [language, file] of [
-    ["AssemblyScript", "api-key.wasm"],
-    ["C (clang --target=wasm32, no libc)", "api-key-c.wasm"],
-    ["Rust (rustc --target wasm32-unknown-unknown)", "api-key-rust.wasm"],
-  ] as const) {
+  for (
+    const [language, file] of [
+      ["AssemblyScript", "api-key.wasm"],
+      ["C (clang --target=wasm32, no libc)", "api-key-c.wasm"],
+      ["Rust (rustc --target wasm32-unknown-unknown)", "api-key-rust.wasm"],
+    ] as const
+  ) {
     it(`${language} passes the shared fixtures`, async () => {
       const res = await runCli(["policy", "test", dir, "--module", join(ROOT, "policies-wasm/dist/examples", file)]);
       assert.equal(res.code, 0, res.stdout + res.stderr);
@@ -178,7 +187,9 @@ describe("the C and Rust builds of the api-key example in a gateway, as the guid
   let gw: GatewayProcess;
   const module = (file: string) => {
     const path = join(ROOT, "policies-wasm/dist/examples", file);
-    return `{ module: ${JSON.stringify(path)}, sha256: ${createHash("sha256").update(readFileSync(path)).digest("hex")}, budget: { fuel: 1000000, memory: 1MiB } }`;
+    return `{ module: ${JSON.stringify(path)}, sha256: ${
+      createHash("sha256").update(readFileSync(path)).digest("hex")
+    }, budget: { fuel: 1000000, memory: 1MiB } }`;
   };
 
   before(async () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { createToken, fleetEnv } from "../../test/control-plane.ts";
-import { freePort, ROOT, spawnPortico, tempDir, waitForOk, type PorticoProcess } from "../../test/harness.ts";
+import { freePort, type PorticoProcess, ROOT, spawnPortico, tempDir, waitForOk } from "../../test/harness.ts";
 
 /** A started process with its stdout and stderr kept apart. */
 interface Captured {

@@ -49,11 +49,13 @@ export class ConfigApplier {
         local: outcome.pipeline.revision,
       });
       for (const backend of outcome.pipeline.backends.values()) {
-        if (backend.tls && !backend.tls.verify) this.logger.warn("TLS verification is off for a backend (tls.verify: false): its identity is not checked", { backend: backend.name });
+        if (backend.tls && !backend.tls.verify) {
+          this.logger.warn("TLS verification is off for a backend (tls.verify: false): its identity is not checked", { backend: backend.name });
+        }
       }
       for (const listener of this.#listeners) {
         await listener(outcome.pipeline).catch((error: unknown) =>
-          this.logger.error("applying the configuration to a listener failed", { error: describeError(error) }),
+          this.logger.error("applying the configuration to a listener failed", { error: describeError(error) })
         );
       }
       return outcome;

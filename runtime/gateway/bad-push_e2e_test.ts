@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createToken } from "../../control-plane/tokens.ts";
 import { eventually, startFleetGateway } from "../../test/control-plane.ts";
-import { ROOT, type GatewayProcess } from "../../test/harness.ts";
+import { type GatewayProcess, ROOT } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
 const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
@@ -21,7 +21,10 @@ class ScriptedControlPlane {
   /** ETag override, to simulate a download damaged on the way. */
   etag: string | undefined;
   readonly modules = new Map<string, Uint8Array>();
-  heartbeat: { applied?: { revision: number; hash: string } | null; lastError?: { message: string; revision?: number; hash?: string; problems?: string[] } | null } = {};
+  heartbeat: {
+    applied?: { revision: number; hash: string } | null;
+    lastError?: { message: string; revision?: number; hash?: string; problems?: string[] } | null;
+  } = {};
   /** Full (200) downloads per body hash. */
   readonly downloads = new Map<string, number>();
   #server: Server | undefined;
@@ -140,7 +143,10 @@ describe("bad pushes never go live", { timeout: 180_000 }, () => {
 
   it("refuses a schema-invalid configuration with every problem, and does not download it again", () =>
     withPair(async (pair) => {
-      const invalid = { apis: [{ name: "x", path: "no-slash", backend: "a" }, { name: "y", path: "/y", backend: "missing" }], backends: { a: { urls: [upstream.url] } } };
+      const invalid = {
+        apis: [{ name: "x", path: "no-slash", backend: "a" }, { name: "y", path: "/y", backend: "missing" }],
+        backends: { a: { urls: [upstream.url] } },
+      };
       const error = await refused(pair, invalid, 2, /apis\[0\]\.path/);
       assert.equal(error.problems!.length, 2);
       assert.match(error.problems![1]!, /apis\[1\]\.backend: unknown backend "missing"/);

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { issue, makeCa } from "../../test/certificates.ts";
-import { createToken, eventually, startControlPlane, startFleetGateway, type ControlPlaneProcess } from "../../test/control-plane.ts";
-import { tempDir, type GatewayProcess } from "../../test/harness.ts";
+import { type ControlPlaneProcess, createToken, eventually, startControlPlane, startFleetGateway } from "../../test/control-plane.ts";
+import { type GatewayProcess, tempDir } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
 describe("a control plane over HTTPS", { timeout: 60_000 }, () => {
@@ -24,7 +24,10 @@ describe("a control plane over HTTPS", { timeout: 60_000 }, () => {
     const dir = tempDir();
     const ca = makeCa(dir);
     const cert = issue(dir, ca, "control-plane.test", "cp", ["IP:127.0.0.1"]);
-    plane = await startControlPlane({ tls: cert, files: { "c.yaml": `apis:\n  - { name: a, path: /a, backend: up }\nbackends:\n  up: { urls: ["${upstream.url}"] }\n` } });
+    plane = await startControlPlane({
+      tls: cert,
+      files: { "c.yaml": `apis:\n  - { name: a, path: /a, backend: up }\nbackends:\n  up: { urls: ["${upstream.url}"] }\n` },
+    });
     assert.match(plane.url, /^https:/);
     const token = await createToken(plane.dataDir, "edge");
 
@@ -35,6 +38,9 @@ describe("a control plane over HTTPS", { timeout: 60_000 }, () => {
     const distrusting = await startFleetGateway(plane, token, { ready: false });
     gateways.push(distrusting);
     assert.equal(await distrusting.exited(), 1);
-    assert.match(distrusting.output(), /no configuration to serve: control plane https:\/\/127\.0\.0\.1:\d+ unreachable: .*(certificate|CERT|issuer|UnknownIssuer|VERIFY)/i);
+    assert.match(
+      distrusting.output(),
+      /no configuration to serve: control plane https:\/\/127\.0\.0\.1:\d+ unreachable: .*(certificate|CERT|issuer|UnknownIssuer|VERIFY)/i,
+    );
   });
 });

@@ -4,8 +4,8 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createToken as signToken } from "../../control-plane/tokens.ts";
-import { createToken, eventually, regenerateKey, startControlPlane, startFleetGateway, type ControlPlaneProcess } from "../../test/control-plane.ts";
-import { ROOT, runCli, tempDir, type GatewayProcess } from "../../test/harness.ts";
+import { type ControlPlaneProcess, createToken, eventually, regenerateKey, startControlPlane, startFleetGateway } from "../../test/control-plane.ts";
+import { type GatewayProcess, ROOT, runCli, tempDir } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
 /** A configuration pull as the relay saw it: which gateway, when it arrived, and what the control plane answered. */
@@ -145,9 +145,16 @@ gateways:
       const downloads = pulls.filter((p) => p.status === 200 && p.etag === view.hash);
       const around = pulls.slice(Math.max(0, until - 3), until + 1).map((p) => `${p.at - accepted} ms: ${p.status}`);
       assert.equal(downloads.length, 1, `${name} downloaded revision ${view.revision} once, and serves what that pull brought`);
-      assert.ok(pulls.indexOf(downloads[0]!) < until, `${name} did not get revision ${view.revision} at its first pull after the acceptance (pulls around it: ${around.join(", ")})`);
+      assert.ok(
+        pulls.indexOf(downloads[0]!) < until,
+        `${name} did not get revision ${view.revision} at its first pull after the acceptance (pulls around it: ${around.join(", ")})`,
+      );
       const ms = downloads[0]!.at - accepted;
-      console.log(`${name} got the change from a pull that reached the relay ${Math.abs(ms)} ms ${ms < 0 ? "before" : "after"} the control plane accepted it (sync interval 100 ms)`);
+      console.log(
+        `${name} got the change from a pull that reached the relay ${Math.abs(ms)} ms ${
+          ms < 0 ? "before" : "after"
+        } the control plane accepted it (sync interval 100 ms)`,
+      );
     }
 
     await eventually("both gateways report the new revision in their heartbeat", async () => {
@@ -176,7 +183,9 @@ gateways:
     assert.equal(await reasonFor("edge-1", `GatewayKey ${tokenFor("edge-1", Date.now() - 10_000)}`), "expired");
     assert.equal(await reasonFor("edge-2", `GatewayKey ${token1}`), "wrong gateway");
     // A few seconds of clock skew are tolerated, never more.
-    const justExpired = await fetch(`${plane.url}/v1/gateways/edge-1/configuration`, { headers: { authorization: `GatewayKey ${tokenFor("edge-1", Date.now() - 2_000)}` } });
+    const justExpired = await fetch(`${plane.url}/v1/gateways/edge-1/configuration`, {
+      headers: { authorization: `GatewayKey ${tokenFor("edge-1", Date.now() - 2_000)}` },
+    });
     assert.equal(justExpired.status, 200);
     await justExpired.body?.cancel();
     // The bare token works as well as the `GatewayKey` form.
@@ -206,7 +215,9 @@ gateways:
     const metrics = await (await fetch(`http://127.0.0.1:${gw.managementPort}/metrics`)).text();
     assert.match(metrics, /portico_config_sync_failures_total [1-9]/);
     // The primary key is untouched: edge-2's first gateway still syncs.
-    const fresh = await fetch(`${plane.url}/v1/gateways/edge-2/configuration`, { headers: { authorization: await createToken(plane.dataDir, "edge-2", ["--key", "secondary"]) } });
+    const fresh = await fetch(`${plane.url}/v1/gateways/edge-2/configuration`, {
+      headers: { authorization: await createToken(plane.dataDir, "edge-2", ["--key", "secondary"]) },
+    });
     assert.equal(fresh.status, 200);
     await fresh.body?.cancel();
     await gw.stop();
@@ -255,7 +266,8 @@ policies:
     assert.equal(await get(edge1, "/a/x"), "a");
     await eventually("the admin API shows the failure for edge-1, with revision and hash", async () => {
       const entry = (await plane.status()).gateways.find((g) => g.name === "edge-1")!;
-      return !entry.inSync && entry.lastError?.revision === entry.desired?.revision && entry.lastError?.hash === entry.desired?.hash && /ABI/.test(entry.lastError?.problems?.[0] ?? "");
+      return !entry.inSync && entry.lastError?.revision === entry.desired?.revision && entry.lastError?.hash === entry.desired?.hash &&
+        /ABI/.test(entry.lastError?.problems?.[0] ?? "");
     });
     await eventually("edge-2, whose view does not use the module, applies its own view", async () => {
       const entry = (await plane.status()).gateways.find((g) => g.name === "edge-2")!;
@@ -263,7 +275,8 @@ policies:
     });
     // Each gateway can download only the modules its own view uses.
     const digest = createHash("sha256").update(readFileSync(join(plane.dataDir, "config", "future.wasm"))).digest("hex");
-    const download = (gateway: string, token: string) => fetch(`${plane.url}/v1/gateways/${gateway}/modules/${digest}`, { headers: { authorization: `GatewayKey ${token}` } });
+    const download = (gateway: string, token: string) =>
+      fetch(`${plane.url}/v1/gateways/${gateway}/modules/${digest}`, { headers: { authorization: `GatewayKey ${token}` } });
     const own = await download("edge-1", token1);
     assert.equal(own.status, 200);
     assert.equal(createHash("sha256").update(new Uint8Array(await own.arrayBuffer())).digest("hex"), digest);

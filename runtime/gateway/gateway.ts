@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { BackupStore } from "../../config/backup.ts";
 import type { Settings } from "../../config/schema/settings.ts";
 import { ControlPlaneClient, plainHttpEndpoint } from "../../config/source/control-plane.ts";
-import { readConfigFile, watchConfigFile, type FileWatch } from "../../config/source/file.ts";
+import { type FileWatch, readConfigFile, watchConfigFile } from "../../config/source/file.ts";
 import type { Logger } from "../observability/log.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
 import { PipelineHolder } from "../pipeline/pipeline.ts";
@@ -93,7 +93,10 @@ function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metri
   if (!token) throw new StartupError("config.service.endpoint is set but config.service.auth (the gateway token) is not");
   const exposed = plainHttpEndpoint(endpoint);
   if (exposed) {
-    logger.warn("config.service.endpoint is plain HTTP to a host that is not loopback: the gateway token and the TLS keys in its configuration cross the network unencrypted; use an https:// endpoint", { endpoint: exposed });
+    logger.warn(
+      "config.service.endpoint is plain HTTP to a host that is not loopback: the gateway token and the TLS keys in its configuration cross the network unencrypted; use an https:// endpoint",
+      { endpoint: exposed },
+    );
   }
   const syncIntervalMs = settings["config.sync.interval"];
   const caFile = settings["config.service.ca"];
@@ -163,11 +166,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   metrics.bounds.gates = holder.gates;
   metrics.bounds.bodyTimeouts = bodies.timeouts;
-  const trafficDeps = { holder, adapter, upstream, logger, metrics, bodies, buffers, state, keepAliveMs: timeouts.keepAliveMs, separators: settings["net.server.path.encoded-separators"] };
+  const trafficDeps = {
+    holder,
+    adapter,
+    upstream,
+    logger,
+    metrics,
+    bodies,
+    buffers,
+    state,
+    keepAliveMs: timeouts.keepAliveMs,
+    separators: settings["net.server.path.encoded-separators"],
+  };
   let https: HttpsListener | undefined;
   try {
     const httpPort = settings["net.server.http.port"];
-    const traffic = httpPort ? await listen(adapter, httpPort, settings["net.server.bind-address"], trafficApp({ ...trafficDeps, proto: "http" }).fetch, timeouts) : undefined;
+    const traffic = httpPort
+      ? await listen(adapter, httpPort, settings["net.server.bind-address"], trafficApp({ ...trafficDeps, proto: "http" }).fetch, timeouts)
+      : undefined;
     if (traffic) servers.push(traffic);
     const httpsPort = settings["net.server.https.port"];
     if (httpsPort) {
@@ -184,12 +200,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const managementPort = settings["net.management.port"];
     const management = managementPort
       ? await listen(
-          adapter,
-          managementPort,
-          settings["net.management.bind-address"],
-          managementApp({ holder, metrics, prometheus: settings["telemetry.metrics.prometheus.enabled"] }).fetch,
-          timeouts,
-        )
+        adapter,
+        managementPort,
+        settings["net.management.bind-address"],
+        managementApp({ holder, metrics, prometheus: settings["telemetry.metrics.prometheus.enabled"] }).fetch,
+        timeouts,
+      )
       : undefined;
     if (management) servers.push(management);
     feed.run();
@@ -262,7 +278,9 @@ function timeoutsForRuntime(settings: Settings, adapter: ServerAdapter): Connect
   const header = adapter.capabilities.headerTimeout;
   if (header.kind === "fixed" && headerMs !== DEFAULT_HEADER_TIMEOUT_MS) {
     problems.push(
-      `net.server.timeouts.header: ${runtime} closes a connection whose request head is incomplete after ${header.minMs / 1000} to ${header.maxMs / 1000} s and has no setting for it; leave this setting at its default (10s) on this runtime (got ${headerMs} ms)`,
+      `net.server.timeouts.header: ${runtime} closes a connection whose request head is incomplete after ${header.minMs / 1000} to ${
+        header.maxMs / 1000
+      } s and has no setting for it; leave this setting at its default (10s) on this runtime (got ${headerMs} ms)`,
     );
   }
   if (keepAliveMs > adapter.capabilities.maxKeepAliveMs) {

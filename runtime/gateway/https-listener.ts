@@ -40,7 +40,13 @@ export class HttpsListener {
     }
     if (certificates.fingerprint === this.#fingerprint) return;
     if (this.#server) await this.#server.updateCertificates!(certificates);
-    else this.#server = await this.adapter.listen({ port: this.port, hostname: this.hostname, handler: this.handler, tls: { certificates, ...this.limits }, timeouts: this.timeouts });
+    else {this.#server = await this.adapter.listen({
+        port: this.port,
+        hostname: this.hostname,
+        handler: this.handler,
+        tls: { certificates, ...this.limits },
+        timeouts: this.timeouts,
+      });}
     this.#fingerprint = certificates.fingerprint;
     this.logger.info("HTTPS certificates live", {
       port: this.#server.port,

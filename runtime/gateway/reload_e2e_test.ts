@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { renameSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
+import { type GatewayProcess, startGatewayProcess } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
 describe("standalone configuration reload", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { createToken, startControlPlane, startFleetGateway, type ControlPlaneProcess } from "../../test/control-plane.ts";
+import { type ControlPlaneProcess, createToken, startControlPlane, startFleetGateway } from "../../test/control-plane.ts";
 import type { GatewayProcess } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
@@ -40,7 +40,9 @@ backends:
       res.end("ok");
     });
     plane = await startControlPlane({ files: { "s.yaml": config(0) }, watchInterval: "20ms" });
-    gw = await startFleetGateway(plane, await createToken(plane.dataDir, "edge"), { env: { PORTICO_CONFIG_SYNC_INTERVAL: "20ms", PORTICO_TELEMETRY_LOGS_STD: "none" } });
+    gw = await startFleetGateway(plane, await createToken(plane.dataDir, "edge"), {
+      env: { PORTICO_CONFIG_SYNC_INTERVAL: "20ms", PORTICO_TELEMETRY_LOGS_STD: "none" },
+    });
   });
 
   after(async () => {

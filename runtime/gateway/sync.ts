@@ -2,7 +2,7 @@ import { BackupError, type BackupStore, type ConfigSnapshot } from "../../config
 import { reportedProblems, reportedText } from "../../control-plane/heartbeat.ts";
 import { readClaims } from "../../control-plane/tokens.ts";
 import { buildSnapshot, loadView, moduleDigests } from "../../config/snapshot/build.ts";
-import { SyncError, type ControlPlaneClient, type DownloadedView } from "../../config/source/control-plane.ts";
+import { type ControlPlaneClient, type DownloadedView, SyncError } from "../../config/source/control-plane.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { ConfigApplier } from "./apply.ts";
@@ -117,7 +117,11 @@ export class ControlPlaneSync {
     if (!snapshot) return false;
     this.#modules = new Map(snapshot.modules);
     const loaded = loadView(snapshot.text, `backup ${backup.file}`, snapshot.format === 1 ? "yaml" : "json");
-    const outcome = await this.options.applier.apply(buildSnapshot(loaded, this.#buildOptions()), { source: `backup ${backup.file}`, revision: snapshot.revision, quiet: true });
+    const outcome = await this.options.applier.apply(buildSnapshot(loaded, this.#buildOptions()), {
+      source: `backup ${backup.file}`,
+      revision: snapshot.revision,
+      quiet: true,
+    });
     if (!outcome.ok) throw new Error(`no configuration to serve: ${reason}, and the backup ${backup.file} does not apply: ${outcome.problems[0]}`);
     this.#applied = { revision: snapshot.revision ?? 0, hash: snapshot.hash };
     this.#known = snapshot.hash;
@@ -250,8 +254,12 @@ export class ControlPlaneSync {
     if (now - this.#lastTokenWarning < 3_600_000) return;
     this.#lastTokenWarning = now;
     const at = new Date(expires).toISOString();
-    if (expires <= now) this.options.logger.error("the gateway token has expired; the last good configuration keeps serving until a new token is set", { expires: at });
-    else this.options.logger.warn("the gateway token expires soon; create a new one (portico token create) and set config.service.auth", { expires: at, days: Math.round((expires - now) / 8_640_000) / 10 });
+    if (expires <= now) {
+      this.options.logger.error("the gateway token has expired; the last good configuration keeps serving until a new token is set", { expires: at });
+    } else {this.options.logger.warn("the gateway token expires soon; create a new one (portico token create) and set config.service.auth", {
+        expires: at,
+        days: Math.round((expires - now) / 8_640_000) / 10,
+      });}
   }
 
   /**
@@ -284,7 +292,12 @@ export class ControlPlaneSync {
       this.#heartbeatFailing = false;
     } catch (error) {
       this.options.metrics.heartbeatFailed(error instanceof SyncError ? (error.reason === "too-large" ? "too-large" : error.kind) : "other");
-      if (!this.#heartbeatFailing) this.options.logger.warn("heartbeat failed", { error: describeError(error), unauthorized: error instanceof SyncError && error.kind === "unauthorized" });
+      if (!this.#heartbeatFailing) {
+        this.options.logger.warn("heartbeat failed", {
+          error: describeError(error),
+          unauthorized: error instanceof SyncError && error.kind === "unauthorized",
+        });
+      }
       this.#heartbeatFailing = true;
     }
   }

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import type { BodyGuard, WatchedBody } from "../http/body-guard.ts";
 import { HttpProblem } from "../http/problem.ts";
 import { framingProblem } from "../http/framing.ts";
-import { isValidAuthority, requestTarget, type EncodedSeparators } from "../http/target.ts";
+import { type EncodedSeparators, isValidAuthority, requestTarget } from "../http/target.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { PipelineHolder } from "../pipeline/pipeline.ts";
@@ -100,12 +100,12 @@ export function trafficApp(deps: TrafficDeps): Hono {
         refused = true;
         throw new HttpProblem("bad-request", { detail: "The Host header must be a host name or address with an optional port." });
       }
-      if (encodedSeparator && separators === "reject") throw new HttpProblem("bad-request", { detail: "Encoded slashes and backslashes are not allowed in the path." });
+      if (encodedSeparator && separators === "reject") {
+        throw new HttpProblem("bad-request", { detail: "Encoded slashes and backslashes are not allowed in the path." });
+      }
       const route = pipeline.router.match(authority, request.method, path);
       if ("miss" in route) {
-        throw route.miss === "no-route"
-          ? new HttpProblem("no-route")
-          : new HttpProblem("method-not-allowed", { headers: { allow: route.allow.join(", ") } });
+        throw route.miss === "no-route" ? new HttpProblem("no-route") : new HttpProblem("method-not-allowed", { headers: { allow: route.allow.join(", ") } });
       }
       api = route.api.name;
       operation = route.operation?.name;

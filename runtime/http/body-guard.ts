@@ -136,9 +136,9 @@ export class WatchedBody implements AsyncIterable<Uint8Array> {
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     return {
       next: () => this.nextChunk(),
-      return: async () => {
+      return: () => {
         this.#cancel();
-        return { done: true, value: undefined };
+        return Promise.resolve({ done: true, value: undefined });
       },
     };
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
 import { describe, it } from "node:test";
-import { BodyGuard, RequestBodyTimeout, type BodyLimits } from "./body-guard.ts";
+import { BodyGuard, type BodyLimits, RequestBodyTimeout } from "./body-guard.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const LIMITS: BodyLimits = { idleMs: 60_000, minRate: 0, minRateGraceMs: 0, totalMs: 60_000 };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
+import { type GatewayProcess, startGatewayProcess } from "../../test/harness.ts";
 import { loadAdapter } from "../server/detect.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
@@ -100,10 +100,12 @@ describe("request framing: malformed requests get a 4xx and nothing is smuggled"
   // Shapes Node's parser lets through: the gateway refuses them, closes the connection, and the
   // request read after them (a smuggled one) never reaches the backend.
   const smuggling: Record<string, string> = {
-    "an empty Transfer-Encoding with Content-Length": "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \r\nContent-Length: 5\r\n\r\nhelloGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+    "an empty Transfer-Encoding with Content-Length":
+      "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \r\nContent-Length: 5\r\n\r\nhelloGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
     "Transfer-Encoding: chunked on an HTTP/1.0 keep-alive request":
       "POST /x HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
-    "Transfer-Encoding: identity with Content-Length": "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhelloGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+    "Transfer-Encoding: identity with Content-Length":
+      "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhelloGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
     "a Transfer-Encoding of only spaces": "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:   \r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
   };
   for (const [name, raw] of Object.entries(smuggling)) {
@@ -139,7 +141,8 @@ describe("request framing: malformed requests get a 4xx and nothing is smuggled"
   it("answers pipelined requests in order, or (where the runtime drops such connections) forwards no request whose answer was lost", async () => {
     const adapter = await loadAdapter();
     const before = upstream.seen.length;
-    const raw = "POST /pipe-1 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nokGET /pipe-2 HTTP/1.1\r\nHost: h\r\n\r\nGET /pipe-3 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    const raw =
+      "POST /pipe-1 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nokGET /pipe-2 HTTP/1.1\r\nHost: h\r\n\r\nGET /pipe-3 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
     const { statuses, data } = await talk(gw.port, raw, 2_000);
     const seen = upstream.seen.slice(before).map((r) => r.url);
     if (adapter.capabilities.dropsPipelinedConnections && statuses.length === 0) {

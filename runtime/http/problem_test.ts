@@ -4,7 +4,13 @@ import { HttpProblem, problemBody, problemHeaders, problemResponse } from "./pro
 
 describe("problem+json (RFC 9457), the one module that builds every problem response", () => {
   it("writes type, title, status and detail in that order, then the extension members", () => {
-    const body = problemBody({ kind: "control-plane:unauthorized", title: "The token was refused", status: 401, detail: "gateway token refused: expired", extensions: { reason: "expired" } });
+    const body = problemBody({
+      kind: "control-plane:unauthorized",
+      title: "The token was refused",
+      status: 401,
+      detail: "gateway token refused: expired",
+      extensions: { reason: "expired" },
+    });
     assert.equal(
       body,
       '{"type":"urn:portico:problem:control-plane:unauthorized","title":"The token was refused","status":401,"detail":"gateway token refused: expired","reason":"expired"}',
@@ -13,12 +19,20 @@ describe("problem+json (RFC 9457), the one module that builds every problem resp
 
   it("leaves detail out when there is none, and sends an empty one as given", () => {
     assert.equal(problemBody({ kind: "no-route", title: "T", status: 404 }), '{"type":"urn:portico:problem:no-route","title":"T","status":404}');
-    assert.equal(problemBody({ kind: "policy-rejected", title: "T", status: 400, detail: "" }), '{"type":"urn:portico:problem:policy-rejected","title":"T","status":400,"detail":""}');
+    assert.equal(
+      problemBody({ kind: "policy-rejected", title: "T", status: 400, detail: "" }),
+      '{"type":"urn:portico:problem:policy-rejected","title":"T","status":400,"detail":""}',
+    );
   });
 
   it("does not let an extension member replace a standard one", () => {
     const extensions = { type: "about:blank", status: 200, detail: "forged", reason: "kept" } as unknown as Record<string, never>;
-    assert.deepEqual(JSON.parse(problemBody({ kind: "x", title: "T", status: 403, extensions })), { type: "urn:portico:problem:x", title: "T", status: 403, reason: "kept" });
+    assert.deepEqual(JSON.parse(problemBody({ kind: "x", title: "T", status: 403, extensions })), {
+      type: "urn:portico:problem:x",
+      title: "T",
+      status: 403,
+      reason: "kept",
+    });
   });
 
   it("escapes text as JSON, control characters included, so the body always parses", () => {
@@ -37,11 +51,15 @@ describe("problem+json (RFC 9457), the one module that builds every problem resp
   });
 
   it("HttpProblem answers with its kind's status and title, its detail (an empty one left out) and its headers, never the internal reason", async () => {
-    const res = new HttpProblem("backend-busy", { detail: "try later", headers: { "retry-after": "1" }, internal: "gate of backend orders is full" }).toResponse();
+    const res = new HttpProblem("backend-busy", { detail: "try later", headers: { "retry-after": "1" }, internal: "gate of backend orders is full" })
+      .toResponse();
     assert.equal(res.status, 503);
     assert.equal(res.headers.get("retry-after"), "1");
     assert.equal(res.headers.get("cache-control"), "no-store");
-    assert.equal(await res.text(), '{"type":"urn:portico:problem:backend-busy","title":"The backend is at its concurrency limit","status":503,"detail":"try later"}');
+    assert.equal(
+      await res.text(),
+      '{"type":"urn:portico:problem:backend-busy","title":"The backend is at its concurrency limit","status":503,"detail":"try later"}',
+    );
     const empty = new HttpProblem("bad-request", { detail: "" }).toResponse();
     assert.deepEqual(await empty.json(), { type: "urn:portico:problem:bad-request", title: "The request is malformed", status: 400 });
   });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { runCli, startGatewayProcess, tempDir, type GatewayProcess } from "../../test/harness.ts";
+import { type GatewayProcess, runCli, startGatewayProcess, tempDir } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 import { loadAdapter } from "../server/detect.ts";
 import { writeFileSync } from "node:fs";

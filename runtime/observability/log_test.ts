@@ -9,14 +9,14 @@ function written(format: LogFormat, log: (logger: ReturnType<typeof createLogger
   return out;
 }
 
-const FORGED = 'ok\n2026-01-01T00:00:00.000Z ERROR forged line user=admin';
+const FORGED = "ok\n2026-01-01T00:00:00.000Z ERROR forged line user=admin";
 
 describe("log lines", () => {
   it("text: a newline in a message or a field value is escaped, so the event stays one line", () => {
     const out = written("text", (l) => l.warn(`policy says ${FORGED}`, { policy: "p", note: FORGED, detail: { text: FORGED } }));
     assert.equal(out.split("\n").length, 2, out);
     assert.ok(out.endsWith("\n"));
-    assert.match(out, /^\S+ WARN  policy says ok\\n2026-01-01T00:00:00\.000Z ERROR forged line user=admin policy=p note=ok\\n2026/);
+    assert.match(out, /^\S+ WARN {2}policy says ok\\n2026-01-01T00:00:00\.000Z ERROR forged line user=admin policy=p note=ok\\n2026/);
     assert.ok(out.includes('detail={"text":"ok\\n2026'), out);
   });
 

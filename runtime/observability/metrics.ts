@@ -86,13 +86,11 @@ export class GatewayMetrics {
       "# HELP portico_config_sync_failures_total Configuration pulls from the control plane that failed.",
       "# TYPE portico_config_sync_failures_total counter",
       `portico_config_sync_failures_total ${this.syncFailures}`,
-      ...(this.tokenExpiresAt === undefined
-        ? []
-        : [
-            "# HELP portico_gateway_token_expiry_seconds Seconds until the gateway token expires (negative once expired).",
-            "# TYPE portico_gateway_token_expiry_seconds gauge",
-            `portico_gateway_token_expiry_seconds ${Math.round((this.tokenExpiresAt - Date.now()) / 1000)}`,
-          ]),
+      ...(this.tokenExpiresAt === undefined ? [] : [
+        "# HELP portico_gateway_token_expiry_seconds Seconds until the gateway token expires (negative once expired).",
+        "# TYPE portico_gateway_token_expiry_seconds gauge",
+        `portico_gateway_token_expiry_seconds ${Math.round((this.tokenExpiresAt - Date.now()) / 1000)}`,
+      ]),
       "# HELP portico_config_heartbeat_failures_total Heartbeats the control plane did not take, by reason (too-large: refused with 413).",
       "# TYPE portico_config_heartbeat_failures_total counter",
       ...[...this.#heartbeatFailures].map(([reason, n]) => `portico_config_heartbeat_failures_total{reason=${JSON.stringify(reason)}} ${n}`),
@@ -107,25 +105,56 @@ export class GatewayMetrics {
   #renderBounds(): string[] {
     const { state, modules, upstreamPools, bodies, gates, bodyTimeouts } = this.bounds;
     const lines: string[] = [];
-    const metric = (name: string, type: "gauge" | "counter", help: string, value: number) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
+    const metric = (name: string, type: "gauge" | "counter", help: string, value: number) =>
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
     if (state) {
-      metric("portico_policy_state_bytes", "gauge", "Bytes the policy state store counts for its counters and cache entries (policy.state.max-bytes bounds it).", state.bytes);
+      metric(
+        "portico_policy_state_bytes",
+        "gauge",
+        "Bytes the policy state store counts for its counters and cache entries (policy.state.max-bytes bounds it).",
+        state.bytes,
+      );
       metric("portico_policy_state_max_bytes", "gauge", "The policy state store's byte budget (policy.state.max-bytes).", state.maxBytes);
       metric("portico_policy_state_entries", "gauge", "Counters and cache entries in the policy state store.", state.entries);
-      metric("portico_policy_state_evictions_total", "counter", "Live counters and cache entries dropped, least recently used first, to keep the policy state store within its budget.", state.evictions);
+      metric(
+        "portico_policy_state_evictions_total",
+        "counter",
+        "Live counters and cache entries dropped, least recently used first, to keep the policy state store within its budget.",
+        state.evictions,
+      );
     }
     if (modules) {
       metric("portico_policy_modules_compiled", "gauge", "Compiled policy modules held, built-ins included.", modules.compiled);
-      metric("portico_policy_modules_evicted_total", "counter", "Compiled policy modules dropped: unused by the configuration that went live, or beyond the unused ones kept between swaps.", modules.evictions);
+      metric(
+        "portico_policy_modules_evicted_total",
+        "counter",
+        "Compiled policy modules dropped: unused by the configuration that went live, or beyond the unused ones kept between swaps.",
+        modules.evictions,
+      );
     }
     if (upstreamPools) {
       metric("portico_upstream_pools", "gauge", "Backend connection pools open for backends with their own TLS material.", upstreamPools.open);
-      metric("portico_upstream_pools_evicted_total", "counter", "Backend connection pools closed, least recently used first, to stay within net.client.tls.max-pools.", upstreamPools.evictions);
+      metric(
+        "portico_upstream_pools_evicted_total",
+        "counter",
+        "Backend connection pools closed, least recently used first, to stay within net.client.tls.max-pools.",
+        upstreamPools.evictions,
+      );
     }
     if (bodies) {
       metric("portico_policy_body_buffered_bytes", "gauge", "Bytes of request and response bodies buffered for policies right now.", bodies.bytes);
-      metric("portico_policy_body_max_buffered_bytes", "gauge", "Bytes of bodies that may be buffered for policies at once (policy.body.max-buffered).", bodies.maxBytes);
-      metric("portico_policy_body_refused_total", "counter", "Requests answered 503 because buffering their body for a policy would pass policy.body.max-buffered.", bodies.refusals);
+      metric(
+        "portico_policy_body_max_buffered_bytes",
+        "gauge",
+        "Bytes of bodies that may be buffered for policies at once (policy.body.max-buffered).",
+        bodies.maxBytes,
+      );
+      metric(
+        "portico_policy_body_refused_total",
+        "counter",
+        "Requests answered 503 because buffering their body for a policy would pass policy.body.max-buffered.",
+        bodies.refusals,
+      );
     }
     if (gates) {
       const all = [...gates.all()];

@@ -45,7 +45,10 @@ describe("GatewayMetrics: bounded state", () => {
       portico_policy_body_buffered_bytes: ["gauge", ["portico_policy_body_buffered_bytes 6"]],
       portico_policy_body_max_buffered_bytes: ["gauge", ["portico_policy_body_max_buffered_bytes 7"]],
       portico_policy_body_refused_total: ["counter", ["portico_policy_body_refused_total 8"]],
-      portico_config_heartbeat_failures_total: ["counter", ['portico_config_heartbeat_failures_total{reason="too-large"} 2', 'portico_config_heartbeat_failures_total{reason="unreachable"} 1']],
+      portico_config_heartbeat_failures_total: ["counter", [
+        'portico_config_heartbeat_failures_total{reason="too-large"} 2',
+        'portico_config_heartbeat_failures_total{reason="unreachable"} 1',
+      ]],
     };
     for (const [name, [type, samples]] of Object.entries(expected)) {
       const metric = parsed.get(name);

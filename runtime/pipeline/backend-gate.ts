@@ -130,7 +130,7 @@ export class BackendGates {
   gate(backend: string, limits: GateLimits): BackendGate {
     let gate = this.#gates.get(backend);
     if (gate) gate.setLimits(limits);
-    else this.#gates.set(backend, (gate = new BackendGate(backend, limits)));
+    else this.#gates.set(backend, gate = new BackendGate(backend, limits));
     return gate;
   }
 

@@ -1,4 +1,4 @@
-import { DEFAULT_CONCURRENCY, type BackendSpec, type BackendTlsMaterial } from "../../config/snapshot/build.ts";
+import { type BackendSpec, type BackendTlsMaterial, DEFAULT_CONCURRENCY } from "../../config/snapshot/build.ts";
 import { BackendGate } from "./backend-gate.ts";
 
 interface Base {

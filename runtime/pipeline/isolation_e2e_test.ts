@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
+import { type GatewayProcess, startGatewayProcess } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
 const SLOW_CLIENTS = 500;
@@ -89,7 +89,9 @@ backends:
       const metrics = await (await fetch(`http://127.0.0.1:${gw.managementPort}/metrics`)).text();
       const inFlight = Number(/portico_backend_requests_in_flight\{backend="slow"\} (\d+)/.exec(metrics)?.[1]);
       process.stdout.write(
-        `# ${latencies.length} requests to the other API: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms; slow backend: ${inFlight} in flight; answers to the uploads so far: ${JSON.stringify(Object.fromEntries(answers))}\n`,
+        `# ${latencies.length} requests to the other API: p50 ${p50.toFixed(1)} ms, p99 ${
+          p99.toFixed(1)
+        } ms; slow backend: ${inFlight} in flight; answers to the uploads so far: ${JSON.stringify(Object.fromEntries(answers))}\n`,
       );
       assert.ok(latencies.length >= 100, `enough samples (${latencies.length})`);
       assert.ok(p99 < 100, `p99 ${p99.toFixed(1)} ms`);

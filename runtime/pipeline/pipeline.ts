@@ -1,6 +1,6 @@
 import type { ApiSpec, ChainsSpec, PolicyStepSpec, Snapshot } from "../../config/snapshot/build.ts";
 import { builtinModuleBytes } from "../policy/builtins.ts";
-import { NO_POLICIES, PolicyChain, PolicySteps, type PolicyStep } from "../policy/chain.ts";
+import { NO_POLICIES, PolicyChain, type PolicyStep, PolicySteps } from "../policy/chain.ts";
 import { PolicyModuleCache } from "../policy/extism.ts";
 import { Router } from "../router/router.ts";
 import { CertificateSet } from "../tls/certificates.ts";

@@ -3,9 +3,9 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ROOT } from "../../test/harness.ts";
-import { mustBuild, snapshotFromValue, type BuildOptions, type Snapshot } from "../../config/snapshot/build.ts";
+import { type BuildOptions, mustBuild, type Snapshot, snapshotFromValue } from "../../config/snapshot/build.ts";
 import type { PolicyStep } from "../policy/chain.ts";
-import { PipelineHolder, type Pipeline } from "./pipeline.ts";
+import { type Pipeline, PipelineHolder } from "./pipeline.ts";
 
 /** A configuration whose one API runs `inbound` (default: a set-header policy with `value`), with `policies` as custom modules. */
 function config(value: string, custom: { policies?: Record<string, unknown>; inbound?: unknown[] } = {}) {

@@ -229,7 +229,9 @@ const BACKEND_PATH = /^\/[^?#\s\x00-\x1f\x7f]*$/;
 const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|$)/i;
 
 function backendPath(path: string): string {
-  if (!BACKEND_PATH.test(path)) throw new Error(`policy set the backend path to ${JSON.stringify(path.slice(0, 80))}; expected "/..." without ?, # or whitespace`);
+  if (!BACKEND_PATH.test(path)) {
+    throw new Error(`policy set the backend path to ${JSON.stringify(path.slice(0, 80))}; expected "/..." without ?, # or whitespace`);
+  }
   if (DOT_SEGMENT.test(path)) throw new Error(`policy set the backend path to ${JSON.stringify(path.slice(0, 80))}, which has a dot segment`);
   return path;
 }
@@ -250,7 +252,9 @@ function backendUrl(url: string): string {
   } catch {
     throw new Error(`policy set the backend URL to ${JSON.stringify(url.slice(0, 80))}, which is not a URL`);
   }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error(`policy set a backend URL with protocol ${parsed.protocol}; expected http or https`);
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new Error(`policy set a backend URL with protocol ${parsed.protocol}; expected http or https`);
+  }
   if (parsed.search || parsed.hash || parsed.username || parsed.password) throw new Error("policy set a backend URL with a query, fragment or credentials");
   return url;
 }
@@ -306,7 +310,9 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
       title: text(cx, title, MAX_TEXT_BYTES, "a problem title"),
       detail: detail ? text(cx, detail, MAX_BODY_BYTES, "a problem detail") : undefined,
     };
-    if (!PROBLEM_KIND.test(problem.kind)) throw new Error(`policy answered with the problem kind ${JSON.stringify(problem.kind.slice(0, 40))}; expected letters, digits, "-", ".", "_" or ":"`);
+    if (!PROBLEM_KIND.test(problem.kind)) {
+      throw new Error(`policy answered with the problem kind ${JSON.stringify(problem.kind.slice(0, 40))}; expected letters, digits, "-", ".", "_" or ":"`);
+    }
     const answer = reply(cx);
     answer.status = problem.status;
     answer.body = problemBody(problem);

@@ -18,7 +18,16 @@ const logger = {
 } as unknown as Logger;
 
 function exchange(extra: Partial<PolicyExchange> = {}): PolicyExchange {
-  return { method: "GET", path: "/probe", requestHeaders: new Headers(), responseHeaders: undefined, logger, policy: "probe", state: new MemoryStateStore(), ...extra };
+  return {
+    method: "GET",
+    path: "/probe",
+    requestHeaders: new Headers(),
+    responseHeaders: undefined,
+    logger,
+    policy: "probe",
+    state: new MemoryStateStore(),
+    ...extra,
+  };
 }
 
 async function probe(): Promise<PolicyPlugin> {
@@ -97,7 +106,10 @@ describe("ABI 1.3 portico_reply_problem (problem-probe fixture, through the SDK'
     const reply = await answer(config);
     assert.equal(reply.status, 429);
     assert.equal(reply.body, problemBody({ kind: "rate-limited", title: "Rate limit exceeded", status: 429, detail: config.detail }));
-    assert.equal(reply.body, '{"type":"urn:portico:problem:rate-limited","title":"Rate limit exceeded","status":429,"detail":"Try again in \\"7\\" seconds.\\u0001"}');
+    assert.equal(
+      reply.body,
+      '{"type":"urn:portico:problem:rate-limited","title":"Rate limit exceeded","status":429,"detail":"Try again in \\"7\\" seconds.\\u0001"}',
+    );
     assert.deepEqual([...reply.headers], [...problemHeaders({ kind: "rate-limited", title: "", status: 429, headers: { "retry-after": "7" } })]);
   });
 

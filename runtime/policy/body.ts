@@ -117,7 +117,8 @@ export async function loadBody(exchange: PolicyExchange, which: "request" | "res
     return;
   }
   if (exchange.responseBody === undefined) {
-    const tooLarge = () => new HttpProblem("backend-response-too-large", { internal: `backend response body over ${limit} bytes for policy "${exchange.policy}"` });
+    const tooLarge = () =>
+      new HttpProblem("backend-response-too-large", { internal: `backend response body over ${limit} bytes for policy "${exchange.policy}"` });
     const { body, held } = await readLimited((exchange.upstreamBody as AsyncIterable<Uint8Array> | null | undefined) ?? null, limit, tooLarge, buffers, which);
     exchange.responseBody = body;
     hold(exchange, buffers, held);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { request, type IncomingMessage } from "node:http";
+import { type IncomingMessage, request } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { ROOT, startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
+import { type GatewayProcess, ROOT, startGatewayProcess } from "../../test/harness.ts";
 import { httpCall } from "../../test/http-client.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
@@ -80,7 +80,11 @@ policies:
     const buffered = async () => {
       const text = await (await fetch(`http://127.0.0.1:${gw.managementPort}/metrics`)).text();
       const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
-      return { bytes: value("portico_policy_body_buffered_bytes"), max: value("portico_policy_body_max_buffered_bytes"), refused: value("portico_policy_body_refused_total") };
+      return {
+        bytes: value("portico_policy_body_buffered_bytes"),
+        max: value("portico_policy_body_max_buffered_bytes"),
+        refused: value("portico_policy_body_refused_total"),
+      };
     };
     assert.deepEqual(await buffered(), { bytes: 0, max: 1024 * 1024, refused: 0 });
     // A client sends all but the last 8 KiB of a 1 MiB body, and waits.

@@ -1,8 +1,8 @@
 import { HttpProblem } from "../http/problem.ts";
 import type { Logger } from "../observability/log.ts";
 import type { PolicyExchange } from "./abi.ts";
-import { loadBody, type BodyBuffers, type BodyLimits } from "./body.ts";
-import { PolicyPlugin, type PolicyModule, type PolicyPluginOptions } from "./extism.ts";
+import { type BodyBuffers, type BodyLimits, loadBody } from "./body.ts";
+import { type PolicyModule, PolicyPlugin, type PolicyPluginOptions } from "./extism.ts";
 import { describeError } from "../../config/schema/problems.ts";
 
 /** What to do when a policy fails: answer 500 (`closed`) or skip it and go on (`open`). */

@@ -9,7 +9,10 @@ const cache = new PolicyModuleCache();
 const checkHeader = () => cache.compile(readFileSync(`${ROOT}policies-wasm/dist/builtins/check-header.wasm`));
 
 /** Runs check-header with `config` on a request with `headers`: the reply it gave, or undefined when the request goes on. */
-async function run(config: Record<string, string>, headers: [string, string][]): Promise<{ status: number; type: string; body: Record<string, unknown> } | undefined> {
+async function run(
+  config: Record<string, string>,
+  headers: [string, string][],
+): Promise<{ status: number; type: string; body: Record<string, unknown> } | undefined> {
   const plugin = await PolicyPlugin.create(await checkHeader(), { config });
   try {
     const ex: PolicyExchange = { method: "GET", path: "/x", requestHeaders: new Headers(headers), responseHeaders: undefined };
@@ -28,11 +31,21 @@ describe("check-header (built-in): what it accepts and how it refuses", () => {
     const config = { ...KEYS, "failed-check-httpcode": "401", "failed-check-error-message": 'Missing or "wrong" key' };
     assert.equal(await run(config, [["x-api-key", "key-two"]]), undefined);
     assert.equal(await run(config, [["x-api-key", "Key-One"]]), undefined);
-    for (const headers of [[], [["x-api-key", "key-three"]], [["x-api-key", "key-tw"]], [["x-api-key", "key-twoo"]], [["x-api-key", "key-One"]]] as [string, string][][]) {
+    for (
+      const headers of [[], [["x-api-key", "key-three"]], [["x-api-key", "key-tw"]], [["x-api-key", "key-twoo"]], [["x-api-key", "key-One"]]] as [
+        string,
+        string,
+      ][][]
+    ) {
       const reply = await run(config, headers);
       assert.equal(reply?.status, 401, JSON.stringify(headers));
       assert.equal(reply.type, "application/problem+json");
-      assert.deepEqual(reply.body, { type: "urn:portico:problem:policy-rejected", title: "A policy rejected the request", status: 401, detail: 'Missing or "wrong" key' });
+      assert.deepEqual(reply.body, {
+        type: "urn:portico:problem:policy-rejected",
+        title: "A policy rejected the request",
+        status: 401,
+        detail: 'Missing or "wrong" key',
+      });
     }
   });
 

@@ -45,7 +45,7 @@ describe("Extism policy host", () => {
 
   it("implements ABI 1.3, the version the SDK declares", () => {
     assert.equal(ABI_VERSION, 0x10003);
-    assert.match(readFileSync(`${ROOT}policies-wasm/sdk/index.ts`, "utf8"), /export function portico_abi_version\(\): i32 \{\n  return 0x10003;\n\}/);
+    assert.match(readFileSync(`${ROOT}policies-wasm/sdk/index.ts`, "utf8"), /export function portico_abi_version\(\): i32 \{\n {2}return 0x10003;\n\}/);
   });
 
   it("refuses a module built for a later minor ABI version (1.9), and runs modules built for 1.0 and 1.2 on this 1.3 host", async () => {
@@ -61,7 +61,13 @@ describe("Extism policy host", () => {
     assert.ok(imports.includes("portico_last_error") && !imports.includes("portico_reply_problem"), imports.join(", "));
     const probe = await PolicyPlugin.create(older);
     const headers = new Headers();
-    await probe.call("on_error", { method: "GET", path: "/", requestHeaders: new Headers(), responseHeaders: headers, lastError: { source: "backend", reason: "backend-timeout", message: "", status: "504", policy: "p" } });
+    await probe.call("on_error", {
+      method: "GET",
+      path: "/",
+      requestHeaders: new Headers(),
+      responseHeaders: headers,
+      lastError: { source: "backend", reason: "backend-timeout", message: "", status: "504", policy: "p" },
+    });
     assert.equal(headers.get("x-last-error"), "backend/backend-timeout/504/p");
     await probe.close();
   });

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { locateProblems, parseConfigDocument } from "../../config/load.ts";
 import { PolicyModule } from "../../config/schema/config.ts";
 import { keysAt } from "../../config/schema/introspect.ts";
-import { describeError, problemsFromZod, type Problem } from "../../config/schema/problems.ts";
+import { describeError, type Problem, problemsFromZod } from "../../config/schema/problems.ts";
 
 const Text = z.string();
 /** A header map: a name and a value (several values: a list, sent as repeated headers). */
@@ -106,7 +106,10 @@ export function readFixtures(file: string): { ok: true; fixtures: Fixtures } | {
     text = readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return { ok: false, problems: [{ path: "", message: `cannot read the fixtures: ${code === "ENOENT" ? "file not found" : describeError(error)}`, location: file }] };
+    return {
+      ok: false,
+      problems: [{ path: "", message: `cannot read the fixtures: ${code === "ENOENT" ? "file not found" : describeError(error)}`, location: file }],
+    };
   }
   const parsed = parseConfigDocument(text, file, "a fixtures file must be a map with keys such as with and cases");
   if (!parsed.ok) return parsed;

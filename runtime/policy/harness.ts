@@ -7,7 +7,7 @@
 import { customPolicyConfig, DEFAULT_BUDGET } from "../../config/snapshot/build.ts";
 import type { Logger } from "../observability/log.ts";
 import { applyDeferred, type PolicyExchange } from "./abi.ts";
-import { PolicyModuleCache, PolicyPlugin, type PolicyModule } from "./extism.ts";
+import { type PolicyModule, PolicyModuleCache, PolicyPlugin } from "./extism.ts";
 import type { FixtureCase, Fixtures } from "./fixtures.ts";
 import { MemoryStateStore, type PolicyStateStore } from "./state.ts";
 import { describeError } from "../../config/schema/problems.ts";
@@ -57,8 +57,9 @@ function compare(test: FixtureCase, ex: PolicyExchange, failure: string | undefi
   const expect = test.expect;
   const out: string[] = [];
   if (expect.error !== undefined) {
-    if (failure === undefined) out.push(`error: expected the policy to fail with ${show(expect.error)}, it ${ex.reply ? `replied ${ex.reply.status}` : "continued"}`);
-    else if (!failure.includes(expect.error)) out.push(`error: expected a failure with ${show(expect.error)}, got ${show(failure)}`);
+    if (failure === undefined) {
+      out.push(`error: expected the policy to fail with ${show(expect.error)}, it ${ex.reply ? `replied ${ex.reply.status}` : "continued"}`);
+    } else if (!failure.includes(expect.error)) out.push(`error: expected a failure with ${show(expect.error)}, got ${show(failure)}`);
   } else if (failure !== undefined) {
     return [`the policy failed: ${failure}`];
   }
@@ -78,9 +79,13 @@ function compare(test: FixtureCase, ex: PolicyExchange, failure: string | undefi
   }
   if (expect.request) {
     compareHeaders("request", ex.requestHeaders, expect.request, out);
-    if (expect.request.path !== undefined && ex.rest !== expect.request.path) out.push(`request.path: expected ${show(expect.request.path)}, got ${show(ex.rest)}`);
+    if (expect.request.path !== undefined && ex.rest !== expect.request.path) {
+      out.push(`request.path: expected ${show(expect.request.path)}, got ${show(ex.rest)}`);
+    }
     const query = (ex.search ?? "").replace(/^\?/, "");
-    if (expect.request.query !== undefined && query !== expect.request.query) out.push(`request.query: expected ${show(expect.request.query)}, got ${show(query)}`);
+    if (expect.request.query !== undefined && query !== expect.request.query) {
+      out.push(`request.query: expected ${show(expect.request.query)}, got ${show(query)}`);
+    }
   }
   if (expect.response) {
     // In on_request, response header changes wait for the response: show them applied to it.
@@ -158,7 +163,7 @@ export async function runFixtures(module: PolicyModule, fixtures: Fixtures, poli
         result = { name: test.name, differences: [`hook: the module does not export ${test.hook}`], ms: 0 };
       } else {
         let plugin = instances.get(key);
-        if (!plugin) instances.set(key, (plugin = await PolicyPlugin.create(module, { config })));
+        if (!plugin) instances.set(key, plugin = await PolicyPlugin.create(module, { config }));
         const logs: LogLine[] = [];
         const exchange = exchangeFor(test, policy, logs, state);
         let failure: string | undefined;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { ServerResponse } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { ROOT, freePort, startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
+import { freePort, type GatewayProcess, ROOT, startGatewayProcess } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
 // Stateful built-in policies (counters, quotas, concurrency slots) and the huge-output fixture, in a
@@ -106,7 +106,9 @@ policies:
   };
 
   describe("rate-limit-by-key", () => {
-    it("lets `calls` requests per key through per window, then answers 429 with Retry-After (a problem not to be cached), and starts again after the window", { timeout: 30_000 }, async () => {
+    it("lets `calls` requests per key through per window, then answers 429 with Retry-After (a problem not to be cached), and starts again after the window", {
+      timeout: 30_000,
+    }, async () => {
       const remaining: (string | null)[] = [];
       for (let i = 0; i < 3; i++) {
         const res = await get("/by-key/x", { "x-api-key": "alpha" });

@@ -51,26 +51,69 @@ function constructs(program: Program): Set<string> {
 }
 
 describe("metering rewriter: differential fuzzing", () => {
-  it(`on ${COUNT} generated modules (seed ${SEED}, ${INPUTS_PER_MODULE} calls each): the metered module validates, behaves as the original with ample fuel and with exactly the fuel it spent, spends one unit per function entry and loop iteration, and traps for fuel after exactly k steps with any budget k below that`, { timeout: 120_000 }, () => {
-    const result = runCampaign(SEED, COUNT);
-    if (result.failed) assert.fail(reproduce(result.failed));
-    assert.equal(result.modules, COUNT);
-    const { stats } = result;
-    // What ran: most modules instantiate and are called; some calls trap on their own; most calls are also run short of fuel.
-    assert.ok(stats.calls >= COUNT * 2, `${stats.calls} calls`);
-    assert.ok(stats.traps > 0 && stats.traps < stats.calls / 2, `${stats.traps} of ${stats.calls} calls trapped in the original`);
-    assert.ok(stats.fuelTraps >= stats.calls, `${stats.fuelTraps} runs stopped for fuel`);
-    assert.ok(stats.steps >= stats.calls * 5, `${stats.steps} steps in ${stats.calls} calls`);
-  });
+  it(
+    `on ${COUNT} generated modules (seed ${SEED}, ${INPUTS_PER_MODULE} calls each): the metered module validates, behaves as the original with ample fuel and with exactly the fuel it spent, spends one unit per function entry and loop iteration, and traps for fuel after exactly k steps with any budget k below that`,
+    { timeout: 120_000 },
+    () => {
+      const result = runCampaign(SEED, COUNT);
+      if (result.failed) assert.fail(reproduce(result.failed));
+      assert.equal(result.modules, COUNT);
+      const { stats } = result;
+      // What ran: most modules instantiate and are called; some calls trap on their own; most calls are also run short of fuel.
+      assert.ok(stats.calls >= COUNT * 2, `${stats.calls} calls`);
+      assert.ok(stats.traps > 0 && stats.traps < stats.calls / 2, `${stats.traps} of ${stats.calls} calls trapped in the original`);
+      assert.ok(stats.fuelTraps >= stats.calls, `${stats.fuelTraps} runs stopped for fuel`);
+      assert.ok(stats.steps >= stats.calls * 5, `${stats.steps} steps in ${stats.calls} calls`);
+    },
+  );
 
   it("draws, for that seed, modules with nested loops, loops with a parameter, calls, recursion, calls through a table, tail calls, br_table, early returns, unreachable, divisions, memory.grow, fill, copy, init and data.drop, a start function, imports, padded LEB128, float constants and conversions, vector constants, shuffles, lanes and stores, and references", () => {
     const seen = new Set<string>();
     for (let i = 0; i < COUNT; i++) for (const c of constructs(generateProgram(SEED + i, DEFAULT_CHECK))) seen.add(c);
     const wanted = [
-      "loop", "nested loop", "loop three deep", "valueLoop", "call", "recursion", "callIndirect", "br_table", "return", "unreachable", "division",
-      "tailCall", "memGrow", "fill", "copy", "init", "dataDrop", "start function", "imported global", "host", "probe", "padded LEB128", "no global section",
-      "brValue", "blockExpr", "ifExpr", "load", "store", "float const", "float convert", "float bin", "float load", "to integer by compare",
-      "to integer by truncate", "to integer by vector", "vector const", "vector shuffle", "vector replace", "vector loadLane", "vector floatLane", "float lane", "vstore", "reference",
+      "loop",
+      "nested loop",
+      "loop three deep",
+      "valueLoop",
+      "call",
+      "recursion",
+      "callIndirect",
+      "br_table",
+      "return",
+      "unreachable",
+      "division",
+      "tailCall",
+      "memGrow",
+      "fill",
+      "copy",
+      "init",
+      "dataDrop",
+      "start function",
+      "imported global",
+      "host",
+      "probe",
+      "padded LEB128",
+      "no global section",
+      "brValue",
+      "blockExpr",
+      "ifExpr",
+      "load",
+      "store",
+      "float const",
+      "float convert",
+      "float bin",
+      "float load",
+      "to integer by compare",
+      "to integer by truncate",
+      "to integer by vector",
+      "vector const",
+      "vector shuffle",
+      "vector replace",
+      "vector loadLane",
+      "vector floatLane",
+      "float lane",
+      "vstore",
+      "reference",
     ];
     assert.deepEqual(wanted.filter((c) => !seen.has(c)), []);
   });
@@ -80,7 +123,10 @@ describe("metering rewriter: differential fuzzing", () => {
     const early = (bytes: Uint8Array, budget: { fuel: number; memoryBytes: number }) => {
       const out = meterForBudget(bytes, budget);
       for (let i = 0; i + 6 < out.length; i++) {
-        if (out[i] === 0x42 && out[i + 1] === 0x00 && out[i + 2] === 0x53 && out[i + 3] === 0x04 && out[i + 4] === 0x40 && out[i + 5] === 0x00 && out[i + 6] === 0x0b) out[i + 2] = 0x57;
+        if (
+          out[i] === 0x42 && out[i + 1] === 0x00 && out[i + 2] === 0x53 && out[i + 3] === 0x04 && out[i + 4] === 0x40 && out[i + 5] === 0x00 &&
+          out[i + 6] === 0x0b
+        ) out[i + 2] = 0x57;
       }
       return out;
     };

@@ -157,7 +157,9 @@ function meterExpression(r: Reader, end: number, check: number[]): number[] {
       const sub = r.u32();
       if (sub === 3) r.skip(1);
       else skipMemarg(r);
-    } else if (!(op <= 0x01 || op === 0x05 || op === 0x0b || op === 0x0f || op === 0x19 || op === 0x1a || op === 0x1b || (op >= 0x45 && op <= 0xc4) || op === 0xd1)) {
+    } else if (
+      !(op <= 0x01 || op === 0x05 || op === 0x0b || op === 0x0f || op === 0x19 || op === 0x1a || op === 0x1b || (op >= 0x45 && op <= 0xc4) || op === 0xd1)
+    ) {
       throw new MeterError(`unknown instruction 0x${op.toString(16)}`);
     }
     out.push(...r.bytes.subarray(start, r.pos));

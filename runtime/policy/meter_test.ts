@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ROOT } from "../../test/harness.ts";
 import { PolicyModuleCache, PolicyPlugin } from "./extism.ts";
-import { FUEL_EXPORT, meterModule, MeterError } from "./meter.ts";
+import { FUEL_EXPORT, MeterError, meterModule } from "./meter.ts";
 
 const fixture = (name: string) => readFileSync(`${ROOT}policies-wasm/dist/fixtures/${name}.wasm`);
 const MiB = 1024 * 1024;
@@ -47,7 +47,7 @@ describe("policy budgets (module metering)", () => {
     await plugin.close();
   });
 
-  it("keeps a well-behaved module working and exports the fuel it has left", async () => {
+  it("keeps a well-behaved module working and exports the fuel it has left", () => {
     const metered = meterModule(fixture("counter"), 16, 1_000);
     const instance = new WebAssembly.Instance(new WebAssembly.Module(metered as unknown as ArrayBuffer), {});
     const fuel = instance.exports[FUEL_EXPORT] as WebAssembly.Global;
@@ -60,10 +60,31 @@ describe("policy budgets (module metering)", () => {
     assert.throws(() => meterModule(new TextEncoder().encode("not wasm at all"), 16, 1), MeterError);
     // A module whose only function body holds an opcode that does not exist (0xff).
     const bogus = Uint8Array.from([
-      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // header
-      0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: () -> ()
-      0x03, 0x02, 0x01, 0x00, // function 0 has type 0
-      0x0a, 0x05, 0x01, 0x03, 0x00, 0xff, 0x0b, // code: no locals, 0xff, end
+      0x00,
+      0x61,
+      0x73,
+      0x6d,
+      0x01,
+      0x00,
+      0x00,
+      0x00, // header
+      0x01,
+      0x04,
+      0x01,
+      0x60,
+      0x00,
+      0x00, // type: () -> ()
+      0x03,
+      0x02,
+      0x01,
+      0x00, // function 0 has type 0
+      0x0a,
+      0x05,
+      0x01,
+      0x03,
+      0x00,
+      0xff,
+      0x0b, // code: no locals, 0xff, end
     ]);
     assert.throws(() => meterModule(bogus, 16, 1), /unknown instruction 0xff/);
   });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { freePort, ROOT, runCli, startGatewayProcess, tempDir, type GatewayProcess } from "../../test/harness.ts";
+import { freePort, type GatewayProcess, ROOT, runCli, startGatewayProcess, tempDir } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
 const module = (name: string) => JSON.stringify(`${ROOT}policies-wasm/dist/fixtures/${name}.wasm`);
@@ -92,7 +92,9 @@ policies:
     const file = join(tempDir(), "bad.yaml");
     writeFileSync(
       file,
-      `apis:\n  - { name: a, path: /a, backend: b, policies: { on-error: [ { policy: trap } ] } }\nbackends:\n  b: { urls: ["http://127.0.0.1:9"] }\npolicies:\n  trap: { module: ${module("trap")} }\n`,
+      `apis:\n  - { name: a, path: /a, backend: b, policies: { on-error: [ { policy: trap } ] } }\nbackends:\n  b: { urls: ["http://127.0.0.1:9"] }\npolicies:\n  trap: { module: ${
+        module("trap")
+      } }\n`,
     );
     const res = await runCli(["gateway", "--config", file], { PORTICO_NET_SERVER_HTTP_PORT: "0", PORTICO_NET_MANAGEMENT_PORT: "0" });
     assert.equal(res.code, 1);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { ROOT, startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
+import { type GatewayProcess, ROOT, startGatewayProcess } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
 describe("policy chains in a real gateway (WebAssembly built-ins and a custom module)", () => {

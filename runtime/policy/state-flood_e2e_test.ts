@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
+import { type GatewayProcess, startGatewayProcess } from "../../test/harness.ts";
 import { keepAliveLoad, quantile } from "../../test/keep-alive-load.ts";
 
 /** The state store's byte budget for this test (policy.state.max-bytes): room for about 16,000 keys. */
@@ -81,7 +81,9 @@ backends:
 
     const early = { p50: quantile(result.latencies, ...EARLY, 0.5), p90: quantile(result.latencies, ...EARLY, 0.9) };
     const late = { p50: quantile(result.latencies, ...LATE, 0.5), p90: quantile(result.latencies, ...LATE, 0.9) };
-    const report = `early p50 ${early.p50.toFixed(2)} ms, p90 ${early.p90.toFixed(2)} ms; late p50 ${late.p50.toFixed(2)} ms, p90 ${late.p90.toFixed(2)} ms; ${Math.round(result.elapsedMs)} ms in all; ${entries} entries, ${highest} bytes at most, RSS ${Math.round(gw.rss() / 1048576)} MiB`;
+    const report = `early p50 ${early.p50.toFixed(2)} ms, p90 ${early.p90.toFixed(2)} ms; late p50 ${late.p50.toFixed(2)} ms, p90 ${late.p90.toFixed(2)} ms; ${
+      Math.round(result.elapsedMs)
+    } ms in all; ${entries} entries, ${highest} bytes at most, RSS ${Math.round(gw.rss() / 1048576)} MiB`;
     console.log(`state flood: ${report}`);
     // Generous, for a loaded 2-core machine whose load may change during the run. The store this
     // replaced scanned its 100,000 counters for every new key once full: on Bun the same flood then

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
-import { freePort, startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
+import { freePort, type GatewayProcess, startGatewayProcess } from "../../test/harness.ts";
 import { rawRequest } from "../../test/raw-http.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 

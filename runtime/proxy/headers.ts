@@ -1,5 +1,15 @@
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies also drop; never forwarded either way. */
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+];
 
 /** Removes hop-by-hop headers, including every header the `Connection` header names. */
 function stripHopByHop(headers: Headers): void {

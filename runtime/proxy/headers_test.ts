@@ -2,7 +2,17 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { clientResponseHeaders, isEndToEnd, upstreamRequestHeaders } from "./headers.ts";
 
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+];
 const CLIENT = { ip: "203.0.113.7", proto: "https" } as const;
 
 /** Headers as a plain object (names lower-case), for deepEqual. */
@@ -96,7 +106,13 @@ describe("upstreamRequestHeaders: forwarding headers", () => {
 
   it("drops every other X-Forwarded-* header the client sent", () => {
     const out = upstreamRequestHeaders(
-      new Headers({ host: "a.example.com", "x-forwarded-port": "443", "X-Forwarded-Prefix": "/admin", "x-forwarded-server": "trusted", "x-forwarded-ssl": "on" }),
+      new Headers({
+        host: "a.example.com",
+        "x-forwarded-port": "443",
+        "X-Forwarded-Prefix": "/admin",
+        "x-forwarded-server": "trusted",
+        "x-forwarded-ssl": "on",
+      }),
       CLIENT,
     );
     for (const name of ["x-forwarded-port", "x-forwarded-prefix", "x-forwarded-server", "x-forwarded-ssl"]) assert.equal(out.has(name), false, name);

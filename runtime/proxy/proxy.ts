@@ -2,12 +2,12 @@ import type { WatchedBody } from "../http/body-guard.ts";
 import { HttpProblem, PROBLEMS } from "../http/problem.ts";
 import type { BackendPool, UrlBackends } from "../pipeline/backend.ts";
 import type { ClientCertificate } from "../tls/client-certificate.ts";
-import { UpstreamTimeout, type UpstreamClient } from "../upstream/client.ts";
+import { type UpstreamClient, UpstreamTimeout } from "../upstream/client.ts";
 import type { Chains } from "../pipeline/pipeline.ts";
 import { applyDeferred, type PolicyExchange, type PolicyReply } from "../policy/abi.ts";
 import type { PolicyChain, PolicyReporting } from "../policy/chain.ts";
 import type { PolicyStateStore } from "../policy/state.ts";
-import { clientResponseHeaders, isEndToEnd, upstreamRequestHeaders, type ClientFacts } from "./headers.ts";
+import { type ClientFacts, clientResponseHeaders, isEndToEnd, upstreamRequestHeaders } from "./headers.ts";
 import { describeError } from "../../config/schema/problems.ts";
 
 /** Everything the proxy needs to forward one request. */
@@ -94,7 +94,7 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
     if (!chains.error.length || !(error instanceof HttpProblem)) throw error;
     return await answerError(chains.error, exchange, error, section, reporting);
   } finally {
-    if (exchange.releases) for (const release of exchange.releases) release();
+    if (exchange.releases) { for (const release of exchange.releases) release(); }
   }
 }
 
@@ -103,7 +103,13 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
  * failed (`portico_last_error`), may change its headers or answer instead (return-response). If an
  * on-error policy fails in turn, the original error answer goes out.
  */
-async function answerError(chain: PolicyChain, exchange: PolicyExchange, problem: HttpProblem, section: "inbound" | "backend" | "outbound", reporting: PolicyReporting): Promise<Response> {
+async function answerError(
+  chain: PolicyChain,
+  exchange: PolicyExchange,
+  problem: HttpProblem,
+  section: "inbound" | "backend" | "outbound",
+  reporting: PolicyReporting,
+): Promise<Response> {
   const original = problem.toResponse();
   exchange.lastError = {
     source: section,
@@ -137,7 +143,15 @@ function chosenBackend(forwarded: ForwardRequest, exchange: PolicyExchange): Bac
  * end-to-end headers. The backend's concurrency place is held until the response headers are in
  * and the client's body has gone through (or failed).
  */
-async function send(upstream: UpstreamClient, forwarded: ForwardRequest, headers: Headers, backend: BackendPool, rest: string, search: string, body?: Uint8Array<ArrayBuffer>): Promise<Response> {
+async function send(
+  upstream: UpstreamClient,
+  forwarded: ForwardRequest,
+  headers: Headers,
+  backend: BackendPool,
+  rest: string,
+  search: string,
+  body?: Uint8Array<ArrayBuffer>,
+): Promise<Response> {
   const { request } = forwarded;
   // A policy buffered (and maybe replaced) the body: it goes as one piece with its own length.
   const clientBody = body ? undefined : forwarded.clientBody;
@@ -153,7 +167,12 @@ async function send(upstream: UpstreamClient, forwarded: ForwardRequest, headers
     response = await upstream.send({ url, method: request.method, headers, clientBody, timeoutMs: backend.timeoutMs, tls: backend.tls, body });
   } catch (error) {
     backend.gate.leave();
-    if (clientBody?.failure) throw new HttpProblem("request-timeout", { detail: clientBody.failure.message, internal: `request body to backend "${backend.name}" cut off: ${clientBody.failure.reason}` });
+    if (clientBody?.failure) {
+      throw new HttpProblem("request-timeout", {
+        detail: clientBody.failure.message,
+        internal: `request body to backend "${backend.name}" cut off: ${clientBody.failure.reason}`,
+      });
+    }
     // Logs name the backend and its origin, never the path or query, which may carry secrets.
     const origin = new URL(url).origin;
     if (error instanceof UpstreamTimeout) {
@@ -200,7 +219,11 @@ async function respondThrough(
   if (exchange.responseBody !== undefined) {
     responseHeaders.delete("transfer-encoding");
     responseHeaders.set("content-length", String(exchange.responseBody.length));
-    return new Response(request.method === "HEAD" ? null : exchange.responseBody, { status: response.status, statusText: response.statusText, headers: responseHeaders });
+    return new Response(request.method === "HEAD" ? null : exchange.responseBody, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: responseHeaders,
+    });
   }
   return new Response(request.method === "HEAD" ? null : response.body, { status: response.status, statusText: response.statusText, headers: responseHeaders });
 }

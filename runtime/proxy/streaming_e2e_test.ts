@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { startGatewayProcess, type GatewayProcess } from "../../test/harness.ts";
+import { type GatewayProcess, startGatewayProcess } from "../../test/harness.ts";
 import { detectRuntime } from "../server/detect.ts";
 import { rawRequest } from "../../test/raw-http.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
@@ -170,7 +170,10 @@ backends: { files: { urls: ["${upstream.url}"], timeout: 60s } }
         await reader.read().catch(() => {});
       } else {
         const hash = createHash("sha256");
-        const pending = fetch(`${gw.url}/files/sink`, { method: "POST", body: uploadStream(256 * MB, hash), duplex: "half", signal: controller.signal } as RequestInit);
+        const pending = fetch(
+          `${gw.url}/files/sink`,
+          { method: "POST", body: uploadStream(256 * MB, hash), duplex: "half", signal: controller.signal } as RequestInit,
+        );
         setTimeout(() => controller.abort(), 20);
         await pending.catch(() => {});
       }

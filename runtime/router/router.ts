@@ -1,5 +1,5 @@
 import type { ApiSpec } from "../../config/snapshot/build.ts";
-import { compileOperation, matchTemplate, type CompiledOperation } from "./template.ts";
+import { type CompiledOperation, compileOperation, matchTemplate } from "./template.ts";
 
 /** An API as the router holds it: canonical prefix, compiled operations, and whatever the pipeline attaches. */
 export interface RoutedApi<T> {
@@ -54,11 +54,11 @@ export class Router<T> {
     if (host.startsWith("*.")) {
       const suffix = host.slice(1);
       let entry = this.#wildcardHosts.find(([s]) => s === suffix);
-      if (!entry) this.#wildcardHosts.push((entry = [suffix, new Map()]));
+      if (!entry) this.#wildcardHosts.push(entry = [suffix, new Map()]);
       return entry[1];
     }
     let table = this.#exactHosts.get(host);
-    if (!table) this.#exactHosts.set(host, (table = new Map()));
+    if (!table) this.#exactHosts.set(host, table = new Map());
     return table;
   }
 

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mustBuild, snapshotFromValue } from "../../config/snapshot/build.ts";
-import { hostName, Router, type RouteMatch, type RouteMiss } from "./router.ts";
+import { hostName, type RouteMatch, type RouteMiss, Router } from "./router.ts";
 
 /** The APIs of a snapshot built from `apis` (validated: hosts lower-cased, methods upper-cased, prefixes canonical, operations named). */
 function specs(apis: unknown[]) {
@@ -184,7 +184,12 @@ describe("Router: operations", () => {
   it("prefers a literal segment over a parameter, whatever the order in the file", () => {
     assert.deepEqual(op("GET", "/orders/mine"), { name: "get-mine", params: {} });
     const reversed = router([
-      { name: "a", path: "/", backend: "b", operations: [{ name: "param", method: "GET", url: "/{x}/{y}" }, { name: "literal", method: "GET", url: "/{x}/fixed" }] },
+      {
+        name: "a",
+        path: "/",
+        backend: "b",
+        operations: [{ name: "param", method: "GET", url: "/{x}/{y}" }, { name: "literal", method: "GET", url: "/{x}/fixed" }],
+      },
     ]);
     assert.equal(hit(reversed.match(null, "GET", "/1/fixed")).operation!.name, "literal");
     assert.equal(hit(reversed.match(null, "GET", "/1/other")).operation!.name, "param");
@@ -192,7 +197,16 @@ describe("Router: operations", () => {
 
   it("prefers an exact template over a catch-all for an empty rest", () => {
     const r2 = router([
-      { name: "a", path: "/api", backend: "b", operations: [{ name: "all", method: "GET", url: "/{rest*}" }, { name: "root", method: "GET", url: "/" }, { name: "x-all", method: "GET", url: "/x/{rest*}" }, { name: "x", method: "GET", url: "/x" }] },
+      {
+        name: "a",
+        path: "/api",
+        backend: "b",
+        operations: [{ name: "all", method: "GET", url: "/{rest*}" }, { name: "root", method: "GET", url: "/" }, {
+          name: "x-all",
+          method: "GET",
+          url: "/x/{rest*}",
+        }, { name: "x", method: "GET", url: "/x" }],
+      },
     ]);
     assert.equal(hit(r2.match(null, "GET", "/api")).operation!.name, "root");
     assert.equal(hit(r2.match(null, "GET", "/api/")).operation!.name, "root");
@@ -259,7 +273,12 @@ describe("Router: operations", () => {
   });
 
   it("still prefers the more specific template over a better method match", () => {
-    const r2 = router([{ name: "a", path: "/", backend: "b", operations: [{ name: "get-param", method: "GET", url: "/{id}" }, { name: "star-literal", method: "*", url: "/fixed" }] }]);
+    const r2 = router([{
+      name: "a",
+      path: "/",
+      backend: "b",
+      operations: [{ name: "get-param", method: "GET", url: "/{id}" }, { name: "star-literal", method: "*", url: "/fixed" }],
+    }]);
     assert.equal(hit(r2.match(null, "GET", "/fixed")).operation!.name, "star-literal");
   });
 

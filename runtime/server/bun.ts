@@ -56,7 +56,13 @@ function running(server: BunServer, port: number): RunningServer {
  * certificates to the handler (oven-sh/bun#14097), so a set where some host name negotiates them
  * is served by the node:tls listener instead, which Bun implements fully for that.
  */
-function listenTls(port: number, hostname: string, handler: FetchHandler, tls: TlsListenOptions, timeouts: ConnectionTimeouts | undefined): Promise<RunningServer> {
+function listenTls(
+  port: number,
+  hostname: string,
+  handler: FetchHandler,
+  tls: TlsListenOptions,
+  timeouts: ConnectionTimeouts | undefined,
+): Promise<RunningServer> {
   if (tls.certificates.negotiates) return listenHttps(port, hostname, handler, tls, { reusePort: true, timeouts });
   return Promise.resolve(running(serve(port, hostname, handler, timeouts, tls), port));
 }
@@ -121,6 +127,8 @@ export const bunAdapter: ServerAdapter = {
   },
   rawFramingProblem: incomingFramingProblem,
   peerCertificate,
-  createFetch: ({ ca }) => (ca ? (((input: RequestInfo | URL, init?: RequestInit) => fetch(input, { ...init, tls: { ca } } as RequestInit)) as typeof fetch) : fetch),
+  createFetch: (
+    { ca },
+  ) => (ca ? (((input: RequestInfo | URL, init?: RequestInit) => fetch(input, { ...init, tls: { ca } } as RequestInit)) as typeof fetch) : fetch),
   createUpstreamClient: fetchUpstream,
 };

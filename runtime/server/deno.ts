@@ -47,7 +47,7 @@ export const denoAdapter: ServerAdapter = {
     absoluteFormAuthority: true,
     dropsPipelinedConnections: false,
   },
-  async listen({ port, hostname, handler, tls, timeouts }: ListenOptions): Promise<RunningServer> {
+  listen({ port, hostname, handler, tls, timeouts }: ListenOptions): Promise<RunningServer> {
     if (tls) return listenHttps(port, hostname, handler, tls, { timeouts });
     return listenNodeServer(nodeHttpServer(handler, timeouts), port, hostname);
   },

@@ -1,5 +1,12 @@
 import type { IncomingMessage } from "node:http";
-import { createSecureContext, createServer as createTlsServer, type DetailedPeerCertificate, type SecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
+import {
+  createSecureContext,
+  createServer as createTlsServer,
+  type DetailedPeerCertificate,
+  type SecureContext,
+  type SecureContextOptions,
+  type TLSSocket,
+} from "node:tls";
 import type { CertificateSet, ServerCertificate } from "../tls/certificates.ts";
 import { rotateTicketKeys } from "../tls/session-tickets.ts";
 import type { ConnectionTimeouts, FetchHandler, PeerCertificate, RunningServer, TlsListenOptions } from "./adapter.ts";
@@ -34,12 +41,18 @@ export interface HttpsListenOptions {
  * the live certificate set, so updating them needs no new listener and drops no connection.
  * The connection timeouts also bound the TLS handshake (by the request-head timeout).
  */
-export async function listenHttps(port: number, hostname: string, handler: FetchHandler, tls: TlsListenOptions, { reusePort = false, ticketKeyRotationMs, timeouts }: HttpsListenOptions = {}): Promise<RunningServer> {
+export async function listenHttps(
+  port: number,
+  hostname: string,
+  handler: FetchHandler,
+  tls: TlsListenOptions,
+  { reusePort = false, ticketKeyRotationMs, timeouts }: HttpsListenOptions = {},
+): Promise<RunningServer> {
   let certificates: CertificateSet = tls.certificates;
   let contexts = new Map<ServerCertificate, SecureContext>();
   const contextFor = (entry: ServerCertificate) => {
     let context = contexts.get(entry);
-    if (!context) contexts.set(entry, (context = createSecureContext({ ...limits(tls), cert: entry.cert, key: entry.key })));
+    if (!context) contexts.set(entry, context = createSecureContext({ ...limits(tls), cert: entry.cert, key: entry.key }));
     return context;
   };
   const serverOptions = {
@@ -69,13 +82,14 @@ export async function listenHttps(port: number, hostname: string, handler: Fetch
       stopRotation();
       return running.close(force);
     },
-    async updateCertificates(next: CertificateSet) {
+    updateCertificates(next: CertificateSet) {
       certificates = next;
       contexts = new Map();
       // node:tls reads the server's requestCert for each new connection.
       (server as unknown as { requestCert: boolean }).requestCert = next.negotiates;
       // The default context serves clients that send no SNI.
       server.setSecureContext({ ...limits(tls), cert: next.default.cert, key: next.default.key });
+      return Promise.resolve();
     },
   };
 }

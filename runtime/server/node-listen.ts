@@ -41,7 +41,12 @@ function malformedTarget(): Response {
  */
 export function nodeHttpServer(handler: FetchHandler, timeouts: ConnectionTimeouts | undefined): Server {
   const serverOptions = timeouts
-    ? { headersTimeout: timeouts.headerMs, requestTimeout: 0, keepAliveTimeout: timeouts.keepAliveMs, connectionsCheckingInterval: sweepInterval(timeouts.headerMs) }
+    ? {
+      headersTimeout: timeouts.headerMs,
+      requestTimeout: 0,
+      keepAliveTimeout: timeouts.keepAliveMs,
+      connectionsCheckingInterval: sweepInterval(timeouts.headerMs),
+    }
     : {};
   const listener = getRequestListener(handler as Parameters<typeof getRequestListener>[0], {
     overrideGlobalObjects: false,
@@ -62,7 +67,12 @@ export function nodeHttpServer(handler: FetchHandler, timeouts: ConnectionTimeou
  * Starts a node:http server (directly or behind a node:tls server) on a port and gives it the
  * adapter's shape: the bound port, and a close that lets in-flight requests finish unless forced.
  */
-export async function listenNodeServer(server: Server, port: number, hostname: string, { front = server, reusePort = false }: NodeListenOptions = {}): Promise<RunningServer> {
+export async function listenNodeServer(
+  server: Server,
+  port: number,
+  hostname: string,
+  { front = server, reusePort = false }: NodeListenOptions = {},
+): Promise<RunningServer> {
   await new Promise<void>((resolve, reject) => {
     front.once("error", reject);
     front.listen({ port, host: hostname, ...(reusePort ? { reusePort } : {}) }, () => {

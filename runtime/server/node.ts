@@ -20,7 +20,7 @@ export const nodeAdapter: ServerAdapter = {
     absoluteFormAuthority: true,
     dropsPipelinedConnections: false,
   },
-  async listen({ port, hostname, handler, tls, timeouts }: ListenOptions): Promise<RunningServer> {
+  listen({ port, hostname, handler, tls, timeouts }: ListenOptions): Promise<RunningServer> {
     if (tls) return listenHttps(port, hostname, handler, tls, { ticketKeyRotationMs: TICKET_KEY_ROTATION_MS, timeouts });
     return listenNodeServer(nodeHttpServer(handler, timeouts), port, hostname);
   },

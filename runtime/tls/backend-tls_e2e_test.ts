@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { issue, makeCa, type IssuedCertificate } from "../../test/certificates.ts";
-import { ROOT, startGatewayProcess, tempDir, type GatewayProcess } from "../../test/harness.ts";
+import { issue, type IssuedCertificate, makeCa } from "../../test/certificates.ts";
+import { type GatewayProcess, ROOT, startGatewayProcess, tempDir } from "../../test/harness.ts";
 import { DEFAULT_SUITES } from "../../config/schema/tls.ts";
 import { loadAdapter } from "../server/detect.ts";
 
 /** A Node https backend (test/tls-backend.ts) that reports each handshake; resolves with its port. */
-function startTlsBackend(options: { cert: string; key: string; clientCa?: string; ciphers?: string; maxVersion?: string }): Promise<{ port: number; child: ChildProcess }> {
+function startTlsBackend(
+  options: { cert: string; key: string; clientCa?: string; ciphers?: string; maxVersion?: string },
+): Promise<{ port: number; child: ChildProcess }> {
   const child = spawn("node", ["--import", "tsx", "test/tls-backend.ts", JSON.stringify(options)], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     let out = "";
@@ -102,7 +104,9 @@ describe("backend TLS: verification, CA per backend, SNI, client certificates, c
   it("reaches the CBC-only backend once net.client.tls.ciphers.allowed-suites lists its suite, where the runtime's client offers it", async () => {
     const caps = (await loadAdapter()).capabilities.upstreamTls;
     // Portico's defaults plus the backend's CBC suite (a list every runtime's client can honour).
-    const gw = await gateway(backends(), { PORTICO_NET_CLIENT_TLS_CIPHERS_ALLOWED_SUITES: [...DEFAULT_SUITES, "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"].join(",") });
+    const gw = await gateway(backends(), {
+      PORTICO_NET_CLIENT_TLS_CIPHERS_ALLOWED_SUITES: [...DEFAULT_SUITES, "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"].join(","),
+    });
     const cbc = await get(gw, "/cbc/x");
     if (!caps.restrictTls12Suites) {
       // This client offers its own suites whatever the list says (Deno: rustls, which has no CBC suite).
@@ -118,7 +122,11 @@ describe("backend TLS: verification, CA per backend, SNI, client certificates, c
     // The backend (Node) prefers AES-GCM suites: ChaCha20 is negotiated only if the gateway offers nothing else.
     const only12 = "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256";
     if (!caps.restrictTls12Suites) {
-      const gw = await startGatewayProcess({ config: `apis: []\nbackends:\n${backends()}`, env: { PORTICO_NET_CLIENT_TLS_CIPHERS_ALLOWED_SUITES: only12 }, ready: false });
+      const gw = await startGatewayProcess({
+        config: `apis: []\nbackends:\n${backends()}`,
+        env: { PORTICO_NET_CLIENT_TLS_CIPHERS_ALLOWED_SUITES: only12 },
+        ready: false,
+      });
       gateways.push(gw);
       assert.equal(await gw.exited(), 1);
       assert.match(gw.output(), /net\.client\.tls\.ciphers\.allowed-suites: backend connections on .* cannot restrict cipher suites: it always offers/);
@@ -143,7 +151,9 @@ describe("backend TLS: verification, CA per backend, SNI, client certificates, c
   it("keeps at most net.client.tls.max-pools pools per TLS material open on Node and Deno, and serves a backend whose pool was closed", async () => {
     const gw = await gateway(backends(), { PORTICO_NET_CLIENT_TLS_MAX_POOLS: "1" });
     // Three TLS materials, used in turn twice: with one pool allowed, every request after the first closes one.
-    for (const path of ["/trusted/x", "/unverified/x", "/mtls/x", "/trusted/x", "/unverified/x", "/mtls/x"]) assert.equal((await get(gw, path)).status, 200, path);
+    for (const path of ["/trusted/x", "/unverified/x", "/mtls/x", "/trusted/x", "/unverified/x", "/mtls/x"]) {
+      assert.equal((await get(gw, path)).status, 200, path);
+    }
     const text = await (await fetch(`http://127.0.0.1:${gw.managementPort}/metrics`)).text();
     const value = (name: string) => new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1];
     if ((await loadAdapter()).runtime === "bun") {

@@ -40,9 +40,18 @@ describe("CertificateSet", () => {
   });
 
   it("says which host name and file is wrong, at the entry's path", () => {
-    assert.throws(() => load([{ host: "a.test", cert: "missing.pem", key: a.keyFile }], dir), /hostnames\[0\]: hostname a\.test: cannot read the certificate .*missing\.pem: ENOENT/);
-    assert.throws(() => load([{ host: "a.test", cert: a.keyFile, key: a.keyFile }], dir), /hostnames\[0\]: hostname a\.test: the certificate is not a PEM X\.509 certificate/);
-    assert.throws(() => load([{ host: "a.test", cert: a.certFile, key: wild.keyFile }], dir), /hostnames\[0\]: hostname a\.test: the key does not belong to the certificate/);
+    assert.throws(
+      () => load([{ host: "a.test", cert: "missing.pem", key: a.keyFile }], dir),
+      /hostnames\[0\]: hostname a\.test: cannot read the certificate .*missing\.pem: ENOENT/,
+    );
+    assert.throws(
+      () => load([{ host: "a.test", cert: a.keyFile, key: a.keyFile }], dir),
+      /hostnames\[0\]: hostname a\.test: the certificate is not a PEM X\.509 certificate/,
+    );
+    assert.throws(
+      () => load([{ host: "a.test", cert: a.certFile, key: wild.keyFile }], dir),
+      /hostnames\[0\]: hostname a\.test: the key does not belong to the certificate/,
+    );
   });
 
   it("changes its fingerprint exactly when the material changes", () => {

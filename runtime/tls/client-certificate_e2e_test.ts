@@ -2,15 +2,17 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { bundle, issue, makeCa, makeIntermediate, withChain, type IssuedCertificate } from "../../test/certificates.ts";
-import { freePort, startGatewayProcess, tempDir, type GatewayProcess } from "../../test/harness.ts";
+import { bundle, issue, type IssuedCertificate, makeCa, makeIntermediate, withChain } from "../../test/certificates.ts";
+import { freePort, type GatewayProcess, startGatewayProcess, tempDir } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
 /** curl over HTTPS with an optional client certificate; the status and the body. */
 function curl(port: number, ca: string, host: string, path: string, client?: IssuedCertificate): Promise<{ status: number; body: string }> {
   const auth = client ? ["--cert", client.certFile, "--key", client.keyFile] : [];
   return new Promise((resolve, reject) => {
-    execFile("curl", ["-s", "--cacert", ca, ...auth, "--resolve", `${host}:${port}:127.0.0.1`, "-w", "\n%{http_code}", `https://${host}:${port}${path}`], { timeout: 10_000 }, (error, stdout) => {
+    execFile("curl", ["-s", "--cacert", ca, ...auth, "--resolve", `${host}:${port}:127.0.0.1`, "-w", "\n%{http_code}", `https://${host}:${port}${path}`], {
+      timeout: 10_000,
+    }, (error, stdout) => {
       if (error && (error as NodeJS.ErrnoException).code === "ENOENT") return reject(new Error("curl is not installed (Debian package curl)"));
       const cut = stdout.lastIndexOf("\n");
       resolve({ status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) });
@@ -26,7 +28,11 @@ describe("client certificates: negotiateClientCertificate and validate-client-ce
   const dir = tempDir();
   const ca = makeCa(dir);
   const otherCa = makeCa(dir, "other-ca");
-  const clients = { alice: issue(dir, ca, "alice.test", "alice"), bob: issue(dir, ca, "bob.test", "bob"), mallory: issue(dir, otherCa, "alice.test", "mallory") };
+  const clients = {
+    alice: issue(dir, ca, "alice.test", "alice"),
+    bob: issue(dir, ca, "bob.test", "bob"),
+    mallory: issue(dir, otherCa, "alice.test", "mallory"),
+  };
 
   before(async () => {
     upstream = await startUpstream();
@@ -73,7 +79,10 @@ hostnames:
       return body.detail as string;
     };
     assert.equal(await reason("/alice/x"), "The request came without a client certificate.");
-    assert.equal(await reason("/alice/x", clients.mallory), "The client certificate is not trusted: it is not issued by a configured CA, nor by an intermediate the client sent that chains to one.");
+    assert.equal(
+      await reason("/alice/x", clients.mallory),
+      "The client certificate is not trusted: it is not issued by a configured CA, nor by an intermediate the client sent that chains to one.",
+    );
     assert.equal(await reason("/alice/x", clients.bob), "The client certificate matches none of the accepted identities.");
     // A host name that does not negotiate never shows a certificate to policies.
     assert.equal(await reason("/trusted/x", clients.alice, "open.test"), "The request came without a client certificate.");
@@ -110,7 +119,12 @@ describe("client certificates: chains through intermediates (root → intermedia
     /** The leaf alone. */
     leafOnly: leaf,
     /** A leaf for servers only (extended key usage serverAuth), with its intermediate. */
-    serverOnly: withChain(dir, issue(dir, intermediate, "server.test", "server-only", [], { extendedKeyUsage: "serverAuth" }), [intermediate], "server-only-chain"),
+    serverOnly: withChain(
+      dir,
+      issue(dir, intermediate, "server.test", "server-only", [], { extendedKeyUsage: "serverAuth" }),
+      [intermediate],
+      "server-only-chain",
+    ),
     /** A leaf under an intermediate that is not a CA (basicConstraints CA:FALSE), with it. */
     underNotCa: withChain(dir, issue(dir, notCa, "bob.test", "bob"), [notCa], "bob-chain"),
   };
@@ -131,7 +145,9 @@ backends:
 hostnames:
   - { host: root-only.test, cert: ${rootOnly.certFile}, key: ${rootOnly.keyFile}, negotiateClientCertificate: true, clientCa: ${root.certFile} }
   # clientCa: the root, the intermediate, and an intermediate that is not a CA (configured by mistake)
-  - { host: bundle.test, cert: ${withBundle.certFile}, key: ${withBundle.keyFile}, negotiateClientCertificate: true, clientCa: ${bundle(dir, [root, intermediate, notCa], "bundle")} }
+  - { host: bundle.test, cert: ${withBundle.certFile}, key: ${withBundle.keyFile}, negotiateClientCertificate: true, clientCa: ${
+      bundle(dir, [root, intermediate, notCa], "bundle")
+    } }
 `;
     gw = await startGatewayProcess({ config, env: { PORTICO_NET_SERVER_HTTPS_PORT: String(port) }, ready: false });
     await gw.waitForOutput(/HTTPS certificates live/, 20_000);
@@ -159,18 +175,29 @@ hostnames:
   });
 
   it("refuses a leaf sent alone when clientCa holds only the root: no path", async () => {
-    assert.equal(await outcome("root-only.test", clients.leafOnly), "The client certificate is not trusted: it is not issued by a configured CA, nor by an intermediate the client sent that chains to one.");
+    assert.equal(
+      await outcome("root-only.test", clients.leafOnly),
+      "The client certificate is not trusted: it is not issued by a configured CA, nor by an intermediate the client sent that chains to one.",
+    );
   });
 
   it("refuses a leaf without clientAuth in its extended key usage, even issued by a configured intermediate", async () => {
     for (const host of ["root-only.test", "bundle.test"]) {
-      assert.equal(await outcome(host, clients.serverOnly), "The client certificate is not trusted: its extended key usage does not include client authentication (clientAuth).", host);
+      assert.equal(
+        await outcome(host, clients.serverOnly),
+        "The client certificate is not trusted: its extended key usage does not include client authentication (clientAuth).",
+        host,
+      );
     }
   });
 
   it("refuses a leaf under an intermediate without CA:TRUE, sent by the client or configured in clientCa", async () => {
     for (const host of ["root-only.test", "bundle.test"]) {
-      assert.equal(await outcome(host, clients.underNotCa), "The client certificate is not trusted: the issuer CN=Portico test not-a-ca is not a CA (basicConstraints CA:TRUE is missing).", host);
+      assert.equal(
+        await outcome(host, clients.underNotCa),
+        "The client certificate is not trusted: the issuer CN=Portico test not-a-ca is not a CA (basicConstraints CA:TRUE is missing).",
+        host,
+      );
     }
   });
 });

@@ -1,5 +1,5 @@
 import type { X509Certificate } from "node:crypto";
-import { KEY_USAGE, OID, readExtensions, type CertificateExtensions } from "./x509-extensions.ts";
+import { type CertificateExtensions, KEY_USAGE, OID, readExtensions } from "./x509-extensions.ts";
 import { describeError } from "../../config/schema/problems.ts";
 
 /**
@@ -31,7 +31,7 @@ class ExtensionCache {
   readonly #byCert = new Map<X509Certificate, CertificateExtensions>();
   get(cert: X509Certificate): CertificateExtensions {
     let ext = this.#byCert.get(cert);
-    if (!ext) this.#byCert.set(cert, (ext = readExtensions(cert.raw)));
+    if (!ext) this.#byCert.set(cert, ext = readExtensions(cert.raw));
     return ext;
   }
 }
@@ -75,7 +75,12 @@ function issuerProblem(issuer: X509Certificate, ext: CertificateExtensions, belo
  * The leaf's own validity period is not part of the verdict (policies check it on their own);
  * revocation (CRL, OCSP) is not checked.
  */
-export function verifyClientChain(leaf: X509Certificate, presented: readonly X509Certificate[], anchors: readonly X509Certificate[], now: number): ChainVerdict {
+export function verifyClientChain(
+  leaf: X509Certificate,
+  presented: readonly X509Certificate[],
+  anchors: readonly X509Certificate[],
+  now: number,
+): ChainVerdict {
   if (anchors.length === 0) return { trusted: false, reason: "no clientCa is configured for this host name" };
   const extensions = new ExtensionCache();
   let leafExt: CertificateExtensions;

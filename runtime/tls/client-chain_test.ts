@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { describe, it } from "node:test";
-import { issue, makeCa, makeIntermediate, type IssuedCertificate } from "../../test/certificates.ts";
+import { issue, type IssuedCertificate, makeCa, makeIntermediate } from "../../test/certificates.ts";
 import { tempDir } from "../../test/harness.ts";
-import { verifyClientChain, type ChainVerdict } from "./client-chain.ts";
+import { type ChainVerdict, verifyClientChain } from "./client-chain.ts";
 
 const x509 = (c: IssuedCertificate) => new X509Certificate(c.cert);
 
@@ -13,7 +13,8 @@ describe("verifyClientChain (certificates made by openssl)", () => {
   const otherRoot = makeCa(dir, "other-root");
   const intermediate = makeIntermediate(dir, root, "int");
   const leaf = issue(dir, intermediate, "alice.test");
-  const verify = (l: IssuedCertificate, presented: IssuedCertificate[], anchors: IssuedCertificate[], at = Date.now()): ChainVerdict => verifyClientChain(x509(l), presented.map(x509), anchors.map(x509), at);
+  const verify = (l: IssuedCertificate, presented: IssuedCertificate[], anchors: IssuedCertificate[], at = Date.now()): ChainVerdict =>
+    verifyClientChain(x509(l), presented.map(x509), anchors.map(x509), at);
   const reason = (v: ChainVerdict) => (v.trusted ? "(trusted)" : v.reason);
 
   it("trusts a leaf through an intermediate the client sent, up to the configured root", () => {

@@ -1,5 +1,5 @@
 import type { Settings } from "../../config/schema/settings.ts";
-import { DEFAULT_SUITES, resolveCipherSuites, TLS13_SUITES, type CipherSuites, type TlsVersion } from "../../config/schema/tls.ts";
+import { type CipherSuites, DEFAULT_SUITES, resolveCipherSuites, TLS13_SUITES, type TlsVersion } from "../../config/schema/tls.ts";
 import type { TlsCapabilities } from "../server/adapter.ts";
 
 /** The protocol limits of the HTTPS listener, as the listener takes them. */
@@ -40,7 +40,11 @@ function defaultSuites(key: string, caps: Omit<TlsCapabilities, "minVersions">, 
   if (caps.restrictTls12Suites) return { suites: DEFAULTS };
   const outside = caps.ownSuites ? caps.ownSuites.filter((n) => !DEFAULT_SUITES.includes(n)) : undefined;
   if (!outside || outside.length) {
-    problems.push(`${key}: ${where} cannot restrict cipher suites and offers suites outside Portico's defaults${outside?.length ? ` (${outside.join(", ")})` : ""}; run the gateway on Bun or Node`);
+    problems.push(
+      `${key}: ${where} cannot restrict cipher suites and offers suites outside Portico's defaults${
+        outside?.length ? ` (${outside.join(", ")})` : ""
+      }; run the gateway on Bun or Node`,
+    );
   }
   return {};
 }
@@ -55,7 +59,11 @@ function checkOwnSuites(key: string, names: readonly string[], caps: Omit<TlsCap
   const missing = own12?.filter((n) => !names.includes(n));
   if (!own12 || !missing) problems.push(`${key}: ${where} cannot restrict cipher suites; remove the setting or run the gateway on Bun or Node`);
   else if (missing.length) {
-    problems.push(`${key}: ${where} cannot restrict cipher suites: it always offers ${own12.join(", ")} with TLS 1.2, and the list leaves out ${missing.join(", ")}; list them all, remove the setting, or run the gateway on Bun or Node`);
+    problems.push(
+      `${key}: ${where} cannot restrict cipher suites: it always offers ${own12.join(", ")} with TLS 1.2, and the list leaves out ${
+        missing.join(", ")
+      }; list them all, remove the setting, or run the gateway on Bun or Node`,
+    );
   }
 }
 
@@ -132,9 +140,21 @@ export function defaultServerTls(caps: TlsCapabilities): ServerTlsLimits {
 }
 
 /** Turns `net.client.tls.ciphers.allowed-suites` into limits the runtime's upstream client honours, or refuses it. */
-export function resolveClientTls(settings: Settings, caps: Omit<TlsCapabilities, "minVersions">, runtime: string): { ok: true; limits: ClientTlsLimits; notes: string[] } | { ok: false; problems: string[] } {
+export function resolveClientTls(
+  settings: Settings,
+  caps: Omit<TlsCapabilities, "minVersions">,
+  runtime: string,
+): { ok: true; limits: ClientTlsLimits; notes: string[] } | { ok: false; problems: string[] } {
   const problems: string[] = [];
   const notes: string[] = [];
-  const limits = resolveSuites(CLIENT_SUITES, settings[CLIENT_SUITES] as string[] | undefined, "TLSv1.2", caps, `backend connections on ${runtime}`, problems, notes);
+  const limits = resolveSuites(
+    CLIENT_SUITES,
+    settings[CLIENT_SUITES] as string[] | undefined,
+    "TLSv1.2",
+    caps,
+    `backend connections on ${runtime}`,
+    problems,
+    notes,
+  );
   return problems.length ? { ok: false, problems } : { ok: true, limits, notes };
 }

@@ -8,14 +8,21 @@ import { resolveClientTls, resolveServerTls } from "./limits.ts";
 const FULL: TlsCapabilities = { minVersions: ["TLSv1.2", "TLSv1.3"], restrictTls12Suites: true, restrictTls13Suites: true, capAtTls12: true };
 const NO_TLS13_SUITES: TlsCapabilities = { ...FULL, restrictTls13Suites: false };
 /** A runtime that cannot restrict suites and offers Portico's defaults anyway (Deno's listener). */
-const FIXED: TlsCapabilities = { minVersions: ["TLSv1.2"], restrictTls12Suites: false, restrictTls13Suites: false, capAtTls12: false, ownSuites: [...DEFAULT_SUITES] };
+const FIXED: TlsCapabilities = {
+  minVersions: ["TLSv1.2"],
+  restrictTls12Suites: false,
+  restrictTls13Suites: false,
+  capAtTls12: false,
+  ownSuites: [...DEFAULT_SUITES],
+};
 /** One that cannot restrict them and offers a CBC suite too. */
 const FIXED_WEAK: TlsCapabilities = { ...FIXED, ownSuites: [...DEFAULT_SUITES, "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"] };
 /** One that cannot restrict them and whose suites were never measured. */
 const FIXED_UNKNOWN: TlsCapabilities = { ...FIXED, ownSuites: undefined };
 
 /** Portico's default suites as OpenSSL names: ECDHE with AES-GCM or ChaCha20-Poly1305 only. */
-const DEFAULT_TLS12 = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
+const DEFAULT_TLS12 =
+  "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
 const DEFAULT_TLS13 = "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
 
 function settings(values: Record<string, string>): Settings {
@@ -42,7 +49,9 @@ describe("resolveServerTls", () => {
     assert.deepEqual(resolveServerTls(settings({}), FIXED, "deno"), { ok: true, limits: { minVersion: "TLSv1.2" }, notes: [] });
     const weak = resolveServerTls(settings({}), FIXED_WEAK, "some runtime");
     assert.ok(!weak.ok);
-    assert.deepEqual(weak.problems, [`${SUITES}: the HTTPS listener on some runtime cannot restrict cipher suites and offers suites outside Portico's defaults (TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA); run the gateway on Bun or Node`]);
+    assert.deepEqual(weak.problems, [
+      `${SUITES}: the HTTPS listener on some runtime cannot restrict cipher suites and offers suites outside Portico's defaults (TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA); run the gateway on Bun or Node`,
+    ]);
     assert.equal(resolveServerTls(settings({}), FIXED_UNKNOWN, "x").ok, false);
   });
 
@@ -56,7 +65,9 @@ describe("resolveServerTls", () => {
     ]);
     const unmeasured = resolveServerTls(settings({ [SUITES]: DEFAULT_SUITES.join(",") }), FIXED_UNKNOWN, "x");
     assert.ok(!unmeasured.ok);
-    assert.deepEqual(unmeasured.problems, [`${SUITES}: the HTTPS listener on x cannot restrict cipher suites; remove the setting or run the gateway on Bun or Node`]);
+    assert.deepEqual(unmeasured.problems, [
+      `${SUITES}: the HTTPS listener on x cannot restrict cipher suites; remove the setting or run the gateway on Bun or Node`,
+    ]);
   });
 
   it("accepts, where suites cannot be restricted, a list that allows every suite the runtime offers anyway", () => {
@@ -83,7 +94,10 @@ describe("resolveServerTls", () => {
     assert.equal(only12.limits.maxVersion, "TLSv1.2");
     const only13 = resolveServerTls(settings({ [SUITES]: "TLS_AES_128_GCM_SHA256" }), FULL, "node");
     assert.ok(!only13.ok);
-    assert.match(only13.problems[0]!, /no TLS 1\.2 suite is allowed, so TLS 1\.2 peers could not connect: add one, or set net\.server\.tls\.min-version to TLSv1\.3/);
+    assert.match(
+      only13.problems[0]!,
+      /no TLS 1\.2 suite is allowed, so TLS 1\.2 peers could not connect: add one, or set net\.server\.tls\.min-version to TLSv1\.3/,
+    );
     assert.ok(resolveServerTls(settings({ [SUITES]: "TLS_AES_128_GCM_SHA256", "net.server.tls.min-version": "TLSv1.3" }), FULL, "node").ok);
   });
 });
@@ -100,7 +114,11 @@ describe("resolveClientTls", () => {
   it("restricts backend connections the same way, capping at TLS 1.2 where TLS 1.3 suites cannot be restricted", () => {
     const only12 = resolveClientTls(settings({ "net.client.tls.ciphers.allowed-suites": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" }), FULL, "node");
     assert.deepEqual(only12.ok && only12.limits.maxVersion, "TLSv1.2");
-    const partial = resolveClientTls(settings({ "net.client.tls.ciphers.allowed-suites": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA256" }), NO_TLS13_SUITES, "bun");
+    const partial = resolveClientTls(
+      settings({ "net.client.tls.ciphers.allowed-suites": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA256" }),
+      NO_TLS13_SUITES,
+      "bun",
+    );
     assert.ok(partial.ok);
     assert.equal(partial.limits.maxVersion, "TLSv1.2");
     assert.match(partial.notes[0]!, /^TLS 1\.3 is off on backend connections on bun/);

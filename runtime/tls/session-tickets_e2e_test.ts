@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, rmSync, statSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { issue, makeCa, type IssuedCertificate } from "../../test/certificates.ts";
+import { issue, type IssuedCertificate, makeCa } from "../../test/certificates.ts";
 import { tempDir } from "../../test/harness.ts";
 import type { RunningServer } from "../server/adapter.ts";
 import { loadAdapter } from "../server/detect.ts";
@@ -16,7 +16,13 @@ import { CertificateSet } from "./certificates.ts";
  * resumed. A TLS 1.3 ticket arrives after the handshake: s_client writes it to `session.out` when it
  * does (its own output is buffered until it exits), so the client quits once that file is there.
  */
-function handshake(port: number, ca: string, servername: string, version: "-tls1_2" | "-tls1_3", session: { out?: string; in?: string }): Promise<{ reused: boolean; output: string }> {
+function handshake(
+  port: number,
+  ca: string,
+  servername: string,
+  version: "-tls1_2" | "-tls1_3",
+  session: { out?: string; in?: string },
+): Promise<{ reused: boolean; output: string }> {
   const args = ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", servername, "-CAfile", ca, version];
   if (session.out) {
     rmSync(session.out, { force: true });
@@ -58,7 +64,10 @@ describe("session tickets on the node:tls listener", { timeout: 60_000 }, () => 
     ca = makeCa(dir);
     const first = issue(dir, ca, "default.test");
     const other = issue(dir, ca, "other.test");
-    const certificates = CertificateSet.from([hostnameFromFiles("default.test", first.certFile, first.keyFile), hostnameFromFiles("other.test", other.certFile, other.keyFile)])!;
+    const certificates = CertificateSet.from([
+      hostnameFromFiles("default.test", first.certFile, first.keyFile),
+      hostnameFromFiles("other.test", other.certFile, other.keyFile),
+    ])!;
     if ((await loadAdapter()).capabilities.ticketKeys !== "portico") return;
     server = await listenHttps(0, "127.0.0.1", () => new Response("ok"), { certificates, minVersion: "TLSv1.2" }, { ticketKeyRotationMs: ROTATION_MS });
     port = server.port;

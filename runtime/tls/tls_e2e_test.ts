@@ -3,9 +3,9 @@ import { execFile } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { issue, makeCa, type IssuedCertificate } from "../../test/certificates.ts";
-import { createToken, startControlPlane, startFleetGateway, type ControlPlaneProcess } from "../../test/control-plane.ts";
-import { freePort, startGatewayProcess, tempDir, type GatewayProcess } from "../../test/harness.ts";
+import { issue, type IssuedCertificate, makeCa } from "../../test/certificates.ts";
+import { type ControlPlaneProcess, createToken, startControlPlane, startFleetGateway } from "../../test/control-plane.ts";
+import { freePort, type GatewayProcess, startGatewayProcess, tempDir } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 import { loadAdapter } from "../server/detect.ts";
 
@@ -22,15 +22,20 @@ interface Handshake {
 /** Connects with Debian's openssl s_client (a real TLS client, independent of the runtime under test). */
 function sClient(port: number, ca: string, args: string[]): Promise<Handshake> {
   return new Promise((resolve) => {
-    const child = execFile("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-CAfile", ca, "-showcerts", ...args], { timeout: 10_000 }, (error, stdout, stderr) => {
-      const output = `${stdout}\n${stderr}`;
-      const negotiated = /^New, (\S+), Cipher is (\S+)/m.exec(output);
-      const protocol = negotiated?.[1];
-      const cipher = negotiated?.[2];
-      const ok = cipher !== undefined && cipher !== "(NONE)" && /Verify return code: 0 \(ok\)/.test(output);
-      if (error && (error as NodeJS.ErrnoException).code === "ENOENT") throw new Error("openssl is not installed (Debian package openssl)");
-      resolve({ ok, subject: /^subject=.*CN ?= ?([^,\n]+)/m.exec(output)?.[1]?.trim(), protocol, cipher, output });
-    });
+    const child = execFile(
+      "openssl",
+      ["s_client", "-connect", `127.0.0.1:${port}`, "-CAfile", ca, "-showcerts", ...args],
+      { timeout: 10_000 },
+      (error, stdout, stderr) => {
+        const output = `${stdout}\n${stderr}`;
+        const negotiated = /^New, (\S+), Cipher is (\S+)/m.exec(output);
+        const protocol = negotiated?.[1];
+        const cipher = negotiated?.[2];
+        const ok = cipher !== undefined && cipher !== "(NONE)" && /Verify return code: 0 \(ok\)/.test(output);
+        if (error && (error as NodeJS.ErrnoException).code === "ENOENT") throw new Error("openssl is not installed (Debian package openssl)");
+        resolve({ ok, subject: /^subject=.*CN ?= ?([^,\n]+)/m.exec(output)?.[1]?.trim(), protocol, cipher, output });
+      },
+    );
     child.stdin?.end("Q\n");
   });
 }
@@ -38,8 +43,11 @@ function sClient(port: number, ca: string, args: string[]): Promise<Handshake> {
 /** The serial number of the certificate a server presents for `servername`. */
 function servedSerial(port: number, ca: string, servername: string): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const child = execFile("sh", ["-c", `openssl s_client -connect 127.0.0.1:${port} -servername ${servername} -CAfile ${ca} </dev/null 2>/dev/null | openssl x509 -noout -serial`], { timeout: 10_000 }, (_e, stdout) =>
-      resolve(/serial=(\w+)/.exec(stdout)?.[1]),
+    const child = execFile(
+      "sh",
+      ["-c", `openssl s_client -connect 127.0.0.1:${port} -servername ${servername} -CAfile ${ca} </dev/null 2>/dev/null | openssl x509 -noout -serial`],
+      { timeout: 10_000 },
+      (_e, stdout) => resolve(/serial=(\w+)/.exec(stdout)?.[1]),
     );
     child.stdin?.end();
   });
@@ -48,7 +56,9 @@ function servedSerial(port: number, ca: string, servername: string): Promise<str
 /** curl over HTTPS to the gateway, resolving `host` to loopback and verifying with the test CA. */
 function curl(port: number, ca: string, host: string, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    execFile("curl", ["-s", "--cacert", ca, "--resolve", `${host}:${port}:127.0.0.1`, "-w", "\n%{http_code}", `https://${host}:${port}${path}`], { timeout: 10_000 }, (error, stdout) => {
+    execFile("curl", ["-s", "--cacert", ca, "--resolve", `${host}:${port}:127.0.0.1`, "-w", "\n%{http_code}", `https://${host}:${port}${path}`], {
+      timeout: 10_000,
+    }, (error, stdout) => {
       if (error && (error as NodeJS.ErrnoException).code === "ENOENT") return reject(new Error("curl is not installed (Debian package curl)"));
       const cut = stdout.lastIndexOf("\n");
       resolve({ status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) });
@@ -57,7 +67,9 @@ function curl(port: number, ca: string, host: string, path: string): Promise<{ s
 }
 
 function hostnamesConfig(upstream: Upstream, hostnames: { host: string; cert: IssuedCertificate; key?: IssuedCertificate; negotiate?: boolean }[]): string {
-  const entries = hostnames.map((h) => `  - { host: "${h.host}", cert: ${h.cert.certFile}, key: ${(h.key ?? h.cert).keyFile}, negotiateClientCertificate: ${h.negotiate ?? false} }`);
+  const entries = hostnames.map((h) =>
+    `  - { host: "${h.host}", cert: ${h.cert.certFile}, key: ${(h.key ?? h.cert).keyFile}, negotiateClientCertificate: ${h.negotiate ?? false} }`
+  );
   return `apis:\n  - { name: api, path: /api, backend: up }\nbackends:\n  up: { urls: ["${upstream.url}"] }\nhostnames:\n${entries.join("\n")}\n`;
 }
 
@@ -103,13 +115,15 @@ describe("HTTPS listener: certificates by SNI, reloaded with the configuration",
     // Node's own TLS client, in a Node child process whatever runtime runs this test.
     const script = `
       const tls = require("node:tls");
-      const socket = tls.connect({ host: "127.0.0.1", port: ${httpsPort}, servername: "a.test", ca: require("node:fs").readFileSync(${JSON.stringify(ca.certFile)}) }, () => {
+      const socket = tls.connect({ host: "127.0.0.1", port: ${httpsPort}, servername: "a.test", ca: require("node:fs").readFileSync(${
+      JSON.stringify(ca.certFile)
+    }) }, () => {
         console.log(JSON.stringify({ authorized: socket.authorized, cn: socket.getPeerCertificate().subject.CN, protocol: socket.getProtocol(), suite: socket.getCipher().standardName }));
         socket.end();
       });
       socket.on("error", (e) => { console.log(JSON.stringify({ error: e.message })); });`;
     const seen = await new Promise<Record<string, unknown>>((resolve, reject) =>
-      execFile("node", ["-e", script], { timeout: 10_000 }, (error, stdout) => (error ? reject(error) : resolve(JSON.parse(stdout)))),
+      execFile("node", ["-e", script], { timeout: 10_000 }, (error, stdout) => (error ? reject(error) : resolve(JSON.parse(stdout))))
     );
     assert.deepEqual(seen, { authorized: true, cn: "a.test", protocol: "TLSv1.3", suite: "TLS_AES_256_GCM_SHA384" });
   });
@@ -192,7 +206,7 @@ for (const negotiate of [false, true]) {
       gateways.push(gw);
       const outcome = await gw.waitForOutput(/HTTPS certificates live/, 20_000).then(
         () => "live" as const,
-        async (error: Error) => {
+        (error: Error) => {
           if (gw.child.exitCode === null && gw.child.signalCode === null) throw error; // timed out while running
           return "exited" as const;
         },
@@ -343,7 +357,11 @@ describe("HTTPS listener: a suite outside the defaults, listed by the operator",
     const port = await freePort();
     gw = await startGatewayProcess({
       config: hostnamesConfig(upstream, [{ host: "rsa.test", cert: issue(dir, ca, "rsa.test", "rsa.test", [], { keyType: "rsa" }) }]),
-      env: { PORTICO_NET_SERVER_HTTPS_PORT: String(port), PORTICO_NET_SERVER_TLS_CIPHERS_ALLOWED_SUITES: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,TLS_CHACHA20_POLY1305_SHA256" },
+      env: {
+        PORTICO_NET_SERVER_HTTPS_PORT: String(port),
+        PORTICO_NET_SERVER_TLS_CIPHERS_ALLOWED_SUITES:
+          "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,TLS_CHACHA20_POLY1305_SHA256",
+      },
       ready: false,
     });
     if (!caps.restrictTls12Suites) {
@@ -380,7 +398,8 @@ describe("HTTPS listener: certificates from a control plane", { timeout: 120_000
     plane = await startControlPlane({
       dataDir: data,
       files: {
-        "c.yaml": `apis:\n  - { name: api, path: /api, backend: up }\nbackends:\n  up: { urls: ["${upstream.url}"] }\nhostnames:\n  - { host: edge.test, cert: certs/edge.test.pem, key: certs/edge.test.key }\n`,
+        "c.yaml":
+          `apis:\n  - { name: api, path: /api, backend: up }\nbackends:\n  up: { urls: ["${upstream.url}"] }\nhostnames:\n  - { host: edge.test, cert: certs/edge.test.pem, key: certs/edge.test.key }\n`,
       },
     });
     const port = await freePort();

@@ -75,7 +75,7 @@ function element(der: Uint8Array, at: number, limit: number): Element {
 /** The elements inside a constructed element, in order. */
 function children(der: Uint8Array, parent: Element): Element[] {
   const out: Element[] = [];
-  for (let at = parent.start; at < parent.end; ) {
+  for (let at = parent.start; at < parent.end;) {
     const child = element(der, at, parent.end);
     out.push(child);
     at = child.end;

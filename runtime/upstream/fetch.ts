@@ -1,6 +1,6 @@
 import type { BackendTlsMaterial } from "../../config/snapshot/build.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
-import { TIMED_OUT, UpstreamTimeout, type UpstreamClient, type UpstreamRequest } from "./client.ts";
+import { TIMED_OUT, type UpstreamClient, type UpstreamRequest, UpstreamTimeout } from "./client.ts";
 
 /** Bun's fetch `tls` option (versions are numbers: 0x0303 = TLS 1.2). */
 interface BunFetchTls {

@@ -7,5 +7,6 @@ import { Agent, fetch as undiciFetch } from "undici";
 export function fetchTrusting(ca: string | undefined): typeof fetch {
   if (!ca) return fetch;
   const dispatcher = new Agent({ connect: { ca } });
-  return ((input: RequestInfo | URL, init?: RequestInit) => undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch;
+  return ((input: RequestInfo | URL, init?: RequestInit) =>
+    undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch;
 }

@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { Agent, errors, request as undiciRequest } from "undici";
 import type { BackendTlsMaterial } from "../../config/snapshot/build.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
-import { DEFAULT_MAX_POOLS, TIMED_OUT, UpstreamTimeout, type UpstreamClient, type UpstreamOptions, type UpstreamRequest } from "./client.ts";
+import { DEFAULT_MAX_POOLS, TIMED_OUT, type UpstreamClient, type UpstreamOptions, type UpstreamRequest, UpstreamTimeout } from "./client.ts";
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
@@ -11,7 +11,7 @@ function toHeaders(raw: Record<string, string | string[] | undefined>): Headers 
   for (const name in raw) {
     const value = raw[name];
     if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    if (Array.isArray(value)) { for (const v of value) headers.append(name, v); }
     else headers.append(name, value);
   }
   return headers;

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { meterForBudget } from "../extism.ts";
-import { checkProgram, drawInputs, type CheckOptions, type CheckStats, type Failure, type Input } from "./differential.ts";
+import { type CheckOptions, checkProgram, type CheckStats, drawInputs, type Failure, type Input } from "./differential.ts";
 import { generateProgram } from "./generate.ts";
 import { lowerProgram } from "./program.ts";
 import { shrink } from "./shrink.ts";
@@ -92,6 +92,8 @@ export function reproduce(failed: FailedCase, options: CheckOptions = DEFAULT_CH
     `  input: ${showInput(input)}`,
     `  shrunk${shrinkNote}: ${failure.message}`,
     `  reproduction (shrunk): ${dir}/original.wasm, metered.wasm, original.wat`,
-    `  rerun: bun runtime/policy/meter-fuzz.ts --seed ${failed.seed} --count 1${options.capPages === DEFAULT_CHECK.capPages ? "" : ` --pages ${options.capPages}`}`,
+    `  rerun: bun runtime/policy/meter-fuzz.ts --seed ${failed.seed} --count 1${
+      options.capPages === DEFAULT_CHECK.capPages ? "" : ` --pages ${options.capPages}`
+    }`,
   ].join("\n");
 }

@@ -27,7 +27,7 @@
 import { Buffer } from "node:buffer";
 import { FUEL_EXPORT } from "../meter.ts";
 import { meterForBudget, type PolicyBudget } from "../extism.ts";
-import { lowerProgram, STEPS_ADDRESS, CALLS_ADDRESS, type Program } from "./program.ts";
+import { CALLS_ADDRESS, lowerProgram, type Program, STEPS_ADDRESS } from "./program.ts";
 import { Random } from "./random.ts";
 import { encodeModule } from "./wasm-module.ts";
 
@@ -273,7 +273,9 @@ function showTrace(trace: readonly Probe[]): string {
 /** Differences between what the original did and what a metered run did (empty when they agree). */
 function differences(original: Observation, metered: Observation): string[] {
   const out: string[] = [];
-  if (JSON.stringify(original.outcome) !== JSON.stringify(metered.outcome)) out.push(`outcome ${JSON.stringify(original.outcome)} became ${JSON.stringify(metered.outcome)}`);
+  if (JSON.stringify(original.outcome) !== JSON.stringify(metered.outcome)) {
+    out.push(`outcome ${JSON.stringify(original.outcome)} became ${JSON.stringify(metered.outcome)}`);
+  }
   const memory = firstDifference(original.memory, metered.memory);
   if (memory) out.push(memory);
   if (original.globals !== metered.globals) out.push(`globals ${original.globals} became ${metered.globals}`);
@@ -354,11 +356,15 @@ export function checkProgram(program: Program, inputs: readonly Input[], options
       const short = runner.observe(meteredModule, input, k);
       if (stats) stats.fuelTraps++;
       const at = `with a budget of ${k} (the call needs ${n})`;
-      if (short.outcome.kind !== "trap" || short.outcome.error !== runner.fuelTrapError) return fail("budget-short-traps", `${at}: ${JSON.stringify(short.outcome)}, not the trap ${runner.fuelTrapError}`);
+      if (short.outcome.kind !== "trap" || short.outcome.error !== runner.fuelTrapError) {
+        return fail("budget-short-traps", `${at}: ${JSON.stringify(short.outcome)}, not the trap ${runner.fuelTrapError}`);
+      }
       if (short.fuel !== -1n) return fail("budget-short-traps", `${at}: the fuel left after the trap is ${short.fuel}, not -1`);
       if (short.steps !== BigInt(k)) return fail("budget-short-stops", `${at}: the program did ${short.steps} steps`);
       const expected = base.trace.filter((p) => p.steps <= BigInt(k));
-      if (showTrace(expected) !== showTrace(short.trace)) return fail("budget-short-stops", `${at}: probes [${showTrace(short.trace)}], expected [${showTrace(expected)}]`);
+      if (showTrace(expected) !== showTrace(short.trace)) {
+        return fail("budget-short-stops", `${at}: probes [${showTrace(short.trace)}], expected [${showTrace(expected)}]`);
+      }
       const fuel = probeFuel(short, BigInt(k));
       if (fuel) return fail("budget-short-stops", `${at}: ${fuel}`);
     }
@@ -370,7 +376,13 @@ export function checkProgram(program: Program, inputs: readonly Input[], options
  * Property 6, and the same state after instantiation: true when it holds, false when both modules
  * fail to instantiate with the same error.
  */
-function instantiationCheck(runner: Runner, originalModule: WebAssembly.Module, meteredModule: WebAssembly.Module, original: Uint8Array, options: CheckOptions): Failure | boolean {
+function instantiationCheck(
+  runner: Runner,
+  originalModule: WebAssembly.Module,
+  meteredModule: WebAssembly.Module,
+  original: Uint8Array,
+  options: CheckOptions,
+): Failure | boolean {
   const attempt = (module: WebAssembly.Module) => {
     const sink: Sink = { trace: [] };
     try {
@@ -383,15 +395,21 @@ function instantiationCheck(runner: Runner, originalModule: WebAssembly.Module, 
   const a = attempt(originalModule);
   const b = attempt(meteredModule);
   if (a.error !== b.error) return { property: "start-same", message: `instantiation: ${a.error ?? "fine"} became ${b.error ?? "fine"}` };
-  if (showTrace(a.trace) !== showTrace(b.trace)) return { property: "start-same", message: `start probes [${showTrace(a.trace)}] became [${showTrace(b.trace)}]` };
+  if (showTrace(a.trace) !== showTrace(b.trace)) {
+    return { property: "start-same", message: `start probes [${showTrace(a.trace)}] became [${showTrace(b.trace)}]` };
+  }
   if (!a.instance || !b.instance) return false;
   const sa = runner.state(a.instance);
   const sb = runner.state(b.instance);
   const memory = firstDifference(sa.memory, sb.memory);
-  if (memory || sa.globals !== sb.globals) return { property: "start-same", message: `after instantiation: ${memory ?? `globals ${sa.globals} became ${sb.globals}`}` };
+  if (memory || sa.globals !== sb.globals) {
+    return { property: "start-same", message: `after instantiation: ${memory ?? `globals ${sa.globals} became ${sb.globals}`}` };
+  }
   const steps = runner.steps(a.instance);
   const fuel = (b.instance.exports[FUEL_EXPORT] as WebAssembly.Global).value as bigint;
-  if (BigInt(options.ample) - fuel !== steps) return { property: "start-fuel", message: `the start function did ${steps} steps and spent ${BigInt(options.ample) - fuel} fuel` };
+  if (BigInt(options.ample) - fuel !== steps) {
+    return { property: "start-fuel", message: `the start function did ${steps} steps and spent ${BigInt(options.ample) - fuel} fuel` };
+  }
   // Both are still as instantiated: the calls can start from them.
   runner.keep(originalModule, a.instance, a.sink);
   runner.keep(meteredModule, b.instance, b.sink);
@@ -399,14 +417,23 @@ function instantiationCheck(runner: Runner, originalModule: WebAssembly.Module, 
 
   // Metered with exactly the fuel the start function needs, and with one unit less.
   const s = Number(steps);
-  const withFuel = (fuel: number) => new WebAssembly.Module((options.meter ?? meterForBudget)(original, { fuel, memoryBytes: options.capPages * 64 * 1024 }) as unknown as ArrayBuffer);
+  const withFuel = (fuel: number) =>
+    new WebAssembly.Module((options.meter ?? meterForBudget)(original, { fuel, memoryBytes: options.capPages * 64 * 1024 }) as unknown as ArrayBuffer);
   const enough = attempt(withFuel(s));
-  if (enough.error) return { property: "start-fuel", message: `metered with the ${s} fuel its start function needs, the module fails to instantiate: ${enough.error}` };
+  if (enough.error) {
+    return { property: "start-fuel", message: `metered with the ${s} fuel its start function needs, the module fails to instantiate: ${enough.error}` };
+  }
   const left = (enough.instance!.exports[FUEL_EXPORT] as WebAssembly.Global).value;
-  if (left !== 0n) return { property: "start-fuel", message: `metered with the ${s} fuel its start function needs, ${show(left)} fuel is left after instantiation` };
+  if (left !== 0n) {
+    return { property: "start-fuel", message: `metered with the ${s} fuel its start function needs, ${show(left)} fuel is left after instantiation` };
+  }
   const short = attempt(withFuel(s - 1));
-  if (short.error !== runner.fuelTrapError) return { property: "start-fuel", message: `metered with ${s - 1} fuel (one less than its start function needs): ${short.error ?? "instantiated"}` };
+  if (short.error !== runner.fuelTrapError) {
+    return { property: "start-fuel", message: `metered with ${s - 1} fuel (one less than its start function needs): ${short.error ?? "instantiated"}` };
+  }
   const expected = a.trace.filter((p) => p.steps <= BigInt(s - 1));
-  if (showTrace(expected) !== showTrace(short.trace)) return { property: "start-fuel", message: `metered with ${s - 1} fuel: start probes [${showTrace(short.trace)}], expected [${showTrace(expected)}]` };
+  if (showTrace(expected) !== showTrace(short.trace)) {
+    return { property: "start-fuel", message: `metered with ${s - 1} fuel: start probes [${showTrace(short.trace)}], expected [${showTrace(expected)}]` };
+  }
   return true;
 }

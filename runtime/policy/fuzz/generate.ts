@@ -8,7 +8,7 @@
  */
 import type { Addr, Counters, Expr, FunctionTree, Program, Stmt } from "./program.ts";
 import { CALLS_ADDRESS } from "./program.ts";
-import { otherTree, vectorStore, type OtherContext } from "./other-types.ts";
+import { type OtherContext, otherTree, vectorStore } from "./other-types.ts";
 import { Random } from "./random.ts";
 import type { Custom, Export, FuncType, Global, Import, ValType } from "./wasm-module.ts";
 
@@ -31,12 +31,22 @@ interface Label {
 }
 
 const UNARY: readonly { op: string; t: ValType; a: ValType }[] = [
-  { op: "i32.eqz", t: "i32", a: "i32" }, { op: "i32.clz", t: "i32", a: "i32" }, { op: "i32.ctz", t: "i32", a: "i32" },
-  { op: "i32.popcnt", t: "i32", a: "i32" }, { op: "i32.extend8_s", t: "i32", a: "i32" }, { op: "i32.extend16_s", t: "i32", a: "i32" },
-  { op: "i64.eqz", t: "i32", a: "i64" }, { op: "i32.wrap_i64", t: "i32", a: "i64" },
-  { op: "i64.clz", t: "i64", a: "i64" }, { op: "i64.ctz", t: "i64", a: "i64" }, { op: "i64.popcnt", t: "i64", a: "i64" },
-  { op: "i64.extend8_s", t: "i64", a: "i64" }, { op: "i64.extend16_s", t: "i64", a: "i64" }, { op: "i64.extend32_s", t: "i64", a: "i64" },
-  { op: "i64.extend_i32_s", t: "i64", a: "i32" }, { op: "i64.extend_i32_u", t: "i64", a: "i32" },
+  { op: "i32.eqz", t: "i32", a: "i32" },
+  { op: "i32.clz", t: "i32", a: "i32" },
+  { op: "i32.ctz", t: "i32", a: "i32" },
+  { op: "i32.popcnt", t: "i32", a: "i32" },
+  { op: "i32.extend8_s", t: "i32", a: "i32" },
+  { op: "i32.extend16_s", t: "i32", a: "i32" },
+  { op: "i64.eqz", t: "i32", a: "i64" },
+  { op: "i32.wrap_i64", t: "i32", a: "i64" },
+  { op: "i64.clz", t: "i64", a: "i64" },
+  { op: "i64.ctz", t: "i64", a: "i64" },
+  { op: "i64.popcnt", t: "i64", a: "i64" },
+  { op: "i64.extend8_s", t: "i64", a: "i64" },
+  { op: "i64.extend16_s", t: "i64", a: "i64" },
+  { op: "i64.extend32_s", t: "i64", a: "i64" },
+  { op: "i64.extend_i32_s", t: "i64", a: "i32" },
+  { op: "i64.extend_i32_u", t: "i64", a: "i32" },
 ];
 const ARITH = ["add", "sub", "mul", "and", "or", "xor", "shl", "shr_s", "shr_u", "rotl", "rotr"];
 const DIVISION = ["div_s", "div_u", "rem_s", "rem_u"];
@@ -124,11 +134,25 @@ class FunctionGen {
     this.nodes--;
     const g = this.g;
     const callees = g.callable.filter((s) => s.results.length === 1 && s.results[0] === t);
-    const indirect = g.tableSlots.filter((slot) => g.signatures[slot - g.importedFunctions]!.results.length === 1 && g.signatures[slot - g.importedFunctions]!.results[0] === t);
+    const indirect = g.tableSlots.filter((slot) =>
+      g.signatures[slot - g.importedFunctions]!.results.length === 1 && g.signatures[slot - g.importedFunctions]!.results[0] === t
+    );
     const kind = r.weighted({
-      un: 3, bin: 6, compare: t === "i32" ? 2 : 0, division: 1, load: g.memory ? 3 : 0, select: 1, tee: this.writableOf(t).length ? 1 : 0,
-      call: callees.length ? 2 : 0, callIndirect: indirect.length ? 1 : 0, host: g.mix !== undefined && t === "i32" ? 0.5 : 0,
-      memSize: g.memory && t === "i32" ? 0.3 : 0, memGrow: g.memory && t === "i32" ? 0.5 : 0, blockExpr: 1, ifExpr: 1, other: 1.5,
+      un: 3,
+      bin: 6,
+      compare: t === "i32" ? 2 : 0,
+      division: 1,
+      load: g.memory ? 3 : 0,
+      select: 1,
+      tee: this.writableOf(t).length ? 1 : 0,
+      call: callees.length ? 2 : 0,
+      callIndirect: indirect.length ? 1 : 0,
+      host: g.mix !== undefined && t === "i32" ? 0.5 : 0,
+      memSize: g.memory && t === "i32" ? 0.3 : 0,
+      memGrow: g.memory && t === "i32" ? 0.5 : 0,
+      blockExpr: 1,
+      ifExpr: 1,
+      other: 1.5,
     });
     const sub = (u: ValType) => this.expr(u, depth + 1, labels);
     switch (kind) {
@@ -167,8 +191,17 @@ class FunctionGen {
         const inner = [...labels, { br: false, value: t }];
         const position = g.tableSlots.indexOf(slot);
         // Mostly the slot of a function of the right type; now and then any slot (a wrong type, a null one, or past the end).
-        const slotExpr: Expr = this.start || r.chance(0.85) ? { k: "const", t: "i32", v: position } : { k: "bin", t: "i32", op: "i32.and", a: this.expr("i32", depth + 1, inner), b: { k: "const", t: "i32", v: 7 } };
-        return { k: "callIndirect", t, type: callee.type, slot: slotExpr, args: callee.params.slice(1).map((p) => this.expr(p, depth + 1, inner)), fallback: this.value(t) };
+        const slotExpr: Expr = this.start || r.chance(0.85)
+          ? { k: "const", t: "i32", v: position }
+          : { k: "bin", t: "i32", op: "i32.and", a: this.expr("i32", depth + 1, inner), b: { k: "const", t: "i32", v: 7 } };
+        return {
+          k: "callIndirect",
+          t,
+          type: callee.type,
+          slot: slotExpr,
+          args: callee.params.slice(1).map((p) => this.expr(p, depth + 1, inner)),
+          fallback: this.value(t),
+        };
       }
       case "host":
         return { k: "host", t, f: g.mix!, a: sub("i32"), b: sub("i32") };
@@ -185,9 +218,13 @@ class FunctionGen {
       case "ifExpr": {
         const inner = [...labels, { br: false, value: t }];
         return {
-          k: "ifExpr", t, cond: sub("i32"),
-          then: this.stmts(r.between(0, 2), depth + 1, inner), thenValue: this.expr(t, depth + 1, inner),
-          else: this.stmts(r.between(0, 2), depth + 1, inner), elseValue: this.expr(t, depth + 1, inner),
+          k: "ifExpr",
+          t,
+          cond: sub("i32"),
+          then: this.stmts(r.between(0, 2), depth + 1, inner),
+          thenValue: this.expr(t, depth + 1, inner),
+          else: this.stmts(r.between(0, 2), depth + 1, inner),
+          elseValue: this.expr(t, depth + 1, inner),
         };
       }
       case "other":
@@ -238,12 +275,28 @@ class FunctionGen {
     const valueTargets = labels.map((l, i) => (l.value ? labels.length - 1 - i : -1)).filter((d) => d >= 0);
     const loops = this.loops < 3;
     const kind = r.weighted({
-      set: this.writable.length ? 5 : 0, gset: g.writableGlobals().length ? 2 : 0, store: g.memory ? 3 : 0, drop: 1,
-      if: nested ? 3 : 0, block: nested ? 1 : 0, loop: nested && loops ? 4 : 0, valueLoop: nested && loops ? 1 : 0,
-      br: brTargets.length ? 0.5 : 0, brIf: brTargets.length ? 2 : 0, brValue: valueTargets.length ? 1 : 0,
-      switch: nested ? 1 : 0, return: 0.7, trap: this.start ? 0 : 0.4, callStmt: g.callable.length ? 2 : 0,
-      probe: g.probe !== undefined ? 1.5 : 0, fill: g.memory ? 0.5 : 0, copy: g.memory ? 0.5 : 0,
-      tailCall: g.callable.some((c) => sameTypes(c.results, this.sig.results)) ? 0.7 : 0, vstore: g.memory ? 0.5 : 0, init: g.passive.length ? 0.3 : 0, dataDrop: g.mayDrop ? 0.15 : 0,
+      set: this.writable.length ? 5 : 0,
+      gset: g.writableGlobals().length ? 2 : 0,
+      store: g.memory ? 3 : 0,
+      drop: 1,
+      if: nested ? 3 : 0,
+      block: nested ? 1 : 0,
+      loop: nested && loops ? 4 : 0,
+      valueLoop: nested && loops ? 1 : 0,
+      br: brTargets.length ? 0.5 : 0,
+      brIf: brTargets.length ? 2 : 0,
+      brValue: valueTargets.length ? 1 : 0,
+      switch: nested ? 1 : 0,
+      return: 0.7,
+      trap: this.start ? 0 : 0.4,
+      callStmt: g.callable.length ? 2 : 0,
+      probe: g.probe !== undefined ? 1.5 : 0,
+      fill: g.memory ? 0.5 : 0,
+      copy: g.memory ? 0.5 : 0,
+      tailCall: g.callable.some((c) => sameTypes(c.results, this.sig.results)) ? 0.7 : 0,
+      vstore: g.memory ? 0.5 : 0,
+      init: g.passive.length ? 0.3 : 0,
+      dataDrop: g.mayDrop ? 0.15 : 0,
     });
     const e = (t: ValType) => this.expr(t, depth + 1, labels);
     switch (kind) {
@@ -264,7 +317,13 @@ class FunctionGen {
         return { k: "drop", v: e(r.pick(["i32", "i64"] as const)) };
       case "if": {
         const inner = [...labels, { br: true }];
-        return { k: "if", cond: e("i32"), then: this.stmts(r.between(1, 4), depth + 1, inner), else: r.chance(0.5) ? this.stmts(r.between(1, 3), depth + 1, inner) : [], typed: r.chance(0.2) };
+        return {
+          k: "if",
+          cond: e("i32"),
+          then: this.stmts(r.between(1, 4), depth + 1, inner),
+          else: r.chance(0.5) ? this.stmts(r.between(1, 3), depth + 1, inner) : [],
+          typed: r.chance(0.2),
+        };
       }
       case "block":
         return { k: "block", body: this.stmts(r.between(1, 4), depth + 1, [...labels, { br: true }]), typed: r.chance(0.3) };
@@ -273,7 +332,9 @@ class FunctionGen {
         // The trip count is computed inside the loop (at the top of each iteration), so with its
         // labels; but it may not continue the loop (that would skip the test that ends it).
         const inner = [...labels, { br: true }, { br: true }];
-        const trips: Expr = r.chance(0.5) ? { k: "const", t: "i32", v: r.between(0, 7) } : this.expr("i32", depth + 1, [...labels, { br: true }, { br: false }]);
+        const trips: Expr = r.chance(0.5)
+          ? { k: "const", t: "i32", v: r.between(0, 7) }
+          : this.expr("i32", depth + 1, [...labels, { br: true }, { br: false }]);
         return { k: "loop", counter, trips, body: this.loopBody(r.between(1, 5), depth + 1, inner) };
       }
       case "valueLoop": {
@@ -285,7 +346,13 @@ class FunctionGen {
         const inner = [...labels, { br: false }];
         const init = e("i32");
         const body = this.loopBody(r.between(0, 4), depth + 1, inner);
-        const next: Expr = { k: "bin", t: "i32", op: r.pick(["i32.add", "i32.xor", "i32.mul"]), a: { k: "local", t: "i32", i: param }, b: this.expr("i32", depth + 1, inner) };
+        const next: Expr = {
+          k: "bin",
+          t: "i32",
+          op: r.pick(["i32.add", "i32.xor", "i32.mul"]),
+          a: { k: "local", t: "i32", i: param },
+          b: this.expr("i32", depth + 1, inner),
+        };
         const trips: Expr = r.chance(0.5) ? { k: "const", t: "i32", v: r.between(0, 7) } : this.expr("i32", depth + 1, inner);
         return { k: "valueLoop", type: g.loopType, counter, param, result, trips, init, body, next };
       }
@@ -305,8 +372,10 @@ class FunctionGen {
         // The index is computed inside all the switch's blocks.
         const index = this.expr("i32", depth + 1, labelsAt(-1));
         return {
-          k: "switch", index: r.chance(0.6) ? { k: "bin", t: "i32", op: "i32.and", a: index, b: { k: "const", t: "i32", v: 7 } } : index,
-          labels: Array.from({ length: r.between(0, 6) }, () => r.pick(targets)), fallback: r.pick(targets),
+          k: "switch",
+          index: r.chance(0.6) ? { k: "bin", t: "i32", op: "i32.and", a: index, b: { k: "const", t: "i32", v: 7 } } : index,
+          labels: Array.from({ length: r.between(0, 6) }, () => r.pick(targets)),
+          fallback: r.pick(targets),
           cases: Array.from({ length: cases }, (_, i) => this.stmts(r.between(0, 3), depth + 1, labelsAt(i))),
           leave: Array.from({ length: cases }, () => r.chance(0.6)),
         };
@@ -353,7 +422,16 @@ class FunctionGen {
     const body = this.stmts(r.between(1, 8), 0, labels);
     const returns = this.sig.results.map((t) => this.expr(t, 1, labels));
     const pad = r.chance(0.2) ? r.between(1, 4) : 0;
-    return { type: this.sig.type, params: this.start ? [] : this.sig.params, results: this.sig.results, locals: this.locals, body, returns, start: this.start, pad };
+    return {
+      type: this.sig.type,
+      params: this.start ? [] : this.sig.params,
+      results: this.sig.results,
+      locals: this.locals,
+      body,
+      returns,
+      start: this.start,
+      pad,
+    };
   }
 }
 
@@ -449,7 +527,11 @@ class ProgramGen {
     }
     const calls = r.between(1, 24);
     if (this.memory && r.chance(0.5)) this.counters = { k: "memory" };
-    else this.counters = { k: "global", steps: this.addGlobal({ type: "i64", mutable: true, init: 0n }), calls: this.addGlobal({ type: "i32", mutable: true, init: calls }) };
+    else {this.counters = {
+        k: "global",
+        steps: this.addGlobal({ type: "i64", mutable: true, init: 0n }),
+        calls: this.addGlobal({ type: "i32", mutable: true, init: calls }),
+      };}
     for (let i = r.between(0, 4); i > 0; i--) {
       const type = r.pick(["i32", "i64"] as const);
       this.programGlobals.push(this.addGlobal({ type, mutable: r.chance(0.8), init: type === "i32" ? r.int32() : r.int64() }));
@@ -473,7 +555,12 @@ class ProgramGen {
     const data = this.data;
     if (this.memory) {
       if (this.counters.k === "memory") data.push({ offset: CALLS_ADDRESS, bytes: Uint8Array.of(calls, 0, 0, 0) });
-      for (let i = r.between(0, 3); i > 0; i--) data.push({ offset: r.between(16, 4000), bytes: Uint8Array.from({ length: r.between(1, 24) }, () => r.below(256)) });
+      for (let i = r.between(0, 3); i > 0; i--) {
+        data.push({
+          offset: r.between(16, 4000),
+          bytes: Uint8Array.from({ length: r.between(1, 24) }, () => r.below(256)),
+        });
+      }
       for (let i = Number(r.weighted({ 0: 2, 1: 2, 2: 1 })); i > 0; i--) {
         this.passive.push(data.length);
         data.push({ bytes: Uint8Array.from({ length: r.between(0, 20) }, () => r.below(256)) });
@@ -487,7 +574,9 @@ class ProgramGen {
 
     const exports: Export[] = this.callable.map((s, i) => ({ name: `f${i}`, kind: "func", index: this.functionIndex(s) }));
     if (this.memory) exports.push({ name: "memory", kind: "memory", index: 0 });
-    if (this.counters.k === "global") exports.push({ name: "steps", kind: "global", index: this.counters.steps }, { name: "calls", kind: "global", index: this.counters.calls });
+    if (this.counters.k === "global") {
+      exports.push({ name: "steps", kind: "global", index: this.counters.steps }, { name: "calls", kind: "global", index: this.counters.calls });
+    }
     for (const g of this.programGlobals) exports.push({ name: `g${g}`, kind: "global", index: g });
 
     const customs: Custom[] = Array.from({ length: Number(r.weighted({ 0: 6, 1: 3, 2: 1 })) }, () => ({
@@ -497,11 +586,19 @@ class ProgramGen {
     }));
 
     return {
-      types: this.types, imports: this.imports, probe: this.probe, functions,
+      types: this.types,
+      imports: this.imports,
+      probe: this.probe,
+      functions,
       table: hasTable && !importTable ? { min: tableSize } : undefined,
-      memory: this.memory, globals: this.globals, exports,
+      memory: this.memory,
+      globals: this.globals,
+      exports,
       elements: hasTable ? [{ offset: 0, functions: this.tableSlots }] : [],
-      data, customs, counters: this.counters, importedFunctions: this.importedFunctions,
+      data,
+      customs,
+      counters: this.counters,
+      importedFunctions: this.importedFunctions,
     };
   }
 }

@@ -39,7 +39,15 @@ export type VectorTree =
   | { readonly vk: "shuffle"; readonly lanes: readonly number[]; readonly a: VectorTree; readonly b: VectorTree }
   | { readonly vk: "replace"; readonly op: string; readonly lane: number; readonly a: VectorTree; readonly x: Expr }
   | { readonly vk: "load"; readonly op: string; readonly align: number; readonly offset: number; readonly addr: Addr }
-  | { readonly vk: "loadLane"; readonly op: string; readonly align: number; readonly offset: number; readonly lane: number; readonly addr: Addr; readonly a: VectorTree };
+  | {
+    readonly vk: "loadLane";
+    readonly op: string;
+    readonly align: number;
+    readonly offset: number;
+    readonly lane: number;
+    readonly addr: Addr;
+    readonly a: VectorTree;
+  };
 
 /** An integer computed from another type: the `other` expression of program.ts. */
 export type OtherTree =
@@ -74,13 +82,19 @@ const LANES: Record<string, number> = { i8x16: 16, i16x8: 8, i32x4: 4, i64x2: 2 
 
 function floatTree(c: OtherContext, t: Float, depth: number): FloatTree {
   const r = c.r;
-  const kind = depth >= 2 ? r.weighted({ const: 2, convert: 2, load: 0 }) : r.weighted({ const: 2, convert: 2, un: 2, bin: 3, load: c.memory ? 1 : 0, lane: 0.7 });
+  const kind = depth >= 2
+    ? r.weighted({ const: 2, convert: 2, load: 0 })
+    : r.weighted({ const: 2, convert: 2, un: 2, bin: 3, load: c.memory ? 1 : 0, lane: 0.7 });
   switch (kind) {
     case "const": {
       // Special values half of the time (NaN, infinities, -0, values beyond the integer range), raw bits otherwise.
       const special32 = [0x7fc00000n, 0xff800000n, 0x80000000n, 0x4f000000n, 0xcf000001n, 0x3f800000n, 0x00000001n];
       const special64 = [0x7ff8000000000000n, 0xfff0000000000000n, 0x8000000000000000n, 0x43e0000000000000n, 0xc1e0000000200000n, 0x3ff0000000000000n];
-      const bits = t === "f32" ? (r.chance(0.5) ? r.pick(special32) : BigInt(r.next())) : r.chance(0.5) ? r.pick(special64) : (BigInt(r.next()) << 32n) | BigInt(r.next());
+      const bits = t === "f32"
+        ? (r.chance(0.5) ? r.pick(special32) : BigInt(r.next()))
+        : r.chance(0.5)
+        ? r.pick(special64)
+        : (BigInt(r.next()) << 32n) | BigInt(r.next());
       return { fk: "const", t, bits };
     }
     case "convert": {
@@ -89,10 +103,20 @@ function floatTree(c: OtherContext, t: Float, depth: number): FloatTree {
       return { fk: "convert", t, op, x: c.int(op.endsWith("reinterpret_i32") ? "i32" : op.endsWith("reinterpret_i64") ? "i64" : from) };
     }
     case "un":
-      if (r.chance(0.2)) return t === "f32" ? { fk: "un", t, op: "f32.demote_f64", a: floatTree(c, "f64", depth + 1) } : { fk: "un", t, op: "f64.promote_f32", a: floatTree(c, "f32", depth + 1) };
+      if (r.chance(0.2)) {
+        return t === "f32"
+          ? { fk: "un", t, op: "f32.demote_f64", a: floatTree(c, "f64", depth + 1) }
+          : { fk: "un", t, op: "f64.promote_f32", a: floatTree(c, "f32", depth + 1) };
+      }
       return { fk: "un", t, op: `${t}.${r.pick(["abs", "neg", "ceil", "floor", "trunc", "nearest", "sqrt"])}`, a: floatTree(c, t, depth + 1) };
     case "bin":
-      return { fk: "bin", t, op: `${t}.${r.pick(["add", "sub", "mul", "div", "min", "max", "copysign"])}`, a: floatTree(c, t, depth + 1), b: floatTree(c, t, depth + 1) };
+      return {
+        fk: "bin",
+        t,
+        op: `${t}.${r.pick(["add", "sub", "mul", "div", "min", "max", "copysign"])}`,
+        a: floatTree(c, t, depth + 1),
+        b: floatTree(c, t, depth + 1),
+      };
     case "load":
       return { fk: "load", t, align: r.between(0, t === "f32" ? 2 : 3), offset: r.pick([0, 4, 8]), addr: c.addr() };
     case "lane":
@@ -104,8 +128,16 @@ function vectorTree(c: OtherContext, depth: number): VectorTree {
   const r = c.r;
   const leaf = depth >= 2;
   const kind = r.weighted({
-    const: 2, splat: 2, floatLane: leaf ? 0 : 0.7, un: leaf ? 0 : 1, bin: leaf ? 0 : 3, bitselect: leaf ? 0 : 0.5, shuffle: leaf ? 0 : 1, replace: leaf ? 0 : 1,
-    load: c.memory ? 1 : 0, loadLane: c.memory && !leaf ? 1 : 0,
+    const: 2,
+    splat: 2,
+    floatLane: leaf ? 0 : 0.7,
+    un: leaf ? 0 : 1,
+    bin: leaf ? 0 : 3,
+    bitselect: leaf ? 0 : 0.5,
+    shuffle: leaf ? 0 : 1,
+    replace: leaf ? 0 : 1,
+    load: c.memory ? 1 : 0,
+    loadLane: c.memory && !leaf ? 1 : 0,
   });
   switch (kind) {
     case "const":
@@ -126,7 +158,27 @@ function vectorTree(c: OtherContext, depth: number): VectorTree {
     case "bin":
       return {
         vk: "bin",
-        op: r.pick(["v128.and", "v128.andnot", "v128.or", "v128.xor", "i8x16.swizzle", "i8x16.eq", "i32x4.eq", "i8x16.add", "i8x16.sub", "i16x8.add", "i16x8.sub", "i16x8.mul", "i32x4.add", "i32x4.sub", "i32x4.mul", "i32x4.dot_i16x8_s", "i64x2.add", "i64x2.sub", "i64x2.mul"]),
+        op: r.pick([
+          "v128.and",
+          "v128.andnot",
+          "v128.or",
+          "v128.xor",
+          "i8x16.swizzle",
+          "i8x16.eq",
+          "i32x4.eq",
+          "i8x16.add",
+          "i8x16.sub",
+          "i16x8.add",
+          "i16x8.sub",
+          "i16x8.mul",
+          "i32x4.add",
+          "i32x4.sub",
+          "i32x4.mul",
+          "i32x4.dot_i16x8_s",
+          "i64x2.add",
+          "i64x2.sub",
+          "i64x2.mul",
+        ]),
         a: vectorTree(c, depth + 1),
         b: vectorTree(c, depth + 1),
       };
@@ -136,15 +188,42 @@ function vectorTree(c: OtherContext, depth: number): VectorTree {
       return { vk: "shuffle", lanes: Array.from({ length: 16 }, () => r.below(32)), a: vectorTree(c, depth + 1), b: vectorTree(c, depth + 1) };
     case "replace": {
       const shape = r.pick(["i8x16", "i16x8", "i32x4", "i64x2"]);
-      return { vk: "replace", op: `${shape}.replace_lane`, lane: r.below(LANES[shape]!), a: vectorTree(c, depth + 1), x: c.int(shape === "i64x2" ? "i64" : "i32") };
+      return {
+        vk: "replace",
+        op: `${shape}.replace_lane`,
+        lane: r.below(LANES[shape]!),
+        a: vectorTree(c, depth + 1),
+        x: c.int(shape === "i64x2" ? "i64" : "i32"),
+      };
     }
     case "load": {
-      const [op, natural] = r.pick([["v128.load", 4], ["v128.load8x8_s", 3], ["v128.load16x4_u", 3], ["v128.load32x2_s", 3], ["v128.load8_splat", 0], ["v128.load16_splat", 1], ["v128.load32_splat", 2], ["v128.load64_splat", 3], ["v128.load32_zero", 2], ["v128.load64_zero", 3]] as const);
+      const [op, natural] = r.pick(
+        [
+          ["v128.load", 4],
+          ["v128.load8x8_s", 3],
+          ["v128.load16x4_u", 3],
+          ["v128.load32x2_s", 3],
+          ["v128.load8_splat", 0],
+          ["v128.load16_splat", 1],
+          ["v128.load32_splat", 2],
+          ["v128.load64_splat", 3],
+          ["v128.load32_zero", 2],
+          ["v128.load64_zero", 3],
+        ] as const,
+      );
       return { vk: "load", op, align: r.between(0, natural), offset: r.pick([0, 1, 16]), addr: c.addr() };
     }
     case "loadLane": {
       const bits = r.pick([8, 16, 32, 64]);
-      return { vk: "loadLane", op: `v128.load${bits}_lane`, align: r.between(0, Math.log2(bits / 8)), offset: r.pick([0, 3]), lane: r.below(128 / bits), addr: c.addr(), a: vectorTree(c, depth + 1) };
+      return {
+        vk: "loadLane",
+        op: `v128.load${bits}_lane`,
+        align: r.between(0, Math.log2(bits / 8)),
+        offset: r.pick([0, 3]),
+        lane: r.below(128 / bits),
+        addr: c.addr(),
+        a: vectorTree(c, depth + 1),
+      };
     }
   }
 }
@@ -166,7 +245,18 @@ export function otherTree(c: OtherContext, t: ValType): OtherTree {
     }
     case "vector": {
       if (t === "i64") return { ok: "vector", op: "i64x2.extract_lane", lane: r.below(2), a: vectorTree(c, 0) };
-      const op = r.pick(["i8x16.extract_lane_s", "i8x16.extract_lane_u", "i16x8.extract_lane_s", "i16x8.extract_lane_u", "i32x4.extract_lane", "v128.any_true", "i8x16.all_true", "i32x4.all_true", "i8x16.bitmask", "i32x4.bitmask"]);
+      const op = r.pick([
+        "i8x16.extract_lane_s",
+        "i8x16.extract_lane_u",
+        "i16x8.extract_lane_s",
+        "i16x8.extract_lane_u",
+        "i32x4.extract_lane",
+        "v128.any_true",
+        "i8x16.all_true",
+        "i32x4.all_true",
+        "i8x16.bitmask",
+        "i32x4.bitmask",
+      ]);
       const shape = op.slice(0, op.indexOf("."));
       return { ok: "vector", op, lane: op.includes("extract_lane") ? r.below(LANES[shape]!) : undefined, a: vectorTree(c, 0) };
     }
@@ -187,7 +277,14 @@ export function vectorStore(c: OtherContext): VectorStore {
   const r = c.r;
   if (r.chance(0.5)) return { op: "v128.store", align: r.between(0, 4), offset: r.pick([0, 8]), addr: c.addr(), v: vectorTree(c, 0) };
   const bits = r.pick([8, 16, 32, 64]);
-  return { op: `v128.store${bits}_lane`, align: r.between(0, Math.log2(bits / 8)), offset: r.pick([0, 5]), lane: r.below(128 / bits), addr: c.addr(), v: vectorTree(c, 0) };
+  return {
+    op: `v128.store${bits}_lane`,
+    align: r.between(0, Math.log2(bits / 8)),
+    offset: r.pick([0, 5]),
+    lane: r.below(128 / bits),
+    addr: c.addr(),
+    v: vectorTree(c, 0),
+  };
 }
 
 /** What lowering these trees needs from program.ts's lowering. */

@@ -14,7 +14,10 @@ import { lowerOther, lowerVectorStore, type OtherTree, type VectorStore } from "
 import type { BlockType, Custom, Export, FuncType, Global, Import, Instr, ModuleSpec, ValType } from "./wasm-module.ts";
 
 /** An address: 16 + (e & mask), or near the end of memory (may run past it), or always out of bounds. */
-export type Addr = { readonly k: "masked"; readonly e: Expr; readonly mask: number } | { readonly k: "end"; readonly e: Expr } | { readonly k: "wild"; readonly e: Expr };
+export type Addr = { readonly k: "masked"; readonly e: Expr; readonly mask: number } | { readonly k: "end"; readonly e: Expr } | {
+  readonly k: "wild";
+  readonly e: Expr;
+};
 
 /** An expression: leaves one value of its type on the stack. */
 export type Expr =
@@ -27,13 +30,28 @@ export type Expr =
   | { readonly k: "select"; readonly t: ValType; readonly a: Expr; readonly b: Expr; readonly c: Expr; readonly typed: boolean }
   | { readonly k: "tee"; readonly t: ValType; readonly i: number; readonly a: Expr }
   | { readonly k: "call"; readonly t: ValType; readonly f: number; readonly args: readonly Expr[]; readonly fallback: number | bigint }
-  | { readonly k: "callIndirect"; readonly t: ValType; readonly type: number; readonly slot: Expr; readonly args: readonly Expr[]; readonly fallback: number | bigint }
+  | {
+    readonly k: "callIndirect";
+    readonly t: ValType;
+    readonly type: number;
+    readonly slot: Expr;
+    readonly args: readonly Expr[];
+    readonly fallback: number | bigint;
+  }
   | { readonly k: "host"; readonly t: ValType; readonly f: number; readonly a: Expr; readonly b: Expr }
   | { readonly k: "memSize"; readonly t: ValType }
   /** memory.grow by 0 or 1 page; with a limit, only while memory is smaller than `limit` pages (else -1). */
   | { readonly k: "memGrow"; readonly t: ValType; readonly delta: Expr; readonly limit?: number }
   | { readonly k: "blockExpr"; readonly t: ValType; readonly body: Stmt[]; readonly value: Expr }
-  | { readonly k: "ifExpr"; readonly t: ValType; readonly cond: Expr; readonly then: Stmt[]; readonly thenValue: Expr; readonly else: Stmt[]; readonly elseValue: Expr }
+  | {
+    readonly k: "ifExpr";
+    readonly t: ValType;
+    readonly cond: Expr;
+    readonly then: Stmt[];
+    readonly thenValue: Expr;
+    readonly else: Stmt[];
+    readonly elseValue: Expr;
+  }
   /** Computed through floats, vectors or references (other-types.ts). */
   | { readonly k: "other"; readonly t: ValType; readonly o: OtherTree };
 
@@ -49,13 +67,30 @@ export type Stmt =
   /** At most eight iterations: `counter` goes up at the top of each, and the loop leaves once it passes `trips & 7`. */
   | { readonly k: "loop"; readonly counter: number; readonly trips: Expr; readonly body: Stmt[] }
   /** A loop of type [i32] -> [i32] (by type index): the parameter goes to `param`, `next` is the next one, the result goes to `result`. */
-  | { readonly k: "valueLoop"; readonly type: number; readonly counter: number; readonly param: number; readonly result: number; readonly trips: Expr; readonly init: Expr; readonly body: Stmt[]; readonly next: Expr }
+  | {
+    readonly k: "valueLoop";
+    readonly type: number;
+    readonly counter: number;
+    readonly param: number;
+    readonly result: number;
+    readonly trips: Expr;
+    readonly init: Expr;
+    readonly body: Stmt[];
+    readonly next: Expr;
+  }
   | { readonly k: "br"; readonly depth: number }
   | { readonly k: "brIf"; readonly depth: number; readonly cond: Expr }
   /** br_if with a value to a block or if that has one result: value, condition, br_if, drop. */
   | { readonly k: "brValue"; readonly depth: number; readonly value: Expr; readonly cond: Expr }
   /** Blocks nested around a br_table; case i runs when the table jumps to the end of block i, then leaves the switch if `leave[i]`. */
-  | { readonly k: "switch"; readonly index: Expr; readonly labels: readonly number[]; readonly fallback: number; readonly cases: Stmt[][]; readonly leave: readonly boolean[] }
+  | {
+    readonly k: "switch";
+    readonly index: Expr;
+    readonly labels: readonly number[];
+    readonly fallback: number;
+    readonly cases: Stmt[][];
+    readonly leave: readonly boolean[];
+  }
   | { readonly k: "return"; readonly values: readonly Expr[] }
   | { readonly k: "trap"; readonly cond: Expr }
   /** A guarded tail call (return_call, or return_call_indirect through table slot `slot`) of a function with the caller's results. */

@@ -5,7 +5,7 @@
  * constructs, not statements), and neither changes the nesting of what is left, so branch depths
  * stay right.
  */
-import { checkProgram, type CheckOptions, type Failure, type Input } from "./differential.ts";
+import { type CheckOptions, checkProgram, type Failure, type Input } from "./differential.ts";
 import type { Expr, Program, Stmt } from "./program.ts";
 
 /** Every statement list of a program (function bodies and all nested ones, inside expressions too). */
@@ -26,8 +26,47 @@ function statementLists(program: Program): Stmt[][] {
   return lists;
 }
 
-const STATEMENT_KINDS = new Set(["set", "gset", "store", "drop", "if", "block", "loop", "valueLoop", "br", "brIf", "brValue", "switch", "return", "trap", "callStmt", "tailCall", "probe", "fill", "copy", "vstore", "init", "dataDrop"]);
-const EXPRESSION_KINDS = new Set(["local", "global", "un", "bin", "load", "select", "tee", "call", "callIndirect", "host", "memSize", "memGrow", "blockExpr", "ifExpr", "other"]);
+const STATEMENT_KINDS = new Set([
+  "set",
+  "gset",
+  "store",
+  "drop",
+  "if",
+  "block",
+  "loop",
+  "valueLoop",
+  "br",
+  "brIf",
+  "brValue",
+  "switch",
+  "return",
+  "trap",
+  "callStmt",
+  "tailCall",
+  "probe",
+  "fill",
+  "copy",
+  "vstore",
+  "init",
+  "dataDrop",
+]);
+const EXPRESSION_KINDS = new Set([
+  "local",
+  "global",
+  "un",
+  "bin",
+  "load",
+  "select",
+  "tee",
+  "call",
+  "callIndirect",
+  "host",
+  "memSize",
+  "memGrow",
+  "blockExpr",
+  "ifExpr",
+  "other",
+]);
 
 function isStmt(node: unknown): node is Stmt {
   return !!node && typeof node === "object" && STATEMENT_KINDS.has((node as { k?: string }).k ?? "");
@@ -39,7 +78,9 @@ function expressionSlots(program: Program): { owner: Record<string, unknown>; ke
   const visit = (node: unknown): void => {
     if (!node || typeof node !== "object") return;
     for (const [key, value] of Object.entries(node)) {
-      if (value && typeof value === "object" && !Array.isArray(value) && EXPRESSION_KINDS.has((value as { k?: string }).k ?? "")) slots.push({ owner: node as Record<string, unknown>, key });
+      if (value && typeof value === "object" && !Array.isArray(value) && EXPRESSION_KINDS.has((value as { k?: string }).k ?? "")) {
+        slots.push({ owner: node as Record<string, unknown>, key });
+      }
       visit(value);
     }
   };
