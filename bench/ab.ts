@@ -16,7 +16,7 @@ import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { assertAlive, gatewayPlan, type Runtime, RUNTIMES, startArm } from "./lib/arms.ts";
-import { benchHeader, openBench, ROOT } from "./lib/context.ts";
+import { benchHeader, openBench, policyChainConfig, ROOT } from "./lib/context.ts";
 import { sleep, wholeNumber } from "./lib/options.ts";
 import { atExit, installCleanup, runMain, stopAll } from "./lib/procs.ts";
 import { median } from "./lib/report.ts";
@@ -39,17 +39,6 @@ function checkout(ref: string, dir: string, bun: string): string {
     if (!existsSync(join(dir, "policies-wasm/dist/builtins/set-header.wasm"))) throw new Error(`cannot build the policies of ${commit}`);
   }
   return commit;
-}
-
-/** A 5-policy chain of built-ins (3 inbound, 2 outbound), as in bench/throughput.ts. */
-function policyConfig(upstreamPort: number): string {
-  const use = (name: string, value: string) => `        - { policy: set-header, with: { name: ${name}, value: ${value} } }\n`;
-  return (
-    `apis:\n  - name: bench\n    path: /\n    backend: upstream\n    policies:\n      inbound:\n` +
-    use("x-bench-1", "a") + use("x-bench-2", "b") + use("x-bench-3", "c") +
-    `      outbound:\n` + use("x-served-by", "portico") + use("x-bench-4", "d") +
-    `backends:\n  upstream: { urls: ["http://127.0.0.1:${upstreamPort}"], timeout: 30s }\n`
-  );
 }
 
 async function main(): Promise<number> {
@@ -79,7 +68,7 @@ async function main(): Promise<number> {
   const headCommit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
   const dirty = execFileSync("git", ["status", "--porcelain"], { cwd: ROOT, encoding: "utf8" }).trim() ? " + uncommitted changes" : "";
   const configFile = join(bench.dir, "ab.yaml");
-  writeFileSync(configFile, values.policies ? policyConfig(bench.upstreamPort) : readFileSync(bench.configFile, "utf8"));
+  writeFileSync(configFile, values.policies ? policyChainConfig(bench.upstreamPort) : readFileSync(bench.configFile, "utf8"));
   const results = new Map<string, WrkResult[]>();
   for (let round = 1; round <= rounds; round++) {
     for (const runtime of runtimes) {

@@ -14,7 +14,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ALL_ARMS, type ArmName, armPlan, assertAlive, RUNTIMES, startArm } from "./lib/arms.ts";
-import { type Bench, benchHeader, openBench } from "./lib/context.ts";
+import { type Bench, benchHeader, openBench, policyChainConfig } from "./lib/context.ts";
 import { wholeNumber } from "./lib/options.ts";
 import { installCleanup, runMain, type Server, stopAll } from "./lib/procs.ts";
 import { type ArmResult, markdownTable, medianRps } from "./lib/report.ts";
@@ -37,17 +37,6 @@ export interface ThroughputOptions {
   readonly path: string;
   /** Gateways run a chain of 5 WebAssembly set-header policies (3 inbound, 2 outbound). */
   readonly policies?: boolean;
-}
-
-/** The base configuration with a 5-policy chain of built-ins on the API. */
-function policyConfig(upstreamPort: number): string {
-  const use = (name: string, value: string) => `        - { policy: set-header, with: { name: ${name}, value: ${value} } }\n`;
-  return (
-    `apis:\n  - name: bench\n    path: /\n    backend: upstream\n    policies:\n      inbound:\n` +
-    use("x-bench-1", "a") + use("x-bench-2", "b") + use("x-bench-3", "c") +
-    `      outbound:\n` + use("x-served-by", "portico") + use("x-bench-4", "d") +
-    `backends:\n  upstream: { urls: ["http://127.0.0.1:${upstreamPort}"], timeout: 30s }\n`
-  );
 }
 
 /** How a path's body is named in reports. */
@@ -93,7 +82,7 @@ async function measure(bench: Bench, name: ArmName, opts: ThroughputOptions): Pr
 
 function policyConfigFile(bench: Bench): string {
   const file = join(bench.dir, "policies.yaml");
-  if (!existsSync(file)) writeFileSync(file, policyConfig(bench.upstreamPort));
+  if (!existsSync(file)) writeFileSync(file, policyChainConfig(bench.upstreamPort));
   return file;
 }
 

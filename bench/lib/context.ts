@@ -39,6 +39,17 @@ export function baseConfig(upstreamPort: number): string {
   return `apis:\n  - { name: bench, path: /, backend: upstream }\nbackends:\n  upstream: { urls: ["http://127.0.0.1:${upstreamPort}"], timeout: 30s }\n`;
 }
 
+/** The base configuration with a chain of 5 built-in policies on the API (set-header: 3 inbound, 2 outbound). */
+export function policyChainConfig(upstreamPort: number): string {
+  const use = (name: string, value: string) => `        - { policy: set-header, with: { name: ${name}, value: ${value} } }\n`;
+  return (
+    `apis:\n  - name: bench\n    path: /\n    backend: upstream\n    policies:\n      inbound:\n` +
+    use("x-bench-1", "a") + use("x-bench-2", "b") + use("x-bench-3", "c") +
+    `      outbound:\n` + use("x-served-by", "portico") + use("x-bench-4", "d") +
+    `backends:\n  upstream: { urls: ["http://127.0.0.1:${upstreamPort}"], timeout: 30s }\n`
+  );
+}
+
 /**
  * Finds (or, as root, installs) wrk and, when `opts.nginx`, nginx; decides the pinning, reads versions, creates the
  * temp dir (removed at exit) and starts the upstream. Throws when wrk is missing.

@@ -156,26 +156,40 @@ export class GatewayMetrics {
         bodies.refusals,
       );
     }
+    /** A family with one sample per label value. */
+    const family = (name: string, type: "gauge" | "counter", help: string, label: string, samples: readonly (readonly [string, number])[]) =>
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples.map(([value, n]) => `${name}{${label}=${JSON.stringify(value)}} ${n}`));
     if (gates) {
       const all = [...gates.all()];
-      const label = (backend: string) => `{backend=${JSON.stringify(backend)}}`;
-      lines.push(
-        "# HELP portico_backend_requests_in_flight Requests in flight to each backend (its concurrency places in use).",
-        "# TYPE portico_backend_requests_in_flight gauge",
-        ...all.map((g) => `portico_backend_requests_in_flight${label(g.backend)} ${g.inFlight}`),
-        "# HELP portico_backend_requests_queued Requests waiting for a concurrency place of each backend.",
-        "# TYPE portico_backend_requests_queued gauge",
-        ...all.map((g) => `portico_backend_requests_queued${label(g.backend)} ${g.queued}`),
-        "# HELP portico_backend_requests_rejected_total Requests answered 503 because a backend was at its concurrency limit.",
-        "# TYPE portico_backend_requests_rejected_total counter",
-        ...all.map((g) => `portico_backend_requests_rejected_total${label(g.backend)} ${g.rejected}`),
+      family(
+        "portico_backend_requests_in_flight",
+        "gauge",
+        "Requests in flight to each backend (its concurrency places in use).",
+        "backend",
+        all.map((g) => [g.backend, g.inFlight]),
+      );
+      family(
+        "portico_backend_requests_queued",
+        "gauge",
+        "Requests waiting for a concurrency place of each backend.",
+        "backend",
+        all.map((g) => [g.backend, g.queued]),
+      );
+      family(
+        "portico_backend_requests_rejected_total",
+        "counter",
+        "Requests answered 503 because a backend was at its concurrency limit.",
+        "backend",
+        all.map((g) => [g.backend, g.rejected]),
       );
     }
     if (bodyTimeouts) {
-      lines.push(
-        "# HELP portico_request_body_timeouts_total Request bodies cut off (408) because the client sent them too slowly, by reason.",
-        "# TYPE portico_request_body_timeouts_total counter",
-        ...["idle", "rate", "total"].map((reason) => `portico_request_body_timeouts_total{reason="${reason}"} ${bodyTimeouts[reason] ?? 0}`),
+      family(
+        "portico_request_body_timeouts_total",
+        "counter",
+        "Request bodies cut off (408) because the client sent them too slowly, by reason.",
+        "reason",
+        ["idle", "rate", "total"].map((reason) => [reason, bodyTimeouts[reason] ?? 0]),
       );
     }
     return lines;

@@ -9,6 +9,7 @@
 import type { Addr, Counters, Expr, FunctionTree, Program, Stmt } from "./program.ts";
 import { CALLS_ADDRESS } from "./program.ts";
 import { type OtherContext, otherTree, vectorStore } from "./other-types.ts";
+import { ARITH, COMPARE, DIVISION, LOADS, STORES, UNARY } from "./instructions.ts";
 import { Random } from "./random.ts";
 import type { Custom, Export, FuncType, Global, Import, ValType } from "./wasm-module.ts";
 
@@ -29,36 +30,6 @@ interface Label {
   readonly br: boolean;
   readonly value?: ValType;
 }
-
-const UNARY: readonly { op: string; t: ValType; a: ValType }[] = [
-  { op: "i32.eqz", t: "i32", a: "i32" },
-  { op: "i32.clz", t: "i32", a: "i32" },
-  { op: "i32.ctz", t: "i32", a: "i32" },
-  { op: "i32.popcnt", t: "i32", a: "i32" },
-  { op: "i32.extend8_s", t: "i32", a: "i32" },
-  { op: "i32.extend16_s", t: "i32", a: "i32" },
-  { op: "i64.eqz", t: "i32", a: "i64" },
-  { op: "i32.wrap_i64", t: "i32", a: "i64" },
-  { op: "i64.clz", t: "i64", a: "i64" },
-  { op: "i64.ctz", t: "i64", a: "i64" },
-  { op: "i64.popcnt", t: "i64", a: "i64" },
-  { op: "i64.extend8_s", t: "i64", a: "i64" },
-  { op: "i64.extend16_s", t: "i64", a: "i64" },
-  { op: "i64.extend32_s", t: "i64", a: "i64" },
-  { op: "i64.extend_i32_s", t: "i64", a: "i32" },
-  { op: "i64.extend_i32_u", t: "i64", a: "i32" },
-];
-const ARITH = ["add", "sub", "mul", "and", "or", "xor", "shl", "shr_s", "shr_u", "rotl", "rotr"];
-const DIVISION = ["div_s", "div_u", "rem_s", "rem_u"];
-const COMPARE = ["eq", "ne", "lt_s", "lt_u", "gt_s", "gt_u", "le_s", "le_u", "ge_s", "ge_u"];
-const LOADS: Record<ValType, readonly [string, number][]> = {
-  i32: [["i32.load", 2], ["i32.load8_s", 0], ["i32.load8_u", 0], ["i32.load16_s", 1], ["i32.load16_u", 1]],
-  i64: [["i64.load", 3], ["i64.load8_s", 0], ["i64.load8_u", 0], ["i64.load16_s", 1], ["i64.load16_u", 1], ["i64.load32_s", 2], ["i64.load32_u", 2]],
-};
-const STORES: Record<ValType, readonly [string, number][]> = {
-  i32: [["i32.store", 2], ["i32.store8", 0], ["i32.store16", 1]],
-  i64: [["i64.store", 3], ["i64.store8", 0], ["i64.store16", 1], ["i64.store32", 2]],
-};
 
 function sameTypes(a: readonly ValType[], b: readonly ValType[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
