@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Duration } from "./duration.ts";
+import { Subscription, SubscriptionKeyLocation } from "./consumers.ts";
 
 /** HTTP methods an operation may name; `*` matches any method. */
 export const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "*"] as const;
@@ -79,6 +80,10 @@ export const Api = z
     backend: Name,
     operations: z.array(Operation).optional(),
     policies: PolicySections.optional(),
+    /** Whether a call needs a subscription key (APIM's default is true; Portico's is false, so configurations without subscriptions keep working). */
+    subscriptionRequired: z.boolean().default(false),
+    /** Where the key is read from: a header, else a query parameter. */
+    subscriptionKey: SubscriptionKeyLocation.prefault({}),
   })
   .strict();
 
@@ -186,6 +191,19 @@ export const PolicyModule = z
   .strict()
   .refine((m) => m.module !== undefined || m.sha256 !== undefined, "needs a module path or a sha256 digest");
 
+/** A product (APIM's): APIs offered together, whether calling them needs a subscription, and product-scope policies. */
+export const Product = z
+  .object({
+    name: Name,
+    apis: z.array(Name).default([]),
+    /** APIM's default: a product is protected. `false` makes it open: its APIs may be called without a key. */
+    subscriptionRequired: z.boolean().default(true),
+    /** Subscriptions to a product that is not published do not pass. */
+    state: z.enum(["published", "notPublished"]).default("published"),
+    policies: PolicySections.optional(),
+  })
+  .strict();
+
 /** The control plane's assignment of APIs and host names to a named gateway. */
 const GatewayAssignment = z
   .object({ apis: z.array(Name).default([]), hostnames: z.array(Hostname).default([]) })
@@ -203,6 +221,8 @@ export const ConfigShape = z
     hostnames: z.array(TlsHostname).default([]),
     policies: z.record(Name, PolicyModule).default({}),
     gateways: z.record(Name, GatewayAssignment).default({}),
+    products: z.array(Product).default([]),
+    subscriptions: z.array(Subscription).default([]),
   })
   .strict();
 
@@ -210,5 +230,7 @@ export const ConfigShape = z
 export type Config = z.output<typeof ConfigShape>;
 /** One API of a configuration. */
 export type ApiConfig = z.output<typeof Api>;
+/** A product as configured. */
+export type ProductConfig = z.output<typeof Product>;
 /** The policy sections of a scope. */
 export type PolicySectionsConfig = z.output<typeof PolicySections>;

@@ -43,6 +43,12 @@ export interface PolicyExchange {
   readonly clientCertificate?: { field(name: string): string | undefined };
   /** Name of the matched API. */
   readonly api?: string;
+  /** The subscription the request's key belongs to (after the key check); undefined: anonymous. */
+  readonly subscription?: { readonly id: string; readonly name: string };
+  /** The product of that subscription (scope product:NAME), or of the API's open product for a call without a key. */
+  readonly product?: string;
+  /** Claims of a token validate-jwt accepted, as text: strings as they are, numbers and booleans as text, arrays joined with ",", objects as JSON. */
+  claims?: ReadonlyMap<string, string>;
   /** Name of the matched operation, if the API lists operations. */
   readonly operation?: string;
   /** Backends a policy may switch to (`portico_set_backend`). */
