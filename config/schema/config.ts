@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Duration } from "./duration.ts";
+import { NamedValues } from "./named-values.ts";
 
 /** HTTP methods an operation may name; `*` matches any method. */
 export const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "*"] as const;
@@ -203,6 +204,8 @@ export const ConfigShape = z
     hostnames: z.array(TlsHostname).default([]),
     policies: z.record(Name, PolicyModule).default({}),
     gateways: z.record(Name, GatewayAssignment).default({}),
+    /** Text referenced as `{{name}}` in policy parameters (named-values.ts). */
+    namedValues: NamedValues.default({}),
   })
   .strict();
 

@@ -108,6 +108,12 @@ policies:
   add-tenant: { module: ./policies/add-tenant.wasm, sha256: "${"a".repeat(64)}", budget: { fuel: 5000000, memory: 4MiB }, failure: closed }
 gateways:
   edge-1: { apis: [orders], hostnames: [api.example.com] }
+namedValues:
+  tenant: { value: acme }
+  limit: { value: 100 }
+  api-key: { value: not-a-real-key, secret: true }
+  backend.token: { env: BACKEND_TOKEN }
+  client.secret: { file: ./secrets/client, secret: true }
 `);
     assert.deepEqual(Object.keys(example).sort(), Object.keys(ConfigShape.shape).sort(), "every top-level section is used");
     assert.deepEqual(ajvErrors(committedSchemaValidator(), example), []);

@@ -12,10 +12,11 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { isPem, readBackendTls, readCaBundle, readCertificatePair } from "../certificates.ts";
-import { contentHash, loadConfigJson, loadConfigText, type LoadResult } from "../load.ts";
+import { contentHash, loadConfigJson, loadConfigText, type LoadResult, localNamedValueReader } from "../load.ts";
 
 export type { LoadResult } from "../load.ts";
 import { type ApiConfig, BackendConcurrency, type Config, type PolicySectionsConfig } from "../schema/config.ts";
+import type { ResolvedNamedValues } from "../schema/named-values.ts";
 import { builtinPolicyConfig, type BuiltinPolicyName } from "../schema/policies.ts";
 import { describeError, formatPath, formatProblem, type Problem } from "../schema/problems.ts";
 import { type ModuleSource, normalizePrefix, validateConfig } from "../schema/validate.ts";
@@ -56,7 +57,8 @@ export function snapshotFromFile(path: string, options: BuildOptions = {}): Snap
 
 /** Validates and builds configuration text (YAML or JSON); `modules` says where custom modules may come from. */
 export function snapshotFromText(text: string, source: string, options: BuildOptions & { modules?: ModuleSource } = {}): SnapshotResult {
-  return buildSnapshot(loadConfigText(text, source, { modules: options.modules }), options);
+  const readNamedValue = options.modules === "digest" ? undefined : localNamedValueReader(options.baseDir ?? ".");
+  return buildSnapshot(loadConfigText(text, source, { modules: options.modules, readNamedValue }), options);
 }
 
 /** Validates and builds a control plane's view or a backup (JSON, modules by sha256). */
@@ -70,8 +72,12 @@ export function snapshotFromJson(text: string, source: string, options: BuildOpt
  */
 export function snapshotFromValue(input: unknown, source = "value", options: BuildOptions & { modules?: ModuleSource } = {}): SnapshotResult {
   const hash = contentHash(JSON.stringify(input));
-  const result = validateConfig(input, { modules: options.modules });
-  return buildSnapshot(result.ok ? { ok: true, config: result.config, hash, source } : { ok: false, hash, problems: result.problems }, options);
+  const readNamedValue = options.modules === "digest" ? undefined : localNamedValueReader(options.baseDir ?? ".");
+  const result = validateConfig(input, { modules: options.modules, readNamedValue });
+  return buildSnapshot(
+    result.ok ? { ok: true, config: result.config, hash, source, namedValues: result.namedValues } : { ok: false, hash, problems: result.problems },
+    options,
+  );
 }
 
 /** A snapshot that must build: for tests and benchmarks, where a problem is a bug in the caller (thrown with every problem). */
@@ -103,7 +109,7 @@ export function resultHash(result: SnapshotResult): string {
 /** Builds the snapshot of a loaded configuration, or passes its problems on. */
 export function buildSnapshot(loaded: LoadResult, options: BuildOptions = {}): SnapshotResult {
   if (!loaded.ok) return loaded;
-  const builder = new Builder(loaded.config, options);
+  const builder = new Builder(loaded.config, options, loaded.namedValues ?? new Map());
   const snapshot = builder.build(loaded.hash, loaded.source);
   return builder.problems.length ? { ok: false, hash: loaded.hash, problems: builder.problems } : { ok: true, snapshot };
 }
@@ -169,11 +175,17 @@ class Builder {
   readonly #custom = new Map<string, PolicyStepSpec["module"] | undefined>();
   readonly #baseDir: string;
 
+  /** The secret named values' text: steps whose parameters hold one say which, and the snapshot lists them for redaction. */
+  readonly #secrets: ReadonlySet<string>;
+
   constructor(
     private readonly config: Config,
     private readonly options: BuildOptions,
+    namedValues: ResolvedNamedValues,
   ) {
     this.#baseDir = options.baseDir ?? ".";
+    this.#secrets = new Set([...namedValues.values()].flatMap((v) => (v.secret ? [v.value] : [])));
+    for (const value of namedValues.values()) if (value.file !== undefined) this.#files.add(value.file);
   }
 
   build(hash: string, source: string): Snapshot {
@@ -204,7 +216,7 @@ class Builder {
         });
       }
     });
-    return Object.freeze({ hash, source, apis, backends, hostnames, modules: this.#modules, files: [...this.#files] });
+    return Object.freeze({ hash, source, apis, backends, hostnames, modules: this.#modules, files: [...this.#files], secrets: this.#secrets });
   }
 
   #api(api: ApiConfig, globalUses: Uses): ApiSpec {
@@ -236,11 +248,20 @@ class Builder {
     const custom = this.config.policies[use.policy];
     if (!custom) {
       const name = use.policy as BuiltinPolicyName;
-      return { policy: name, module: { kind: "builtin", name }, failure: use.failure ?? "closed", config: builtinPolicyConfig(name, use.with) };
+      const config = builtinPolicyConfig(name, use.with);
+      return { policy: name, module: { kind: "builtin", name }, failure: use.failure ?? "closed", config, ...this.#secretKeys(config) };
     }
     const module = this.#customModule(use.policy, custom) ?? { kind: "custom" as const, sha256: "", budget: DEFAULT_BUDGET };
     const body = custom.body && { request: custom.body.request ?? 0, response: custom.body.response ?? 0 };
-    return { policy: use.policy, module, failure: use.failure ?? custom.failure, config: customPolicyConfig(use.with), ...(body ? { body } : {}) };
+    const config = customPolicyConfig(use.with);
+    return { policy: use.policy, module, failure: use.failure ?? custom.failure, config, ...this.#secretKeys(config), ...(body ? { body } : {}) };
+  }
+
+  /** `{ secrets: [keys] }` naming the parameters that hold a secret named value's text, or nothing when none does. */
+  #secretKeys(config: Readonly<Record<string, string>>): { secrets?: readonly string[] } {
+    if (!this.#secrets.size) return {};
+    const keys = Object.keys(config).filter((key) => [...this.#secrets].some((secret) => config[key]!.includes(secret)));
+    return keys.length ? { secrets: keys } : {};
   }
 
   /** A custom module's bytes (its file, or those received by sha256), checked against a given sha256. */
