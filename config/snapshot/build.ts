@@ -23,6 +23,8 @@ import { type ModuleSource, normalizePrefix, validateConfig } from "../schema/va
 import type { ApiSpec, BackendSpec, ChainsSpec, HostnameSpec, OperationSpec, PolicyStepSpec, Snapshot } from "./snapshot.ts";
 
 export { formatProblem, type Problem } from "../schema/problems.ts";
+/** Replaces secret named values in text with `***` (the runtime's logs use it; see Snapshot.secrets). */
+export { redactText } from "../schema/named-values.ts";
 export type * from "./snapshot.ts";
 
 /** Fuel per call and linear memory of a custom policy that names no budget: about a millisecond or two of tight loop, 16 MiB. */
