@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { isPem, readBackendTls, readCaBundle, readCertificatePair } from "../config/certificates.ts";
 import { contentHash, locateProblems, parseConfigDocument, type ParsedDocument } from "../config/load.ts";
 import type { Config } from "../config/schema/config.ts";
+import { type NamedValueReader, namedValueReferences, type ResolvedNamedValues } from "../config/schema/named-values.ts";
 import { describeError, formatPath, type Problem, showValue } from "../config/schema/problems.ts";
 import { validateConfig } from "../config/schema/validate.ts";
 import { confineToFolder } from "./confine.ts";
@@ -10,7 +11,7 @@ import { moduleShapeProblem, type ModuleStore } from "./modules.ts";
 
 /** Top-level keys whose lists are concatenated across files, and whose maps are merged. */
 const LIST_KEYS = new Set(["apis", "hostnames"]);
-const MAP_KEYS = new Set(["backends", "policies", "gateways"]);
+const MAP_KEYS = new Set(["backends", "policies", "gateways", "namedValues"]);
 
 /** The configuration files of a control plane: `*.yaml`, `*.yml` and `*.json` directly in the folder, by name. */
 function configFiles(dir: string): string[] {
@@ -58,7 +59,7 @@ interface Origin {
 
 /**
  * Several parsed files as one document: lists (`apis`, `hostnames`) are concatenated in file order
- * and maps (`backends`, `policies`, `gateways`) merged. A name defined in two files is a problem,
+ * and maps (`backends`, `policies`, `gateways`, `namedValues`) merged. A name defined in two files is a problem,
  * reported at the second. `locate` maps a path in the merged document back to its file and line.
  */
 function mergeDocuments(docs: readonly ParsedDocument[]): { doc: ParsedDocument; problems: Problem[] } {
@@ -137,6 +138,8 @@ export interface DesiredConfig {
   readonly certificates: readonly { cert: string; key: string; clientCa?: string }[];
   /** Each backend's TLS CA, client certificate and key as PEM text, by backend name: views carry them inline. */
   readonly backendTls: ReadonlyMap<string, { ca?: string; cert?: string; key?: string }>;
+  /** The named values, resolved here (env of the control plane, files inside the folder): views carry the ones they use inline. */
+  readonly namedValues: ResolvedNamedValues;
 }
 
 /** The outcome of reading a control plane's configuration folder. */
@@ -175,7 +178,7 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
   }
   const merged = mergeDocuments(docs);
   problems.push(...merged.problems);
-  const validation = validateConfig(merged.doc.value, { modules: "any" });
+  const validation = validateConfig(merged.doc.value, { modules: "any", readNamedValue: confinedNamedValueReader(dir) });
   if (!validation.ok) problems.push(...locateProblems(validation.problems, merged.doc));
   const digests = new Map<string, string>();
   if (validation.ok) {
@@ -256,9 +259,35 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
       }
     });
   }
+  if (validation.ok) {
+    // Values read from env and files are part of the identity, so a changed one is a new revision (only a digest, never the text).
+    const named = [...validation.namedValues].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, v]) => [name, v.value, v.secret]);
+    if (named.length) identity.push(`namedValues\0${contentHash(JSON.stringify(named))}`);
+  }
   const hash = contentHash(identity.join("\n"));
   if (problems.length || !validation.ok) return { ok: false, hash, problems };
-  return { ok: true, hash, raw: merged.doc.value, config: validation.config, digests, certificates, backendTls };
+  return { ok: true, hash, raw: merged.doc.value, config: validation.config, digests, certificates, backendTls, namedValues: validation.namedValues };
+}
+
+/**
+ * Reads named values for the control plane: `{ env }` from its own environment, `{ file }` relative
+ * to the configuration folder and confined to it (see confineToFolder), as certificate files are.
+ */
+function confinedNamedValueReader(dir: string): NamedValueReader {
+  return (source) => {
+    if ("env" in source) {
+      const value = process.env[source.env];
+      if (value === undefined) throw new Error(`the environment variable ${source.env} is not set on the control plane`);
+      return { value };
+    }
+    const confined = confineToFolder(dir, source.file);
+    if (!confined.ok) throw new Error(confined.message);
+    try {
+      return { value: readFileSync(confined.path, "utf8"), file: confined.path };
+    } catch (error) {
+      throw new Error(`cannot read ${confined.path}: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`);
+    }
+  };
 }
 
 /**
@@ -316,7 +345,10 @@ function usedPolicies(sections: Record<string, unknown> | undefined, into: Set<s
  * Cuts a gateway's view out of the desired configuration: the global scope, its APIs (all of them
  * when `assigned` is undefined, that is when the configuration has no `gateways:` section), the
  * backends and custom policies those APIs and the global scope use, and its TLS host names with their certificates and keys inline. Custom
- * modules are named by sha256 only; the `gateways:` section itself is never sent.
+ * modules are named by sha256 only; the `gateways:` section itself is never sent. Named values go
+ * only to views whose policies reference them, resolved (`{ value, secret }`), and the policies keep
+ * their `{{name}}` references: the gateway substitutes them as a standalone gateway does, and so
+ * knows which parameters hold secrets.
  */
 export function gatewayView(desired: DesiredConfig, assigned: { apis: readonly string[]; hostnames: readonly string[] } | undefined): GatewayView {
   const raw = desired.raw as {
@@ -339,6 +371,18 @@ export function gatewayView(desired: DesiredConfig, assigned: { apis: readonly s
     usedPolicies(raw.apis![i]!.policies as Record<string, unknown>, used);
     for (const op of (raw.apis![i]!.operations as Record<string, unknown>[] | undefined) ?? []) usedPolicies(op.policies as Record<string, unknown>, used);
   }
+  // The named values the view's policies reference, resolved and inline: a gateway reads no env or file named by a view.
+  const references = new Set<string>();
+  namedValueReferences(raw.global?.policies, references);
+  for (const api of apis) {
+    namedValueReferences(api.policies, references);
+    for (const op of (api.operations as Record<string, unknown>[] | undefined) ?? []) namedValueReferences(op.policies, references);
+  }
+  const namedValues: Record<string, { value: string; secret?: true }> = {};
+  for (const name of [...references].sort()) {
+    const named = desired.namedValues.get(name);
+    if (named) namedValues[name] = named.secret ? { value: named.value, secret: true } : { value: named.value };
+  }
   const modules: string[] = [];
   for (const name of [...used].sort()) {
     const digest = desired.digests.get(name);
@@ -355,6 +399,7 @@ export function gatewayView(desired: DesiredConfig, assigned: { apis: readonly s
   const view: Record<string, unknown> = raw.global ? { global: raw.global, apis, backends } : { apis, backends };
   if (modules.length) view.policies = policies;
   if (hostnames.length) view.hostnames = hostnames;
+  if (Object.keys(namedValues).length) view.namedValues = namedValues;
   const body = JSON.stringify(view);
   return { body, hash: contentHash(body), modules: [...new Set(modules)] };
 }
