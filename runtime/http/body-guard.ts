@@ -123,7 +123,7 @@ export class WatchedBody implements AsyncIterable<Uint8Array> {
       this.#settle();
     } else {
       this.bytes += result.value.byteLength;
-      if (this.#observers) for (const observe of this.#observers) observe(result.value.byteLength);
+      if (this.#observers) { for (const observe of this.#observers) observe(result.value.byteLength); }
     }
     return result;
   }
