@@ -137,7 +137,7 @@ describe("named values: secrets are never printed", () => {
     assert.deepEqual(found, [
       'apis[0].policies.inbound[0].with.name: expected a header name (got "{{s}}")',
       'apis[0].policies.inbound[0].with.value: must not contain line breaks or control characters (got "Bearer {{s}}")',
-      'apis[0].policies.inbound[1].with.counter-key: template has an unknown placeholder (not shown: the text holds a secret named value); known: {request.ip}, {request.method}, {request.path}, {request.query}, {request.header.NAME}, {request.query.NAME}, {request.route.NAME} or {NAME}, {context.variable.NAME}, {api.name}, {operation.name} (got "x{{t}}")',
+      'apis[0].policies.inbound[1].with.counter-key: template has an unknown placeholder (not shown: the text holds a secret named value); known: {request.ip}, {request.method}, {request.path}, {request.query}, {request.header.NAME}, {request.query.NAME}, {request.route.NAME} or {NAME}, {context.variable.NAME}, {api.name}, {operation.name}, {subscription.id}, {subscription.name}, {product.name}, {jwt.claim.NAME} (got "x{{t}}")',
       'apis[0].policies.inbound[2].with.backend-id: unknown backend "{{s}}" (known: b)',
     ]);
   });

@@ -26,6 +26,12 @@ const Template = z.preprocess((v) => (typeof v === "number" || typeof v === "boo
 /** A positive whole number (calls, counts), handed over as its decimal string. */
 const Count = z.number().int().min(1).max(2_147_483_647).transform(String);
 
+/**
+ * A bandwidth quota in kilobytes (APIM's `bandwidth`; KiB, 1,024 bytes), at most 2^31 - 1 (2 TiB),
+ * handed over as its decimal string.
+ */
+const Kilobytes = z.number().int().min(1).max(2_147_483_647).transform(String);
+
 /** A period in whole seconds, as APIM gives renewal periods (at most a year), handed over as its decimal string. */
 const Seconds = z.number().int().min(1).max(31_536_000).transform(String);
 
@@ -203,8 +209,19 @@ export const BUILTIN_POLICY_PARAMS = {
     .object({ calls: Count, "renewal-period": Seconds, "counter-key": Template, "increment-count": Count.prefault(1), ...limitNames })
     .strict(),
   "quota-by-key": z
-    .object({ calls: Count, "renewal-period": Seconds, "counter-key": Template, "increment-count": Count.prefault(1) })
-    .strict(),
+    .object({
+      calls: Count.optional(),
+      bandwidth: Kilobytes.optional(),
+      "renewal-period": Seconds,
+      "counter-key": Template,
+      "increment-count": Count.prefault(1),
+    })
+    .strict()
+    .refine((p) => p.calls !== undefined || p.bandwidth !== undefined, { message: "needs calls, bandwidth or both" }),
+  quota: z
+    .object({ calls: Count.optional(), bandwidth: Kilobytes.optional(), "renewal-period": Seconds })
+    .strict()
+    .refine((p) => p.calls !== undefined || p.bandwidth !== undefined, { message: "needs calls, bandwidth or both" }),
   "limit-concurrency": z.object({ key: Template, "max-count": Count }).strict(),
   "validate-client-certificate": z
     .object({

@@ -29,6 +29,9 @@ describe("built-in policy parameters", () => {
         { policy: "rate-limit", with: { calls: 10, "renewal-period": 60, "remaining-calls-header-name": "x-remaining" } },
         { policy: "rate-limit-by-key", with: { calls: 10, "renewal-period": 60, "counter-key": "{request.ip}", "increment-count": 2 } },
         { policy: "quota-by-key", with: { calls: 1000, "renewal-period": 86400, "counter-key": "{request.header.x-api-key}" } },
+        { policy: "quota-by-key", with: { bandwidth: 40000, "renewal-period": 3600, "counter-key": "{subscription.id}:{api.name}" } },
+        { policy: "quota", with: { calls: 10000, bandwidth: 40000, "renewal-period": 3600 } },
+        { policy: "quota", with: { bandwidth: 1, "renewal-period": 60 } },
         { policy: "limit-concurrency", with: { key: "{api.name}", "max-count": 5 } },
       ),
       [],
@@ -45,6 +48,8 @@ describe("built-in policy parameters", () => {
         { policy: "limit-concurrency", with: { key: "x" } },
         { policy: "ip-filter", with: { action: "allow" } },
         { policy: "set-backend-service", with: {} },
+        { policy: "quota", with: { "renewal-period": 60 } },
+        { policy: "quota-by-key", with: { bandwidth: 0, "renewal-period": 60, "counter-key": "{jwt.claim.}" } },
       ).map((line) => line.replace(/; known: .*/, "")),
       [
         `${at(0, "address[1]")}: expected an IPv4 or IPv6 address or CIDR block (such as 10.0.0.0/8 or 2001:db8::/32) (got "10.0.0.300")`,
@@ -55,6 +60,9 @@ describe("built-in policy parameters", () => {
         `${at(4, "max-count")}: required (expected number)`,
         `apis[0].policies.inbound[5].with: needs at least one address or address-range (got a map)`,
         `apis[0].policies.inbound[6].with: needs exactly one of backend-id and base-url (got a map)`,
+        `apis[0].policies.inbound[7].with: needs calls, bandwidth or both (got a map)`,
+        `${at(8, "bandwidth")}: Too small: expected number to be >=1 (got 0)`,
+        `${at(8, "counter-key")}: template has an unknown placeholder {jwt.claim.}`,
       ],
     );
   });
@@ -78,6 +86,7 @@ describe("built-in policy parameters", () => {
       "counter-key": "{request.ip}",
       "increment-count": "1",
     });
+    assert.deepEqual(builtinPolicyConfig("quota", { bandwidth: 40000, "renewal-period": 3600 }), { bandwidth: "40000", "renewal-period": "3600" });
   });
 });
 
@@ -93,6 +102,8 @@ describe("templateProblem", () => {
         "{id}",
         "{context.variable.tenant}",
         "{api.name}/{operation.name}",
+        "{subscription.id}:{subscription.name}@{product.name}",
+        "{jwt.claim.sub}/{jwt.claim.https://example.com/tenant}",
         "{{literal}}",
         "plain",
       ]

@@ -7,9 +7,19 @@
  */
 
 /** Placeholders without an argument. */
-const FIXED = new Set(["request.ip", "request.method", "request.path", "request.query", "api.name", "operation.name"]);
+const FIXED = new Set([
+  "request.ip",
+  "request.method",
+  "request.path",
+  "request.query",
+  "api.name",
+  "operation.name",
+  "subscription.id",
+  "subscription.name",
+  "product.name",
+]);
 /** Placeholders that take a name after the prefix. */
-const PREFIXES = ["request.header.", "request.query.", "request.route.", "context.variable."];
+const PREFIXES = ["request.header.", "request.query.", "request.route.", "context.variable.", "jwt.claim."];
 
 /** What is wrong with a template, or undefined when every placeholder is known and every brace closed. */
 export function templateProblem(source: string): string | undefined {
@@ -32,7 +42,7 @@ export function templateProblem(source: string): string | undefined {
       PREFIXES.some((p) => name.startsWith(p) && name.length > p.length) ||
       /^[A-Za-z_][A-Za-z0-9_-]*$/.test(name);
     if (!known) {
-      return `has an unknown placeholder {${name}}; known: {request.ip}, {request.method}, {request.path}, {request.query}, {request.header.NAME}, {request.query.NAME}, {request.route.NAME} or {NAME}, {context.variable.NAME}, {api.name}, {operation.name}`;
+      return `has an unknown placeholder {${name}}; known: {request.ip}, {request.method}, {request.path}, {request.query}, {request.header.NAME}, {request.query.NAME}, {request.route.NAME} or {NAME}, {context.variable.NAME}, {api.name}, {operation.name}, {subscription.id}, {subscription.name}, {product.name}, {jwt.claim.NAME}`;
     }
     i = end + 1;
   }

@@ -54,10 +54,13 @@ import "./abort";
 @external("extism:host/user", "portico_concurrency_acquire") declare function host_concurrency_acquire(key: u64, max: i32): i32;
 // ABI 1.3
 @external("extism:host/user", "portico_reply_problem") declare function host_reply_problem(status: i32, kind: u64, title: u64, detail: u64): void;
+// ABI 1.4
+@external("extism:host/user", "portico_context") declare function host_context(name: u64): u64;
+@external("extism:host/user", "portico_counter_add_bytes") declare function host_counter_add_bytes(key: u64, windowMs: i64, which: i32): void;
 
-/** The ABI this SDK targets, `(major << 16) | minor`: 1.3. Every policy re-exports it. */
+/** The ABI this SDK targets, `(major << 16) | minor`: 1.4. Every policy re-exports it. */
 export function portico_abi_version(): i32 {
-  return 0x10003;
+  return 0x10004;
 }
 
 // Strings to the host are passed as references into this module's memory (ABI 1.1: bit 63 set,
@@ -305,6 +308,59 @@ export class Counter {
   static resetMs(): i64 {
     return host_counter_reset_ms();
   }
+  /**
+   * Adds the bytes of this request's bodies to `key` (window `windowMs`, no limit) as they stream
+   * (ABI 1.4): with `request`, the request body as it arrives from the client (including what was
+   * already received); with `response`, the body of whatever answers the client. Chunked bodies
+   * without Content-Length count the same. Read the total later with `add(key, windowMs, 0, -1)`.
+   * The bandwidth of `quota` and `quota-by-key` is counted this way. Called in on_response, only
+   * response bytes can still be counted.
+   */
+  static addBodyBytes(key: string, windowMs: i64, request: bool = true, response: bool = true): void {
+    const which = (request ? 1 : 0) | (response ? 2 : 0);
+    if (which != 0) host_counter_add_bytes(toBlock(key), windowMs, which);
+  }
+}
+
+/**
+ * Who is calling (ABI 1.4): `subscription.id`, `subscription.name`, `product.name` and
+ * `jwt.claim.NAME` by name; null when absent (an anonymous call, no token validated) or unknown.
+ * `Subscription`, `Product` and `Jwt` are typed shortcuts.
+ */
+export class Caller {
+  static value(name: string): string | null {
+    return fromBlock(host_context(toBlock(name)));
+  }
+}
+
+/** The subscription the request's key belongs to (ABI 1.4); null for a call without one. */
+export class Subscription {
+  /** Its id, the one counters are kept by. */
+  static id(): string | null {
+    return Caller.value("subscription.id");
+  }
+  static name(): string | null {
+    return Caller.value("subscription.name");
+  }
+}
+
+/** The product the request's subscription belongs to (ABI 1.4). */
+export class Product {
+  /** Its name, or null when the call has no product. */
+  static name(): string | null {
+    return Caller.value("product.name");
+  }
+}
+
+/** Claims of the token `validate-jwt` accepted for this request (ABI 1.4). */
+export class Jwt {
+  /**
+   * A claim as text (numbers and booleans as text, arrays joined with ",", objects as JSON), or
+   * null when there is no validated token or it has no such claim.
+   */
+  static claim(name: string): string | null {
+    return Caller.value("jwt.claim." + name);
+  }
 }
 
 /** A small key/value cache kept by the host across requests (per policy name), with a time to live. */
@@ -338,6 +394,7 @@ const T_VARIABLE = 8;
 const T_API = 9;
 const T_OPERATION = 10;
 const T_UNKNOWN = 11;
+const T_CALLER = 12;
 
 class Part {
   constructor(public kind: i32, public arg: string) {}
@@ -350,6 +407,8 @@ function partFor(name: string): Part {
   if (name == "request.query") return new Part(T_QUERY_STRING, "");
   if (name == "api.name") return new Part(T_API, "");
   if (name == "operation.name") return new Part(T_OPERATION, "");
+  if (name == "subscription.id" || name == "subscription.name" || name == "product.name") return new Part(T_CALLER, name);
+  if (name.startsWith("jwt.claim.") && name.length > 10) return new Part(T_CALLER, name);
   if (name.startsWith("request.header.")) return new Part(T_HEADER, name.substring(15));
   if (name.startsWith("request.query.")) return new Part(T_QUERY, name.substring(14));
   if (name.startsWith("request.route.")) return new Part(T_ROUTE, name.substring(14));
@@ -362,7 +421,8 @@ function partFor(name: string): Part {
  * A parameter value with placeholders, parsed once and rendered per request: `{request.ip}`,
  * `{request.method}`, `{request.path}`, `{request.query}`, `{request.header.NAME}`,
  * `{request.query.NAME}`, `{request.route.NAME}` (or just `{NAME}`), `{context.variable.NAME}`,
- * `{api.name}`, `{operation.name}`; `{{` and `}}` stand for braces. An absent value renders as "".
+ * `{api.name}`, `{operation.name}`, and since ABI 1.4 `{subscription.id}`, `{subscription.name}`,
+ * `{product.name}`, `{jwt.claim.NAME}`; `{{` and `}}` stand for braces. An absent value renders as "".
  */
 export class Template {
   parts: Part[] = [];
@@ -441,6 +501,9 @@ export class Template {
         break;
       case T_VARIABLE:
         v = Context.get(part.arg);
+        break;
+      case T_CALLER:
+        v = Caller.value(part.arg);
         break;
     }
     return v === null ? "" : v!;

@@ -6,7 +6,7 @@
 
 /** `index.ts`: copies a templated value into a request header, refuses requests without it, tidies the response. */
 function source(name: string): string {
-  return `// ${name}: a Portico policy (AssemblyScript, policy ABI 1.3; docs/policy-authoring.md).
+  return `// ${name}: a Portico policy (AssemblyScript, policy ABI 1.4; docs/policy-authoring.md).
 // Parameters (\`with:\`): \`header\`, the request header to set (default x-${name}), and \`value\`, a
 // template such as "{request.header.x-tenant}". A request for which the value renders empty is
 // answered 400; on the way back, the backend's \`server\` header is removed.

@@ -150,7 +150,7 @@ cases:
       join(project, "fixtures.yaml"),
     ]);
     assert.equal(otherAbi.code, 1);
-    assert.match(otherAbi.stderr, /abi-v2\.wasm: module \w+ is built for policy ABI 2\.0; this gateway implements 1\.3$/m);
+    assert.match(otherAbi.stderr, /abi-v2\.wasm: module \w+ is built for policy ABI 2\.0; this gateway implements 1\.4$/m);
   });
 
   it("prints the compiler's diagnostics for a policy that does not compile, and exits 1", async () => {

@@ -52,6 +52,8 @@ export class WatchedBody implements AsyncIterable<Uint8Array> {
   /** Rejects the read in progress, if any (a failure must not wait for a chunk that may never come). */
   #rejectRead: ((reason: unknown) => void) | undefined;
   #onSettled: (() => void) | undefined;
+  /** Told the size of every piece read (bandwidth quotas count request bytes with them). */
+  #observers: ((bytes: number) => void)[] | undefined;
 
   constructor(
     private readonly guard: BodyGuard,
@@ -73,6 +75,11 @@ export class WatchedBody implements AsyncIterable<Uint8Array> {
   onSettled(done: () => void): void {
     if (this.settled) done();
     else this.#onSettled = done;
+  }
+
+  /** Calls `observe` with the size of every later piece of the body, as it is read. */
+  onChunk(observe: (bytes: number) => void): void {
+    (this.#observers ??= []).push(observe);
   }
 
   #settle(): void {
@@ -114,7 +121,10 @@ export class WatchedBody implements AsyncIterable<Uint8Array> {
       if (this.settled) return result;
       this.finished = true;
       this.#settle();
-    } else this.bytes += result.value.byteLength;
+    } else {
+      this.bytes += result.value.byteLength;
+      if (this.#observers) { for (const observe of this.#observers) observe(result.value.byteLength); }
+    }
     return result;
   }
 

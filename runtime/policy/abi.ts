@@ -72,11 +72,54 @@ export interface PolicyExchange {
   /** Milliseconds until the window of the last `portico_counter_add` ends. */
   counterResetMs?: number;
   /**
+   * Counters the exchange's body bytes are added to as they stream (`portico_counter_add_bytes`,
+   * ABI 1.4; bandwidth quotas): the proxy feeds them, see runtime/policy/byte-meters.ts.
+   */
+  meters?: ByteMeter[];
+  /**
    * Where counters, cache entries and concurrency slots live: the gateway's store (one per process,
    * shared by every configuration, so counters survive swaps), or a test's. Without one, those
    * host functions fail the call.
    */
   readonly state?: PolicyStateStore;
+}
+
+/**
+ * A counter that the bytes of an exchange's bodies are added to (no limit, in the counter's window)
+ * as they pass: the request body as it arrives from the client, the response body as it goes to it.
+ */
+export interface ByteMeter {
+  /** The counter's key in the state store, already namespaced by the policy. */
+  readonly key: string;
+  readonly windowMs: number;
+  /** Whether request body bytes count; whether response body bytes count. */
+  request: boolean;
+  response: boolean;
+}
+
+/** Most byte counters one exchange may feed (each costs a counter update per body chunk). */
+export const MAX_METERS = 8;
+
+/** `portico_counter_add_bytes` flags: request body, response body. */
+const METER_REQUEST = 1;
+const METER_RESPONSE = 2;
+
+/**
+ * A value about the caller (`portico_context`, ABI 1.4; templates `{subscription.id}`, ...):
+ * `subscription.id`, `subscription.name`, `product.name`, `jwt.claim.NAME`; undefined when the
+ * exchange has none (an anonymous call, no validated token) or the name is not one of these.
+ */
+export function contextValue(ex: PolicyExchange, name: string): string | undefined {
+  switch (name) {
+    case "subscription.id":
+      return ex.subscription?.id;
+    case "subscription.name":
+      return ex.subscription?.name;
+    case "product.name":
+      return ex.product;
+  }
+  if (name.startsWith("jwt.claim.") && name.length > 10) return ex.claims?.get(name.slice(10));
+  return undefined;
 }
 
 /** A response header change recorded in on_request: set, append or remove. */
@@ -447,6 +490,28 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
     return BigInt(result.accepted ? result.count : -1);
   },
   portico_counter_reset_ms: (cx) => BigInt(exchange(cx).counterResetMs ?? 0),
+
+  // 1.4: who is calling, and bandwidth counting
+  portico_context: (cx, name) => stored(cx, contextValue(exchange(cx), text(cx, name))),
+  portico_counter_add_bytes: (cx, key, windowMs, which) => {
+    const ex = exchange(cx);
+    const window = Number(windowMs);
+    if (!(window > 0)) throw new Error(`policy asked for a counter window of ${window} ms`);
+    const flags = Number(which);
+    if (flags < 1 || flags > (METER_REQUEST | METER_RESPONSE)) {
+      throw new Error(`policy asked to count body bytes with flags ${flags}; expected 1 (request), 2 (response) or 3 (both)`);
+    }
+    stateOf(ex);
+    const stateKey = namespaced(ex, text(cx, key));
+    const meters = (ex.meters ??= []);
+    let meter = meters.find((m) => m.key === stateKey && m.windowMs === window);
+    if (!meter) {
+      if (meters.length >= MAX_METERS) throw new Error(`policy asked to count body bytes into more than ${MAX_METERS} counters for one request`);
+      meters.push(meter = { key: stateKey, windowMs: window, request: false, response: false });
+    }
+    if (flags & METER_REQUEST) meter.request = true;
+    if (flags & METER_RESPONSE) meter.response = true;
+  },
   portico_cache_get: (cx, key) => {
     const ex = exchange(cx);
     return stored(cx, stateOf(ex).cacheGet(namespaced(ex, text(cx, key)), Date.now()));

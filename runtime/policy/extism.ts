@@ -31,11 +31,12 @@ const PAGE = 64 * 1024;
 const HOST_MEMORY_PAGES = 64;
 
 /**
- * The policy ABI this host implements, as `(major << 16) | minor`: 1.3 (1.3 added
- * `portico_reply_problem`). Minor versions only add host functions, so a module for 1.0, 1.1, 1.2
- * or 1.3 runs here; one for a later minor or another major is refused.
+ * The policy ABI this host implements, as `(major << 16) | minor`: 1.4 (1.3 added
+ * `portico_reply_problem`, 1.4 `portico_context` and `portico_counter_add_bytes`). Minor versions
+ * only add host functions, so a module for 1.0 to 1.4 runs here; one for a later minor or another
+ * major is refused.
  */
-export const ABI_VERSION = 0x10003;
+export const ABI_VERSION = 0x10004;
 
 /** Why a policy module cannot be used: bad digest, not a module, no ABI export, or another major version. */
 export class PolicyModuleError extends Error {

@@ -43,19 +43,19 @@ describe("Extism policy host", () => {
     assert.equal(cache.size, 0);
   });
 
-  it("implements ABI 1.3, the version the SDK declares", () => {
-    assert.equal(ABI_VERSION, 0x10003);
-    assert.match(readFileSync(`${ROOT}policies-wasm/sdk/index.ts`, "utf8"), /export function portico_abi_version\(\): i32 \{\n {2}return 0x10003;\n\}/);
+  it("implements ABI 1.4, the version the SDK declares", () => {
+    assert.equal(ABI_VERSION, 0x10004);
+    assert.match(readFileSync(`${ROOT}policies-wasm/sdk/index.ts`, "utf8"), /export function portico_abi_version\(\): i32 \{\n {2}return 0x10004;\n\}/);
   });
 
-  it("refuses a module built for a later minor ABI version (1.9), and runs modules built for 1.0 and 1.2 on this 1.3 host", async () => {
+  it("refuses a module built for a later minor ABI version (1.9), and runs modules built for 1.0 and 1.2 on this 1.4 host", async () => {
     const cache = new PolicyModuleCache();
-    await assert.rejects(PolicyPlugin.create(await cache.compile(fixture("abi-v1-later"))), /built for policy ABI 1\.9; this gateway implements 1\.3/);
+    await assert.rejects(PolicyPlugin.create(await cache.compile(fixture("abi-v1-later"))), /built for policy ABI 1\.9; this gateway implements 1\.4/);
     // The counter fixture declares 1.0.
     const plugin = await PolicyPlugin.create(await cache.compile(fixture("counter")));
     await plugin.call("on_request");
     await plugin.close();
-    // The error-probe fixture declares 1.2 and imports no 1.3 function.
+    // The error-probe fixture declares 1.2 and imports no 1.3 or 1.4 function.
     const older = await cache.compile(fixture("error-probe"));
     const imports = WebAssembly.Module.imports(new WebAssembly.Module(fixture("error-probe") as Uint8Array<ArrayBuffer>)).map((i) => i.name);
     assert.ok(imports.includes("portico_last_error") && !imports.includes("portico_reply_problem"), imports.join(", "));
@@ -74,7 +74,7 @@ describe("Extism policy host", () => {
 
   it("refuses a module built for another major ABI version, with both versions named", async () => {
     const module = await new PolicyModuleCache().compile(fixture("abi-v2"));
-    await assert.rejects(PolicyPlugin.create(module), /built for policy ABI 2\.0; this gateway implements 1\.3/);
+    await assert.rejects(PolicyPlugin.create(module), /built for policy ABI 2\.0; this gateway implements 1\.4/);
   });
 
   it("refuses modules that are not Portico policies, or not WebAssembly at all", async () => {

@@ -37,6 +37,12 @@ const FixtureRequest = z
     variables: StringMap.default({}),
     /** Backends of the configuration a policy may switch to (`portico_set_backend`). */
     backends: z.array(z.string()).default([]),
+    /** The subscription of the request's key (`{subscription.id}`, `portico_context`); none: an anonymous call. */
+    subscription: z.object({ id: z.string().min(1), name: z.string().min(1) }).strict().optional(),
+    /** The product of that subscription (`{product.name}`). */
+    product: z.string().min(1).optional(),
+    /** Claims of a token validate-jwt accepted, as text (`{jwt.claim.NAME}`). */
+    claims: StringMap.optional(),
   })
   .strict();
 

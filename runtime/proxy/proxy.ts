@@ -7,6 +7,7 @@ import type { Chains } from "../pipeline/pipeline.ts";
 import type { Caller } from "../access/subscriptions.ts";
 import { applyDeferred, type PolicyExchange, type PolicyReply } from "../policy/abi.ts";
 import type { PolicyChain, PolicyReporting } from "../policy/chain.ts";
+import { countRequestBytes, countResponseBytes } from "../policy/byte-meters.ts";
 import type { PolicyStateStore } from "../policy/state.ts";
 import { type ClientFacts, clientResponseHeaders, isEndToEnd, upstreamRequestHeaders } from "./headers.ts";
 import { describeError } from "../../config/schema/problems.ts";
@@ -82,10 +83,25 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
   };
   // A policy that reads the response body gets it as the bytes, not compressed.
   if (chains.response.readsBody) headers.set("accept-encoding", "identity");
+  const response = await exchangeThrough(upstream, reporting, forwarded, exchange, headers);
+  // Bandwidth quotas: the bytes of the answer the client gets, whoever made it, as they stream.
+  return exchange.meters ? countResponseBytes(exchange, response) : response;
+}
+
+/** Runs the exchange's chains around the backend call (see `forward`). */
+async function exchangeThrough(
+  upstream: UpstreamClient,
+  reporting: PolicyReporting,
+  forwarded: ForwardRequest,
+  exchange: PolicyExchange,
+  headers: Headers,
+): Promise<Response> {
+  const { request, chains } = forwarded;
   let section: "inbound" | "backend" | "outbound" = "inbound";
   try {
     if (chains.request.length) {
       await chains.request.run(exchange, reporting);
+      if (exchange.meters) countRequestBytes(exchange, forwarded.clientBody);
       // A policy answered (return-response, check-header, ...): the backend is not called.
       if (exchange.reply) return replyResponse(exchange.reply, exchange.deferred);
     }

@@ -1,8 +1,17 @@
-// Counting shared by rate-limit, rate-limit-by-key and quota-by-key: one counter per key and
-// window, the APIM response headers and variables, and the refusal.
-import { Config, Context, Counter, Reply, Response, Template, problem } from "@portico/sdk";
+// Counting shared by rate-limit, rate-limit-by-key, quota and quota-by-key: one counter per key and
+// window, the APIM response headers and variables, and the refusal; bandwidth for the quotas.
+import { Config, Context, Counter, Reply, Request, Response, Subscription, Template, problem } from "@portico/sdk";
 
-/** The parameters the three policies share, read once from the configuration. */
+/**
+ * Who a rate-limit or quota counts for: the request's subscription, or its API when the call has
+ * none (anonymous callers of one API share one counter).
+ */
+export function caller(): string {
+  const subscription = Subscription.id();
+  return subscription !== null ? "sub:" + subscription! : "api:" + Request.api();
+}
+
+/** The parameters the rate limits share, read once from the configuration. */
 export class Limit {
   calls: i64 = 0;
   periodMs: i64 = 0;
@@ -70,7 +79,7 @@ function clock(seconds: i64): string {
   return two(seconds / 3600) + ":" + two((seconds / 60) % 60) + ":" + two(seconds % 60);
 }
 
-// rate-limit-by-key and quota-by-key: one Limit counted per rendered `counter-key`, both read on the first call.
+// rate-limit-by-key: one Limit counted per rendered `counter-key`, both read on the first call.
 let keyed: Limit | null = null;
 let counterKey: Template | null = null;
 
@@ -83,4 +92,74 @@ export function countByKey(prefix: string, status: i32, quota: bool): void {
     keyed = new Limit();
   }
   keyed!.count(prefix + counterKey!.render(), status, quota);
+}
+
+/**
+ * APIM's quota and quota-by-key: `calls` (counted by `increment-count`) and `bandwidth` (KiB of
+ * request and response bodies, counted by the host as they stream) per `renewal-period`, either or
+ * both. A call is refused with 403 once the calls are used up, or once the bytes counted reach the
+ * bandwidth: the call that crosses it completes (its size is not known until it ends), later ones
+ * are refused until the period renews.
+ */
+export class Quota {
+  /** Calls per period, or -1 for no call quota. */
+  calls: i64 = -1;
+  /** Bytes per period, or -1 for no bandwidth quota. */
+  bytes: i64 = -1;
+  periodMs: i64 = 0;
+  increment: i64 = 1;
+
+  constructor() {
+    const calls = Config.get("calls");
+    const bandwidth = Config.get("bandwidth");
+    const period = Config.get("renewal-period");
+    if (period === null || (calls === null && bandwidth === null)) unreachable();
+    if (calls !== null) this.calls = I64.parseInt(calls!);
+    if (bandwidth !== null) this.bytes = I64.parseInt(bandwidth!) * 1024;
+    this.periodMs = I64.parseInt(period!) * 1000;
+    const increment = Config.get("increment-count");
+    if (increment !== null) this.increment = I64.parseInt(increment!);
+  }
+
+  /** Counts this request under `key`; false when it was refused (the client has its 403). */
+  count(key: string): bool {
+    const period = this.periodMs.toString();
+    // The limits and the window are part of the keys: uses with other limits keep their own counters.
+    const bytesKey = "bytes/" + this.bytes.toString() + "/" + period + ":" + key;
+    // Adding nothing reads the total (and starts the window on a first call): refused once it has
+    // reached the limit, i.e. when 0 more would pass limit - 1.
+    if (this.bytes >= 0 && Counter.add(bytesKey, this.periodMs, 0, this.bytes - 1) < 0) {
+      refuse("Out of bandwidth quota.");
+      return false;
+    }
+    if (this.calls >= 0 && Counter.add(this.calls.toString() + "/" + period + ":" + key, this.periodMs, this.increment, this.calls) < 0) {
+      refuse("Out of call volume quota.");
+      return false;
+    }
+    if (this.bytes >= 0) Counter.addBodyBytes(bytesKey, this.periodMs);
+    return true;
+  }
+}
+
+/** 403 with Retry-After (the window of the refused counter) and APIM's wording. */
+function refuse(what: string): void {
+  let seconds = (Counter.resetMs() + 999) / 1000;
+  if (seconds < 1) seconds = 1;
+  Reply.header("Retry-After", seconds.toString());
+  problem(403, "quota-exceeded", "Quota exceeded", what + " Quota will be replenished in " + clock(seconds) + ".");
+}
+
+// quota-by-key: one Quota per rendered `counter-key`, both read on the first call.
+let quota: Quota | null = null;
+let quotaKey: Template | null = null;
+
+/** Counts this request for quota-by-key under `prefix` + the rendered counter-key. */
+export function quotaByKey(prefix: string): void {
+  if (quota === null) {
+    const source = Config.get("counter-key");
+    if (source === null) unreachable();
+    quotaKey = new Template(source!);
+    quota = new Quota();
+  }
+  quota!.count(prefix + quotaKey!.render());
 }
