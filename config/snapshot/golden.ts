@@ -12,6 +12,8 @@
  * - `golden/control-plane/NAME/config/`: a control plane's folder, loaded as the control plane loads
  *   it; for each gateway of its `gateways:` section (or `default` without one), the view it sends,
  *   `views/GATEWAY.json`, and the snapshot that gateway builds from it, `snapshots/GATEWAY.json`.
+ *   `NAME/state/subscriptions.json`, when there, is the data directory's salt and the subscription
+ *   keys stored by the CLI (hashes), so the hashed keys in views are the same on every run.
  * PEM blocks are rendered as their sha256 (and a certificate's subject), module bytes as their size,
  * and absolute paths relative to the case's folder, so outputs depend on nothing but the inputs.
  */
@@ -22,6 +24,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gatewayView, loadDesired } from "../../control-plane/desired.ts";
 import { ModuleStore } from "../../control-plane/modules.ts";
+import { SubscriptionKeyStore } from "../../control-plane/subscriptions.ts";
 import { formatProblem, type Snapshot, snapshotFromFile, snapshotFromJson } from "./build.ts";
 
 /** The folder of the golden cases. */
@@ -100,14 +103,16 @@ export function goldenOutputs(): GoldenFile[] {
     const state = mkdtempSync(join(tmpdir(), "portico-golden-"));
     try {
       const store = new ModuleStore(state);
-      const desired = loadDesired(join(dir, "config"), store);
+      // The case's own state folder when it has one (its salt and stored subscription keys, so hashes are the same on every run).
+      const keys = new SubscriptionKeyStore(existsSync(join(dir, "state")) ? join(dir, "state") : state);
+      const desired = loadDesired(join(dir, "config"), store, () => keys.salt());
       if (!desired.ok) {
         out.push({ path: `control-plane/${name}/problems.txt`, text: desired.problems.map((p) => `${relativeText(formatProblem(p), `${dir}/`)}\n`).join("") });
         continue;
       }
       const gateways = desired.config.gateways ? Object.entries(desired.config.gateways) : [["default", undefined] as const];
       for (const [gateway, assigned] of gateways) {
-        const view = gatewayView(desired, assigned);
+        const view = gatewayView(desired, assigned, keys.read());
         out.push({ path: `control-plane/${name}/views/${gateway}.json`, text: `${JSON.stringify(withoutPem(JSON.parse(view.body)), null, 2)}\n` });
         const built = snapshotFromJson(view.body, `view of ${gateway}`, { moduleBytes: (digest) => store.get(digest) });
         if (!built.ok) throw new Error(`the view of ${gateway} in ${name} does not build: ${built.problems.map(formatProblem).join("; ")}`);
