@@ -85,7 +85,7 @@ describe("config/portico.schema.json checked by Ajv (draft 2020-12)", () => {
     for (const file of files) assert.deepEqual(ajvErrors(validate, parse(readFileSync(join(EXAMPLES, file), "utf8"))), [], file);
   });
 
-  it("accepts a configuration that uses every section: APIs with operations and policies, backends, host names, custom policies, gateways", () => {
+  it("accepts a configuration that uses every section: APIs with operations and policies, backends, host names, custom policies, gateways, products, subscriptions", () => {
     const example = parse(`
 global:
   policies: { outbound: [ { policy: set-header, with: { name: x-served-by, value: portico } } ] }
@@ -94,6 +94,8 @@ apis:
     path: /orders
     hosts: [api.example.com]
     backend: orders
+    subscriptionRequired: true
+    subscriptionKey: { header: X-Api-Key, query: api-key }
     operations:
       - { name: get-order, method: GET, url: "/{id}" }   # quoted: a plain /{id} inside a flow map is not valid YAML
     policies:
@@ -108,6 +110,11 @@ policies:
   add-tenant: { module: ./policies/add-tenant.wasm, sha256: "${"a".repeat(64)}", budget: { fuel: 5000000, memory: 4MiB }, failure: closed }
 gateways:
   edge-1: { apis: [orders], hostnames: [api.example.com] }
+products:
+  - { name: gold, apis: [orders], subscriptionRequired: true, state: published, policies: { inbound: [ base ] } }
+subscriptions:
+  - { name: alice, scope: "product:gold", state: active, expires: "2030-01-01T00:00:00Z", primaryKey: alice-primary-key-0001, secondaryKey: { env: ALICE_KEY } }
+  - { name: bob, scope: all-apis, primaryKey: { file: ./keys/bob }, secondaryKey: { hash: "hmac-sha256:${"0".repeat(32)}:${"f".repeat(64)}" } }
 `);
     assert.deepEqual(Object.keys(example).sort(), Object.keys(ConfigShape.shape).sort(), "every top-level section is used");
     assert.deepEqual(ajvErrors(committedSchemaValidator(), example), []);

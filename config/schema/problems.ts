@@ -104,6 +104,9 @@ function bestBranch(issue: Extract<Issue, { code: "invalid_union" }>): Issue[] |
   return bestDepth >= 0 ? best : undefined;
 }
 
+/** Fields whose values are secrets (subscription keys): a problem there never repeats the value. */
+const SECRET_FIELDS: ReadonlySet<string> = new Set(["primaryKey", "secondaryKey"]);
+
 /**
  * Turns zod issues into problems that name the path and the value seen, e.g.
  * `apis[0].path: expected a path starting with "/" (got "orders")`.
@@ -141,6 +144,7 @@ export function problemsFromZod(
     const value = valueAt(input, path);
     let message = issue.message.replace(/^Invalid input: /, "");
     if (issue.code === "invalid_type" && value === undefined) message = `required (${message.replace(/, received undefined$/, "")})`;
+    else if (path.some((part) => SECRET_FIELDS.has(part as string))) message += " (its value is not shown)";
     else message += ` (got ${showValue(value)})`;
     problems.push({ path: formatPath(path), parts: path, message });
   }

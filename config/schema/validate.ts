@@ -1,5 +1,6 @@
 import type { z } from "zod";
-import { Api, type ApiConfig, type Config, ConfigShape, Operation, type PolicySectionsConfig } from "./config.ts";
+import { Api, type ApiConfig, type Config, ConfigShape, Operation, type PolicySectionsConfig, Product } from "./config.ts";
+import { Subscription } from "./consumers.ts";
 import { keysAt } from "./introspect.ts";
 import { BUILTIN_POLICY_PARAMS, type BuiltinPolicyName } from "./policies.ts";
 import { formatPath, type Problem, problemsFromZod, showValue, suggest } from "./problems.ts";
@@ -83,7 +84,11 @@ function salvage(input: unknown): Config {
       }
     }
   }
-  return { apis, backends: backends ?? {}, hostnames: [], policies: policies ?? {}, gateways } as unknown as Config;
+  // Products and subscriptions are checked against APIs only when their own shape is right.
+  const products = Array.isArray(doc.products) ? doc.products.map((raw) => (isMap(raw) ? validFields(Product.shape, raw) : undefined)) : [];
+  if (!policies) { for (const product of products) if (product) delete product.policies; }
+  const subscriptions = Array.isArray(doc.subscriptions) ? doc.subscriptions.map((raw) => (isMap(raw) ? validFields(Subscription.shape, raw) : undefined)) : [];
+  return { apis, backends: backends ?? {}, hostnames: [], policies: policies ?? {}, gateways, products, subscriptions } as unknown as Config;
 }
 
 function problem(parts: PropertyKey[], message: string): Problem {
@@ -141,6 +146,8 @@ function checkReferences(config: Config, modules: ModuleSource): Problem[] {
 
   if (config.global?.policies) problems.push(...checkPolicyUses(config.global.policies, ["global", "policies"], config));
 
+  problems.push(...checkConsumers(config, apiIndex));
+
   for (const [name, module] of Object.entries(config.policies)) {
     if (BUILTIN_POLICIES.has(name)) {
       problems.push(problem(["policies", name], `"${name}" is the name of a built-in policy; give the custom module another name`));
@@ -166,6 +173,62 @@ function checkReferences(config: Config, modules: ModuleSource): Problem[] {
       }
     });
   }
+  return problems;
+}
+
+/**
+ * Products and subscriptions: unique names, the APIs and products they name exist, product
+ * policies are valid, and no API is in two open products (a call without a key would not know
+ * whose policies to run).
+ */
+function checkConsumers(config: Config, apiIndex: ReadonlyMap<string, number>): Problem[] {
+  const problems: Problem[] = [];
+  const productIndex = new Map<string, number>();
+  const openProductOf = new Map<string, number>();
+  config.products.forEach((product, i) => {
+    if (!product) return;
+    if (product.name !== undefined) {
+      const seen = productIndex.get(product.name);
+      if (seen !== undefined) problems.push(problem(["products", i, "name"], `duplicate product name ${showValue(product.name)} (also products[${seen}])`));
+      else productIndex.set(product.name, i);
+    }
+    product.apis?.forEach((name, k) => {
+      if (!apiIndex.has(name)) {
+        const hint = suggest(name, [...apiIndex.keys()]);
+        problems.push(
+          problem(["products", i, "apis", k], `unknown API ${showValue(name)} (${hint ? `did you mean "${hint}"? ` : ""}known: ${knownList(apiIndex.keys())})`),
+        );
+      } else if (product.subscriptionRequired === false) {
+        const other = openProductOf.get(name);
+        if (other !== undefined) {
+          problems.push(
+            problem(
+              ["products", i, "apis", k],
+              `API ${showValue(name)} is already in the open product products[${other}]; an API may be in one open product only`,
+            ),
+          );
+        } else openProductOf.set(name, i);
+      }
+    });
+    problems.push(...checkPolicyUses(product.policies, ["products", i, "policies"], config));
+  });
+  const subscriptionIndex = new Map<string, number>();
+  config.subscriptions.forEach((subscription, i) => {
+    if (!subscription) return;
+    if (subscription.name !== undefined) {
+      const seen = subscriptionIndex.get(subscription.name);
+      if (seen !== undefined) {
+        problems.push(problem(["subscriptions", i, "name"], `duplicate subscription name ${showValue(subscription.name)} (also subscriptions[${seen}])`));
+      } else subscriptionIndex.set(subscription.name, i);
+    }
+    const scope = subscription.scope;
+    if (scope?.startsWith("product:") && !productIndex.has(scope.slice(8))) {
+      problems.push(problem(["subscriptions", i, "scope"], `unknown product ${showValue(scope.slice(8))} (known: ${knownList(productIndex.keys())})`));
+    }
+    if (scope?.startsWith("api:") && !apiIndex.has(scope.slice(4))) {
+      problems.push(problem(["subscriptions", i, "scope"], `unknown API ${showValue(scope.slice(4))} (known: ${knownList(apiIndex.keys())})`));
+    }
+  });
   return problems;
 }
 

@@ -8,7 +8,7 @@
  * match its certificate, a module whose digest differs) is reported like a validation problem,
  * with its path, and the configuration does not go live.
  */
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { isPem, readBackendTls, readCaBundle, readCertificatePair } from "../certificates.ts";
@@ -16,10 +16,22 @@ import { contentHash, loadConfigJson, loadConfigText, type LoadResult } from "..
 
 export type { LoadResult } from "../load.ts";
 import { type ApiConfig, BackendConcurrency, type Config, type PolicySectionsConfig } from "../schema/config.ts";
+import { MIN_KEY_LENGTH, type SubscriptionKeyConfig } from "../schema/consumers.ts";
 import { builtinPolicyConfig, type BuiltinPolicyName } from "../schema/policies.ts";
 import { describeError, formatPath, formatProblem, type Problem } from "../schema/problems.ts";
 import { type ModuleSource, normalizePrefix, validateConfig } from "../schema/validate.ts";
-import type { ApiSpec, BackendSpec, ChainsSpec, HostnameSpec, OperationSpec, PolicyStepSpec, Snapshot } from "./snapshot.ts";
+import type {
+  ApiSpec,
+  BackendSpec,
+  ChainsSpec,
+  HostnameSpec,
+  OperationSpec,
+  PolicyStepSpec,
+  ProductSpec,
+  Snapshot,
+  SubscriptionKeysSpec,
+  SubscriptionSpec,
+} from "./snapshot.ts";
 
 export { formatProblem, type Problem } from "../schema/problems.ts";
 export type * from "./snapshot.ts";
@@ -160,6 +172,17 @@ export function customPolicyConfig(params: Record<string, unknown> | undefined):
   return config;
 }
 
+/** The keyed hash of a subscription key: HMAC-SHA256 with the salt's bytes as the HMAC key, hex (the control plane makes the same). */
+export function subscriptionKeyDigest(saltHex: string, key: string): string {
+  return createHmac("sha256", Buffer.from(saltHex, "hex")).update(key).digest("hex");
+}
+
+function scopeOf(scope: string): SubscriptionSpec["scope"] {
+  if (scope.startsWith("product:")) return { kind: "product", name: scope.slice(8) };
+  if (scope.startsWith("api:")) return { kind: "api", name: scope.slice(4) };
+  return { kind: "all-apis" };
+}
+
 /** Builds one snapshot, collecting every problem instead of stopping at the first. */
 class Builder {
   readonly problems: Problem[] = [];
@@ -186,7 +209,16 @@ class Builder {
       backends.set(name, { name, urls: backend.urls, timeoutMs: backend.timeout, concurrency: concurrencyOf(backend.concurrency), tls });
     }
     const globalUses = scopeUses(config.global?.policies, NO_USES);
+    const products = new Map<string, ProductSpec>();
+    for (const p of config.products) {
+      products.set(p.name, { name: p.name, apis: new Set(p.apis), published: p.state === "published", subscriptionRequired: p.subscriptionRequired });
+    }
     const apis = config.apis.map((api) => this.#api(api, globalUses));
+    const subscriptions = new Map<string, SubscriptionSpec>();
+    for (const sub of config.subscriptions) {
+      subscriptions.set(sub.name, { name: sub.name, scope: scopeOf(sub.scope), state: sub.state, expiresAt: sub.expires });
+    }
+    const subscriptionKeys = this.#subscriptionKeys(hash);
     const hostnames: HostnameSpec[] = [];
     config.hostnames.forEach((h, i) => {
       const pair = this.#read(["hostnames", i], h, () => readCertificatePair(h, this.#baseDir), [h.cert, h.key]);
@@ -204,19 +236,40 @@ class Builder {
         });
       }
     });
-    return Object.freeze({ hash, source, apis, backends, hostnames, modules: this.#modules, files: [...this.#files] });
+    return Object.freeze({
+      hash,
+      source,
+      apis,
+      backends,
+      hostnames,
+      products,
+      subscriptions,
+      subscriptionKeys,
+      modules: this.#modules,
+      files: [...this.#files],
+    });
   }
 
   #api(api: ApiConfig, globalUses: Uses): ApiSpec {
     const apiUses = scopeUses(api.policies, globalUses);
+    // APIM's order for a call through a product: global, product, API, operation (each with `base`).
+    const productUses = new Map<string, Uses>();
+    for (const product of this.config.products) {
+      if (product.policies && product.apis.includes(api.name)) {
+        productUses.set(product.name, scopeUses(api.policies, scopeUses(product.policies, globalUses)));
+      }
+    }
+    const perProduct = (each: (uses: Uses) => ChainsSpec) => new Map([...productUses].map(([name, uses]) => [name, each(uses)]));
     const operations = api.operations?.map(
       (op, j): OperationSpec => ({
         name: op.name ?? `${op.method.toLowerCase()}-${j}`,
         method: op.method,
         url: op.url,
         chains: this.#chains(scopeUses(op.policies, apiUses)),
+        productChains: perProduct((uses) => this.#chains(scopeUses(op.policies, uses))),
       }),
     );
+    const openProduct = this.config.products.find((p) => !p.subscriptionRequired && p.apis.includes(api.name))?.name;
     return {
       name: api.name,
       prefix: normalizePrefix(api.path),
@@ -224,7 +277,72 @@ class Builder {
       backend: api.backend,
       operations,
       chains: this.#chains(apiUses),
+      productChains: perProduct((uses) => this.#chains(uses)),
+      access: {
+        keyRequired: api.subscriptionRequired && openProduct === undefined,
+        openProduct,
+        header: api.subscriptionKey.header.toLowerCase(),
+        query: api.subscriptionKey.query,
+      },
     };
+  }
+
+  /**
+   * Every subscription key as a keyed hash. Keys a control plane sent come hashed already; keys
+   * of a standalone file (text, an environment variable or a file) are hashed here with a salt
+   * derived from the configuration, so the snapshot never holds a key. Two subscriptions may not
+   * share a key.
+   */
+  #subscriptionKeys(hash: string): SubscriptionKeysSpec {
+    const localSalt = createHash("sha256").update(`portico subscription keys\0${hash}`).digest("hex").slice(0, 32);
+    const bySalt = new Map<string, Map<string, { subscription: string; key: "primary" | "secondary" }>>();
+    const where = new Map<string, string>();
+    this.config.subscriptions.forEach((sub, i) => {
+      for (const key of ["primary", "secondary"] as const) {
+        const field = `${key}Key` as const;
+        const configured = sub[field];
+        if (configured === undefined) continue;
+        const hashed = this.#keyHash(configured, localSalt, ["subscriptions", i, field]);
+        if (!hashed) continue;
+        const id = `${hashed.salt}:${hashed.digest}`;
+        const same = where.get(id);
+        if (same) {
+          this.#problem(["subscriptions", i, field], `the same key as ${same}; every key must belong to one subscription`);
+          continue;
+        }
+        where.set(id, formatPath(["subscriptions", i, field]));
+        let digests = bySalt.get(hashed.salt);
+        if (!digests) bySalt.set(hashed.salt, digests = new Map());
+        digests.set(hashed.digest, { subscription: sub.name, key });
+      }
+    });
+    return { bySalt };
+  }
+
+  /** A key's salt and digest: as given by a control plane, or computed from the key (never reported in a problem). */
+  #keyHash(key: SubscriptionKeyConfig, salt: string, path: (string | number)[]): { salt: string; digest: string } | undefined {
+    if (typeof key === "object" && "hash" in key) {
+      const [, given, digest] = key.hash.split(":");
+      return { salt: given!, digest: digest! };
+    }
+    let text: string | undefined;
+    if (typeof key === "string") text = key;
+    else if ("env" in key) {
+      text = process.env[key.env];
+      if (text === undefined) return void this.#problem(path, `environment variable ${key.env} is not set`);
+    } else {
+      const file = resolve(this.#baseDir, key.file);
+      this.#files.add(file);
+      try {
+        text = readFileSync(file, "utf8").replace(/\r?\n$/, "");
+      } catch (error) {
+        return void this.#problem(path, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`);
+      }
+    }
+    if (text.length < MIN_KEY_LENGTH || text.length > 256 || !/^[\x21-\x7e]+$/.test(text)) {
+      return void this.#problem(path, `the key must be ${MIN_KEY_LENGTH} to 256 visible ASCII characters without spaces (its value is not shown)`);
+    }
+    return { salt, digest: subscriptionKeyDigest(salt, text) };
   }
 
   #chains(uses: Uses): ChainsSpec {

@@ -58,11 +58,20 @@ function withoutPem(value: unknown): unknown {
   return value;
 }
 
+/** A value with its Maps as objects and Sets as arrays, for JSON. */
+function plain(value: unknown): unknown {
+  if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [k, plain(v)]));
+  if (value instanceof Set) return [...value].map(plain);
+  if (Array.isArray(value)) return value.map(plain);
+  if (value && typeof value === "object" && !(value instanceof Uint8Array)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  return value;
+}
+
 /** A snapshot as stable JSON: maps as objects, PEMs and module bytes summarised, paths relative to `base`. */
 function renderSnapshot(snapshot: Snapshot, base: string): string {
   const value = {
     hash: snapshot.hash,
-    apis: snapshot.apis,
+    apis: plain(snapshot.apis),
     backends: Object.fromEntries(snapshot.backends),
     hostnames: snapshot.hostnames.map((h) => ({
       host: h.host,
@@ -72,6 +81,9 @@ function renderSnapshot(snapshot: Snapshot, base: string): string {
       negotiateClientCertificate: h.negotiateClientCertificate,
       clientCa: h.clientCa === undefined ? undefined : pem(h.clientCa.pem),
     })),
+    products: plain(snapshot.products),
+    subscriptions: plain(snapshot.subscriptions),
+    subscriptionKeys: plain(snapshot.subscriptionKeys.bySalt),
     modules: Object.fromEntries([...snapshot.modules].map(([digest, bytes]) => [digest, { bytes: bytes.length }])),
     files: snapshot.files.map((f) => relative(base, f)),
   };

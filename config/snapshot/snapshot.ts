@@ -55,6 +55,8 @@ export interface OperationSpec {
   /** The URL template relative to the API's prefix, such as `/{id}`. */
   readonly url: string;
   readonly chains: ChainsSpec;
+  /** The chains for calls made through a product with policies (global → product → API → operation), by product name; others use `chains`. */
+  readonly productChains: ReadonlyMap<string, ChainsSpec>;
 }
 
 /** An API: where it is routed from, which backend it forwards to, and its chains. */
@@ -70,6 +72,51 @@ export interface ApiSpec {
   readonly operations: readonly OperationSpec[] | undefined;
   /** The chains of requests that are not matched to a listed operation (APIs without operations). */
   readonly chains: ChainsSpec;
+  /** The same through each product with policies, by product name. */
+  readonly productChains: ReadonlyMap<string, ChainsSpec>;
+  /** How calls to this API are checked for a subscription key. */
+  readonly access: ApiAccessSpec;
+}
+
+/** How an API checks subscription keys (docs/consumers.md). */
+export interface ApiAccessSpec {
+  /** Whether a call without a key is refused: the API requires a subscription and is in no open product. */
+  readonly keyRequired: boolean;
+  /** The open product a call without a key goes through (its policies run), if the API is in one. */
+  readonly openProduct: string | undefined;
+  /** The header the key is read from, lower case. */
+  readonly header: string;
+  /** The query parameter the key is read from when the header is absent. */
+  readonly query: string;
+}
+
+/** A product: which APIs it offers and whether its subscriptions may call them. */
+export interface ProductSpec {
+  readonly name: string;
+  readonly apis: ReadonlySet<string>;
+  /** `state: published`; subscriptions to a product that is not published do not pass. */
+  readonly published: boolean;
+  readonly subscriptionRequired: boolean;
+}
+
+/** A subscription: what it may call and whether it may now. */
+export interface SubscriptionSpec {
+  readonly name: string;
+  /** What it gives access to: every API, one product's APIs, or one API. */
+  readonly scope: { readonly kind: "all-apis" } | { readonly kind: "product"; readonly name: string } | { readonly kind: "api"; readonly name: string };
+  readonly state: "active" | "suspended" | "cancelled";
+  /** When it stops passing (ms since the epoch); undefined: never. */
+  readonly expiresAt: number | undefined;
+}
+
+/**
+ * The keys of every subscription, as keyed hashes: a presented key is hashed with each salt
+ * (HMAC-SHA256, the salt as the HMAC key) and its digest looked up. The keys themselves are not in
+ * the snapshot.
+ */
+export interface SubscriptionKeysSpec {
+  /** Digests (hex) by salt (hex): which subscription, and which of its two keys. */
+  readonly bySalt: ReadonlyMap<string, ReadonlyMap<string, { readonly subscription: string; readonly key: "primary" | "secondary" }>>;
 }
 
 /** A backend, defaults applied. */
@@ -109,6 +156,11 @@ export interface Snapshot {
   readonly backends: ReadonlyMap<string, BackendSpec>;
   /** Host names of the HTTPS listener, the first being the default; empty without `hostnames`. */
   readonly hostnames: readonly HostnameSpec[];
+  /** Products by name. */
+  readonly products: ReadonlyMap<string, ProductSpec>;
+  /** Subscriptions by name. */
+  readonly subscriptions: ReadonlyMap<string, SubscriptionSpec>;
+  readonly subscriptionKeys: SubscriptionKeysSpec;
   /** The bytes of every custom policy module the chains use, by sha256. */
   readonly modules: ReadonlyMap<string, Uint8Array>;
   /** Absolute paths of the files read to build it (watched in standalone mode: a change rebuilds the snapshot). */

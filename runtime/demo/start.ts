@@ -1,6 +1,7 @@
 /**
  * `npm start`: the quickstart. Starts the demo echo backend, then a gateway on
- * config/examples/quickstart.yaml, and prints URLs to try. Works with no network.
+ * config/examples/quickstart.yaml (or the configuration file given: `npm start -- FILE`, as the
+ * worked examples of the docs do), and prints URLs to try. Works with no network.
  */
 import { fileURLToPath } from "node:url";
 import { main } from "../cli/main.ts";
@@ -8,7 +9,8 @@ import { STATUS_PATH } from "../gateway/traffic.ts";
 import { startEchoBackend } from "./echo-backend.ts";
 import { describeError } from "../../config/schema/problems.ts";
 
-const config = fileURLToPath(new URL("../../config/examples/quickstart.yaml", import.meta.url));
+const quickstart = fileURLToPath(new URL("../../config/examples/quickstart.yaml", import.meta.url));
+const config = process.argv[2] ?? quickstart;
 const echoPort = 9001;
 
 try {
@@ -24,7 +26,10 @@ process.env.PORTICO_TELEMETRY_LOGS_STD ||= "text";
 const code = await main(["gateway", "--config", config]);
 if (code !== undefined) process.exit(code);
 
-process.stdout.write(`
+if (config !== quickstart) {
+  process.stdout.write(`\nPortico is running on ${config} with the demo echo backend on 127.0.0.1:${echoPort}. Ctrl-C stops.\n`);
+} else {
+  process.stdout.write(`
 Portico is running on the quickstart configuration (${config}).
 Try:
   curl -i http://localhost:${port}/echo/hello?name=portico
@@ -36,3 +41,4 @@ Try:
   curl -i http://localhost:${management}/readyz
 Edit the configuration file and watch the gateway apply it. Ctrl-C stops.
 `);
+}

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { freePort, ROOT, scriptCommand } from "../../test/harness.ts";
 import { rawRequest } from "../../test/raw-http.ts";
@@ -39,6 +40,81 @@ describe("npm start (the quickstart)", () => {
       assert.equal(JSON.parse(admin.body).url, "/anything");
       assert.equal((await fetch(`http://127.0.0.1:${port}/orders/42`, { method: "DELETE" })).status, 405);
       assert.equal((await fetch(`http://127.0.0.1:${management}/readyz`)).status, 200);
+    } finally {
+      child.kill("SIGTERM");
+      await exited;
+    }
+  });
+});
+
+// In this file, not its own: both start the demo echo backend on its fixed port, so they must not run at once.
+/** The worked example of docs/consumers.md: each curl call the page shows, with the status the page promises. */
+const CALLS: { curl: string; path: string; key?: string; status: number }[] = [
+  { curl: "curl -i http://localhost:8080/orders/42", path: "/orders/42", status: 401 },
+  {
+    curl: "curl -i -H 'Ocp-Apim-Subscription-Key: alice-primary-0123456789' http://localhost:8080/orders/42",
+    path: "/orders/42",
+    key: "alice-primary-0123456789",
+    status: 200,
+  },
+  {
+    curl: "curl -i 'http://localhost:8080/orders/42?subscription-key=alice-secondary-0123456789&page=2'",
+    path: "/orders/42?subscription-key=alice-secondary-0123456789&page=2",
+    status: 200,
+  },
+  {
+    curl: "curl -i -H 'Ocp-Apim-Subscription-Key: not-a-key-0123456789' http://localhost:8080/orders/42",
+    path: "/orders/42",
+    key: "not-a-key-0123456789",
+    status: 401,
+  },
+  {
+    curl: "curl -i -H 'Ocp-Apim-Subscription-Key: bob-suspended-0123456789' http://localhost:8080/orders/42",
+    path: "/orders/42",
+    key: "bob-suspended-0123456789",
+    status: 403,
+  },
+  { curl: "curl -i http://localhost:8080/catalog/items", path: "/catalog/items", status: 200 },
+];
+
+describe("docs/consumers.md's worked example", { timeout: 60_000 }, () => {
+  it("shows exactly these calls", () => {
+    const page = readFileSync(join(ROOT, "docs/consumers.md"), "utf8");
+    const example = page.slice(page.indexOf("## Worked example"), page.indexOf("## Subscriptions"));
+    assert.match(example, /npm start -- config\/examples\/consumers\.yaml/);
+    const shown = example.split("\n").filter((line) => line.startsWith("curl "));
+    assert.deepEqual(shown, CALLS.map((c) => c.curl));
+  });
+
+  it("answers them as the page says, on the example configuration with the demo backend", async () => {
+    const port = await freePort();
+    const management = await freePort();
+    const [cmd, ...args] = scriptCommand(join(ROOT, "runtime/demo/start.ts"));
+    const child = spawn(cmd!, [...args, "config/examples/consumers.yaml"], {
+      cwd: ROOT,
+      env: { ...process.env, PORTICO_NET_SERVER_HTTP_PORT: String(port), PORTICO_NET_MANAGEMENT_PORT: String(management) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout!.on("data", (d) => (output += d));
+    child.stderr!.on("data", (d) => (output += d));
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!output.includes("Ctrl-C stops")) {
+        if (child.exitCode !== null || Date.now() > deadline) assert.fail(`the example did not start:\n${output}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      for (const call of CALLS) {
+        const res = await fetch(`http://127.0.0.1:${port}${call.path}`, { headers: call.key ? { "ocp-apim-subscription-key": call.key } : {} });
+        const body = await res.json();
+        assert.equal(res.status, call.status, `${call.curl}: ${JSON.stringify(body)}`);
+        if (res.status === 200 && call.path.startsWith("/orders")) {
+          assert.equal(body.headers["x-product"], "gold", "the product's policy ran");
+          assert.equal(body.headers["ocp-apim-subscription-key"], undefined);
+          assert.ok(!String(body.url).includes("subscription-key"), body.url);
+        }
+      }
     } finally {
       child.kill("SIGTERM");
       await exited;

@@ -9,6 +9,7 @@ import type { PipelineHolder } from "../pipeline/pipeline.ts";
 import type { BodyBuffers } from "../policy/body.ts";
 import type { PolicyStateStore } from "../policy/state.ts";
 import { forward } from "../proxy/proxy.ts";
+import { type Caller, presentedKey } from "../access/subscriptions.ts";
 import type { ServerAdapter } from "../server/adapter.ts";
 import { incomingOf } from "../server/node-listen.ts";
 import type { CertificateSet } from "../tls/certificates.ts";
@@ -110,6 +111,20 @@ export function trafficApp(deps: TrafficDeps): Hono {
       api = route.api.name;
       operation = route.operation?.name;
       const target = route.api.target;
+      // The subscription key (docs/consumers.md): who calls, and through which product.
+      let caller: Caller | undefined;
+      let forwardedSearch = search;
+      let keyHeader: string | undefined;
+      if (pipeline.checksKeys) {
+        const presented = presentedKey(target.api, request.headers, search);
+        forwardedSearch = presented.search;
+        if (presented.key !== undefined && request.headers.has(target.api.access.header)) keyHeader = target.api.access.header;
+        caller = pipeline.keys.check(target.api, presented.key, Date.now());
+      }
+      const product = caller?.product;
+      const chains = route.operation
+        ? ((product && target.operationProductChains[route.operation.index]!.get(product)) || target.operationChains[route.operation.index]!)
+        : ((product && target.productChains.get(product)) || target.chains);
       if (!hasNoBody(request.method)) clientBody = bodies.watch(request, incomingOf(env), started);
       if (adapter.connectionDropped && !isIdempotent(request.method) && (await adapter.connectionDropped(request, env))) {
         // The runtime dropped the connection (a request pipelined behind this one): nobody could get the answer.
@@ -124,10 +139,12 @@ export function trafficApp(deps: TrafficDeps): Hono {
         clientBody,
         backend: target.backend,
         rest: route.rest,
-        search,
+        search: forwardedSearch,
         path,
         client: { ip: plainIp(adapter.clientAddress(request, env)), proto, host: authority },
-        chains: route.operation ? target.operationChains[route.operation.index]! : target.chains,
+        chains,
+        caller,
+        dropHeader: keyHeader,
         params: route.params,
         api,
         operation,

@@ -69,6 +69,19 @@ export const PROBLEMS = {
   "backend-response-too-large": { status: 502, title: "The backend's response is larger than a policy of this API may read" },
   "buffers-full": { status: 503, title: "The gateway is buffering as many bodies as it may; try again shortly" },
   "internal": { status: 500, title: "The gateway failed to handle the request" },
+  // Subscription keys (docs/consumers.md): APIM's wording.
+  "subscription-key-missing": {
+    status: 401,
+    title: "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.",
+  },
+  "subscription-key-invalid": {
+    status: 401,
+    title: "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.",
+  },
+  "subscription-suspended": { status: 403, title: "Access denied: the subscription is suspended." },
+  "subscription-cancelled": { status: 403, title: "Access denied: the subscription is cancelled." },
+  "subscription-expired": { status: 403, title: "Access denied: the subscription has expired." },
+  "product-not-published": { status: 403, title: "Access denied: the subscription's product is not published." },
 } as const;
 
 /** A cause of a gateway-produced error. */

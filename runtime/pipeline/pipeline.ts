@@ -3,6 +3,7 @@ import { builtinModuleBytes } from "../policy/builtins.ts";
 import { NO_POLICIES, PolicyChain, type PolicyStep, PolicySteps } from "../policy/chain.ts";
 import { PolicyModuleCache } from "../policy/extism.ts";
 import { Router } from "../router/router.ts";
+import { SubscriptionKeys } from "../access/subscriptions.ts";
 import { CertificateSet } from "../tls/certificates.ts";
 import { BackendPool, UrlBackends } from "./backend.ts";
 import { BackendGates } from "./backend-gate.ts";
@@ -25,6 +26,9 @@ export interface ApiTarget {
   readonly chains: Chains;
   /** Chains per operation, by the operation's position in the API's list. */
   readonly operationChains: readonly Chains[];
+  /** The same through each product with policies (global → product → API → operation), by product name. */
+  readonly productChains: ReadonlyMap<string, Chains>;
+  readonly operationProductChains: readonly ReadonlyMap<string, Chains>[];
 }
 
 /**
@@ -55,11 +59,22 @@ export class Pipeline {
     let longest = 0;
     for (const backend of backends.values()) longest = Math.max(longest, backend.timeoutMs);
     this.longestTimeoutMs = longest;
+    this.keys = new SubscriptionKeys(snapshot);
+    this.checksKeys = snapshot.subscriptions.size > 0 || snapshot.products.size > 0 || snapshot.apis.some((a) => a.access.keyRequired);
     Object.freeze(this);
   }
 
   /** The longest backend timeout of this configuration: how long a request may wait without traffic on its connection. */
   readonly longestTimeoutMs: number;
+
+  /** The subscription key check of this configuration. */
+  readonly keys: SubscriptionKeys;
+  /**
+   * Whether requests are checked for subscription keys at all: only when the configuration has
+   * subscriptions or products, or an API requires a key. Without any, a key header a client sends
+   * passes to the backend untouched, as before subscriptions existed.
+   */
+  readonly checksKeys: boolean;
 
   /** Pools for base URLs that policies choose at request time, kept for this configuration's life. */
   readonly urlBackends = new UrlBackends();
@@ -77,9 +92,18 @@ export class Pipeline {
     for (const [name, backend] of snapshot.backends) backends.set(name, new BackendPool(backend, options.gates?.gate(name, backend.concurrency)));
     const targets = new Map<ApiSpec, ApiTarget>();
     try {
+      const byProduct = async (specs: ReadonlyMap<string, ChainsSpec>) =>
+        new Map(await Promise.all([...specs].map(async ([product, spec]) => [product, await chains(spec, load)] as const)));
       for (const api of snapshot.apis) {
-        const operationChains = await Promise.all((api.operations ?? []).map((op) => chains(op.chains, load)));
-        targets.set(api, { api, backend: backends.get(api.backend)!, chains: await chains(api.chains, load), operationChains });
+        const operations = api.operations ?? [];
+        targets.set(api, {
+          api,
+          backend: backends.get(api.backend)!,
+          chains: await chains(api.chains, load),
+          operationChains: await Promise.all(operations.map((op) => chains(op.chains, load))),
+          productChains: await byProduct(api.productChains),
+          operationProductChains: await Promise.all(operations.map((op) => byProduct(op.productChains))),
+        });
       }
     } catch (error) {
       steps.discard();

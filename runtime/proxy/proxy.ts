@@ -4,6 +4,7 @@ import type { BackendPool, UrlBackends } from "../pipeline/backend.ts";
 import type { ClientCertificate } from "../tls/client-certificate.ts";
 import { type UpstreamClient, UpstreamTimeout } from "../upstream/client.ts";
 import type { Chains } from "../pipeline/pipeline.ts";
+import type { Caller } from "../access/subscriptions.ts";
 import { applyDeferred, type PolicyExchange, type PolicyReply } from "../policy/abi.ts";
 import type { PolicyChain, PolicyReporting } from "../policy/chain.ts";
 import type { PolicyStateStore } from "../policy/state.ts";
@@ -23,8 +24,12 @@ export interface ForwardRequest {
   /** The routed path, as policies see it. */
   readonly path: string;
   readonly client: ClientFacts;
-  /** The policies around this operation. */
+  /** The policies around this operation (through the caller's product, if it has policies). */
   readonly chains: Chains;
+  /** The subscription and product the request is made under; undefined when keys are not checked. */
+  readonly caller?: Caller;
+  /** A request header not to forward (the subscription key's), lower case. */
+  readonly dropHeader?: string;
   /** Route parameters of the matched operation, for policies. */
   readonly params?: Readonly<Record<string, string>>;
   /** Names of the matched API and operation, for policies. */
@@ -51,6 +56,7 @@ export interface ForwardRequest {
 export async function forward(upstream: UpstreamClient, reporting: PolicyReporting, forwarded: ForwardRequest): Promise<Response> {
   const { request, client, chains } = forwarded;
   const headers = upstreamRequestHeaders(request.headers, client);
+  if (forwarded.dropHeader) headers.delete(forwarded.dropHeader);
   // Only operations with policies pay for an exchange; outbound policies see the request as sent too.
   if (!chains.request.length && !chains.response.length && !chains.error.length) {
     return send(upstream, forwarded, headers, forwarded.backend, forwarded.rest, forwarded.search);
@@ -66,6 +72,8 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
     clientIp: client.ip,
     api: forwarded.api,
     operation: forwarded.operation,
+    subscription: forwarded.caller?.subscription,
+    product: forwarded.caller?.product,
     backends: forwarded.backends,
     clientCertificate: forwarded.clientCertificate,
     logger: reporting.logger,
