@@ -9,7 +9,7 @@ import { writeFileAtomic } from "../config/atomic-file.ts";
 import { type AuthFailure, AuthFailureLog } from "./auth-failures.ts";
 import { KeyStore } from "./state.ts";
 import { contentHash } from "../config/load.ts";
-import { type SubscriptionKeys, SubscriptionKeyStore } from "./subscriptions.ts";
+import { NO_STORED_KEYS, type SubscriptionKeys, SubscriptionKeyStore } from "./subscriptions.ts";
 
 /** Structured events of the control plane (the runtime's logger fits). */
 export interface EventLog {
@@ -151,7 +151,14 @@ export class ControlPlane {
     const result = loadDesired(this.layout.config, this.modules, () => this.subscriptionKeys.salt());
     // After loading, which may have made the salt: the stamp first, so a write between the two is read again at the next check.
     this.#keysStamp = this.subscriptionKeys.stamp();
-    const keys = this.subscriptionKeys.read();
+    let keys: SubscriptionKeys;
+    try {
+      keys = this.subscriptionKeys.read();
+    } catch (error) {
+      // A damaged key file does not hold back the configuration: views keep the keys they had (none before the first revision).
+      this.log.error("reading the stored subscription keys failed; views keep the keys they had", { error: describeError(error) });
+      keys = this.#revision?.keys ?? NO_STORED_KEYS;
+    }
     if (result.hash === this.#lastHash) {
       if (this.#revision && keys.fingerprint !== this.#revision.keys.fingerprint) {
         this.#publish(this.#revision.desired, keys, "stored subscription keys changed");
@@ -181,7 +188,7 @@ export class ControlPlane {
     try {
       this.reload();
     } catch (error) {
-      this.log.error("reading the stored subscription keys failed; views keep the keys they had", { error: describeError(error) });
+      this.log.error("reading the desired configuration failed", { error: describeError(error) });
     }
   }
 

@@ -175,3 +175,28 @@ gateways:
     again.close();
   });
 });
+
+describe("control plane: a damaged subscription key file", () => {
+  it("is logged once, views keep the keys they had, and configuration changes still go live", () => {
+    const root = tempDir();
+    const log = memoryLog();
+    const p = new ControlPlane(root, log);
+    const config = (path: string) =>
+      `apis:\n  - { name: a, path: ${path}, backend: x }\nbackends:\n  x: { urls: ["http://127.0.0.1:9"] }\nsubscriptions:\n  - { name: gold, scope: all-apis }\n`;
+    writeFileSync(join(p.layout.config, "c.yaml"), config("/a"));
+    const keys = new SubscriptionKeyStore(join(root, "state"));
+    keys.create("gold");
+    p.reload();
+    const hash = JSON.parse(p.viewFor("edge-1")!.body).subscriptions[0].primaryKey.hash;
+    writeFileSync(keys.path, "{ damaged");
+    assert.equal(JSON.parse(p.viewFor("edge-1")!.body).subscriptions[0].primaryKey.hash, hash);
+    assert.equal(JSON.parse(p.viewFor("edge-1")!.body).subscriptions[0].primaryKey.hash, hash);
+    assert.equal(log.lines.filter((l) => l.includes("reading the stored subscription keys failed")).length, 1);
+    writeFileSync(join(p.layout.config, "c.yaml"), config("/b"));
+    p.reload();
+    const view = JSON.parse(p.viewFor("edge-1")!.body);
+    assert.equal(view.apis[0].path, "/b");
+    assert.equal(view.subscriptions[0].primaryKey.hash, hash);
+    p.close();
+  });
+});
