@@ -1,7 +1,10 @@
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import type { Config } from "./schema/config.ts";
 import type { Problem } from "./schema/problems.ts";
+import type { NamedValueReader, ResolvedNamedValues } from "./schema/named-values.ts";
 import { validateConfig, type ValidateOptions } from "./schema/validate.ts";
 import { describeError } from "./schema/problems.ts";
 
@@ -11,6 +14,8 @@ export interface LoadedConfig {
   /** sha256 of the source bytes, hex: the configuration's content hash. */
   readonly hash: string;
   readonly source: string;
+  /** Its named values, resolved (secret ones are redacted wherever configuration is printed). */
+  readonly namedValues?: ResolvedNamedValues;
 }
 
 /** The outcome of loading configuration text: the config, or every problem with its place in the file. */
@@ -81,7 +86,7 @@ export function loadConfigText(text: string, source: string, options?: ValidateO
   const parsed = parseConfigDocument(text, source);
   if (!parsed.ok) return { ok: false, hash, problems: parsed.problems };
   const result = validateConfig(parsed.doc.value, options);
-  if (result.ok) return { ok: true, config: result.config, hash, source };
+  if (result.ok) return { ok: true, config: result.config, hash, source, namedValues: result.namedValues };
   return { ok: false, hash, problems: locateProblems(result.problems, parsed.doc) };
 }
 
@@ -103,7 +108,7 @@ export function loadConfigJson(text: string, source: string, options?: ValidateO
   }
   const result = validateConfig(input, options);
   return result.ok
-    ? { ok: true, config: result.config, hash, source }
+    ? { ok: true, config: result.config, hash, source, namedValues: result.namedValues }
     : { ok: false, hash, problems: result.problems.map((p) => ({ ...p, location: source })) };
 }
 
@@ -121,4 +126,24 @@ function nearestOffset(doc: ReturnType<typeof parseDocument>, parts: readonly Pr
     if (range) return range[0];
   }
   return undefined;
+}
+
+/**
+ * Reads `{ env }` named values from this process's environment and `{ file }` ones relative to
+ * `baseDir` (a standalone configuration's folder). Errors name the variable or the file, never a value.
+ */
+export function localNamedValueReader(baseDir: string, env: Readonly<Record<string, string | undefined>> = process.env): NamedValueReader {
+  return (source) => {
+    if ("env" in source) {
+      const value = env[source.env];
+      if (value === undefined) throw new Error(`the environment variable ${source.env} is not set`);
+      return { value };
+    }
+    const file = resolve(baseDir, source.file);
+    try {
+      return { value: readFileSync(file, "utf8"), file };
+    } catch (error) {
+      throw new Error(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`);
+    }
+  };
 }

@@ -54,7 +54,7 @@ describe("loadConfigText: valid text", () => {
   it("loads an empty file, or one with only comments, as an empty configuration", () => {
     for (const text of ["", "# nothing yet\n", "---\n"]) {
       const result = loaded(loadConfigText(text, "empty.yaml"));
-      assert.deepEqual(result.config, { apis: [], backends: {}, hostnames: [], policies: {}, gateways: {}, products: [], subscriptions: [] });
+      assert.deepEqual(result.config, { apis: [], backends: {}, hostnames: [], policies: {}, gateways: {}, products: [], subscriptions: [], namedValues: {} });
     }
   });
 

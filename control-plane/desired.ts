@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { isPem, readBackendTls, readCaBundle, readCertificatePair } from "../config/certificates.ts";
 import { contentHash, locateProblems, parseConfigDocument, type ParsedDocument } from "../config/load.ts";
 import type { Config } from "../config/schema/config.ts";
+import { type NamedValueReader, namedValueReferences, type ResolvedNamedValues } from "../config/schema/named-values.ts";
 import { describeError, formatPath, type Problem, showValue } from "../config/schema/problems.ts";
 import { validateConfig } from "../config/schema/validate.ts";
 import { MIN_KEY_LENGTH, SubscriptionKey, type SubscriptionKeyConfig } from "../config/schema/consumers.ts";
@@ -12,7 +13,7 @@ import { hashSubscriptionKey, KEY_FIELDS, KEY_SLOTS, NO_STORED_KEYS, type Subscr
 
 /** Top-level keys whose lists are concatenated across files, and whose maps are merged. */
 const LIST_KEYS = new Set(["apis", "hostnames", "products", "subscriptions"]);
-const MAP_KEYS = new Set(["backends", "policies", "gateways"]);
+const MAP_KEYS = new Set(["backends", "policies", "gateways", "namedValues"]);
 
 /** The configuration files of a control plane: `*.yaml`, `*.yml` and `*.json` directly in the folder, by name. */
 function configFiles(dir: string): string[] {
@@ -60,7 +61,7 @@ interface Origin {
 
 /**
  * Several parsed files as one document: lists (`apis`, `hostnames`) are concatenated in file order
- * and maps (`backends`, `policies`, `gateways`) merged. A name defined in two files is a problem,
+ * and maps (`backends`, `policies`, `gateways`, `namedValues`) merged. A name defined in two files is a problem,
  * reported at the second. `locate` maps a path in the merged document back to its file and line.
  */
 function mergeDocuments(docs: readonly ParsedDocument[]): { doc: ParsedDocument; problems: Problem[] } {
@@ -139,6 +140,8 @@ export interface DesiredConfig {
   readonly certificates: readonly { cert: string; key: string; clientCa?: string }[];
   /** Each backend's TLS CA, client certificate and key as PEM text, by backend name: views carry them inline. */
   readonly backendTls: ReadonlyMap<string, { ca?: string; cert?: string; key?: string }>;
+  /** The named values, resolved here (env of the control plane, files inside the folder): views carry the ones they use inline. */
+  readonly namedValues: ResolvedNamedValues;
   /**
    * The keys each subscription sets in the YAML (text, `env` or `file`), by subscription index, as
    * keyed hashes (`hmac-sha256:SALT:DIGEST`): the keys themselves are not kept.
@@ -190,7 +193,7 @@ export function loadDesired(dir: string, modules: ModuleStore, salt: () => strin
   }
   const merged = mergeDocuments(docs);
   problems.push(...merged.problems);
-  const validation = validateConfig(merged.doc.value, { modules: "any" });
+  const validation = validateConfig(merged.doc.value, { modules: "any", readNamedValue: confinedNamedValueReader(dir) });
   if (!validation.ok) problems.push(...locateProblems(validation.problems, merged.doc));
   const digests = new Map<string, string>();
   if (validation.ok) {
@@ -289,9 +292,24 @@ export function loadDesired(dir: string, modules: ModuleStore, salt: () => strin
       subscriptionKeys.push(hashes);
     });
   }
+  if (validation.ok) {
+    // Values read from env and files are part of the identity, so a changed one is a new revision (only a digest, never the text).
+    const named = [...validation.namedValues].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, v]) => [name, v.value, v.secret]);
+    if (named.length) identity.push(`namedValues\0${contentHash(JSON.stringify(named))}`);
+  }
   const hash = contentHash(identity.join("\n"));
   if (problems.length || !validation.ok) return { ok: false, hash, problems };
-  return { ok: true, hash, raw: merged.doc.value, config: validation.config, digests, certificates, backendTls, subscriptionKeys };
+  return {
+    ok: true,
+    hash,
+    raw: merged.doc.value,
+    config: validation.config,
+    digests,
+    certificates,
+    backendTls,
+    namedValues: validation.namedValues,
+    subscriptionKeys,
+  };
 }
 
 /**
@@ -332,6 +350,27 @@ function yamlKeyHash(dir: string, written: SubscriptionKeyConfig, salt: () => st
     return undefined;
   }
   return hashSubscriptionKey(text, salt());
+}
+
+/**
+ * Reads named values for the control plane: `{ env }` from its own environment, `{ file }` relative
+ * to the configuration folder and confined to it (see confineToFolder), as certificate files are.
+ */
+function confinedNamedValueReader(dir: string): NamedValueReader {
+  return (source) => {
+    if ("env" in source) {
+      const value = process.env[source.env];
+      if (value === undefined) throw new Error(`the environment variable ${source.env} is not set on the control plane`);
+      return { value };
+    }
+    const confined = confineToFolder(dir, source.file);
+    if (!confined.ok) throw new Error(confined.message);
+    try {
+      return { value: readFileSync(confined.path, "utf8"), file: confined.path };
+    } catch (error) {
+      throw new Error(`cannot read ${confined.path}: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`);
+    }
+  };
 }
 
 /**
@@ -449,7 +488,10 @@ export function subscriptionNotices(desired: DesiredConfig, stored: Subscription
  * `gateways:` section itself is never sent. Products come with the APIs of this view only, and only
  * when they have one; subscriptions only when their scope reaches one of the view's APIs, each key
  * as its keyed hash (`{ hash }`, a key `stored` by the CLI replacing the one in the configuration),
- * never as the key.
+ * never as the key. Named values go only to views whose policies (global, API, operation or
+ * product) reference them, resolved (`{ value, secret }`), and the policies keep their `{{name}}`
+ * references: the gateway substitutes them as a standalone gateway does, and so knows which
+ * parameters hold secrets.
  */
 export function gatewayView(
   desired: DesiredConfig,
@@ -484,7 +526,7 @@ export function gatewayView(
     const apisHere = product.apis.filter((name) => inView.has(name));
     if (!apisHere.length) return [];
     usedPolicies(raw.products![i]!.policies as Record<string, unknown>, used);
-    return [{ ...raw.products![i]!, apis: apisHere }];
+    return [{ ...raw.products![i]!, apis: apisHere } as Record<string, unknown>];
   });
   const productApis = new Map(desired.config.products.map((p) => [p.name, p.apis]));
   const subscriptions = desired.config.subscriptions.flatMap((subscription, i) => {
@@ -495,6 +537,19 @@ export function gatewayView(
     for (const field of ["primaryKey", "secondaryKey"] as const) if (keys[field] !== undefined) entry[field] = { hash: keys[field] };
     return [entry];
   });
+  // The named values the view's policies reference, resolved and inline: a gateway reads no env or file named by a view.
+  const references = new Set<string>();
+  namedValueReferences(raw.global?.policies, references);
+  for (const api of apis) {
+    namedValueReferences(api.policies, references);
+    for (const op of (api.operations as Record<string, unknown>[] | undefined) ?? []) namedValueReferences(op.policies, references);
+  }
+  for (const product of products) namedValueReferences(product.policies, references);
+  const namedValues: Record<string, { value: string; secret?: true }> = {};
+  for (const name of [...references].sort()) {
+    const named = desired.namedValues.get(name);
+    if (named) namedValues[name] = named.secret ? { value: named.value, secret: true } : { value: named.value };
+  }
   const modules: string[] = [];
   for (const name of [...used].sort()) {
     const digest = desired.digests.get(name);
@@ -513,6 +568,7 @@ export function gatewayView(
   if (hostnames.length) view.hostnames = hostnames;
   if (products.length) view.products = products;
   if (subscriptions.length) view.subscriptions = subscriptions;
+  if (Object.keys(namedValues).length) view.namedValues = namedValues;
   const body = JSON.stringify(view);
   return { body, hash: contentHash(body), modules: [...new Set(modules)] };
 }

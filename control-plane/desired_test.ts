@@ -399,3 +399,23 @@ gateways:
     assert.ok(!found.join("\n").includes("too short"));
   });
 });
+
+describe("desired configuration: products with named values", () => {
+  it("sends the named values a product's policies reference to the gateways that get that product", () => {
+    const d = ok({
+      "n.yaml": `apis:
+  - { name: one, path: /one, backend: a }
+  - { name: two, path: /two, backend: a }
+${BACKENDS}namedValues:
+  tier: { value: gold }
+products:
+  - { name: p, apis: [one], policies: { inbound: [ { policy: set-header, with: { name: x-tier, value: "{{tier}}" } } ] } }
+gateways:
+  edge-1: { apis: [one] }
+  edge-2: { apis: [two] }
+`,
+    });
+    assert.deepEqual(JSON.parse(gatewayView(d, d.config.gateways["edge-1"]).body).namedValues, { tier: { value: "gold" } });
+    assert.equal(JSON.parse(gatewayView(d, d.config.gateways["edge-2"]).body).namedValues, undefined);
+  });
+});

@@ -36,7 +36,15 @@ export interface AdminStatus {
 
 /** Starts a control plane on a free port (or `port`) over `dataDir` (default: a new one), watching every 100 ms unless told. */
 export async function startControlPlane(
-  options: { dataDir?: string; port?: number; files?: Record<string, string>; watchInterval?: string; tls?: { certFile: string; keyFile: string } } = {},
+  options: {
+    dataDir?: string;
+    port?: number;
+    files?: Record<string, string>;
+    watchInterval?: string;
+    tls?: { certFile: string; keyFile: string };
+    /** Extra environment variables of the control plane process (named values read with `{ env }`). */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<ControlPlaneProcess> {
   const dataDir = options.dataDir ?? tempDir();
   const configDir = join(dataDir, "config");
@@ -60,7 +68,7 @@ export async function startControlPlane(
     "--watch-interval",
     options.watchInterval ?? "100ms",
     ...tlsArgs,
-  ]);
+  ], options.env);
   const url = `${options.tls ? "https" : "http"}://127.0.0.1:${port}`;
   // Over HTTPS with a test CA this process's fetch would not trust it: wait for the log line instead.
   if (options.tls) await proc.waitForOutput(/"msg":"control plane started"/, 20_000);

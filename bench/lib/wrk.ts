@@ -23,6 +23,8 @@ export interface WrkOptions {
   readonly threads: number;
   /** Prefix such as `["taskset", "-c", "1"]`, or empty. */
   readonly pin: readonly string[];
+  /** Request headers sent with every request (`name: value`). */
+  readonly headers?: readonly string[];
 }
 
 const UNIT_US: Record<string, number> = { us: 1, ms: 1e3, s: 1e6, m: 60e6, h: 3600e6 };
@@ -50,7 +52,8 @@ function parseWrk(text: string): WrkResult {
 }
 
 function argvOf(opts: WrkOptions): string[] {
-  return [...opts.pin, opts.wrk, `-t${opts.threads}`, `-c${opts.connections}`, `-d${opts.seconds}s`, "--latency", opts.url];
+  const headers = (opts.headers ?? []).flatMap((h) => ["-H", h]);
+  return [...opts.pin, opts.wrk, `-t${opts.threads}`, `-c${opts.connections}`, `-d${opts.seconds}s`, "--latency", ...headers, opts.url];
 }
 
 /** Runs wrk once against `url` and parses its report. */

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Duration } from "./duration.ts";
 import { Subscription, SubscriptionKeyLocation } from "./consumers.ts";
+import { NamedValues } from "./named-values.ts";
 
 /** HTTP methods an operation may name; `*` matches any method. */
 export const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "*"] as const;
@@ -223,6 +224,8 @@ export const ConfigShape = z
     gateways: z.record(Name, GatewayAssignment).default({}),
     products: z.array(Product).default([]),
     subscriptions: z.array(Subscription).default([]),
+    /** Text referenced as `{{name}}` in policy parameters (named-values.ts). */
+    namedValues: NamedValues.default({}),
   })
   .strict();
 

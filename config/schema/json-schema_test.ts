@@ -115,6 +115,12 @@ products:
 subscriptions:
   - { name: alice, scope: "product:gold", state: active, expires: "2030-01-01T00:00:00Z", primaryKey: alice-primary-key-0001, secondaryKey: { env: ALICE_KEY } }
   - { name: bob, scope: all-apis, primaryKey: { file: ./keys/bob }, secondaryKey: { hash: "hmac-sha256:${"0".repeat(32)}:${"f".repeat(64)}" } }
+namedValues:
+  tenant: { value: acme }
+  limit: { value: 100 }
+  api-key: { value: not-a-real-key, secret: true }
+  backend.token: { env: BACKEND_TOKEN }
+  client.secret: { file: ./secrets/client, secret: true }
 `);
     assert.deepEqual(Object.keys(example).sort(), Object.keys(ConfigShape.shape).sort(), "every top-level section is used");
     assert.deepEqual(ajvErrors(committedSchemaValidator(), example), []);

@@ -1,7 +1,9 @@
 /**
  * The template syntax of built-in policy parameters (`{request.ip}`, `{request.header.x-api-key}`,
  * ...), checked when the configuration is validated; the policies render templates themselves
- * (policies-wasm/sdk/index.ts `Template`).
+ * (policies-wasm/sdk/index.ts `Template`). `{{name}}` (a named value name between double braces) is
+ * not a pair of literal braces: it is a named value, replaced before templates are checked
+ * (named-values.ts); other `{{` and `}}` reach the template as literal braces.
  */
 
 /** Placeholders without an argument. */

@@ -2,6 +2,17 @@ import type { z } from "zod";
 import { Api, type ApiConfig, type Config, ConfigShape, Operation, type PolicySectionsConfig, Product } from "./config.ts";
 import { Subscription } from "./consumers.ts";
 import { keysAt } from "./introspect.ts";
+import {
+  type NamedValueReader,
+  type NamedValueResolution,
+  plainNamedValueProblems,
+  redactProblems,
+  replaceAt,
+  type ResolvedNamedValues,
+  resolveNamedValues,
+  substituteNamedValues,
+  typedScalar,
+} from "./named-values.ts";
 import { BUILTIN_POLICY_PARAMS, type BuiltinPolicyName } from "./policies.ts";
 import { formatPath, type Problem, problemsFromZod, showValue, suggest } from "./problems.ts";
 
@@ -19,24 +30,44 @@ export type ModuleSource = "file" | "digest" | "any";
 export interface ValidateOptions {
   /** Default `file`. */
   readonly modules?: ModuleSource;
+  /**
+   * Reads `{ env }` and `{ file }` named values (the caller knows the environment and the folder);
+   * without one they are problems. Never used with `modules: "digest"`: a gateway fed by a control
+   * plane takes named values inline only, as the control plane resolved them.
+   */
+  readonly readNamedValue?: NamedValueReader;
 }
 
-/** The result of validating a configuration: the typed config, or every problem found. */
-export type Validation = { ok: true; config: Config } | { ok: false; problems: Problem[] };
+/**
+ * The result of validating a configuration: the typed config (every `{{name}}` in policy parameters
+ * replaced) with its named values resolved, or every problem found (secrets redacted).
+ */
+export type Validation = { ok: true; config: Config; namedValues: ResolvedNamedValues } | { ok: false; problems: Problem[] };
 
 /**
  * Validates a parsed document (from YAML or JSON) as a whole: shape first, then cross-references
  * (backends, duplicates, overlapping routes, policy names). Reports every problem, never just the first.
  */
-export function validateConfig(input: unknown, { modules = "file" }: ValidateOptions = {}): Validation {
+export function validateConfig(input: unknown, { modules = "file", readNamedValue }: ValidateOptions = {}): Validation {
+  const named = resolveNamedValues(isMap(input) ? input.namedValues : undefined, {
+    read: modules === "digest" ? undefined : readNamedValue,
+    refusal: modules === "digest" ? "a gateway fed by a control plane takes named values inline only (the control plane reads env and file values)" : undefined,
+  });
+  const secretPaths: string[] = [];
   const parsed = ConfigShape.safeParse(input ?? {});
   if (!parsed.success) {
     // Cross-references are still checked, on the parts whose shape is right, so that one run lists every problem.
-    const shape = problemsFromZod(parsed.error.issues, input, (path) => keysAt(ConfigShape, path));
-    return { ok: false, problems: [...shape, ...checkReferences(salvage(input), modules)] };
+    const shape = plainNamedValueProblems(
+      problemsFromZod(parsed.error.issues, input, (path) => keysAt(ConfigShape, path)),
+      isMap(input) ? input.namedValues : undefined,
+    );
+    const problems = [...shape, ...named.problems, ...checkReferences(salvage(input), modules, named, secretPaths)];
+    return { ok: false, problems: redactProblems(problems, named.secrets, secretPaths) };
   }
-  const problems = checkReferences(parsed.data, modules);
-  return problems.length ? { ok: false, problems } : { ok: true, config: parsed.data };
+  const problems = [...named.problems, ...checkReferences(parsed.data, modules, named, secretPaths)];
+  return problems.length
+    ? { ok: false, problems: redactProblems(problems, named.secrets, secretPaths) }
+    : { ok: true, config: parsed.data, namedValues: named.values };
 }
 
 function isMap(value: unknown): value is Record<string, unknown> {
@@ -100,7 +131,7 @@ function knownList(names: Iterable<string>): string {
   return list.length ? list.join(", ") : "none defined";
 }
 
-function checkReferences(config: Config, modules: ModuleSource): Problem[] {
+function checkReferences(config: Config, modules: ModuleSource, named: NamedValueResolution, secretPaths: string[]): Problem[] {
   const problems: Problem[] = [];
   const backendNames = Object.keys(config.backends);
   const apiIndex = new Map<string, number>();
@@ -140,13 +171,14 @@ function checkReferences(config: Config, modules: ModuleSource): Problem[] {
     }
 
     problems.push(...checkOperations(api, i));
-    problems.push(...checkPolicyUses(api.policies, ["apis", i, "policies"], config));
-    api.operations?.forEach((op, j) => op && problems.push(...checkPolicyUses(op.policies, ["apis", i, "operations", j, "policies"], config)));
+    const uses = { config, named, secretPaths };
+    problems.push(...checkPolicyUses(api.policies, ["apis", i, "policies"], uses));
+    api.operations?.forEach((op, j) => op && problems.push(...checkPolicyUses(op.policies, ["apis", i, "operations", j, "policies"], uses)));
   });
 
-  if (config.global?.policies) problems.push(...checkPolicyUses(config.global.policies, ["global", "policies"], config));
+  if (config.global?.policies) problems.push(...checkPolicyUses(config.global.policies, ["global", "policies"], { config, named, secretPaths }));
 
-  problems.push(...checkConsumers(config, apiIndex));
+  problems.push(...checkConsumers(config, apiIndex, { config, named, secretPaths }));
 
   for (const [name, module] of Object.entries(config.policies)) {
     if (BUILTIN_POLICIES.has(name)) {
@@ -181,7 +213,7 @@ function checkReferences(config: Config, modules: ModuleSource): Problem[] {
  * policies are valid, and no API is in two open products (a call without a key would not know
  * whose policies to run).
  */
-function checkConsumers(config: Config, apiIndex: ReadonlyMap<string, number>): Problem[] {
+function checkConsumers(config: Config, apiIndex: ReadonlyMap<string, number>, uses: UseContext): Problem[] {
   const problems: Problem[] = [];
   const productIndex = new Map<string, number>();
   const openProductOf = new Map<string, number>();
@@ -210,7 +242,7 @@ function checkConsumers(config: Config, apiIndex: ReadonlyMap<string, number>): 
         } else openProductOf.set(name, i);
       }
     });
-    problems.push(...checkPolicyUses(product.policies, ["products", i, "policies"], config));
+    problems.push(...checkPolicyUses(product.policies, ["products", i, "policies"], uses));
   });
   const subscriptionIndex = new Map<string, number>();
   config.subscriptions.forEach((subscription, i) => {
@@ -266,7 +298,19 @@ function checkOperations(api: ApiConfig, i: number): Problem[] {
   return problems;
 }
 
-function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: PropertyKey[], config: Config): Problem[] {
+/** What checking policy uses needs besides the sections: the configuration, its named values, and where to note parameters that hold a secret. */
+interface UseContext {
+  readonly config: Config;
+  readonly named: NamedValueResolution;
+  readonly secretPaths: string[];
+}
+
+/**
+ * Checks the uses of a scope's sections: names, and the parameters of built-ins. Named value
+ * references are replaced first (in the use itself, so the snapshot is built from the result), and
+ * the result is checked as if it had been written inline; problems show the parameters as written.
+ */
+function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: PropertyKey[], { config, named, secretPaths }: UseContext): Problem[] {
   const problems: Problem[] = [];
   if (!sections) return problems;
   const known = [...BUILTIN_POLICIES, ...Object.keys(config.policies)];
@@ -274,8 +318,22 @@ function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: Propert
     uses?.forEach((use, k) => {
       if (use === "base") return;
       const here = [...at, section, k];
+      const written = use.with;
+      let checkable = true;
+      let whole: { parts: PropertyKey[]; value: string }[] = [];
+      if (written !== undefined) {
+        const sub = substituteNamedValues(written, named, [...here, "with"]);
+        problems.push(...sub.problems);
+        for (const parts of sub.secretPaths) secretPaths.push(formatPath([...here, "with", ...parts]));
+        checkable = !sub.problems.length && !sub.unresolved;
+        use.with = sub.value as Record<string, unknown>;
+        whole = sub.whole;
+      }
       if (BUILTIN_POLICIES.has(use.policy)) {
-        problems.push(...checkParams(use.policy as BuiltinPolicyName, use.with, [...here, "with"]));
+        if (!checkable) return;
+        const checked = checkParams(use.policy as BuiltinPolicyName, use.with, written, whole, [...here, "with"]);
+        problems.push(...checked.problems);
+        use.with = checked.params as Record<string, unknown> | undefined;
         const backend = use.policy === "set-backend-service" ? (use.with as Record<string, unknown> | undefined)?.["backend-id"] : undefined;
         if (typeof backend === "string" && !Object.hasOwn(config.backends, backend)) {
           const names = Object.keys(config.backends);
@@ -283,7 +341,7 @@ function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: Propert
           problems.push(
             problem(
               [...here, "with", "backend-id"],
-              `unknown backend ${showValue(backend)} (${hint ? `did you mean "${hint}"? ` : ""}known: ${knownList(names)})`,
+              `unknown backend ${showValue(written?.["backend-id"])} (${hint ? `did you mean "${hint}"? ` : ""}known: ${knownList(names)})`,
             ),
           );
         }
@@ -299,13 +357,35 @@ function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: Propert
   return problems;
 }
 
-/** Checks a built-in policy's `with:` parameters, reporting each problem at its full path. */
-function checkParams(name: BuiltinPolicyName, params: unknown, at: PropertyKey[]): Problem[] {
+/**
+ * Checks a built-in policy's `with:` parameters (named values already in), reporting each problem
+ * at its full path and with the value as `written`. A parameter that was exactly one named value
+ * reference and is refused for not being a number or a boolean is tried again with the value
+ * typed as YAML would type it inline (`calls: "{{limit}}"` is `calls: 100`); the parameters that
+ * passed are returned so the snapshot is built from them.
+ */
+function checkParams(
+  name: BuiltinPolicyName,
+  params: unknown,
+  written: unknown,
+  whole: readonly { parts: PropertyKey[]; value: string }[],
+  at: PropertyKey[],
+): { problems: Problem[]; params: unknown } {
   const schema = BUILTIN_POLICY_PARAMS[name];
-  const parsed = schema.safeParse(params ?? {});
-  if (parsed.success) return [];
-  return problemsFromZod(parsed.error.issues, params ?? {}, (path) => keysAt(schema, path)).map((p) => {
+  let parsed = schema.safeParse(params ?? {});
+  if (!parsed.success && whole.length) {
+    const wrongType = new Set(parsed.error.issues.filter((i) => i.code === "invalid_type").map((i) => formatPath(i.path)));
+    let typed = params;
+    for (const w of whole) if (wrongType.has(formatPath(w.parts))) typed = replaceAt(typed, w.parts, typedScalar(w.value));
+    if (typed !== params) {
+      params = typed;
+      parsed = schema.safeParse(params ?? {});
+    }
+  }
+  if (parsed.success) return { problems: [], params };
+  const problems = problemsFromZod(parsed.error.issues, written ?? {}, (path) => keysAt(schema, path)).map((p) => {
     const parts = [...at, ...(p.parts ?? [])];
     return { ...p, path: formatPath(parts), parts };
   });
+  return { problems, params };
 }

@@ -27,7 +27,7 @@ const BACKENDS = { orders: { urls: ["http://127.0.0.1:9000/v2"] }, users: { urls
 describe("validateConfig: valid configurations", () => {
   it("accepts an empty document and fills in every default", () => {
     for (const input of [{}, null, undefined]) {
-      assert.deepEqual(valid(input), { apis: [], backends: {}, hostnames: [], policies: {}, gateways: {}, products: [], subscriptions: [] });
+      assert.deepEqual(valid(input), { apis: [], backends: {}, hostnames: [], policies: {}, gateways: {}, products: [], subscriptions: [], namedValues: {} });
     }
   });
 

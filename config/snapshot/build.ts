@@ -12,11 +12,12 @@ import { createHash, createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { isPem, readBackendTls, readCaBundle, readCertificatePair } from "../certificates.ts";
-import { contentHash, loadConfigJson, loadConfigText, type LoadResult } from "../load.ts";
+import { contentHash, loadConfigJson, loadConfigText, type LoadResult, localNamedValueReader } from "../load.ts";
 
 export type { LoadResult } from "../load.ts";
 import { type ApiConfig, BackendConcurrency, type Config, type PolicySectionsConfig } from "../schema/config.ts";
 import { MIN_KEY_LENGTH, type SubscriptionKeyConfig } from "../schema/consumers.ts";
+import type { ResolvedNamedValues } from "../schema/named-values.ts";
 import { builtinPolicyConfig, type BuiltinPolicyName } from "../schema/policies.ts";
 import { describeError, formatPath, formatProblem, type Problem } from "../schema/problems.ts";
 import { type ModuleSource, normalizePrefix, validateConfig } from "../schema/validate.ts";
@@ -34,6 +35,8 @@ import type {
 } from "./snapshot.ts";
 
 export { formatProblem, type Problem } from "../schema/problems.ts";
+/** Replaces secret named values in text with `***` (the runtime's logs use it; see Snapshot.secrets). */
+export { redactText } from "../schema/named-values.ts";
 export type * from "./snapshot.ts";
 
 /** Fuel per call and linear memory of a custom policy that names no budget: about a millisecond or two of tight loop, 16 MiB. */
@@ -68,7 +71,8 @@ export function snapshotFromFile(path: string, options: BuildOptions = {}): Snap
 
 /** Validates and builds configuration text (YAML or JSON); `modules` says where custom modules may come from. */
 export function snapshotFromText(text: string, source: string, options: BuildOptions & { modules?: ModuleSource } = {}): SnapshotResult {
-  return buildSnapshot(loadConfigText(text, source, { modules: options.modules }), options);
+  const readNamedValue = options.modules === "digest" ? undefined : localNamedValueReader(options.baseDir ?? ".");
+  return buildSnapshot(loadConfigText(text, source, { modules: options.modules, readNamedValue }), options);
 }
 
 /** Validates and builds a control plane's view or a backup (JSON, modules by sha256). */
@@ -82,8 +86,12 @@ export function snapshotFromJson(text: string, source: string, options: BuildOpt
  */
 export function snapshotFromValue(input: unknown, source = "value", options: BuildOptions & { modules?: ModuleSource } = {}): SnapshotResult {
   const hash = contentHash(JSON.stringify(input));
-  const result = validateConfig(input, { modules: options.modules });
-  return buildSnapshot(result.ok ? { ok: true, config: result.config, hash, source } : { ok: false, hash, problems: result.problems }, options);
+  const readNamedValue = options.modules === "digest" ? undefined : localNamedValueReader(options.baseDir ?? ".");
+  const result = validateConfig(input, { modules: options.modules, readNamedValue });
+  return buildSnapshot(
+    result.ok ? { ok: true, config: result.config, hash, source, namedValues: result.namedValues } : { ok: false, hash, problems: result.problems },
+    options,
+  );
 }
 
 /** A snapshot that must build: for tests and benchmarks, where a problem is a bug in the caller (thrown with every problem). */
@@ -115,7 +123,7 @@ export function resultHash(result: SnapshotResult): string {
 /** Builds the snapshot of a loaded configuration, or passes its problems on. */
 export function buildSnapshot(loaded: LoadResult, options: BuildOptions = {}): SnapshotResult {
   if (!loaded.ok) return loaded;
-  const builder = new Builder(loaded.config, options);
+  const builder = new Builder(loaded.config, options, loaded.namedValues ?? new Map());
   const snapshot = builder.build(loaded.hash, loaded.source);
   return builder.problems.length ? { ok: false, hash: loaded.hash, problems: builder.problems } : { ok: true, snapshot };
 }
@@ -192,11 +200,17 @@ class Builder {
   readonly #custom = new Map<string, PolicyStepSpec["module"] | undefined>();
   readonly #baseDir: string;
 
+  /** The secret named values' text: steps whose parameters hold one say which, and the snapshot lists them for redaction. */
+  readonly #secrets: ReadonlySet<string>;
+
   constructor(
     private readonly config: Config,
     private readonly options: BuildOptions,
+    namedValues: ResolvedNamedValues,
   ) {
     this.#baseDir = options.baseDir ?? ".";
+    this.#secrets = new Set([...namedValues.values()].flatMap((v) => (v.secret ? [v.value] : [])));
+    for (const value of namedValues.values()) if (value.file !== undefined) this.#files.add(value.file);
   }
 
   build(hash: string, source: string): Snapshot {
@@ -247,6 +261,7 @@ class Builder {
       subscriptionKeys,
       modules: this.#modules,
       files: [...this.#files],
+      secrets: this.#secrets,
     });
   }
 
@@ -354,11 +369,20 @@ class Builder {
     const custom = this.config.policies[use.policy];
     if (!custom) {
       const name = use.policy as BuiltinPolicyName;
-      return { policy: name, module: { kind: "builtin", name }, failure: use.failure ?? "closed", config: builtinPolicyConfig(name, use.with) };
+      const config = builtinPolicyConfig(name, use.with);
+      return { policy: name, module: { kind: "builtin", name }, failure: use.failure ?? "closed", config, ...this.#secretKeys(config) };
     }
     const module = this.#customModule(use.policy, custom) ?? { kind: "custom" as const, sha256: "", budget: DEFAULT_BUDGET };
     const body = custom.body && { request: custom.body.request ?? 0, response: custom.body.response ?? 0 };
-    return { policy: use.policy, module, failure: use.failure ?? custom.failure, config: customPolicyConfig(use.with), ...(body ? { body } : {}) };
+    const config = customPolicyConfig(use.with);
+    return { policy: use.policy, module, failure: use.failure ?? custom.failure, config, ...this.#secretKeys(config), ...(body ? { body } : {}) };
+  }
+
+  /** `{ secrets: [keys] }` naming the parameters that hold a secret named value's text, or nothing when none does. */
+  #secretKeys(config: Readonly<Record<string, string>>): { secrets?: readonly string[] } {
+    if (!this.#secrets.size) return {};
+    const keys = Object.keys(config).filter((key) => [...this.#secrets].some((secret) => config[key]!.includes(secret)));
+    return keys.length ? { secrets: keys } : {};
   }
 
   /** A custom module's bytes (its file, or those received by sha256), checked against a given sha256. */

@@ -16,6 +16,8 @@
  *   keys stored by the CLI (hashes), so the hashed keys in views are the same on every run.
  * PEM blocks are rendered as their sha256 (and a certificate's subject), module bytes as their size,
  * and absolute paths relative to the case's folder, so outputs depend on nothing but the inputs.
+ * Secret named values are rendered as `***` wherever they appear (a golden file is printed and
+ * committed; a secret is never shown), in views and snapshots alike.
  */
 import { createHash, X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -25,6 +27,7 @@ import { fileURLToPath } from "node:url";
 import { gatewayView, loadDesired } from "../../control-plane/desired.ts";
 import { ModuleStore } from "../../control-plane/modules.ts";
 import { SubscriptionKeyStore } from "../../control-plane/subscriptions.ts";
+import { redactText } from "../schema/named-values.ts";
 import { formatProblem, type Snapshot, snapshotFromFile, snapshotFromJson } from "./build.ts";
 
 /** The folder of the golden cases. */
@@ -67,7 +70,21 @@ function plain(value: unknown): unknown {
   return value;
 }
 
-/** A snapshot as stable JSON: maps as objects, PEMs and module bytes summarised, paths relative to `base`. */
+/** Every string in a JSON value with each secret replaced by `***`. */
+function withoutSecrets(value: unknown, secrets: ReadonlySet<string>): unknown {
+  if (!secrets.size) return value;
+  if (typeof value === "string") return redactText(value, secrets);
+  if (Array.isArray(value)) return value.map((v) => withoutSecrets(v, secrets));
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutSecrets(v, secrets)]));
+  return value;
+}
+
+/** The secret values a view carries (its `namedValues` marked secret). */
+function viewSecrets(view: { namedValues?: Record<string, { value: string; secret?: boolean }> }): Set<string> {
+  return new Set(Object.values(view.namedValues ?? {}).flatMap((v) => (v.secret ? [v.value] : [])));
+}
+
+/** A snapshot as stable JSON: maps as objects, PEMs and module bytes summarised, paths relative to `base`, secrets masked. */
 function renderSnapshot(snapshot: Snapshot, base: string): string {
   const value = {
     hash: snapshot.hash,
@@ -86,8 +103,9 @@ function renderSnapshot(snapshot: Snapshot, base: string): string {
     subscriptionKeys: plain(snapshot.subscriptionKeys.bySalt),
     modules: Object.fromEntries([...snapshot.modules].map(([digest, bytes]) => [digest, { bytes: bytes.length }])),
     files: snapshot.files.map((f) => relative(base, f)),
+    secrets: snapshot.secrets.size || undefined,
   };
-  return `${JSON.stringify(withoutPem(value), null, 2)}\n`;
+  return `${JSON.stringify(withoutSecrets(withoutPem(value), snapshot.secrets), null, 2)}\n`;
 }
 
 /** Replaces absolute paths under `base` in problem text, so the expected problems do not depend on where the repository is. */
@@ -125,7 +143,11 @@ export function goldenOutputs(): GoldenFile[] {
       const gateways = desired.config.gateways ? Object.entries(desired.config.gateways) : [["default", undefined] as const];
       for (const [gateway, assigned] of gateways) {
         const view = gatewayView(desired, assigned, keys.read());
-        out.push({ path: `control-plane/${name}/views/${gateway}.json`, text: `${JSON.stringify(withoutPem(JSON.parse(view.body)), null, 2)}\n` });
+        const parsed = JSON.parse(view.body);
+        out.push({
+          path: `control-plane/${name}/views/${gateway}.json`,
+          text: `${JSON.stringify(withoutSecrets(withoutPem(parsed), viewSecrets(parsed)), null, 2)}\n`,
+        });
         const built = snapshotFromJson(view.body, `view of ${gateway}`, { moduleBytes: (digest) => store.get(digest) });
         if (!built.ok) throw new Error(`the view of ${gateway} in ${name} does not build: ${built.problems.map(formatProblem).join("; ")}`);
         out.push({ path: `control-plane/${name}/snapshots/${gateway}.json`, text: renderSnapshot(built.snapshot, dir) });

@@ -34,6 +34,11 @@ export interface PolicyStepSpec {
   readonly failure: "open" | "closed";
   /** The policy's parameters as the module reads them (`portico_config`), defaults applied. */
   readonly config: Readonly<Record<string, string>>;
+  /**
+   * The keys of `config` whose values hold the text of a secret named value, when any does: whatever
+   * prints a step's parameters shows these as `***` (see `Snapshot.secrets`).
+   */
+  readonly secrets?: readonly string[];
   /** How much of the request and response bodies the policy may read and replace (bytes), when it opted in. */
   readonly body?: { readonly request: number; readonly response: number };
 }
@@ -165,4 +170,10 @@ export interface Snapshot {
   readonly modules: ReadonlyMap<string, Uint8Array>;
   /** Absolute paths of the files read to build it (watched in standalone mode: a change rebuilds the snapshot). */
   readonly files: readonly string[];
+  /**
+   * The text of every secret named value (docs/configuration.md#named-values): never printed. Policy
+   * parameters hold them in clear (a policy needs them); anything that shows configuration or text
+   * derived from it (logs, golden outputs) replaces them with `***`.
+   */
+  readonly secrets: ReadonlySet<string>;
 }

@@ -16,6 +16,7 @@ import { HttpsListener } from "./https-listener.ts";
 import { ControlPlaneSync } from "./sync.ts";
 import { resolveClientTls, resolveServerTls } from "../tls/limits.ts";
 import { trafficApp } from "./traffic.ts";
+import { redactingLogger } from "../observability/redact.ts";
 import { describeError } from "../../config/schema/problems.ts";
 
 /** A configuration problem that stops a gateway from starting; every problem is listed. */
@@ -146,14 +147,16 @@ function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metri
  * every problem while the last good configuration keeps serving.
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
-  const { settings, adapter, logger, configFile } = options;
+  const { settings, adapter, configFile } = options;
   const holder = new PipelineHolder();
+  // Every line the gateway writes from here on has the live configuration's secret named values redacted.
+  const logger = redactingLogger(options.logger, () => holder.current?.snapshot.secrets);
   const metrics = new GatewayMetrics();
   const applier = new ConfigApplier(holder, metrics, logger);
   const { tls, clientTls } = tlsForRuntime(settings, adapter, logger);
   const timeouts = timeoutsForRuntime(settings, adapter);
   const { state, buffers } = boundState(settings, holder, metrics);
-  const feed = configFile ? fileFeed(configFile, holder, applier, logger) : controlPlaneFeed(options, applier, metrics);
+  const feed = configFile ? fileFeed(configFile, holder, applier, logger) : controlPlaneFeed({ ...options, logger }, applier, metrics);
   await feed.start();
   const upstream = adapter.createUpstreamClient(clientTls.limits, { maxPools: settings["net.client.tls.max-pools"] });
   metrics.bounds.upstreamPools = upstream.pools;

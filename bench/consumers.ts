@@ -1,0 +1,150 @@
+#!/usr/bin/env bun
+/**
+ * What knowing the caller costs per request on Bun: `bun bench/consumers.ts [--rounds 3]
+ * [--duration 8] [--warmup 2]`.
+ *
+ * Two parts, in one run:
+ * 1. In process: the subscription key check as the request path runs it (read the key from the
+ *    header, look it up, pick the caller), for a repeated key (remembered) and a key seen for the
+ *    first time (one HMAC-SHA256), in µs per call: the median of 9 batches after 3 warm-up batches.
+ * 2. Through a gateway on Bun (pinned, `wrk -t1 -c32`, JSON access log on as shipped): one API with
+ *    no policy and no key check ("none"), and the same API requiring a subscription key sent in the
+ *    header ("key check"), alternating `--rounds` times. The cost per request is the difference of
+ *    the median times per request (1 / rps), in µs.
+ * Prints Markdown; asserts nothing. Targets (docs/design/performance.md): key check ≤ 2 µs.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { mustBuild, snapshotFromValue } from "../config/snapshot/build.ts";
+import { presentedKey, SubscriptionKeys } from "../runtime/access/subscriptions.ts";
+import { assertAlive, gatewayPlan, startArm } from "./lib/arms.ts";
+import { benchHeader, openBench } from "./lib/context.ts";
+import { sleep, wholeNumber } from "./lib/options.ts";
+import { installCleanup, runMain, stopAll } from "./lib/procs.ts";
+import { median } from "./lib/report.ts";
+import { runWrk, type WrkResult } from "./lib/wrk.ts";
+import { HELLO_BODY } from "./upstream.ts";
+
+const KEY = "bench-subscription-key-0123456789";
+const BATCH = 100_000;
+
+/** µs per call of `run`, median of 9 batches after 3 warm-up batches. */
+function perCall(run: (i: number) => void): number {
+  const samples: number[] = [];
+  for (let b = 0; b < 12; b++) {
+    const started = performance.now();
+    for (let i = 0; i < BATCH; i++) run(i);
+    if (b >= 3) samples.push(((performance.now() - started) * 1000) / BATCH);
+  }
+  return median(samples);
+}
+
+function inProcess(): string[][] {
+  const snapshot = mustBuild(snapshotFromValue({
+    apis: [{ name: "bench", path: "/", backend: "up", subscriptionRequired: true }],
+    backends: { up: { urls: ["http://127.0.0.1:9"] } },
+    subscriptions: [{ name: "bench", scope: "all-apis", primaryKey: KEY }],
+  }));
+  const api = snapshot.apis[0]!;
+  const headers = new Headers({ "ocp-apim-subscription-key": KEY, accept: "*/*", "user-agent": "wrk" });
+  let sink = 0;
+  const keys = new SubscriptionKeys(snapshot);
+  const checkRepeated = perCall(() => {
+    const { key } = presentedKey(api, headers, "");
+    sink += keys.check(api, key, Date.now()).subscription ? 1 : 0;
+  });
+  // A key never seen: a fresh table each time would measure construction, so look up keys that do not match (one HMAC each).
+  const checkFirst = perCall((i) => {
+    try {
+      keys.check(api, `unknown-key-${i}-0123456789`, Date.now());
+    } catch {
+      sink += 1;
+    }
+  });
+  if (sink < 0) console.log(sink);
+  return [
+    ["key check, repeated key (header read, remembered lookup, caller)", `${checkRepeated.toFixed(3)} µs`],
+    ["key check, a key seen for the first time (one HMAC-SHA256)", `${checkFirst.toFixed(3)} µs`],
+  ];
+}
+
+/** One API under load on /k, and one on / without a key that the bench's readiness probe calls. */
+function config(upstreamPort: number, keyCheck: boolean): string {
+  const api = keyCheck ? "{ name: bench, path: /k, backend: upstream, subscriptionRequired: true }" : "{ name: bench, path: /k, backend: upstream }";
+  const subs = keyCheck ? `subscriptions:\n  - { name: bench, scope: all-apis, primaryKey: ${KEY} }\n` : "";
+  return `apis:\n  - ${api}\n  - { name: ready, path: /, backend: upstream }\nbackends:\n  upstream: { urls: ["http://127.0.0.1:${upstreamPort}"], timeout: 30s }\n${subs}`;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { rounds: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" } } });
+  const rounds = wholeNumber("rounds", values.rounds, 1) ?? 3;
+  const duration = wholeNumber("duration", values.duration, 1) ?? 8;
+  const warmup = wholeNumber("warmup", values.warmup, 0) ?? 2;
+  const micro = inProcess();
+  installCleanup();
+  const bench = await openBench({ nginx: false });
+  const arms = [
+    { name: "none", file: join(bench.dir, "none.yaml"), text: config(bench.upstreamPort, false), headers: [] as string[] },
+    { name: "key check", file: join(bench.dir, "key.yaml"), text: config(bench.upstreamPort, true), headers: [`Ocp-Apim-Subscription-Key: ${KEY}`] },
+  ];
+  const results = new Map<string, WrkResult[]>();
+  for (let round = 1; round <= rounds; round++) {
+    for (const arm of arms) {
+      writeFileSync(arm.file, arm.text);
+      const plan = await gatewayPlan(bench, "bun", arm.file);
+      plan.env!.PORTICO_TELEMETRY_LOGS_STD = "json";
+      const server = await startArm(bench, plan, HELLO_BODY);
+      try {
+        const load = { wrk: bench.wrk, url: `${plan.url}k/`, connections: 32, threads: 1, pin: bench.loadPin, headers: arm.headers };
+        if (warmup) await runWrk({ ...load, seconds: warmup });
+        const result = await runWrk({ ...load, seconds: duration });
+        await assertAlive(server, `round ${round}`);
+        if (result.non2xx || result.socketErrors) throw new Error(`${arm.name}: ${result.non2xx} non-2xx, ${result.socketErrors} socket errors`);
+        results.set(arm.name, [...(results.get(arm.name) ?? []), result]);
+        process.stderr.write(`[consumers] round ${round} ${arm.name}: ${Math.round(result.rps)} rps\n`);
+      } finally {
+        await server?.stop();
+        await sleep(300);
+      }
+    }
+  }
+  const none = median(results.get("none")!.map((r) => r.rps));
+  const rows = arms.map((arm) => {
+    const runs = results.get(arm.name)!;
+    const rps = median(runs.map((r) => r.rps));
+    return [
+      arm.name,
+      Math.round(rps).toLocaleString("en"),
+      runs.map((r) => Math.round(r.rps).toLocaleString("en")).join(" / "),
+      `${(rps / none).toFixed(2)}×`,
+      arm.name === "none" ? "" : `${(1e6 / rps - 1e6 / none).toFixed(2)} µs`,
+    ];
+  });
+  process.stdout.write(
+    [
+      "## Consumers: the cost of knowing the caller (Bun)",
+      "",
+      ...benchHeader(bench),
+      `- command: \`bun bench/consumers.ts --rounds ${rounds} --duration ${duration} --warmup ${warmup}\``,
+      "",
+      "### In process",
+      "",
+      table(["what", "per call"], micro),
+      "",
+      `### Through the gateway (\`wrk -t1 -c32 -d${duration}s\`, arms alternating, JSON access log on)`,
+      "",
+      table(["arm", "rps (median)", "runs", "vs none", "cost per request"], rows),
+      "",
+    ].join("\n"),
+  );
+  await stopAll();
+  return 0;
+}
+
+/** A Markdown table from a header row and rows of cells. */
+function table(header: string[], rows: string[][]): string {
+  return [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
+}
+
+runMain(main);

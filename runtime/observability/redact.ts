@@ -1,0 +1,43 @@
+/**
+ * Secret named values kept out of logs: a logger that replaces the text of every secret of the live
+ * configuration (`Snapshot.secrets`) with `***` in messages and field values before they are
+ * written. Policies hold secrets in clear (they must send them), so anything they or the host say
+ * about a failure could quote one; this is the last line before stdout. With no secrets in the live
+ * configuration it costs one check per line.
+ */
+import { redactText } from "../../config/snapshot/build.ts";
+import type { Logger } from "./log.ts";
+
+type Fields = Record<string, unknown>;
+
+function redactValue(value: unknown, secrets: ReadonlySet<string>): unknown {
+  if (typeof value === "string") return redactText(value, secrets);
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, secrets));
+  if (value !== null && typeof value === "object") return redactFields(value as Fields, secrets);
+  return value;
+}
+
+function redactFields(fields: Fields, secrets: ReadonlySet<string>): Fields {
+  const out: Fields = {};
+  for (const key in fields) out[key] = redactValue(fields[key], secrets);
+  return out;
+}
+
+/** `logger` with the secrets `secrets()` returns (those of the live configuration) redacted from every line. */
+export function redactingLogger(logger: Logger, secrets: () => ReadonlySet<string> | undefined): Logger {
+  const wrap = (write: (message: string, fields?: Fields) => void) => (message: string, fields?: Fields) => {
+    const live = secrets();
+    if (!live?.size) return write(message, fields);
+    write(redactText(message, live), fields && redactFields(fields, live));
+  };
+  return {
+    format: logger.format,
+    info: wrap(logger.info.bind(logger)),
+    warn: wrap(logger.warn.bind(logger)),
+    error: wrap(logger.error.bind(logger)),
+    access(fields) {
+      const live = secrets();
+      logger.access(live?.size ? redactFields(fields, live) : fields);
+    },
+  };
+}
