@@ -2,6 +2,8 @@ import { parseArgs } from "node:util";
 import { controlPlaneApp } from "./api.ts";
 import { ControlPlane, dataLayout } from "./service.ts";
 import { KeyStore, parseKeyId } from "./state.ts";
+import { KEY_SLOTS, SubscriptionKeyStore } from "./subscriptions.ts";
+import { writtenSubscriptions } from "./desired.ts";
 import { createToken, type KeyId, MAX_TOKEN_LIFETIME_MS } from "./tokens.ts";
 import { parseDuration } from "../config/schema/duration.ts";
 import { hostnameFromFiles } from "../config/snapshot/build.ts";
@@ -168,6 +170,93 @@ export function keyCommand(args: string[], out: (line: string) => void): number 
   }
   out(`regenerated the ${key} key of gateway "${gateway}" (generation ${generation}); tokens signed with the old key are refused from now on`);
   return EXIT.ok;
+}
+
+/**
+ * `portico subscription create|regenerate|list [--data DIR]`: subscription keys made and kept by the
+ * control plane. `create --name NAME` makes both keys, `regenerate --name NAME --key primary|secondary`
+ * replaces one; each prints its new keys on stdout this once (`primary: KEY`), and only their salted
+ * hashes are stored (DIR/state/subscriptions.json). The running control plane puts them in views at
+ * the next pull. `list` shows which keys each subscription has and where they come from, never a key.
+ * Notes for the operator go to `note` (stderr), so stdout holds only keys.
+ */
+export function subscriptionCommand(args: string[], out: (line: string) => void, note: (line: string) => void): number {
+  const [sub, ...rest] = args;
+  const values = parse(rest, { name: { type: "string" }, key: { type: "string" }, data: { type: "string" } });
+  const layout = dataLayout(values.data ?? DEFAULT_DATA_DIR);
+  const store = new SubscriptionKeyStore(layout.state);
+  const run = <T>(what: string, action: () => T): T => {
+    try {
+      return action();
+    } catch (error) {
+      throw new CliError(`subscription ${what}: ${describeError(error)}`, EXIT.invalid);
+    }
+  };
+  const written = () => writtenSubscriptions(layout.config);
+  const unused = (name: string) => {
+    if (!written().some((s) => s.name === name)) {
+      note(`note: ${layout.config} has no subscription "${name}" yet; its keys are unused until it does`);
+    }
+  };
+  switch (sub) {
+    case "create": {
+      if (values.key !== undefined) throw usageError("subscription create makes both keys; --key is for regenerate");
+      const name = requireName("--name", values.name);
+      const keys = run("create", () => store.create(name));
+      for (const slot of KEY_SLOTS) out(`${slot}: ${keys[slot]}`);
+      note(`subscription "${name}": keys stored as salted hashes in ${store.path}; they are shown this once`);
+      unused(name);
+      return EXIT.ok;
+    }
+    case "regenerate": {
+      const name = requireName("--name", values.name);
+      if (values.key === undefined) throw usageError("subscription regenerate needs --key primary or --key secondary");
+      const slot = keyId(values.key);
+      const known = written().some((s) => s.name === name);
+      const key = run("regenerate", () => store.regenerate(name, slot, known));
+      out(`${slot}: ${key}`);
+      note(`subscription "${name}": ${slot} key replaced; the old one is refused once gateways have synced (one sync interval)`);
+      unused(name);
+      return EXIT.ok;
+    }
+    case "list": {
+      if (values.name !== undefined || values.key !== undefined) throw usageError("subscription list takes only --data");
+      const stored = run("list", () => store.read().byName);
+      const rows: string[][] = [["NAME", "STATE", "PRIMARY", "SECONDARY", ""]];
+      const source = (inStore: boolean, inConfig: boolean) => (inStore ? "stored" : inConfig ? "configuration" : "-");
+      const listed = new Set<string>();
+      for (const s of written()) {
+        listed.add(s.name);
+        const primary = source(stored.get(s.name)?.primary !== undefined, s.primaryKey);
+        const secondary = source(stored.get(s.name)?.secondary !== undefined, s.secondaryKey);
+        rows.push([s.name, s.state, primary, secondary, primary === "-" && secondary === "-" ? "(no keys: passes no request)" : ""]);
+      }
+      for (const [name, keys] of stored) {
+        if (!listed.has(name)) {
+          rows.push([
+            name,
+            "unused",
+            source(keys.primary !== undefined, false),
+            source(keys.secondary !== undefined, false),
+            "(not in the desired configuration)",
+          ]);
+        }
+      }
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      for (const row of rows) out(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+      return EXIT.ok;
+    }
+    default:
+      throw usageError(sub === undefined ? "subscription needs a subcommand: create, regenerate or list" : `unknown subscription subcommand "${sub}"`);
+  }
+}
+
+function requireName(option: string, value: string | undefined): string {
+  if (value === undefined) throw usageError(`${option} NAME is required`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value)) {
+    throw new CliError(`${option}: expected a name of letters, digits, '.', '_' or '-' (got ${JSON.stringify(value)})`, EXIT.invalid);
+  }
+  return value;
 }
 
 function requireGateway(value: string | undefined): string {

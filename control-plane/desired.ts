@@ -6,11 +6,13 @@ import type { Config } from "../config/schema/config.ts";
 import { type NamedValueReader, namedValueReferences, type ResolvedNamedValues } from "../config/schema/named-values.ts";
 import { describeError, formatPath, type Problem, showValue } from "../config/schema/problems.ts";
 import { validateConfig } from "../config/schema/validate.ts";
+import { MIN_KEY_LENGTH, SubscriptionKey, type SubscriptionKeyConfig } from "../config/schema/consumers.ts";
 import { confineToFolder } from "./confine.ts";
 import { moduleShapeProblem, type ModuleStore } from "./modules.ts";
+import { hashSubscriptionKey, KEY_FIELDS, KEY_SLOTS, NO_STORED_KEYS, type SubscriptionKeys } from "./subscriptions.ts";
 
 /** Top-level keys whose lists are concatenated across files, and whose maps are merged. */
-const LIST_KEYS = new Set(["apis", "hostnames"]);
+const LIST_KEYS = new Set(["apis", "hostnames", "products", "subscriptions"]);
 const MAP_KEYS = new Set(["backends", "policies", "gateways", "namedValues"]);
 
 /** The configuration files of a control plane: `*.yaml`, `*.yml` and `*.json` directly in the folder, by name. */
@@ -140,6 +142,17 @@ export interface DesiredConfig {
   readonly backendTls: ReadonlyMap<string, { ca?: string; cert?: string; key?: string }>;
   /** The named values, resolved here (env of the control plane, files inside the folder): views carry the ones they use inline. */
   readonly namedValues: ResolvedNamedValues;
+  /**
+   * The keys each subscription sets in the YAML (text, `env` or `file`), by subscription index, as
+   * keyed hashes (`hmac-sha256:SALT:DIGEST`): the keys themselves are not kept.
+   */
+  readonly subscriptionKeys: readonly YamlKeyHashes[];
+}
+
+/** The keyed hashes of the keys one subscription sets in the desired configuration. */
+export interface YamlKeyHashes {
+  readonly primaryKey?: string;
+  readonly secondaryKey?: string;
 }
 
 /** The outcome of reading a control plane's configuration folder. */
@@ -149,9 +162,11 @@ export type DesiredResult = DesiredConfig | { readonly ok: false; readonly hash:
  * Reads every configuration file of the folder, merges them, validates the whole (each problem with
  * its file and line), stores the policy modules it references by sha256, and reads and checks the
  * TLS certificates. Module and certificate paths are relative to the folder and must stay inside
- * it (see confineToFolder); a module named by sha256 alone must already be stored.
+ * it (see confineToFolder); a module named by sha256 alone must already be stored. Subscription
+ * keys written in the configuration (text, `{ env }` from the control plane's environment, `{ file }`
+ * inside the folder) are hashed with the data directory's `salt` at once (see hashSubscriptionKey).
  */
-export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
+export function loadDesired(dir: string, modules: ModuleStore, salt: () => string): DesiredResult {
   let files: string[];
   try {
     files = configFiles(dir);
@@ -259,6 +274,24 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
       }
     });
   }
+  const subscriptionKeys: YamlKeyHashes[] = [];
+  if (validation.ok) {
+    validation.config.subscriptions.forEach((subscription, i) => {
+      const hashes: { primaryKey?: string; secondaryKey?: string } = {};
+      for (const field of ["primaryKey", "secondaryKey"] as const) {
+        const written = subscription[field];
+        if (written === undefined) continue;
+        const at = (message: string) =>
+          problems.push({ path: formatPath(["subscriptions", i, field]), message, location: merged.doc.locate(["subscriptions", i, field]) });
+        const hashed = yamlKeyHash(dir, written, salt, at);
+        if (hashed === undefined) continue;
+        hashes[field] = hashed;
+        // The hash, not the key: a key read from the environment or a file changes the identity too.
+        identity.push(`subscription:${i}:${field}\0${hashed}`);
+      }
+      subscriptionKeys.push(hashes);
+    });
+  }
   if (validation.ok) {
     // Values read from env and files are part of the identity, so a changed one is a new revision (only a digest, never the text).
     const named = [...validation.namedValues].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, v]) => [name, v.value, v.secret]);
@@ -266,7 +299,57 @@ export function loadDesired(dir: string, modules: ModuleStore): DesiredResult {
   }
   const hash = contentHash(identity.join("\n"));
   if (problems.length || !validation.ok) return { ok: false, hash, problems };
-  return { ok: true, hash, raw: merged.doc.value, config: validation.config, digests, certificates, backendTls, namedValues: validation.namedValues };
+  return {
+    ok: true,
+    hash,
+    raw: merged.doc.value,
+    config: validation.config,
+    digests,
+    certificates,
+    backendTls,
+    namedValues: validation.namedValues,
+    subscriptionKeys,
+  };
+}
+
+/**
+ * The keyed hash of a subscription key written in the desired configuration: text as it is, `env`
+ * from the control plane's environment, `file` inside the configuration folder (its text without the
+ * trailing line end), a `hash` as written. Problems never quote a key.
+ */
+function yamlKeyHash(dir: string, written: SubscriptionKeyConfig, salt: () => string, problem: (message: string) => void): string | undefined {
+  if (typeof written === "string") return hashSubscriptionKey(written, salt());
+  if ("hash" in written) return written.hash;
+  let text: string;
+  let source: string;
+  if ("env" in written) {
+    const value = process.env[written.env];
+    if (value === undefined) {
+      problem(`the environment variable ${written.env} is not set in the control plane's environment`);
+      return undefined;
+    }
+    text = value;
+    source = `the environment variable ${written.env}`;
+  } else {
+    const file = confineToFolder(dir, written.file);
+    if (!file.ok) {
+      problem(file.message);
+      return undefined;
+    }
+    try {
+      text = readFileSync(file.path, "utf8").replace(/\r?\n$/, "");
+    } catch (error) {
+      problem(`cannot read ${file.path}: ${(error as NodeJS.ErrnoException).code ?? describeError(error)}`);
+      return undefined;
+    }
+    source = file.path;
+  }
+  const parsed = SubscriptionKey.safeParse(text);
+  if (!parsed.success || typeof parsed.data !== "string") {
+    problem(`the key in ${source} is not a subscription key: ${MIN_KEY_LENGTH} to 256 visible ASCII characters without spaces`);
+    return undefined;
+  }
+  return hashSubscriptionKey(text, salt());
 }
 
 /**
@@ -341,26 +424,93 @@ function usedPolicies(sections: Record<string, unknown> | undefined, into: Set<s
   }
 }
 
+/** The keyed hashes a subscription's keys have in views: a key stored by the CLI replaces one written in the configuration. */
+function effectiveKeys(desired: DesiredConfig, index: number, stored: SubscriptionKeys): YamlKeyHashes {
+  const byCli = stored.byName.get(desired.config.subscriptions[index]!.name);
+  const keys: { primaryKey?: string; secondaryKey?: string } = { ...desired.subscriptionKeys[index] };
+  for (const slot of KEY_SLOTS) {
+    const hash = byCli?.[slot]?.hash;
+    if (hash !== undefined) keys[KEY_FIELDS[slot]] = hash;
+  }
+  return keys;
+}
+
+/** Whether a subscription's scope reaches one of `apis` (the names of a view's APIs). */
+function reaches(scope: string, apis: ReadonlySet<string>, productApis: ReadonlyMap<string, readonly string[]>): boolean {
+  if (scope === "all-apis") return apis.size > 0;
+  if (scope.startsWith("api:")) return apis.has(scope.slice("api:".length));
+  return (productApis.get(scope.slice("product:".length)) ?? []).some((name) => apis.has(name));
+}
+
+/** What an operator should know about subscriptions and their keys: one line per subscription, never a key. */
+export interface SubscriptionNotice {
+  readonly subscription: string;
+  readonly message: string;
+}
+
+/**
+ * Subscriptions that can pass no request (no key in the configuration and none stored), keys stored
+ * by the CLI that replace keys written in the configuration, and stored keys of names the
+ * configuration does not have (unused until it does).
+ */
+export function subscriptionNotices(desired: DesiredConfig, stored: SubscriptionKeys): SubscriptionNotice[] {
+  const notices: SubscriptionNotice[] = [];
+  const names = new Set<string>();
+  desired.config.subscriptions.forEach((subscription, i) => {
+    names.add(subscription.name);
+    const keys = effectiveKeys(desired, i, stored);
+    if (keys.primaryKey === undefined && keys.secondaryKey === undefined) {
+      notices.push({
+        subscription: subscription.name,
+        message: `subscription has no keys, so it can pass no request: give it keys with portico subscription create --name ${subscription.name}`,
+      });
+    }
+    for (const slot of KEY_SLOTS) {
+      if (desired.subscriptionKeys[i]?.[KEY_FIELDS[slot]] !== undefined && stored.byName.get(subscription.name)?.[slot] !== undefined) {
+        notices.push({
+          subscription: subscription.name,
+          message: `the ${slot} key stored by portico subscription replaces the ${KEY_FIELDS[slot]} written in the configuration`,
+        });
+      }
+    }
+  });
+  for (const name of stored.byName.keys()) {
+    if (!names.has(name)) notices.push({ subscription: name, message: "stored keys of a subscription the desired configuration does not have: unused" });
+  }
+  return notices;
+}
+
 /**
  * Cuts a gateway's view out of the desired configuration: the global scope, its APIs (all of them
  * when `assigned` is undefined, that is when the configuration has no `gateways:` section), the
- * backends and custom policies those APIs and the global scope use, and its TLS host names with their certificates and keys inline. Custom
- * modules are named by sha256 only; the `gateways:` section itself is never sent. Named values go
- * only to views whose policies reference them, resolved (`{ value, secret }`), and the policies keep
- * their `{{name}}` references: the gateway substitutes them as a standalone gateway does, and so
- * knows which parameters hold secrets.
+ * backends and custom policies those APIs, their products and the global scope use, and its TLS host
+ * names with their certificates and keys inline. Custom modules are named by sha256 only; the
+ * `gateways:` section itself is never sent. Products come with the APIs of this view only, and only
+ * when they have one; subscriptions only when their scope reaches one of the view's APIs, each key
+ * as its keyed hash (`{ hash }`, a key `stored` by the CLI replacing the one in the configuration),
+ * never as the key. Named values go only to views whose policies (global, API, operation or
+ * product) reference them, resolved (`{ value, secret }`), and the policies keep their `{{name}}`
+ * references: the gateway substitutes them as a standalone gateway does, and so knows which
+ * parameters hold secrets.
  */
-export function gatewayView(desired: DesiredConfig, assigned: { apis: readonly string[]; hostnames: readonly string[] } | undefined): GatewayView {
+export function gatewayView(
+  desired: DesiredConfig,
+  assigned: { apis: readonly string[]; hostnames: readonly string[] } | undefined,
+  stored: SubscriptionKeys = NO_STORED_KEYS,
+): GatewayView {
   const raw = desired.raw as {
     global?: { policies?: Record<string, unknown> };
     apis?: Record<string, unknown>[];
     backends?: Record<string, unknown>;
     policies?: Record<string, Record<string, unknown>>;
     hostnames?: unknown[];
+    products?: Record<string, unknown>[];
+    subscriptions?: Record<string, unknown>[];
   };
   const apiNames = assigned && new Set(assigned.apis);
   const indexes = desired.config.apis.flatMap((api, i) => (!apiNames || apiNames.has(api.name) ? [i] : []));
   const apis = indexes.map((i) => raw.apis![i]!);
+  const inView = new Set(indexes.map((i) => desired.config.apis[i]!.name));
   const backends: Record<string, unknown> = {};
   const policies: Record<string, unknown> = {};
   const used = new Set<string>();
@@ -371,6 +521,22 @@ export function gatewayView(desired: DesiredConfig, assigned: { apis: readonly s
     usedPolicies(raw.apis![i]!.policies as Record<string, unknown>, used);
     for (const op of (raw.apis![i]!.operations as Record<string, unknown>[] | undefined) ?? []) usedPolicies(op.policies as Record<string, unknown>, used);
   }
+  // Products with the APIs of this view (a gateway validates that a product names only APIs it has).
+  const products = desired.config.products.flatMap((product, i) => {
+    const apisHere = product.apis.filter((name) => inView.has(name));
+    if (!apisHere.length) return [];
+    usedPolicies(raw.products![i]!.policies as Record<string, unknown>, used);
+    return [{ ...raw.products![i]!, apis: apisHere } as Record<string, unknown>];
+  });
+  const productApis = new Map(desired.config.products.map((p) => [p.name, p.apis]));
+  const subscriptions = desired.config.subscriptions.flatMap((subscription, i) => {
+    if (!reaches(subscription.scope, inView, productApis)) return [];
+    const { primaryKey: _primary, secondaryKey: _secondary, ...rest } = raw.subscriptions![i]!;
+    const keys = effectiveKeys(desired, i, stored);
+    const entry: Record<string, unknown> = { ...rest };
+    for (const field of ["primaryKey", "secondaryKey"] as const) if (keys[field] !== undefined) entry[field] = { hash: keys[field] };
+    return [entry];
+  });
   // The named values the view's policies reference, resolved and inline: a gateway reads no env or file named by a view.
   const references = new Set<string>();
   namedValueReferences(raw.global?.policies, references);
@@ -378,6 +544,7 @@ export function gatewayView(desired: DesiredConfig, assigned: { apis: readonly s
     namedValueReferences(api.policies, references);
     for (const op of (api.operations as Record<string, unknown>[] | undefined) ?? []) namedValueReferences(op.policies, references);
   }
+  for (const product of products) namedValueReferences(product.policies, references);
   const namedValues: Record<string, { value: string; secret?: true }> = {};
   for (const name of [...references].sort()) {
     const named = desired.namedValues.get(name);
@@ -399,7 +566,47 @@ export function gatewayView(desired: DesiredConfig, assigned: { apis: readonly s
   const view: Record<string, unknown> = raw.global ? { global: raw.global, apis, backends } : { apis, backends };
   if (modules.length) view.policies = policies;
   if (hostnames.length) view.hostnames = hostnames;
+  if (products.length) view.products = products;
+  if (subscriptions.length) view.subscriptions = subscriptions;
   if (Object.keys(namedValues).length) view.namedValues = namedValues;
   const body = JSON.stringify(view);
   return { body, hash: contentHash(body), modules: [...new Set(modules)] };
+}
+
+/** A subscription as written in the desired configuration's files, read without validating them (for `portico subscription list`). */
+export interface WrittenSubscription {
+  readonly name: string;
+  readonly state: string;
+  /** Which keys the configuration sets. */
+  readonly primaryKey: boolean;
+  readonly secondaryKey: boolean;
+}
+
+/**
+ * The subscriptions the configuration folder's files name, in file order, read as written: an
+ * invalid or half-edited folder still lists what it can. Nothing is resolved or hashed.
+ */
+export function writtenSubscriptions(dir: string): WrittenSubscription[] {
+  let files: string[];
+  try {
+    files = configFiles(dir);
+  } catch {
+    return [];
+  }
+  const found: WrittenSubscription[] = [];
+  for (const file of files) {
+    const parsed = parseConfigDocument(readFileSync(file, "utf8"), file);
+    const list = parsed.ok ? parsed.doc.value.subscriptions : undefined;
+    if (!Array.isArray(list)) continue;
+    for (const entry of list as Record<string, unknown>[]) {
+      if (!entry || typeof entry !== "object" || typeof entry.name !== "string") continue;
+      found.push({
+        name: entry.name,
+        state: typeof entry.state === "string" ? entry.state : "active",
+        primaryKey: entry.primaryKey !== undefined,
+        secondaryKey: entry.secondaryKey !== undefined,
+      });
+    }
+  }
+  return found;
 }

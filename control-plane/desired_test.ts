@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 import { contentHash } from "../config/load.ts";
 import { formatProblem } from "../config/schema/problems.ts";
 import { issue, makeCa } from "../test/certificates.ts";
-import { type DesiredConfig, gatewayView, loadDesired } from "./desired.ts";
+import { type DesiredConfig, gatewayView, loadDesired, subscriptionNotices } from "./desired.ts";
+import { hashSubscriptionKey, type SubscriptionKeys } from "./subscriptions.ts";
 import { ModuleStore } from "./modules.ts";
 import { tempDir } from "../test/harness.ts";
 
@@ -23,7 +24,7 @@ function folder(files: Record<string, string>): { dir: string; store: ModuleStor
 function ok(files: Record<string, string>, extra?: (dir: string) => void): DesiredConfig & { store: ModuleStore } {
   const { dir, store } = folder(files);
   extra?.(dir);
-  const result = loadDesired(dir, store);
+  const result = loadDesired(dir, store, testSalt);
   if (!result.ok) assert.fail(result.problems.map(formatProblem).join("\n"));
   return { ...result, store };
 }
@@ -31,10 +32,13 @@ function ok(files: Record<string, string>, extra?: (dir: string) => void): Desir
 function problems(files: Record<string, string>, extra?: (dir: string) => void): string[] {
   const { dir, store } = folder(files);
   extra?.(dir);
-  const result = loadDesired(dir, store);
+  const result = loadDesired(dir, store, testSalt);
   if (result.ok) assert.fail("expected problems");
   return result.problems.map((p) => formatProblem({ ...p, location: p.location?.slice(dir.length + 1) }));
 }
+
+/** A fixed salt: the hashes a test sees do not change between runs. */
+const testSalt = () => "5a17".repeat(8);
 
 const BACKENDS = "backends:\n  a: { urls: [http://127.0.0.1:9000] }\n";
 
@@ -91,10 +95,10 @@ describe("desired configuration from a folder", () => {
   it("changes its hash when a module file changes, even if no YAML does", () => {
     const { dir, store } = folder({ "c.yaml": `apis: []\n${BACKENDS}policies:\n  p: { module: ./p.wasm }\n` });
     copyFileSync(COUNTER, join(dir, "p.wasm"));
-    const first = loadDesired(dir, store);
+    const first = loadDesired(dir, store, testSalt);
     const bytes = readFileSync(COUNTER);
     writeFileSync(join(dir, "p.wasm"), Buffer.concat([bytes, Buffer.from([0, 4, 3, 97, 98, 99])])); // plus a custom section named "abc"
-    const second = loadDesired(dir, store);
+    const second = loadDesired(dir, store, testSalt);
     assert.ok(first.ok && second.ok);
     assert.notEqual(first.hash, second.hash);
   });
@@ -258,5 +262,160 @@ hostnames:
       symlinkSync("v1.wasm", join(dir, "modules", "current.wasm"));
     });
     assert.equal(inside.digests.get("p"), contentHash(readFileSync(COUNTER)));
+  });
+});
+
+describe("desired configuration: products and subscriptions in views", () => {
+  const FLEET = `
+apis:
+  - { name: orders, path: /orders, backend: a, subscriptionRequired: true }
+  - { name: users, path: /users, backend: a, subscriptionRequired: true }
+  - { name: admin, path: /admin, backend: a }
+${BACKENDS}policies:
+  p: { module: ./p.wasm }
+products:
+  - { name: shop, apis: [orders, users], policies: { inbound: [ { policy: p } ] } }
+  - { name: back-office, apis: [admin] }
+  - { name: empty }
+subscriptions:
+  - { name: everyone, scope: all-apis, primaryKey: "key-written-in-the-yaml-01" }
+  - { name: shop-sub, scope: product:shop, state: suspended, secondaryKey: { env: PORTICO_TEST_SUB_KEY } }
+  - { name: users-only, scope: api:users, primaryKey: { file: keys/users.txt } }
+  - { name: office, scope: product:back-office, state: cancelled, expires: "2030-01-01T00:00:00Z" }
+  - { name: nowhere, scope: product:empty }
+gateways:
+  edge-1: { apis: [orders] }
+  edge-2: { apis: [users, admin] }
+  edge-3: { apis: [] }
+`;
+  const load = () => {
+    process.env.PORTICO_TEST_SUB_KEY = "key-from-the-environment-02";
+    try {
+      return ok({ "f.yaml": FLEET }, (dir) => {
+        copyFileSync(COUNTER, join(dir, "p.wasm"));
+        mkdirSync(join(dir, "keys"));
+        writeFileSync(join(dir, "keys", "users.txt"), "key-from-a-file-000003\n");
+      });
+    } finally {
+      delete process.env.PORTICO_TEST_SUB_KEY;
+    }
+  };
+  const viewOf = (d: DesiredConfig, gateway: string) => JSON.parse(gatewayView(d, d.config.gateways[gateway]).body);
+  const hash = (key: string) => ({ hash: hashSubscriptionKey(key, testSalt()) });
+
+  it("sends a gateway only the subscriptions that reach its APIs, and only the products of its APIs", () => {
+    const d = load();
+    const edge1 = viewOf(d, "edge-1");
+    assert.deepEqual(
+      edge1.products.map((p: { name: string; apis: string[] }) => [p.name, p.apis]),
+      [["shop", ["orders"]]],
+      "a product lists this gateway's APIs only",
+    );
+    assert.deepEqual(edge1.subscriptions.map((s: { name: string }) => s.name), ["everyone", "shop-sub"]);
+    const edge2 = viewOf(d, "edge-2");
+    assert.deepEqual(edge2.products.map((p: { name: string; apis: string[] }) => [p.name, p.apis]), [["shop", ["users"]], ["back-office", ["admin"]]]);
+    assert.deepEqual(edge2.subscriptions.map((s: { name: string }) => s.name), ["everyone", "shop-sub", "users-only", "office"]);
+    const edge3 = viewOf(d, "edge-3");
+    assert.equal(edge3.products, undefined, "no APIs: no products");
+    assert.equal(edge3.subscriptions, undefined, "no APIs: not even all-apis subscriptions");
+    const all = JSON.parse(gatewayView(d, undefined).body);
+    assert.equal(all.subscriptions.length, 4, "without a gateways: section, every subscription that reaches an API");
+    assert.equal(all.products.length, 2);
+  });
+
+  it("sends the modules product policies use, only to gateways with that product", () => {
+    const d = load();
+    assert.deepEqual(gatewayView(d, d.config.gateways["edge-1"]).modules, [d.digests.get("p")]);
+    assert.deepEqual(viewOf(d, "edge-1").policies.p.sha256, d.digests.get("p"));
+    const edge2 = gatewayView(d, { apis: ["admin"], hostnames: [] });
+    assert.deepEqual(edge2.modules, []);
+  });
+
+  it("hashes every key, whether text, from the environment or from a file, and keeps state and expiry", () => {
+    const d = load();
+    const edge2 = viewOf(d, "edge-2");
+    assert.deepEqual(edge2.subscriptions, [
+      { name: "everyone", scope: "all-apis", primaryKey: hash("key-written-in-the-yaml-01") },
+      { name: "shop-sub", scope: "product:shop", state: "suspended", secondaryKey: hash("key-from-the-environment-02") },
+      { name: "users-only", scope: "api:users", primaryKey: hash("key-from-a-file-000003") },
+      { name: "office", scope: "product:back-office", state: "cancelled", expires: "2030-01-01T00:00:00Z" },
+    ]);
+    const body = gatewayView(d, undefined).body;
+    for (const key of ["key-written-in-the-yaml-01", "key-from-the-environment-02", "key-from-a-file-000003", "keys/users.txt", "PORTICO_TEST_SUB_KEY"]) {
+      assert.ok(!body.includes(key), `the view does not carry ${key}`);
+    }
+  });
+
+  it("lets a key stored by the CLI replace the configuration's, and says so", () => {
+    const d = load();
+    const stored: SubscriptionKeys = {
+      salt: testSalt(),
+      fingerprint: "x",
+      byName: new Map([
+        ["everyone", { primary: { hash: hashSubscriptionKey("stored-key-0000000000001", testSalt()), created: "2026-01-01T00:00:00Z" } }],
+        ["ghost", { primary: { hash: hashSubscriptionKey("stored-key-0000000000002", testSalt()), created: "2026-01-01T00:00:00Z" } }],
+      ]),
+    };
+    const view = JSON.parse(gatewayView(d, d.config.gateways["edge-1"], stored).body);
+    assert.deepEqual(view.subscriptions[0].primaryKey, hash("stored-key-0000000000001"));
+    assert.ok(!JSON.stringify(view).includes("ghost"), "stored keys of a name the configuration does not have go nowhere");
+    assert.deepEqual(subscriptionNotices(d, stored), [
+      { subscription: "everyone", message: "the primary key stored by portico subscription replaces the primaryKey written in the configuration" },
+      { subscription: "office", message: "subscription has no keys, so it can pass no request: give it keys with portico subscription create --name office" },
+      { subscription: "nowhere", message: "subscription has no keys, so it can pass no request: give it keys with portico subscription create --name nowhere" },
+      { subscription: "ghost", message: "stored keys of a subscription the desired configuration does not have: unused" },
+    ]);
+  });
+
+  it("merges products and subscriptions across files, and changes its hash when a key file changes", () => {
+    const { dir, store } = folder({
+      "1.yaml": `apis:\n  - { name: one, path: /one, backend: a }\n${BACKENDS}subscriptions:\n  - { name: s1, scope: all-apis, primaryKey: { file: k.txt } }\n`,
+      "2.yaml": "products:\n  - { name: p, apis: [one] }\nsubscriptions:\n  - { name: s2, scope: product:p }\n",
+    });
+    writeFileSync(join(dir, "k.txt"), "first-key-0000000001");
+    const first = loadDesired(dir, store, testSalt);
+    writeFileSync(join(dir, "k.txt"), "second-key-000000002");
+    const second = loadDesired(dir, store, testSalt);
+    assert.ok(first.ok && second.ok);
+    assert.deepEqual(second.config.subscriptions.map((s) => s.name), ["s1", "s2"]);
+    assert.equal(second.config.products[0]!.name, "p");
+    assert.notEqual(first.hash, second.hash);
+  });
+
+  it("reports a key it cannot read or that is not a key, at its field, without quoting it", () => {
+    const found = problems({
+      "k.yaml": `apis: []\n${BACKENDS}subscriptions:
+  - { name: a, scope: all-apis, primaryKey: { env: PORTICO_TEST_UNSET_VARIABLE } }
+  - { name: b, scope: all-apis, primaryKey: { file: ../state/subscriptions.json } }
+  - { name: c, scope: all-apis, primaryKey: { file: missing.txt } }
+  - { name: d, scope: all-apis, secondaryKey: { file: short.txt } }
+`,
+    }, (dir) => writeFileSync(join(dir, "short.txt"), "too short\n"));
+    assert.equal(found.length, 4, found.join("\n"));
+    assert.match(found[0]!, /^k\.yaml:5:\d+: subscriptions\[0\]\.primaryKey: the environment variable PORTICO_TEST_UNSET_VARIABLE is not set/);
+    assert.match(found[1]!, /^k\.yaml:6:\d+: subscriptions\[1\]\.primaryKey: \.\.\/state\/subscriptions\.json is outside the configuration folder/);
+    assert.match(found[2]!, /^k\.yaml:7:\d+: subscriptions\[2\]\.primaryKey: cannot read \S+missing\.txt: ENOENT/);
+    assert.match(found[3]!, /^k\.yaml:8:\d+: subscriptions\[3\]\.secondaryKey: the key in \S+short\.txt is not a subscription key: 16 to 256/);
+    assert.ok(!found.join("\n").includes("too short"));
+  });
+});
+
+describe("desired configuration: products with named values", () => {
+  it("sends the named values a product's policies reference to the gateways that get that product", () => {
+    const d = ok({
+      "n.yaml": `apis:
+  - { name: one, path: /one, backend: a }
+  - { name: two, path: /two, backend: a }
+${BACKENDS}namedValues:
+  tier: { value: gold }
+products:
+  - { name: p, apis: [one], policies: { inbound: [ { policy: set-header, with: { name: x-tier, value: "{{tier}}" } } ] } }
+gateways:
+  edge-1: { apis: [one] }
+  edge-2: { apis: [two] }
+`,
+    });
+    assert.deepEqual(JSON.parse(gatewayView(d, d.config.gateways["edge-1"]).body).namedValues, { tier: { value: "gold" } });
+    assert.equal(JSON.parse(gatewayView(d, d.config.gateways["edge-2"]).body).namedValues, undefined);
   });
 });

@@ -2,12 +2,14 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describeError, formatProblem } from "../config/schema/problems.ts";
-import { type DesiredConfig, folderFingerprint, type GatewayView, gatewayView, loadDesired } from "./desired.ts";
+import { type DesiredConfig, folderFingerprint, type GatewayView, gatewayView, loadDesired, subscriptionNotices } from "./desired.ts";
 import { MAX_HEARTBEAT_BYTES } from "./heartbeat.ts";
 import { ModuleStore } from "./modules.ts";
 import { writeFileAtomic } from "../config/atomic-file.ts";
 import { type AuthFailure, AuthFailureLog } from "./auth-failures.ts";
 import { KeyStore } from "./state.ts";
+import { contentHash } from "../config/load.ts";
+import { NO_STORED_KEYS, type SubscriptionKeys, SubscriptionKeyStore } from "./subscriptions.ts";
 
 /** Structured events of the control plane (the runtime's logger fits). */
 export interface EventLog {
@@ -66,6 +68,10 @@ export interface Revision {
   readonly number: number;
   readonly at: string;
   readonly desired: DesiredConfig;
+  /** The subscription keys stored by the CLI that this revision's views carry (as hashes). */
+  readonly keys: SubscriptionKeys;
+  /** sha256 of the desired configuration's hash and the stored keys' fingerprint (the former alone without stored keys): a new key is a new revision. */
+  readonly hash: string;
 }
 
 interface RevisionFile {
@@ -91,6 +97,8 @@ const ALL = "*";
 export class ControlPlane {
   readonly layout: DataLayout;
   readonly keys: KeyStore;
+  /** Subscription keys made by `portico subscription` (salted hashes only), and the data directory's salt. */
+  readonly subscriptionKeys: SubscriptionKeyStore;
   readonly modules: ModuleStore;
   readonly adminToken: string;
   /** Refused authentications, logged at most once per source per minute (see AuthFailureLog). */
@@ -99,6 +107,8 @@ export class ControlPlane {
   #views = new Map<string, RevisionedView>();
   #rejected: { hash: string; at: string; problems: string[] } | undefined;
   #lastHash: string | undefined;
+  /** The stamp of the subscription key file when it was last read into views. */
+  #keysStamp: string | undefined;
   #revisions: RevisionFile;
   readonly #gateways = new Map<string, GatewayRecord>();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -111,6 +121,7 @@ export class ControlPlane {
     mkdirSync(this.layout.config, { recursive: true });
     mkdirSync(this.layout.state, { recursive: true, mode: 0o700 });
     this.keys = new KeyStore(this.layout.state);
+    this.subscriptionKeys = new SubscriptionKeyStore(this.layout.state);
     this.modules = new ModuleStore(join(this.layout.state, "modules"));
     this.adminToken = ensureAdminToken(join(this.layout.state, "admin-token"));
     this.authFailures = new AuthFailureLog(log);
@@ -130,10 +141,30 @@ export class ControlPlane {
     return this.#rejected;
   }
 
-  /** Reads the configuration folder now; a change that validates becomes the next revision. */
+  /**
+   * Reads the configuration folder and the stored subscription keys now. A change of the folder that
+   * validates becomes the next revision; so does a change of the stored keys (made by the CLI),
+   * on top of the last good configuration even while a newer one is rejected, so a regenerated key
+   * is never held back by a broken file.
+   */
   reload(): void {
-    const result = loadDesired(this.layout.config, this.modules);
-    if (result.hash === this.#lastHash) return;
+    const result = loadDesired(this.layout.config, this.modules, () => this.subscriptionKeys.salt());
+    // After loading, which may have made the salt: the stamp first, so a write between the two is read again at the next check.
+    this.#keysStamp = this.subscriptionKeys.stamp();
+    let keys: SubscriptionKeys;
+    try {
+      keys = this.subscriptionKeys.read();
+    } catch (error) {
+      // A damaged key file does not hold back the configuration: views keep the keys they had (none before the first revision).
+      this.log.error("reading the stored subscription keys failed; views keep the keys they had", { error: describeError(error) });
+      keys = this.#revision?.keys ?? NO_STORED_KEYS;
+    }
+    if (result.hash === this.#lastHash) {
+      if (this.#revision && keys.fingerprint !== this.#revision.keys.fingerprint) {
+        this.#publish(this.#revision.desired, keys, "stored subscription keys changed");
+      }
+      return;
+    }
     this.#lastHash = result.hash;
     if (!result.ok) {
       this.#rejected = { hash: result.hash, at: new Date().toISOString(), problems: result.problems.map(formatProblem) };
@@ -142,23 +173,44 @@ export class ControlPlane {
         liveRevision: this.#revision?.number,
         problems: this.#rejected.problems,
       });
+      if (this.#revision && keys.fingerprint !== this.#revision.keys.fingerprint) {
+        this.#publish(this.#revision.desired, keys, "stored subscription keys changed");
+      }
       return;
     }
     this.#rejected = undefined;
-    const number = result.hash === this.#revisions.hash ? this.#revisions.revision : this.#revisions.revision + 1;
-    this.#revision = { number, at: new Date().toISOString(), desired: result };
+    this.#publish(result, keys, "desired configuration accepted");
+  }
+
+  /** Re-reads the stored subscription keys when their file changed since the views were cut (a stat; called on every pull). */
+  #refreshKeys(): void {
+    if (this.subscriptionKeys.stamp() === this.#keysStamp) return;
+    try {
+      this.reload();
+    } catch (error) {
+      this.log.error("reading the desired configuration failed", { error: describeError(error) });
+    }
+  }
+
+  /** Makes a revision of a desired configuration with the stored keys, cuts its views, and logs it with what operators should know of its subscriptions. */
+  #publish(desired: DesiredConfig, keys: SubscriptionKeys, message: string): void {
+    // Without stored keys the revision's hash is the configuration's, as before there were any.
+    const hash = keys.fingerprint === "" ? desired.hash : contentHash(`${desired.hash}\n${keys.fingerprint}`);
+    const number = hash === this.#revisions.hash ? this.#revisions.revision : this.#revisions.revision + 1;
+    this.#revision = { number, at: new Date().toISOString(), desired, keys, hash };
     this.#cutViews();
-    this.log.info("desired configuration accepted", { revision: number, hash: result.hash, apis: result.config.apis.length });
+    this.log.info(message, { revision: number, hash, apis: desired.config.apis.length });
+    for (const notice of subscriptionNotices(desired, keys)) this.log.warn(notice.message, { subscription: notice.subscription });
   }
 
   /** Recomputes every gateway's view; a view keeps its revision number while its bytes stay the same. */
   #cutViews(): void {
     const revision = this.#revision!;
     const names = new Set([ALL, ...Object.keys(revision.desired.config.gateways), ...this.keys.gateways(), ...this.#gateways.keys()]);
-    const file: RevisionFile = { format: 1, revision: revision.number, hash: revision.desired.hash, views: {} };
+    const file: RevisionFile = { format: 1, revision: revision.number, hash: revision.hash, views: {} };
     this.#views.clear();
     for (const name of names) {
-      const view = gatewayView(revision.desired, this.#assignment(name));
+      const view = gatewayView(revision.desired, this.#assignment(name), revision.keys);
       const before = this.#revisions.views[name];
       const number = before?.hash === view.hash ? before.revision : revision.number;
       this.#views.set(name, { ...view, revision: number });
@@ -179,10 +231,11 @@ export class ControlPlane {
    * not listed there gets no APIs), else the whole configuration.
    */
   viewFor(gateway: string): RevisionedView | undefined {
+    this.#refreshKeys();
     if (!this.#revision) return undefined;
     let view = this.#views.get(gateway) ?? (this.#assignment(gateway) ? undefined : this.#views.get(ALL));
     if (!view) {
-      const cut = gatewayView(this.#revision.desired, this.#assignment(gateway));
+      const cut = gatewayView(this.#revision.desired, this.#assignment(gateway), this.#revision.keys);
       view = { ...cut, revision: this.#revision.number };
       this.#views.set(gateway, view);
     }
@@ -194,7 +247,7 @@ export class ControlPlane {
     let seen = folderFingerprint(this.layout.config);
     this.#timer = setInterval(() => {
       const now = folderFingerprint(this.layout.config);
-      if (now === seen) return;
+      if (now === seen && this.subscriptionKeys.stamp() === this.#keysStamp) return;
       seen = now;
       try {
         this.reload();
@@ -263,7 +316,7 @@ export class ControlPlane {
     const desiredNames = this.#revision ? Object.keys(this.#revision.desired.config.gateways) : [];
     const names = [...new Set([...desiredNames, ...this.keys.gateways(), ...this.#gateways.keys()])].sort();
     return {
-      desired: this.#revision ? { revision: this.#revision.number, hash: this.#revision.desired.hash, at: this.#revision.at } : null,
+      desired: this.#revision ? { revision: this.#revision.number, hash: this.#revision.hash, at: this.#revision.at } : null,
       rejected: this.#rejected ?? null,
       gateways: names.map((name) => {
         const record = this.#gateways.get(name) ?? {};

@@ -12,6 +12,8 @@
  * - `golden/control-plane/NAME/config/`: a control plane's folder, loaded as the control plane loads
  *   it; for each gateway of its `gateways:` section (or `default` without one), the view it sends,
  *   `views/GATEWAY.json`, and the snapshot that gateway builds from it, `snapshots/GATEWAY.json`.
+ *   `NAME/state/subscriptions.json`, when there, is the data directory's salt and the subscription
+ *   keys stored by the CLI (hashes), so the hashed keys in views are the same on every run.
  * PEM blocks are rendered as their sha256 (and a certificate's subject), module bytes as their size,
  * and absolute paths relative to the case's folder, so outputs depend on nothing but the inputs.
  * Secret named values are rendered as `***` wherever they appear (a golden file is printed and
@@ -24,6 +26,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gatewayView, loadDesired } from "../../control-plane/desired.ts";
 import { ModuleStore } from "../../control-plane/modules.ts";
+import { SubscriptionKeyStore } from "../../control-plane/subscriptions.ts";
 import { redactText } from "../schema/named-values.ts";
 import { formatProblem, type Snapshot, snapshotFromFile, snapshotFromJson } from "./build.ts";
 
@@ -130,14 +133,16 @@ export function goldenOutputs(): GoldenFile[] {
     const state = mkdtempSync(join(tmpdir(), "portico-golden-"));
     try {
       const store = new ModuleStore(state);
-      const desired = loadDesired(join(dir, "config"), store);
+      // The case's own state folder when it has one (its salt and stored subscription keys, so hashes are the same on every run).
+      const keys = new SubscriptionKeyStore(existsSync(join(dir, "state")) ? join(dir, "state") : state);
+      const desired = loadDesired(join(dir, "config"), store, () => keys.salt());
       if (!desired.ok) {
         out.push({ path: `control-plane/${name}/problems.txt`, text: desired.problems.map((p) => `${relativeText(formatProblem(p), `${dir}/`)}\n`).join("") });
         continue;
       }
       const gateways = desired.config.gateways ? Object.entries(desired.config.gateways) : [["default", undefined] as const];
       for (const [gateway, assigned] of gateways) {
-        const view = gatewayView(desired, assigned);
+        const view = gatewayView(desired, assigned, keys.read());
         const parsed = JSON.parse(view.body);
         out.push({
           path: `control-plane/${name}/views/${gateway}.json`,

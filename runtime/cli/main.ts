@@ -1,6 +1,6 @@
 import { buildInfo } from "./build-info.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
-import { controlPlaneCommand, keyCommand, tokenCommand } from "../../control-plane/cli.ts";
+import { controlPlaneCommand, keyCommand, subscriptionCommand, tokenCommand } from "../../control-plane/cli.ts";
 import { gatewayCommand } from "./gateway.ts";
 import { healthCommand } from "./health.ts";
 import { validateCommand } from "./validate.ts";
@@ -18,6 +18,11 @@ usage:
                                                       print a gateway access token (at most 30 days)
   portico key regenerate --gateway NAME --key primary|secondary [--data DIR]
                                                       rotate a key; tokens it signed stop working
+  portico subscription create --name NAME [--data DIR]
+                                                      make a subscription's two keys; print them once
+  portico subscription regenerate --name NAME --key primary|secondary [--data DIR]
+                                                      replace one key; print it once
+  portico subscription list [--data DIR]              subscriptions and where their keys come from
   portico validate FILE                               check a configuration; every problem, exit 1 if any
   portico health [--settings FILE] [--url URL]        exit 0 if the local gateway serves (status probe), else 1
   portico policy new NAME [--dir DIR]                 scaffold a policy project in DIR/NAME (AssemblyScript)
@@ -66,6 +71,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
         return tokenCommand(rest, (line) => process.stdout.write(`${line}\n`));
       case "key":
         return keyCommand(rest, (line) => process.stdout.write(`${line}\n`));
+      case "subscription":
+        return subscriptionCommand(rest, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`));
       case "validate":
         return validateCommand(rest, (line) => process.stdout.write(`${line}\n`));
       case "health":
