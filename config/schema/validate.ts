@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { Api, type ApiConfig, type Config, ConfigShape, Operation, type PolicySectionsConfig } from "./config.ts";
 import { keysAt } from "./introspect.ts";
-import { BUILTIN_POLICY_PARAMS, type BuiltinPolicyName } from "./policies.ts";
+import { BUILTIN_POLICY_PARAMS, type BuiltinPolicyName, isHostPolicy } from "./policies.ts";
 import { formatPath, type Problem, problemsFromZod, showValue, suggest } from "./problems.ts";
 
 /** Built-in policy names this version ships. */
@@ -213,6 +213,9 @@ function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: Propert
       const here = [...at, section, k];
       if (BUILTIN_POLICIES.has(use.policy)) {
         problems.push(...checkParams(use.policy as BuiltinPolicyName, use.with, [...here, "with"]));
+        if (isHostPolicy(use.policy) && section !== "inbound" && section !== "backend") {
+          problems.push(problem([...here, "policy"], `${use.policy} checks requests: use it in inbound (or backend), not ${section}`));
+        }
         const backend = use.policy === "set-backend-service" ? (use.with as Record<string, unknown> | undefined)?.["backend-id"] : undefined;
         if (typeof backend === "string" && !Object.hasOwn(config.backends, backend)) {
           const names = Object.keys(config.backends);

@@ -16,12 +16,15 @@ import { contentHash, loadConfigJson, loadConfigText, type LoadResult } from "..
 
 export type { LoadResult } from "../load.ts";
 import { type ApiConfig, BackendConcurrency, type Config, type PolicySectionsConfig } from "../schema/config.ts";
-import { builtinPolicyConfig, type BuiltinPolicyName } from "../schema/policies.ts";
+import { builtinPolicyConfig, isHostPolicy, type WasmBuiltinName } from "../schema/policies.ts";
 import { describeError, formatPath, formatProblem, type Problem } from "../schema/problems.ts";
 import { type ModuleSource, normalizePrefix, validateConfig } from "../schema/validate.ts";
 import type { ApiSpec, BackendSpec, ChainsSpec, HostnameSpec, OperationSpec, PolicyStepSpec, Snapshot } from "./snapshot.ts";
 
 export { formatProblem, type Problem } from "../schema/problems.ts";
+export type { HostPolicyName } from "../schema/policies.ts";
+/** validate-jwt's key handling, shared by the configuration (inline keys) and the gateway (JWKS keys). */
+export { JWT_ALGORITHMS, type JwkResult, type SigningJwk, signingJwk } from "../schema/jwk.ts";
 export type * from "./snapshot.ts";
 
 /** Fuel per call and linear memory of a custom policy that names no budget: about a millisecond or two of tight loop, 16 MiB. */
@@ -235,8 +238,12 @@ class Builder {
   #step(use: PolicyUse): PolicyStepSpec {
     const custom = this.config.policies[use.policy];
     if (!custom) {
-      const name = use.policy as BuiltinPolicyName;
-      return { policy: name, module: { kind: "builtin", name }, failure: use.failure ?? "closed", config: builtinPolicyConfig(name, use.with) };
+      const failure = use.failure ?? "closed";
+      if (isHostPolicy(use.policy)) {
+        return { policy: use.policy, module: { kind: "host", name: use.policy }, failure, config: builtinPolicyConfig(use.policy, use.with) };
+      }
+      const name = use.policy as WasmBuiltinName;
+      return { policy: name, module: { kind: "builtin", name }, failure, config: builtinPolicyConfig(name, use.with) };
     }
     const module = this.#customModule(use.policy, custom) ?? { kind: "custom" as const, sha256: "", budget: DEFAULT_BUDGET };
     const body = custom.body && { request: custom.body.request ?? 0, response: custom.body.response ?? 0 };

@@ -147,8 +147,9 @@ function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metri
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { settings, adapter, logger, configFile } = options;
-  const holder = new PipelineHolder();
   const metrics = new GatewayMetrics();
+  // Built-ins run on the host (validate-jwt) fetch their keys with the gateway's own fetch, and log and count here.
+  const holder = new PipelineHolder({ fetch: adapter.createFetch({}), logger, metrics });
   const applier = new ConfigApplier(holder, metrics, logger);
   const { tls, clientTls } = tlsForRuntime(settings, adapter, logger);
   const timeouts = timeoutsForRuntime(settings, adapter);

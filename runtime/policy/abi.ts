@@ -53,6 +53,11 @@ export interface PolicyExchange {
   backendUrl?: string;
   /** The backend's status, in on_response. */
   status?: number;
+  /**
+   * Claims of a token validate-jwt accepted, as text (strings as they are, numbers and booleans as
+   * text, arrays joined with ",", objects as JSON); undefined until one is accepted.
+   */
+  claims?: ReadonlyMap<string, string>;
   /** Per-request variables shared along the chain (`portico_var_get`/`_set`), made on first use. */
   variables?: Map<string, string>;
   /** Response header changes made before the response exists (in on_request), applied to it later. */
