@@ -24,7 +24,7 @@ import type { ApiSpec, BackendSpec, ChainsSpec, HostnameSpec, OperationSpec, Pol
 export { formatProblem, type Problem } from "../schema/problems.ts";
 export type { HostPolicyName } from "../schema/policies.ts";
 /** validate-jwt's key handling, shared by the configuration (inline keys) and the gateway (JWKS keys). */
-export { JWT_ALGORITHMS, type JwkResult, type SigningJwk, signingJwk } from "../schema/jwk.ts";
+export { type JwkResult, JWT_ALGORITHMS, type SigningJwk, signingJwk } from "../schema/jwk.ts";
 export type * from "./snapshot.ts";
 
 /** Fuel per call and linear memory of a custom policy that names no budget: about a millisecond or two of tight loop, 16 MiB. */
