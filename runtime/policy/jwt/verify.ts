@@ -3,7 +3,8 @@
  * algorithm against the allow-list of the key it names, its signature, then its claims (lifetime with
  * the clock skew, issuer, audience, required claims). Synchronous: the keys are ready before a
  * token is looked at (jwks.ts), and signatures are checked with node:crypto's one-shot `verify`
- * (RS256 about 25 µs on Bun, where WebCrypto through jose costs about 110 µs; see bench/jwt.ts).
+ * (RS256 about 20-25 µs on Bun on a quiet machine, where jose's jwtVerify, on WebCrypto, took 70-110 µs in the
+ * same runs; bench/jwt.ts prints both).
  */
 import { constants, createHmac, type KeyObject, timingSafeEqual, verify } from "node:crypto";
 import { JWT_ALGORITHMS } from "../../../config/snapshot/build.ts";
