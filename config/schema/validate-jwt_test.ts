@@ -87,9 +87,12 @@ describe("validate-jwt parameters", () => {
     assert.deepEqual(problems([jwt({ audiences: ["a"] })]), [`${at("")}: needs signing keys: issuer-signing-keys, openid-config or jwks (got a map)`]);
   });
 
-  it("runs on requests only", () => {
+  it("runs on requests only, and never fails open", () => {
     assert.deepEqual(problems([jwt({ jwks: { url: "http://k" } })], "outbound"), [
       "apis[0].policies.outbound[0].policy: validate-jwt checks requests: use it in inbound (or backend), not outbound",
+    ]);
+    assert.deepEqual(problems([{ ...jwt({ jwks: { url: "http://k" } }), failure: "open" }]), [
+      "apis[0].policies.inbound[0].failure: validate-jwt cannot fail open: a request whose token it could not check would pass unchecked",
     ]);
   });
 });

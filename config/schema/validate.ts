@@ -216,6 +216,9 @@ function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: Propert
         if (isHostPolicy(use.policy) && section !== "inbound" && section !== "backend") {
           problems.push(problem([...here, "policy"], `${use.policy} checks requests: use it in inbound (or backend), not ${section}`));
         }
+        if (use.policy === "validate-jwt" && use.failure === "open") {
+          problems.push(problem([...here, "failure"], "validate-jwt cannot fail open: a request whose token it could not check would pass unchecked"));
+        }
         const backend = use.policy === "set-backend-service" ? (use.with as Record<string, unknown> | undefined)?.["backend-id"] : undefined;
         if (typeof backend === "string" && !Object.hasOwn(config.backends, backend)) {
           const names = Object.keys(config.backends);
