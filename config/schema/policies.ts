@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { formatRange, parseCidr, parseIp } from "./ip.ts";
 import { templateProblem } from "./template.ts";
+import { ValidateJwtParams } from "./validate-jwt.ts";
 
 /** A header name as HTTP allows it (an RFC 9110 token). */
 const HeaderName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "expected a header name");
@@ -235,10 +236,28 @@ export const BUILTIN_POLICY_PARAMS = {
       identities: z.array(ClientIdentity).default([]).transform((list) => list.join("\n")),
     })
     .strict(),
+  "validate-jwt": ValidateJwtParams,
 } as const satisfies Record<string, z.ZodType>;
 
 /** Names of the built-in policies. */
 export type BuiltinPolicyName = keyof typeof BUILTIN_POLICY_PARAMS;
+
+/**
+ * Built-ins the gateway runs itself rather than as WebAssembly modules, because their work is
+ * cryptography and network I/O (validate-jwt: signatures, JWKS fetches). They run on requests only.
+ */
+export const HOST_POLICIES = new Set(["validate-jwt"] as const);
+
+/** Names of the built-ins the gateway runs itself. */
+export type HostPolicyName = typeof HOST_POLICIES extends Set<infer T> ? T : never;
+
+/** Names of the built-ins shipped as WebAssembly modules (policies-wasm/builtins/). */
+export type WasmBuiltinName = Exclude<BuiltinPolicyName, HostPolicyName>;
+
+/** Whether a built-in runs on the host (no WebAssembly module). */
+export function isHostPolicy(name: string): name is HostPolicyName {
+  return (HOST_POLICIES as ReadonlySet<string>).has(name);
+}
 
 /** Parameters of a built-in policy, parsed and defaulted, as the strings a module reads. */
 export function builtinPolicyConfig(name: BuiltinPolicyName, params: unknown): Record<string, string> {

@@ -13,7 +13,7 @@ import {
   substituteNamedValues,
   typedScalar,
 } from "./named-values.ts";
-import { BUILTIN_POLICY_PARAMS, type BuiltinPolicyName } from "./policies.ts";
+import { BUILTIN_POLICY_PARAMS, type BuiltinPolicyName, isHostPolicy } from "./policies.ts";
 import { formatPath, type Problem, problemsFromZod, showValue, suggest } from "./problems.ts";
 
 /** Built-in policy names this version ships. */
@@ -334,6 +334,12 @@ function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: Propert
         const checked = checkParams(use.policy as BuiltinPolicyName, use.with, written, whole, [...here, "with"]);
         problems.push(...checked.problems);
         use.with = checked.params as Record<string, unknown> | undefined;
+        if (isHostPolicy(use.policy) && section !== "inbound" && section !== "backend") {
+          problems.push(problem([...here, "policy"], `${use.policy} checks requests: use it in inbound (or backend), not ${section}`));
+        }
+        if (use.policy === "validate-jwt" && use.failure === "open") {
+          problems.push(problem([...here, "failure"], "validate-jwt cannot fail open: a request whose token it could not check would pass unchecked"));
+        }
         const backend = use.policy === "set-backend-service" ? (use.with as Record<string, unknown> | undefined)?.["backend-id"] : undefined;
         if (typeof backend === "string" && !Object.hasOwn(config.backends, backend)) {
           const names = Object.keys(config.backends);

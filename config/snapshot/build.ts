@@ -18,7 +18,7 @@ export type { LoadResult } from "../load.ts";
 import { type ApiConfig, BackendConcurrency, type Config, type PolicySectionsConfig } from "../schema/config.ts";
 import { MIN_KEY_LENGTH, type SubscriptionKeyConfig } from "../schema/consumers.ts";
 import type { ResolvedNamedValues } from "../schema/named-values.ts";
-import { builtinPolicyConfig, type BuiltinPolicyName } from "../schema/policies.ts";
+import { builtinPolicyConfig, isHostPolicy, type WasmBuiltinName } from "../schema/policies.ts";
 import { describeError, formatPath, formatProblem, type Problem } from "../schema/problems.ts";
 import { type ModuleSource, normalizePrefix, validateConfig } from "../schema/validate.ts";
 import type {
@@ -37,6 +37,9 @@ import type {
 export { formatProblem, type Problem } from "../schema/problems.ts";
 /** Replaces secret named values in text with `***` (the runtime's logs use it; see Snapshot.secrets). */
 export { redactText } from "../schema/named-values.ts";
+export type { HostPolicyName } from "../schema/policies.ts";
+/** validate-jwt's key handling, shared by the configuration (inline keys) and the gateway (JWKS keys). */
+export { type JwkResult, JWT_ALGORITHMS, type SigningJwk, signingJwk } from "../schema/jwk.ts";
 export type * from "./snapshot.ts";
 
 /** Fuel per call and linear memory of a custom policy that names no budget: about a millisecond or two of tight loop, 16 MiB. */
@@ -368,9 +371,14 @@ class Builder {
   #step(use: PolicyUse): PolicyStepSpec {
     const custom = this.config.policies[use.policy];
     if (!custom) {
-      const name = use.policy as BuiltinPolicyName;
+      const failure = use.failure ?? "closed";
+      if (isHostPolicy(use.policy)) {
+        const config = builtinPolicyConfig(use.policy, use.with);
+        return { policy: use.policy, module: { kind: "host", name: use.policy }, failure, config, ...this.#secretKeys(config) };
+      }
+      const name = use.policy as WasmBuiltinName;
       const config = builtinPolicyConfig(name, use.with);
-      return { policy: name, module: { kind: "builtin", name }, failure: use.failure ?? "closed", config, ...this.#secretKeys(config) };
+      return { policy: name, module: { kind: "builtin", name }, failure, config, ...this.#secretKeys(config) };
     }
     const module = this.#customModule(use.policy, custom) ?? { kind: "custom" as const, sha256: "", budget: DEFAULT_BUDGET };
     const body = custom.body && { request: custom.body.request ?? 0, response: custom.body.response ?? 0 };

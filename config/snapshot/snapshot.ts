@@ -10,13 +10,18 @@
  */
 import type { X509Certificate } from "node:crypto";
 import type { BackendTlsMaterial } from "../certificates.ts";
-import type { BuiltinPolicyName } from "../schema/policies.ts";
+import type { HostPolicyName, WasmBuiltinName } from "../schema/policies.ts";
 
 export type { BackendTlsMaterial } from "../certificates.ts";
 
-/** A policy module: a built-in by name (shipped with the gateway), or a custom one by digest. */
+/**
+ * A policy module: a built-in by name (a WebAssembly module shipped with the gateway), a built-in the
+ * gateway runs itself (`host`: validate-jwt, whose work is cryptography and network I/O), or a
+ * custom module by digest.
+ */
 export type ModuleRef =
-  | { readonly kind: "builtin"; readonly name: BuiltinPolicyName }
+  | { readonly kind: "builtin"; readonly name: WasmBuiltinName }
+  | { readonly kind: "host"; readonly name: HostPolicyName }
   | {
     readonly kind: "custom";
     /** sha256 (hex) of the module's bytes, which `Snapshot.modules` holds. */

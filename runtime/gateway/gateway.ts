@@ -148,10 +148,13 @@ function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metri
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { settings, adapter, configFile } = options;
-  const holder = new PipelineHolder();
   // Every line the gateway writes from here on has the live configuration's secret named values redacted.
-  const logger = redactingLogger(options.logger, () => holder.current?.snapshot.secrets);
+  const live: { holder?: PipelineHolder } = {};
+  const logger = redactingLogger(options.logger, () => live.holder?.current?.snapshot.secrets);
   const metrics = new GatewayMetrics();
+  // Built-ins run on the host (validate-jwt) fetch their keys with the gateway's own fetch, and log and count here.
+  const holder = new PipelineHolder({ fetch: adapter.createFetch({}), logger, metrics });
+  live.holder = holder;
   const applier = new ConfigApplier(holder, metrics, logger);
   const { tls, clientTls } = tlsForRuntime(settings, adapter, logger);
   const timeouts = timeoutsForRuntime(settings, adapter);

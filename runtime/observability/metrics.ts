@@ -44,6 +44,10 @@ export class GatewayMetrics {
   syncFailures = 0;
   /** When the gateway token expires (ms since the epoch), in control-plane mode. */
   tokenExpiresAt: number | undefined;
+  /** Tokens validate-jwt refused, by reason (a fixed set: runtime/policy/jwt/verify.ts `Refusal`). */
+  readonly #jwtRefusals = new Map<string, number>();
+  /** Failed fetches of validate-jwt's OpenID configurations and JWKS, by reason (unreachable, status, invalid). */
+  readonly #jwtKeysFetchFailures = new Map<string, number>();
   /** Heartbeats the control plane did not take, by reason (`too-large` for a 413, else the failure kind). */
   readonly #heartbeatFailures = new Map<string, number>();
   /** Bounded structures whose sizes and evictions are reported. */
@@ -60,6 +64,16 @@ export class GatewayMetrics {
     this.#policyFailures.set(policy, (this.#policyFailures.get(policy) ?? 0) + 1);
   }
 
+  /** Counts a token validate-jwt refused. */
+  jwtRefused(reason: string): void {
+    this.#jwtRefusals.set(reason, (this.#jwtRefusals.get(reason) ?? 0) + 1);
+  }
+
+  /** Counts a failed fetch of validate-jwt's signing keys (OpenID configuration or JWKS). */
+  jwtKeysFetchFailed(reason: string): void {
+    this.#jwtKeysFetchFailures.set(reason, (this.#jwtKeysFetchFailures.get(reason) ?? 0) + 1);
+  }
+
   /** Counts a heartbeat the control plane did not take. */
   heartbeatFailed(reason: string): void {
     this.#heartbeatFailures.set(reason, (this.#heartbeatFailures.get(reason) ?? 0) + 1);
@@ -74,6 +88,12 @@ export class GatewayMetrics {
       "# HELP portico_policy_failures_total Policy calls that failed (trap, error, spent budget, or backing off), by policy.",
       "# TYPE portico_policy_failures_total counter",
       ...[...this.#policyFailures].map(([policy, n]) => `portico_policy_failures_total{policy=${JSON.stringify(policy)}} ${n}`),
+      "# HELP portico_jwt_validation_failures_total Tokens validate-jwt refused, by reason.",
+      "# TYPE portico_jwt_validation_failures_total counter",
+      ...[...this.#jwtRefusals].map(([reason, n]) => `portico_jwt_validation_failures_total{reason=${JSON.stringify(reason)}} ${n}`),
+      "# HELP portico_jwt_keys_fetch_failures_total Fetches of validate-jwt's OpenID configurations and JWKS that failed (unreachable, status, invalid).",
+      "# TYPE portico_jwt_keys_fetch_failures_total counter",
+      ...[...this.#jwtKeysFetchFailures].map(([reason, n]) => `portico_jwt_keys_fetch_failures_total{reason=${JSON.stringify(reason)}} ${n}`),
       "# HELP portico_config_applied_total Configurations compiled and made live.",
       "# TYPE portico_config_applied_total counter",
       `portico_config_applied_total ${this.configApplied}`,

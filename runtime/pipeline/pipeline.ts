@@ -1,6 +1,7 @@
 import type { ApiSpec, ChainsSpec, PolicyStepSpec, Snapshot } from "../../config/snapshot/build.ts";
 import { builtinModuleBytes } from "../policy/builtins.ts";
-import { NO_POLICIES, PolicyChain, type PolicyStep, PolicySteps } from "../policy/chain.ts";
+import { type ChainStep, NO_POLICIES, PolicyChain, PolicySteps } from "../policy/chain.ts";
+import { createHostStep, DEFAULT_HOST_CONTEXT, type HostPolicyContext } from "../policy/host.ts";
 import { PolicyModuleCache } from "../policy/extism.ts";
 import { Router } from "../router/router.ts";
 import { SubscriptionKeys } from "../access/subscriptions.ts";
@@ -87,7 +88,7 @@ export class Pipeline {
   static async compile(snapshot: Snapshot, revision: number, modules: PolicyModuleCache, options: CompileOptions = {}): Promise<Pipeline> {
     const certificates = CertificateSet.from(snapshot.hostnames);
     const steps = new PolicySteps(options.previousSteps);
-    const load: PolicyLoader = { snapshot, modules, steps, moduleKeys: new Set() };
+    const load: PolicyLoader = { snapshot, modules, steps, moduleKeys: new Set(), host: options.host ?? DEFAULT_HOST_CONTEXT };
     const backends = new Map<string, BackendPool>();
     for (const [name, backend] of snapshot.backends) backends.set(name, new BackendPool(backend, options.gates?.gate(name, backend.concurrency)));
     const targets = new Map<ApiSpec, ApiTarget>();
@@ -149,6 +150,8 @@ interface PolicyLoader {
   readonly steps: PolicySteps;
   /** Keys of the custom modules used so far. */
   readonly moduleKeys: Set<string>;
+  /** What built-ins run on the host (validate-jwt) use: fetch, log, counters. */
+  readonly host: HostPolicyContext;
 }
 
 /** Options for compiling a pipeline. */
@@ -157,6 +160,8 @@ export interface CompileOptions {
   readonly previousSteps?: PolicySteps;
   /** The gateway's backend gates by name, so concurrency limits hold across swaps; else each pool has its own. */
   readonly gates?: BackendGates;
+  /** The fetch, log and counters of built-ins run on the host (validate-jwt); default: the global fetch, no log, no counters. */
+  readonly host?: HostPolicyContext;
 }
 
 async function chains(spec: ChainsSpec, load: PolicyLoader): Promise<Chains> {
@@ -174,9 +179,12 @@ async function chains(spec: ChainsSpec, load: PolicyLoader): Promise<Chains> {
   };
 }
 
-async function step(spec: PolicyStepSpec, load: PolicyLoader): Promise<PolicyStep> {
+async function step(spec: PolicyStepSpec, load: PolicyLoader): Promise<ChainStep> {
   const { modules, steps } = load;
   const ref = spec.module;
+  if (ref.kind === "host") {
+    return steps.host(spec.policy, spec.failure, spec.config, () => createHostStep(ref.name, spec.policy, spec.failure, spec.config, load.host));
+  }
   if (ref.kind === "builtin") {
     const module = await modules.builtin(ref.name, () => builtinModuleBytes(ref.name));
     return steps.get(spec.policy, spec.failure, module, { config: spec.config });
@@ -195,6 +203,10 @@ async function step(spec: PolicyStepSpec, load: PolicyLoader): Promise<PolicySte
  */
 export class PipelineHolder {
   #current: Pipeline | undefined;
+
+  /** `host`: the fetch, log and counters of built-ins run on the host (validate-jwt), for every pipeline. */
+  constructor(private readonly host?: HostPolicyContext) {}
+
   #revision = 0;
   /** Policy modules compiled so far, shared by every pipeline of this process. */
   readonly modules = new PolicyModuleCache();
@@ -211,7 +223,7 @@ export class PipelineHolder {
    */
   async apply(snapshot: Snapshot): Promise<Pipeline> {
     const previous = this.#current;
-    const pipeline = await Pipeline.compile(snapshot, this.#revision + 1, this.modules, { previousSteps: previous?.steps, gates: this.gates });
+    const pipeline = await Pipeline.compile(snapshot, this.#revision + 1, this.modules, { previousSteps: previous?.steps, gates: this.gates, host: this.host });
     this.gates.retain(new Set(snapshot.backends.keys()));
     this.#revision = pipeline.revision;
     this.#current = pipeline;

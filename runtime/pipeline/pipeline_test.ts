@@ -24,7 +24,7 @@ function snapshot(value: unknown, options: BuildOptions = {}): Snapshot {
 function firstStep(pipeline: Pipeline): PolicyStep {
   const route = pipeline.router.match(null, "GET", "/a/x");
   if ("miss" in route) assert.fail("no route");
-  return route.api.target.chains.request.steps[0]!;
+  return route.api.target.chains.request.steps[0] as PolicyStep;
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 10));

@@ -47,8 +47,6 @@ export interface PolicyExchange {
   readonly subscription?: { readonly id: string; readonly name: string };
   /** The product of that subscription (scope product:NAME), or of the API's open product for a call without a key. */
   readonly product?: string;
-  /** Claims of a token validate-jwt accepted, as text: strings as they are, numbers and booleans as text, arrays joined with ",", objects as JSON. */
-  claims?: ReadonlyMap<string, string>;
   /** Name of the matched operation, if the API lists operations. */
   readonly operation?: string;
   /** Backends a policy may switch to (`portico_set_backend`). */
@@ -59,6 +57,11 @@ export interface PolicyExchange {
   backendUrl?: string;
   /** The backend's status, in on_response. */
   status?: number;
+  /**
+   * Claims of a token validate-jwt accepted, as text (strings as they are, numbers and booleans as
+   * text, arrays joined with ",", objects as JSON); undefined until one is accepted.
+   */
+  claims?: ReadonlyMap<string, string>;
   /** Per-request variables shared along the chain (`portico_var_get`/`_set`), made on first use. */
   variables?: Map<string, string>;
   /** Response header changes made before the response exists (in on_request), applied to it later. */

@@ -16,6 +16,25 @@ export interface PolicyReporting {
   readonly bodies?: BodyBuffers;
 }
 
+/**
+ * One step of a chain, as PolicyChain runs it: a WebAssembly policy (PolicyStep) or a built-in the
+ * gateway runs itself (runtime/policy/host.ts, e.g. validate-jwt). `call` answers by setting
+ * `exchange.reply`, and throws only when the policy itself failed (its failure mode then applies).
+ */
+export interface ChainStep {
+  /** The name it was used under: a built-in's name or the key of `policies:`. */
+  readonly name: string;
+  readonly failure: FailureMode;
+  /** Body access it opted in to; undefined: none. */
+  readonly body: BodyLimits | undefined;
+  /** Whether it implements a hook; a step without it is passed over. */
+  has(hook: string): boolean;
+  /** Runs a hook on one exchange. */
+  call(hook: string, exchange: PolicyExchange): Promise<void>;
+  /** Releases what it holds, once no pipeline that uses it can run again. */
+  close(): Promise<void>;
+}
+
 /** First pause after a policy fails twice in a row; it doubles with every further failure. */
 const FIRST_BACKOFF_MS = 1_000;
 const MAX_BACKOFF_MS = 60_000;
@@ -25,7 +44,7 @@ const MAX_BACKOFF_MS = 60_000;
  * An instance is not reused after a failure (a trapped guest may be corrupt); a fresh one is made
  * from the compiled module and serves the following requests.
  */
-export class PolicyStep {
+export class PolicyStep implements ChainStep {
   #plugin: Promise<PolicyPlugin>;
   #failuresInARow = 0;
   /** While a failing policy backs off, calls fail at once without running it (`Date.now()` ms). */
@@ -100,7 +119,7 @@ export class PolicyChain {
   readonly readsBody: boolean;
 
   constructor(
-    readonly steps: readonly PolicyStep[],
+    readonly steps: readonly ChainStep[],
     readonly hook: "on_request" | "on_response" | "on_error",
   ) {
     this.readsBody = steps.some((s) => (hook === "on_request" ? s.body?.request : hook === "on_response" ? s.body?.response : undefined));
@@ -146,21 +165,34 @@ export class PolicyChain {
  * when unchanged, so a swap does not re-instantiate what it keeps.
  */
 export class PolicySteps {
-  readonly #steps = new Map<string, Promise<PolicyStep>>();
+  readonly #steps = new Map<string, Promise<ChainStep>>();
   #previous: PolicySteps | undefined;
   /** Steps this configuration made itself (not taken over from the previous one). */
-  readonly #created: Promise<PolicyStep>[] = [];
+  readonly #created: Promise<ChainStep>[] = [];
 
   constructor(previous?: PolicySteps) {
     this.#previous = previous;
   }
 
   /** The shared step for a use, made only when neither this nor the previous configuration has it. */
-  get(name: string, failure: FailureMode, module: PolicyModule, options: PolicyPluginOptions, body?: BodyLimits): Promise<PolicyStep> {
+  get(name: string, failure: FailureMode, module: PolicyModule, options: PolicyPluginOptions, body?: BodyLimits): Promise<ChainStep> {
     const key = JSON.stringify([name, failure, module.key, Object.entries(options.config ?? {}).sort(), body?.request, body?.response]);
+    return this.#shared(key, () => PolicyStep.create(name, failure, module, options, body));
+  }
+
+  /**
+   * The shared step of a built-in the gateway runs itself (same name, failure mode and parameters),
+   * made by `make` only when neither this nor the previous configuration has it: its caches (keys,
+   * verified tokens) survive a swap that keeps it.
+   */
+  host(name: string, failure: FailureMode, config: Readonly<Record<string, string>>, make: () => Promise<ChainStep>): Promise<ChainStep> {
+    return this.#shared(JSON.stringify(["host", name, failure, Object.entries(config).sort()]), make);
+  }
+
+  #shared(key: string, make: () => Promise<ChainStep>): Promise<ChainStep> {
     let step = this.#steps.get(key) ?? (this.#previous ? this.#previous.#steps.get(key) : undefined);
     if (!step) {
-      step = PolicyStep.create(name, failure, module, options, body);
+      step = make();
       this.#created.push(step);
     }
     this.#steps.set(key, step);

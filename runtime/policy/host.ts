@@ -1,0 +1,47 @@
+/**
+ * Built-in policies the gateway runs itself instead of in the WebAssembly sandbox, because their
+ * work is cryptography and network I/O (validate-jwt: signatures with node:crypto, JWKS fetches).
+ * They are chain steps like the others (ChainStep), compiled from the snapshot's `host` module
+ * references by Pipeline.compile, and run on requests only.
+ */
+import type { HostPolicyName } from "../../config/snapshot/build.ts";
+import type { Logger } from "../observability/log.ts";
+import type { ChainStep, FailureMode } from "./chain.ts";
+import type { FetchFailure } from "./jwt/jwks.ts";
+import { JwtStep } from "./jwt/step.ts";
+import type { Refusal } from "./jwt/verify.ts";
+
+/** Where host policies' counters go (the gateway's metrics). */
+export interface HostPolicyMetrics {
+  /** A token validate-jwt refused, by reason. */
+  jwtRefused(reason: Refusal): void;
+  /** A failed fetch of an OpenID configuration or JWKS, by reason. */
+  jwtKeysFetchFailed(reason: FetchFailure): void;
+}
+
+/** A fetch for the gateway's own calls (the runtime adapter's `createFetch`, or the global one). */
+export type HostFetch = (url: string, init: RequestInit) => Promise<Response>;
+
+/** What host policies need from the gateway: a fetch for their own calls, the log, the counters. */
+export interface HostPolicyContext {
+  readonly fetch: HostFetch;
+  readonly logger?: Logger;
+  readonly metrics?: HostPolicyMetrics;
+}
+
+/** A context for tests and tools: the global fetch, no log, no counters. */
+export const DEFAULT_HOST_CONTEXT: HostPolicyContext = { fetch: (url, init) => globalThis.fetch(url, init) };
+
+/** Makes the step of a host built-in; remote work (key fetches) starts now, without being awaited. */
+export function createHostStep(
+  name: HostPolicyName,
+  policy: string,
+  failure: FailureMode,
+  config: Readonly<Record<string, string>>,
+  context: HostPolicyContext,
+): Promise<ChainStep> {
+  switch (name) {
+    case "validate-jwt":
+      return Promise.resolve(new JwtStep(policy, failure, config, context).start());
+  }
+}
