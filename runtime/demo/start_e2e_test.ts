@@ -48,8 +48,14 @@ describe("npm start (the quickstart)", () => {
 });
 
 // In this file, not its own: both start the demo echo backend on its fixed port, so they must not run at once.
+/** The demo's tokens (HS256 with the example's named value, valid until 2036): for the example's audience, and for another. */
+const DEMO_TOKEN =
+  "eyJhbGciOiJIUzI1NiIsImtpZCI6ImRlbW8ifQ.eyJzdWIiOiJhbGljZSIsInJvbGVzIjpbInJlcG9ydHMucmVhZCJdLCJpc3MiOiJodHRwczovL2xvZ2luLnBvcnRpY28uZXhhbXBsZSIsImF1ZCI6InBvcnRpY28tZGVtbyIsImlhdCI6MTc2NDYzMzYwMCwiZXhwIjoyMDgyNzU4NDAwfQ.A749J_6PVvmoyvYwevoHybvjzZ3J1OGAgNv3YB9JqwY";
+const OTHER_AUDIENCE_TOKEN =
+  "eyJhbGciOiJIUzI1NiIsImtpZCI6ImRlbW8ifQ.eyJzdWIiOiJhbGljZSIsInJvbGVzIjpbInJlcG9ydHMucmVhZCJdLCJpc3MiOiJodHRwczovL2xvZ2luLnBvcnRpY28uZXhhbXBsZSIsImF1ZCI6ImFub3RoZXItYXBpIiwiaWF0IjoxNzY0NjMzNjAwLCJleHAiOjIwODI3NTg0MDB9.h-XEI03yFkY08wdlltVpz54TCvKJTy89o2SB1rVYHfY";
+
 /** The worked example of docs/consumers.md: each curl call the page shows, with the status the page promises. */
-const CALLS: { curl: string; path: string; key?: string; status: number }[] = [
+const CALLS: { curl: string; path: string; key?: string; token?: string; status: number }[] = [
   { curl: "curl -i http://localhost:8080/orders/42", path: "/orders/42", status: 401 },
   {
     curl: "curl -i -H 'Ocp-Apim-Subscription-Key: alice-primary-0123456789' http://localhost:8080/orders/42",
@@ -75,6 +81,14 @@ const CALLS: { curl: string; path: string; key?: string; status: number }[] = [
     status: 403,
   },
   { curl: "curl -i http://localhost:8080/catalog/items", path: "/catalog/items", status: 200 },
+  { curl: "curl -i http://localhost:8080/reports/daily", path: "/reports/daily", status: 401 },
+  {
+    curl: `curl -i -H 'Authorization: Bearer ${OTHER_AUDIENCE_TOKEN}' http://localhost:8080/reports/daily`,
+    path: "/reports/daily",
+    token: OTHER_AUDIENCE_TOKEN,
+    status: 401,
+  },
+  { curl: `curl -i -H 'Authorization: Bearer ${DEMO_TOKEN}' http://localhost:8080/reports/daily`, path: "/reports/daily", token: DEMO_TOKEN, status: 200 },
 ];
 
 describe("docs/consumers.md's worked example", { timeout: 60_000 }, () => {
@@ -105,8 +119,12 @@ describe("docs/consumers.md's worked example", { timeout: 60_000 }, () => {
         if (child.exitCode !== null || Date.now() > deadline) assert.fail(`the example did not start:\n${output}`);
         await new Promise((r) => setTimeout(r, 50));
       }
+      const secret = "cG9ydGljby1kZW1vLXNpZ25pbmcta2V5LTMyYnl0ZXM=";
       for (const call of CALLS) {
-        const res = await fetch(`http://127.0.0.1:${port}${call.path}`, { headers: call.key ? { "ocp-apim-subscription-key": call.key } : {} });
+        const headers: Record<string, string> = {};
+        if (call.key) headers["ocp-apim-subscription-key"] = call.key;
+        if (call.token) headers.authorization = `Bearer ${call.token}`;
+        const res = await fetch(`http://127.0.0.1:${port}${call.path}`, { headers });
         const body = await res.json();
         assert.equal(res.status, call.status, `${call.curl}: ${JSON.stringify(body)}`);
         if (res.status === 200 && call.path.startsWith("/orders")) {
@@ -114,7 +132,15 @@ describe("docs/consumers.md's worked example", { timeout: 60_000 }, () => {
           assert.equal(body.headers["ocp-apim-subscription-key"], undefined);
           assert.ok(!String(body.url).includes("subscription-key"), body.url);
         }
+        if (res.status === 200 && call.token) assert.equal(body.url, "/daily?user=alice", "the token's subject reached the backend");
+        if (res.status === 401 && call.path.startsWith("/reports")) {
+          assert.equal(body.type, call.token ? "urn:portico:problem:jwt-invalid" : "urn:portico:problem:jwt-missing");
+        }
       }
+      assert.ok(!output.includes(secret), "the secret named value is never printed");
+      assert.ok(!output.includes(DEMO_TOKEN.split(".")[2]!), "no token is printed");
+      assert.ok(!output.includes(secret), "the secret named value is never printed");
+      assert.ok(!output.includes(DEMO_TOKEN.split(".")[2]!), "no token is printed");
     } finally {
       child.kill("SIGTERM");
       await exited;
