@@ -1,6 +1,6 @@
 /**
  * Built-in policies the gateway runs itself instead of in the WebAssembly sandbox, because their
- * work is cryptography and network I/O (validate-jwt: signatures with node:crypto, JWKS fetches).
+ * work is cryptography and network I/O (validate-jwt: signatures and claims with jose, JWKS fetches).
  * They are chain steps like the others (ChainStep), compiled from the snapshot's `host` module
  * references by Pipeline.compile, and run on requests only.
  */

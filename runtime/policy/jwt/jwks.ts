@@ -9,12 +9,15 @@
  *
  * Symmetric (`oct`) keys in a fetched JWKS are ignored: a secret served over HTTP would let anyone
  * who reads it sign tokens. An endpoint that is down or answers garbage never yields keys: tokens that need them are refused.
- * A failed refresh keeps the last good keys (a log line and a metric say so).
+ * A failed refresh keeps the last good keys (a log line and a metric say so). This is why the
+ * fetching is ours rather than jose's `createRemoteJWKSet` (which drops its keys when a refresh
+ * fails): jose imports the keys it is handed (keys.ts) and verifies with them. A refresh that brings
+ * the same keys keeps the imported ones.
  */
 import { describeError } from "../../../config/schema/problems.ts";
 import { signingJwk } from "../../../config/snapshot/build.ts";
 import type { Logger } from "../../observability/log.ts";
-import { KeySet, verifyKey } from "./keys.ts";
+import { importKeys, type KeySet } from "./keys.ts";
 
 /** Why a fetch of keys failed, as the metric labels it. */
 export type FetchFailure = "unreachable" | "status" | "invalid";
@@ -101,7 +104,7 @@ function httpUrl(value: unknown): string | undefined {
   }
 }
 
-/** What one successful fetch gave. */
+/** What the last successful fetch that changed the keys gave. */
 interface Fetched {
   readonly keys: KeySet;
   /** The keys' canonical JSON: a refresh that brings the same keys keeps the generation. */
@@ -191,11 +194,7 @@ export class RemoteKeys {
     this.#lastAttempt = this.#clock();
     this.fetches += 1;
     this.#inflight = this.#load()
-      .then((fetched) => {
-        if (fetched.text !== this.#fetched?.text) this.#generation += 1;
-        this.#fetched = fetched;
-        this.#lastSuccess = this.#clock();
-      }, (error: unknown) => this.#failed(error))
+      .then(() => void (this.#lastSuccess = this.#clock()), (error: unknown) => this.#failed(error))
       .finally(() => (this.#inflight = undefined));
     return this.#inflight;
   }
@@ -208,7 +207,8 @@ export class RemoteKeys {
     else this.context.logger?.error("validate-jwt could not fetch its signing keys; tokens are refused until a fetch succeeds", fields);
   }
 
-  async #load(): Promise<Fetched> {
+  /** Fetches the keys; when they differ from the current ones, imports them and moves to a new generation. */
+  async #load(): Promise<void> {
     let jwksUrl = this.options.url;
     let issuer: string | undefined;
     if (this.options.kind === "openid") {
@@ -221,24 +221,20 @@ export class RemoteKeys {
     }
     const jwks = await fetchJson(this.context, jwksUrl);
     if (!isObject(jwks) || !Array.isArray(jwks.keys)) throw new FetchError("invalid", "the JWKS has no keys list");
-    const keys = [];
     const kept = [];
     let skipped = 0;
     for (const item of jwks.keys) {
       const result = signingJwk(item);
       // A symmetric key served over HTTP is a secret anyone could read: never used to verify.
-      if (!result.ok || result.key.kty === "oct") {
-        skipped += 1;
-        continue;
-      }
-      try {
-        keys.push(verifyKey(result.key));
-        kept.push(result.key);
-      } catch {
-        skipped += 1;
-      }
+      if (!result.ok || result.key.kty === "oct") skipped += 1;
+      else kept.push(result.key);
     }
-    if (keys.length === 0) throw new FetchError("invalid", `the JWKS has no usable signing key (${skipped} skipped)`);
-    return { keys: new KeySet(keys), text: JSON.stringify([issuer, kept]), issuer };
+    if (kept.length === 0) throw new FetchError("invalid", `the JWKS has no usable signing key (${skipped} skipped)`);
+    const text = JSON.stringify([issuer, kept]);
+    if (text === this.#fetched?.text) return;
+    const { keys, failed } = await importKeys(kept);
+    if (keys.keys.length === 0) throw new FetchError("invalid", `the JWKS has no usable signing key (${skipped + failed} skipped)`);
+    this.#fetched = { keys, text, issuer };
+    this.#generation += 1;
   }
 }

@@ -1,45 +1,66 @@
 /**
- * Verification keys of validate-jwt: each configured or fetched JWK made ready once (a node:crypto
- * KeyObject, or the secret bytes of an HMAC key) with the algorithms it may verify, and the lookup a
- * token's header is matched against. A key is only ever used with an algorithm on its own list, so
- * an RSA public key is never taken as an HMAC secret and `alg: none` matches nothing.
+ * Verification keys of validate-jwt: each configured or fetched JWK imported with jose once per
+ * algorithm on its allow-list (a WebCrypto key bound to that algorithm), when the key set arrives,
+ * never per request; and the lookup a token's header is matched against. A key is only ever used
+ * with an algorithm on its own list, so an RSA public key is never taken as an HMAC secret and
+ * `alg: none` matches nothing.
  */
-import { createPublicKey, type JsonWebKey as NodeJwk, type KeyObject } from "node:crypto";
+import { importJWK, type JWK } from "jose";
 import type { SigningJwk } from "../../../config/snapshot/build.ts";
 
-/** A key ready to verify signatures. */
-export interface VerifyKey {
-  readonly kid: string | undefined;
-  /** The algorithms it may verify (its allow-list). */
-  readonly algs: ReadonlySet<string>;
-  /** The public key (RSA, EC), or the secret (oct). */
-  readonly material: KeyObject | Buffer;
-}
+/** A key ready to verify signatures: one imported key per algorithm it allows. */
+export class VerifyKey {
+  private constructor(
+    readonly kid: string | undefined,
+    readonly byAlg: ReadonlyMap<string, CryptoKey>,
+  ) {}
 
-/** Makes a checked JWK ready to verify (once, when the key arrives, never per request). */
-export function verifyKey(jwk: SigningJwk): VerifyKey {
-  const material = jwk.kty === "oct"
-    ? Buffer.from(jwk.k!, "base64url")
-    : createPublicKey({ key: { kty: jwk.kty, n: jwk.n, e: jwk.e, crv: jwk.crv, x: jwk.x, y: jwk.y } as NodeJwk, format: "jwk" });
-  return { kid: jwk.kid, algs: new Set(jwk.algs), material };
+  /**
+   * Imports a checked JWK for each algorithm it allows. jose's `importJWK` gives a CryptoKey for RSA
+   * and EC; for an `oct` key it gives the secret's bytes, which jose would import into WebCrypto
+   * again on every verification, so the bytes are imported here once as an HMAC verify key.
+   */
+  static async import(jwk: SigningJwk): Promise<VerifyKey> {
+    const members: JWK = jwk.kty === "RSA"
+      ? { kty: "RSA", n: jwk.n, e: jwk.e }
+      : jwk.kty === "EC"
+      ? { kty: "EC", crv: jwk.crv, x: jwk.x, y: jwk.y }
+      : { kty: "oct", k: jwk.k };
+    const byAlg = new Map<string, CryptoKey>();
+    for (const alg of jwk.algs) {
+      const imported = await importJWK(members, alg);
+      byAlg.set(
+        alg,
+        imported instanceof Uint8Array
+          ? await crypto.subtle.importKey("raw", imported as Uint8Array<ArrayBuffer>, { name: "HMAC", hash: `SHA-${alg.slice(2)}` }, false, ["verify"])
+          : imported,
+      );
+    }
+    return new VerifyKey(jwk.kid, byAlg);
+  }
+
+  /** The imported key for `alg`, undefined when `alg` is not on this key's allow-list. */
+  forAlg(alg: string): CryptoKey | undefined {
+    return this.byAlg.get(alg);
+  }
 }
 
 /** Keys by kid, and every key, for the lookups a token's header asks for. */
 export class KeySet {
   readonly #byKid = new Map<string, VerifyKey[]>();
-  /** The union of every key's algorithms: a token whose `alg` is not here is refused before any lookup. */
-  readonly algorithms: ReadonlySet<string>;
+  /** The union of every key's algorithms: jose refuses a token whose `alg` is not here before any lookup. */
+  readonly algorithms: readonly string[];
 
   constructor(readonly keys: readonly VerifyKey[]) {
     const algs = new Set<string>();
     for (const key of keys) {
-      for (const alg of key.algs) algs.add(alg);
+      for (const alg of key.byAlg.keys()) algs.add(alg);
       if (key.kid === undefined) continue;
       const list = this.#byKid.get(key.kid);
       if (list) list.push(key);
       else this.#byKid.set(key.kid, [key]);
     }
-    this.algorithms = algs;
+    this.algorithms = [...algs];
   }
 
   /** Whether a key has this kid. */
@@ -54,10 +75,15 @@ export class KeySet {
   candidates(alg: string, kid: string | undefined): VerifyKey[] {
     const pool = kid === undefined ? this.keys : (this.#byKid.get(kid) ?? []);
     const out: VerifyKey[] = [];
-    for (const key of pool) if (key.algs.has(alg)) out.push(key);
+    for (const key of pool) if (key.byAlg.has(alg)) out.push(key);
     return out;
   }
 }
 
-/** An empty set (no keys yet). */
-export const NO_KEYS = new KeySet([]);
+/** Imports checked JWKs into a key set; a key that does not import is left out and counted. */
+export async function importKeys(jwks: readonly SigningJwk[]): Promise<{ keys: KeySet; failed: number }> {
+  const settled = await Promise.allSettled(jwks.map((jwk) => VerifyKey.import(jwk)));
+  const keys: VerifyKey[] = [];
+  for (const result of settled) if (result.status === "fulfilled") keys.push(result.value);
+  return { keys: new KeySet(keys), failed: settled.length - keys.length };
+}

@@ -2,8 +2,9 @@
  * The validate-jwt step: a chain step the gateway runs itself (on_request only), with APIM's
  * parameters as config/schema/validate-jwt.ts resolves them. Per request: find the token, refuse
  * one over 8 KiB, look its sha256 up among tokens already accepted (a repeated token costs that
- * and nothing else), else parse it, pick the keys its header may name (kid and alg against each
- * key's allow-list), verify the signature, check the claims. An accepted token's claims go to
+ * and nothing else), else have jose's jwtVerify check it (verify.ts: the algorithm against the
+ * keys' allow-lists, the key its header names, the signature, the claims), then APIM's required
+ * claims. An accepted token's claims go to
  * `exchange.claims` (and its payload's JSON to the `output-token-variable-name` variable); a
  * refused one is answered with the configured status as problem+json, and counted by reason.
  * Keys that are not there (an endpoint down or answering garbage) refuse the token, never pass it.
@@ -17,9 +18,9 @@ import type { HostPolicyContext } from "../host.ts";
 import { claimsMap, type RequiredClaim } from "./claims.ts";
 import { type Accepted, NO_EXPIRY_TTL_MS, tokenHash, VerifiedTokens } from "./cache.ts";
 import { RemoteKeys } from "./jwks.ts";
-import { KeySet, verifyKey } from "./keys.ts";
+import { importKeys, type KeySet } from "./keys.ts";
 import { type TokenReader, tokenReader } from "./token.ts";
-import { checkClaims, type ClaimRules, MAX_TOKEN_LENGTH, type ParsedToken, parseToken, type Refusal, verifySignature } from "./verify.ts";
+import { type ClaimRules, MAX_TOKEN_LENGTH, type Refusal, TokenVerifier } from "./verify.ts";
 
 /** What a client is told for each refusal when the configuration gives no `failed-validation-error-message`. */
 const DETAILS: Readonly<Record<Refusal, string>> = {
@@ -37,9 +38,6 @@ const DETAILS: Readonly<Record<Refusal, string>> = {
   claim: "The token lacks a required claim or claim value.",
   "keys-unavailable": "The keys to check the token could not be obtained.",
 };
-
-/** Most keys one token is tried against (tokens without kid, several keys allowing its alg). */
-const MAX_CANDIDATES = 8;
 
 /** The verification needs keys it does not have yet, and a fetch may bring them. */
 const FETCH = Symbol("fetch");
@@ -59,13 +57,19 @@ export class JwtStep implements ChainStep {
   readonly body = undefined;
   readonly #read: TokenReader;
   readonly #rules: ClaimRules;
-  readonly #issuers: ReadonlySet<string> | undefined;
-  readonly #static: KeySet | undefined;
+  readonly #issuers: readonly string[] | undefined;
+  /** The inline keys once imported; undefined while they are imported, or when there are none. */
+  #static: KeySet | undefined;
+  /** The import of the inline keys, while it runs. */
+  #staticImport: Promise<void> | undefined;
+  /** Some inline key did not import: tokens it would have verified are refused as keys-unavailable. */
+  #staticFailed = false;
+  /** The verifier for the current key sets (rebuilt when they change). */
+  #verifier: { sets: readonly KeySet[]; verifier: TokenVerifier } | undefined;
   readonly #remotes: RemoteKeys[];
   readonly #outputVariable: string | undefined;
   readonly #replies = new Map<Refusal, PreparedReply>();
   readonly #cache = new VerifiedTokens();
-  #discovered: { generation: number; issuers: ReadonlySet<string> | undefined } = { generation: -1, issuers: undefined };
   #closed = false;
 
   constructor(
@@ -80,13 +84,22 @@ export class JwtStep implements ChainStep {
     this.#rules = {
       requireExpiration: config["require-expiration-time"] !== "false",
       skewSeconds: Number(config["clock-skew"] ?? "0"),
-      audiences: audiences.length ? new Set(audiences) : undefined,
+      audiences: audiences.length ? audiences : undefined,
       required: config["required-claims"] ? (JSON.parse(config["required-claims"]) as RequiredClaim[]) : [],
     };
     const issuers = lines(config.issuers);
-    this.#issuers = issuers.length ? new Set(issuers) : undefined;
+    this.#issuers = issuers.length ? issuers : undefined;
     const inline = config["issuer-signing-keys"] ? (JSON.parse(config["issuer-signing-keys"]) as SigningJwk[]) : [];
-    this.#static = inline.length ? new KeySet(inline.map(verifyKey)) : undefined;
+    if (inline.length) {
+      // Imported once, now (not awaited: the first token waits for it if it comes first).
+      this.#staticImport = importKeys(inline).then(({ keys, failed }) => {
+        this.#static = keys;
+        if (failed) {
+          this.#staticFailed = true;
+          context.logger?.error("validate-jwt could not import some of its issuer-signing-keys", { policy: name, failed });
+        }
+      }).finally(() => (this.#staticImport = undefined));
+    }
     const refreshMs = Number(config["jwks-refresh-interval"] ?? "3600") * 1000;
     const cooldownMs = Number(config["jwks-refetch-cooldown"] ?? "30") * 1000;
     const fetchContext = { fetch: context.fetch, logger: context.logger, fetchFailed: context.metrics?.jwtKeysFetchFailed.bind(context.metrics) };
@@ -146,12 +159,11 @@ export class JwtStep implements ChainStep {
     const hash = tokenHash(token);
     const hit = this.#cache.get(hash, now, this.#generation());
     if (hit) return this.#accept(exchange, hit);
-    const parsed = parseToken(token);
-    if (typeof parsed === "string") return this.#refuse(exchange, parsed);
-    let outcome = this.#verify(parsed, now, true);
+    if (this.#staticImport) await this.#staticImport;
+    let outcome = await this.#verify(token, now, true);
     if (outcome === FETCH) {
       await Promise.all(this.#remotes.map((remote) => remote.refetch()));
-      outcome = this.#verify(parsed, Date.now(), false);
+      outcome = await this.#verify(token, Date.now(), false);
     }
     if (typeof outcome === "string") return this.#refuse(exchange, outcome);
     const accepted = outcome as Accepted;
@@ -166,58 +178,52 @@ export class JwtStep implements ChainStep {
     return generation;
   }
 
-  /** The issuers tokens must name: the configured ones, else those the OpenID configurations declare. */
-  #issuerSet(): ReadonlySet<string> | undefined {
-    if (this.#issuers) return this.#issuers;
-    const generation = this.#generation();
-    if (this.#discovered.generation !== generation) {
-      const found = this.#remotes.flatMap((remote) => (remote.issuer === undefined ? [] : [remote.issuer]));
-      this.#discovered = { generation, issuers: found.length ? new Set(found) : undefined };
-    }
-    return this.#discovered.issuers;
+  /**
+   * The verifier for these key sets, built again when they change: its allow-list is their
+   * algorithms, and its issuers the configured ones, else those the OpenID configurations declare
+   * (which arrive with the keys).
+   */
+  #verifierFor(sets: readonly KeySet[]): TokenVerifier {
+    const current = this.#verifier;
+    if (current && current.sets.length === sets.length && current.sets.every((set, i) => set === sets[i])) return current.verifier;
+    const discovered = this.#remotes.flatMap((remote) => (remote.issuer === undefined ? [] : [remote.issuer]));
+    const issuers = this.#issuers ?? (discovered.length ? discovered : undefined);
+    const verifier = new TokenVerifier(sets, this.#rules, issuers);
+    this.#verifier = { sets, verifier };
+    return verifier;
   }
 
-  /** Verifies a parsed token with the keys at hand; FETCH when fetching may bring the key it needs (once per request). */
-  #verify(token: ParsedToken, now: number, mayFetch: boolean): Accepted | Refusal | typeof FETCH {
+  /** Verifies a token with the keys at hand; FETCH when fetching may bring the key it needs (once per request). */
+  async #verify(token: string, now: number, mayFetch: boolean): Promise<Accepted | Refusal | typeof FETCH> {
     const sets: KeySet[] = this.#static ? [this.#static] : [];
-    let missing = false;
+    let missing = this.#staticFailed;
     for (const remote of this.#remotes) {
       const keys = remote.keys;
       if (keys) sets.push(keys);
       else missing = true;
     }
-    const { alg, kid } = token;
-    const candidates = [];
-    let knownKid = false;
-    for (const set of sets) {
-      if (kid !== undefined && set.hasKid(kid)) knownKid = true;
-      candidates.push(...set.candidates(alg, kid));
-    }
-    if (candidates.length === 0) {
+    const generation = this.#generation();
+    const verifier = this.#verifierFor(sets);
+    const result = await verifier.verify(token, now);
+    if ("refusal" in result) return result.refusal;
+    if ("unmatched" in result) {
+      const { kid } = result.unmatched;
       // A kid no key has (or no keys at all yet): a fetch may bring it, within the cooldown.
-      if ((kid !== undefined && !knownKid) || sets.length === 0) {
+      if ((kid !== undefined && !verifier.knows(kid)) || sets.length === 0) {
         if (mayFetch && this.#remotes.length) return FETCH;
         return missing ? "keys-unavailable" : "unknown-key";
       }
+      // The key it names, or every key, does not allow its alg; keys not there yet might.
       if (missing && mayFetch) return FETCH;
       return missing ? "keys-unavailable" : "algorithm";
     }
-    const generation = this.#generation();
-    let verified = false;
-    for (let i = 0; i < candidates.length && i < MAX_CANDIDATES; i++) {
-      if (verifySignature(alg, candidates[i]!, token.signingInput, token.signature)) {
-        verified = true;
-        break;
-      }
-    }
-    if (!verified) return "signature";
-    const refusal = checkClaims(token.payload, this.#rules, this.#issuerSet(), Math.floor(now / 1000));
-    if (refusal) return refusal;
-    const exp = token.payload.exp as number | undefined;
+    const { payload } = result;
+    const exp = payload.exp;
     return {
-      claims: claimsMap(token.payload),
-      payloadJson: token.payloadJson,
-      until: exp === undefined ? now + NO_EXPIRY_TTL_MS : (exp + this.#rules.skewSeconds) * 1000,
+      claims: claimsMap(payload),
+      payloadJson: this.#outputVariable === undefined ? "" : JSON.stringify(payload),
+      // An exp jose accepted is a number; one that is not finite (1e999) is trusted no longer than a token without exp.
+      until: exp === undefined || !Number.isFinite(exp) ? now + NO_EXPIRY_TTL_MS : (exp + this.#rules.skewSeconds) * 1000,
       generation,
     };
   }

@@ -6,29 +6,77 @@ import type { PolicyExchange } from "../abi.ts";
 import { DEFAULT_HOST_CONTEXT } from "../host.ts";
 import { claimText, unmetClaim } from "./claims.ts";
 import { JwtStep } from "./step.ts";
-import { checkClaims, type ClaimRules } from "./verify.ts";
+import { importKeys } from "./keys.ts";
+import { type ClaimRules, TokenVerifier } from "./verify.ts";
 
 const rules = (over: Partial<ClaimRules> = {}): ClaimRules => ({ requireExpiration: true, skewSeconds: 0, audiences: undefined, required: [], ...over });
 
-describe("validate-jwt claim checks", () => {
-  it("applies the clock skew to exp and nbf", () => {
+const SECRET = new Uint8Array(32).fill(7);
+const hsKeys = () => importKeys([{ kty: "oct", kid: "hs", algs: ["HS256"], k: Buffer.from(SECRET).toString("base64url") }]).then((r) => r.keys);
+
+/** An HS256 token with these claims (and this header), signed with SECRET. */
+function hs256(claims: Record<string, unknown>, header: Record<string, unknown> = {}, crit?: Record<string, boolean>): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: "HS256", kid: "hs", ...header }).sign(SECRET, crit ? { crit } : undefined);
+}
+
+/** What verifying `claims` at `now` (seconds) gives: "ok", a refusal, or "unmatched". */
+async function outcome(verifier: TokenVerifier, claims: Record<string, unknown>, now: number): Promise<string> {
+  const result = await verifier.verify(await hs256(claims), now * 1000);
+  return "payload" in result ? "ok" : "refusal" in result ? result.refusal : "unmatched";
+}
+
+describe("validate-jwt claim checks (jose's jwtVerify)", () => {
+  it("applies the clock skew to exp and nbf, and requires exp when asked", async () => {
+    const keys = await hsKeys();
     const now = 1_000_000;
-    assert.equal(checkClaims({ exp: now }, rules(), undefined, now), "expired");
-    assert.equal(checkClaims({ exp: now - 29 }, rules({ skewSeconds: 30 }), undefined, now), undefined);
-    assert.equal(checkClaims({ exp: now - 30 }, rules({ skewSeconds: 30 }), undefined, now), "expired");
-    assert.equal(checkClaims({ exp: now + 60, nbf: now + 10 }, rules(), undefined, now), "not-yet-valid");
-    assert.equal(checkClaims({ exp: now + 60, nbf: now + 10 }, rules({ skewSeconds: 10 }), undefined, now), undefined);
-    assert.equal(checkClaims({}, rules(), undefined, now), "no-expiration");
-    assert.equal(checkClaims({}, rules({ requireExpiration: false }), undefined, now), undefined);
-    assert.equal(checkClaims({ exp: "soon" }, rules(), undefined, now), "malformed");
+    const plain = new TokenVerifier([keys], rules(), undefined);
+    const skew30 = new TokenVerifier([keys], rules({ skewSeconds: 30 }), undefined);
+    const skew10 = new TokenVerifier([keys], rules({ skewSeconds: 10 }), undefined);
+    assert.equal(await outcome(plain, { exp: now }, now), "expired");
+    assert.equal(await outcome(skew30, { exp: now - 29 }, now), "ok");
+    assert.equal(await outcome(skew30, { exp: now - 30 }, now), "expired");
+    assert.equal(await outcome(plain, { exp: now + 60, nbf: now + 10 }, now), "not-yet-valid");
+    assert.equal(await outcome(skew10, { exp: now + 60, nbf: now + 10 }, now), "ok");
+    assert.equal(await outcome(plain, {}, now), "no-expiration");
+    assert.equal(await outcome(new TokenVerifier([keys], rules({ requireExpiration: false }), undefined), {}, now), "ok");
+    assert.equal(await outcome(plain, { exp: "soon" }, now), "malformed");
   });
 
-  it("checks issuers and audiences (any of them)", () => {
-    const r = rules({ requireExpiration: false, audiences: new Set(["a", "b"]) });
-    assert.equal(checkClaims({ aud: ["x", "b"], iss: "i" }, r, new Set(["i"]), 0), undefined);
-    assert.equal(checkClaims({ aud: "c", iss: "i" }, r, new Set(["i"]), 0), "audience");
-    assert.equal(checkClaims({ aud: "a", iss: "j" }, r, new Set(["i"]), 0), "issuer");
-    assert.equal(checkClaims({ aud: "a" }, r, new Set(["i"]), 0), "issuer");
+  it("checks issuers and audiences (any of them)", async () => {
+    const v = new TokenVerifier([await hsKeys()], rules({ requireExpiration: false, audiences: ["a", "b"] }), ["i"]);
+    assert.equal(await outcome(v, { aud: ["x", "b"], iss: "i" }, 0), "ok");
+    assert.equal(await outcome(v, { aud: "c", iss: "i" }, 0), "audience");
+    assert.equal(await outcome(v, { aud: "a", iss: "j" }, 0), "issuer");
+    assert.equal(await outcome(v, { aud: "a" }, 0), "issuer");
+  });
+
+  it("checks APIM's required claims on the verified payload", async () => {
+    const v = new TokenVerifier(
+      [await hsKeys()],
+      rules({ requireExpiration: false, required: [{ name: "roles", match: "any", values: ["admin"] }] }),
+      undefined,
+    );
+    assert.equal(await outcome(v, { roles: ["reader", "admin"] }, 0), "ok");
+    assert.equal(await outcome(v, { roles: ["reader"] }, 0), "claim");
+  });
+
+  it("refuses unknown crit extensions, alg none and algorithms no key allows; reports an unknown kid as unmatched", async () => {
+    const keys = await hsKeys();
+    const v = new TokenVerifier([keys], rules({ requireExpiration: false }), undefined);
+    const refusal = async (token: string) => {
+      const result = await v.verify(token, Date.now());
+      return "refusal" in result ? result.refusal : "unmatched" in result ? `unmatched ${result.unmatched.kid}` : "ok";
+    };
+    assert.equal(await refusal(await hs256({}, { crit: ["x"], x: 1 }, { x: true })), "malformed");
+    const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    assert.equal(await refusal(`${b64({ alg: "none" })}.${b64({ sub: "x" })}.`), "algorithm");
+    assert.equal(await refusal(`${b64({ alg: "RS256", kid: "hs" })}.${b64({ sub: "x" })}.c2ln`), "unmatched hs");
+    assert.equal(await refusal(await hs256({}, { kid: "other" })), "unmatched other");
+    assert.equal(await refusal(await hs256({}, { kid: 5 })), "malformed");
+    assert.equal(await refusal("not.a-token"), "malformed");
+    const [h, p, s] = (await hs256({ sub: "alice" })).split(".");
+    assert.equal(await refusal(`${h}.${p}.${s!.slice(0, -2)}AA`), "signature");
+    assert.equal(await refusal(`${h}.${b64({ sub: "mallory" })}.${s}`), "signature");
   });
 
   it("matches required claims with all, any and a separator", () => {

@@ -1,10 +1,12 @@
 /**
  * Where validate-jwt finds the token: a header (default `Authorization`, with its scheme, default
  * `Bearer` there), a query parameter, or a `token-value` template. The template is rendered on the
- * host with the placeholders the configuration accepts (config/schema/template.ts), the same values
- * the WebAssembly SDK's `Template` reads.
+ * host with every placeholder the configuration accepts (config/schema/template.ts: the request's
+ * parts, route parameters, variables, the API and operation, the caller's subscription and product,
+ * and the claims of a token an earlier validate-jwt accepted), the same values the WebAssembly
+ * SDK's `Template` reads.
  */
-import type { PolicyExchange } from "../abi.ts";
+import { contextValue, type PolicyExchange } from "../abi.ts";
 
 /** Reads the token of one request: the token text, or undefined when the request carries none (or not under the required scheme). */
 export type TokenReader = (exchange: PolicyExchange) => string | undefined;
@@ -43,7 +45,14 @@ export function tokenReader(source: TokenSource): TokenReader {
 
 type Part = string | ((ex: PolicyExchange) => string);
 
-/** One placeholder's value on an exchange (absent values render as ""). */
+/** A bare `{NAME}`: a route parameter (config/schema/template.ts accepts the same names). */
+const ROUTE_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+/**
+ * One placeholder's value on an exchange (absent values render as ""). Every placeholder the
+ * configuration accepts is rendered; any other name throws, so a template the validation let
+ * through by mistake fails when the policy is compiled instead of rendering some other value.
+ */
 function placeholder(name: string): (ex: PolicyExchange) => string {
   switch (name) {
     case "request.ip":
@@ -58,19 +67,29 @@ function placeholder(name: string): (ex: PolicyExchange) => string {
       return (ex) => ex.api ?? "";
     case "operation.name":
       return (ex) => ex.operation ?? "";
+    case "subscription.id":
+    case "subscription.name":
+    case "product.name":
+      return (ex) => contextValue(ex, name) ?? "";
   }
-  const after = (prefix: string) => (name.startsWith(prefix) ? name.slice(prefix.length) : undefined);
+  const after = (prefix: string) => (name.startsWith(prefix) && name.length > prefix.length ? name.slice(prefix.length) : undefined);
   const header = after("request.header.");
   if (header !== undefined) return (ex) => ex.requestHeaders.get(header) ?? "";
   const query = after("request.query.");
   if (query !== undefined) return (ex) => (ex.search ? new URLSearchParams(ex.search).get(query) ?? "" : "");
   const variable = after("context.variable.");
   if (variable !== undefined) return (ex) => ex.variables?.get(variable) ?? "";
-  const route = after("request.route.") ?? name;
-  return (ex) => (ex.params && Object.hasOwn(ex.params, route) ? ex.params[route]! : "");
+  const claim = after("jwt.claim.");
+  if (claim !== undefined) return (ex) => ex.claims?.get(claim) ?? "";
+  const route = after("request.route.") ?? (ROUTE_NAME.test(name) ? name : undefined);
+  if (route !== undefined) return (ex) => (ex.params && Object.hasOwn(ex.params, route) ? ex.params[route]! : "");
+  throw new Error(`unknown template placeholder {${name}}`);
 }
 
-/** Compiles a template (`{{` and `}}` are literal braces; placeholders as validated by the configuration). */
+/**
+ * Compiles a template (`{{` and `}}` are literal braces; placeholders as validated by the
+ * configuration). Throws on a placeholder the configuration does not accept.
+ */
 export function compileTemplate(source: string): (ex: PolicyExchange) => string {
   const parts: Part[] = [];
   let text = "";

@@ -152,6 +152,10 @@ backends:
       "tampered payload": `${h}.${b64({ ...JSON.parse(Buffer.from(p!, "base64url").toString()), sub: "mallory" })}.${s}`,
       "token over 8 KiB": await sign(rsa, { alg: "RS256", kid: "r1" }, { pad: "x".repeat(8 * 1024) }),
       "ES256 token naming the RSA key": await sign(ec, { alg: "ES256", kid: "r1" }),
+      "not a compact JWS (two parts)": `${h}.${p}`,
+      "an unknown crit extension": await new SignJWT({ ...payload, sub: "mallory" })
+        .setProtectedHeader({ alg: "RS256", kid: "r1", crit: ["x-portico-test"], "x-portico-test": true })
+        .sign(rsa.privateKey, { crit: { "x-portico-test": true } }),
     };
     const fetchesBefore = hits.a;
     for (const [name, token] of Object.entries(cases)) {
@@ -184,15 +188,17 @@ backends:
     assert.match(metrics, /portico_jwt_keys_fetch_failures_total\{reason="unreachable"\} [1-9]/);
     assert.match(metrics, /portico_jwt_keys_fetch_failures_total\{reason="invalid"\} [1-9]/);
     assert.match(metrics, /portico_jwt_validation_failures_total\{reason="keys-unavailable"\} [1-9]/);
-    // Each attack was refused for its own reason.
+    // Each attack was refused for its own reason: alg none (with or without a signature), HS256 with
+    // the RSA key and ES256 naming the RSA key are algorithms no key allows; two parts and an unknown
+    // crit extension are malformed.
     const counts = Object.fromEntries(
       [...metrics.matchAll(/portico_jwt_validation_failures_total\{reason="([a-z-]+)"\} (\d+)/g)].map((m) => [m[1], Number(m[2])]),
     );
     assert.deepEqual(counts, {
       missing: 1,
       "too-large": 1,
-      malformed: 1,
-      algorithm: 3,
+      malformed: 2,
+      algorithm: 4,
       "unknown-key": 11,
       signature: 1,
       expired: 1,
