@@ -158,7 +158,14 @@ export function spawnPortico(args: string[], env: Record<string, string> = {}): 
     },
     stop() {
       if (exitCode !== undefined) return Promise.resolve();
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      // process.kill, not child.kill: Deno's ChildProcess ignores a second signal once one was sent.
+      const timer = setTimeout(() => {
+        try {
+          process.kill(child.pid!, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }, 5_000);
       child.kill("SIGTERM");
       return exit.then(() => clearTimeout(timer));
     },
