@@ -19,7 +19,7 @@ import { assertAlive, gatewayPlan, type Runtime, RUNTIMES, startArm } from "./li
 import { benchHeader, openBench, policyChainConfig, ROOT } from "./lib/context.ts";
 import { sleep, wholeNumber } from "./lib/options.ts";
 import { atExit, installCleanup, runMain, stopAll } from "./lib/procs.ts";
-import { median } from "./lib/report.ts";
+import { median, table } from "./lib/report.ts";
 import { runWrk, type WrkResult } from "./lib/wrk.ts";
 import { HELLO_BODY } from "./upstream.ts";
 
@@ -129,11 +129,6 @@ async function main(): Promise<number> {
   );
   await stopAll();
   return 0;
-}
-
-/** A Markdown table from a header row and rows of cells. */
-function table(header: string[], rows: string[][]): string {
-  return [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }
 
 runMain(main);

@@ -22,7 +22,7 @@ import { assertAlive, gatewayPlan, startArm } from "./lib/arms.ts";
 import { benchHeader, openBench } from "./lib/context.ts";
 import { sleep, wholeNumber } from "./lib/options.ts";
 import { installCleanup, runMain, stopAll } from "./lib/procs.ts";
-import { median } from "./lib/report.ts";
+import { median, table } from "./lib/report.ts";
 import { runWrk, type WrkResult } from "./lib/wrk.ts";
 import { HELLO_BODY } from "./upstream.ts";
 
@@ -140,11 +140,6 @@ async function main(): Promise<number> {
   );
   await stopAll();
   return 0;
-}
-
-/** A Markdown table from a header row and rows of cells. */
-function table(header: string[], rows: string[][]): string {
-  return [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }
 
 runMain(main);

@@ -6,27 +6,41 @@ import { describe, it } from "node:test";
 import { freePort, ROOT, scriptCommand } from "../../test/harness.ts";
 import { rawRequest } from "../../test/raw-http.ts";
 
+/** `npm start [-- FILE]` on free ports, once its output shows `ready`; `stop` ends it. */
+async function startDemo(file: string | undefined, ready: string) {
+  const port = await freePort();
+  const management = await freePort();
+  const [cmd, ...args] = scriptCommand(join(ROOT, "runtime/demo/start.ts"));
+  const child = spawn(cmd!, file ? [...args, file] : args, {
+    cwd: ROOT,
+    env: { ...process.env, PORTICO_NET_SERVER_HTTP_PORT: String(port), PORTICO_NET_MANAGEMENT_PORT: String(management) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stop = async () => {
+    child.kill("SIGTERM");
+    await exited;
+  };
+  const deadline = Date.now() + 20_000;
+  while (!output.includes(ready)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      assert.fail(`npm start ${file ?? ""} did not start:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { port, management, output: () => output, stop };
+}
+
 describe("npm start (the quickstart)", () => {
   it("serves the demo APIs through the echo backend with no network, and prints URLs to try", async () => {
-    const port = await freePort();
-    const management = await freePort();
-    const [cmd, ...args] = scriptCommand(join(ROOT, "runtime/demo/start.ts"));
-    const child = spawn(cmd!, args, {
-      cwd: ROOT,
-      env: { ...process.env, PORTICO_NET_SERVER_HTTP_PORT: String(port), PORTICO_NET_MANAGEMENT_PORT: String(management) },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout!.on("data", (d) => (output += d));
-    child.stderr!.on("data", (d) => (output += d));
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    const demo = await startDemo(undefined, "Try:");
+    const { port, management } = demo;
     try {
-      const deadline = Date.now() + 20_000;
-      while (!output.includes("Try:")) {
-        if (child.exitCode !== null || Date.now() > deadline) assert.fail(`the quickstart did not start:\n${output}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.match(output, new RegExp(`curl -i http://localhost:${port}/echo/hello`));
+      assert.match(demo.output(), new RegExp(`curl -i http://localhost:${port}/echo/hello`));
 
       const echo = await fetch(`http://127.0.0.1:${port}/echo/hello?name=portico`);
       assert.equal(echo.status, 200);
@@ -41,8 +55,7 @@ describe("npm start (the quickstart)", () => {
       assert.equal((await fetch(`http://127.0.0.1:${port}/orders/42`, { method: "DELETE" })).status, 405);
       assert.equal((await fetch(`http://127.0.0.1:${management}/readyz`)).status, 200);
     } finally {
-      child.kill("SIGTERM");
-      await exited;
+      await demo.stop();
     }
   });
 });
@@ -101,24 +114,9 @@ describe("docs/consumers.md's worked example", { timeout: 60_000 }, () => {
   });
 
   it("answers them as the page says, on the example configuration with the demo backend", async () => {
-    const port = await freePort();
-    const management = await freePort();
-    const [cmd, ...args] = scriptCommand(join(ROOT, "runtime/demo/start.ts"));
-    const child = spawn(cmd!, [...args, "config/examples/consumers.yaml"], {
-      cwd: ROOT,
-      env: { ...process.env, PORTICO_NET_SERVER_HTTP_PORT: String(port), PORTICO_NET_MANAGEMENT_PORT: String(management) },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout!.on("data", (d) => (output += d));
-    child.stderr!.on("data", (d) => (output += d));
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    const demo = await startDemo("config/examples/consumers.yaml", "Ctrl-C stops");
+    const { port } = demo;
     try {
-      const deadline = Date.now() + 20_000;
-      while (!output.includes("Ctrl-C stops")) {
-        if (child.exitCode !== null || Date.now() > deadline) assert.fail(`the example did not start:\n${output}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
       const secret = "cG9ydGljby1kZW1vLXNpZ25pbmcta2V5LTMyYnl0ZXM=";
       for (const call of CALLS) {
         const headers: Record<string, string> = {};
@@ -137,13 +135,12 @@ describe("docs/consumers.md's worked example", { timeout: 60_000 }, () => {
           assert.equal(body.type, call.token ? "urn:portico:problem:jwt-invalid" : "urn:portico:problem:jwt-missing");
         }
       }
-      assert.ok(!output.includes(secret), "the secret named value is never printed");
-      assert.ok(!output.includes(DEMO_TOKEN.split(".")[2]!), "no token is printed");
-      assert.ok(!output.includes(secret), "the secret named value is never printed");
-      assert.ok(!output.includes(DEMO_TOKEN.split(".")[2]!), "no token is printed");
+      assert.ok(!demo.output().includes(secret), "the secret named value is never printed");
+      assert.ok(!demo.output().includes(DEMO_TOKEN.split(".")[2]!), "no token is printed");
+      assert.ok(!demo.output().includes(secret), "the secret named value is never printed");
+      assert.ok(!demo.output().includes(DEMO_TOKEN.split(".")[2]!), "no token is printed");
     } finally {
-      child.kill("SIGTERM");
-      await exited;
+      await demo.stop();
     }
   });
 });
