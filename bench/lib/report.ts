@@ -95,7 +95,7 @@ export function markdownTable(results: readonly ArmResult[]): string {
   return lines.join("\n");
 }
 
-/** A Markdown table from a header row and rows of cells (the formatter pads it when it lands in RESULTS.md). */
+/** A Markdown table from a header row and rows of cells (the formatter pads it when it lands in bench/RESULTS.md). */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   return [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }
