@@ -9,7 +9,8 @@ import { validateConfig } from "../config/schema/validate.ts";
 import { MIN_KEY_LENGTH, SubscriptionKey, type SubscriptionKeyConfig } from "../config/schema/consumers.ts";
 import { confineToFolder } from "./confine.ts";
 import { moduleShapeProblem, type ModuleStore } from "./modules.ts";
-import { hashSubscriptionKey, KEY_FIELDS, KEY_SLOTS, NO_STORED_KEYS, type SubscriptionKeys } from "./subscriptions.ts";
+import { hashSubscriptionKey, NO_STORED_KEYS, type SubscriptionKeys } from "./subscriptions.ts";
+import { effectiveKeys } from "./subscription-notices.ts";
 
 /** Top-level keys whose lists are concatenated across files, and whose maps are merged. */
 const LIST_KEYS = new Set(["apis", "hostnames", "products", "subscriptions"]);
@@ -424,60 +425,11 @@ function usedPolicies(sections: Record<string, unknown> | undefined, into: Set<s
   }
 }
 
-/** The keyed hashes a subscription's keys have in views: a key stored by the CLI replaces one written in the configuration. */
-function effectiveKeys(desired: DesiredConfig, index: number, stored: SubscriptionKeys): YamlKeyHashes {
-  const byCli = stored.byName.get(desired.config.subscriptions[index]!.name);
-  const keys: { primaryKey?: string; secondaryKey?: string } = { ...desired.subscriptionKeys[index] };
-  for (const slot of KEY_SLOTS) {
-    const hash = byCli?.[slot]?.hash;
-    if (hash !== undefined) keys[KEY_FIELDS[slot]] = hash;
-  }
-  return keys;
-}
-
 /** Whether a subscription's scope reaches one of `apis` (the names of a view's APIs). */
 function reaches(scope: string, apis: ReadonlySet<string>, productApis: ReadonlyMap<string, readonly string[]>): boolean {
   if (scope === "all-apis") return apis.size > 0;
   if (scope.startsWith("api:")) return apis.has(scope.slice("api:".length));
   return (productApis.get(scope.slice("product:".length)) ?? []).some((name) => apis.has(name));
-}
-
-/** What an operator should know about subscriptions and their keys: one line per subscription, never a key. */
-export interface SubscriptionNotice {
-  readonly subscription: string;
-  readonly message: string;
-}
-
-/**
- * Subscriptions that can pass no request (no key in the configuration and none stored), keys stored
- * by the CLI that replace keys written in the configuration, and stored keys of names the
- * configuration does not have (unused until it does).
- */
-export function subscriptionNotices(desired: DesiredConfig, stored: SubscriptionKeys): SubscriptionNotice[] {
-  const notices: SubscriptionNotice[] = [];
-  const names = new Set<string>();
-  desired.config.subscriptions.forEach((subscription, i) => {
-    names.add(subscription.name);
-    const keys = effectiveKeys(desired, i, stored);
-    if (keys.primaryKey === undefined && keys.secondaryKey === undefined) {
-      notices.push({
-        subscription: subscription.name,
-        message: `subscription has no keys, so it can pass no request: give it keys with portico subscription create --name ${subscription.name}`,
-      });
-    }
-    for (const slot of KEY_SLOTS) {
-      if (desired.subscriptionKeys[i]?.[KEY_FIELDS[slot]] !== undefined && stored.byName.get(subscription.name)?.[slot] !== undefined) {
-        notices.push({
-          subscription: subscription.name,
-          message: `the ${slot} key stored by portico subscription replaces the ${KEY_FIELDS[slot]} written in the configuration`,
-        });
-      }
-    }
-  });
-  for (const name of stored.byName.keys()) {
-    if (!names.has(name)) notices.push({ subscription: name, message: "stored keys of a subscription the desired configuration does not have: unused" });
-  }
-  return notices;
 }
 
 /**
