@@ -89,6 +89,7 @@ const size = (min: number, max: number, example: string) => {
 };
 
 function showSize(bytes: number): string {
+  if (bytes === 0) return "0";
   for (const unit of ["GiB", "MiB", "KiB"]) if (bytes % SIZE_UNITS[unit]! === 0) return `${bytes / SIZE_UNITS[unit]!}${unit}`;
   return `${bytes}B`;
 }
@@ -111,6 +112,56 @@ const text = z
   .pipe(z.string().min(1, "expected a non-empty value"));
 const oneOf = <const T extends string>(values: readonly [T, ...T[]]) =>
   z.string().refine((v): v is T => (values as readonly string[]).includes(v), `expected one of ${values.join(", ")}`) as unknown as z.ZodType<T>;
+
+/** `name=value` pairs separated by commas (as `OTEL_EXPORTER_OTLP_HEADERS`), values percent-decoded. */
+const headerList = z.string().transform((v, ctx) => {
+  const headers: Record<string, string> = {};
+  for (const pair of v.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const at = pair.indexOf("=");
+    const name = at > 0 ? pair.slice(0, at).trim().toLowerCase() : "";
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) {
+      ctx.addIssue({ code: "custom", message: "expected name=value pairs separated by commas, such as api-key=..." });
+      return z.NEVER;
+    }
+    let value = pair.slice(at + 1).trim();
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      // Not percent-encoded: taken as written.
+    }
+    headers[name] = value;
+  }
+  return headers as Readonly<Record<string, string>>;
+});
+
+/** A header name (a token), lower-cased. */
+const headerName = z.string().refine((v) => /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(v), "expected a header name such as trace-id").transform((v) =>
+  v.toLowerCase()
+);
+
+/** A fraction from 0 to 1, such as 0.01 for one in a hundred. */
+const ratio = z.union([z.number(), z.string()], { error: "expected a number from 0 to 1, such as 0.01" }).transform((v, ctx) => {
+  const n = typeof v === "number" ? v : /^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(v) ? Number(v) : NaN;
+  if (!(n >= 0 && n <= 1)) {
+    ctx.addIssue({ code: "custom", message: "expected a number from 0 to 1, such as 0.01" });
+    return z.NEVER;
+  }
+  return n;
+});
+
+/** Default bucket bounds of the duration histograms, in milliseconds (sub-millisecond ones for the gateway's own time). */
+const DEFAULT_BUCKETS_MS: readonly number[] = [0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+/** Histogram bucket bounds in milliseconds (APIM's unit): positive numbers in increasing order, separated by commas. */
+const buckets = z.union([z.string(), z.array(z.number())], { error: "expected increasing positive numbers of milliseconds, such as 5,10,25,50" })
+  .transform((v, ctx) => {
+    const bounds = (Array.isArray(v) ? v : v.split(",").map((s) => s.trim()).filter(Boolean).map((s) => /^\d+(\.\d+)?$/.test(s) ? Number(s) : NaN));
+    if (bounds.length === 0 || bounds.some((b, i) => !(b > 0) || !Number.isFinite(b) || (i > 0 && b <= bounds[i - 1]!))) {
+      ctx.addIssue({ code: "custom", message: "expected increasing positive numbers of milliseconds, such as 5,10,25,50" });
+      return z.NEVER;
+    }
+    return bounds as readonly number[];
+  });
 
 /** Every gateway setting: its parser and its default. Names are fixed by the interface contract (docs/design/contract.md). */
 const SPECS = {
@@ -137,15 +188,46 @@ const SPECS = {
   "net.server.path.encoded-separators": { schema: oneOf(["keep", "reject", "decode"]), default: () => "keep" as const },
   "net.management.bind-address": { schema: text, default: () => "0.0.0.0" },
   "net.management.port": { schema: port, default: () => 8090 },
-  "telemetry.metrics.otlp.endpoint": { schema: url(["http:", "https:"]), default: () => undefined },
+  // Telemetry (docs/observability.md). The OTLP endpoint was `telemetry.metrics.otlp.endpoint` in the
+  // contract, still accepted as an alias (ALIASES below), as are APIM's `observability.opentelemetry.*`.
+  "telemetry.otlp.endpoint": { schema: url(["http:", "https:"]), default: () => undefined },
+  "telemetry.otlp.enabled": { schema: bool, default: () => true },
+  "telemetry.otlp.protocol": { schema: oneOf(["http/protobuf", "http/json"]), default: () => "http/protobuf" as const },
+  "telemetry.otlp.headers": { schema: headerList, default: () => ({}) as Readonly<Record<string, string>>, secret: true },
+  "telemetry.otlp.timeout": { schema: duration, default: () => 10_000 },
+  "telemetry.otlp.spool.path": { schema: text, default: () => "./.portico/spool" },
+  "telemetry.otlp.spool.max-bytes": { schema: size(0, 64 * 1024 ** 3, "64MiB"), default: () => 64 * 1024 ** 2 },
   "telemetry.metrics.prometheus.enabled": { schema: bool, default: () => true },
+  "telemetry.metrics.export-interval": { schema: duration, default: () => 60_000 },
+  "telemetry.metrics.histogram.buckets": { schema: buckets, default: () => DEFAULT_BUCKETS_MS },
+  "telemetry.metrics.system.enabled": { schema: bool, default: () => true },
+  "telemetry.metrics.subscription-attribute": { schema: bool, default: () => false },
+  "telemetry.traces.sampling": { schema: ratio, default: () => 1 },
+  "telemetry.traces.trust-parent": { schema: bool, default: () => false },
+  "telemetry.traces.response-header": { schema: headerName, default: () => undefined },
   "telemetry.logs.std": { schema: oneOf(["json", "text", "none"]), default: () => "json" as const },
+  "telemetry.logs.std.level": { schema: oneOf(["debug", "info", "warn", "error"]), default: () => "info" as const },
+  "telemetry.logs.otlp.enabled": { schema: bool, default: () => false },
+  "telemetry.logs.buffer": { schema: size(64 * 1024, 1024 ** 3, "4MiB"), default: () => 4 * 1024 ** 2 },
   "cache.redis.url": { schema: url(["redis:", "rediss:"]), default: () => undefined },
   // Bounds on what clients can make the gateway hold (additions to the contract; see docs/limits.md).
   "policy.state.max-bytes": { schema: size(1024 ** 2, 64 * 1024 ** 3, "64MiB"), default: () => 64 * 1024 ** 2 },
   "policy.body.max-buffered": { schema: size(1024 ** 2, 64 * 1024 ** 3, "64MiB"), default: () => 64 * 1024 ** 2 },
   "net.client.tls.max-pools": { schema: count(1, 100_000), default: () => 256 },
 } as const satisfies Record<string, { schema: z.ZodType; default: () => unknown; secret?: boolean }>;
+
+/**
+ * Other names accepted for a setting: the contract's first name for the OTLP endpoint, and the keys
+ * of APIM's self-hosted gateway, so an APIM operator's settings work unchanged. Either spelling
+ * works in the file and as a `PORTICO_*` variable; giving both with different values is an error.
+ */
+export const ALIASES = {
+  "telemetry.metrics.otlp.endpoint": "telemetry.otlp.endpoint",
+  "observability.opentelemetry.collector.uri": "telemetry.otlp.endpoint",
+  "observability.opentelemetry.enabled": "telemetry.otlp.enabled",
+  "observability.opentelemetry.histogram.buckets": "telemetry.metrics.histogram.buckets",
+  "observability.opentelemetry.system-metrics.enabled": "telemetry.metrics.system.enabled",
+} as const satisfies Record<string, keyof typeof SPECS>;
 
 /** A settings key, e.g. `net.server.http.port`. */
 export type SettingKey = keyof typeof SPECS;
@@ -161,11 +243,20 @@ export function envName(key: string): string {
   return `PORTICO_${key.toUpperCase().replace(/[.-]/g, "_")}`;
 }
 
+function holdsOnlySettings(prefix: string, map: object): boolean {
+  return Object.keys(map).every((key) => `${prefix}.${key}` in SPECS);
+}
+
 /** Flattens a nested YAML map (`net: {server: ...}`) into dotted keys, so both spellings work in a settings file. */
 function flatten(input: Record<string, unknown>, prefix = "", out: Record<string, unknown> = {}): Record<string, unknown> {
   for (const [key, value] of Object.entries(input)) {
     const dotted = prefix ? `${prefix}.${key}` : key;
-    if (value !== null && typeof value === "object" && !Array.isArray(value) && !(dotted in SPECS)) flatten(value as Record<string, unknown>, dotted, out);
+    // A map nests, even under a setting's own name when it holds only settings (`std: { level: debug }`
+    // under `telemetry.logs` is `telemetry.logs.std.level`); any other map under a setting is that
+    // setting's (bad) value, reported as such.
+    if (value !== null && typeof value === "object" && !Array.isArray(value) && (!(dotted in SPECS) || holdsOnlySettings(dotted, value))) {
+      flatten(value as Record<string, unknown>, dotted, out);
+    }
     else out[dotted] = value;
   }
   return out;
@@ -193,23 +284,35 @@ export function resolveSettings(
 ): SettingsResult {
   const problems: Problem[] = [];
   const warnings: string[] = [];
-  const raw = new Map<string, { value: unknown; from: string }>();
+  const raw = new Map<string, { value: unknown; from: string; spelled: string }>();
 
+  // A value given under a key and under an alias of it, at the same level (file or environment), must agree.
+  const set = (key: SettingKey, value: unknown, from: string, spelled: string) => {
+    const before = raw.get(key);
+    if (before && before.from === from && before.spelled !== spelled && showValue(before.value) !== showValue(value)) {
+      problems.push({ path: key, message: `given twice with different values, as ${before.spelled} and as ${spelled} (use one name)` });
+    }
+    raw.set(key, { value, from, spelled });
+  };
   for (const [key, value] of Object.entries(flatten(file ?? {}))) {
-    if (!(key in SPECS)) {
-      const hint = suggest(key, SETTING_KEYS);
+    const canonical = key in SPECS ? key as SettingKey : ALIASES[key as keyof typeof ALIASES];
+    if (!canonical) {
+      const hint = suggest(key, [...SETTING_KEYS, ...Object.keys(ALIASES)]);
       problems.push({ path: key, message: `unknown setting${hint ? ` (did you mean "${hint}"?)` : ""}` });
-    } else raw.set(key, { value, from: "settings file" });
+    } else set(canonical, value, "settings file", key);
   }
-  const envKeys = new Map(SETTING_KEYS.map((k) => [envName(k), k]));
+  const envKeys = new Map<string, SettingKey>([
+    ...SETTING_KEYS.map((k) => [envName(k), k] as const),
+    ...Object.entries(ALIASES).map(([alias, k]) => [envName(alias), k] as const),
+  ]);
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith("PORTICO_") || value === undefined) continue;
     const key = envKeys.get(name);
     // An empty variable counts as unset (as `FOO=` in a compose file means): it must not hide the file's value.
     if (!key) warnings.push(`environment variable ${name} is not a Portico setting and is ignored`);
-    else if (value !== "") raw.set(key, { value, from: name });
+    else if (value !== "") set(key, value, "environment", name);
   }
-  for (const [key, value] of Object.entries(overrides)) raw.set(key, { value, from: "override" });
+  for (const [key, value] of Object.entries(overrides)) raw.set(key, { value, from: "override", spelled: key });
 
   const settings: Record<string, unknown> = {};
   for (const key of SETTING_KEYS) {
@@ -223,7 +326,7 @@ export function resolveSettings(
     if (parsed.success) settings[key] = parsed.data;
     else {
       const seen = spec.secret ? "a value that is not shown" : showValue(given.value);
-      const origin = given.from === "settings file" ? "" : ` (from ${given.from})`;
+      const origin = given.from === "settings file" ? (given.spelled === key ? "" : ` (as ${given.spelled})`) : ` (from ${given.from === "environment" ? given.spelled : given.from})`;
       problems.push({ path: key, message: `${parsed.error.issues[0]!.message.replace(/^Invalid input: /, "")}${origin} (got ${seen})` });
     }
   }

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { formatProblem } from "./problems.ts";
-import { envName, resolveSettings, SETTING_KEYS, type Settings } from "./settings.ts";
+import { ALIASES, envName, resolveSettings, SETTING_KEYS, type Settings } from "./settings.ts";
 
 function settingsOf(file: Record<string, unknown> | undefined, env: Record<string, string | undefined> = {}): Settings {
   const result = resolveSettings(file, env);
@@ -52,7 +52,8 @@ describe("envName", () => {
 
 describe("resolveSettings: defaults", () => {
   it("knows every key of the contract", () => {
-    for (const key of CONTRACT_KEYS) assert.ok((SETTING_KEYS as string[]).includes(key), `missing setting ${key}`);
+    // A contract key renamed since is still accepted under its first name (an alias).
+    for (const key of CONTRACT_KEYS) assert.ok((SETTING_KEYS as string[]).includes(key) || key in ALIASES, `missing setting ${key}`);
   });
 
   it("uses the contract's defaults when nothing is given", () => {
@@ -69,7 +70,7 @@ describe("resolveSettings: defaults", () => {
     assert.equal(settings["net.server.tls.min-version"], "TLSv1.2");
     assert.equal(settings["net.server.tls.ciphers.allowed-suites"], undefined);
     assert.equal(settings["net.client.tls.ciphers.allowed-suites"], undefined);
-    assert.equal(settings["telemetry.metrics.otlp.endpoint"], undefined);
+    assert.equal(settings["telemetry.otlp.endpoint"], undefined);
     assert.equal(settings["telemetry.metrics.prometheus.enabled"], true);
     assert.equal(settings["telemetry.logs.std"], "json");
     assert.equal(settings["net.management.port"], 8090);
@@ -181,9 +182,25 @@ describe("resolveSettings: environment variables", () => {
       "net.server.path.encoded-separators": ["decode", "decode"],
       "net.management.bind-address": ["::1", "::1"],
       "net.management.port": ["0", 0],
-      "telemetry.metrics.otlp.endpoint": ["http://otel:4318", "http://otel:4318"],
+      "telemetry.otlp.endpoint": ["http://otel:4318", "http://otel:4318"],
+      "telemetry.otlp.enabled": ["no", false],
+      "telemetry.otlp.protocol": ["http/json", "http/json"],
+      "telemetry.otlp.headers": ["Api-Key=a%2Cb, x-tenant = t1", { "api-key": "a,b", "x-tenant": "t1" }],
+      "telemetry.otlp.timeout": ["2s", 2_000],
+      "telemetry.otlp.spool.path": ["/var/spool/portico", "/var/spool/portico"],
+      "telemetry.otlp.spool.max-bytes": ["0", 0],
       "telemetry.metrics.prometheus.enabled": ["off", false],
+      "telemetry.metrics.export-interval": ["15s", 15_000],
+      "telemetry.metrics.histogram.buckets": ["5, 10,25.5", [5, 10, 25.5]],
+      "telemetry.metrics.system.enabled": ["false", false],
+      "telemetry.metrics.subscription-attribute": ["true", true],
+      "telemetry.traces.sampling": ["0.01", 0.01],
+      "telemetry.traces.trust-parent": ["yes", true],
+      "telemetry.traces.response-header": ["Trace-Id", "trace-id"],
       "telemetry.logs.std": ["none", "none"],
+      "telemetry.logs.std.level": ["warn", "warn"],
+      "telemetry.logs.otlp.enabled": ["on", true],
+      "telemetry.logs.buffer": ["1MiB", 1024 * 1024],
       "cache.redis.url": ["redis://r:6379/0", "redis://r:6379/0"],
       "policy.state.max-bytes": ["512MiB", 512 * 1024 * 1024],
       "policy.body.max-buffered": ["2097152", 2 * 1024 * 1024],
@@ -233,6 +250,51 @@ describe("resolveSettings: environment variables", () => {
     assert.ok(!result.warnings.join("\n").includes("t0p-s3cret"));
     assert.equal(result.settings["net.server.http.port"], 8080);
     assert.equal(result.settings["gateway.name"], hostname());
+  });
+});
+
+describe("resolveSettings: other names", () => {
+  it("takes the contract's first name for the OTLP endpoint and APIM's observability keys, in the file and as variables", () => {
+    const fromFile = settingsOf({
+      telemetry: { metrics: { otlp: { endpoint: "http://old:4318" } } },
+      observability: { opentelemetry: { enabled: false, histogram: { buckets: "5,10" }, "system-metrics": { enabled: "false" } } },
+    });
+    assert.equal(fromFile["telemetry.otlp.endpoint"], "http://old:4318");
+    assert.equal(fromFile["telemetry.otlp.enabled"], false);
+    assert.deepEqual(fromFile["telemetry.metrics.histogram.buckets"], [5, 10]);
+    assert.equal(fromFile["telemetry.metrics.system.enabled"], false);
+    const fromEnv = settingsOf(undefined, { PORTICO_OBSERVABILITY_OPENTELEMETRY_COLLECTOR_URI: "https://collector:4318" });
+    assert.equal(fromEnv["telemetry.otlp.endpoint"], "https://collector:4318");
+  });
+
+  it("refuses a key and its alias given different values at the same level, and names the alias in a bad value", () => {
+    assert.deepEqual(
+      problemsOf({ "telemetry.otlp.endpoint": "http://a:4318", "observability.opentelemetry.collector.uri": "http://b:4318" }),
+      ["telemetry.otlp.endpoint: given twice with different values, as telemetry.otlp.endpoint and as observability.opentelemetry.collector.uri (use one name)"],
+    );
+    assert.deepEqual(problemsOf({ "observability.opentelemetry.enabled": "maybe" }), [
+      'telemetry.otlp.enabled: expected true or false (as observability.opentelemetry.enabled) (got "maybe")',
+    ]);
+    // The environment still wins over the file, whichever name each uses.
+    const settings = settingsOf({ "telemetry.otlp.endpoint": "http://a:4318" }, { PORTICO_TELEMETRY_METRICS_OTLP_ENDPOINT: "http://b:4318" });
+    assert.equal(settings["telemetry.otlp.endpoint"], "http://b:4318");
+  });
+
+  it("nests a map under a key that is also a setting's name (telemetry.logs.std and telemetry.logs.std.level)", () => {
+    const settings = settingsOf({ telemetry: { logs: { std: { level: "debug" } } } });
+    assert.equal(settings["telemetry.logs.std.level"], "debug");
+    assert.equal(settings["telemetry.logs.std"], "json");
+  });
+
+  it("refuses bad buckets, ratios and header lists, never echoing header values", () => {
+    assert.deepEqual(problemsOf({ "telemetry.metrics.histogram.buckets": "10,5", "telemetry.traces.sampling": 1.5 }), [
+      'telemetry.metrics.histogram.buckets: expected increasing positive numbers of milliseconds, such as 5,10,25,50 (got "10,5")',
+      "telemetry.traces.sampling: expected a number from 0 to 1, such as 0.01 (got 1.5)",
+    ]);
+    const problems = problemsOf(undefined, { PORTICO_TELEMETRY_OTLP_HEADERS: "secret-token-without-a-name" });
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /^telemetry\.otlp\.headers: expected name=value pairs/);
+    assert.ok(!problems[0]!.includes("secret-token"));
   });
 });
 
