@@ -155,7 +155,7 @@ const DEFAULT_BUCKETS_MS: readonly number[] = [0.25, 0.5, 1, 2.5, 5, 10, 25, 50,
 /** Histogram bucket bounds in milliseconds (APIM's unit): positive numbers in increasing order, separated by commas. */
 const buckets = z.union([z.string(), z.array(z.number())], { error: "expected increasing positive numbers of milliseconds, such as 5,10,25,50" })
   .transform((v, ctx) => {
-    const bounds = (Array.isArray(v) ? v : v.split(",").map((s) => s.trim()).filter(Boolean).map((s) => /^\d+(\.\d+)?$/.test(s) ? Number(s) : NaN));
+    const bounds = Array.isArray(v) ? v : v.split(",").map((s) => s.trim()).filter(Boolean).map((s) => /^\d+(\.\d+)?$/.test(s) ? Number(s) : NaN);
     if (bounds.length === 0 || bounds.some((b, i) => !(b > 0) || !Number.isFinite(b) || (i > 0 && b <= bounds[i - 1]!))) {
       ctx.addIssue({ code: "custom", message: "expected increasing positive numbers of milliseconds, such as 5,10,25,50" });
       return z.NEVER;
@@ -256,8 +256,7 @@ function flatten(input: Record<string, unknown>, prefix = "", out: Record<string
     // setting's (bad) value, reported as such.
     if (value !== null && typeof value === "object" && !Array.isArray(value) && (!(dotted in SPECS) || holdsOnlySettings(dotted, value))) {
       flatten(value as Record<string, unknown>, dotted, out);
-    }
-    else out[dotted] = value;
+    } else out[dotted] = value;
   }
   return out;
 }
@@ -326,7 +325,9 @@ export function resolveSettings(
     if (parsed.success) settings[key] = parsed.data;
     else {
       const seen = spec.secret ? "a value that is not shown" : showValue(given.value);
-      const origin = given.from === "settings file" ? (given.spelled === key ? "" : ` (as ${given.spelled})`) : ` (from ${given.from === "environment" ? given.spelled : given.from})`;
+      const origin = given.from === "settings file"
+        ? (given.spelled === key ? "" : ` (as ${given.spelled})`)
+        : ` (from ${given.from === "environment" ? given.spelled : given.from})`;
       problems.push({ path: key, message: `${parsed.error.issues[0]!.message.replace(/^Invalid input: /, "")}${origin} (got ${seen})` });
     }
   }

@@ -67,6 +67,7 @@ export async function gatewayCommand(args: string[]): Promise<Gateway> {
       configFile: values.config,
       name: values.config ? undefined : gatewayName(settings, given),
       version: version(),
+      given,
     });
   } catch (error) {
     if (error instanceof StartupError) throw new CliError(error.message, EXIT.invalid, error.problems);

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { BackupStore } from "../../config/backup.ts";
-import type { Settings } from "../../config/schema/settings.ts";
+import type { SettingKey, Settings } from "../../config/schema/settings.ts";
 import { ControlPlaneClient, plainHttpEndpoint } from "../../config/source/control-plane.ts";
 import { type FileWatch, readConfigFile, watchConfigFile } from "../../config/source/file.ts";
 import type { Logger } from "../observability/log.ts";
@@ -17,6 +17,8 @@ import { ControlPlaneSync } from "./sync.ts";
 import { resolveClientTls, resolveServerTls } from "../tls/limits.ts";
 import { trafficApp } from "./traffic.ts";
 import { redactingLogger } from "../observability/redact.ts";
+import { type Env, Telemetry } from "../observability/telemetry.ts";
+import type { OtlpEvent } from "../observability/otlp/exporters.ts";
 import { describeError } from "../../config/schema/problems.ts";
 
 /** A configuration problem that stops a gateway from starting; every problem is listed. */
@@ -41,6 +43,10 @@ export interface GatewayOptions {
   readonly name?: string;
   /** Version reported in heartbeats. */
   readonly version?: string;
+  /** Settings given explicitly rather than by default (they win over `OTEL_*` variables); none when undefined. */
+  readonly given?: ReadonlySet<SettingKey>;
+  /** The environment the standard `OTEL_*` variables are read from (default: the process's). */
+  readonly env?: Env;
 }
 
 /** A running gateway. */
@@ -150,7 +156,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { settings, adapter, configFile } = options;
   // Every line the gateway writes from here on has the live configuration's secret named values redacted.
   const live: { holder?: PipelineHolder } = {};
-  const logger = redactingLogger(options.logger, () => live.holder?.current?.snapshot.secrets);
+  const made = Telemetry.create({
+    settings,
+    given: options.given ?? new Set(),
+    env: options.env ?? process.env,
+    version: options.version ?? "dev",
+    runtime: `${adapter.runtime} ${adapter.version}`,
+    gateway: options.name ?? settings["gateway.name"],
+    onExportEvent: (event) => exportEvents(event),
+    fetch: adapter.createFetch({}),
+  });
+  if (made.problems) throw new StartupError("telemetry settings cannot be honoured", made.problems);
+  const telemetry = made.telemetry;
+  const logger = redactingLogger(teeLogger(options.logger, telemetry.otlpLogSink), () => live.holder?.current?.snapshot.secrets);
+  const exportEvents = otlpEventLog(logger);
   const metrics = new GatewayMetrics();
   // Built-ins run on the host (validate-jwt) fetch their keys with the gateway's own fetch, and log and count here.
   const holder = new PipelineHolder({ fetch: adapter.createFetch({}), logger, metrics });
@@ -178,6 +197,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     upstream,
     logger,
     metrics,
+    telemetry,
     bodies,
     buffers,
     state,
@@ -232,14 +252,51 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         await Promise.all([...servers.map((s) => s.close()), https?.close()]);
         bodies.close();
         await upstream.close();
+        await telemetry.shutdown();
       },
     };
   } catch (error) {
     feed.stop();
     await Promise.all([...servers.map((s) => s.close(true)), https?.close(true)]);
     await upstream.close();
+    await telemetry.shutdown();
     throw error;
   }
+}
+
+/**
+ * A logger that also hands every line to `sink` (OTLP log export) when there is one. Lines reach
+ * the sink even when stdout logging is off (`telemetry.logs.std: none`), so its format then reads
+ * `json` for callers that skip building fields for a silent logger.
+ */
+function teeLogger(inner: Logger, sink: ((level: string, message: string, fields: Record<string, unknown> | undefined) => void) | undefined): Logger {
+  if (!sink) return inner;
+  return {
+    format: inner.format === "none" ? "json" : inner.format,
+    info: (message, fields) => (inner.info(message, fields), sink("info", message, fields)),
+    warn: (message, fields) => (inner.warn(message, fields), sink("warn", message, fields)),
+    error: (message, fields) => (inner.error(message, fields), sink("error", message, fields)),
+    access: (fields) => (inner.access(fields), sink("access", "request", fields)),
+  };
+}
+
+/**
+ * Logs what happens to OTLP batches without flooding: one warning when the collector stops taking
+ * them (they go to the spool), one line when spooled batches are delivered again, every loss.
+ */
+function otlpEventLog(logger: Logger): (event: OtlpEvent) => void {
+  let spooling = false;
+  return (event) => {
+    if (event.type === "spooled" && !spooling) {
+      spooling = true;
+      logger.warn("the OTLP endpoint is not taking telemetry; batches are spooled to disk until it does", { signal: event.signal, reason: event.reason });
+    } else if (event.type === "replayed" && spooling) {
+      spooling = false;
+      logger.info("the OTLP endpoint takes telemetry again; spooled batches are being delivered", { signal: event.signal });
+    } else if (event.type === "dropped") {
+      logger.warn("OTLP telemetry batches dropped", { signal: event.signal, batches: event.batches, reason: event.reason });
+    }
+  };
 }
 
 /**

@@ -5,6 +5,7 @@ import { framingProblem } from "../http/framing.ts";
 import { type EncodedSeparators, isValidAuthority, requestTarget } from "../http/target.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
+import { RequestRecord, type RequestTelemetry } from "../observability/request-record.ts";
 import type { PipelineHolder } from "../pipeline/pipeline.ts";
 import type { BodyBuffers } from "../policy/body.ts";
 import type { PolicyStateStore } from "../policy/state.ts";
@@ -30,6 +31,8 @@ export interface TrafficDeps {
   readonly upstream: UpstreamClient;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
+  /** Per-request metrics, traces and request ids (runtime/observability/request-record.ts). */
+  readonly telemetry: RequestTelemetry;
   /** Protocol of the listener this app serves: `http` or `https`. */
   readonly proto: "http" | "https";
   /** The cap on bodies buffered for policies, shared by every listener of the process. */
@@ -51,15 +54,30 @@ function isIdempotent(method: string): boolean {
 
 /** The response with `Connection: close`, so the runtime closes the connection once it is sent. */
 function closing(response: Response): Response {
+  return withHeader(response, "connection", "close");
+}
+
+/** The response with one header set; headers of a response from `fetch` are immutable, and are then copied. */
+function withHeader(response: Response, name: string, value: string): Response {
   try {
-    response.headers.set("connection", "close");
+    response.headers.set(name, value);
     return response;
   } catch {
-    // Headers of a response from `fetch` are immutable: copy them.
     const headers = new Headers(response.headers);
-    headers.set("connection", "close");
+    headers.set(name, value);
     return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
   }
+}
+
+/** A body's declared length (Content-Length), or -1 when it is not declared (streamed, or no body). */
+function declaredLength(headers: Headers): number {
+  const value = headers.get("content-length");
+  return value === null ? -1 : Number(value);
+}
+
+/** Milliseconds to three decimals (microseconds), as access lines carry them. */
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
 }
 
 /** Normalises IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) to plain IPv4. */
@@ -73,19 +91,24 @@ function plainIp(address: string): string {
  * counted and (when enabled) logged.
  */
 export function trafficApp(deps: TrafficDeps): Hono {
-  const { holder, adapter, upstream, logger, metrics, proto, bodies, buffers, state, keepAliveMs, separators } = deps;
+  const { holder, adapter, upstream, logger, metrics, telemetry, proto, bodies, buffers, state, keepAliveMs, separators } = deps;
+  const { requests, tracing } = telemetry;
+  const traceHeader = tracing?.options.responseHeader;
   const reporting = { logger, metrics, bodies: buffers };
 
   async function handle(request: Request, env: unknown): Promise<Response> {
     const started = performance.now();
     const pipeline = holder.current;
-    let api: string | undefined;
-    let operation: string | undefined;
+    const record = new RequestRecord(request.method, telemetry.nextRequestId());
+    requests.active += 1;
     let response: Response;
     let clientBody: WatchedBody | undefined;
     let refused = false;
     let raisedIdle = false;
     const { path, search, authority, encodedSeparator } = requestTarget(request.url, separators);
+    const clientIp = plainIp(adapter.clientAddress(request, env));
+    const trace = tracing?.start(request.method, request.headers, proto, authority, path, clientIp);
+    record.trace = trace;
     // The pipeline is read once: a swap during this request does not affect it, and the replaced
     // pipeline's policy instances are closed only after every request that entered it has left.
     pipeline?.enter();
@@ -108,8 +131,10 @@ export function trafficApp(deps: TrafficDeps): Hono {
       if ("miss" in route) {
         throw route.miss === "no-route" ? new HttpProblem("no-route") : new HttpProblem("method-not-allowed", { headers: { allow: route.allow.join(", ") } });
       }
-      api = route.api.name;
-      operation = route.operation?.name;
+      const api = route.api.name;
+      const operation = route.operation?.name;
+      record.api = api;
+      record.operation = operation;
       const target = route.api.target;
       // The subscription key (docs/consumers.md): who calls, and through which product.
       let caller: Caller | undefined;
@@ -122,6 +147,9 @@ export function trafficApp(deps: TrafficDeps): Hono {
         caller = pipeline.keys.check(target.api, presented.key, Date.now());
       }
       const product = caller?.product;
+      record.product = product;
+      record.subscription = caller?.subscription?.name;
+      trace?.routed(request.method, api, operation, product);
       const chains = route.operation
         ? ((product && target.operationProductChains[route.operation.index]!.get(product)) || target.operationChains[route.operation.index]!)
         : ((product && target.productChains.get(product)) || target.chains);
@@ -141,7 +169,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
         rest: route.rest,
         search: forwardedSearch,
         path,
-        client: { ip: plainIp(adapter.clientAddress(request, env)), proto, host: authority },
+        client: { ip: clientIp, proto, host: authority },
         chains,
         caller,
         dropHeader: keyHeader,
@@ -152,9 +180,10 @@ export function trafficApp(deps: TrafficDeps): Hono {
         urlBackends: pipeline.urlBackends,
         state,
         clientCertificate: proto === "https" ? negotiatedCertificate(adapter, env, pipeline.certificates) : undefined,
+        record,
       });
     } catch (error) {
-      response = problemFor(error, logger, path);
+      response = problemFor(error, logger, path, trace?.traceId);
     } finally {
       pipeline?.leave();
       if (raisedIdle) adapter.setIdleTimeout!(request, env, keepAliveMs);
@@ -166,14 +195,38 @@ export function trafficApp(deps: TrafficDeps): Hono {
       if (!clientBody.finished) response = closing(response);
     } else if (refused) response = closing(response);
     metrics.countResponse(response.status);
+    requests.active -= 1;
+    record.status = response.status;
+    record.totalMs = performance.now() - started;
+    record.requestBytes = declaredLength(request.headers);
+    record.responseBytes = declaredLength(response.headers);
+    requests.record(record);
+    if (record.upstreamError !== undefined) requests.upstreamFailed(record.backend!, record.upstreamError);
+    if (trace) {
+      trace.end(response.status);
+      if (traceHeader) response = withHeader(response, traceHeader, trace.traceId);
+    }
     if (logger.format !== "none") {
       logger.access({
+        traceId: trace?.traceId,
+        requestId: record.requestId,
+        clientIp,
         method: request.method,
+        host: authority,
+        scheme: proto,
         path,
         status: response.status,
-        ms: Math.round((performance.now() - started) * 1000) / 1000,
-        api,
-        operation,
+        ms: round3(record.totalMs),
+        backendMs: record.backendMs >= 0 ? round3(record.backendMs) : undefined,
+        gatewayMs: round3(record.backendMs >= 0 ? Math.max(0, record.totalMs - record.backendMs) : record.totalMs),
+        bytesIn: record.requestBytes >= 0 ? record.requestBytes : undefined,
+        bytesOut: record.responseBytes >= 0 ? record.responseBytes : undefined,
+        api: record.api,
+        operation: record.operation,
+        product: record.product,
+        subscription: record.subscription,
+        backend: record.backendHost,
+        policyFailures: record.policyFailures,
         revision: pipeline?.revision,
       });
     }
@@ -198,11 +251,11 @@ function negotiatedCertificate(adapter: ServerAdapter, env: unknown, certificate
   return entry.negotiate && peer.der ? new ClientCertificate(peer.der, peer.chain, entry.clientCas) : undefined;
 }
 
-function problemFor(error: unknown, logger: Logger, path: string | undefined): Response {
+function problemFor(error: unknown, logger: Logger, path: string | undefined, traceId?: string): Response {
   if (error instanceof HttpProblem) {
-    if (error.status >= 500) logger.warn(error.message, { problem: error.kind, path });
-    return error.toResponse();
+    if (error.status >= 500) logger.warn(error.message, { problem: error.kind, path, traceId });
+    return error.toResponse(traceId);
   }
-  logger.error("unhandled error while handling a request", { path, error: error instanceof Error ? error.stack : String(error) });
-  return new HttpProblem("internal").toResponse();
+  logger.error("unhandled error while handling a request", { path, traceId, error: error instanceof Error ? error.stack : String(error) });
+  return new HttpProblem("internal").toResponse(traceId);
 }

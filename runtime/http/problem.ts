@@ -118,8 +118,18 @@ export class HttpProblem extends Error {
     this.headers = options.headers;
   }
 
-  /** The problem+json response for this error (an empty detail is left out). */
-  toResponse(): Response {
-    return problemResponse({ kind: this.kind, title: PROBLEMS[this.kind].title, status: this.status, detail: this.detail || undefined, headers: this.headers });
+  /**
+   * The problem+json response for this error (an empty detail is left out), with the request's
+   * trace id as the `traceId` member when it has one, so a client's report can be found in the traces.
+   */
+  toResponse(traceId?: string): Response {
+    return problemResponse({
+      kind: this.kind,
+      title: PROBLEMS[this.kind].title,
+      status: this.status,
+      detail: this.detail || undefined,
+      headers: this.headers,
+      extensions: traceId === undefined ? undefined : { traceId },
+    });
   }
 }

@@ -6,6 +6,8 @@ interface Base {
   readonly prefix: string;
   /** What an empty rest of path becomes: "/" when the URL has no path of its own, else "". */
   readonly emptyRest: string;
+  /** Host and port, as access lines name the backend. */
+  readonly host: string;
 }
 
 /** A backend ready for requests: parsed base URLs, a round-robin cursor over them, and its concurrency gate. */
@@ -30,7 +32,7 @@ export class BackendPool {
     this.#bases = spec.urls.map((u) => {
       const url = new URL(u);
       const path = url.pathname.replace(/\/+$/, "");
-      return { prefix: url.origin + path, emptyRest: path ? "" : "/" };
+      return { prefix: url.origin + path, emptyRest: path ? "" : "/", host: url.host };
     });
   }
 
@@ -42,6 +44,13 @@ export class BackendPool {
     const bases = this.#bases;
     const base = bases.length === 1 ? bases[0]! : bases[this.#next++ % bases.length]!;
     return base.prefix + (rest === "" ? base.emptyRest : rest) + search;
+  }
+
+  /** The host (and port) of the base a URL from `target` was made with. */
+  host(url: string): string {
+    const bases = this.#bases;
+    if (bases.length === 1) return bases[0]!.host;
+    return (bases.find((b) => url.startsWith(b.prefix)) ?? bases[0]!).host;
   }
 }
 

@@ -12,6 +12,10 @@ import type { PolicyStateStore } from "./state.ts";
 /** The part of one request/response exchange a policy can see and change, passed as Extism's host context. */
 export interface PolicyExchange {
   readonly method: string;
+  /** The request's trace id, when tracing is on: problem answers carry it as `traceId`. */
+  readonly traceId?: string;
+  /** Where a failed policy is noted for the request's access line and trace. */
+  readonly record?: { policyFailed(policy: string): void };
   readonly path: string;
   /** Headers going to the backend (inbound) — already without hop-by-hop ones. */
   readonly requestHeaders: Headers;
@@ -367,7 +371,8 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
     }
     const answer = reply(cx);
     answer.status = problem.status;
-    answer.body = problemBody(problem);
+    const traceId = exchange(cx).traceId;
+    answer.body = problemBody(traceId === undefined ? problem : { ...problem, extensions: { traceId } });
     for (const [name, value] of problemHeaders(problem)) answer.headers.set(name, value);
   },
 

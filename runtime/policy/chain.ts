@@ -147,6 +147,7 @@ export class PolicyChain {
       } catch (error) {
         exchange.reply = undefined;
         metrics.policyFailed(step.name);
+        exchange.record?.policyFailed(step.name);
         const reason = describeError(error);
         if (step.failure === "open") {
           logger.warn("policy failed and was skipped (failure: open)", { policy: step.name, hook: this.hook, reason });

@@ -3,6 +3,8 @@ import { HttpProblem, PROBLEMS } from "../http/problem.ts";
 import type { BackendPool, UrlBackends } from "../pipeline/backend.ts";
 import type { ClientCertificate } from "../tls/client-certificate.ts";
 import { type UpstreamClient, UpstreamTimeout } from "../upstream/client.ts";
+import type { RequestRecord } from "../observability/request-record.ts";
+import { upstreamErrorCause } from "../observability/request-metrics.ts";
 import type { Chains } from "../pipeline/pipeline.ts";
 import type { Caller } from "../access/subscriptions.ts";
 import { applyDeferred, type PolicyExchange, type PolicyReply } from "../policy/abi.ts";
@@ -44,6 +46,8 @@ export interface ForwardRequest {
   readonly state?: PolicyStateStore;
   /** The client's certificate, on host names that negotiate one (validate-client-certificate). */
   readonly clientCertificate?: ClientCertificate;
+  /** Where the backend call is reported (backend, duration, failure) for metrics, traces and the access line. */
+  readonly record?: RequestRecord;
 }
 
 /**
@@ -80,6 +84,8 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
     logger: reporting.logger,
     clientBody: forwarded.clientBody,
     state: forwarded.state,
+    traceId: forwarded.record?.trace?.traceId,
+    record: forwarded.record,
   };
   // A policy that reads the response body gets it as the bytes, not compressed.
   if (chains.response.readsBody) headers.set("accept-encoding", "identity");
@@ -101,6 +107,7 @@ async function exchangeThrough(
   try {
     if (chains.request.length) {
       await chains.request.run(exchange, reporting);
+      forwarded.record?.trace?.event("policies.inbound");
       if (exchange.meters) countRequestBytes(exchange, forwarded.clientBody);
       // A policy answered (return-response, check-header, ...): the backend is not called.
       if (exchange.reply) return replyResponse(exchange.reply, exchange.deferred);
@@ -109,7 +116,11 @@ async function exchangeThrough(
     const response = await send(upstream, forwarded, headers, chosenBackend(forwarded, exchange), exchange.rest!, exchange.search!, exchange.requestBody);
     exchange.status = response.status;
     section = "outbound";
-    if (chains.response.length) return await respondThrough(chains.response, exchange, request, response, reporting);
+    if (chains.response.length) {
+      const answered = await respondThrough(chains.response, exchange, request, response, reporting);
+      forwarded.record?.trace?.event("policies.outbound");
+      return answered;
+    }
     if (!exchange.deferred) return response;
     const changed = new Headers(response.headers);
     applyDeferred(changed, exchange.deferred);
@@ -134,7 +145,7 @@ async function answerError(
   section: "inbound" | "backend" | "outbound",
   reporting: PolicyReporting,
 ): Promise<Response> {
-  const original = problem.toResponse();
+  const original = problem.toResponse(exchange.traceId);
   exchange.lastError = {
     source: section,
     reason: problem.kind,
@@ -186,11 +197,22 @@ async function send(
   const waiting = backend.gate.enter();
   if (waiting) await waiting;
   const url = backend.target(rest, search);
+  const record = forwarded.record;
+  const trace = record?.trace;
+  if (record) {
+    record.backend = backend.name;
+    if (trace) trace.startBackend(request.method, backend.name, new URL(url), headers);
+  }
+  const called = performance.now();
   let response: Response;
   try {
     response = await upstream.send({ url, method: request.method, headers, clientBody, timeoutMs: backend.timeoutMs, tls: backend.tls, body });
   } catch (error) {
     backend.gate.leave();
+    if (record) {
+      record.upstreamError = error instanceof UpstreamTimeout ? "timeout" : upstreamErrorCause(error);
+      trace?.endBackend(undefined, record.upstreamError);
+    }
     if (clientBody?.failure) {
       throw new HttpProblem("request-timeout", {
         detail: clientBody.failure.message,
@@ -203,6 +225,11 @@ async function send(
       throw new HttpProblem("backend-timeout", { internal: `backend "${backend.name}" (${origin}) sent no response headers within ${backend.timeoutMs} ms` });
     }
     throw new HttpProblem("backend-unreachable", { internal: `backend "${backend.name}" (${origin}) could not be reached: ${describe(error)}`, cause: error });
+  }
+  if (record) {
+    record.backendMs = performance.now() - called;
+    record.backendHost = backend.host(url);
+    trace?.endBackend(response.status);
   }
   if (clientBody && !clientBody.settled) clientBody.onSettled(() => backend.gate.leave());
   else backend.gate.leave();

@@ -1,0 +1,127 @@
+#!/usr/bin/env bun
+/**
+ * What telemetry costs per request on Bun: `bun bench/telemetry.ts [--rounds 3] [--duration 8] [--warmup 2]`.
+ *
+ * One gateway on Bun (pinned, `wrk -t1 -c32`, one API, no policies), four arms alternating
+ * `--rounds` times in one run:
+ * - "off": no OTLP endpoint and no access log (`telemetry.logs.std: none`); the request metrics
+ *   that `/metrics` serves are always counted (they cannot be switched off);
+ * - "access log": the shipped default, a JSON access line per request (to a file);
+ * - "all on, 100 %": the access log, plus OTLP export of traces (every request sampled: a SERVER
+ *   and a CLIENT span), metrics every 10 s and log records off, to an OTLP/HTTP sink in this
+ *   process that answers 200 to everything;
+ * - "all on, 1 %": the same with `telemetry.traces.sampling: 0.01`.
+ * The cost of an arm is its median rps against "off" (and the cost per request in µs).
+ * Targets (issue 14, docs/design/performance.md): all on at 100 % within 10 % of off, at 1 % within 5 %.
+ * Prints Markdown; asserts nothing.
+ */
+import { createServer } from "node:http";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { assertAlive, gatewayPlan, startArm } from "./lib/arms.ts";
+import { benchHeader, openBench } from "./lib/context.ts";
+import { sleep, wholeNumber } from "./lib/options.ts";
+import { installCleanup, runMain, stopAll } from "./lib/procs.ts";
+import { median, table } from "./lib/report.ts";
+import { runWrk, type WrkResult } from "./lib/wrk.ts";
+import { HELLO_BODY } from "./upstream.ts";
+
+/** An OTLP/HTTP sink: reads every body and answers 200; counts what it took. */
+function startSink(): Promise<{ url: string; requests: () => number; bytes: () => number; close: () => void }> {
+  let requests = 0;
+  let bytes = 0;
+  const server = createServer((req, res) => {
+    req.on("data", (chunk: Buffer) => (bytes += chunk.length));
+    req.on("end", () => {
+      requests += 1;
+      res.writeHead(200, { "content-type": "application/x-protobuf" });
+      res.end();
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      resolve({ url: `http://127.0.0.1:${port}`, requests: () => requests, bytes: () => bytes, close: () => server.close() });
+    })
+  );
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { rounds: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" } } });
+  const rounds = wholeNumber("rounds", values.rounds, 1) ?? 3;
+  const duration = wholeNumber("duration", values.duration, 1) ?? 8;
+  const warmup = wholeNumber("warmup", values.warmup, 0) ?? 2;
+  installCleanup();
+  const bench = await openBench({ nginx: false });
+  const sink = await startSink();
+  const configFile = join(bench.dir, "telemetry.yaml");
+  writeFileSync(
+    configFile,
+    `apis:\n  - { name: bench, path: /, backend: upstream }\nbackends:\n  upstream: { urls: ["http://127.0.0.1:${bench.upstreamPort}"], timeout: 30s }\n`,
+  );
+  const otlp = (sampling: string) => ({
+    PORTICO_TELEMETRY_LOGS_STD: "json",
+    PORTICO_TELEMETRY_OTLP_ENDPOINT: sink.url,
+    PORTICO_TELEMETRY_OTLP_SPOOL_PATH: join(bench.dir, "spool"),
+    PORTICO_TELEMETRY_METRICS_EXPORT_INTERVAL: "10s",
+    PORTICO_TELEMETRY_TRACES_SAMPLING: sampling,
+  });
+  const arms: { name: string; env: Record<string, string> }[] = [
+    { name: "off", env: { PORTICO_TELEMETRY_LOGS_STD: "none" } },
+    { name: "access log", env: { PORTICO_TELEMETRY_LOGS_STD: "json" } },
+    { name: "all on, 100 %", env: otlp("1") },
+    { name: "all on, 1 %", env: otlp("0.01") },
+  ];
+  const results = new Map<string, WrkResult[]>();
+  for (let round = 1; round <= rounds; round++) {
+    for (const arm of arms) {
+      const plan = await gatewayPlan(bench, "bun", configFile);
+      Object.assign(plan.env!, arm.env);
+      const server = await startArm(bench, plan, HELLO_BODY);
+      try {
+        const load = { wrk: bench.wrk, url: plan.url, connections: 32, threads: 1, pin: bench.loadPin };
+        if (warmup) await runWrk({ ...load, seconds: warmup });
+        const result = await runWrk({ ...load, seconds: duration });
+        await assertAlive(server, `round ${round}`);
+        if (result.non2xx || result.socketErrors) throw new Error(`${arm.name}: ${result.non2xx} non-2xx, ${result.socketErrors} socket errors`);
+        results.set(arm.name, [...(results.get(arm.name) ?? []), result]);
+        process.stderr.write(`[telemetry] round ${round} ${arm.name}: ${Math.round(result.rps)} rps\n`);
+      } finally {
+        await server?.stop();
+        await sleep(300);
+      }
+    }
+  }
+  const off = median(results.get("off")!.map((r) => r.rps));
+  const rows = arms.map((arm) => {
+    const runs = results.get(arm.name)!;
+    const rps = median(runs.map((r) => r.rps));
+    return [
+      arm.name,
+      Math.round(rps).toLocaleString("en"),
+      runs.map((r) => Math.round(r.rps).toLocaleString("en")).join(" / "),
+      `${(rps / off).toFixed(2)}×`,
+      arm.name === "off" ? "" : `${(1e6 / rps - 1e6 / off).toFixed(2)} µs`,
+    ];
+  });
+  sink.close();
+  process.stdout.write(
+    [
+      "## Telemetry: what observing every request costs (Bun)",
+      "",
+      ...benchHeader(bench),
+      `- command: \`bun bench/telemetry.ts --rounds ${rounds} --duration ${duration} --warmup ${warmup}\``,
+      `- the OTLP sink took ${sink.requests()} export requests, ${(sink.bytes() / 1024 / 1024).toFixed(1)} MiB`,
+      "",
+      `### Through the gateway (\`wrk -t1 -c32 -d${duration}s\`, arms alternating)`,
+      "",
+      table(["arm", "rps (median)", "runs", "vs off", "cost per request"], rows),
+      "",
+    ].join("\n"),
+  );
+  await stopAll();
+  return 0;
+}
+
+runMain(main);

@@ -1,0 +1,62 @@
+import { randomBytes } from "node:crypto";
+import type { RequestFacts, RequestMetrics, UpstreamErrorCause } from "./request-metrics.ts";
+import type { RequestTrace, Tracing } from "./tracing.ts";
+
+/**
+ * What the gateway learns about one request as it goes: filled by the traffic handler and the
+ * proxy, then read once for the request metrics, the trace and the access line. One object per
+ * request, so the proxy reports the backend it chose and how long it took without a second pass.
+ */
+export class RequestRecord implements RequestFacts {
+  status = 0;
+  api: string | undefined = undefined;
+  operation: string | undefined = undefined;
+  product: string | undefined = undefined;
+  subscription: string | undefined = undefined;
+  /** The backend's name, once one is called. */
+  backend: string | undefined = undefined;
+  /** The backend's host (and port), for the access line: never its path or query, which may carry secrets. */
+  backendHost: string | undefined = undefined;
+  totalMs = 0;
+  /** From the backend call to its response headers; -1 while no backend answered. */
+  backendMs = -1;
+  requestBytes = -1;
+  responseBytes = -1;
+  /** Why the backend call failed, when it did. */
+  upstreamError: UpstreamErrorCause | undefined = undefined;
+  /** Policies that failed during this request (their names), when any did. */
+  policyFailures: string[] | undefined = undefined;
+  /** The request's trace, when tracing is on. */
+  trace: RequestTrace | undefined = undefined;
+
+  constructor(
+    readonly method: string,
+    /** The gateway's id for this request (in the access line). */
+    readonly requestId: string,
+  ) {}
+
+  /** Notes a policy that failed (`failure: open` ones too: the request went on without them). */
+  policyFailed(policy: string): void {
+    (this.policyFailures ??= []).push(policy);
+    this.trace?.event("policy.failed", { policy });
+  }
+}
+
+/** What the traffic handler uses to observe requests. */
+export interface RequestTelemetry {
+  readonly requests: RequestMetrics;
+  /** Undefined when traces are off (no OTLP endpoint, or sampling 0). */
+  readonly tracing: Tracing | undefined;
+  /** A new request id. */
+  nextRequestId(): string;
+}
+
+/**
+ * Request ids unique across processes and restarts, cheap to make: a random prefix per process and a
+ * counter (`3f9a1c2e-1b`), rather than 16 random bytes per request.
+ */
+export function requestIds(): () => string {
+  const prefix = `${randomBytes(4).toString("hex")}-`;
+  let next = 0;
+  return () => prefix + (next++).toString(36);
+}
