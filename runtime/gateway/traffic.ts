@@ -5,6 +5,7 @@ import { framingProblem } from "../http/framing.ts";
 import { type EncodedSeparators, isValidAuthority, requestTarget } from "../http/target.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
+import type { TrafficSummary } from "../observability/summary.ts";
 import type { PipelineHolder } from "../pipeline/pipeline.ts";
 import type { BodyBuffers } from "../policy/body.ts";
 import type { PolicyStateStore } from "../policy/state.ts";
@@ -42,6 +43,8 @@ export interface TrafficDeps {
   readonly keepAliveMs: number;
   /** What encoded slashes and backslashes in paths mean (`net.server.path.encoded-separators`). */
   readonly separators: EncodedSeparators;
+  /** Per-API traffic for the control plane's fleet view (heartbeats); absent in standalone mode. */
+  readonly summary?: TrafficSummary;
 }
 
 /** Methods whose repetition does no harm (RFC 9110 §9.2.2). */
@@ -73,7 +76,7 @@ function plainIp(address: string): string {
  * counted and (when enabled) logged.
  */
 export function trafficApp(deps: TrafficDeps): Hono {
-  const { holder, adapter, upstream, logger, metrics, proto, bodies, buffers, state, keepAliveMs, separators } = deps;
+  const { holder, adapter, upstream, logger, metrics, proto, bodies, buffers, state, keepAliveMs, separators, summary } = deps;
   const reporting = { logger, metrics, bodies: buffers };
 
   async function handle(request: Request, env: unknown): Promise<Response> {
@@ -166,12 +169,14 @@ export function trafficApp(deps: TrafficDeps): Hono {
       if (!clientBody.finished) response = closing(response);
     } else if (refused) response = closing(response);
     metrics.countResponse(response.status);
+    const ms = performance.now() - started;
+    summary?.record(api, response.status, ms);
     if (logger.format !== "none") {
       logger.access({
         method: request.method,
         path,
         status: response.status,
-        ms: Math.round((performance.now() - started) * 1000) / 1000,
+        ms: Math.round(ms * 1000) / 1000,
         api,
         operation,
         revision: pipeline?.revision,
