@@ -1,7 +1,8 @@
 /**
  * The control plane's web page: one self-contained HTML document (inline CSS and plain JavaScript,
  * no external assets, so it works offline) that asks for the admin token, keeps it in
- * sessionStorage only, and renders `GET /v1/admin/status` every few seconds. The page itself holds
+ * sessionStorage only, and renders `GET /v1/admin/status` and the fleet's traffic
+ * (`GET /v1/admin/metrics`) every few seconds. The page itself holds
  * no data. Every value is put into the page with `textContent` (never as markup), and the response
  * carries a Content-Security-Policy that allows exactly this script and this style (by sha256).
  */
@@ -27,6 +28,8 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: 0.35rem 0.6rem; border-bottom: 1px solid var(--line); }
 th { font-weight: 600; white-space: nowrap; }
+h3 { font-size: 1rem; margin: 1rem 0 0.4rem; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 ul.problems { margin: 0.25rem 0 0; padding-left: 1.2rem; }
 ul.problems li { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.9em; white-space: pre-wrap; word-break: break-word; }
 .badge { display: inline-block; padding: 0 0.45rem; border-radius: 0.6rem; font-size: 0.85em; font-weight: 600; color: #fff; }
@@ -178,6 +181,55 @@ const SCRIPT = `
     return tr;
   };
 
+  const latency = (v) => (typeof v === "number" ? (v < 10 ? v.toFixed(2) : v < 1000 ? v.toFixed(1) : String(Math.round(v))) + " ms" : "—");
+  const share = (r) => (typeof r === "number" ? (r * 100).toFixed(r > 0 && r < 0.001 ? 3 : 1) + " %" : "—");
+  const perSecond = (r) => (typeof r === "number" ? r.toFixed(r < 100 ? 2 : 0) + "/s" : "—");
+
+  /** A row of traffic figures (per gateway or per API), keyed by data-KEY. */
+  const trafficRow = (key, name, f, last) => {
+    const tr = el("tr");
+    tr.dataset[key] = String(name);
+    tr.append(el("td", "name", name));
+    tr.append(el("td", "num requests", String(f.requests)));
+    tr.append(el("td", "num rate", perSecond(f.requestsPerSecond)));
+    tr.append(el("td", "num errors4xx", share(f.errorRate4xx)));
+    tr.append(el("td", "num errors5xx", share(f.errorRate5xx)));
+    tr.append(el("td", "num p50", latency(f.p50Ms)));
+    tr.append(el("td", "num p99", latency(f.p99Ms)));
+    tr.append(el("td", "num p99max", latency(f.p99MaxMs)));
+    tr.append(last);
+    return tr;
+  };
+
+  const renderMetrics = (m) => {
+    const f = m.fleet;
+    $("traffic-window").textContent = "last " + Math.round(m.windowSeconds / 60) + " min, from heartbeats";
+    $("traffic-fleet").textContent = "Fleet: " + f.gateways + " gateway(s) reporting · " + perSecond(f.requestsPerSecond) + " · " + f.requests +
+      " requests · 4xx " + share(f.errorRate4xx) + " · 5xx " + share(f.errorRate5xx) + " · p50 " + latency(f.p50Ms) + " · p99 " + latency(f.p99Ms);
+    $("traffic-gateways").replaceChildren(...(m.gateways || []).map((g) => {
+      const covered = el("td", "num covered", Math.round(g.coveredSeconds) + " s");
+      if (g.trafficRefused) covered.append(el("div", "bad-text", g.trafficRefused + " summary(ies) refused"));
+      return trafficRow("gateway", g.name, g, covered);
+    }));
+    $("traffic-apis").replaceChildren(...(m.apis || []).map((a) => trafficRow("api", a.name, a, el("td", "num gateways", String(a.gateways)))));
+    $("traffic-empty").hidden = (m.apis || []).length > 0;
+  };
+
+  const pollMetrics = async (token, mine) => {
+    try {
+      const res = await fetch("/v1/admin/metrics", { headers: { authorization: "Bearer " + token }, cache: "no-store", credentials: "omit" });
+      if (mine !== generation) return;
+      if (!res.ok) {
+        show("traffic-message", "The traffic figures could not be read (" + res.status + "); retrying.", "warn");
+        return;
+      }
+      renderMetrics(await res.json());
+      show("traffic-message", "");
+    } catch (error) {
+      if (mine === generation) show("traffic-message", "The traffic figures could not be read (" + (error && error.message ? error.message : error) + "); retrying.", "warn");
+    }
+  };
+
   const render = (status) => {
     renderDesired(status);
     const rows = $("gateways");
@@ -220,6 +272,8 @@ const SCRIPT = `
     } else {
       render(await res.json());
       show("message", "");
+      await pollMetrics(token, mine);
+      if (mine !== generation) return;
     }
     timer = setTimeout(() => poll(mine), REFRESH_MS);
   };
@@ -283,6 +337,21 @@ const HTML = `<!doctype html>
     <tbody id="gateways"></tbody>
   </table>
   <p id="empty" class="muted" hidden>No gateway yet: create a token with <code>portico token create --gateway NAME</code>.</p>
+  <h2>Traffic <span id="traffic-window" class="muted"></span></h2>
+  <div id="traffic-message" class="notice" role="status" hidden></div>
+  <p id="traffic-fleet"></p>
+  <p class="muted">Rates are over the seconds the heartbeats cover; p50 and p99 are the heartbeats' quantiles weighted by their requests; worst p99 is the largest of any one heartbeat.</p>
+  <h3>Per gateway</h3>
+  <table>
+    <thead><tr><th>Gateway</th><th class="num">Requests</th><th class="num">Rate</th><th class="num">4xx</th><th class="num">5xx</th><th class="num">p50</th><th class="num">p99</th><th class="num">Worst p99</th><th class="num">Covered</th></tr></thead>
+    <tbody id="traffic-gateways"></tbody>
+  </table>
+  <h3>Per API</h3>
+  <table>
+    <thead><tr><th>API</th><th class="num">Requests</th><th class="num">Rate</th><th class="num">4xx</th><th class="num">5xx</th><th class="num">p50</th><th class="num">p99</th><th class="num">Worst p99</th><th class="num">Gateways</th></tr></thead>
+    <tbody id="traffic-apis"></tbody>
+  </table>
+  <p id="traffic-empty" class="muted" hidden>No traffic reported in the window.</p>
 </main>
 <script>${SCRIPT}</script>
 </body>

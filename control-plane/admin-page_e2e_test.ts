@@ -146,7 +146,10 @@ backends:
     assert.equal(await page.evaluate(() => document.cookie), "");
     const sent = statusRequests.filter((r) => r.authorization === `Bearer ${adminToken}`);
     assert.ok(sent.length > 0, JSON.stringify(statusRequests));
-    assert.ok(statusRequests.every((r) => r.url === `${plane.url}/v1/admin/status` && r.cookie === undefined), JSON.stringify(statusRequests));
+    assert.ok(
+      statusRequests.every((r) => [`${plane.url}/v1/admin/status`, `${plane.url}/v1/admin/metrics`].includes(r.url) && r.cookie === undefined),
+      JSON.stringify(statusRequests),
+    );
   });
 
   it("shows a rejected desired configuration with every problem, as text (no markup from the data)", async () => {

@@ -55,7 +55,8 @@ export interface ControlPlaneAppOptions {
 /**
  * The control plane's HTTP API. Gateways, with their access token: their configuration view
  * (ETag/If-None-Match), policy modules by sha256, heartbeats. Operators, with the admin token: the
- * status of the desired configuration and of every gateway, and a web page (`/`, `/admin`) that shows
+ * status of the desired configuration and of every gateway, the fleet's traffic from the heartbeats
+ * (`/v1/admin/metrics`), and a web page (`/`, `/admin`) that shows
  * it once given the admin token (the page itself holds no data). Every refused token is logged
  * (rate-limited per client address, never the token: see AuthFailureLog).
  */
@@ -151,6 +152,8 @@ export function controlPlaneApp(plane: ControlPlane, options: ControlPlaneAppOpt
   });
 
   app.get("/v1/admin/status", (c) => c.json(plane.status()));
+
+  app.get("/v1/admin/metrics", (c) => c.json(plane.metrics()));
 
   app.get("/v1/admin/gateways/:name", (c) => {
     const entry = plane.status().gateways.find((g) => g.name === c.req.param("name"));

@@ -5,6 +5,7 @@ import { describeError, formatProblem } from "../config/schema/problems.ts";
 import { type DesiredConfig, folderFingerprint, type GatewayView, gatewayView, loadDesired } from "./desired.ts";
 import { subscriptionNotices } from "./subscription-notices.ts";
 import { MAX_HEARTBEAT_BYTES } from "./heartbeat.ts";
+import { type FleetFigures, FleetTraffic } from "./fleet-metrics.ts";
 import { ModuleStore } from "./modules.ts";
 import { writeFileAtomic } from "../config/atomic-file.ts";
 import { type AuthFailure, AuthFailureLog } from "./auth-failures.ts";
@@ -49,6 +50,8 @@ export interface HeartbeatReport {
   readonly tokenExpires?: string;
   readonly syncIntervalMs?: number;
   readonly heartbeatIntervalMs?: number;
+  /** What the gateway served since its previous heartbeat (HeartbeatTraffic), checked by FleetTraffic. */
+  readonly traffic?: unknown;
 }
 
 /** What the control plane knows of one gateway, from its pulls, heartbeats and refused tokens. */
@@ -59,6 +62,8 @@ interface GatewayRecord {
   authFailure?: { at: number; reason: string };
   /** Heartbeats refused as too large (413), and when that was last logged. */
   heartbeatsTooLarge?: { count: number; warned: number };
+  /** When a refused traffic summary of this gateway was last logged. */
+  trafficWarned?: number;
 }
 
 /** A gateway whose heartbeats are refused as too large is logged at most this often. */
@@ -104,6 +109,8 @@ export class ControlPlane {
   readonly adminToken: string;
   /** Refused authentications, logged at most once per source per minute (see AuthFailureLog). */
   readonly authFailures: AuthFailureLog;
+  /** The traffic summaries of the gateways' recent heartbeats (the fleet view). */
+  readonly traffic = new FleetTraffic();
   #revision: Revision | undefined;
   #views = new Map<string, RevisionedView>();
   #rejected: { hash: string; at: string; problems: string[] } | undefined;
@@ -278,12 +285,24 @@ export class ControlPlane {
     record.lastPull = { at: record.lastContact, status };
   }
 
-  /** Notes a heartbeat. */
+  /**
+   * Notes a heartbeat. Its traffic summary goes to the fleet view (not kept with the report); a
+   * malformed one is refused there, counted, and logged at most every 10 minutes per gateway,
+   * while the rest of the heartbeat is taken.
+   */
   heartbeat(gateway: string, report: HeartbeatReport): void {
     const record = this.#record(gateway);
     const before = record.heartbeat?.report.lastError;
     record.lastContact = Date.now();
-    record.heartbeat = { at: record.lastContact, report };
+    const { traffic, ...rest } = report;
+    record.heartbeat = { at: record.lastContact, report: rest };
+    if (traffic !== undefined) {
+      const refused = this.traffic.add(gateway, traffic, record.lastContact);
+      if (refused && record.lastContact - (record.trafficWarned ?? -Infinity) >= TOO_LARGE_WARNING_MS) {
+        record.trafficWarned = record.lastContact;
+        this.log.warn("gateway heartbeat's traffic summary refused; the rest of the heartbeat was taken", { gateway, reason: refused });
+      }
+    }
     // Logged when it changes, not with every heartbeat that repeats it.
     if (report.lastError && (report.lastError.message !== before?.message || report.lastError.hash !== before?.hash)) {
       this.log.warn("gateway reports a configuration it could not apply", { gateway, ...report.lastError });
@@ -310,6 +329,11 @@ export class ControlPlane {
     this.authFailures.record(failure);
     if (!gateway || (!this.#gateways.has(gateway.name) && !this.keys.keysOf(gateway.name))) return; // unknown names are not worth a record
     this.#record(gateway.name).authFailure = { at: Date.now(), reason: gateway.reason };
+  }
+
+  /** The fleet view (`GET /v1/admin/metrics`): traffic per gateway, per API and in all over the last 5 minutes. */
+  metrics(now = Date.now()): FleetFigures {
+    return this.traffic.figures(now);
   }
 
   /** Every gateway's status, for the admin API. */

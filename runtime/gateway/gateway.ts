@@ -5,6 +5,7 @@ import { ControlPlaneClient, plainHttpEndpoint } from "../../config/source/contr
 import { type FileWatch, readConfigFile, watchConfigFile } from "../../config/source/file.ts";
 import type { Logger } from "../observability/log.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
+import { TrafficSummary } from "../observability/summary.ts";
 import { PipelineHolder } from "../pipeline/pipeline.ts";
 import { BodyGuard } from "../http/body-guard.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
@@ -93,7 +94,7 @@ function fileFeed(configFile: string, holder: PipelineHolder, applier: ConfigApp
 }
 
 /** Control-plane mode: pulls, heartbeats, backups (see ControlPlaneSync). */
-function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metrics: GatewayMetrics): ConfigFeed {
+function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metrics: GatewayMetrics, summary: TrafficSummary): ConfigFeed {
   const { settings, adapter, logger } = options;
   const endpoint = settings["config.service.endpoint"]!;
   const token = settings["config.service.auth"];
@@ -132,6 +133,7 @@ function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metri
     heartbeatIntervalMs: settings["config.heartbeat.interval"],
     version: options.version ?? "dev",
     runtime: `${adapter.runtime} ${adapter.version}`,
+    summary,
   });
   return {
     async start() {
@@ -178,7 +180,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { tls, clientTls } = tlsForRuntime(settings, adapter, logger);
   const timeouts = timeoutsForRuntime(settings, adapter);
   const { state, buffers } = boundState(settings, holder, metrics);
-  const feed = configFile ? fileFeed(configFile, holder, applier, logger) : controlPlaneFeed({ ...options, logger }, applier, metrics);
+  // Counted only for a control plane's heartbeats: a standalone gateway has nobody to report to.
+  const summary = configFile ? undefined : new TrafficSummary();
+  const feed = summary ? controlPlaneFeed({ ...options, logger }, applier, metrics, summary) : fileFeed(configFile!, holder, applier, logger);
   await feed.start();
   const upstream = adapter.createUpstreamClient(clientTls.limits, { maxPools: settings["net.client.tls.max-pools"] });
   metrics.bounds.upstreamPools = upstream.pools;
@@ -203,6 +207,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     state,
     keepAliveMs: timeouts.keepAliveMs,
     separators: settings["net.server.path.encoded-separators"],
+    summary,
   };
   let https: HttpsListener | undefined;
   try {

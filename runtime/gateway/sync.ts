@@ -5,6 +5,7 @@ import { buildSnapshot, loadView, moduleDigests } from "../../config/snapshot/bu
 import { type ControlPlaneClient, type DownloadedView, SyncError } from "../../config/source/control-plane.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
+import type { TrafficSummary } from "../observability/summary.ts";
 import type { ConfigApplier } from "./apply.ts";
 import { describeError } from "../../config/schema/problems.ts";
 
@@ -33,6 +34,8 @@ export interface SyncOptions {
   /** Version and runtime, reported in heartbeats. */
   readonly version: string;
   readonly runtime: string;
+  /** The traffic counted since the last heartbeat; each heartbeat takes it (field `traffic`). */
+  readonly summary?: TrafficSummary;
 }
 
 /** Configuration failures that will not go away by asking again for the same bytes. */
@@ -266,6 +269,9 @@ export class ControlPlaneSync {
    * The heartbeat report: name, version, uptime, what is applied, the last failure, token expiry.
    * The failure's message and problems are cut (control-plane/heartbeat.ts) so that the
    * report stays within the control plane's heartbeat limit however many problems there were.
+   * With a traffic summary, the report takes it (and so resets it): `traffic` holds what was served
+   * since the previous report, within MAX_TRAFFIC_BYTES. A report that is not delivered loses its
+   * traffic; the control plane's rates are computed over the intervals it did receive.
    */
   report(): Record<string, unknown> {
     const { metrics, syncIntervalMs, heartbeatIntervalMs, version, runtime } = this.options;
@@ -281,6 +287,7 @@ export class ControlPlaneSync {
       startedFrom: this.#startedFrom,
       syncIntervalMs,
       heartbeatIntervalMs,
+      traffic: this.options.summary?.take(),
     };
   }
 

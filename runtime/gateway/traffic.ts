@@ -6,6 +6,7 @@ import { type EncodedSeparators, isValidAuthority, requestTarget } from "../http
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 import { RequestRecord, type RequestTelemetry } from "../observability/request-record.ts";
+import type { TrafficSummary } from "../observability/summary.ts";
 import type { PipelineHolder } from "../pipeline/pipeline.ts";
 import type { BodyBuffers } from "../policy/body.ts";
 import type { PolicyStateStore } from "../policy/state.ts";
@@ -45,6 +46,8 @@ export interface TrafficDeps {
   readonly keepAliveMs: number;
   /** What encoded slashes and backslashes in paths mean (`net.server.path.encoded-separators`). */
   readonly separators: EncodedSeparators;
+  /** Per-API traffic for the control plane's fleet view (heartbeats); absent in standalone mode. */
+  readonly summary?: TrafficSummary;
 }
 
 /** Methods whose repetition does no harm (RFC 9110 §9.2.2). */
@@ -91,7 +94,7 @@ function plainIp(address: string): string {
  * counted and (when enabled) logged.
  */
 export function trafficApp(deps: TrafficDeps): Hono {
-  const { holder, adapter, upstream, logger, metrics, telemetry, proto, bodies, buffers, state, keepAliveMs, separators } = deps;
+  const { holder, adapter, upstream, logger, metrics, telemetry, proto, bodies, buffers, state, keepAliveMs, separators, summary } = deps;
   const { requests, tracing } = telemetry;
   const traceHeader = tracing?.options.responseHeader;
   const reporting = { logger, metrics, bodies: buffers };
@@ -201,6 +204,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
     record.requestBytes = declaredLength(request.headers);
     record.responseBytes = declaredLength(response.headers);
     requests.record(record);
+    summary?.record(record.api, response.status, record.totalMs);
     if (record.upstreamError !== undefined) requests.upstreamFailed(record.backend!, record.upstreamError);
     if (trace) {
       trace.end(response.status);
