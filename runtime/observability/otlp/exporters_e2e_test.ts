@@ -3,12 +3,15 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { SeverityNumber } from "@opentelemetry/api-logs";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { LoggerProvider, SimpleLogRecordProcessor } from "@opentelemetry/sdk-logs";
 import { MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import { SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import { context, SpanKind, trace } from "@opentelemetry/api";
+import { freePort, ROOT, scriptCommand } from "../../../test/harness.ts";
 import { OtlpReceiver } from "../../../test/otlp-receiver.ts";
 import { createOtlpExporters, type OtlpEvent, type OtlpExporters, type OtlpOptions } from "./exporters.ts";
 
@@ -276,5 +279,22 @@ describe("OTLP exporters against a receiver over loopback", () => {
     assert.ok(events.some((event) => event.type === "failed"));
     assert.ok(events.length >= 3);
     assert.ok(!JSON.stringify(events).includes(SECRET), JSON.stringify(events));
+  });
+
+  it("lets a process with batches waiting in the spool exit on its own (the replay timer is unref'd)", async () => {
+    const path = join(root, "exit-check");
+    const [command, ...args] = scriptCommand(fileURLToPath(new URL("./fixtures/spool-and-exit.ts", import.meta.url)));
+    const child = spawn(command, [...args, `http://127.0.0.1:${await freePort()}`, path], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (chunk) => out += chunk);
+    child.stderr!.on("data", (chunk) => err += chunk);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const code = await new Promise<number | null>((resolve) => child.on("exit", (exitCode) => resolve(exitCode)));
+    clearTimeout(timer);
+    assert.equal(code, 0, `the child did not exit by itself (code ${code}); stderr: ${err}`);
+    const stats = JSON.parse(out.trim().split("\n").at(-1)!);
+    assert.deepEqual({ ...stats, spooledBytes: stats.spooledBytes > 0 }, { spooledBytes: true, spooledBatches: 1, dropped: 0, replayed: 0, failures: 1 });
+    assert.equal((await files(join(path, "traces"))).length, 1);
   });
 });

@@ -76,7 +76,7 @@ export class SignalLane implements IExporterTransport {
     if (this.closed) return Promise.resolve({ status: "failure", error: new Error("OTLP exporter is shut down") });
     if (this.options.spool === undefined) return this.sendUnspooled(data);
     const result = this.tail.then(() => this.sendOrSpool(data));
-    this.tail = result;
+    this.tail = result.catch(() => {});
     return result;
   }
 
@@ -88,7 +88,7 @@ export class SignalLane implements IExporterTransport {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    await this.tail.catch(() => {});
+    await this.tail;
     await this.replaying;
   }
 
