@@ -182,3 +182,58 @@ backends:
     assert.equal(receiver.spans().filter((s) => s.traceId === "1af7651916cd43dd8448eb211c80319c").length, 0);
   });
 });
+
+describe("telemetry: the spool while the collector is away", () => {
+  let receiver: OtlpReceiver;
+  let backend: Upstream;
+  let gw: GatewayProcess | undefined;
+
+  before(async () => {
+    receiver = await startOtlpReceiver();
+    backend = await startUpstream();
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await backend?.close();
+    await receiver?.stop();
+  });
+
+  it("keeps spans on disk across a gateway restart and delivers every one exactly once when the collector is back", async () => {
+    const config = `
+apis:
+  - { name: echo, path: /echo, backend: echo }
+backends:
+  echo: { urls: ["${backend.url}"] }
+`;
+    const env = {
+      PORTICO_TELEMETRY_OTLP_ENDPOINT: receiver.url,
+      PORTICO_TELEMETRY_OTLP_SPOOL_PATH: join(tempDir(), "spool"),
+      PORTICO_TELEMETRY_TRACES_RESPONSE_HEADER: "trace-id",
+      OTEL_BSP_SCHEDULE_DELAY: "100",
+    };
+    gw = await startGatewayProcess({ config, env });
+    await receiver.stop();
+    const traceIds: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${gw.url}/echo/${i}`);
+      await res.text();
+      traceIds.push(res.headers.get("trace-id")!);
+    }
+    // Batches leave the span processor within its 100 ms delay; the stop flushes whatever is left.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const first = gw;
+    await first.stop();
+    assert.match(first.output(), /the OTLP endpoint is not taking telemetry; batches are spooled to disk/);
+    gw = await startGatewayProcess({ config, env });
+    await receiver.start();
+    await receiver.waitFor(
+      () => traceIds.every((id) => pair(receiver.spans(), id).server !== undefined && pair(receiver.spans(), id).client !== undefined),
+      "every spooled span",
+      30_000,
+    );
+    const spans = receiver.spans().filter((s) => traceIds.includes(s.traceId));
+    assert.equal(spans.length, 10, "one SERVER and one CLIENT span per request, none twice");
+    assert.equal(new Set(spans.map((s) => s.spanId)).size, 10);
+  });
+});
