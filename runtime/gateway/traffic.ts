@@ -213,6 +213,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
     if (logger.format !== "none") {
       logger.access({
         traceId: trace?.traceId,
+        spanId: trace?.spanId,
         requestId: record.requestId,
         clientIp,
         method: request.method,

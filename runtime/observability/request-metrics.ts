@@ -236,7 +236,7 @@ export function upstreamErrorCause(error: unknown): UpstreamErrorCause {
   const text = texts.join(" ");
   if (/ECONNREFUSED|ConnectionRefused|connection refused/i.test(text)) return "refused";
   if (/ENOTFOUND|EAI_AGAIN|dns|failed to lookup/i.test(text)) return "dns";
-  if (/CERT|TLS|SSL|certificate|handshake/i.test(text)) return "tls";
+  if (/CERT|TLS|SSL|certificate|handshake|VERIFY|SIGNATURE|UnknownIssuer/i.test(text)) return "tls";
   if (/ECONNRESET|EPIPE|socket hang up|ConnectionClosed|closed|reset/i.test(text)) return "reset";
   if (/timeout|timed out|ETIMEDOUT/i.test(text)) return "timeout";
   return "other";

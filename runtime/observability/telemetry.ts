@@ -1,3 +1,4 @@
+import { ROOT_CONTEXT, trace, TraceFlags } from "@opentelemetry/api";
 import { type LogAttributes, SeverityNumber } from "@opentelemetry/api-logs";
 import { detectResources, envDetector, type Resource, resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchLogRecordProcessor, LoggerProvider } from "@opentelemetry/sdk-logs";
@@ -262,7 +263,13 @@ export class Telemetry implements RequestTelemetry {
           attributes[key] = typeof value === "string" || typeof value === "number" || typeof value === "boolean" ? value : JSON.stringify(value);
         }
       }
-      logger.emit({ severityNumber: SEVERITY[level] ?? SeverityNumber.INFO, severityText: level.toUpperCase(), body: message, attributes });
+      // A line about a request carries its trace and span ids: the record is correlated as OTLP expects, not only by attribute.
+      const traceId = fields?.traceId;
+      const spanId = fields?.spanId;
+      const context = typeof traceId === "string" && typeof spanId === "string"
+        ? trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId, traceFlags: TraceFlags.NONE })
+        : undefined;
+      logger.emit({ severityNumber: SEVERITY[level] ?? SeverityNumber.INFO, severityText: level.toUpperCase(), body: message, attributes, context });
     };
   }
 

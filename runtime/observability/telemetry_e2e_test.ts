@@ -53,7 +53,9 @@ backends:
         PORTICO_TELEMETRY_OTLP_SPOOL_PATH: join(tempDir(), "spool"),
         PORTICO_TELEMETRY_METRICS_EXPORT_INTERVAL: "500ms",
         PORTICO_TELEMETRY_TRACES_RESPONSE_HEADER: "trace-id",
+        PORTICO_TELEMETRY_LOGS_OTLP_ENABLED: "true",
         OTEL_BSP_SCHEDULE_DELAY: "100",
+        OTEL_BLRP_SCHEDULE_DELAY: "100",
         OTEL_SERVICE_NAME: "edge-test",
         OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=test",
       },
@@ -106,6 +108,20 @@ backends:
     assert.equal(typeof line.requestId, "string");
     assert.ok(typeof line.backendMs === "number" && typeof line.gatewayMs === "number" && typeof line.ms === "number");
     assert.ok((line.ms as number) >= (line.backendMs as number));
+  });
+
+  it("sends the access line as an OTLP log record in the request's trace", async () => {
+    const res = await fetch(`${gw.url}/orders/9`);
+    await res.text();
+    const traceId = res.headers.get("trace-id")!;
+    await receiver.waitFor(() => receiver.logRecords().some((r) => r.traceId === traceId), "the access log record");
+    await receiver.waitFor(() => pair(receiver.spans(), traceId).server !== undefined, "the request's SERVER span");
+    const record = receiver.logRecords().find((r) => r.traceId === traceId)!;
+    assert.equal(record.body, "request");
+    assert.equal(record.severityText, "ACCESS");
+    assert.equal(record.attributes.api, "orders");
+    assert.equal(record.attributes.status, 200);
+    assert.equal(record.spanId, pair(receiver.spans(), traceId).server!.spanId);
   });
 
   it("puts the trace id in problem bodies, and marks the CLIENT span of a refused backend call with its cause", async () => {

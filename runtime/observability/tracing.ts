@@ -41,6 +41,11 @@ export class RequestTrace {
     return this.span.spanContext().traceId;
   }
 
+  /** The SERVER span's id, 16 lowercase hex digits. */
+  get spanId(): string {
+    return this.span.spanContext().spanId;
+  }
+
   /** Names the routed API and operation on the SERVER span. */
   routed(method: string, api: string, operation: string | undefined, product: string | undefined): void {
     const span = this.span;
