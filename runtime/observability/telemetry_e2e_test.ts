@@ -57,6 +57,8 @@ backends:
         OTEL_BSP_SCHEDULE_DELAY: "100",
         OTEL_BLRP_SCHEDULE_DELAY: "100",
         OTEL_SERVICE_NAME: "edge-test",
+        // Deno's own telemetry takes the global providers; Portico uses its own instances, so its spans still arrive (no effect on Bun and Node).
+        OTEL_DENO: "true",
         OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=test",
       },
     });
