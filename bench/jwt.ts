@@ -72,7 +72,7 @@ const snapshot = mustBuild(snapshotFromValue({
 const pipeline = await new PipelineHolder().apply(snapshot);
 
 const upstream: UpstreamClient = { send: () => Promise.resolve(new Response(null, { status: 200 })), close: () => Promise.resolve() };
-const silent = { format: "none" as const, info() {}, warn() {}, error() {}, access() {} };
+const silent = { format: "none" as const, debug() {}, info() {}, warn() {}, error() {}, access() {} };
 const reporting: PolicyReporting = { logger: silent, metrics: { policyFailed() {} } };
 
 /** One request through the proxy on the compiled pipeline; throws unless the backend's 200 comes back. */

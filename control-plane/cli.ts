@@ -80,7 +80,10 @@ export async function controlPlaneCommand(args: string[]): Promise<RunningContro
     throw usageError(`--watch-interval: expected a duration such as "1s" (got ${JSON.stringify(values["watch-interval"])})`);
   }
   const { settings } = loadSettings(undefined, process.env);
-  const logger = createLogger(settings["telemetry.logs.std"]);
+  const logger = createLogger(settings["telemetry.logs.std"], {
+    level: settings["telemetry.logs.std.level"],
+    bufferBytes: settings["telemetry.logs.buffer"],
+  });
   const dir = values.data ?? DEFAULT_DATA_DIR;
   let plane: ControlPlane;
   try {

@@ -50,17 +50,21 @@ export async function gatewayCommand(args: string[]): Promise<Gateway> {
     throw usageError(describeError(error));
   }
   const { settings, warnings, given } = loadSettings(values.settings, process.env);
-  const logger = createLogger(settings["telemetry.logs.std"]);
-  for (const warning of warnings) logger.warn(warning);
-  if (!values.config && !settings["config.service.endpoint"]) {
-    throw usageError("gateway needs --config FILE (standalone) or the config.service.endpoint setting (control plane)");
-  }
-  if (values.config && settings["config.service.endpoint"]) {
-    logger.warn("--config is given, so config.service.endpoint is ignored: this gateway runs standalone");
-  }
-  const adapter = await loadAdapter();
+  const logger = createLogger(settings["telemetry.logs.std"], {
+    level: settings["telemetry.logs.std.level"],
+    bufferBytes: settings["telemetry.logs.buffer"],
+  });
+  let gateway: Gateway;
   try {
-    return await startGateway({
+    for (const warning of warnings) logger.warn(warning);
+    if (!values.config && !settings["config.service.endpoint"]) {
+      throw usageError("gateway needs --config FILE (standalone) or the config.service.endpoint setting (control plane)");
+    }
+    if (values.config && settings["config.service.endpoint"]) {
+      logger.warn("--config is given, so config.service.endpoint is ignored: this gateway runs standalone");
+    }
+    const adapter = await loadAdapter();
+    gateway = await startGateway({
       settings,
       adapter,
       logger,
@@ -70,9 +74,21 @@ export async function gatewayCommand(args: string[]): Promise<Gateway> {
       given,
     });
   } catch (error) {
+    // The lines logged so far (warnings, the cause) are written before the process exits.
+    await logger.close();
     if (error instanceof StartupError) throw new CliError(error.message, EXIT.invalid, error.problems);
     throw error;
   }
+  const close = gateway.close.bind(gateway);
+  // On SIGTERM/SIGINT (runtime/cli/main.ts): drain, then write what is buffered before the process exits.
+  gateway.close = async () => {
+    try {
+      await close();
+    } finally {
+      await logger.close();
+    }
+  };
+  return gateway;
 }
 
 /**

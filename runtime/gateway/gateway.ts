@@ -278,6 +278,8 @@ function teeLogger(inner: Logger, sink: ((level: string, message: string, fields
   if (!sink) return inner;
   return {
     format: inner.format === "none" ? "json" : inner.format,
+    level: inner.level,
+    debug: (message, fields) => (inner.debug(message, fields), sink("debug", message, fields)),
     info: (message, fields) => (inner.info(message, fields), sink("info", message, fields)),
     warn: (message, fields) => (inner.warn(message, fields), sink("warn", message, fields)),
     error: (message, fields) => (inner.error(message, fields), sink("error", message, fields)),

@@ -1,16 +1,32 @@
+/**
+ * Event and access logs for one process: one line per event, in the format of
+ * `telemetry.logs.std`, written through a bounded asynchronous buffer so that a slow or stalled
+ * reader of stdout never blocks a request (lines that do not fit are dropped and counted; see
+ * docs/observability.md).
+ */
+import SonicBoom from "sonic-boom";
+import { detectRuntime } from "../server/detect.ts";
+
 /** How logs are written to stdout: JSON lines, human-readable text, or not at all. */
 export type LogFormat = "json" | "text" | "none";
 
-type Level = "info" | "warn" | "error";
+/** Severity of an event log (`telemetry.logs.std.level` is the lowest one written). */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
 type Fields = Record<string, unknown>;
 
-/** Structured event and access logs for one process. Disabled levels cost one branch. */
+const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/** Structured event and access logs for one process. Disabled levels cost one call and nothing else. */
 export interface Logger {
   readonly format: LogFormat;
+  /** The lowest level written (absent: every level), so a wrapper can skip work for the others. */
+  readonly level?: LogLevel;
+  debug(message: string, fields?: Fields): void;
   info(message: string, fields?: Fields): void;
   warn(message: string, fields?: Fields): void;
   error(message: string, fields?: Fields): void;
-  /** One line per request, written when the response headers are ready. */
+  /** One line per request, written when the response headers are ready (whatever the level). */
   access(fields: Fields): void;
 }
 
@@ -63,21 +79,288 @@ function textLine(time: string, level: string, message: string, fields: Fields |
   return `${CONTROL.test(line) ? line.replace(CONTROL_ALL, unicodeEscape) : line}\n`;
 }
 
+/** A logger that owns its output: the count of dropped lines, and flushing for shutdown. */
+export interface StdLogger extends Logger {
+  /** Lines not written because the buffer was full or stdout was gone (for metrics). */
+  readonly droppedLines: number;
+  /** Writes what is buffered now, synchronously and best effort (for exit paths; bounded in time). */
+  flush(): void;
+  /** Waits until what is buffered is written (at most `timeoutMs`), then stops writing; later lines are dropped. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+/** Options of `createLogger`. */
+export interface LoggerOptions {
+  /** Lowest event level written (default `info`); access lines are written whatever it is. */
+  readonly level?: LogLevel;
+  /** Bytes of lines held while stdout does not take them (default 4 MiB); beyond that lines are dropped. */
+  readonly bufferBytes?: number;
+  /** Where lines go instead of the buffered destination (tests); called synchronously per line. */
+  readonly write?: (line: string) => void;
+  /** File descriptor or path of the buffered destination (default 1, stdout). */
+  readonly dest?: number | string;
+  /**
+   * Also called for every written event and access line, after level filtering and whatever the
+   * format (`none` included): the OpenTelemetry log export. Level `access` marks access lines.
+   */
+  readonly otlp?: (level: LogLevel | "access", message: string, fields: Fields | undefined) => void;
+}
+
+/** The default `telemetry.logs.buffer`. */
+export const DEFAULT_LOG_BUFFER = 4 * 1024 * 1024;
+
+/** How long a synchronous flush at exit keeps retrying a destination that takes nothing. */
+const EXIT_FLUSH_MS = 1000;
+
+/** A bounded asynchronous writer of lines. */
+interface Destination {
+  /** Queues a line, or returns false when it does not fit (or the destination is gone). Never blocks. */
+  write(line: string): boolean;
+  /** True when nothing is queued or being written. */
+  idle(): boolean;
+  /** Called when the queue has been written out. */
+  onDrain: () => void;
+  /** Writes what is queued synchronously where the runtime allows it, retrying a full pipe for at most `ms`. */
+  flushSync(ms: number): void;
+  /** Releases a destination this logger opened (a path); stdout and stderr stay open. */
+  end(): void;
+}
+
 /**
- * A logger writing to `write` (stdout by default) in the chosen format. Either way an event is
- * exactly one line: no field value can start another (see CONTROL).
+ * Bun and Node: sonic-boom (pino's destination) without pino's exit hook, which retries a stalled
+ * pipe forever at exit. `maxLength` bounds the bytes held; a write beyond it is dropped and reported
+ * by the synchronous `drop` event. Full pipes (EAGAIN) are retried every 100 ms by sonic-boom.
  */
-export function createLogger(format: LogFormat, write: (line: string) => void = (line) => void process.stdout.write(line)): Logger {
-  const emit = (level: Level | "access", message: string, fields?: Fields) => {
-    if (format === "none") return;
+function sonicDestination(dest: number | string, maxLength: number): Destination {
+  let giveUpAt = Infinity;
+  let dropped = false;
+  let broken = false;
+  let idle = true;
+  const sonic = new SonicBoom({ dest, sync: false, maxLength, retryEAGAIN: () => Date.now() < giveUpAt });
+  const destination: Destination = {
+    write(line) {
+      if (broken) return false;
+      dropped = false;
+      sonic.write(line);
+      if (dropped) return false;
+      idle = false;
+      return true;
+    },
+    idle: () => idle || broken,
+    onDrain: () => {},
+    flushSync(ms) {
+      if (broken || idle) return;
+      giveUpAt = Date.now() + ms;
+      try {
+        sonic.flushSync();
+      } catch {
+        // still full after `ms`, or gone: what is left is lost
+      } finally {
+        giveUpAt = Infinity;
+      }
+    },
+    end() {
+      broken = true;
+      if (typeof dest === "string") sonic.end();
+    },
+  };
+  sonic.on("drop", () => (dropped = true));
+  sonic.on("drain", () => {
+    idle = true;
+    destination.onDrain();
+  });
+  // EPIPE (nobody reads stdout any more) or another write error: stop writing; later lines count as dropped.
+  sonic.on("error", () => (broken = true));
+  return destination;
+}
+
+/** What Deno offers to write to stdout or a file: asynchronous writes that do not block the event loop. */
+interface DenoWriter {
+  write(data: Uint8Array): Promise<number>;
+  close?(): void;
+}
+
+/** Largest chunk handed to one write. */
+const MAX_CHUNK = 64 * 1024;
+
+/**
+ * Deno: its `node:fs` write runs on the event loop's thread, so a stdout pipe nobody reads stops
+ * every request (measured with Deno 2.9). Its own `Deno.stdout.write` runs elsewhere; this queue
+ * writes through it one chunk at a time, holding at most `maxLength` bytes. A pending write cannot
+ * be completed synchronously, so `flushSync` does nothing here: shutdown paths use `close()`.
+ */
+function denoDestination(target: DenoWriter, maxLength: number, owned: boolean): Destination {
+  const encoder = new TextEncoder();
+  let queue: Uint8Array[] = [];
+  let queued = 0;
+  let writing = false;
+  let broken = false;
+  const take = (): Uint8Array => {
+    if (queue.length === 1 || queue[0]!.length >= MAX_CHUNK) return queue.shift()!;
+    let size = 0;
+    let count = 0;
+    while (count < queue.length && size + queue[count]!.length <= MAX_CHUNK) size += queue[count++]!.length;
+    const chunk = new Uint8Array(size);
+    let offset = 0;
+    for (const part of queue.splice(0, count)) {
+      chunk.set(part, offset);
+      offset += part.length;
+    }
+    return chunk;
+  };
+  const pump = async () => {
+    writing = true;
+    try {
+      while (queue.length > 0) {
+        const chunk = take();
+        for (let offset = 0; offset < chunk.length;) offset += await target.write(chunk.subarray(offset));
+        queued -= chunk.length;
+      }
+    } catch {
+      // broken pipe or another write error: stop writing; later lines count as dropped
+      broken = true;
+      queue = [];
+      queued = 0;
+    }
+    writing = false;
+    if (!broken) destination.onDrain();
+  };
+  const destination: Destination = {
+    write(line) {
+      if (broken) return false;
+      const data = encoder.encode(line);
+      if (queued + data.length > maxLength) return false;
+      queue.push(data);
+      queued += data.length;
+      if (!writing) void pump();
+      return true;
+    },
+    idle: () => !writing || broken,
+    onDrain: () => {},
+    flushSync: () => {},
+    end() {
+      broken = true;
+      if (owned) target.close?.();
+    },
+  };
+  return destination;
+}
+
+type DenoGlobal = {
+  stdout: DenoWriter;
+  stderr: DenoWriter;
+  openSync(path: string, options: { write: true; append: true }): DenoWriter;
+};
+
+/** The buffered destination for this runtime (the capability switch described above). */
+function openDestination(dest: number | string, maxLength: number): Destination {
+  if (detectRuntime() !== "deno") return sonicDestination(dest, maxLength);
+  const deno = (globalThis as unknown as { Deno: DenoGlobal }).Deno;
+  if (dest === 1) return denoDestination(deno.stdout, maxLength, false);
+  if (dest === 2) return denoDestination(deno.stderr, maxLength, false);
+  if (typeof dest === "string") return denoDestination(deno.openSync(dest, { write: true, append: true }), maxLength, true);
+  throw new Error(`log destination: file descriptor ${dest} is not supported on Deno (use 1, 2 or a path)`);
+}
+
+/** Loggers whose buffered lines are written synchronously when the process exits. */
+const open = new Set<StdLogger>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // `exit` runs on process.exit (both signal paths of runtime/cli/main.ts) and at the natural end;
+  // no event loop is left, so what is buffered is written synchronously, within EXIT_FLUSH_MS.
+  process.on("exit", () => {
+    for (const logger of open) logger.flush();
+  });
+}
+
+const noop = () => {};
+
+/**
+ * A logger in the chosen format, writing to `options.write` if given, else to stdout through a
+ * bounded asynchronous buffer of `options.bufferBytes`. Either way an event is exactly one line: no
+ * field value can start another (see CONTROL). Event logs below `options.level` are skipped; when
+ * the buffer is full lines are dropped (never waited for), counted in `droppedLines`, and one
+ * warning line says how many once stdout takes lines again. `write` may also be a function, as before.
+ */
+export function createLogger(format: LogFormat, options: LoggerOptions | ((line: string) => void) = {}): StdLogger {
+  const opts: LoggerOptions = typeof options === "function" ? { write: options } : options;
+  const threshold = RANK[opts.level ?? "info"];
+  const otlp = opts.otlp;
+  let dropped = 0;
+  let unreported = 0;
+  let closed = false;
+  let destination: Destination | undefined;
+  let put: (line: string) => void = noop;
+  const render = (level: LogLevel | "access", message: string, fields: Fields | undefined): string => {
     const time = new Date().toISOString();
-    write(format === "json" ? jsonLine({ time, level, msg: message, ...fields }) : textLine(time, level, message, fields));
+    return format === "json" ? jsonLine({ time, level, msg: message, ...fields }) : textLine(time, level, message, fields);
   };
-  return {
+  if (format !== "none") {
+    if (opts.write) put = opts.write;
+    else {
+      const dest = openDestination(opts.dest ?? 1, opts.bufferBytes ?? DEFAULT_LOG_BUFFER);
+      destination = dest;
+      put = (line) => {
+        if (closed || !dest.write(line)) {
+          dropped++;
+          unreported++;
+        }
+      };
+      dest.onDrain = () => {
+        if (unreported === 0 || closed) return;
+        const count = unreported;
+        unreported = 0;
+        put(render("warn", `${count} log lines dropped`, { dropped: count, total: dropped }));
+      };
+    }
+  }
+  const emit = (level: LogLevel | "access", message: string, fields?: Fields) => {
+    if (put !== noop) put(render(level, message, fields));
+    if (otlp) otlp(level, message, fields);
+  };
+  const at = (level: LogLevel) =>
+    RANK[level] < threshold || (format === "none" && !otlp) ? noop : (message: string, fields?: Fields) => emit(level, message, fields);
+  const logger: StdLogger = {
     format,
-    info: (message, fields) => emit("info", message, fields),
-    warn: (message, fields) => emit("warn", message, fields),
-    error: (message, fields) => emit("error", message, fields),
-    access: (fields) => emit("access", "request", fields),
+    level: opts.level ?? "info",
+    debug: at("debug"),
+    info: at("info"),
+    warn: at("warn"),
+    error: at("error"),
+    access: format === "none" && !otlp ? noop : (fields) => emit("access", "request", fields),
+    get droppedLines() {
+      return dropped;
+    },
+    flush() {
+      if (!closed) destination?.flushSync(EXIT_FLUSH_MS);
+    },
+    async close(timeoutMs = 5000) {
+      if (closed) return;
+      if (destination && !destination.idle()) {
+        const dest = destination;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, timeoutMs);
+          const previous = dest.onDrain;
+          dest.onDrain = () => {
+            previous();
+            // the drop notice may have been queued just now: wait for it too
+            if (!dest.idle()) return;
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      closed = true;
+      destination?.end();
+      open.delete(logger);
+    },
   };
+  if (destination) {
+    installExitHook();
+    open.add(logger);
+  }
+  return logger;
 }

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { join } from "node:path";
 import { describe, it } from "node:test";
+import { tempDir } from "../../test/harness.ts";
 import { createLogger, escapeLogText, type LogFormat } from "./log.ts";
+import { redactingLogger } from "./redact.ts";
 
 /** Everything a logger of `format` writes for one call. */
 function written(format: LogFormat, log: (logger: ReturnType<typeof createLogger>) => void): string {
@@ -43,5 +47,124 @@ describe("log lines", () => {
 
   it("none writes nothing", () => {
     assert.equal(written("none", (l) => l.error("x", { y: 1 })), "");
+  });
+});
+
+describe("levels", () => {
+  it("skips event logs below the level and writes access lines whatever it is", () => {
+    const lines: string[] = [];
+    const logger = createLogger("json", { level: "warn", write: (line) => lines.push(line) });
+    logger.debug("d");
+    logger.info("i");
+    logger.warn("w");
+    logger.error("e");
+    logger.access({ status: 200 });
+    assert.deepEqual(lines.map((l) => JSON.parse(l).level), ["warn", "error", "access"]);
+  });
+
+  it("debug writes every level; info (the default) every level but debug", () => {
+    for (const [level, expected] of [["debug", ["debug", "info", "warn", "error"]], [undefined, ["info", "warn", "error"]]] as const) {
+      const lines: string[] = [];
+      const logger = createLogger("text", { level, write: (line) => lines.push(line) });
+      logger.debug("d");
+      logger.info("i");
+      logger.warn("w");
+      logger.error("e");
+      assert.deepEqual(lines.map((l) => l.split(" ")[1]!.toLowerCase()), expected);
+    }
+  });
+
+  it("the OTLP sink gets the written events and access lines, also with format none, after redaction", () => {
+    const sunk: unknown[] = [];
+    const logger = createLogger("none", { level: "info", otlp: (level, message, fields) => sunk.push([level, message, fields]) });
+    const redacted = redactingLogger(logger, () => new Set(["s3cr3t"]));
+    redacted.debug("skipped s3cr3t");
+    redacted.info("said s3cr3t", { note: "s3cr3t" });
+    redacted.access({ path: "/s3cr3t" });
+    assert.deepEqual(sunk, [["info", "said ***", { note: "***" }], ["access", "request", { path: "/***" }]]);
+  });
+});
+
+/**
+ * A reader of a named pipe that can be stopped: `cat FIFO` as a child process. While it is stopped
+ * (SIGSTOP) nobody drains the pipe, as with a log collector that stalls.
+ */
+function fifoReader(): { path: string; cat: ChildProcess; output: () => string; exited: Promise<void> } {
+  const path = join(tempDir(), "log.fifo");
+  execFileSync("mkfifo", [path]);
+  const cat = spawn("cat", [path], { stdio: ["ignore", "pipe", "inherit"] });
+  let output = "";
+  cat.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<void>((resolve) => cat.on("exit", () => resolve()));
+  return { path, cat, output: () => output, exited };
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("the bounded buffer", () => {
+  it("with a reader that does not read, writes return at once, lines beyond the buffer are dropped and counted, and a notice follows once it reads", async () => {
+    const reader = fifoReader();
+    const logger = createLogger("json", { dest: reader.path, bufferBytes: 64 * 1024 });
+    try {
+      logger.info("first");
+      await until(() => reader.output().includes('"first"'), "the first line");
+      process.kill(reader.cat.pid!, "SIGSTOP");
+      const total = 5000;
+      const padding = "x".repeat(200);
+      let slowest = 0;
+      const started = performance.now();
+      for (let seq = 0; seq < total; seq++) {
+        const t = performance.now();
+        logger.access({ seq, padding });
+        slowest = Math.max(slowest, performance.now() - t);
+      }
+      const elapsed = performance.now() - started;
+      // ~1.2 MB of lines against a 64 KiB buffer and a 64 KiB pipe: most must have been dropped, none waited
+      // for (a write that waited would wait forever: the reader stays stopped until the loop ends).
+      assert.ok(logger.droppedLines > total / 2, `dropped ${logger.droppedLines} of ${total}`);
+      assert.ok(slowest < 500, `slowest write took ${slowest.toFixed(1)} ms`);
+      assert.ok(elapsed < 5000, `${total} writes took ${elapsed.toFixed(0)} ms`);
+      // Still stopped a while later: nothing was written behind our back, the count holds.
+      await new Promise((r) => setTimeout(r, 300));
+      const dropped = logger.droppedLines;
+      process.kill(reader.cat.pid!, "SIGCONT");
+      await until(() => /log lines dropped/.test(reader.output()), "the drop notice");
+      const records = reader.output().trim().split("\n").map((line) => JSON.parse(line));
+      const access = records.filter((r) => r.level === "access").map((r) => r.seq as number);
+      const notice = records.find((r) => /log lines dropped/.test(r.msg));
+      assert.equal(notice.level, "warn");
+      assert.equal(notice.msg, `${dropped} log lines dropped`);
+      assert.equal(notice.dropped, dropped);
+      assert.equal(access.length + dropped, total, "every line is either written or counted");
+      assert.deepEqual(access, [...access].sort((a, b) => a - b), "written lines keep their order");
+      assert.equal(access[0], 0, "the first lines went into the buffer");
+    } finally {
+      await logger.close(2000);
+      reader.cat.kill("SIGKILL");
+      await reader.exited;
+    }
+  });
+
+  it("close() writes the buffered lines out; a line after close is counted as dropped", async () => {
+    const reader = fifoReader();
+    const logger = createLogger("text", { dest: reader.path });
+    try {
+      for (let i = 0; i < 1000; i++) logger.info(`line ${i}`);
+      await logger.close();
+      await until(() => reader.output().includes("line 999\n"), "the last line", 5000);
+      assert.equal(reader.output().split("\n").length, 1001);
+      assert.equal(logger.droppedLines, 0);
+      logger.info("after close");
+      assert.equal(logger.droppedLines, 1, "a line after close is counted, not written");
+    } finally {
+      reader.cat.kill("SIGKILL");
+      await reader.exited;
+    }
   });
 });

@@ -6,7 +6,7 @@
  * configuration it costs one check per line.
  */
 import { redactText } from "../../config/snapshot/build.ts";
-import type { Logger } from "./log.ts";
+import type { Logger, LogLevel } from "./log.ts";
 
 type Fields = Record<string, unknown>;
 
@@ -23,18 +23,30 @@ function redactFields(fields: Fields, secrets: ReadonlySet<string>): Fields {
   return out;
 }
 
-/** `logger` with the secrets `secrets()` returns (those of the live configuration) redacted from every line. */
+const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/**
+ * `logger` with the secrets `secrets()` returns (those of the live configuration) redacted from every
+ * line, before any of its outputs (stdout and the OTLP export alike). Levels `logger` skips are
+ * skipped here too, without redacting.
+ */
 export function redactingLogger(logger: Logger, secrets: () => ReadonlySet<string> | undefined): Logger {
-  const wrap = (write: (message: string, fields?: Fields) => void) => (message: string, fields?: Fields) => {
-    const live = secrets();
-    if (!live?.size) return write(message, fields);
-    write(redactText(message, live), fields && redactFields(fields, live));
+  const threshold = RANK[logger.level ?? "debug"];
+  const wrap = (level: LogLevel, write: (message: string, fields?: Fields) => void) => {
+    if (RANK[level] < threshold) return () => {};
+    return (message: string, fields?: Fields) => {
+      const live = secrets();
+      if (!live?.size) return write(message, fields);
+      write(redactText(message, live), fields && redactFields(fields, live));
+    };
   };
   return {
     format: logger.format,
-    info: wrap(logger.info.bind(logger)),
-    warn: wrap(logger.warn.bind(logger)),
-    error: wrap(logger.error.bind(logger)),
+    level: logger.level,
+    debug: wrap("debug", logger.debug.bind(logger)),
+    info: wrap("info", logger.info.bind(logger)),
+    warn: wrap("warn", logger.warn.bind(logger)),
+    error: wrap("error", logger.error.bind(logger)),
     access(fields) {
       const live = secrets();
       logger.access(live?.size ? redactFields(fields, live) : fields);

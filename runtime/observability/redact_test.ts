@@ -7,6 +7,7 @@ function recorder(): { logger: Logger; lines: unknown[] } {
   const lines: unknown[] = [];
   const logger: Logger = {
     format: "json",
+    debug: (message, fields) => lines.push(["debug", message, fields]),
     info: (message, fields) => lines.push(["info", message, fields]),
     warn: (message, fields) => lines.push(["warn", message, fields]),
     error: (message, fields) => lines.push(["error", message, fields]),

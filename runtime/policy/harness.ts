@@ -26,6 +26,7 @@ type LogLine = { level: "info" | "warn" | "error"; message: string };
 function capture(lines: LogLine[]): Logger {
   return {
     format: "json",
+    debug: () => {},
     info: (message) => void lines.push({ level: "info", message }),
     warn: (message) => void lines.push({ level: "warn", message }),
     error: (message) => void lines.push({ level: "error", message }),
