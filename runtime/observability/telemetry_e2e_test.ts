@@ -87,6 +87,8 @@ backends:
     assert.equal(server!.attributes["operation"], "get-order");
     assert.equal(server!.attributes["http.response.status_code"], 200);
     assert.equal(client!.attributes["backend"], "orders");
+    assert.equal(client!.attributes["server.address"], "127.0.0.1");
+    assert.equal(client!.attributes["server.port"], backend.port);
     assert.equal(server!.resource["service.name"], "edge-test");
     assert.equal(server!.resource["deployment.environment"], "test");
     assert.equal(traceparents.at(-1), `00-${traceId}-${client!.spanId}-01`);

@@ -65,19 +65,22 @@ export class RequestTrace {
    * Starts the CLIENT span of a backend call and writes its `traceparent` (and the trace's
    * `tracestate`) into the headers sent to the backend, replacing what the client sent.
    */
-  startBackend(method: string, backend: string, url: URL, headers: Headers): void {
-    const client = this.tracer.startSpan(method, {
-      kind: SpanKind.CLIENT,
-      attributes: {
-        "http.request.method": method,
-        "server.address": url.hostname,
-        "server.port": Number(url.port) || (url.protocol === "https:" ? 443 : 80),
-        backend,
-      },
-    }, trace.setSpan(ROOT_CONTEXT, this.span));
+  startBackend(method: string, backend: string, origin: { readonly hostname: string; readonly port: number }, headers: Headers): void {
+    const recording = this.span.isRecording();
+    const client = this.tracer.startSpan(
+      method,
+      recording
+        ? { kind: SpanKind.CLIENT, attributes: { "http.request.method": method, "server.address": origin.hostname, "server.port": origin.port, backend } }
+        : { kind: SpanKind.CLIENT },
+      trace.setSpan(ROOT_CONTEXT, this.span),
+    );
     this.#client = client;
-    headers.delete("tracestate");
-    propagator.inject(trace.setSpan(ROOT_CONTEXT, client), headers, { set: (carrier, key, value) => carrier.set(key, value) });
+    // W3C Trace Context, version 00, written here: the propagator would build a context per call for the same four fields.
+    const context = client.spanContext();
+    headers.set("traceparent", `00-${context.traceId}-${context.spanId}-0${context.traceFlags & 1}`);
+    const state = context.traceState?.serialize();
+    if (state) headers.set("tracestate", state);
+    else headers.delete("tracestate");
   }
 
   /** Ends the CLIENT span with the backend's status, or with the error that stopped the call. */

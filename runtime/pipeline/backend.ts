@@ -1,13 +1,18 @@
 import { type BackendSpec, type BackendTlsMaterial, DEFAULT_CONCURRENCY } from "../../config/snapshot/build.ts";
 import { BackendGate } from "./backend-gate.ts";
 
-interface Base {
+/** Where a backend URL points: host and port as written (`10.0.0.5:8080`), and apart, as traces name them. */
+export interface BackendOrigin {
+  readonly host: string;
+  readonly hostname: string;
+  readonly port: number;
+}
+
+interface Base extends BackendOrigin {
   /** Origin + path without a trailing slash, e.g. `http://127.0.0.1:9000/v2`. */
   readonly prefix: string;
   /** What an empty rest of path becomes: "/" when the URL has no path of its own, else "". */
   readonly emptyRest: string;
-  /** Host and port, as access lines name the backend. */
-  readonly host: string;
 }
 
 /** A backend ready for requests: parsed base URLs, a round-robin cursor over them, and its concurrency gate. */
@@ -32,7 +37,8 @@ export class BackendPool {
     this.#bases = spec.urls.map((u) => {
       const url = new URL(u);
       const path = url.pathname.replace(/\/+$/, "");
-      return { prefix: url.origin + path, emptyRest: path ? "" : "/", host: url.host };
+      const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
+      return { prefix: url.origin + path, emptyRest: path ? "" : "/", host: url.host, hostname: url.hostname.replace(/^\[|\]$/g, ""), port };
     });
   }
 
@@ -46,11 +52,11 @@ export class BackendPool {
     return base.prefix + (rest === "" ? base.emptyRest : rest) + search;
   }
 
-  /** The host (and port) of the base a URL from `target` was made with. */
-  host(url: string): string {
+  /** The origin of the base a URL from `target` was made with. */
+  origin(url: string): BackendOrigin {
     const bases = this.#bases;
-    if (bases.length === 1) return bases[0]!.host;
-    return (bases.find((b) => url.startsWith(b.prefix)) ?? bases[0]!).host;
+    if (bases.length === 1) return bases[0]!;
+    return bases.find((b) => url.startsWith(b.prefix)) ?? bases[0]!;
   }
 }
 

@@ -201,7 +201,9 @@ async function send(
   const trace = record?.trace;
   if (record) {
     record.backend = backend.name;
-    if (trace) trace.startBackend(request.method, backend.name, new URL(url), headers);
+    const origin = backend.origin(url);
+    record.backendHost = origin.host;
+    if (trace) trace.startBackend(request.method, backend.name, origin, headers);
   }
   const called = performance.now();
   let response: Response;
@@ -228,7 +230,6 @@ async function send(
   }
   if (record) {
     record.backendMs = performance.now() - called;
-    record.backendHost = backend.host(url);
     trace?.endBackend(response.status);
   }
   if (clientBody && !clientBody.settled) clientBody.onSettled(() => backend.gate.leave());
