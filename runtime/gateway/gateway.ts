@@ -5,6 +5,7 @@ import { ControlPlaneClient, plainHttpEndpoint } from "../../config/source/contr
 import { type FileWatch, readConfigFile, watchConfigFile } from "../../config/source/file.ts";
 import type { Logger } from "../observability/log.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
+import { createGatewayMeter } from "../observability/meter.ts";
 import { PipelineHolder } from "../pipeline/pipeline.ts";
 import { BodyGuard } from "../http/body-guard.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
@@ -151,7 +152,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Every line the gateway writes from here on has the live configuration's secret named values redacted.
   const live: { holder?: PipelineHolder } = {};
   const logger = redactingLogger(options.logger, () => live.holder?.current?.snapshot.secrets);
-  const metrics = new GatewayMetrics();
+  const telemetry = createGatewayMeter(settings, { version: options.version });
+  const metrics = new GatewayMetrics(telemetry.meter, {
+    version: options.version ?? "dev",
+    runtime: { name: adapter.runtime, version: adapter.version },
+    system: settings["telemetry.metrics.system.enabled"],
+  });
+  telemetry.addProducer(metrics.producer);
   // Built-ins run on the host (validate-jwt) fetch their keys with the gateway's own fetch, and log and count here.
   const holder = new PipelineHolder({ fetch: adapter.createFetch({}), logger, metrics });
   live.holder = holder;
@@ -160,7 +167,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const timeouts = timeoutsForRuntime(settings, adapter);
   const { state, buffers } = boundState(settings, holder, metrics);
   const feed = configFile ? fileFeed(configFile, holder, applier, logger) : controlPlaneFeed({ ...options, logger }, applier, metrics);
-  await feed.start();
+  try {
+    await feed.start();
+  } catch (error) {
+    metrics.close();
+    await telemetry.shutdown();
+    throw error;
+  }
   const upstream = adapter.createUpstreamClient(clientTls.limits, { maxPools: settings["net.client.tls.max-pools"] });
   metrics.bounds.upstreamPools = upstream.pools;
   const servers: RunningServer[] = [];
@@ -209,7 +222,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         adapter,
         managementPort,
         settings["net.management.bind-address"],
-        managementApp({ holder, metrics, prometheus: settings["telemetry.metrics.prometheus.enabled"] }).fetch,
+        managementApp({ holder, prometheus: telemetry.prometheus }).fetch,
         timeouts,
       )
       : undefined;
@@ -232,12 +245,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         await Promise.all([...servers.map((s) => s.close()), https?.close()]);
         bodies.close();
         await upstream.close();
+        metrics.close();
+        await telemetry.shutdown();
       },
     };
   } catch (error) {
     feed.stop();
     await Promise.all([...servers.map((s) => s.close(true)), https?.close(true)]);
     await upstream.close();
+    metrics.close();
+    await telemetry.shutdown();
     throw error;
   }
 }
@@ -254,6 +271,7 @@ function boundState(settings: Settings, holder: PipelineHolder, metrics: Gateway
   metrics.bounds.state = state;
   metrics.bounds.modules = holder.modules;
   metrics.bounds.bodies = buffers;
+  metrics.bounds.policyMemory = async () => await holder.current?.steps.memory();
   return { state, buffers };
 }
 

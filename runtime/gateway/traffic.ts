@@ -165,7 +165,6 @@ export function trafficApp(deps: TrafficDeps): Hono {
       clientBody.release();
       if (!clientBody.finished) response = closing(response);
     } else if (refused) response = closing(response);
-    metrics.countResponse(response.status);
     if (logger.format !== "none") {
       logger.access({
         method: request.method,
