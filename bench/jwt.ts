@@ -73,7 +73,8 @@ const pipeline = await new PipelineHolder().apply(snapshot);
 
 const upstream: UpstreamClient = { send: () => Promise.resolve(new Response(null, { status: 200 })), close: () => Promise.resolve() };
 const silent = { format: "none" as const, debug() {}, info() {}, warn() {}, error() {}, access() {} };
-const reporting: PolicyReporting = { logger: silent, metrics: { policyFailed() {} } };
+const unaccounted = { record() {} };
+const reporting: PolicyReporting = { logger: silent, metrics: { policy: () => unaccounted } };
 
 /** One request through the proxy on the compiled pipeline; throws unless the backend's 200 comes back. */
 async function request(path: string, authorization: string | undefined): Promise<void> {

@@ -12,6 +12,8 @@ export interface ApplyContext {
   readonly source: string;
   /** The control plane's revision number, when it has one. */
   readonly revision?: number;
+  /** A control plane's view, or a backup of one (their revision is the control plane's); undefined: a local file. */
+  readonly origin?: "control-plane" | "backup";
   /** At start-up a refusal is the caller's to report (it stops the gateway or tries a backup): no log. */
   readonly quiet?: boolean;
 }
@@ -40,7 +42,10 @@ export class ConfigApplier {
     const outcome = await this.#compile(result);
     if (outcome.ok) {
       this.metrics.configApplied += 1;
-      this.metrics.configRevision = outcome.pipeline.revision;
+      // The revision the control plane gave it (a backup keeps it); a local file has none, so the process's own count stands in.
+      this.metrics.config = context.origin
+        ? { revision: context.revision, hash: outcome.pipeline.hash, source: context.origin }
+        : { revision: outcome.pipeline.revision, hash: outcome.pipeline.hash, source: "file" };
       this.logger.info("configuration applied", {
         source: context.source,
         revision: context.revision,

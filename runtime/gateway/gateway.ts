@@ -6,6 +6,7 @@ import { type FileWatch, readConfigFile, watchConfigFile } from "../../config/so
 import type { Logger } from "../observability/log.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
 import { TrafficSummary } from "../observability/summary.ts";
+import { createGatewayMeter } from "../observability/meter.ts";
 import { PipelineHolder } from "../pipeline/pipeline.ts";
 import { BodyGuard } from "../http/body-guard.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
@@ -172,7 +173,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const telemetry = made.telemetry;
   const logger = redactingLogger(teeLogger(options.logger, telemetry.otlpLogSink), () => live.holder?.current?.snapshot.secrets);
   const exportEvents = otlpEventLog(logger);
-  const metrics = new GatewayMetrics();
+  // One meter for every metric: `/metrics` (Prometheus) and OTLP read the same instruments and producers.
+  const meter = createGatewayMeter(settings, {
+    resource: telemetry.resource,
+    version: options.version,
+    producers: [telemetry.requests],
+    readers: (producer) => telemetry.otlpMetricReaders(settings, producer),
+  });
+  const metrics = new GatewayMetrics(meter.meter, {
+    version: options.version ?? "dev",
+    runtime: { name: adapter.runtime, version: adapter.version },
+    system: settings["telemetry.metrics.system.enabled"],
+  });
+  meter.addProducer(metrics.producer);
+  /** Stops the metrics, then flushes every signal (the last metrics export included) before the exporters stop. */
+  const stopTelemetry = async () => {
+    metrics.close();
+    await meter.shutdown();
+    await telemetry.shutdown();
+  };
   // Built-ins run on the host (validate-jwt) fetch their keys with the gateway's own fetch, and log and count here.
   const holder = new PipelineHolder({ fetch: adapter.createFetch({}), logger, metrics });
   live.holder = holder;
@@ -183,7 +202,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Counted only for a control plane's heartbeats: a standalone gateway has nobody to report to.
   const summary = configFile ? undefined : new TrafficSummary();
   const feed = summary ? controlPlaneFeed({ ...options, logger }, applier, metrics, summary) : fileFeed(configFile!, holder, applier, logger);
-  await feed.start();
+  try {
+    await feed.start();
+  } catch (error) {
+    await stopTelemetry();
+    throw error;
+  }
   const upstream = adapter.createUpstreamClient(clientTls.limits, { maxPools: settings["net.client.tls.max-pools"] });
   metrics.bounds.upstreamPools = upstream.pools;
   const servers: RunningServer[] = [];
@@ -234,7 +258,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         adapter,
         managementPort,
         settings["net.management.bind-address"],
-        managementApp({ holder, metrics, prometheus: settings["telemetry.metrics.prometheus.enabled"] }).fetch,
+        managementApp({ holder, prometheus: meter.prometheus }).fetch,
         timeouts,
       )
       : undefined;
@@ -257,14 +281,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         await Promise.all([...servers.map((s) => s.close()), https?.close()]);
         bodies.close();
         await upstream.close();
-        await telemetry.shutdown();
+        await stopTelemetry();
       },
     };
   } catch (error) {
     feed.stop();
     await Promise.all([...servers.map((s) => s.close(true)), https?.close(true)]);
     await upstream.close();
-    await telemetry.shutdown();
+    await stopTelemetry();
     throw error;
   }
 }
@@ -318,6 +342,7 @@ function boundState(settings: Settings, holder: PipelineHolder, metrics: Gateway
   metrics.bounds.state = state;
   metrics.bounds.modules = holder.modules;
   metrics.bounds.bodies = buffers;
+  metrics.bounds.policyMemory = async () => await holder.current?.steps.memory();
   return { state, buffers };
 }
 

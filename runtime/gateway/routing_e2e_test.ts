@@ -118,7 +118,7 @@ backends:
     assert.equal(ready.status, 200);
     assert.equal((await ready.json()).revision, 1);
     const metrics = await (await fetch(`http://127.0.0.1:${gw.managementPort}/metrics`)).text();
-    assert.match(metrics, /portico_responses_total\{code="2xx"\} [1-9]/);
+    assert.match(metrics, /^portico_config_revision\{hash="[0-9a-f]{64}",source="file"\} 1$/m, "standalone: the process's own revision, as /readyz says");
     const onTraffic = await get("/healthz");
     assert.equal(onTraffic.text, "b GET /healthz", "management endpoints are not on the traffic port");
   });

@@ -75,6 +75,7 @@ export class ControlPlaneSync {
   constructor(private readonly options: SyncOptions) {
     this.#tokenExpires = readClaims(options.client.options.token)?.expires;
     if (this.#tokenExpires !== undefined) options.metrics.tokenExpiresAt = this.#tokenExpires;
+    options.metrics.sync = { lastSuccessAt: undefined };
   }
 
   /** The control plane revision and hash that are live, if any. */
@@ -123,6 +124,7 @@ export class ControlPlaneSync {
     const outcome = await this.options.applier.apply(buildSnapshot(loaded, this.#buildOptions()), {
       source: `backup ${backup.file}`,
       revision: snapshot.revision,
+      origin: "backup",
       quiet: true,
     });
     if (!outcome.ok) throw new Error(`no configuration to serve: ${reason}, and the backup ${backup.file} does not apply: ${outcome.problems[0]}`);
@@ -196,7 +198,10 @@ export class ControlPlaneSync {
     const view = await this.options.client.configuration(this.#known);
     if (!view) {
       // Unchanged. A transient error (such as a module download) is over once the control plane answers.
-      if (this.#lastError && this.#applied?.hash === this.#known) this.#lastError = undefined;
+      if (this.#applied?.hash === this.#known) {
+        this.#lastError = undefined;
+        this.#inStep();
+      }
       return;
     }
     this.#pending = view;
@@ -209,7 +214,12 @@ export class ControlPlaneSync {
     const loaded = loadView(view.text, source);
     const digests = moduleDigests(loaded);
     await this.#fetchModules(digests);
-    const outcome = await this.options.applier.apply(buildSnapshot(loaded, this.#buildOptions()), { source, revision: view.revision, quiet: initial });
+    const outcome = await this.options.applier.apply(buildSnapshot(loaded, this.#buildOptions()), {
+      source,
+      revision: view.revision,
+      origin: "control-plane",
+      quiet: initial,
+    });
     if (!outcome.ok) {
       this.#known = view.hash;
       this.#fail(`revision ${view.revision} refused: ${outcome.problems.length} problem${outcome.problems.length === 1 ? "" : "s"}`, view, outcome.problems);
@@ -219,9 +229,15 @@ export class ControlPlaneSync {
     this.#known = view.hash;
     this.#applied = { revision: view.revision, hash: view.hash };
     this.#lastError = undefined;
+    this.#inStep();
     this.#keepOnly(digests);
     this.#save(view);
     if (!initial) void this.#beat();
+  }
+
+  /** Notes (for the sync age metric) that the gateway serves what the control plane has for it now. */
+  #inStep(): void {
+    if (this.options.metrics.sync) this.options.metrics.sync.lastSuccessAt = Date.now();
   }
 
   /** Downloads the modules a view names that the gateway does not have; each is checked against its sha256. */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ControlPlaneClient } from "../../config/source/control-plane.ts";
 import { checkTraffic } from "../../control-plane/heartbeat.ts";
+import { metrics as noMeters } from "@opentelemetry/api";
 import { GatewayMetrics } from "../observability/metrics.ts";
 import { TrafficSummary } from "../observability/summary.ts";
 import type { ConfigApplier } from "./apply.ts";
@@ -15,7 +16,7 @@ function syncWith(summary?: TrafficSummary): ControlPlaneSync {
     applier: {} as ConfigApplier,
     backup: undefined,
     logger: quiet as never,
-    metrics: new GatewayMetrics(),
+    metrics: new GatewayMetrics(noMeters.getMeter("test"), { version: "test", runtime: { name: "test", version: "0" }, system: false }),
     syncIntervalMs: 1000,
     heartbeatIntervalMs: 1000,
     version: "test",

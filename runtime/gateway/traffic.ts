@@ -197,7 +197,6 @@ export function trafficApp(deps: TrafficDeps): Hono {
       clientBody.release();
       if (!clientBody.finished) response = closing(response);
     } else if (refused) response = closing(response);
-    metrics.countResponse(response.status);
     requests.active -= 1;
     record.status = response.status;
     record.totalMs = performance.now() - started;

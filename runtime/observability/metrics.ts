@@ -1,9 +1,17 @@
+import { type Meter, type ObservableResult, ValueType } from "@opentelemetry/api";
+import { millisToHrTime } from "@opentelemetry/core";
+import type { MetricProducer } from "@opentelemetry/sdk-metrics";
 import type { StateStoreStats } from "../policy/state.ts";
+import type { PolicyUsage } from "../policy/chain.ts";
+import type { PolicyFailureKind } from "../policy/extism.ts";
 import type { UpstreamPoolStats } from "../upstream/client.ts";
+import { HistogramCells, histogramProducer, type HistogramSeries } from "./histogram.ts";
+import { METER_SCOPE } from "./meter.ts";
+import { EventLoopDelay, registerProcessMetrics } from "./system-metrics.ts";
 
 /**
- * The gateway's bounded structures, read when `/metrics` is scraped (each part is set by the gateway
- * that has it): their sizes, and how often a bound bit. See docs/limits.md.
+ * The gateway's bounded structures, read when metrics are collected (each part is set by the
+ * gateway that has it): their sizes, and how often a bound bit. See docs/limits.md.
  */
 export interface BoundedStats {
   /** The policy state store (counters and cache). */
@@ -18,6 +26,8 @@ export interface BoundedStats {
   gates?: { all(): Iterable<GateReading> };
   /** Request bodies cut off for slowness, by reason (idle, rate, total). */
   bodyTimeouts?: Readonly<Record<string, number>>;
+  /** Linear memory (64 KiB pages) of the live configuration's policy instances, by policy name. */
+  policyMemory?: () => Promise<ReadonlyMap<string, number> | undefined>;
 }
 
 /** A backend's concurrency state, as the metrics read it. */
@@ -28,20 +38,71 @@ export interface GateReading {
   readonly rejected: number;
 }
 
+/** The configuration that is live, as the metrics report it. */
+export interface AppliedConfig {
+  /** The control plane's revision (a backup's, when started from one); in standalone mode, this process's count of configurations applied. */
+  readonly revision: number | undefined;
+  /** The configuration's sha256, as the control plane names it (the view's ETag; a file's bytes in standalone mode). */
+  readonly hash: string;
+  /** Where it came from. */
+  readonly source: "control-plane" | "backup" | "file";
+}
+
+/** What the gateway metrics describe besides their counters. */
+export interface GatewayMetricsOptions {
+  /** The gateway's version (build info). */
+  readonly version: string;
+  /** The runtime's name and version (build info), such as `bun` and `1.2.3`. */
+  readonly runtime: { readonly name: string; readonly version: string };
+  /** Process CPU, memory and event-loop delay (`telemetry.metrics.system.enabled`). */
+  readonly system: boolean;
+}
+
+/** Upper bounds of the policy duration buckets, in seconds: policies run in microseconds to milliseconds. */
+export const POLICY_DURATION_BOUNDS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
+
 /**
- * The gateway's own counters, kept in plain numbers so the request path pays an increment, and
- * rendered in Prometheus text format on the management port.
+ * One policy's accounting, fed on the request path with plain additions (PolicyChain calls
+ * `record` once per call) and read by observable instruments and the histogram producer.
+ */
+export class PolicyStats implements PolicyUsage {
+  /** Calls, failed ones included. */
+  calls = 0;
+  /** Fuel the calls used (WebAssembly policies; built-ins run on the host use none). */
+  fuel = 0;
+  /** Failed calls by kind. */
+  readonly failures = new Map<PolicyFailureKind, number>();
+  /** Call durations, in seconds. */
+  readonly duration = new HistogramCells(POLICY_DURATION_BOUNDS);
+
+  /** One call: how long it took, the fuel it used, and how it failed if it did. */
+  record(failure: PolicyFailureKind | undefined, ms: number, fuel: number): void {
+    this.calls += 1;
+    this.fuel += fuel;
+    this.duration.record(ms / 1000);
+    if (failure !== undefined) this.failures.set(failure, (this.failures.get(failure) ?? 0) + 1);
+  }
+}
+
+/**
+ * The gateway's metrics. The request path and the control loops only add to plain numbers (and
+ * the policy duration histograms' preallocated buckets); OpenTelemetry reads them through
+ * observable instruments on the meter given, and the histograms through `producer`, when a reader
+ * collects (a Prometheus scrape, an OTLP export). Nothing here calls a synchronous instrument.
  */
 export class GatewayMetrics {
-  /** Responses by status class: index 1..5 for 1xx..5xx. */
-  readonly #responses = [0, 0, 0, 0, 0, 0];
-  /** Failures (traps, errors, budget exhaustion, back-off refusals) per policy name. */
-  readonly #policyFailures = new Map<string, number>();
+  /** Accounting per policy name (failures, calls, fuel, durations). */
+  readonly #policies = new Map<string, PolicyStats>();
+  /** Configurations compiled and made live. */
   configApplied = 0;
+  /** Configurations refused (invalid, or the compile failed). */
   configRejected = 0;
-  configRevision = 0;
+  /** The live configuration, once one is. */
+  config: AppliedConfig | undefined;
   /** Pulls from the control plane that failed (unreachable, refused token, server error, bad module). */
   syncFailures = 0;
+  /** Control-plane mode: when the gateway last learned it is in step with its control plane (ms since the epoch; undefined: not yet). */
+  sync: { lastSuccessAt: number | undefined } | undefined;
   /** When the gateway token expires (ms since the epoch), in control-plane mode. */
   tokenExpiresAt: number | undefined;
   /** Tokens validate-jwt refused, by reason (a fixed set: runtime/policy/jwt/verify.ts `Refusal`). */
@@ -53,15 +114,33 @@ export class GatewayMetrics {
   /** Bounded structures whose sizes and evictions are reported. */
   readonly bounds: BoundedStats = {};
   readonly startedAt = Date.now();
+  readonly #eventLoop: EventLoopDelay | undefined;
+  /** The histograms (policy durations, event-loop delay) for every reader: add it to the meter's producers. */
+  readonly producer: MetricProducer;
 
-  /** Counts a response by its status class. */
-  countResponse(status: number): void {
-    this.#responses[(status / 100) | 0]! += 1;
+  constructor(meter: Meter, options: GatewayMetricsOptions) {
+    this.#register(meter, options);
+    if (options.system) {
+      registerProcessMetrics(meter);
+      this.#eventLoop = new EventLoopDelay().start();
+    }
+    const policyDurations: HistogramSeries = {
+      description: {
+        name: "portico.policy.duration_seconds",
+        description: "Time a policy call took, failed calls included, by policy.",
+        unit: "s",
+      },
+      series: () => [...this.#policies].filter(([, s]) => s.calls > 0).map(([policy, s]) => [{ policy }, s.duration] as const),
+    };
+    const histograms = this.#eventLoop ? [policyDurations, this.#eventLoop] : [policyDurations];
+    this.producer = histogramProducer({ name: METER_SCOPE, version: options.version }, () => histograms, millisToHrTime(this.startedAt));
   }
 
-  /** Counts one failure of a policy. */
-  policyFailed(policy: string): void {
-    this.#policyFailures.set(policy, (this.#policyFailures.get(policy) ?? 0) + 1);
+  /** The accounting of a policy, by the name it was used under (made on first use). */
+  policy(name: string): PolicyStats {
+    let stats = this.#policies.get(name);
+    if (!stats) this.#policies.set(name, stats = new PolicyStats());
+    return stats;
   }
 
   /** Counts a token validate-jwt refused. */
@@ -79,139 +158,166 @@ export class GatewayMetrics {
     this.#heartbeatFailures.set(reason, (this.#heartbeatFailures.get(reason) ?? 0) + 1);
   }
 
-  /** Prometheus text exposition of every counter. */
-  render(): string {
-    const lines = [
-      "# HELP portico_responses_total Responses sent on the traffic port, by status class.",
-      "# TYPE portico_responses_total counter",
-      ...[1, 2, 3, 4, 5].map((c) => `portico_responses_total{code="${c}xx"} ${this.#responses[c]}`),
-      "# HELP portico_policy_failures_total Policy calls that failed (trap, error, spent budget, or backing off), by policy.",
-      "# TYPE portico_policy_failures_total counter",
-      ...[...this.#policyFailures].map(([policy, n]) => `portico_policy_failures_total{policy=${JSON.stringify(policy)}} ${n}`),
-      "# HELP portico_jwt_validation_failures_total Tokens validate-jwt refused, by reason.",
-      "# TYPE portico_jwt_validation_failures_total counter",
-      ...[...this.#jwtRefusals].map(([reason, n]) => `portico_jwt_validation_failures_total{reason=${JSON.stringify(reason)}} ${n}`),
-      "# HELP portico_jwt_keys_fetch_failures_total Fetches of validate-jwt's OpenID configurations and JWKS that failed (unreachable, status, invalid).",
-      "# TYPE portico_jwt_keys_fetch_failures_total counter",
-      ...[...this.#jwtKeysFetchFailures].map(([reason, n]) => `portico_jwt_keys_fetch_failures_total{reason=${JSON.stringify(reason)}} ${n}`),
-      "# HELP portico_config_applied_total Configurations compiled and made live.",
-      "# TYPE portico_config_applied_total counter",
-      `portico_config_applied_total ${this.configApplied}`,
-      "# HELP portico_config_rejected_total Configurations refused because they did not validate or compile.",
-      "# TYPE portico_config_rejected_total counter",
-      `portico_config_rejected_total ${this.configRejected}`,
-      "# HELP portico_config_revision Revision of the live configuration in this process.",
-      "# TYPE portico_config_revision gauge",
-      `portico_config_revision ${this.configRevision}`,
-      "# HELP portico_config_sync_failures_total Configuration pulls from the control plane that failed.",
-      "# TYPE portico_config_sync_failures_total counter",
-      `portico_config_sync_failures_total ${this.syncFailures}`,
-      ...(this.tokenExpiresAt === undefined ? [] : [
-        "# HELP portico_gateway_token_expiry_seconds Seconds until the gateway token expires (negative once expired).",
-        "# TYPE portico_gateway_token_expiry_seconds gauge",
-        `portico_gateway_token_expiry_seconds ${Math.round((this.tokenExpiresAt - Date.now()) / 1000)}`,
-      ]),
-      "# HELP portico_config_heartbeat_failures_total Heartbeats the control plane did not take, by reason (too-large: refused with 413).",
-      "# TYPE portico_config_heartbeat_failures_total counter",
-      ...[...this.#heartbeatFailures].map(([reason, n]) => `portico_config_heartbeat_failures_total{reason=${JSON.stringify(reason)}} ${n}`),
-      ...this.#renderBounds(),
-      "# HELP portico_uptime_seconds Seconds since the gateway started.",
-      "# TYPE portico_uptime_seconds gauge",
-      `portico_uptime_seconds ${Math.round((Date.now() - this.startedAt) / 1000)}`,
-    ];
-    return `${lines.join("\n")}\n`;
+  /** Stops the event-loop sampling timer. */
+  close(): void {
+    this.#eventLoop?.stop();
   }
 
-  #renderBounds(): string[] {
-    const { state, modules, upstreamPools, bodies, gates, bodyTimeouts } = this.bounds;
-    const lines: string[] = [];
-    const metric = (name: string, type: "gauge" | "counter", help: string, value: number) =>
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
-    if (state) {
-      metric(
-        "portico_policy_state_bytes",
-        "gauge",
-        "Bytes the policy state store counts for its counters and cache entries (policy.state.max-bytes bounds it).",
-        state.bytes,
-      );
-      metric("portico_policy_state_max_bytes", "gauge", "The policy state store's byte budget (policy.state.max-bytes).", state.maxBytes);
-      metric("portico_policy_state_entries", "gauge", "Counters and cache entries in the policy state store.", state.entries);
-      metric(
-        "portico_policy_state_evictions_total",
-        "counter",
-        "Live counters and cache entries dropped, least recently used first, to keep the policy state store within its budget.",
-        state.evictions,
-      );
-    }
-    if (modules) {
-      metric("portico_policy_modules_compiled", "gauge", "Compiled policy modules held, built-ins included.", modules.compiled);
-      metric(
-        "portico_policy_modules_evicted_total",
-        "counter",
-        "Compiled policy modules dropped: unused by the configuration that went live, or beyond the unused ones kept between swaps.",
-        modules.evictions,
-      );
-    }
-    if (upstreamPools) {
-      metric("portico_upstream_pools", "gauge", "Backend connection pools open for backends with their own TLS material.", upstreamPools.open);
-      metric(
-        "portico_upstream_pools_evicted_total",
-        "counter",
-        "Backend connection pools closed, least recently used first, to stay within net.client.tls.max-pools.",
-        upstreamPools.evictions,
-      );
-    }
-    if (bodies) {
-      metric("portico_policy_body_buffered_bytes", "gauge", "Bytes of request and response bodies buffered for policies right now.", bodies.bytes);
-      metric(
-        "portico_policy_body_max_buffered_bytes",
-        "gauge",
-        "Bytes of bodies that may be buffered for policies at once (policy.body.max-buffered).",
-        bodies.maxBytes,
-      );
-      metric(
-        "portico_policy_body_refused_total",
-        "counter",
-        "Requests answered 503 because buffering their body for a policy would pass policy.body.max-buffered.",
-        bodies.refusals,
-      );
-    }
-    /** A family with one sample per label value. */
-    const family = (name: string, type: "gauge" | "counter", help: string, label: string, samples: readonly (readonly [string, number])[]) =>
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples.map(([value, n]) => `${name}{${label}=${JSON.stringify(value)}} ${n}`));
-    if (gates) {
-      const all = [...gates.all()];
-      family(
-        "portico_backend_requests_in_flight",
-        "gauge",
-        "Requests in flight to each backend (its concurrency places in use).",
-        "backend",
-        all.map((g) => [g.backend, g.inFlight]),
-      );
-      family(
-        "portico_backend_requests_queued",
-        "gauge",
-        "Requests waiting for a concurrency place of each backend.",
-        "backend",
-        all.map((g) => [g.backend, g.queued]),
-      );
-      family(
-        "portico_backend_requests_rejected_total",
-        "counter",
-        "Requests answered 503 because a backend was at its concurrency limit.",
-        "backend",
-        all.map((g) => [g.backend, g.rejected]),
-      );
-    }
-    if (bodyTimeouts) {
-      family(
-        "portico_request_body_timeouts_total",
-        "counter",
-        "Request bodies cut off (408) because the client sent them too slowly, by reason.",
-        "reason",
-        ["idle", "rate", "total"].map((reason) => [reason, bodyTimeouts[reason] ?? 0]),
-      );
-    }
-    return lines;
+  #register(meter: Meter, options: GatewayMetricsOptions): void {
+    const INT = ValueType.INT;
+    /** An observable counter or gauge whose callback observes what `read` gives. */
+    const counter = (name: string, description: string, read: (r: ObservableResult) => void, unit?: string) =>
+      meter.createObservableCounter(name, { description, unit, valueType: INT }).addCallback(read);
+    const gauge = (name: string, description: string, read: (r: ObservableResult) => void | Promise<void>, unit?: string, valueType = INT) =>
+      meter.createObservableGauge(name, { description, unit, valueType }).addCallback(read);
+    const each = (map: ReadonlyMap<string, number>, label: string) => (r: ObservableResult) => {
+      for (const [value, n] of map) r.observe(n, { [label]: value });
+    };
+
+    gauge(
+      "portico.build.info",
+      "Always 1: the gateway's version and runtime as attributes.",
+      (r) => r.observe(1, { version: options.version, runtime: options.runtime.name, "runtime.version": options.runtime.version }),
+    );
+    gauge("portico.uptime_seconds", "Seconds since the gateway started.", (r) => r.observe(Math.round((Date.now() - this.startedAt) / 1000)), "s");
+
+    // Policies.
+    counter("portico.policy.calls", "Policy calls, failed ones included, by policy.", (r) => {
+      for (const [policy, s] of this.#policies) if (s.calls) r.observe(s.calls, { policy });
+    }, "{call}");
+    counter(
+      "portico.policy.failures",
+      "Policy calls that failed, by policy and kind: trap, out-of-fuel, memory-cap, guest-error (the policy returned an error), host-error (a host function or built-in failed), backing-off (refused without running after failures in a row).",
+      (r) => {
+        for (const [policy, s] of this.#policies) for (const [kind, n] of s.failures) r.observe(n, { policy, kind });
+      },
+      "{call}",
+    );
+    counter("portico.policy.fuel", "Fuel (function entries plus loop iterations) policy calls used, by policy.", (r) => {
+      for (const [policy, s] of this.#policies) if (s.calls) r.observe(s.fuel, { policy });
+    }, "{fuel}");
+    gauge("portico.policy.memory.pages", "Linear memory (64 KiB pages) of the live configuration's policy instances, by policy.", async (r) => {
+      const pages = await this.bounds.policyMemory?.();
+      for (const [policy, n] of pages ?? []) r.observe(n, { policy });
+    }, "{page}");
+    counter("portico.jwt.validation.failures", "Tokens validate-jwt refused, by reason.", each(this.#jwtRefusals, "reason"), "{token}");
+    counter(
+      "portico.jwt.keys_fetch.failures",
+      "Fetches of validate-jwt's OpenID configurations and JWKS that failed (unreachable, status, invalid).",
+      each(this.#jwtKeysFetchFailures, "reason"),
+      "{fetch}",
+    );
+
+    // Configuration.
+    counter("portico.config.applied", "Configurations compiled and made live.", (r) => r.observe(this.configApplied));
+    counter("portico.config.rejected", "Configurations refused because they did not validate or compile.", (r) => r.observe(this.configRejected));
+    gauge(
+      "portico.config.revision",
+      "Revision of the live configuration as the control plane numbers it (source control-plane or backup), with its hash; in standalone mode (source file), the count of configurations this process applied.",
+      (r) => {
+        const config = this.config;
+        if (config?.revision !== undefined) r.observe(config.revision, { hash: config.hash, source: config.source });
+      },
+    );
+    counter("portico.config.sync.failures", "Configuration pulls from the control plane that failed.", (r) => r.observe(this.syncFailures));
+    gauge(
+      "portico.config.sync.age_seconds",
+      "Seconds since the gateway last found itself in step with the control plane (a pull answered and applied, or unchanged); since start-up while it has not yet.",
+      (r) => {
+        if (this.sync) r.observe((Date.now() - (this.sync.lastSuccessAt ?? this.startedAt)) / 1000);
+      },
+      "s",
+      ValueType.DOUBLE,
+    );
+    gauge("portico.gateway.token.expiry_seconds", "Seconds until the gateway token expires (negative once expired).", (r) => {
+      if (this.tokenExpiresAt !== undefined) r.observe(Math.round((this.tokenExpiresAt - Date.now()) / 1000));
+    }, "s");
+    counter(
+      "portico.config.heartbeat.failures",
+      "Heartbeats the control plane did not take, by reason (too-large: refused with 413).",
+      each(this.#heartbeatFailures, "reason"),
+      "{heartbeat}",
+    );
+
+    // Bounded structures (docs/limits.md): reported only where the gateway has them.
+    const bounded = (kind: "counter" | "gauge", name: string, description: string, read: (b: BoundedStats) => number | undefined, unit?: string) =>
+      (kind === "counter" ? counter : gauge)(name, description, (r) => {
+        const value = read(this.bounds);
+        if (value !== undefined) r.observe(value);
+      }, unit);
+    bounded(
+      "gauge",
+      "portico.policy.state.bytes",
+      "Bytes the policy state store counts for its counters and cache entries (policy.state.max-bytes bounds it).",
+      (b) => b.state?.bytes,
+      "By",
+    );
+    bounded("gauge", "portico.policy.state.max_bytes", "The policy state store's byte budget (policy.state.max-bytes).", (b) => b.state?.maxBytes, "By");
+    bounded("gauge", "portico.policy.state.entries", "Counters and cache entries in the policy state store.", (b) => b.state?.entries, "{entry}");
+    bounded(
+      "counter",
+      "portico.policy.state.evictions",
+      "Live counters and cache entries dropped, least recently used first, to keep the policy state store within its budget.",
+      (b) => b.state?.evictions,
+      "{entry}",
+    );
+    bounded("gauge", "portico.policy.modules.compiled", "Compiled policy modules held, built-ins included.", (b) => b.modules?.compiled, "{module}");
+    bounded(
+      "counter",
+      "portico.policy.modules.evicted",
+      "Compiled policy modules dropped: unused by the configuration that went live, or beyond the unused ones kept between swaps.",
+      (b) => b.modules?.evictions,
+      "{module}",
+    );
+    bounded(
+      "gauge",
+      "portico.upstream.pools",
+      "Backend connection pools open for backends with their own TLS material.",
+      (b) => b.upstreamPools?.open,
+      "{pool}",
+    );
+    bounded(
+      "counter",
+      "portico.upstream.pools.evicted",
+      "Backend connection pools closed, least recently used first, to stay within net.client.tls.max-pools.",
+      (b) => b.upstreamPools?.evictions,
+      "{pool}",
+    );
+    bounded(
+      "gauge",
+      "portico.policy.body.buffered_bytes",
+      "Bytes of request and response bodies buffered for policies right now.",
+      (b) => b.bodies?.bytes,
+      "By",
+    );
+    bounded(
+      "gauge",
+      "portico.policy.body.max_buffered_bytes",
+      "Bytes of bodies that may be buffered for policies at once (policy.body.max-buffered).",
+      (b) => b.bodies?.maxBytes,
+      "By",
+    );
+    bounded(
+      "counter",
+      "portico.policy.body.refused",
+      "Requests answered 503 because buffering their body for a policy would pass policy.body.max-buffered.",
+      (b) => b.bodies?.refusals,
+      "{request}",
+    );
+    const perGate = (read: (g: GateReading) => number) => (r: ObservableResult) => {
+      for (const g of this.bounds.gates?.all() ?? []) r.observe(read(g), { backend: g.backend });
+    };
+    gauge("portico.backend.requests.in_flight", "Requests in flight to each backend (its concurrency places in use).", perGate((g) => g.inFlight), "{request}");
+    gauge("portico.backend.requests.queued", "Requests waiting for a concurrency place of each backend.", perGate((g) => g.queued), "{request}");
+    counter(
+      "portico.backend.requests.rejected",
+      "Requests answered 503 because a backend was at its concurrency limit.",
+      perGate((g) => g.rejected),
+      "{request}",
+    );
+    counter("portico.request.body.timeouts", "Request bodies cut off (408) because the client sent them too slowly, by reason.", (r) => {
+      const timeouts = this.bounds.bodyTimeouts;
+      if (timeouts) { for (const reason of ["idle", "rate", "total"]) r.observe(timeouts[reason] ?? 0, { reason }); }
+    }, "{request}");
   }
 }

@@ -10,6 +10,7 @@ import {
   type SumMetricData,
 } from "@opentelemetry/sdk-metrics";
 import type { Resource } from "@opentelemetry/resources";
+import { HistogramCells } from "./histogram.ts";
 
 /**
  * Per-request metrics at the cost of a few increments.
@@ -53,44 +54,19 @@ export const MAX_CELLS = 2000;
 /** Bucket bounds of the body size histograms, in bytes. */
 const SIZE_BOUNDS = [128, 512, 2048, 8192, 32768, 131072, 524288, 2097152, 8388608];
 
-/** A fixed-bucket histogram: counts per bucket (one more than the bounds), sum, count, min and max. */
-class Buckets {
-  readonly counts: number[];
-  sum = 0;
-  count = 0;
-  min = Infinity;
-  max = -Infinity;
-
-  constructor(readonly bounds: readonly number[]) {
-    this.counts = new Array<number>(bounds.length + 1).fill(0);
-  }
-
-  add(value: number): void {
-    const bounds = this.bounds;
-    // Bounds are few (about 15): a linear scan from the bottom beats a binary search for the usual small values.
-    let i = 0;
-    while (i < bounds.length && value > bounds[i]!) i++;
-    this.counts[i]! += 1;
-    this.sum += value;
-    this.count += 1;
-    if (value < this.min) this.min = value;
-    if (value > this.max) this.max = value;
-  }
-}
-
 /** The histograms of one attribute set. */
 class Cell {
-  readonly duration: Buckets;
-  readonly backend: Buckets;
-  readonly gateway: Buckets;
-  readonly requestSize = new Buckets(SIZE_BOUNDS);
-  readonly responseSize = new Buckets(SIZE_BOUNDS);
+  readonly duration: HistogramCells;
+  readonly backend: HistogramCells;
+  readonly gateway: HistogramCells;
+  readonly requestSize = new HistogramCells(SIZE_BOUNDS);
+  readonly responseSize = new HistogramCells(SIZE_BOUNDS);
   readonly start: HrTime = millisToHrTime(Date.now());
 
   constructor(readonly attributes: Attributes, seconds: readonly number[]) {
-    this.duration = new Buckets(seconds);
-    this.backend = new Buckets(seconds);
-    this.gateway = new Buckets(seconds);
+    this.duration = new HistogramCells(seconds);
+    this.backend = new HistogramCells(seconds);
+    this.gateway = new HistogramCells(seconds);
   }
 }
 
@@ -121,13 +97,13 @@ export class RequestMetrics implements MetricProducer {
     let cell = this.#cells.get(key);
     if (cell === undefined) cell = this.#newCell(key, facts, subscription);
     const total = facts.totalMs / 1000;
-    cell.duration.add(total);
+    cell.duration.record(total);
     if (facts.backendMs >= 0) {
-      cell.backend.add(facts.backendMs / 1000);
-      cell.gateway.add(Math.max(0, total - facts.backendMs / 1000));
-    } else cell.gateway.add(total);
-    if (facts.requestBytes >= 0) cell.requestSize.add(facts.requestBytes);
-    if (facts.responseBytes >= 0) cell.responseSize.add(facts.responseBytes);
+      cell.backend.record(facts.backendMs / 1000);
+      cell.gateway.record(Math.max(0, total - facts.backendMs / 1000));
+    } else cell.gateway.record(total);
+    if (facts.requestBytes >= 0) cell.requestSize.record(facts.requestBytes);
+    if (facts.responseBytes >= 0) cell.responseSize.record(facts.responseBytes);
   }
 
   /** Counts a failed backend call by its cause (off the fast path: only on failures). */
@@ -161,7 +137,7 @@ export class RequestMetrics implements MetricProducer {
   collect(): Promise<CollectionResult> {
     const now = millisToHrTime(Date.now());
     const cells = [...this.#cells.values()];
-    const histogram = (name: string, unit: string, description: string, pick: (cell: Cell) => Buckets): HistogramMetricData => ({
+    const histogram = (name: string, unit: string, description: string, pick: (cell: Cell) => HistogramCells): HistogramMetricData => ({
       descriptor: { name, unit, description, valueType: ValueType.DOUBLE },
       aggregationTemporality: AggregationTemporality.CUMULATIVE,
       dataPointType: DataPointType.HISTOGRAM,
@@ -171,7 +147,7 @@ export class RequestMetrics implements MetricProducer {
           startTime: cell.start,
           endTime: now,
           attributes: cell.attributes,
-          value: { buckets: { boundaries: [...b.bounds], counts: [...b.counts] }, sum: b.sum, count: b.count, min: b.min, max: b.max },
+          value: b.value(),
         };
       }),
     });
@@ -185,13 +161,13 @@ export class RequestMetrics implements MetricProducer {
     const metrics: MetricData[] = [
       histogram("http.server.request.duration", "s", "Time from a request's arrival to its response headers.", (c) => c.duration),
       histogram(
-        "portico.backend.duration",
+        "portico.backend.duration_seconds",
         "s",
         "Time from the backend call to the backend's response headers (APIM's BackendDurationInMs).",
         (c) => c.backend,
       ),
       histogram(
-        "portico.gateway.duration",
+        "portico.gateway.duration_seconds",
         "s",
         "The gateway's own part of a request's duration: total less backend (APIM's GatewayDurationInMs).",
         (c) => c.gateway,

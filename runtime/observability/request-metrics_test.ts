@@ -55,8 +55,8 @@ describe("RequestMetrics", () => {
     metrics.record(facts({ totalMs: 7, backendMs: 6 }));
     metrics.record(facts({ totalMs: 2, backendMs: -1 }));
     const all = await metricsOf(metrics);
-    const backend = (all.get("portico.backend.duration") as HistogramMetricData).dataPoints[0]!.value;
-    const gateway = (all.get("portico.gateway.duration") as HistogramMetricData).dataPoints[0]!.value;
+    const backend = (all.get("portico.backend.duration_seconds") as HistogramMetricData).dataPoints[0]!.value;
+    const gateway = (all.get("portico.gateway.duration_seconds") as HistogramMetricData).dataPoints[0]!.value;
     assert.equal(backend.count, 1);
     assert.equal(backend.sum, 0.006);
     assert.equal(gateway.count, 2);

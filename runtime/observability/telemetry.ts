@@ -2,7 +2,7 @@ import { ROOT_CONTEXT, trace, TraceFlags } from "@opentelemetry/api";
 import { type LogAttributes, SeverityNumber } from "@opentelemetry/api-logs";
 import { detectResources, envDetector, type Resource, resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchLogRecordProcessor, LoggerProvider } from "@opentelemetry/sdk-logs";
-import { MeterProvider, type MetricReader, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
+import { type MetricProducer, type MetricReader, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import { AlwaysOffSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from "@opentelemetry/sdk-trace";
 import type { SettingKey, Settings } from "../../config/schema/settings.ts";
 import { createOtlpExporters, type OtlpEvent, type OtlpExporters } from "./otlp/exporters.ts";
@@ -145,8 +145,6 @@ export interface TelemetryOptions {
   readonly onExportEvent?: (event: OtlpEvent) => void;
   /** The fetch OTLP exports use. */
   readonly fetch?: typeof fetch;
-  /** Metric readers besides the OTLP one (the Prometheus exporter of `/metrics`), given the request metrics to read. */
-  readonly readers?: (requests: RequestMetrics) => MetricReader[];
 }
 
 /** Severity numbers of the gateway's log levels (OpenTelemetry's log data model). */
@@ -166,8 +164,6 @@ export class Telemetry implements RequestTelemetry {
   readonly resource: Resource;
   /** The OTLP exporters, when OTLP export is on. */
   readonly exporters: OtlpExporters | undefined;
-  /** The gateway's meter provider: every reader (OTLP, Prometheus) sees every instrument of its meters. */
-  readonly meterProvider: MeterProvider;
   readonly #tracerProvider: TracerProvider | undefined;
   readonly #loggerProvider: LoggerProvider | undefined;
   readonly #otlpLogger: ReturnType<LoggerProvider["getLogger"]> | undefined;
@@ -196,11 +192,6 @@ export class Telemetry implements RequestTelemetry {
         onEvent: options.onExportEvent,
       })
       : undefined;
-    const otlpReader = this.#otlpMetricReader(settings);
-    this.meterProvider = new MeterProvider({
-      resource: this.resource,
-      readers: [...(otlpReader ? [otlpReader] : []), ...(options.readers?.(this.requests) ?? [])],
-    });
     const responseHeader = settings["telemetry.traces.response-header"];
     // Traces are made when they are exported, or when the trace id goes back to clients; without
     // export every span is a non-recording one (ids only).
@@ -238,16 +229,21 @@ export class Telemetry implements RequestTelemetry {
     return { telemetry: new Telemetry(options, target) };
   }
 
-  /** A metric reader that pushes every metric to the OTLP endpoint each `telemetry.metrics.export-interval`, or none. */
-  #otlpMetricReader(settings: Settings): MetricReader | undefined {
-    if (!this.exporters) return undefined;
+  /**
+   * The reader that pushes every metric to the OTLP endpoint each `telemetry.metrics.export-interval`
+   * (none without OTLP export), reading `producer` (the gateway meter's producers) besides the instruments.
+   */
+  otlpMetricReaders(settings: Settings, producer: MetricProducer): MetricReader[] {
+    if (!this.exporters) return [];
     const interval = settings["telemetry.metrics.export-interval"];
-    return new PeriodicExportingMetricReader({
-      exporter: this.exporters.metrics,
-      exportIntervalMillis: interval,
-      exportTimeoutMillis: Math.min(interval, Math.max(settings["telemetry.otlp.timeout"], 1_000)),
-      metricProducers: [this.requests],
-    });
+    return [
+      new PeriodicExportingMetricReader({
+        exporter: this.exporters.metrics,
+        exportIntervalMillis: interval,
+        exportTimeoutMillis: Math.min(interval, Math.max(settings["telemetry.otlp.timeout"], 1_000)),
+        metricProducers: [producer],
+      }),
+    ];
   }
 
   /** The sink that sends event and access lines as OTLP log records, when `telemetry.logs.otlp.enabled`. */
@@ -273,9 +269,12 @@ export class Telemetry implements RequestTelemetry {
     };
   }
 
-  /** Sends what is buffered (spans, log records) and stops; the spool keeps what the collector did not take. */
+  /**
+   * Sends what is buffered (spans, log records) and stops; the spool keeps what the collector did not
+   * take. The meter's readers are shut down first by the gateway, so their last export goes out too.
+   */
   async shutdown(): Promise<void> {
-    await Promise.allSettled([this.#tracerProvider?.shutdown(), this.#loggerProvider?.shutdown(), this.meterProvider.shutdown()]);
+    await Promise.allSettled([this.#tracerProvider?.shutdown(), this.#loggerProvider?.shutdown()]);
     await this.exporters?.shutdown();
   }
 }

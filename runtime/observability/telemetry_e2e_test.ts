@@ -151,8 +151,8 @@ backends:
       () => receiver.dataPoints("portico.upstream.errors").some((p) => p.attributes.backend === "down" && p.attributes["error.type"] === "refused"),
       "the upstream error counter",
     );
-    assert.ok(receiver.dataPoints("portico.backend.duration").some((p) => p.attributes.api === "orders"));
-    assert.ok(receiver.dataPoints("portico.gateway.duration").some((p) => p.attributes.api === "orders"));
+    assert.ok(receiver.dataPoints("portico.backend.duration_seconds").some((p) => p.attributes.api === "orders"));
+    assert.ok(receiver.dataPoints("portico.gateway.duration_seconds").some((p) => p.attributes.api === "orders"));
   });
 });
 

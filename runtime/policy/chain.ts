@@ -2,16 +2,23 @@ import { HttpProblem } from "../http/problem.ts";
 import type { Logger } from "../observability/log.ts";
 import type { PolicyExchange } from "./abi.ts";
 import { type BodyBuffers, type BodyLimits, loadBody } from "./body.ts";
-import { type PolicyModule, PolicyPlugin, type PolicyPluginOptions } from "./extism.ts";
+import { failureOf, markFailure, type PolicyFailureKind, type PolicyModule, PolicyPlugin, type PolicyPluginOptions } from "./extism.ts";
 import { describeError } from "../../config/schema/problems.ts";
 
 /** What to do when a policy fails: answer 500 (`closed`) or skip it and go on (`open`). */
 export type FailureMode = "closed" | "open";
 
-/** Where policy failures are reported (the gateway's log and its counters), and what bounds the bodies policies read. */
+/** A policy's accounting (runtime/observability/metrics.ts `PolicyStats`): plain additions, no allocation. */
+export interface PolicyUsage {
+  /** One call: how it failed (undefined: it did not), how long it took (ms), the fuel it used. */
+  record(failure: PolicyFailureKind | undefined, ms: number, fuel: number): void;
+}
+
+/** Where policy calls and failures are reported (the gateway's log and its metrics), and what bounds the bodies policies read. */
 export interface PolicyReporting {
   readonly logger: Logger;
-  readonly metrics: { policyFailed(policy: string): void };
+  /** The accounting of each policy, by the name it was used under. */
+  readonly metrics: { policy(name: string): PolicyUsage };
   /** The process-wide cap on bodies buffered for policies (policy.body.max-buffered); none when undefined. */
   readonly bodies?: BodyBuffers;
 }
@@ -29,8 +36,10 @@ export interface ChainStep {
   readonly body: BodyLimits | undefined;
   /** Whether it implements a hook; a step without it is passed over. */
   has(hook: string): boolean;
-  /** Runs a hook on one exchange. */
-  call(hook: string, exchange: PolicyExchange): Promise<void>;
+  /** Runs a hook on one exchange; resolves with the fuel it used when it counts fuel (WebAssembly policies). */
+  call(hook: string, exchange: PolicyExchange): Promise<number | void>;
+  /** The linear memory of its instance (64 KiB pages), when it has one. */
+  readonly memoryPages?: number;
   /** Releases what it holds, once no pipeline that uses it can run again. */
   close(): Promise<void>;
 }
@@ -46,6 +55,8 @@ const MAX_BACKOFF_MS = 60_000;
  */
 export class PolicyStep implements ChainStep {
   #plugin: Promise<PolicyPlugin>;
+  /** The instance that serves calls now, once made (for its memory). */
+  #current: PolicyPlugin | undefined;
   #failuresInARow = 0;
   /** While a failing policy backs off, calls fail at once without running it (`Date.now()` ms). */
   #pausedUntil = 0;
@@ -61,6 +72,7 @@ export class PolicyStep implements ChainStep {
     readonly body: BodyLimits | undefined,
   ) {
     this.#plugin = Promise.resolve(plugin);
+    this.#current = plugin;
   }
 
   static async create(name: string, failure: FailureMode, module: PolicyModule, options: PolicyPluginOptions, body?: BodyLimits): Promise<PolicyStep> {
@@ -84,27 +96,40 @@ export class PolicyStep implements ChainStep {
     return this.module.hooks.has(hook);
   }
 
+  /** The linear memory of the instance serving calls (64 KiB pages); 0 while a replacement is being made. */
+  get memoryPages(): number {
+    return this.#current?.memoryPages ?? 0;
+  }
+
   /**
    * Runs a hook. After a failure the instance is replaced; after two or more failures in a row the
    * policy backs off (1 s, doubling, at most 60 s), failing at once meanwhile; a success resets it.
    */
-  async call(hook: string, exchange: PolicyExchange): Promise<void> {
+  async call(hook: string, exchange: PolicyExchange): Promise<number> {
     if (this.#closed) throw new Error("policy instance used after its configuration was retired");
     if (this.#pausedUntil > Date.now()) {
-      throw new Error(`backing off after ${this.#failuresInARow} failures in a row (until ${new Date(this.#pausedUntil).toISOString()})`);
+      throw markFailure(
+        new Error(`backing off after ${this.#failuresInARow} failures in a row (until ${new Date(this.#pausedUntil).toISOString()})`),
+        "backing-off",
+      );
     }
     try {
       const plugin = await this.#plugin;
-      await plugin.call(hook, exchange);
+      const fuel = await plugin.call(hook, exchange);
       this.#failuresInARow = 0;
+      return fuel;
     } catch (error) {
       this.#failuresInARow += 1;
       if (this.#failuresInARow >= 2) {
         this.#pausedUntil = Date.now() + Math.min(FIRST_BACKOFF_MS * 2 ** (this.#failuresInARow - 2), MAX_BACKOFF_MS);
       }
       // Replace the instance (or retry making one, if making the last replacement failed).
-      this.#plugin = PolicyPlugin.create(this.module, this.options);
-      this.#plugin.catch(() => {});
+      this.#current = undefined;
+      const replacement = PolicyPlugin.create(this.module, this.options);
+      this.#plugin = replacement;
+      replacement.then((plugin) => {
+        if (this.#plugin === replacement) this.#current = plugin;
+      }, () => {});
       throw error;
     }
   }
@@ -131,7 +156,8 @@ export class PolicyChain {
 
   /**
    * Runs every step that implements the hook, until one replies (`exchange.reply`); a failed
-   * `closed` step stops the chain with 500 problem+json.
+   * `closed` step stops the chain with 500 problem+json. Each call is accounted to its policy
+   * (duration, fuel, failure kind) with plain additions.
    */
   async run(exchange: PolicyExchange, { logger, metrics, bodies }: PolicyReporting): Promise<void> {
     for (const step of this.steps) {
@@ -141,12 +167,16 @@ export class PolicyChain {
       // Buffered before the call (host functions are synchronous); too large a body is the client's or backend's problem, not the policy's.
       if (step.body?.request && this.hook === "on_request") await loadBody(exchange, "request", step.body.request, bodies);
       if (step.body?.response && this.hook === "on_response") await loadBody(exchange, "response", step.body.response, bodies);
+      const usage = metrics.policy(step.name);
+      const started = performance.now();
       try {
-        await step.call(this.hook, exchange);
+        const fuel = await step.call(this.hook, exchange);
+        usage.record(undefined, performance.now() - started, fuel ?? 0);
         if (exchange.reply) return;
       } catch (error) {
+        const failure = failureOf(error);
+        usage.record(failure.kind, performance.now() - started, failure.fuel);
         exchange.reply = undefined;
-        metrics.policyFailed(step.name);
         exchange.record?.policyFailed(step.name);
         const reason = describeError(error);
         if (step.failure === "open") {
@@ -211,6 +241,19 @@ export class PolicySteps {
   /** Closes the instances this configuration made, when it failed to compile and never went live. */
   discard(): void {
     for (const step of this.#created) step.then((s) => s.close(), () => {});
+  }
+
+  /**
+   * The linear memory (64 KiB pages) of this configuration's instances, summed by policy name;
+   * steps still being made are left out.
+   */
+  async memory(): Promise<Map<string, number>> {
+    const pages = new Map<string, number>();
+    const steps = await Promise.all([...this.#steps.values()].map((step) => step.catch(() => undefined)));
+    for (const step of steps) {
+      if (step?.memoryPages !== undefined) pages.set(step.name, (pages.get(step.name) ?? 0) + step.memoryPages);
+    }
+    return pages;
   }
 
   /** How many distinct steps (instances) this configuration uses. */

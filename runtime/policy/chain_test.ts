@@ -19,13 +19,61 @@ describe("policy steps and chains", () => {
     await assert.rejects(step.call("on_request", exchange()), /backing off after 2 failures in a row/);
   });
 
-  it("counts each failure and turns a closed failure into a 500 problem", async () => {
-    const module = await new PolicyModuleCache().compile(readFileSync(`${ROOT}policies-wasm/dist/fixtures/trap.wasm`));
-    const chain = new PolicyChain([await PolicyStep.create("trap", "closed", module, {})], "on_request");
-    const failed: string[] = [];
-    const reporting = { logger: createLogger("none"), metrics: { policyFailed: (name: string) => failed.push(name) } };
-    await assert.rejects(chain.run(exchange(), reporting), (error: unknown) => error instanceof HttpProblem && error.status === 500);
-    assert.deepEqual(failed, ["trap"]);
+  it("accounts each call to its policy, failures by kind, and turns a closed failure into a 500 problem", async () => {
+    const cache = new PolicyModuleCache();
+    const fixture = (name: string) => readFileSync(`${ROOT}policies-wasm/dist/fixtures/${name}.wasm`);
+    const calls: { policy: string; kind: string | undefined; ms: number; fuel: number }[] = [];
+    const reporting = {
+      logger: createLogger("none"),
+      metrics: {
+        policy: (policy: string) => ({ record: (kind: string | undefined, ms: number, fuel: number) => void calls.push({ policy, kind, ms, fuel }) }),
+      },
+    };
+    const run = async (policy: string, module: Uint8Array, budget?: { fuel: number; memoryBytes: number }, config?: Record<string, string>) => {
+      const step = await PolicyStep.create(policy, "closed", await cache.compile(module, undefined, budget), { config });
+      const chain = new PolicyChain([step], "on_request");
+      const outcome = await chain.run(exchange(), reporting).then(
+        () => "ok",
+        (error: unknown) => error instanceof HttpProblem && error.status === 500 ? "500" : String(error),
+      );
+      return { step, chain, outcome, last: calls.at(-1)! };
+    };
+
+    const ok = await run("counter", fixture("counter"), { fuel: 1_000, memoryBytes: 16 * 1024 * 1024 });
+    assert.equal(ok.outcome, "ok");
+    assert.deepEqual([ok.last.policy, ok.last.kind, ok.last.fuel], ["counter", undefined, 1], "one function entry: one unit of fuel");
+    assert.ok(ok.last.ms >= 0);
+
+    const trap = await run("trap", fixture("trap"));
+    assert.equal(trap.outcome, "500");
+    assert.equal(trap.last.kind, "trap");
+    await trap.chain.run(exchange(), reporting).catch(() => {});
+    await trap.chain.run(exchange(), reporting).catch(() => {});
+    assert.deepEqual(calls.slice(-2).map((c) => c.kind), ["trap", "backing-off"], "the third failure in a row is refused without running");
+
+    const loop = await run("loop", fixture("infinite-loop"), { fuel: 10_000, memoryBytes: 16 * 1024 * 1024 });
+    assert.deepEqual([loop.outcome, loop.last.kind, loop.last.fuel], ["500", "out-of-fuel", 10_000], "out of fuel: the whole budget used");
+
+    const bomb = await run("bomb", fixture("memory-bomb"), { fuel: 1_000_000_000, memoryBytes: 4 * 1024 * 1024 });
+    assert.deepEqual([bomb.outcome, bomb.last.kind], ["500", "memory-cap"]);
+    assert.ok(bomb.last.fuel > 0);
+
+    const host = await run("huge", fixture("huge-output"), { fuel: 100_000_000, memoryBytes: 128 * 1024 * 1024 }, { mode: "header" });
+    assert.deepEqual([host.outcome, host.last.kind], ["500", "host-error"], "a host function refused what the policy passed");
+    assert.equal(calls.length, 7);
+    for (const step of [ok.step, trap.step, loop.step, bomb.step, host.step]) await step.close();
+  });
+
+  it("reports the linear memory of a configuration's instances by policy name", async () => {
+    const module = await new PolicyModuleCache().compile(readFileSync(`${ROOT}policies-wasm/dist/builtins/set-header.wasm`));
+    const steps = new PolicySteps();
+    const a = await steps.get("set-header", "closed", module, { config: { name: "x-a", value: "1" } });
+    await steps.get("set-header", "closed", module, { config: { name: "x-b", value: "1" } });
+    const pages = await steps.memory();
+    assert.deepEqual([...pages.keys()], ["set-header"]);
+    assert.equal(pages.get("set-header"), 2 * a.memoryPages!, "two instances of the same policy, summed");
+    assert.ok(a.memoryPages! >= 1);
+    steps.discard();
   });
 });
 

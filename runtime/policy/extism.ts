@@ -57,7 +57,47 @@ export interface PolicyModule {
   readonly hooks: ReadonlySet<string>;
   /** The fuel each call starts with. */
   readonly fuel: number;
+  /** The cap on the module's linear memory, in 64 KiB pages. */
+  readonly maxPages: number;
 }
+
+/**
+ * How a policy call failed, as the metrics count it: the guest trapped (`trap`), ran out of fuel
+ * (`out-of-fuel`), trapped with its memory near the cap (`memory-cap`: within
+ * MEMORY_CAP_SLACK_PAGES of it; an allocation the cap refused ends in a trap, and the host cannot
+ * see the refused `memory.grow` itself), returned an error itself (`guest-error`), a host function or a built-in run on
+ * the host failed (`host-error`, also the kind of anything unclassified), or the policy was not run
+ * because it is backing off after failures in a row (`backing-off`).
+ */
+export type PolicyFailureKind = "trap" | "out-of-fuel" | "memory-cap" | "guest-error" | "host-error" | "backing-off";
+
+/**
+ * How close to its memory cap (64 KiB pages) a trapped policy counts as stopped by the cap: an
+ * allocator asks for more than a page at once (AssemblyScript's for a 1 MiB block: 17 pages), so
+ * the memory of a guest refused by the cap ends some pages below it. 2 MiB.
+ */
+export const MEMORY_CAP_SLACK_PAGES = 32;
+
+const FAILURE = Symbol("portico.policy.failure");
+
+/** What a failed policy call is marked with: its kind and the fuel it used. */
+interface FailureMark {
+  readonly kind: PolicyFailureKind;
+  readonly fuel: number;
+}
+
+/** Marks an error with the kind of policy failure it stands for and the fuel the call used (see failureOf). */
+export function markFailure<T>(error: T, kind: PolicyFailureKind, fuel = 0): T {
+  if (typeof error === "object" && error !== null) (error as { [FAILURE]?: FailureMark })[FAILURE] = { kind, fuel };
+  return error;
+}
+
+/** The kind of policy failure an error from a chain step stands for, and the fuel used: as marked, else `host-error` and none. */
+export function failureOf(error: unknown): FailureMark {
+  return (typeof error === "object" && error !== null && (error as { [FAILURE]?: FailureMark })[FAILURE]) || HOST_ERROR;
+}
+
+const HOST_ERROR: FailureMark = { kind: "host-error", fuel: 0 };
 
 const HOOKS = ["on_request", "on_response", "on_error"];
 
@@ -207,7 +247,14 @@ async function compileModule(bytes: Uint8Array, digest: string, budget: PolicyBu
   if (!exports.has("portico_abi_version")) {
     throw new PolicyModuleError("not a Portico policy: the module does not export portico_abi_version (build it with the Portico SDK)");
   }
-  return { digest, key, module, hooks: new Set(HOOKS.filter((h) => exports.has(h))), fuel: budget.fuel };
+  return {
+    digest,
+    key,
+    module,
+    hooks: new Set(HOOKS.filter((h) => exports.has(h))),
+    fuel: budget.fuel,
+    maxPages: Math.max(1, Math.floor(budget.memoryBytes / PAGE)),
+  };
 }
 
 /** Options for one policy instance. */
@@ -266,21 +313,39 @@ export class PolicyPlugin {
   }
 
   /**
-   * Runs a hook the module exports on an exchange (what the ABI's host functions read and change);
-   * a trap, a guest error or a host-function error rejects.
+   * Runs a hook the module exports on an exchange (what the ABI's host functions read and change)
+   * and resolves with the fuel it used; a trap, a guest error or a host-function error rejects,
+   * marked with its kind (failureKind).
    */
-  async call(hook: string, exchange?: PolicyExchange): Promise<void> {
+  async call(hook: string, exchange?: PolicyExchange): Promise<number> {
     this.#fuel.value = this.#budget;
-    // The guest runs synchronously inside the first step of `call`, so no other call can run
-    // between setting the memory and the guest's use of it.
+    // The guest runs synchronously inside the first step of `call` (host functions are synchronous,
+    // so Extism does not suspend it), so no other call can run between setting the memory and the
+    // guest's use of it, and the fuel read right after it returns is this call's.
     setCallingMemory(this.#memory);
+    const running = this.#plugin.call(hook, undefined, exchange);
+    const left = this.#fuel.value as bigint;
+    const used = Math.min(this.module.fuel, this.module.fuel - Number(left));
     try {
-      await this.#plugin.call(hook, undefined, exchange);
+      await running;
     } catch (error) {
-      // A metered module traps when its fuel goes below zero: say so, rather than just "unreachable".
-      if ((this.#fuel.value as bigint) < 0n && error instanceof Error) error.message += ` (out of fuel: the budget is ${this.module.fuel} units a call)`;
-      throw error;
+      if (left < 0n) {
+        // A metered module traps when its fuel goes below zero: say so, rather than just "unreachable".
+        if (error instanceof Error) error.message += ` (out of fuel: the budget is ${this.module.fuel} units a call)`;
+        throw markFailure(error, "out-of-fuel", used);
+      }
+      if (error instanceof WebAssembly.RuntimeError) {
+        throw markFailure(error, this.memoryPages + MEMORY_CAP_SLACK_PAGES >= this.module.maxPages ? "memory-cap" : "trap", used);
+      }
+      // Extism reports an error the guest set (extism_error_set) this way; anything else came from a host function.
+      throw markFailure(error, error instanceof Error && error.message.startsWith("Plugin-originated error") ? "guest-error" : "host-error", used);
     }
+    return used;
+  }
+
+  /** The instance's linear memory, in 64 KiB pages. */
+  get memoryPages(): number {
+    return this.#memory ? this.#memory.buffer.byteLength / PAGE : 0;
   }
 
   close(): Promise<void> {

@@ -117,7 +117,9 @@ policies:
     const again = await fetch(`${gw.url}/broken/x`);
     assert.equal(again.status, 500, "a fresh instance replaces the failed one and fails the same way");
     const metrics = await (await fetch(`http://127.0.0.1:${gw.managementPort}/metrics`)).text();
-    assert.match(metrics, /portico_policy_failures_total\{policy="trap"\} [2-9]/);
+    assert.match(metrics, /^portico_policy_failures_total\{policy="trap",kind="trap"\} 2$/m);
+    assert.match(metrics, /^portico_policy_calls_total\{policy="trap"\} 2$/m);
+    assert.match(metrics, /^portico_policy_duration_seconds_count\{policy="trap"\} 2$/m);
   });
 
   it("check-header lets a listed value through (case ignored) and answers a missing or unlisted one itself, with a problem not to be cached", async () => {
