@@ -62,6 +62,8 @@ policies:
     assert.match(text, /^process_cpu_time_total\{cpu_mode="user"\} \d/m);
     assert.match(text, /^process_memory_usage [1-9]\d*$/m);
     assert.match(text, /^target_info\{service_name="[^"]+"/m);
+    assert.match(text, /^http_server_request_duration_count\{http_request_method="GET",http_response_status_code="200",api="orders",backend="b"\} 3$/m);
+    assert.match(text, /^http_server_active_requests 0$/m);
   });
 
   it("leaves the process metrics out with telemetry.metrics.system.enabled: false", async () => {
@@ -100,6 +102,15 @@ policies:
       assert.deepEqual(Object.fromEntries(counts), { "set-header": 3, trap: 1 });
       const buckets = await prometheus.sumBy('portico_policy_duration_seconds_bucket{le="+Inf"}', "policy");
       assert.equal(buckets.get("set-header"), 3);
+    });
+
+    it("reads the request duration histogram by api", async () => {
+      const counts = await prometheus.waitForSumBy("http_server_request_duration_count", "api", (sums) => sums.size >= 2);
+      assert.deepEqual(Object.fromEntries(counts), { orders: 3, broken: 1 });
+      const ok = await prometheus.sumBy('http_server_request_duration_bucket{le="+Inf",http_response_status_code="200"}', "api");
+      assert.deepEqual(Object.fromEntries(ok), { orders: 3 });
+      const gateway = await prometheus.sumBy("portico_gateway_duration_seconds_count", "api");
+      assert.equal(gateway.get("orders"), 3);
     });
   });
 });
