@@ -39,7 +39,7 @@ export class ConfigApplier {
 
   /** Compiles and swaps in a snapshot, or reports why it cannot. Never throws. */
   async apply(result: SnapshotResult, context: ApplyContext): Promise<ApplyOutcome> {
-    const outcome = await this.#compile(result);
+    const outcome = await this.#compile(result, context);
     if (outcome.ok) {
       this.metrics.configApplied += 1;
       // The revision the control plane gave it (a backup keeps it); a local file has none, so the process's own count stands in.
@@ -78,10 +78,10 @@ export class ConfigApplier {
     return outcome;
   }
 
-  async #compile(result: SnapshotResult): Promise<ApplyOutcome> {
+  async #compile(result: SnapshotResult, context: ApplyContext): Promise<ApplyOutcome> {
     if (!result.ok) return { ok: false, hash: result.hash, problems: result.problems.map(formatProblem) };
     try {
-      return { ok: true, pipeline: await this.holder.apply(result.snapshot) };
+      return { ok: true, pipeline: await this.holder.apply(result.snapshot, context.origin ? context.revision : undefined) };
     } catch (error) {
       // A compile that throws never goes live; its message is the one problem we know of.
       return { ok: false, hash: result.snapshot.hash, problems: [`compile failed: ${describeError(error)}`] };

@@ -70,7 +70,11 @@ gateways:
     assert.ok(metrics.syncAge !== undefined && metrics.syncAge < 2, `sync age ${metrics.syncAge}`);
     assert.equal(metrics.syncFailures, 0);
     const ready = await (await fetch(`http://127.0.0.1:${gw.managementPort}/readyz`)).json();
-    assert.equal(ready.revision, 1, "the process's own count is 1: the metric is not it");
+    // /readyz and access lines name the control plane's revision too; the process's own count (1) is `local`.
+    assert.equal(ready.revision, desired.revision);
+    assert.equal(ready.local, 1, "the process's own count is 1: the metric is not it");
+    await (await fetch(`${gw.url}/`)).body?.cancel();
+    await gw.waitForOutput(new RegExp(`"level":"access".*"revision":${desired.revision}\\b`));
     await gw.stop();
   });
 

@@ -3,7 +3,7 @@ import { BackupStore } from "../../config/backup.ts";
 import type { SettingKey, Settings } from "../../config/schema/settings.ts";
 import { ControlPlaneClient, plainHttpEndpoint } from "../../config/source/control-plane.ts";
 import { type FileWatch, readConfigFile, watchConfigFile } from "../../config/source/file.ts";
-import type { Logger } from "../observability/log.ts";
+import type { Logger, StdLogger } from "../observability/log.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
 import { TrafficSummary } from "../observability/summary.ts";
 import { createGatewayMeter } from "../observability/meter.ts";
@@ -186,6 +186,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     system: settings["telemetry.metrics.system.enabled"],
   });
   meter.addProducer(metrics.producer);
+  const std = options.logger as Partial<Pick<StdLogger, "droppedLines">>;
+  if (typeof std.droppedLines === "number") metrics.bounds.logs = std as Pick<StdLogger, "droppedLines">;
   /** Stops the metrics, then flushes every signal (the last metrics export included) before the exporters stop. */
   const stopTelemetry = async () => {
     metrics.close();

@@ -19,7 +19,7 @@ export function managementApp({ holder, prometheus }: ManagementDeps): Hono {
   app.get("/readyz", (c) => {
     const pipeline = holder.current;
     return pipeline
-      ? c.json({ status: "ready", revision: pipeline.revision, hash: pipeline.hash })
+      ? c.json({ status: "ready", revision: pipeline.appliedRevision, local: pipeline.revision, hash: pipeline.hash })
       : c.json({ status: "not ready", reason: "no configuration has been applied yet" }, 503);
   });
   if (prometheus) {

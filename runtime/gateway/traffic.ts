@@ -231,7 +231,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
         subscription: record.subscription,
         backend: record.backendHost,
         policyFailures: record.policyFailures,
-        revision: pipeline?.revision,
+        revision: pipeline?.appliedRevision,
       });
     }
     return response;

@@ -127,6 +127,8 @@ describe("logging to a stdout nobody reads", () => {
     assert.equal(notice.level, "warn");
     assert.ok(notice.dropped > total / 2, `dropped ${notice.dropped} of ${total}`);
     assert.equal(written + notice.dropped, total, "every access line is either written or counted as dropped");
+    const metrics = await (await fetch(`http://127.0.0.1:${managementPort}/metrics`)).text();
+    assert.match(metrics, new RegExp(`^portico_logs_dropped_total ${notice.dropped}$`, "m"), "the metric counts the dropped lines");
 
     process.kill(gatewayPid, "SIGTERM");
     await exited;

@@ -28,6 +28,8 @@ export interface BoundedStats {
   bodyTimeouts?: Readonly<Record<string, number>>;
   /** Linear memory (64 KiB pages) of the live configuration's policy instances, by policy name. */
   policyMemory?: () => Promise<ReadonlyMap<string, number> | undefined>;
+  /** The log writer's buffer (telemetry.logs.buffer): lines dropped because stdout did not take them. */
+  logs?: { readonly droppedLines: number };
 }
 
 /** A backend's concurrency state, as the metrics read it. */
@@ -319,5 +321,12 @@ export class GatewayMetrics {
       const timeouts = this.bounds.bodyTimeouts;
       if (timeouts) { for (const reason of ["idle", "rate", "total"]) r.observe(timeouts[reason] ?? 0, { reason }); }
     }, "{request}");
+    bounded(
+      "counter",
+      "portico.logs.dropped",
+      "Log lines dropped because stdout did not take them and the log buffer (telemetry.logs.buffer) was full.",
+      (b) => b.logs?.droppedLines,
+      "{line}",
+    );
   }
 }

@@ -56,6 +56,12 @@ export class Pipeline {
     readonly certificates: CertificateSet | undefined,
     /** Keys of the custom policy modules this pipeline uses (what the module cache keeps). */
     readonly moduleKeys: ReadonlySet<string>,
+    /**
+     * The revision as the configuration's source numbers it: the control plane's (also when the
+     * configuration came from a backup of its view); for a local file, `revision`. Access lines and
+     * `/readyz` report this one, so a fleet's lines compare across gateways and restarts.
+     */
+    readonly appliedRevision: number,
   ) {
     let longest = 0;
     for (const backend of backends.values()) longest = Math.max(longest, backend.timeoutMs);
@@ -112,7 +118,7 @@ export class Pipeline {
     }
     const router = new Router(snapshot.apis, (api) => targets.get(api)!);
     steps.release();
-    return new Pipeline(snapshot, revision, snapshot.hash, router, backends, steps, certificates, load.moduleKeys);
+    return new Pipeline(snapshot, revision, snapshot.hash, router, backends, steps, certificates, load.moduleKeys, options.sourceRevision ?? revision);
   }
 
   /** Marks a request as using this pipeline; every `enter` is followed by one `leave`. */
@@ -162,6 +168,8 @@ export interface CompileOptions {
   readonly gates?: BackendGates;
   /** The fetch, log and counters of built-ins run on the host (validate-jwt); default: the global fetch, no log, no counters. */
   readonly host?: HostPolicyContext;
+  /** The control plane's revision of this configuration, when it has one (`appliedRevision`). */
+  readonly sourceRevision?: number;
 }
 
 async function chains(spec: ChainsSpec, load: PolicyLoader): Promise<Chains> {
@@ -221,9 +229,14 @@ export class PipelineHolder {
    * Compiles a snapshot and makes it live; rejects (and changes nothing) if compiling fails. The replaced pipeline keeps serving the requests that started on it; once they are done,
    * the policy instances the new pipeline does not share are closed.
    */
-  async apply(snapshot: Snapshot): Promise<Pipeline> {
+  async apply(snapshot: Snapshot, sourceRevision?: number): Promise<Pipeline> {
     const previous = this.#current;
-    const pipeline = await Pipeline.compile(snapshot, this.#revision + 1, this.modules, { previousSteps: previous?.steps, gates: this.gates, host: this.host });
+    const pipeline = await Pipeline.compile(snapshot, this.#revision + 1, this.modules, {
+      previousSteps: previous?.steps,
+      gates: this.gates,
+      host: this.host,
+      sourceRevision,
+    });
     this.gates.retain(new Set(snapshot.backends.keys()));
     this.#revision = pipeline.revision;
     this.#current = pipeline;
