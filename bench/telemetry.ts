@@ -15,6 +15,7 @@
  * Targets (issue 14, docs/design/performance.md): all on at 100 % within 10 % of off, at 1 % within 5 %.
  * Prints Markdown; asserts nothing.
  */
+import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -54,6 +55,8 @@ async function main(): Promise<number> {
   const warmup = wholeNumber("warmup", values.warmup, 0) ?? 2;
   installCleanup();
   const bench = await openBench({ nginx: false });
+  // The sink runs in this process: keep it off the gateway's CPU, with the upstream and the load generator.
+  if (bench.loadPin.length) execFileSync(bench.loadPin[0]!, ["-a", "-pc", bench.loadPin.at(-1)!, String(process.pid)], { stdio: "ignore" });
   const sink = await startSink();
   const configFile = join(bench.dir, "telemetry.yaml");
   writeFileSync(

@@ -61,9 +61,47 @@ export function escapeLogText(text: string): string {
  * A JSON line: `JSON.stringify` already escapes C0 controls (so a newline never ends the line); DEL,
  * C1 controls and U+2028/U+2029, which it leaves raw, are written as `\uXXXX` too (still the same JSON).
  */
-function jsonLine(record: Fields): string {
-  const json = JSON.stringify(record);
+function jsonLine(time: string, level: string, message: string, fields: Fields | undefined): string {
+  // Member by member rather than JSON.stringify of a spread copy: the same JSON (undefined members
+  // left out, `time`, `level` and `msg` first and not overridden by fields of those names) for about
+  // half the cost of an access line (measured on Bun: 6.3 µs for 20 fields before, see bench/RESULTS.md).
+  let json = `{"time":"${time}","level":"${level}","msg":${JSON.stringify(message)}`;
+  if (fields) {
+    for (const key in fields) {
+      const value = fields[key];
+      if (value === undefined || key === "time" || key === "level" || key === "msg") continue;
+      const encoded = typeof value === "string" ? JSON.stringify(value) : typeof value === "number" ? (Number.isFinite(value) ? String(value) : "null") : JSON.stringify(value);
+      if (encoded === undefined) continue;
+      json += `,${memberName(key)}:${encoded}`;
+    }
+  }
+  json += "}";
   return `${CONTROL.test(json) ? json.replace(CONTROL_ALL, unicodeEscape) : json}\n`;
+}
+
+/** Member names as JSON, remembered: the same few names recur on every line. */
+const MEMBER_NAMES = new Map<string, string>();
+
+function memberName(key: string): string {
+  let name = MEMBER_NAMES.get(key);
+  if (name === undefined) {
+    name = JSON.stringify(key);
+    if (MEMBER_NAMES.size < 1024) MEMBER_NAMES.set(key, name);
+  }
+  return name;
+}
+
+/** The time of a line in ISO 8601, made once per millisecond: many lines share one. */
+let lastMs = 0;
+let lastTime = "";
+
+function lineTime(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = new Date(now).toISOString();
+  }
+  return lastTime;
 }
 
 function textLine(time: string, level: string, message: string, fields: Fields | undefined): string {
@@ -108,6 +146,12 @@ export interface LoggerOptions {
 
 /** The default `telemetry.logs.buffer`. */
 export const DEFAULT_LOG_BUFFER = 4 * 1024 * 1024;
+
+/** Longest a line waits before it is handed to the destination with the others of its batch. */
+const BATCH_MS = 20;
+
+/** A batch of lines is handed over early once it holds this many characters. */
+const MAX_BATCH_CHARS = 64 * 1024;
 
 /** How long a synchronous flush at exit keeps retrying a destination that takes nothing. */
 const EXIT_FLUSH_MS = 1000;
@@ -294,20 +338,39 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
   let closed = false;
   let destination: Destination | undefined;
   let put: (line: string) => void = noop;
+  /** Lines of the current event-loop turn, handed to the destination as one write at its end (see `put`). */
+  let batch = "";
+  let batchLines = 0;
+  let pushBatch = noop;
   const render = (level: LogLevel | "access", message: string, fields: Fields | undefined): string => {
-    const time = new Date().toISOString();
-    return format === "json" ? jsonLine({ time, level, msg: message, ...fields }) : textLine(time, level, message, fields);
+    const time = lineTime();
+    return format === "json" ? jsonLine(time, level, message, fields) : textLine(time, level, message, fields);
   };
   if (format !== "none") {
     if (opts.write) put = opts.write;
     else {
       const dest = openDestination(opts.dest ?? 1, opts.bufferBytes ?? DEFAULT_LOG_BUFFER);
       destination = dest;
-      put = (line) => {
-        if (closed || !dest.write(line)) {
-          dropped++;
-          unreported++;
+      // Lines are handed to the destination together, at most BATCH_MS after the first of them,
+      // rather than one write per line: each write to stdout costs the gateway's thread far more than
+      // rendering a line (profiled on Bun under load: 17 % of the process's time in sonic-boom's
+      // writes, against about 1.6 µs to render an access line).
+      pushBatch = () => {
+        const text = batch;
+        const lines = batchLines;
+        batch = "";
+        batchLines = 0;
+        if (lines === 0) return;
+        if (closed || !dest.write(text)) {
+          dropped += lines;
+          unreported += lines;
         }
+      };
+      put = (line) => {
+        if (batchLines === 0) (setTimeout(pushBatch, BATCH_MS) as { unref?: () => void }).unref?.();
+        batch += line;
+        batchLines += 1;
+        if (batch.length >= MAX_BATCH_CHARS) pushBatch();
       };
       dest.onDrain = () => {
         if (unreported === 0 || closed) return;
@@ -335,10 +398,12 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
       return dropped;
     },
     flush() {
+      pushBatch();
       if (!closed) destination?.flushSync(EXIT_FLUSH_MS);
     },
     async close(timeoutMs = 5000) {
       if (closed) return;
+      pushBatch();
       if (destination && !destination.idle()) {
         const dest = destination;
         await new Promise<void>((resolve) => {
