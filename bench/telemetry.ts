@@ -27,6 +27,99 @@ import { installCleanup, runMain, stopAll } from "./lib/procs.ts";
 import { median, table } from "./lib/report.ts";
 import { runWrk, type WrkResult } from "./lib/wrk.ts";
 import { HELLO_BODY } from "./upstream.ts";
+import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { BatchSpanProcessor, ParentBasedSampler, type ReadableSpan, TraceIdRatioBasedSampler, TracerProvider } from "@opentelemetry/sdk-trace";
+import { createLogger } from "../runtime/observability/log.ts";
+import { requestIds, RequestRecord } from "../runtime/observability/request-record.ts";
+import { RequestMetrics } from "../runtime/observability/request-metrics.ts";
+import { Tracing } from "../runtime/observability/tracing.ts";
+
+/** µs per call of `run`, median of 9 batches of 20,000 after 3 warm-up batches, with a macrotask turn between batches (timers and batched writes run). */
+async function perCall(run: () => void): Promise<number> {
+  const samples: number[] = [];
+  for (let b = 0; b < 12; b++) {
+    const started = performance.now();
+    for (let i = 0; i < 20_000; i++) run();
+    const elapsed = performance.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    if (b >= 3) samples.push((elapsed * 1000) / 20_000);
+  }
+  return median(samples);
+}
+
+/**
+ * The parts one request pays for, in process on this runtime: what the request path adds with each
+ * setting, measured apart from the noise of a loaded machine.
+ */
+async function inProcess(): Promise<string[][]> {
+  const requests = new RequestMetrics([0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000], false);
+  const ids = requestIds();
+  const metricsCost = await perCall(() => {
+    const record = new RequestRecord("GET", ids());
+    record.api = "bench";
+    record.backend = "upstream";
+    record.status = 200;
+    record.totalMs = 0.4;
+    record.backendMs = 0.3;
+    record.responseBytes = 11;
+    requests.record(record);
+  });
+  const logger = createLogger("json", { dest: "/dev/null" });
+  const line = {
+    traceId: "0af7651916cd43dd8448eb211c80319c",
+    spanId: "b7ad6b7169203331",
+    requestId: "3f9a1c2e-1b",
+    clientIp: "127.0.0.1",
+    method: "GET",
+    host: "127.0.0.1:8080",
+    scheme: "http",
+    path: "/",
+    status: 200,
+    ms: 0.412,
+    backendMs: 0.301,
+    gatewayMs: 0.111,
+    bytesOut: 11,
+    api: "bench",
+    backend: "127.0.0.1:9000",
+    revision: 1,
+  };
+  const logCost = await perCall(() => logger.access(line));
+  await logger.close();
+  const spans: ReadableSpan[] = [];
+  const keep = {
+    export: (batch: ReadableSpan[], done: (r: { code: number }) => void) => (spans.push(...batch.slice(0, 1024 - spans.length)), done({ code: 0 })),
+    shutdown: async () => {},
+  };
+  const tracing = (ratio: number) =>
+    new Tracing(
+      new TracerProvider({
+        sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
+        spanProcessors: [new BatchSpanProcessor({ exporter: keep, maxQueueSize: 65_536, maxExportBatchSize: 512 })],
+      }).getTracer("bench"),
+      { trustParent: false, responseHeader: undefined },
+    );
+  const headers = new Headers({ host: "127.0.0.1:8080", accept: "*/*" });
+  const origin = { hostname: "127.0.0.1", port: 9000 };
+  const traced = (t: Tracing) => () => {
+    const trace = t.start("GET", headers, "http", "127.0.0.1:8080", "/", "127.0.0.1");
+    trace.routed("GET", "bench", undefined, undefined);
+    trace.startBackend("GET", "upstream", origin, new Headers());
+    trace.endBackend(200);
+    trace.end(200);
+  };
+  const all = await perCall(traced(tracing(1)));
+  const one = await perCall(traced(tracing(0.01)));
+  // Encoding for export (the OTLP exporter's own protobuf serializer), per span, on batches of 512.
+  const batch = spans.slice(0, 512);
+  const encode = (await perCall(() => void ProtobufTraceSerializer.serializeRequest(batch))) / batch.length;
+  return [
+    ["request metrics (the record and its histogram cells)", `${metricsCost.toFixed(2)} µs`],
+    ["a JSON access line (rendered, handed to the buffered writer)", `${logCost.toFixed(2)} µs`],
+    ["SERVER and CLIENT spans, sampled (made, ended, queued)", `${all.toFixed(2)} µs`],
+    ["SERVER and CLIENT spans, not sampled (1 %: ids only)", `${one.toFixed(2)} µs`],
+    ["encoding a span as OTLP protobuf (per span, batches of 512)", `${encode.toFixed(2)} µs`],
+  ];
+}
 
 /** An OTLP/HTTP sink: reads every body and answers 200; counts what it took. */
 function startSink(): Promise<{ url: string; requests: () => number; bytes: () => number; close: () => void }> {
@@ -53,6 +146,7 @@ async function main(): Promise<number> {
   const rounds = wholeNumber("rounds", values.rounds, 1) ?? 3;
   const duration = wholeNumber("duration", values.duration, 1) ?? 8;
   const warmup = wholeNumber("warmup", values.warmup, 0) ?? 2;
+  const micro = await inProcess();
   installCleanup();
   const bench = await openBench({ nginx: false });
   // The sink runs in this process: keep it off the gateway's CPU, with the upstream and the load generator.
@@ -116,6 +210,10 @@ async function main(): Promise<number> {
       ...benchHeader(bench),
       `- command: \`bun bench/telemetry.ts --rounds ${rounds} --duration ${duration} --warmup ${warmup}\``,
       `- the OTLP sink took ${sink.requests()} export requests, ${(sink.bytes() / 1024 / 1024).toFixed(1)} MiB`,
+      "",
+      "### In process (Bun, per request)",
+      "",
+      table(["part", "cost"], micro),
       "",
       `### Through the gateway (\`wrk -t1 -c32 -d${duration}s\`, arms alternating)`,
       "",
