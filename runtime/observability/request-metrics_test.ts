@@ -72,6 +72,18 @@ describe("RequestMetrics", () => {
     assert.equal((all.get("http.server.response.body.size") as HistogramMetricData).dataPoints[0]!.value.sum, 300);
   });
 
+  it("names the product when the request came through one, and leaves out what a request did not have", async () => {
+    const metrics = new RequestMetrics([1], false);
+    metrics.record(facts({ product: "gold" }));
+    metrics.record(facts({ api: undefined, operation: undefined, backend: undefined, status: 404, backendMs: -1 }));
+    const points = ((await metricsOf(metrics)).get("http.server.request.duration") as HistogramMetricData).dataPoints;
+    assert.equal(points.find((p) => p.attributes["http.response.status_code"] === 200)!.attributes.product, "gold");
+    assert.deepEqual(points.find((p) => p.attributes["http.response.status_code"] === 404)!.attributes, {
+      "http.request.method": "GET",
+      "http.response.status_code": 404,
+    });
+  });
+
   it("names the subscription only when asked to", async () => {
     const without = new RequestMetrics([1], false);
     without.record(facts());
