@@ -212,8 +212,10 @@ async function send(
   } catch (error) {
     backend.gate.leave();
     if (record) {
-      record.upstreamError = error instanceof UpstreamTimeout ? "timeout" : upstreamErrorCause(error);
-      trace?.endBackend(undefined, record.upstreamError);
+      // A client body cut off for slowness is the client's failure, not the backend's.
+      const cause = clientBody?.failure ? "client-body" : error instanceof UpstreamTimeout ? "timeout" : upstreamErrorCause(error);
+      if (cause !== "client-body") record.upstreamError = cause;
+      trace?.endBackend(undefined, cause);
     }
     if (clientBody?.failure) {
       throw new HttpProblem("request-timeout", {
