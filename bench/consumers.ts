@@ -18,13 +18,11 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { mustBuild, snapshotFromValue } from "../config/snapshot/build.ts";
 import { presentedKey, SubscriptionKeys } from "../runtime/access/subscriptions.ts";
-import { assertAlive, gatewayPlan, startArm } from "./lib/arms.ts";
+import { alternateArms, comparedRows, type GatewayArm } from "./lib/alternate.ts";
 import { benchHeader, openBench } from "./lib/context.ts";
-import { sleep, wholeNumber } from "./lib/options.ts";
+import { wholeNumber } from "./lib/options.ts";
 import { installCleanup, runMain, stopAll } from "./lib/procs.ts";
 import { median, table } from "./lib/report.ts";
-import { runWrk, type WrkResult } from "./lib/wrk.ts";
-import { HELLO_BODY } from "./upstream.ts";
 
 const KEY = "bench-subscription-key-0123456789";
 const BATCH = 100_000;
@@ -84,43 +82,20 @@ async function main(): Promise<number> {
   const micro = inProcess();
   installCleanup();
   const bench = await openBench({ nginx: false });
-  const arms = [
-    { name: "none", file: join(bench.dir, "none.yaml"), text: config(bench.upstreamPort, false), headers: [] as string[] },
-    { name: "key check", file: join(bench.dir, "key.yaml"), text: config(bench.upstreamPort, true), headers: [`Ocp-Apim-Subscription-Key: ${KEY}`] },
+  writeFileSync(join(bench.dir, "none.yaml"), config(bench.upstreamPort, false));
+  writeFileSync(join(bench.dir, "key.yaml"), config(bench.upstreamPort, true));
+  const arms: GatewayArm[] = [
+    { name: "none", configFile: join(bench.dir, "none.yaml"), env: { PORTICO_TELEMETRY_LOGS_STD: "json" }, path: "k/" },
+    {
+      name: "key check",
+      configFile: join(bench.dir, "key.yaml"),
+      env: { PORTICO_TELEMETRY_LOGS_STD: "json" },
+      path: "k/",
+      headers: [`Ocp-Apim-Subscription-Key: ${KEY}`],
+    },
   ];
-  const results = new Map<string, WrkResult[]>();
-  for (let round = 1; round <= rounds; round++) {
-    for (const arm of arms) {
-      writeFileSync(arm.file, arm.text);
-      const plan = await gatewayPlan(bench, "bun", arm.file);
-      plan.env!.PORTICO_TELEMETRY_LOGS_STD = "json";
-      const server = await startArm(bench, plan, HELLO_BODY);
-      try {
-        const load = { wrk: bench.wrk, url: `${plan.url}k/`, connections: 32, threads: 1, pin: bench.loadPin, headers: arm.headers };
-        if (warmup) await runWrk({ ...load, seconds: warmup });
-        const result = await runWrk({ ...load, seconds: duration });
-        await assertAlive(server, `round ${round}`);
-        if (result.non2xx || result.socketErrors) throw new Error(`${arm.name}: ${result.non2xx} non-2xx, ${result.socketErrors} socket errors`);
-        results.set(arm.name, [...(results.get(arm.name) ?? []), result]);
-        process.stderr.write(`[consumers] round ${round} ${arm.name}: ${Math.round(result.rps)} rps\n`);
-      } finally {
-        await server?.stop();
-        await sleep(300);
-      }
-    }
-  }
-  const none = median(results.get("none")!.map((r) => r.rps));
-  const rows = arms.map((arm) => {
-    const runs = results.get(arm.name)!;
-    const rps = median(runs.map((r) => r.rps));
-    return [
-      arm.name,
-      Math.round(rps).toLocaleString("en"),
-      runs.map((r) => Math.round(r.rps).toLocaleString("en")).join(" / "),
-      `${(rps / none).toFixed(2)}×`,
-      arm.name === "none" ? "" : `${(1e6 / rps - 1e6 / none).toFixed(2)} µs`,
-    ];
-  });
+  const results = await alternateArms(bench, arms, { rounds, duration, warmup, tag: "consumers" });
+  const rows = comparedRows(arms, results);
   process.stdout.write(
     [
       "## Consumers: the cost of knowing the caller (Bun)",

@@ -20,13 +20,11 @@ import { createServer } from "node:http";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { assertAlive, gatewayPlan, startArm } from "./lib/arms.ts";
+import { alternateArms, comparedRows, type GatewayArm } from "./lib/alternate.ts";
 import { benchHeader, openBench } from "./lib/context.ts";
-import { sleep, wholeNumber } from "./lib/options.ts";
+import { wholeNumber } from "./lib/options.ts";
 import { installCleanup, runMain, stopAll } from "./lib/procs.ts";
 import { median, table } from "./lib/report.ts";
-import { runWrk, type WrkResult } from "./lib/wrk.ts";
-import { HELLO_BODY } from "./upstream.ts";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { BatchSpanProcessor, ParentBasedSampler, type ReadableSpan, TraceIdRatioBasedSampler, TracerProvider } from "@opentelemetry/sdk-trace";
 import { createLogger } from "../runtime/observability/log.ts";
@@ -168,44 +166,14 @@ async function main(): Promise<number> {
     PORTICO_TELEMETRY_METRICS_EXPORT_INTERVAL: "10s",
     PORTICO_TELEMETRY_TRACES_SAMPLING: sampling,
   });
-  const arms: { name: string; env: Record<string, string> }[] = [
-    { name: "off", env: { PORTICO_TELEMETRY_LOGS_STD: "none" } },
-    { name: "access log", env: { PORTICO_TELEMETRY_LOGS_STD: "json" } },
-    { name: "all on, 100 %", env: otlp("1") },
-    { name: "all on, 1 %", env: otlp("0.01") },
+  const arms: GatewayArm[] = [
+    { name: "off", configFile, env: { PORTICO_TELEMETRY_LOGS_STD: "none" } },
+    { name: "access log", configFile, env: { PORTICO_TELEMETRY_LOGS_STD: "json" } },
+    { name: "all on, 100 %", configFile, env: otlp("1") },
+    { name: "all on, 1 %", configFile, env: otlp("0.01") },
   ];
-  const results = new Map<string, WrkResult[]>();
-  for (let round = 1; round <= rounds; round++) {
-    for (const arm of arms) {
-      const plan = await gatewayPlan(bench, "bun", configFile);
-      Object.assign(plan.env!, arm.env);
-      const server = await startArm(bench, plan, HELLO_BODY);
-      try {
-        const load = { wrk: bench.wrk, url: plan.url, connections: 32, threads: 1, pin: bench.loadPin };
-        if (warmup) await runWrk({ ...load, seconds: warmup });
-        const result = await runWrk({ ...load, seconds: duration });
-        await assertAlive(server, `round ${round}`);
-        if (result.non2xx || result.socketErrors) throw new Error(`${arm.name}: ${result.non2xx} non-2xx, ${result.socketErrors} socket errors`);
-        results.set(arm.name, [...(results.get(arm.name) ?? []), result]);
-        process.stderr.write(`[telemetry] round ${round} ${arm.name}: ${Math.round(result.rps)} rps\n`);
-      } finally {
-        await server?.stop();
-        await sleep(300);
-      }
-    }
-  }
-  const off = median(results.get("off")!.map((r) => r.rps));
-  const rows = arms.map((arm) => {
-    const runs = results.get(arm.name)!;
-    const rps = median(runs.map((r) => r.rps));
-    return [
-      arm.name,
-      Math.round(rps).toLocaleString("en"),
-      runs.map((r) => Math.round(r.rps).toLocaleString("en")).join(" / "),
-      `${(rps / off).toFixed(2)}×`,
-      arm.name === "off" ? "" : `${(1e6 / rps - 1e6 / off).toFixed(2)} µs`,
-    ];
-  });
+  const results = await alternateArms(bench, arms, { rounds, duration, warmup, tag: "telemetry" });
+  const rows = comparedRows(arms, results);
   sink.close();
   process.stdout.write(
     [
