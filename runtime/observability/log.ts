@@ -70,7 +70,11 @@ function jsonLine(time: string, level: string, message: string, fields: Fields |
     for (const key in fields) {
       const value = fields[key];
       if (value === undefined || key === "time" || key === "level" || key === "msg") continue;
-      const encoded = typeof value === "string" ? JSON.stringify(value) : typeof value === "number" ? (Number.isFinite(value) ? String(value) : "null") : JSON.stringify(value);
+      const encoded = typeof value === "string"
+        ? JSON.stringify(value)
+        : typeof value === "number"
+        ? (Number.isFinite(value) ? String(value) : "null")
+        : JSON.stringify(value);
       if (encoded === undefined) continue;
       json += `,${memberName(key)}:${encoded}`;
     }
