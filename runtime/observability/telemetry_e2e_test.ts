@@ -44,6 +44,16 @@ apis:
     operations:
       - { name: get-order, method: GET, url: "/{id}" }
   - { name: down, path: /down, backend: down }
+  - name: guarded
+    path: /guarded
+    backend: orders
+    policies:
+      inbound:
+        - { policy: check-header, with: { name: x-key, values: ["1"], failed-check-httpcode: 401 } }
+        - policy: validate-jwt
+          with:
+            header-name: authorization
+            issuer-signing-keys: [{ value: "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYnl0ZXM=", id: k1 }]
 backends:
   orders: { urls: ["${backend.url}"] }
   down: { urls: ["http://127.0.0.1:${closed}"], timeout: 2s }
@@ -136,6 +146,19 @@ backends:
     await receiver.waitFor(() => pair(receiver.spans(), body.traceId!).client !== undefined, "the failed call's CLIENT span");
     const { client } = pair(receiver.spans(), body.traceId!);
     assert.equal(client!.attributes["error.type"], "refused");
+  });
+
+  it("puts the trace id in the problems policies answer with: a WebAssembly policy's and validate-jwt's", async () => {
+    const rejected = await fetch(`${gw.url}/guarded/a`);
+    assert.equal(rejected.status, 401);
+    const problem = await rejected.json() as { type: string; traceId?: string };
+    assert.equal(problem.type, "urn:portico:problem:policy-rejected");
+    assert.equal(problem.traceId, rejected.headers.get("trace-id"));
+    const unauthorized = await fetch(`${gw.url}/guarded/a`, { headers: { "x-key": "1" } });
+    assert.equal(unauthorized.status, 401);
+    const refusal = await unauthorized.json() as { traceId?: string };
+    assert.match(refusal.traceId ?? "", /^[0-9a-f]{32}$/);
+    assert.equal(refusal.traceId, unauthorized.headers.get("trace-id"));
   });
 
   it("exports the request duration histogram with api, operation, backend and status, and counts refused backend calls", async () => {

@@ -236,6 +236,8 @@ export class JwtStep implements ChainStep {
   #refuse(exchange: PolicyExchange, reason: Refusal): void {
     this.context.metrics?.jwtRefused(reason);
     const { problem, body } = this.#replies.get(reason)!;
-    exchange.reply = { status: problem.status, headers: problemHeaders(problem), body };
+    // The prepared body, unless the request has a trace id to carry (as every problem answer does).
+    const traced = exchange.traceId === undefined ? body : problemBody({ ...problem, extensions: { traceId: exchange.traceId } });
+    exchange.reply = { status: problem.status, headers: problemHeaders(problem), body: traced };
   }
 }
