@@ -154,8 +154,12 @@ export const DEFAULT_LOG_BUFFER = 4 * 1024 * 1024;
 /** Longest a line waits before it is handed to the destination with the others of its batch. */
 const BATCH_MS = 20;
 
-/** A batch of lines is handed over early once it holds this many characters. */
-const MAX_BATCH_CHARS = 64 * 1024;
+/**
+ * A batch of lines is handed over early once it holds this many characters: small against the
+ * smallest buffer (`telemetry.logs.buffer` ≥ 64 KiB), so that when the buffer fills, what is dropped
+ * is the lines that did not fit, a few at a time, not everything of the last 20 ms.
+ */
+const MAX_BATCH_CHARS = 8 * 1024;
 
 /** How long a synchronous flush at exit keeps retrying a destination that takes nothing. */
 const EXIT_FLUSH_MS = 1000;
@@ -341,8 +345,9 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
   let unreported = 0;
   let closed = false;
   let destination: Destination | undefined;
-  let put: (line: string) => void = noop;
-  /** Lines of the current event-loop turn, handed to the destination as one write at its end (see `put`). */
+  /** Writes a line: event lines at once (with the access lines before them, in order), access lines batched. */
+  let put: (line: string, now: boolean) => void = noop;
+  /** Access lines waiting to be handed to the destination together (see `put`). */
   let batch = "";
   let batchLines = 0;
   let pushBatch = noop;
@@ -355,10 +360,12 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
     else {
       const dest = openDestination(opts.dest ?? 1, opts.bufferBytes ?? DEFAULT_LOG_BUFFER);
       destination = dest;
-      // Lines are handed to the destination together, at most BATCH_MS after the first of them,
-      // rather than one write per line: each write to stdout costs the gateway's thread far more than
-      // rendering a line (profiled on Bun under load: 17 % of the process's time in sonic-boom's
-      // writes, against about 1.6 µs to render an access line).
+      // Access lines are handed to the destination together, at most BATCH_MS after the first of
+      // them, rather than one write per line: each write to stdout costs the gateway's thread far
+      // more than rendering a line (profiled on Bun under load: 17 % of the process's time in
+      // sonic-boom's writes, against about 1.6 µs to render an access line). Event lines are rare
+      // and awaited by operators (start-up, a refused configuration): they go at once, and take
+      // the waiting access lines with them so the order holds.
       pushBatch = () => {
         const text = batch;
         const lines = batchLines;
@@ -370,22 +377,22 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
           unreported += lines;
         }
       };
-      put = (line) => {
-        if (batchLines === 0) (setTimeout(pushBatch, BATCH_MS) as { unref?: () => void }).unref?.();
+      put = (line, now) => {
+        if (batchLines === 0 && !now) (setTimeout(pushBatch, BATCH_MS) as { unref?: () => void }).unref?.();
         batch += line;
         batchLines += 1;
-        if (batch.length >= MAX_BATCH_CHARS) pushBatch();
+        if (now || batch.length >= MAX_BATCH_CHARS) pushBatch();
       };
       dest.onDrain = () => {
         if (unreported === 0 || closed) return;
         const count = unreported;
         unreported = 0;
-        put(render("warn", `${count} log lines dropped`, { dropped: count, total: dropped }));
+        put(render("warn", `${count} log lines dropped`, { dropped: count, total: dropped }), true);
       };
     }
   }
   const emit = (level: LogLevel | "access", message: string, fields?: Fields) => {
-    if (put !== noop) put(render(level, message, fields));
+    if (put !== noop) put(render(level, message, fields), level !== "access");
     if (otlp) otlp(level, message, fields);
   };
   const at = (level: LogLevel) =>
