@@ -26,7 +26,10 @@ import { wholeNumber } from "./lib/options.ts";
 import { installCleanup, runMain, stopAll } from "./lib/procs.ts";
 import { median, table } from "./lib/report.ts";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, ParentBasedSampler, type ReadableSpan, TraceIdRatioBasedSampler, TracerProvider } from "@opentelemetry/sdk-trace";
+import { defaultTextMapSetter, ROOT_CONTEXT, SpanKind, trace, type Tracer } from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { createLogger } from "../runtime/observability/log.ts";
 import { requestIds, RequestRecord } from "../runtime/observability/request-record.ts";
 import { RequestMetrics } from "../runtime/observability/request-metrics.ts";
@@ -93,13 +96,12 @@ async function inProcess(): Promise<string[][]> {
     shutdown: async () => {},
   };
   const tracing = (ratio: number) =>
-    new Tracing(
-      new TracerProvider({
-        sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
-        spanProcessors: [new BatchSpanProcessor({ exporter: keep, maxQueueSize: 65_536, maxExportBatchSize: 512 })],
-      }).getTracer("bench"),
-      { trustParent: false, responseHeader: undefined },
-    );
+    new Tracing({
+      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
+      processor: new BatchSpanProcessor({ exporter: keep, maxQueueSize: 65_536, maxExportBatchSize: 512 }),
+      resource: resourceFromAttributes({ "service.name": "portico" }),
+      scope: { name: "portico" },
+    }, { trustParent: false, responseHeader: undefined });
   const headers = new Headers({ host: "127.0.0.1:8080", accept: "*/*" });
   const origin = { hostname: "127.0.0.1", port: 9000 };
   const traced = (t: Tracing) => () => {
@@ -109,8 +111,38 @@ async function inProcess(): Promise<string[][]> {
     trace.endBackend(200);
     trace.end(200);
   };
+  // The same spans through the SDK's own tracer (what runtime/observability/tracing.ts replaced): a
+  // context for the parent, the propagator for traceparent, attributes set one by one.
+  const sdkTracer = (ratio: number) =>
+    new TracerProvider({
+      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
+      spanProcessors: [new BatchSpanProcessor({ exporter: { export: (_b, done) => done({ code: 0 }), shutdown: async () => {} }, maxQueueSize: 65_536 })],
+    }).getTracer("bench");
+  const propagator = new W3CTraceContextPropagator();
+  const sdkTraced = (tracer: Tracer) => () => {
+    const server = tracer.startSpan("GET", {
+      kind: SpanKind.SERVER,
+      attributes: { "http.request.method": "GET", "url.scheme": "http", "server.address": "127.0.0.1:8080", "url.path": "/", "client.address": "127.0.0.1" },
+    });
+    if (server.isRecording()) {
+      server.updateName("GET bench");
+      server.setAttribute("api", "bench");
+    }
+    const parent = trace.setSpan(ROOT_CONTEXT, server);
+    const client = tracer.startSpan("GET", {
+      kind: SpanKind.CLIENT,
+      attributes: { "http.request.method": "GET", "server.address": "127.0.0.1", "server.port": 9000, backend: "upstream" },
+    }, parent);
+    propagator.inject(trace.setSpan(ROOT_CONTEXT, client), new Headers(), defaultTextMapSetter);
+    client.setAttribute("http.response.status_code", 200);
+    client.end();
+    server.setAttribute("http.response.status_code", 200);
+    server.end();
+  };
   const all = await perCall(traced(tracing(1)));
   const one = await perCall(traced(tracing(0.01)));
+  const sdkAll = await perCall(sdkTraced(sdkTracer(1)));
+  const sdkOne = await perCall(sdkTraced(sdkTracer(0.01)));
   // Encoding for export (the OTLP exporter's own protobuf serializer), per span, on batches of 512.
   const batch = spans.slice(0, 512);
   const encode = (await perCall(() => void ProtobufTraceSerializer.serializeRequest(batch), 20)) / batch.length;
@@ -119,6 +151,8 @@ async function inProcess(): Promise<string[][]> {
     ["a JSON access line (rendered, handed to the buffered writer)", `${logCost.toFixed(2)} µs`],
     ["SERVER and CLIENT spans, sampled (made, ended, queued)", `${all.toFixed(2)} µs`],
     ["SERVER and CLIENT spans, not sampled (1 %: ids only)", `${one.toFixed(2)} µs`],
+    ["the same two spans through the SDK's tracer, sampled (for comparison; not used)", `${sdkAll.toFixed(2)} µs`],
+    ["the same two spans through the SDK's tracer, not sampled (for comparison; not used)", `${sdkOne.toFixed(2)} µs`],
     ["encoding a span as OTLP protobuf (per span, batches of 512)", `${encode.toFixed(2)} µs`],
   ];
 }

@@ -3,7 +3,7 @@ import { type LogAttributes, SeverityNumber } from "@opentelemetry/api-logs";
 import { detectResources, envDetector, type Resource, resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchLogRecordProcessor, LoggerProvider } from "@opentelemetry/sdk-logs";
 import { type MetricProducer, type MetricReader, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
-import { AlwaysOffSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from "@opentelemetry/sdk-trace";
+import { AlwaysOffSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from "@opentelemetry/sdk-trace";
 import type { SettingKey, Settings } from "../../config/schema/settings.ts";
 import { createOtlpExporters, type OtlpEvent, type OtlpExporters } from "./otlp/exporters.ts";
 import { requestIds, type RequestTelemetry } from "./request-record.ts";
@@ -12,7 +12,8 @@ import { Tracing } from "./tracing.ts";
 
 /**
  * The gateway's OpenTelemetry set-up, from its settings and the standard `OTEL_*` variables: the
- * resource that names it, the OTLP exporters (with their disk spool), a tracer provider, a logger
+ * resource that names it, the OTLP exporters (with their disk spool), the request tracing (runtime/observability/tracing.ts) with
+ * the SDK's span processor, a logger
  * provider for OTLP logs, and the request metrics' producer for the metric readers. Every provider
  * is an instance the gateway holds and passes on; none is registered as the global one, so a host
  * that owns the globals (Deno with `OTEL_DENO=true`) cannot take our telemetry over or drop it.
@@ -164,7 +165,8 @@ export class Telemetry implements RequestTelemetry {
   readonly resource: Resource;
   /** The OTLP exporters, when OTLP export is on. */
   readonly exporters: OtlpExporters | undefined;
-  readonly #tracerProvider: TracerProvider | undefined;
+  /** Batches sampled spans for the OTLP exporter (the SDK's processor), when traces are exported. */
+  readonly #spanProcessor: BatchSpanProcessor | undefined;
   readonly #loggerProvider: LoggerProvider | undefined;
   readonly #otlpLogger: ReturnType<LoggerProvider["getLogger"]> | undefined;
 
@@ -197,12 +199,13 @@ export class Telemetry implements RequestTelemetry {
     // export every span is a non-recording one (ids only).
     if (this.exporters || responseHeader !== undefined) {
       const ratio = settings["telemetry.traces.sampling"];
-      this.#tracerProvider = new TracerProvider({
-        resource: this.resource,
+      this.#spanProcessor = this.exporters ? new BatchSpanProcessor({ exporter: this.exporters.spans, ...batchOptions(options.env, "BSP") }) : undefined;
+      this.tracing = new Tracing({
         sampler: this.exporters ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }) : new AlwaysOffSampler(),
-        spanProcessors: this.exporters ? [new BatchSpanProcessor({ exporter: this.exporters.spans, ...batchOptions(options.env, "BSP") })] : [],
-      });
-      this.tracing = new Tracing(this.#tracerProvider.getTracer("portico", options.version), {
+        processor: this.#spanProcessor,
+        resource: this.resource,
+        scope: { name: "portico", version: options.version },
+      }, {
         trustParent: settings["telemetry.traces.trust-parent"],
         responseHeader,
       });
@@ -274,7 +277,7 @@ export class Telemetry implements RequestTelemetry {
    * take. The meter's readers are shut down first by the gateway, so their last export goes out too.
    */
   async shutdown(): Promise<void> {
-    await Promise.allSettled([this.#tracerProvider?.shutdown(), this.#loggerProvider?.shutdown()]);
+    await Promise.allSettled([this.#spanProcessor?.shutdown(), this.#loggerProvider?.shutdown()]);
     await this.exporters?.shutdown();
   }
 }
