@@ -3,7 +3,7 @@ import { BackupStore } from "../../config/backup.ts";
 import type { SettingKey, Settings } from "../../config/schema/settings.ts";
 import { ControlPlaneClient, plainHttpEndpoint } from "../../config/source/control-plane.ts";
 import { type FileWatch, readConfigFile, watchConfigFile } from "../../config/source/file.ts";
-import type { Logger, StdLogger } from "../observability/log.ts";
+import { type Logger, type StdLogger, withLogSink } from "../observability/log.ts";
 import { GatewayMetrics } from "../observability/metrics.ts";
 import { TrafficSummary } from "../observability/summary.ts";
 import { createGatewayMeter } from "../observability/meter.ts";
@@ -171,7 +171,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   if (made.problems) throw new StartupError("telemetry settings cannot be honoured", made.problems);
   const telemetry = made.telemetry;
-  const logger = redactingLogger(teeLogger(options.logger, telemetry.otlpLogSink), () => live.holder?.current?.snapshot.secrets);
+  const logger = redactingLogger(withLogSink(options.logger, telemetry.otlpLogSink), () => live.holder?.current?.snapshot.secrets);
   const exportEvents = otlpEventLog(logger);
   // One meter for every metric: `/metrics` (Prometheus) and OTLP read the same instruments and producers.
   const meter = createGatewayMeter(settings, {
@@ -293,24 +293,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await stopTelemetry();
     throw error;
   }
-}
-
-/**
- * A logger that also hands every line to `sink` (OTLP log export) when there is one. Lines reach
- * the sink even when stdout logging is off (`telemetry.logs.std: none`), so its format then reads
- * `json` for callers that skip building fields for a silent logger.
- */
-function teeLogger(inner: Logger, sink: ((level: string, message: string, fields: Record<string, unknown> | undefined) => void) | undefined): Logger {
-  if (!sink) return inner;
-  return {
-    format: inner.format === "none" ? "json" : inner.format,
-    level: inner.level,
-    debug: (message, fields) => (inner.debug(message, fields), sink("debug", message, fields)),
-    info: (message, fields) => (inner.info(message, fields), sink("info", message, fields)),
-    warn: (message, fields) => (inner.warn(message, fields), sink("warn", message, fields)),
-    error: (message, fields) => (inner.error(message, fields), sink("error", message, fields)),
-    access: (fields) => (inner.access(fields), sink("access", "request", fields)),
-  };
 }
 
 /**

@@ -141,11 +141,6 @@ export interface LoggerOptions {
   readonly write?: (line: string) => void;
   /** File descriptor or path of the buffered destination (default 1, stdout). */
   readonly dest?: number | string;
-  /**
-   * Also called for every written event and access line, after level filtering and whatever the
-   * format (`none` included): the OpenTelemetry log export. Level `access` marks access lines.
-   */
-  readonly otlp?: (level: LogLevel | "access", message: string, fields: Fields | undefined) => void;
 }
 
 /** The default `telemetry.logs.buffer`. */
@@ -343,7 +338,6 @@ const noop = () => {};
 export function createLogger(format: LogFormat, options: LoggerOptions | ((line: string) => void) = {}): StdLogger {
   const opts: LoggerOptions = typeof options === "function" ? { write: options } : options;
   const threshold = RANK[opts.level ?? "info"];
-  const otlp = opts.otlp;
   let dropped = 0;
   let unreported = 0;
   let closed = false;
@@ -410,10 +404,8 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
   }
   const emit = (level: LogLevel | "access", message: string, fields?: Fields) => {
     if (put !== noop) put(render(level, message, fields), level !== "access");
-    if (otlp) otlp(level, message, fields);
   };
-  const at = (level: LogLevel) =>
-    RANK[level] < threshold || (format === "none" && !otlp) ? noop : (message: string, fields?: Fields) => emit(level, message, fields);
+  const at = (level: LogLevel) => RANK[level] < threshold || format === "none" ? noop : (message: string, fields?: Fields) => emit(level, message, fields);
   const logger: StdLogger = {
     format,
     level: opts.level ?? "info",
@@ -421,7 +413,7 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
     info: at("info"),
     warn: at("warn"),
     error: at("error"),
-    access: format === "none" && !otlp ? noop : (fields) => emit("access", "request", fields),
+    access: format === "none" ? noop : (fields) => emit("access", "request", fields),
     get droppedLines() {
       return dropped;
     },
@@ -456,4 +448,36 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
     open.add(logger);
   }
   return logger;
+}
+
+/** Where a logger's lines also go: the OpenTelemetry log export. Level `access` marks access lines. */
+export type LogSink = (level: LogLevel | "access", message: string, fields: Fields | undefined) => void;
+
+/**
+ * A logger that also hands `sink` every event line that passes `logger`'s level and every access
+ * line, whatever the format (also `none`: its format then reads `json`, for callers that skip
+ * building fields for a silent logger). Wrap it in redactingLogger so the sink gets redacted lines.
+ */
+export function withLogSink(logger: Logger, sink: LogSink | undefined): Logger {
+  if (!sink) return logger;
+  const threshold = logger.level === undefined ? 0 : RANK[logger.level];
+  const at = (level: LogLevel) => {
+    const write = logger[level];
+    return RANK[level] < threshold ? write : (message: string, fields?: Fields) => {
+      write(message, fields);
+      sink(level, message, fields);
+    };
+  };
+  return {
+    format: logger.format === "none" ? "json" : logger.format,
+    level: logger.level,
+    debug: at("debug"),
+    info: at("info"),
+    warn: at("warn"),
+    error: at("error"),
+    access: (fields) => {
+      logger.access(fields);
+      sink("access", "request", fields);
+    },
+  };
 }

@@ -3,7 +3,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { tempDir } from "../../test/harness.ts";
-import { createLogger, escapeLogText, type LogFormat } from "./log.ts";
+import { createLogger, escapeLogText, type LogFormat, withLogSink } from "./log.ts";
 import { redactingLogger } from "./redact.ts";
 
 /** Everything a logger of `format` writes for one call. */
@@ -74,9 +74,10 @@ describe("levels", () => {
     }
   });
 
-  it("the OTLP sink gets the written events and access lines, also with format none, after redaction", () => {
+  it("the OTLP sink gets the events that pass the level and the access lines, also with format none, after redaction", () => {
     const sunk: unknown[] = [];
-    const logger = createLogger("none", { level: "info", otlp: (level, message, fields) => sunk.push([level, message, fields]) });
+    const logger = withLogSink(createLogger("none", { level: "info" }), (level, message, fields) => sunk.push([level, message, fields]));
+    assert.equal(logger.format, "json", "a silent logger with a sink still gets its fields built");
     const redacted = redactingLogger(logger, () => new Set(["s3cr3t"]));
     redacted.debug("skipped s3cr3t");
     redacted.info("said s3cr3t", { note: "s3cr3t" });
