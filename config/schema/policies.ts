@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { formatRange, parseCidr, parseIp } from "./ip.ts";
 import { templateProblem } from "./template.ts";
+import { CacheLookupParams, CacheStoreParams } from "./cache.ts";
 import { ValidateJwtParams } from "./validate-jwt.ts";
 
 /** A header name as HTTP allows it (an RFC 9110 token). */
@@ -237,6 +238,8 @@ export const BUILTIN_POLICY_PARAMS = {
     })
     .strict(),
   "validate-jwt": ValidateJwtParams,
+  "cache-lookup": CacheLookupParams,
+  "cache-store": CacheStoreParams,
 } as const satisfies Record<string, z.ZodType>;
 
 /** Names of the built-in policies. */
@@ -244,9 +247,20 @@ export type BuiltinPolicyName = keyof typeof BUILTIN_POLICY_PARAMS;
 
 /**
  * Built-ins the gateway runs itself rather than as WebAssembly modules, because their work is
- * cryptography and network I/O (validate-jwt: signatures, JWKS fetches). They run on requests only.
+ * cryptography and network I/O (validate-jwt: signatures, JWKS fetches) or awaits a store and
+ * streams bodies (the cache policies: runtime/cache/).
  */
-export const HOST_POLICIES = new Set(["validate-jwt"] as const);
+export const HOST_POLICIES = new Set(["validate-jwt", "cache-lookup", "cache-store"] as const);
+
+/**
+ * The sections each host built-in may be used in: validate-jwt checks requests, cache-lookup answers
+ * them from the cache, cache-store stores the backend's response.
+ */
+export const HOST_POLICY_SECTIONS: Readonly<Record<HostPolicyName, readonly string[]>> = {
+  "validate-jwt": ["inbound", "backend"],
+  "cache-lookup": ["inbound"],
+  "cache-store": ["outbound"],
+};
 
 /** Names of the built-ins the gateway runs itself. */
 export type HostPolicyName = typeof HOST_POLICIES extends Set<infer T> ? T : never;
