@@ -73,4 +73,32 @@ describe("cache-lookup and cache-store parameters", () => {
       "apis[0].policies.outbound[0].policy: cache-lookup answers requests from the cache: use it in inbound, not outbound",
     ]);
   });
+
+  it("takes the value policies in every section, with a key template, and refuses what is missing or wrong at its path", () => {
+    const lookupValue = { policy: "cache-lookup-value", with: { key: "k-{request.header.x-id}", "variable-name": "v", "default-value": 0 } };
+    const storeValue = { policy: "cache-store-value", with: { key: "k", value: "{context.variable.v}", duration: 30, "caching-type": "internal" } };
+    const removeValue = { policy: "cache-remove-value", with: { key: "k" } };
+    assert.deepEqual(problems({ inbound: [lookupValue, storeValue], outbound: [removeValue], "on-error": [lookupValue] }), []);
+    assert.deepEqual(builtinPolicyConfig("cache-lookup-value", lookupValue.with), {
+      key: "k-{request.header.x-id}",
+      "variable-name": "v",
+      "default-value": "0",
+      "caching-type": "prefer-external",
+    });
+    assert.deepEqual(
+      problems({
+        inbound: [
+          { policy: "cache-lookup-value", with: { key: "{nope.x}" } },
+          { policy: "cache-store-value", with: { key: "k", value: "v" } },
+          { policy: "cache-remove-value", with: { "caching-type": "external" } },
+        ],
+      }).map((line) => line.split(": ")[0]),
+      [
+        "apis[0].policies.inbound[0].with.key",
+        "apis[0].policies.inbound[0].with.variable-name",
+        "apis[0].policies.inbound[1].with.duration",
+        "apis[0].policies.inbound[2].with.key",
+      ],
+    );
+  });
 });

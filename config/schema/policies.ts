@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { formatRange, parseCidr, parseIp } from "./ip.ts";
 import { templateProblem } from "./template.ts";
-import { CacheLookupParams, CacheStoreParams } from "./cache.ts";
+import { CacheLookupParams, CacheLookupValueParams, CacheRemoveValueParams, CacheStoreParams, CacheStoreValueParams } from "./cache.ts";
 import { ValidateJwtParams } from "./validate-jwt.ts";
 
 /** A header name as HTTP allows it (an RFC 9110 token). */
@@ -240,6 +240,9 @@ export const BUILTIN_POLICY_PARAMS = {
   "validate-jwt": ValidateJwtParams,
   "cache-lookup": CacheLookupParams,
   "cache-store": CacheStoreParams,
+  "cache-lookup-value": CacheLookupValueParams,
+  "cache-store-value": CacheStoreValueParams,
+  "cache-remove-value": CacheRemoveValueParams,
 } as const satisfies Record<string, z.ZodType>;
 
 /** Names of the built-in policies. */
@@ -250,16 +253,20 @@ export type BuiltinPolicyName = keyof typeof BUILTIN_POLICY_PARAMS;
  * cryptography and network I/O (validate-jwt: signatures, JWKS fetches) or awaits a store and
  * streams bodies (the cache policies: runtime/cache/).
  */
-export const HOST_POLICIES = new Set(["validate-jwt", "cache-lookup", "cache-store"] as const);
+export const HOST_POLICIES = new Set(["validate-jwt", "cache-lookup", "cache-store", "cache-lookup-value", "cache-store-value", "cache-remove-value"] as const);
 
 /**
  * The sections each host built-in may be used in: validate-jwt checks requests, cache-lookup answers
- * them from the cache, cache-store stores the backend's response.
+ * them from the cache, cache-store stores the backend's response; the value cache policies go
+ * anywhere, as in APIM.
  */
 export const HOST_POLICY_SECTIONS: Readonly<Record<HostPolicyName, readonly string[]>> = {
   "validate-jwt": ["inbound", "backend"],
   "cache-lookup": ["inbound"],
   "cache-store": ["outbound"],
+  "cache-lookup-value": ["inbound", "backend", "outbound", "on-error"],
+  "cache-store-value": ["inbound", "backend", "outbound", "on-error"],
+  "cache-remove-value": ["inbound", "backend", "outbound", "on-error"],
 };
 
 /** Names of the built-ins the gateway runs itself. */

@@ -8,6 +8,7 @@ import { CacheLookupStep } from "./lookup.ts";
 import { MemoryKV } from "./memory-kv.ts";
 import { CacheStoreStep } from "./store.ts";
 import { pickStore } from "./stores.ts";
+import { CacheLookupValueStep, CacheStoreValueStep } from "./values.ts";
 
 /** A KV standing in for Redis: a Map, or one that fails every call (down, or slower than its timeout). */
 class ExternalKV implements KV {
@@ -104,5 +105,21 @@ describe("the cache stores a policy uses", () => {
     await missAndStore(lookup, store);
     assert.deepEqual(counted, ["miss external", "failed", "miss external", "failed"]);
     assert.equal(warnings.length, 2, "one line for the failing reads and one for the failing writes, not one per request");
+  });
+
+  it("value policies: a failing external store reads as the default value and a store is passed over; a value over the entry limit fails the policy", async () => {
+    const { warnings, logger } = reporting();
+    const down: HostPolicyContext = {
+      fetch: globalThis.fetch,
+      logger,
+      cache: { internal: new MemoryKV(1024 * 1024), external: new ExternalKV(true), maxEntryBytes: 8 },
+    };
+    const exchange = request();
+    await new CacheStoreValueStep("cache-store-value", "closed", { key: "k", value: "v", duration: "60" }, down).call("on_request", exchange);
+    await new CacheLookupValueStep("cache-lookup-value", "closed", { key: "k", "variable-name": "x", "default-value": "d" }, down).call("on_request", exchange);
+    assert.equal(exchange.variables?.get("x"), "d");
+    assert.equal(warnings.length, 2);
+    const tooLarge = new CacheStoreValueStep("cache-store-value", "closed", { key: "k", value: "123456789", duration: "60", "caching-type": "internal" }, down);
+    await assert.rejects(tooLarge.call("on_request", exchange), /the value is 9 bytes; cache.entry.max-bytes allows 8/);
   });
 });

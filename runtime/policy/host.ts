@@ -9,6 +9,7 @@ import type { HostPolicyName } from "../../config/snapshot/build.ts";
 import { CacheLookupStep } from "../cache/lookup.ts";
 import { type CacheStores } from "../cache/stores.ts";
 import { CacheStoreStep, type StoreOutcome } from "../cache/store.ts";
+import { CacheLookupValueStep, CacheRemoveValueStep, CacheStoreValueStep } from "../cache/values.ts";
 import type { Logger } from "../observability/log.ts";
 import type { ChainStep, FailureMode } from "./chain.ts";
 import type { FetchFailure } from "./jwt/jwks.ts";
@@ -61,5 +62,11 @@ export function createHostStep(
       return Promise.resolve(new CacheLookupStep(policy, failure, config, context));
     case "cache-store":
       return Promise.resolve(new CacheStoreStep(policy, failure, config, context));
+    case "cache-lookup-value":
+      return Promise.resolve(new CacheLookupValueStep(policy, failure, config, context));
+    case "cache-store-value":
+      return Promise.resolve(new CacheStoreValueStep(policy, failure, config, context));
+    case "cache-remove-value":
+      return Promise.resolve(new CacheRemoveValueStep(policy, failure, config, context));
   }
 }
