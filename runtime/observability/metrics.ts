@@ -237,7 +237,7 @@ export class GatewayMetrics {
       "portico.cache.stores",
       "Responses cache-store saw, by outcome: stored, not-cacheable (status, Cache-Control, Set-Cookie, Vary: *), too-large (cache.entry.max-bytes), failed (the store failed).",
       each(this.#cacheStores, "outcome"),
-      "{response}",
+      "{request}",
     );
 
     // Configuration.
