@@ -71,7 +71,8 @@ export class CacheStoreStep implements ChainStep {
     const store = (body: Uint8Array) => this.#store(pending, { status: 200, headers: kept, storedAt, expiresAt, body }, ttlMs);
     if (buffered) store(buffered);
     else if (exchange.upstreamBody) {
-      exchange.upstreamBody = teeWithin(exchange.upstreamBody, this.#maxEntryBytes, store, () => void this.#count("too-large"));
+      const length = declared === null ? undefined : Number(declared);
+      exchange.upstreamBody = teeWithin(exchange.upstreamBody, this.#maxEntryBytes, length, store, () => void this.#count("too-large"));
     } else store(new Uint8Array(0));
     return Promise.resolve();
   }
