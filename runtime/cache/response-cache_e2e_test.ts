@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import type { ServerResponse } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { type GatewayProcess, startGatewayProcess } from "../../test/harness.ts";
@@ -54,6 +55,7 @@ function answer(url: string, count: number, res: ServerResponse): void {
 describe("cache-lookup and cache-store in a real gateway", () => {
   let backend: Upstream;
   let gw: GatewayProcess;
+  let config = "";
   const calls = new Map<string, number>();
   /** Calls the backend had for a path (query included). */
   const called = (url: string) => calls.get(url) ?? 0;
@@ -66,9 +68,7 @@ describe("cache-lookup and cache-store in a real gateway", () => {
       req.on("end", () => answer(req.url!, n, res));
     });
     const lookup = (extra: string) => `{ policy: cache-lookup, with: { vary-by-developer: false, vary-by-developer-groups: false${extra} } }`;
-    gw = await startGatewayProcess({
-      env: { PORTICO_CACHE_ENTRY_MAX_BYTES: String(ENTRY_LIMIT) },
-      config: `
+    config = `
 apis:
   - name: c
     path: /c
@@ -93,8 +93,8 @@ backends:
   c: { urls: ["${backend.url}/c"] }
   q: { urls: ["${backend.url}/q"] }
   short: { urls: ["${backend.url}/short"] }
-`,
-    });
+`;
+    gw = await startGatewayProcess({ env: { PORTICO_CACHE_ENTRY_MAX_BYTES: String(ENTRY_LIMIT) }, config });
   });
 
   after(async () => {
@@ -197,5 +197,17 @@ backends:
     await get("/c/post", {}, "POST");
     await get("/c/post", {}, "POST");
     assert.equal(called("/c/post"), 2);
+  });
+
+  it("keeps its entries across a configuration reload", async () => {
+    assert.equal((await get("/c/kept")).body, "call 1 of /c/kept");
+    writeFileSync(gw.configFile, config.replace("apis:\n", "apis:\n  - { name: added, path: /added, backend: c }\n"));
+    const started = Date.now();
+    while ((await fetch(`${gw.url}/added/ping`).then(async (r) => (await r.body?.cancel(), r.status))) !== 200) {
+      assert.ok(Date.now() - started < 10_000, "the new configuration went live");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal((await get("/c/kept")).body, "call 1 of /c/kept", "a hit after the reload");
+    assert.equal(called("/c/kept"), 1);
   });
 });
