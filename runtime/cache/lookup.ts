@@ -12,38 +12,15 @@ import type { PolicyExchange } from "../policy/abi.ts";
 import type { ChainStep, FailureMode } from "../policy/chain.ts";
 import type { HostPolicyContext } from "../policy/host.ts";
 import type { KV } from "../state/kv.ts";
-import { describeError } from "../../config/schema/problems.ts";
 import { Downstream } from "./downstream.ts";
 import { decodeEntry } from "./entry.ts";
+import { FailureLog } from "./failure-log.ts";
 import { type KeyRules, responseKey } from "./key.ts";
 import { defaultCacheStores, pickStore } from "./stores.ts";
 
-/** A failing store is logged at most this often per policy. */
-export const STORE_FAILURE_LOG_MS = 60_000;
-
 /** Splits a newline-joined list parameter. */
-export function lines(value: string | undefined): string[] | undefined {
+function lines(value: string | undefined): string[] | undefined {
   return value ? value.split("\n") : undefined;
-}
-
-/** Logs a store's failure at most once a minute (per owner). */
-export class FailureLog {
-  #lastAt = -Infinity;
-
-  constructor(private readonly context: HostPolicyContext, private readonly policy: string) {}
-
-  /** Notes a failure of `operation` on `kv`; a log line unless one went out in the last minute. */
-  failed(kv: KV, operation: string, error: unknown): void {
-    const now = Date.now();
-    if (now - this.#lastAt < STORE_FAILURE_LOG_MS) return;
-    this.#lastAt = now;
-    this.context.logger?.warn("a cache store failed; the cache is passed over meanwhile", {
-      policy: this.policy,
-      store: kv.kind,
-      operation,
-      reason: describeError(error),
-    });
-  }
 }
 
 /** cache-lookup, compiled from its resolved parameters (see the file's comment). */

@@ -13,7 +13,7 @@ import type { ChainStep, FailureMode } from "../policy/chain.ts";
 import type { HostPolicyContext } from "../policy/host.ts";
 import { storableMs } from "./cache-control.ts";
 import { encodeEntry } from "./entry.ts";
-import { FailureLog } from "./lookup.ts";
+import { FailureLog } from "./failure-log.ts";
 import type { PendingStore } from "./pending.ts";
 import { defaultCacheStores } from "./stores.ts";
 import { teeWithin } from "./tee.ts";

@@ -12,7 +12,7 @@ import type { ChainStep, FailureMode } from "../policy/chain.ts";
 import type { HostPolicyContext } from "../policy/host.ts";
 import { compileTemplate } from "../policy/jwt/token.ts";
 import type { KV } from "../state/kv.ts";
-import { FailureLog } from "./lookup.ts";
+import { FailureLog } from "./failure-log.ts";
 import { defaultCacheStores, pickStore } from "./stores.ts";
 
 /** Prefix of cached values in a store (responses use RESPONSE_KEY_PREFIX, key.ts). */
