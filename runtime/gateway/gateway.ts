@@ -14,6 +14,7 @@ import { BodyBuffers } from "../policy/body.ts";
 import { MemoryStateStore, type PolicyStateStore } from "../policy/state.ts";
 import { MemoryKV } from "../cache/memory-kv.ts";
 import type { CacheStores } from "../cache/stores.ts";
+import type { KV } from "../state/kv.ts";
 import { ConfigApplier } from "./apply.ts";
 import { managementApp } from "./management.ts";
 import { HttpsListener } from "./https-listener.ts";
@@ -338,11 +339,13 @@ function otlpEventLog(logger: Logger): (event: OtlpEvent) => void {
 }
 
 /**
- * The stores of the cache policies: the in-process one within cache.internal.max-bytes. An external
- * store (Redis) is handed to the policies as `external` here once the gateway has one.
+ * The stores of the cache policies: the in-process one within cache.internal.max-bytes, and the
+ * external one when the gateway has one (`external`: the Redis KV once `cache.redis.url` is read;
+ * `caching-type: external` needs it, `prefer-external` uses it when it is there).
  */
-function cacheStores(settings: Settings): CacheStores & { readonly internal: MemoryKV } {
-  return { internal: new MemoryKV(settings["cache.internal.max-bytes"]), maxEntryBytes: settings["cache.entry.max-bytes"] };
+function cacheStores(settings: Settings, external?: KV): CacheStores & { readonly internal: MemoryKV } {
+  const internal = new MemoryKV(settings["cache.internal.max-bytes"]);
+  return { internal, external, maxEntryBytes: settings["cache.entry.max-bytes"] };
 }
 
 /**
