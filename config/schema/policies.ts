@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { formatRange, parseCidr, parseIp } from "./ip.ts";
 import { templateProblem } from "./template.ts";
+import { CacheLookupParams, CacheLookupValueParams, CacheRemoveValueParams, CacheStoreParams, CacheStoreValueParams } from "./cache.ts";
 import { ValidateJwtParams } from "./validate-jwt.ts";
 
 /** A header name as HTTP allows it (an RFC 9110 token). */
@@ -237,6 +238,11 @@ export const BUILTIN_POLICY_PARAMS = {
     })
     .strict(),
   "validate-jwt": ValidateJwtParams,
+  "cache-lookup": CacheLookupParams,
+  "cache-store": CacheStoreParams,
+  "cache-lookup-value": CacheLookupValueParams,
+  "cache-store-value": CacheStoreValueParams,
+  "cache-remove-value": CacheRemoveValueParams,
 } as const satisfies Record<string, z.ZodType>;
 
 /** Names of the built-in policies. */
@@ -244,9 +250,24 @@ export type BuiltinPolicyName = keyof typeof BUILTIN_POLICY_PARAMS;
 
 /**
  * Built-ins the gateway runs itself rather than as WebAssembly modules, because their work is
- * cryptography and network I/O (validate-jwt: signatures, JWKS fetches). They run on requests only.
+ * cryptography and network I/O (validate-jwt: signatures, JWKS fetches) or awaits a store and
+ * streams bodies (the cache policies: runtime/cache/).
  */
-export const HOST_POLICIES = new Set(["validate-jwt"] as const);
+export const HOST_POLICIES = new Set(["validate-jwt", "cache-lookup", "cache-store", "cache-lookup-value", "cache-store-value", "cache-remove-value"] as const);
+
+/**
+ * The sections each host built-in may be used in: validate-jwt checks requests, cache-lookup answers
+ * them from the cache, cache-store stores the backend's response; the value cache policies go
+ * anywhere, as in APIM.
+ */
+export const HOST_POLICY_SECTIONS: Readonly<Record<HostPolicyName, readonly string[]>> = {
+  "validate-jwt": ["inbound", "backend"],
+  "cache-lookup": ["inbound"],
+  "cache-store": ["outbound"],
+  "cache-lookup-value": ["inbound", "backend", "outbound", "on-error"],
+  "cache-store-value": ["inbound", "backend", "outbound", "on-error"],
+  "cache-remove-value": ["inbound", "backend", "outbound", "on-error"],
+};
 
 /** Names of the built-ins the gateway runs itself. */
 export type HostPolicyName = typeof HOST_POLICIES extends Set<infer T> ? T : never;

@@ -213,6 +213,9 @@ const SPECS = {
   // Bounds on what clients can make the gateway hold (additions to the contract; see docs/limits.md).
   "policy.state.max-bytes": { schema: size(1024 ** 2, 64 * 1024 ** 3, "64MiB"), default: () => 64 * 1024 ** 2 },
   "policy.body.max-buffered": { schema: size(1024 ** 2, 64 * 1024 ** 3, "64MiB"), default: () => 64 * 1024 ** 2 },
+  // The response and value cache (docs/caching.md): the in-process store's budget and the largest entry either store takes.
+  "cache.internal.max-bytes": { schema: size(1024 ** 2, 64 * 1024 ** 3, "256MiB"), default: () => 64 * 1024 ** 2 },
+  "cache.entry.max-bytes": { schema: size(1024, 64 * 1024 ** 2, "1MiB"), default: () => 1024 ** 2 },
   "net.client.tls.max-pools": { schema: count(1, 100_000), default: () => 256 },
 } as const satisfies Record<string, { schema: z.ZodType; default: () => unknown; secret?: boolean }>;
 

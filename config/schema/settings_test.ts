@@ -204,6 +204,8 @@ describe("resolveSettings: environment variables", () => {
       "cache.redis.url": ["redis://r:6379/0", "redis://r:6379/0"],
       "policy.state.max-bytes": ["512MiB", 512 * 1024 * 1024],
       "policy.body.max-buffered": ["2097152", 2 * 1024 * 1024],
+      "cache.internal.max-bytes": ["256MiB", 256 * 1024 * 1024],
+      "cache.entry.max-bytes": ["64KiB", 64 * 1024],
       "net.client.tls.max-pools": ["16", 16],
     };
     assert.deepEqual(Object.keys(samples).sort(), [...SETTING_KEYS].sort(), "a sample for every setting");

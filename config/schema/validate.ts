@@ -13,7 +13,7 @@ import {
   substituteNamedValues,
   typedScalar,
 } from "./named-values.ts";
-import { BUILTIN_POLICY_PARAMS, type BuiltinPolicyName, isHostPolicy } from "./policies.ts";
+import { BUILTIN_POLICY_PARAMS, type BuiltinPolicyName, HOST_POLICY_SECTIONS, isHostPolicy } from "./policies.ts";
 import { formatPath, type Problem, problemsFromZod, showValue, suggest } from "./problems.ts";
 
 /** Built-in policy names this version ships. */
@@ -334,8 +334,16 @@ function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: Propert
         const checked = checkParams(use.policy as BuiltinPolicyName, use.with, written, whole, [...here, "with"]);
         problems.push(...checked.problems);
         use.with = checked.params as Record<string, unknown> | undefined;
-        if (isHostPolicy(use.policy) && section !== "inbound" && section !== "backend") {
-          problems.push(problem([...here, "policy"], `${use.policy} checks requests: use it in inbound (or backend), not ${section}`));
+        if (isHostPolicy(use.policy) && !HOST_POLICY_SECTIONS[use.policy].includes(section)) {
+          const allowed = HOST_POLICY_SECTIONS[use.policy];
+          const what = use.policy === "validate-jwt"
+            ? "checks requests"
+            : use.policy === "cache-store"
+            ? "stores responses"
+            : "answers requests from the cache";
+          problems.push(
+            problem([...here, "policy"], `${use.policy} ${what}: use it in ${allowed.join(" (or ")}${allowed.length > 1 ? ")" : ""}, not ${section}`),
+          );
         }
         if (use.policy === "validate-jwt" && use.failure === "open") {
           problems.push(problem([...here, "failure"], "validate-jwt cannot fail open: a request whose token it could not check would pass unchecked"));

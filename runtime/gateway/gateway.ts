@@ -12,6 +12,9 @@ import { BodyGuard } from "../http/body-guard.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
 import { BodyBuffers } from "../policy/body.ts";
 import { MemoryStateStore, type PolicyStateStore } from "../policy/state.ts";
+import { MemoryKV } from "../cache/memory-kv.ts";
+import type { CacheStores } from "../cache/stores.ts";
+import type { KV } from "../state/kv.ts";
 import { ConfigApplier } from "./apply.ts";
 import { managementApp } from "./management.ts";
 import { HttpsListener } from "./https-listener.ts";
@@ -194,8 +197,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await meter.shutdown();
     await telemetry.shutdown();
   };
-  // Built-ins run on the host (validate-jwt) fetch their keys with the gateway's own fetch, and log and count here.
-  const holder = new PipelineHolder({ fetch: adapter.createFetch({}), logger, metrics });
+  // Built-ins run on the host (validate-jwt, the cache policies) fetch with the gateway's own fetch, log and count here,
+  // and cache in the process's one internal store (entries survive reloads).
+  const cache = cacheStores(settings);
+  metrics.bounds.cache = cache.internal;
+  const holder = new PipelineHolder({ fetch: adapter.createFetch({}), logger, metrics, cache });
   live.holder = holder;
   const applier = new ConfigApplier(holder, metrics, logger);
   const { tls, clientTls } = tlsForRuntime(settings, adapter, logger);
@@ -312,6 +318,16 @@ function otlpEventLog(logger: Logger): (event: OtlpEvent) => void {
       logger.warn("OTLP telemetry batches dropped", { signal: event.signal, batches: event.batches, reason: event.reason });
     }
   };
+}
+
+/**
+ * The stores of the cache policies: the in-process one within cache.internal.max-bytes, and the
+ * external one when the gateway has one (`external`: the Redis KV once `cache.redis.url` is read;
+ * `caching-type: external` needs it, `prefer-external` uses it when it is there).
+ */
+function cacheStores(settings: Settings, external?: KV): CacheStores & { readonly internal: MemoryKV } {
+  const internal = new MemoryKV(settings["cache.internal.max-bytes"]);
+  return { internal, external, maxEntryBytes: settings["cache.entry.max-bytes"] };
 }
 
 /**

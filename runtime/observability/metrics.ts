@@ -30,6 +30,8 @@ export interface BoundedStats {
   policyMemory?: () => Promise<ReadonlyMap<string, number> | undefined>;
   /** The log writer's buffer (telemetry.logs.buffer): lines dropped because stdout did not take them. */
   logs?: { readonly droppedLines: number };
+  /** The response and value cache's in-process store (cache.internal.max-bytes). */
+  cache?: { readonly bytes: number; readonly maxBytes: number; readonly entries: number; readonly evictions: number };
 }
 
 /** A backend's concurrency state, as the metrics read it. */
@@ -111,6 +113,10 @@ export class GatewayMetrics {
   readonly #jwtRefusals = new Map<string, number>();
   /** Failed fetches of validate-jwt's OpenID configurations and JWKS, by reason (unreachable, status, invalid). */
   readonly #jwtKeysFetchFailures = new Map<string, number>();
+  /** cache-lookup hits and misses, by `result|store`. */
+  readonly #cacheLookups = new Map<string, number>();
+  /** What cache-store did with responses, by outcome. */
+  readonly #cacheStores = new Map<string, number>();
   /** Heartbeats the control plane did not take, by reason (`too-large` for a 413, else the failure kind). */
   readonly #heartbeatFailures = new Map<string, number>();
   /** Bounded structures whose sizes and evictions are reported. */
@@ -153,6 +159,17 @@ export class GatewayMetrics {
   /** Counts a failed fetch of validate-jwt's signing keys (OpenID configuration or JWKS). */
   jwtKeysFetchFailed(reason: string): void {
     this.#jwtKeysFetchFailures.set(reason, (this.#jwtKeysFetchFailures.get(reason) ?? 0) + 1);
+  }
+
+  /** Counts a cache-lookup: a hit or a miss, in the internal or the external store. */
+  cacheLookup(result: "hit" | "miss", store: "internal" | "external"): void {
+    const key = `${result}|${store}`;
+    this.#cacheLookups.set(key, (this.#cacheLookups.get(key) ?? 0) + 1);
+  }
+
+  /** Counts what cache-store did with a response (stored, not-cacheable, too-large, failed). */
+  cacheStore(outcome: string): void {
+    this.#cacheStores.set(outcome, (this.#cacheStores.get(outcome) ?? 0) + 1);
   }
 
   /** Counts a heartbeat the control plane did not take. */
@@ -208,6 +225,19 @@ export class GatewayMetrics {
       "Fetches of validate-jwt's OpenID configurations and JWKS that failed (unreachable, status, invalid).",
       each(this.#jwtKeysFetchFailures, "reason"),
       "{fetch}",
+    );
+
+    counter("portico.cache.lookups", "Responses cache-lookup looked up, by result (hit, miss) and store (internal, external).", (r) => {
+      for (const [key, n] of this.#cacheLookups) {
+        const [result, store] = key.split("|");
+        r.observe(n, { result, store });
+      }
+    }, "{lookup}");
+    counter(
+      "portico.cache.stores",
+      "Responses cache-store saw, by outcome: stored, not-cacheable (status, Cache-Control, Set-Cookie, Vary: *), too-large (cache.entry.max-bytes), failed (the store failed).",
+      each(this.#cacheStores, "outcome"),
+      "{request}",
     );
 
     // Configuration.
@@ -321,6 +351,28 @@ export class GatewayMetrics {
       const timeouts = this.bounds.bodyTimeouts;
       if (timeouts) { for (const reason of ["idle", "rate", "total"]) r.observe(timeouts[reason] ?? 0, { reason }); }
     }, "{request}");
+    bounded(
+      "gauge",
+      "portico.cache.internal.bytes",
+      "Bytes the in-process cache store counts for its entries (cache.internal.max-bytes bounds it).",
+      (b) => b.cache?.bytes,
+      "By",
+    );
+    bounded(
+      "gauge",
+      "portico.cache.internal.max_bytes",
+      "The in-process cache store's byte budget (cache.internal.max-bytes).",
+      (b) => b.cache?.maxBytes,
+      "By",
+    );
+    bounded("gauge", "portico.cache.internal.entries", "Entries in the in-process cache store.", (b) => b.cache?.entries, "{entry}");
+    bounded(
+      "counter",
+      "portico.cache.internal.evictions",
+      "Live entries dropped, least recently used first, to keep the in-process cache store within its budget.",
+      (b) => b.cache?.evictions,
+      "{entry}",
+    );
     bounded(
       "counter",
       "portico.logs.dropped",

@@ -66,6 +66,11 @@ describe("GatewayMetrics through OpenTelemetry's Prometheus exporter", () => {
     metrics.bounds.modules = { compiled: 3, evictions: 2 };
     metrics.bounds.upstreamPools = { open: 4, evictions: 5 };
     metrics.bounds.bodies = { bytes: 6, maxBytes: 7, refusals: 8 };
+    metrics.bounds.cache = { bytes: 9, maxBytes: 10, entries: 11, evictions: 12 };
+    metrics.cacheLookup("hit", "internal");
+    metrics.cacheLookup("hit", "internal");
+    metrics.cacheLookup("miss", "external");
+    metrics.cacheStore("too-large");
     metrics.heartbeatFailed("too-large");
     metrics.heartbeatFailed("too-large");
     metrics.heartbeatFailed("unreachable");
@@ -82,6 +87,15 @@ describe("GatewayMetrics through OpenTelemetry's Prometheus exporter", () => {
       portico_policy_body_buffered_bytes: ["gauge", ["portico_policy_body_buffered_bytes 6"]],
       portico_policy_body_max_buffered_bytes: ["gauge", ["portico_policy_body_max_buffered_bytes 7"]],
       portico_policy_body_refused_total: ["counter", ["portico_policy_body_refused_total 8"]],
+      portico_cache_internal_bytes: ["gauge", ["portico_cache_internal_bytes 9"]],
+      portico_cache_internal_max_bytes: ["gauge", ["portico_cache_internal_max_bytes 10"]],
+      portico_cache_internal_entries: ["gauge", ["portico_cache_internal_entries 11"]],
+      portico_cache_internal_evictions_total: ["counter", ["portico_cache_internal_evictions_total 12"]],
+      portico_cache_lookups_total: ["counter", [
+        'portico_cache_lookups_total{result="hit",store="internal"} 2',
+        'portico_cache_lookups_total{result="miss",store="external"} 1',
+      ]],
+      portico_cache_stores_total: ["counter", ['portico_cache_stores_total{outcome="too-large"} 1']],
       portico_config_heartbeat_failures_total: ["counter", [
         'portico_config_heartbeat_failures_total{reason="too-large"} 2',
         'portico_config_heartbeat_failures_total{reason="unreachable"} 1',

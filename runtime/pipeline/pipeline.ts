@@ -99,17 +99,21 @@ export class Pipeline {
     for (const [name, backend] of snapshot.backends) backends.set(name, new BackendPool(backend, options.gates?.gate(name, backend.concurrency)));
     const targets = new Map<ApiSpec, ApiTarget>();
     try {
-      const byProduct = async (specs: ReadonlyMap<string, ChainsSpec>) =>
-        new Map(await Promise.all([...specs].map(async ([product, spec]) => [product, await chains(spec, load)] as const)));
+      const byProduct = async (specs: ReadonlyMap<string, ChainsSpec>, where: string) =>
+        new Map(
+          await Promise.all([...specs].map(async ([product, spec]) => [product, await chains(spec, load, `${where} through product "${product}"`)] as const)),
+        );
       for (const api of snapshot.apis) {
         const operations = api.operations ?? [];
+        const here = `api "${api.name}"`;
+        const atOperation = (op: { name: string }) => `${here}, operation "${op.name}"`;
         targets.set(api, {
           api,
           backend: backends.get(api.backend)!,
-          chains: await chains(api.chains, load),
-          operationChains: await Promise.all(operations.map((op) => chains(op.chains, load))),
-          productChains: await byProduct(api.productChains),
-          operationProductChains: await Promise.all(operations.map((op) => byProduct(op.productChains))),
+          chains: await chains(api.chains, load, here),
+          operationChains: await Promise.all(operations.map((op) => chains(op.chains, load, atOperation(op)))),
+          productChains: await byProduct(api.productChains, here),
+          operationProductChains: await Promise.all(operations.map((op) => byProduct(op.productChains, atOperation(op)))),
         });
       }
     } catch (error) {
@@ -172,10 +176,16 @@ export interface CompileOptions {
   readonly sourceRevision?: number;
 }
 
-async function chains(spec: ChainsSpec, load: PolicyLoader): Promise<Chains> {
+/** The chains of one API or operation; `where` names it in the error of a built-in that cannot be made (a cache policy's missing store). */
+async function chains(spec: ChainsSpec, load: PolicyLoader, where: string): Promise<Chains> {
   const request = [...spec.inbound, ...spec.backend];
   if (request.length === 0 && spec.outbound.length === 0 && spec.onError.length === 0) return NO_POLICIES;
-  const steps = (list: readonly PolicyStepSpec[]) => Promise.all(list.map((use) => step(use, load)));
+  const steps = (list: readonly PolicyStepSpec[]) =>
+    Promise.all(list.map((use) =>
+      step(use, load).catch((error: unknown) => {
+        throw use.module.kind === "host" && error instanceof Error ? new Error(`${where}: ${error.message}`, { cause: error }) : error;
+      })
+    ));
   const onError = await steps(spec.onError);
   // A policy in on-error must be able to run there: a module without on_error would be passed over silently.
   const missing = onError.find((s) => !s.has("on_error"));

@@ -8,6 +8,7 @@ import type { CallContext } from "@extism/extism";
 import { problemBody, problemHeaders } from "../http/problem.ts";
 import type { Logger } from "../observability/log.ts";
 import type { PolicyStateStore } from "./state.ts";
+import type { PendingStore } from "../cache/pending.ts";
 
 /** The part of one request/response exchange a policy can see and change, passed as Extism's host context. */
 export interface PolicyExchange {
@@ -89,6 +90,8 @@ export interface PolicyExchange {
    * host functions fail the call.
    */
   readonly state?: PolicyStateStore;
+  /** What cache-lookup left for cache-store: the key of a response it looked up and missed (runtime/cache/). */
+  cache?: PendingStore;
 }
 
 /**
@@ -137,6 +140,8 @@ export interface PolicyReply {
   status: number;
   readonly headers: Headers;
   body: string;
+  /** A body as bytes, sent instead of `body` (a response from the cache). */
+  bytes?: Uint8Array<ArrayBuffer>;
 }
 
 /** Longest header name or value, query parameter, path, variable or key a policy may hand over, in bytes. */

@@ -247,7 +247,8 @@ async function send(
 
 /**
  * Runs the outbound chain on a mutable copy of the response headers (with the changes inbound
- * policies recorded for the response already applied); the body still streams.
+ * policies recorded for the response already applied); the body still streams, through whatever
+ * stream a policy put in its place (`exchange.upstreamBody`: cache-store copies it aside as it goes).
  */
 async function respondThrough(
   chain: PolicyChain,
@@ -263,11 +264,11 @@ async function respondThrough(
   try {
     await chain.run(exchange, reporting);
   } catch (error) {
-    await response.body?.cancel().catch(() => {});
+    await exchange.upstreamBody?.cancel().catch(() => {});
     throw error;
   }
   if (exchange.reply) {
-    await response.body?.cancel().catch(() => {});
+    await exchange.upstreamBody?.cancel().catch(() => {});
     return replyResponse(exchange.reply, exchange.deferred);
   }
   if (exchange.responseBody !== undefined) {
@@ -279,13 +280,17 @@ async function respondThrough(
       headers: responseHeaders,
     });
   }
-  return new Response(request.method === "HEAD" ? null : response.body, { status: response.status, statusText: response.statusText, headers: responseHeaders });
+  return new Response(request.method === "HEAD" ? null : (exchange.upstreamBody ?? null), {
+    status: response.status,
+    statusText: response.statusText,
+    headers: responseHeaders,
+  });
 }
 
 /** The response a policy made, with response header changes inbound policies recorded; statuses that carry no body get none. */
-function replyResponse({ status, headers, body }: PolicyReply, deferred: PolicyExchange["deferred"]): Response {
+function replyResponse({ status, headers, body, bytes }: PolicyReply, deferred: PolicyExchange["deferred"]): Response {
   if (deferred) applyDeferred(headers, deferred);
-  return new Response(status === 204 || status === 205 || status === 304 ? null : body, { status, headers });
+  return new Response(status === 204 || status === 205 || status === 304 ? null : (bytes ?? body), { status, headers });
 }
 
 function describe(error: unknown): string {
