@@ -22,6 +22,8 @@ import { redactingLogger } from "../observability/redact.ts";
 import { type Env, Telemetry } from "../observability/telemetry.ts";
 import type { OtlpEvent } from "../observability/otlp/exporters.ts";
 import { describeError } from "../../config/schema/problems.ts";
+import { RedisConnection, redisOptions } from "../state/redis.ts";
+import { SharedCounters } from "../state/shared-counters.ts";
 
 /** A configuration problem that stops a gateway from starting; every problem is listed. */
 export class StartupError extends Error {
@@ -194,8 +196,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await meter.shutdown();
     await telemetry.shutdown();
   };
+  // With Redis (cache.redis.*), rate-limits and quotas count there; it connects in the background.
+  let redis: RedisConnection | undefined;
+  try {
+    const options = redisOptions(settings);
+    redis = options && RedisConnection.open(options, logger);
+  } catch (error) {
+    await stopTelemetry();
+    throw new StartupError(describeError(error));
+  }
+  const counters = redis && await SharedCounters.create(redis);
+  if (redis && counters) metrics.bounds.redis = { connection: redis, counters };
   // Built-ins run on the host (validate-jwt) fetch their keys with the gateway's own fetch, and log and count here.
-  const holder = new PipelineHolder({ fetch: adapter.createFetch({}), logger, metrics });
+  const holder = new PipelineHolder({ fetch: adapter.createFetch({}), logger, metrics }, counters && { counters, logger });
   live.holder = holder;
   const applier = new ConfigApplier(holder, metrics, logger);
   const { tls, clientTls } = tlsForRuntime(settings, adapter, logger);
@@ -207,6 +220,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   try {
     await feed.start();
   } catch (error) {
+    await redis?.close();
     await stopTelemetry();
     throw error;
   }
@@ -260,7 +274,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         adapter,
         managementPort,
         settings["net.management.bind-address"],
-        managementApp({ holder, prometheus: meter.prometheus }).fetch,
+        managementApp({ holder, prometheus: meter.prometheus, redis }).fetch,
         timeouts,
       )
       : undefined;
@@ -283,6 +297,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         await Promise.all([...servers.map((s) => s.close()), https?.close()]);
         bodies.close();
         await upstream.close();
+        await redis?.close();
         await stopTelemetry();
       },
     };
@@ -290,6 +305,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     feed.stop();
     await Promise.all([...servers.map((s) => s.close(true)), https?.close(true)]);
     await upstream.close();
+    await redis?.close();
     await stopTelemetry();
     throw error;
   }
