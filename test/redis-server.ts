@@ -28,6 +28,8 @@ export interface RedisServerOptions {
   readonly password?: string;
   /** Start as a Cluster node (`cluster-enabled yes`). */
   readonly cluster?: boolean;
+  /** A command prefix such as `["taskset", "-c", "1"]` (benchmarks keep Redis off the gateway's CPU). */
+  readonly pin?: readonly string[];
 }
 
 /** Servers started by this test process, stopped when it exits (even after a failed test). */
@@ -84,7 +86,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     url: `redis://127.0.0.1:${port}`,
     async start() {
       if (child) return;
-      const started = spawn("redis-server", args, { stdio: "ignore" });
+      const [command, ...prefix] = [...(options.pin ?? []), "redis-server"];
+      const started = spawn(command!, [...prefix, ...args], { stdio: "ignore" });
       child = started;
       running.add(started);
       started.on("exit", () => {

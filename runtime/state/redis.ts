@@ -303,9 +303,13 @@ function makeSender(options: RedisOptions): {
   const onState = (listener: (event: "ready" | "error", error?: unknown) => void) => void listeners.push(listener);
   if (topology.kind === "single") {
     const parsed = new URL(topology.url);
+    // A password from the settings or the file wins over one in the URL: the URL is then sent without it.
+    const url = new URL(topology.url);
+    const username = url.username ? decodeURIComponent(url.username) : undefined;
+    if (password !== undefined) url.username = url.password = "";
     const client = createClient({
-      url: topology.url,
-      ...(password !== undefined ? { password } : {}),
+      url: url.href,
+      ...(password !== undefined ? { password, ...(username ? { username } : {}) } : {}),
       disableOfflineQueue: true,
       socket: socketOptions(options),
     });

@@ -3,6 +3,9 @@ import { after, before, describe, it } from "node:test";
 import { resolveSettings, type Settings } from "../../config/schema/settings.ts";
 import { createLogger } from "../observability/log.ts";
 import { type RedisServer, startRedisServer } from "../../test/redis-server.ts";
+import { tempDir } from "../../test/harness.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { RedisConnection, redisOptions, RedisUnavailable } from "./redis.ts";
 import { redisKV } from "./redis-kv.ts";
 import { SharedCounters } from "./shared-counters.ts";
@@ -86,6 +89,26 @@ describe("Redis connection, KV and shared counters against a real redis-server",
     assert.ok(Math.abs(r!.resetMs - left) <= 5, `${r!.resetMs} vs ${left}`);
     const period = Math.floor(now / hour);
     assert.match(server.cli("--raw", "get", `t1:c:q-x@${period}`), /^2/);
+  });
+
+  it("takes the password from cache.redis.password-file over the URL's, and says why it cannot read a file", async () => {
+    const file = join(tempDir(), "redis-password");
+    writeFileSync(file, `${PASSWORD}\n`);
+    const url = `redis://:wrong-password@127.0.0.1:${server.port}`;
+    const other = RedisConnection.open(
+      redisOptions(settingsOf({ "cache.redis.url": url, "cache.redis.password-file": file }))!,
+      createLogger("none", () => {}),
+    );
+    try {
+      await until("Redis up with the file's password", () => other.up);
+      assert.equal(await other.call(undefined, ["PING"]), "PONG");
+    } finally {
+      await other.close();
+    }
+    assert.throws(
+      () => redisOptions(settingsOf({ "cache.redis.url": url, "cache.redis.password-file": join(tempDir(), "missing") })),
+      /^Error: cache\.redis\.password-file: cannot read .*missing: ENOENT$/,
+    );
   });
 
   it("fails within the timeout while Redis is away, never logs the password, and recovers once it is back", async () => {
