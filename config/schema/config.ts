@@ -63,6 +63,7 @@ export const SHARED_COUNTER_POLICIES: ReadonlyMap<string, { readonly anchored: b
   ["rate-limit-by-key", { anchored: false }],
   ["quota", { anchored: true }],
   ["quota-by-key", { anchored: true }],
+  ["limit-concurrency", { anchored: false }],
 ]);
 
 /** The four APIM sections of a policy document. */

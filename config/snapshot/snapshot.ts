@@ -37,7 +37,7 @@ export interface PolicyStepSpec {
   readonly module: ModuleRef;
   /** What happens when the policy fails: `closed` answers with an error, `open` skips it. */
   readonly failure: "open" | "closed";
-  /** `redis-failure` as written (rate-limits and quotas only): what to do while Redis is unavailable; the gateway's default is `open`. */
+  /** `redis-failure` as written (rate-limits, quotas and limit-concurrency only): what to do while Redis is unavailable; the gateway's default is `open`. */
   readonly redisFailure?: "open" | "closed";
   /** The policy's parameters as the module reads them (`portico_config`), defaults applied. */
   readonly config: Readonly<Record<string, string>>;

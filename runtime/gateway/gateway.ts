@@ -196,7 +196,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await meter.shutdown();
     await telemetry.shutdown();
   };
-  // With Redis (cache.redis.*), rate-limits and quotas count there; it connects in the background.
+  // With Redis (cache.redis.*), rate-limits, quotas and concurrency limits count there; it connects in the background.
   let redis: RedisConnection | undefined;
   try {
     const options = redisOptions(settings);

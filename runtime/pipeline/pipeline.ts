@@ -174,7 +174,7 @@ export interface CompileOptions {
   readonly host?: HostPolicyContext;
   /** The control plane's revision of this configuration, when it has one (`appliedRevision`). */
   readonly sourceRevision?: number;
-  /** Counters shared through Redis, for the rate-limits and quotas; undefined: every counter is in-process. */
+  /** Counters and slots shared through Redis, for the rate-limits, quotas and limit-concurrency; undefined: all in-process. */
   readonly shared?: SharedStepContext;
 }
 
@@ -202,7 +202,7 @@ async function step(spec: PolicyStepSpec, load: PolicyLoader): Promise<ChainStep
   if (ref.kind === "builtin") {
     const module = await modules.builtin(ref.name, () => builtinModuleBytes(ref.name));
     const made = await steps.get(spec.policy, spec.failure, module, { config: spec.config });
-    // With Redis, the rate-limits and quotas count there (one light wrapper per use; the instance is shared).
+    // With Redis, the rate-limits, quotas and limit-concurrency count there (one light wrapper per use; the instance is shared).
     return load.shared && SHARED_COUNTER_POLICIES.has(ref.name) ? new SharedCountingStep(made, spec.redisFailure ?? "open", load.shared) : made;
   }
   const bytes = load.snapshot.modules.get(ref.sha256)!;

@@ -1,10 +1,12 @@
 /**
- * A counting built-in (rate-limit, rate-limit-by-key, quota, quota-by-key) whose counters live in
- * Redis (runtime/state/shared-counters.ts) rather than in the process. Host functions are
- * synchronous (they run inside the guest's call), so Redis is asked between two runs of the guest:
+ * A counting built-in (rate-limit, rate-limit-by-key, quota, quota-by-key, limit-concurrency) whose
+ * counters and concurrency slots live in Redis (runtime/state/shared-counters.ts) rather than in the
+ * process. Host functions are synchronous (they run inside the guest's call), so Redis is asked
+ * between two runs of the guest:
  *
  * 1. a rehearsal on a copy of the exchange (what the guest changes there is thrown away) whose
- *    store records every `portico_counter_add` and answers it as accepted;
+ *    store records every `portico_counter_add` and `portico_concurrency_acquire` and answers them
+ *    as accepted;
  * 2. one pipelined round trip applies the recorded calls on Redis, each atomically;
  * 3. the real run, whose store answers the same calls, in the same order, with Redis's results.
  *
@@ -17,7 +19,7 @@
 import { SHARED_COUNTER_POLICIES } from "../../config/schema/config.ts";
 import { problemBody, problemHeaders, PROBLEMS } from "../http/problem.ts";
 import type { Logger } from "../observability/log.ts";
-import type { CounterCall, SharedCounters } from "../state/shared-counters.ts";
+import type { CounterCall, SharedCounters, SlotCall } from "../state/shared-counters.ts";
 import type { PolicyExchange } from "./abi.ts";
 import type { ChainStep, FailureMode } from "./chain.ts";
 import type { CounterResult, PolicyStateStore } from "./state.ts";
@@ -28,9 +30,10 @@ export type RedisFailureMode = "open" | "closed";
 /** Most counters one policy call may ask for (the built-ins ask for one or two). */
 const MAX_CALLS = 16;
 
-/** The store of the rehearsal: records the counter calls, answers them as accepted, changes nothing. */
+/** The store of the rehearsal: records the counter and slot calls, answers them as accepted, changes nothing. */
 class Rehearsal implements PolicyStateStore {
   readonly calls: CounterCall[] = [];
+  readonly slots: SlotCall[] = [];
   constructor(readonly local: PolicyStateStore) {}
 
   counterAdd(key: string, windowMs: number, delta: number, limit: number): CounterResult {
@@ -42,18 +45,24 @@ class Rehearsal implements PolicyStateStore {
     return this.local.cacheGet(key, now);
   }
   cacheSet(): void {}
-  acquire(): () => void {
+  acquire(key: string, max: number): () => void {
+    if (this.slots.length >= MAX_CALLS) throw new Error(`policy asked for more than ${MAX_CALLS} shared concurrency slots in one call`);
+    this.slots.push({ key, max });
     return () => {};
   }
 }
 
-/** The store of the real run: answers the rehearsed counter calls with Redis's results, in order. */
+/** The store of the real run: answers the rehearsed counter and slot calls with Redis's results, in order. */
 class Replay implements PolicyStateStore {
   used = 0;
+  slotsUsed = 0;
   constructor(
     readonly local: PolicyStateStore,
     readonly calls: readonly CounterCall[],
     readonly results: readonly CounterResult[],
+    readonly slots: readonly SlotCall[],
+    readonly holders: readonly (string | undefined)[],
+    readonly counters: SharedCounters,
   ) {}
 
   counterAdd(key: string, windowMs: number, delta: number, limit: number): CounterResult {
@@ -70,7 +79,18 @@ class Replay implements PolicyStateStore {
     this.local.cacheSet(key, value, ttlMs, now);
   }
   acquire(key: string, max: number): (() => void) | undefined {
-    return this.local.acquire(key, max);
+    const slot = this.slots[this.slotsUsed];
+    if (!slot || slot.key !== key || slot.max !== max) {
+      throw new Error("policy asked for other shared concurrency slots than in its rehearsal (its keys must depend only on the request)");
+    }
+    const holder = this.holders[this.slotsUsed++];
+    if (holder === undefined) return undefined;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.counters.release(key, holder);
+    };
   }
 }
 
@@ -134,16 +154,18 @@ export class SharedCountingStep implements ChainStep {
     if (!counters.up || !local) return this.#unavailable(hook, exchange);
     const rehearsal = new Rehearsal(local);
     const rehearsed = (await this.inner.call(hook, rehearsalOf(exchange, rehearsal))) ?? 0;
-    const calls = rehearsal.calls;
-    if (calls.length === 0) return rehearsed + ((await this.inner.call(hook, exchange)) ?? 0);
+    const { calls, slots } = rehearsal;
+    if (calls.length === 0 && slots.length === 0) return rehearsed + ((await this.inner.call(hook, exchange)) ?? 0);
     const now = Date.now();
     let results: CounterResult[];
+    let holders: (string | undefined)[];
     try {
-      results = await counters.apply(calls, this.#anchored, now);
+      // Counters and slots in the same pipelined round trip, bounded by one timeout.
+      [results, holders] = await Promise.all([counters.apply(calls, this.#anchored, now), counters.acquire(slots, now)]);
     } catch {
       return rehearsed + ((await this.#unavailable(hook, exchange)) ?? 0);
     }
-    const replay = new Replay(local, calls, results);
+    const replay = new Replay(local, calls, results, slots, holders, counters);
     const writable = exchange as { state?: PolicyStateStore };
     writable.state = replay;
     let fuel: number | void;
@@ -151,9 +173,10 @@ export class SharedCountingStep implements ChainStep {
       fuel = await this.inner.call(hook, exchange);
     } finally {
       writable.state = local;
+      // Increments applied for counters the real run never reached (an earlier one refused, or the run failed) are taken back, and slots given back.
+      for (let i = replay.used; i < calls.length; i++) if (results[i]!.accepted) counters.takeBack(calls[i]!, this.#anchored, now);
+      for (let i = replay.slotsUsed; i < slots.length; i++) if (holders[i] !== undefined) counters.release(slots[i]!.key, holders[i]!);
     }
-    // Increments applied for counters the real run never reached (an earlier one refused) are taken back.
-    for (let i = replay.used; i < calls.length; i++) if (results[i]!.accepted) counters.takeBack(calls[i]!, this.#anchored, now);
     if (exchange.meters) this.#shareMeters(exchange, local);
     return rehearsed + (fuel ?? 0);
   }

@@ -54,6 +54,31 @@ else
 end
 return {1, total, ttl}`;
 
+/**
+ * KEYS[1]: the concurrency slots of a key (a sorted set of holders by lease end). ARGV: max, now
+ * (ms), lease (ms), the holder's id. Drops holders whose lease ended (a gateway that died holding
+ * them), then takes a slot when fewer than max are held. Returns 1 (taken) or 0.
+ */
+const ACQUIRE = `redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`;
+
+/**
+ * How long a shared concurrency slot is held at most: a slot is given back when the response's
+ * headers are ready, and one whose gateway died is taken back after this (the default
+ * `net.server.timeouts.request`).
+ */
+export const SLOT_LEASE_MS = 300_000;
+
+/** One `portico_concurrency_acquire` a policy made, as the host replays it against Redis. */
+export interface SlotCall {
+  /** The slot's key, already namespaced by the policy (abi.ts). */
+  readonly key: string;
+  readonly max: number;
+}
+
 /** KEYS[1]: a counter; ARGV[1]: what to take back from it (only while it exists: a window that ended is not reopened). */
 const UNDO = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECRBY', KEYS[1], ARGV[1]) end
 return 0`;
@@ -72,16 +97,41 @@ export class SharedCounters implements SharedCounterStats {
   refusals = 0;
   readonly #prefix: string;
 
+  readonly #slotPrefix: string;
+  /** Names this process's slot holders: random per process, then a sequence number per slot. */
+  readonly #holder = crypto.randomUUID();
+  #held = 0;
+
   private constructor(
     readonly redis: RedisConnection,
     readonly add: LuaScript,
     readonly undo: LuaScript,
+    readonly slot: LuaScript,
   ) {
     this.#prefix = `${redis.options.prefix}c:`;
+    this.#slotPrefix = `${redis.options.prefix}s:`;
   }
 
   static async create(redis: RedisConnection): Promise<SharedCounters> {
-    return new SharedCounters(redis, await luaScript(ADD), await luaScript(UNDO));
+    return new SharedCounters(redis, await luaScript(ADD), await luaScript(UNDO), await luaScript(ACQUIRE));
+  }
+
+  /**
+   * Tries to take concurrency slots on Redis (sent with the counters of the same call, in the same
+   * round trip); resolves with, for each, the holder's id when taken or undefined when all were held.
+   */
+  acquire(slots: readonly SlotCall[], now: number): Promise<(string | undefined)[]> {
+    return Promise.all(slots.map(async (slot) => {
+      const id = `${this.#holder}:${++this.#held}`;
+      const taken = await this.redis.script(this.slot, this.#slotPrefix + storedKey(slot.key), [String(slot.max), String(now), String(SLOT_LEASE_MS), id]);
+      return taken === 1 ? id : undefined;
+    }));
+  }
+
+  /** Gives a slot back, in the background (if Redis fails meanwhile, its lease ends it). */
+  release(key: string, id: string): void {
+    const slot = this.#slotPrefix + storedKey(key);
+    this.redis.call(slot, ["ZREM", slot, id]).catch(() => {});
   }
 
   /** Whether Redis may be used now; while it is not, policies fall back at once without waiting. */

@@ -28,6 +28,11 @@ apis:
     backend: b
     policies:
       inbound: [ { policy: quota-by-key, with: { calls: 4, renewal-period: 86400, counter-key: "{request.header.x-tenant}" } } ]
+  - name: slots
+    path: /slots
+    backend: b
+    policies:
+      inbound: [ { policy: limit-concurrency, with: { key: "{request.header.x-tenant}", max-count: 2 } } ]
   - name: open
     path: /open
     backend: b
@@ -92,7 +97,11 @@ describe("counters shared through Redis by three gateway processes", { timeout: 
     ));
 
   before(async () => {
-    upstream = await startUpstream();
+    // Calls to /slots/slow are answered after 800 ms, so that they hold their concurrency slot meanwhile.
+    upstream = await startUpstream((req, res) => {
+      req.resume();
+      req.on("end", () => setTimeout(() => res.end("ok"), req.url!.includes("/slow") ? 800 : 0));
+    });
     redis = await startRedisServer({ password: PASSWORD });
     config = CONFIG.replace("BACKEND", upstream.url);
     gateways = await start();
@@ -128,6 +137,22 @@ describe("counters shared through Redis by three gateway processes", { timeout: 
       const metrics = await (await fetch(`http://127.0.0.1:${gw.managementPort}/metrics`)).text();
       assert.match(metrics, /^portico_redis_up 1$/m);
       assert.doesNotMatch(metrics, /^portico_redis_fallbacks_total [1-9]/m);
+    }
+  });
+
+  it("holds a limit-concurrency of 2 across three gateways, and gives the slots back when the answers are ready", { timeout: 60_000 }, async () => {
+    const answers = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => call(`${gateways[i % 3]!.url}/slots/slow`, "tenant-slots")));
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 200, 429, 429, 429, 429]);
+    assert.match(answers.find((a) => a.status === 429)!.body, /concurrency-limited/);
+    // Every slot was given back: two more at once pass again, on any gateway.
+    const again = await Promise.all([call(`${gateways[2]!.url}/slots/slow`, "tenant-slots"), call(`${gateways[1]!.url}/slots/slow`, "tenant-slots")]);
+    assert.deepEqual(again.map((a) => a.status), [200, 200]);
+    const held = "local k = redis.call('KEYS', ARGV[1]) if #k == 0 then return 0 end return redis.call('ZCARD', k[1])";
+    // Given back in the background once each answer's headers were ready: none is held a moment later.
+    const deadline = Date.now() + 5_000;
+    while (redis.cli("--raw", "eval", held, "0", `e2e-${process.pid}:s:*tenant-slots`).trim() !== "0") {
+      if (Date.now() > deadline) assert.fail("concurrency slots still held in Redis 5 s after the answers");
+      await new Promise((r) => setTimeout(r, 50));
     }
   });
 
