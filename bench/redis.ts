@@ -7,8 +7,9 @@
  * (pinned, `wrk -t1 -c32`, JSON access log on as shipped): counted in the process ("in-process")
  * and counted in a local redis-server ("redis", docs/shared-state.md), alternating `--rounds` times.
  * Prints Markdown: the throughput ratio, the cost per request (difference of the median times per
- * request, 1 / rps), the added p50, and the Redis commands per request counted by the server (the
- * round trips: one script per counter). Asserts nothing. Targets (issue 15): ≤ 15 % throughput,
+ * request, 1 / rps), the added p50, the gateway's CPU time per request (closed-loop throughput also
+ * falls with the added round trip while the CPU waits, so both are shown), and the Redis commands per
+ * request counted by the server (the round trips: one script per counter). Asserts nothing. Targets (issue 15): ≤ 15 % throughput,
  * ≤ 150 µs added p50, one round trip per request.
  */
 import { writeFileSync } from "node:fs";
@@ -60,6 +61,7 @@ async function main(): Promise<number> {
   const results = await alternateArms(bench, arms, { rounds, duration, warmup, tag: "redis" });
   const rows = comparedRows(arms, results);
   const p50 = (name: string) => median(results.get(name)!.map((r) => r.p50us));
+  const cpu = (name: string) => median(results.get(name)!.map((r) => r.cpuUsPerRequest));
   // Every request of the redis arm (warm-ups included) ran the script once per counter; wrk counts only the measured ones.
   const scripts = scriptCalls(redis.cli("info", "commandstats"));
   const measured = results.get("redis")!.reduce((sum, r) => sum + r.requests, 0);
@@ -78,6 +80,8 @@ async function main(): Promise<number> {
         ["p50, in-process", `${p50("in-process").toFixed(0)} µs`],
         ["p50, redis", `${p50("redis").toFixed(0)} µs`],
         ["added p50", `${(p50("redis") - p50("in-process")).toFixed(0)} µs`],
+        ["gateway CPU per request, in-process", `${cpu("in-process").toFixed(1)} µs`],
+        ["gateway CPU per request, redis", `${cpu("redis").toFixed(1)} µs (${((cpu("redis") / cpu("in-process") - 1) * 100).toFixed(0)} % more)`],
         ["Redis scripts run / measured requests (warm-ups also ran scripts)", `${scripts.toLocaleString("en")} / ${measured.toLocaleString("en")}`],
       ]),
       "",

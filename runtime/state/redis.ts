@@ -126,6 +126,7 @@ export class RedisConnection implements RedisStats {
 
   private constructor(
     readonly options: RedisOptions,
+    /** Where Redis is (scheme, host and port, the Sentinel master name, or the Cluster seeds), for logs: never the password. */
     readonly describe: string,
     readonly sender: Sender,
     readonly logger: Logger,
@@ -151,11 +152,6 @@ export class RedisConnection implements RedisStats {
 
   get failures(): number {
     return this.#failures;
-  }
-
-  /** Where Redis is (host and port, or the Sentinel master name), never with the password. */
-  get where(): string {
-    return this.describe;
   }
 
   /**
@@ -184,8 +180,9 @@ export class RedisConnection implements RedisStats {
   }
 
   /**
-   * Several calls made together and awaited together within one `cache.redis.timeout` (one timer):
-   * they travel in one pipelined write per node. Rejects with RedisUnavailable when any fails.
+   * `pending` within `cache.redis.timeout` (one timer); rejects with RedisUnavailable when it is
+   * late or the connection failed, and marks Redis down then. An error reply of the server (a bad
+   * script, a key of another type) is passed on as it is and is not an outage.
    */
   bounded<T>(pending: Promise<T>): Promise<T> {
     return within(pending, this.options.timeoutMs).catch((error: unknown) => {
