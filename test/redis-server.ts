@@ -1,10 +1,11 @@
 /**
- * Real `redis-server` processes for tests (the Debian package, installed by `.ci/run`): one server
- * or a Cluster of three, each on a free loopback port with its files in a temporary directory,
+ * Real `redis-server` processes for tests (the Debian package, installed by `.ci/run`): one server,
+ * a Sentinel watching one, or a Cluster of three, each on a free loopback port with its files in a temporary directory,
  * without persistence. `stop()` and `start()` stop and start a server on the same port, so tests can
  * take Redis away in the middle of a load and bring it back.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:net";
 import { freePort, tempDir } from "./harness.ts";
@@ -134,4 +135,42 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     await new Promise((r) => setTimeout(r, 100));
   }
   return { nodes, seeds: addresses.join(","), stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
+}
+
+/** A Sentinel (`redis-server --sentinel`) watching one server as its only primary. */
+export interface RedisSentinel {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a Sentinel on a free loopback port that watches `primary` under the name `master` (quorum
+ * 1, authenticating with `password` when the primary has one); resolves once it knows the primary.
+ */
+export async function startRedisSentinel(primary: RedisServer, master: string, password?: string): Promise<RedisSentinel> {
+  const port = await freePort();
+  const dir = tempDir();
+  const conf = join(dir, "sentinel.conf");
+  const lines = [`port ${port}`, "bind 127.0.0.1", `dir ${dir}`, `sentinel monitor ${master} 127.0.0.1 ${primary.port} 1`];
+  if (password) lines.push(`sentinel auth-pass ${master} ${password}`);
+  writeFileSync(conf, lines.join("\n") + "\n");
+  const child = spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" });
+  running.add(child);
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  void exited.then(() => running.delete(child));
+  await pingable(port, undefined);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const answer = spawnSync("redis-cli", ["-p", String(port), "sentinel", "get-master-addr-by-name", master], { encoding: "utf8" });
+    if (answer.stdout.includes(String(primary.port))) break;
+    if (Date.now() > deadline) throw new Error(`the Sentinel on port ${port} does not know ${master}: ${answer.stdout}${answer.stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    async stop() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
 }

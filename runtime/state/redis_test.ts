@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { resolveSettings, type Settings } from "../../config/schema/settings.ts";
 import { createLogger } from "../observability/log.ts";
-import { type RedisServer, startRedisServer } from "../../test/redis-server.ts";
+import { type RedisServer, startRedisSentinel, startRedisServer } from "../../test/redis-server.ts";
 import { tempDir } from "../../test/harness.ts";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -109,6 +109,28 @@ describe("Redis connection, KV and shared counters against a real redis-server",
       () => redisOptions(settingsOf({ "cache.redis.url": url, "cache.redis.password-file": join(tempDir(), "missing") })),
       /^Error: cache\.redis\.password-file: cannot read .*missing: ENOENT$/,
     );
+  });
+
+  it("reaches the primary through a Sentinel (cache.redis.sentinel.*), with the nodes' password", async () => {
+    const sentinel = await startRedisSentinel(server, "portico-primary", PASSWORD);
+    const settings = settingsOf({
+      "cache.redis.sentinel.master-name": "portico-primary",
+      "cache.redis.sentinel.nodes": `127.0.0.1:${sentinel.port}`,
+      "cache.redis.password": PASSWORD,
+      "cache.redis.key-prefix": "t2:",
+    });
+    const through = RedisConnection.open(redisOptions(settings)!, createLogger("none", () => {}));
+    try {
+      await until("Redis up through the Sentinel", () => through.up);
+      const counters = await SharedCounters.create(through);
+      const [r] = await counters.apply([{ key: "sentinel-x", windowMs: 60_000, delta: 3, limit: 10 }], false, Date.now());
+      assert.equal(r!.count, 3);
+      // Written to the primary the Sentinel named: the server of this test.
+      assert.match(server.cli("--raw", "get", "t2:c:sentinel-x"), /^3/);
+    } finally {
+      await through.close();
+      await sentinel.stop();
+    }
   });
 
   it("fails within the timeout while Redis is away, never logs the password, and recovers once it is back", async () => {
