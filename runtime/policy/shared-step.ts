@@ -161,7 +161,7 @@ export class SharedCountingStep implements ChainStep {
     let holders: (string | undefined)[];
     try {
       // Counters and slots in the same pipelined round trip, bounded by one timeout.
-      [results, holders] = await Promise.all([counters.apply(calls, this.#anchored, now), counters.acquire(slots, now)]);
+      [results, holders] = await counters.round(calls, slots, this.#anchored, now);
     } catch {
       return rehearsed + ((await this.#unavailable(hook, exchange)) ?? 0);
     }

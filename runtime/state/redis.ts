@@ -164,10 +164,14 @@ export class RedisConnection implements RedisStats {
     return this.bounded(this.sender.send(key, args, binary));
   }
 
-  /** Runs a script on `key` (EVALSHA, then EVAL when the server does not hold it), bounded like `call`. */
-  script(script: LuaScript, key: string, args: string[]): Promise<unknown> {
+  /**
+   * Runs a script on `key` (EVALSHA, then EVAL when the server does not hold it), bounded like
+   * `call`; with `bounded` false, the caller bounds it (several scripts awaited together under one
+   * timer with `bounded()`).
+   */
+  script(script: LuaScript, key: string, args: string[], bounded = true): Promise<unknown> {
     if (!this.#up) return Promise.reject(new RedisUnavailable("Redis is unavailable"));
-    return this.bounded(this.#evaluate(script, key, args));
+    return bounded ? this.bounded(this.#evaluate(script, key, args)) : this.#evaluate(script, key, args);
   }
 
   async #evaluate(script: LuaScript, key: string, args: string[]): Promise<unknown> {

@@ -121,11 +121,30 @@ export class SharedCounters implements SharedCounterStats {
    * round trip); resolves with, for each, the holder's id when taken or undefined when all were held.
    */
   acquire(slots: readonly SlotCall[], now: number): Promise<(string | undefined)[]> {
+    return this.redis.bounded(this.#acquire(slots, now));
+  }
+
+  #acquire(slots: readonly SlotCall[], now: number): Promise<(string | undefined)[]> {
     return Promise.all(slots.map(async (slot) => {
       const id = `${this.#holder}:${++this.#held}`;
-      const taken = await this.redis.script(this.slot, this.#slotPrefix + storedKey(slot.key), [String(slot.max), String(now), String(SLOT_LEASE_MS), id]);
+      const args = [String(slot.max), String(now), String(SLOT_LEASE_MS), id];
+      const taken = await this.redis.script(this.slot, this.#slotPrefix + storedKey(slot.key), args, false);
       return taken === 1 ? id : undefined;
     }));
+  }
+
+  /**
+   * A policy call's counters and slots in one pipelined round trip under one `cache.redis.timeout`
+   * timer (see `apply` and `acquire`); rejects (RedisUnavailable) when Redis is down, fails or is late.
+   */
+  round(
+    calls: readonly CounterCall[],
+    slots: readonly SlotCall[],
+    anchored: boolean,
+    now: number,
+  ): Promise<[CounterResult[], (string | undefined)[]]> {
+    if (slots.length === 0) return this.redis.bounded(this.#apply(calls, anchored, now).then((results) => [results, []]));
+    return this.redis.bounded(Promise.all([this.#apply(calls, anchored, now), this.#acquire(slots, now)]));
   }
 
   /** Gives a slot back, in the background (if Redis fails meanwhile, its lease ends it). */
@@ -157,10 +176,14 @@ export class SharedCounters implements SharedCounterStats {
    * Applies `calls` on Redis, each atomically, all in one pipelined round trip bounded by
    * `cache.redis.timeout`; rejects (RedisUnavailable) when Redis is down, fails or is late.
    */
-  async apply(calls: readonly CounterCall[], anchored: boolean, now: number): Promise<CounterResult[]> {
+  apply(calls: readonly CounterCall[], anchored: boolean, now: number): Promise<CounterResult[]> {
+    return this.redis.bounded(this.#apply(calls, anchored, now));
+  }
+
+  async #apply(calls: readonly CounterCall[], anchored: boolean, now: number): Promise<CounterResult[]> {
     const pending = calls.map((call) => {
       const window = Math.max(1, Math.ceil(SharedCounters.windowLeft(call.windowMs, anchored, now)));
-      return this.redis.script(this.add, this.keyOf(call, anchored, now), [String(call.delta), String(call.limit), String(window)]);
+      return this.redis.script(this.add, this.keyOf(call, anchored, now), [String(call.delta), String(call.limit), String(window)], false);
     });
     const replies = await Promise.all(pending);
     return replies.map((reply) => {
