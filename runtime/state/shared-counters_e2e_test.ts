@@ -28,6 +28,11 @@ apis:
     backend: b
     policies:
       inbound: [ { policy: quota-by-key, with: { calls: 4, renewal-period: 86400, counter-key: "{request.header.x-tenant}" } } ]
+  - name: bandwidth
+    path: /bandwidth
+    backend: b
+    policies:
+      inbound: [ { policy: quota-by-key, with: { bandwidth: 1, renewal-period: 3600, counter-key: "{request.header.x-tenant}" } } ]
   - name: slots
     path: /slots
     backend: b
@@ -100,7 +105,8 @@ describe("counters shared through Redis by three gateway processes", { timeout: 
     // Calls to /slots/slow are answered after 800 ms, so that they hold their concurrency slot meanwhile.
     upstream = await startUpstream((req, res) => {
       req.resume();
-      req.on("end", () => setTimeout(() => res.end("ok"), req.url!.includes("/slow") ? 800 : 0));
+      // /bandwidth/big: 1,500 bytes, more than a bandwidth quota of 1 KiB.
+      req.on("end", () => setTimeout(() => res.end(req.url!.includes("/big") ? "x".repeat(1500) : "ok"), req.url!.includes("/slow") ? 800 : 0));
     });
     redis = await startRedisServer({ password: PASSWORD });
     config = CONFIG.replace("BACKEND", upstream.url);
@@ -154,6 +160,22 @@ describe("counters shared through Redis by three gateway processes", { timeout: 
     // Then two at once pass again, on any gateway.
     const again = await Promise.all([call(`${gateways[2]!.url}/slots/slow`, "tenant-slots"), call(`${gateways[1]!.url}/slots/slow`, "tenant-slots")]);
     assert.deepEqual(again.map((a) => a.status), [200, 200]);
+  });
+
+  it("shares a bandwidth quota: the bytes one gateway streamed refuse the next call on another", { timeout: 60_000 }, async () => {
+    const first = await call(`${gateways[0]!.url}/bandwidth/big`, "tenant-bytes");
+    assert.equal(first.status, 200);
+    assert.equal(first.body.length, 1500);
+    // The bytes are added to Redis in the background as they stream: wait until they are there.
+    const read = "local k = redis.call('KEYS', ARGV[1]) if #k ~= 1 then return -#k end return redis.call('GET', k[1])";
+    const deadline = Date.now() + 5_000;
+    while (redis.cli("--raw", "eval", read, "0", `e2e-${process.pid}:c:*bytes/*tenant-bytes@*`).trim() !== "1500") {
+      if (Date.now() > deadline) assert.fail("the streamed bytes did not reach Redis within 5 s");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const refused = await call(`${gateways[1]!.url}/bandwidth/small`, "tenant-bytes");
+    assert.equal(refused.status, 403);
+    assert.match(refused.body, /Out of bandwidth quota/);
   });
 
   it("keeps a quota across a restart of every gateway", { timeout: 60_000 }, async () => {
