@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { connect } from "node:net";
+import { connect, createServer } from "node:net";
 import { freePort, tempDir } from "./harness.ts";
 
 /** A `redis-server` under test. */
@@ -63,9 +63,26 @@ async function pingable(port: number, password: string | undefined, timeoutMs = 
   }
 }
 
+/** Whether `port` can be bound on loopback now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** A free port whose Cluster bus port (port + 10000) is free and valid too. */
+async function clusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10_000 <= 65_535 && await bindable(port + 10_000)) return port;
+  }
+}
+
 /** Starts a `redis-server` on a free loopback port; resolves once it answers PING. */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
-  const port = await freePort();
+  const port = options.cluster ? await clusterPort() : await freePort();
   const dir = tempDir();
   let child: ChildProcess | undefined;
   const args = [
