@@ -9,6 +9,23 @@ import { sleep } from "./options.ts";
 import { median } from "./report.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";
 import { HELLO_BODY } from "../upstream.ts";
+import { readFileSync } from "node:fs";
+
+/** One measured run of an arm: wrk's figures and the gateway's CPU time per request. */
+export interface ArmRun extends WrkResult {
+  /** CPU time (user + system) the gateway process used during the run, per request, in µs; NaN where /proc is not readable. */
+  readonly cpuUsPerRequest: number;
+}
+
+/** CPU time a process has used so far, in µs (Linux /proc, clock ticks of 10 ms); NaN when unreadable. */
+function cpuUs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return NaN;
+  }
+}
 
 /** One setting of the gateway under test. */
 export interface GatewayArm {
@@ -32,8 +49,8 @@ export interface Rounds {
 }
 
 /** Runs every arm once per round (`wrk -t1 -c32`, pinned), in order; every run by arm name. A non-2xx answer or a socket error stops the scenario. */
-export async function alternateArms(bench: Bench, arms: readonly GatewayArm[], { rounds, duration, warmup, tag }: Rounds): Promise<Map<string, WrkResult[]>> {
-  const results = new Map<string, WrkResult[]>();
+export async function alternateArms(bench: Bench, arms: readonly GatewayArm[], { rounds, duration, warmup, tag }: Rounds): Promise<Map<string, ArmRun[]>> {
+  const results = new Map<string, ArmRun[]>();
   for (let round = 1; round <= rounds; round++) {
     for (const arm of arms) {
       const plan = await gatewayPlan(bench, "bun", arm.configFile);
@@ -49,7 +66,9 @@ export async function alternateArms(bench: Bench, arms: readonly GatewayArm[], {
           headers: [...(arm.headers ?? [])],
         };
         if (warmup) await runWrk({ ...load, seconds: warmup });
-        const result = await runWrk({ ...load, seconds: duration });
+        const cpuBefore = cpuUs(server?.pid);
+        const measured = await runWrk({ ...load, seconds: duration });
+        const result: ArmRun = { ...measured, cpuUsPerRequest: (cpuUs(server?.pid) - cpuBefore) / measured.requests };
         await assertAlive(server, `round ${round}`);
         if (result.non2xx || result.socketErrors) throw new Error(`${arm.name}: ${result.non2xx} non-2xx, ${result.socketErrors} socket errors`);
         results.set(arm.name, [...(results.get(arm.name) ?? []), result]);

@@ -48,8 +48,22 @@ export const PolicyUse = z.union([
       policy: Name,
       with: z.record(z.string(), z.unknown()).optional(),
       failure: z.enum(["closed", "open"]).optional(),
+      /**
+       * What a policy whose counters are shared through Redis does while Redis is unavailable:
+       * count in-process (`open`, the default) or answer 503 (`closed`); see docs/shared-state.md.
+       */
+      "redis-failure": z.enum(["closed", "open"]).optional(),
     })
     .strict(),
+]);
+
+/** The built-ins whose counters are shared through Redis when the settings name one (docs/shared-state.md); quotas' periods are anchored. */
+export const SHARED_COUNTER_POLICIES: ReadonlyMap<string, { readonly anchored: boolean }> = new Map([
+  ["rate-limit", { anchored: false }],
+  ["rate-limit-by-key", { anchored: false }],
+  ["quota", { anchored: true }],
+  ["quota-by-key", { anchored: true }],
+  ["limit-concurrency", { anchored: false }],
 ]);
 
 /** The four APIM sections of a policy document. */

@@ -149,6 +149,36 @@ const ratio = z.union([z.number(), z.string()], { error: "expected a number from
   return n;
 });
 
+/** A Redis node as `host:port` (a bare host means port 6379). */
+export interface RedisNode {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Redis nodes (Sentinel or Cluster seeds): `host:port` separated by commas, or a YAML list of them;
+ * IPv6 hosts in brackets (`[::1]:6379`).
+ */
+const nodes = z.union([z.string(), z.array(z.string())], { error: "expected host:port pairs separated by commas, such as redis-1:6379,redis-2:6379" })
+  .transform((v, ctx) => {
+    const items = (Array.isArray(v) ? v : v.split(",")).map((s) => s.trim()).filter(Boolean);
+    const parsed: RedisNode[] = [];
+    for (const item of items) {
+      const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$/.exec(item);
+      const port = match?.[2] === undefined ? 6379 : Number(match[2]);
+      if (!match || port < 1 || port > 65535) {
+        ctx.addIssue({ code: "custom", message: "expected host:port pairs separated by commas, such as redis-1:6379,redis-2:6379" });
+        return z.NEVER;
+      }
+      parsed.push({ host: match[1]!.replace(/^\[|\]$/g, ""), port });
+    }
+    if (parsed.length === 0) {
+      ctx.addIssue({ code: "custom", message: "expected at least one host:port" });
+      return z.NEVER;
+    }
+    return parsed as readonly RedisNode[];
+  });
+
 /** Default bucket bounds of the duration histograms, in milliseconds (sub-millisecond ones for the gateway's own time). */
 const DEFAULT_BUCKETS_MS: readonly number[] = [0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
@@ -209,7 +239,16 @@ const SPECS = {
   "telemetry.logs.std.level": { schema: oneOf(["debug", "info", "warn", "error"]), default: () => "info" as const },
   "telemetry.logs.otlp.enabled": { schema: bool, default: () => false },
   "telemetry.logs.buffer": { schema: size(64 * 1024, 1024 ** 3, "4MiB"), default: () => 4 * 1024 ** 2 },
+  // Shared state on Redis (docs/shared-state.md): one of a URL, Sentinel or Cluster; checked together in redisProblems.
   "cache.redis.url": { schema: url(["redis:", "rediss:"]), default: () => undefined },
+  "cache.redis.password": { schema: text, default: () => undefined, secret: true },
+  "cache.redis.password-file": { schema: text, default: () => undefined },
+  "cache.redis.sentinel.master-name": { schema: text, default: () => undefined },
+  "cache.redis.sentinel.nodes": { schema: nodes, default: () => undefined },
+  "cache.redis.sentinel.password": { schema: text, default: () => undefined, secret: true },
+  "cache.redis.cluster.nodes": { schema: nodes, default: () => undefined },
+  "cache.redis.timeout": { schema: duration, default: () => 50 },
+  "cache.redis.key-prefix": { schema: text, default: () => "portico:" },
   // Bounds on what clients can make the gateway hold (additions to the contract; see docs/limits.md).
   "policy.state.max-bytes": { schema: size(1024 ** 2, 64 * 1024 ** 3, "64MiB"), default: () => 64 * 1024 ** 2 },
   "policy.body.max-buffered": { schema: size(1024 ** 2, 64 * 1024 ** 3, "64MiB"), default: () => 64 * 1024 ** 2 },
@@ -334,7 +373,48 @@ export function resolveSettings(
       problems.push({ path: key, message: `${parsed.error.issues[0]!.message.replace(/^Invalid input: /, "")}${origin} (got ${seen})` });
     }
   }
+  if (!problems.length) problems.push(...redisProblems(settings as Settings));
   if (problems.length) return { ok: false, problems, warnings };
   const given = new Set([...raw.keys()].filter((k) => raw.get(k)!.value !== "" && raw.get(k)!.value !== null) as SettingKey[]);
   return { ok: true, settings: settings as Settings, warnings, given };
+}
+
+/**
+ * The Redis settings that only make sense together: one topology at most (a URL, Sentinel or
+ * Cluster), Sentinel's master name with its nodes, one source of password, and a timeout a request
+ * can afford (it is the longest a request waits for Redis).
+ */
+function redisProblems(settings: Settings): Problem[] {
+  const problems: Problem[] = [];
+  const url = settings["cache.redis.url"];
+  const master = settings["cache.redis.sentinel.master-name"];
+  const sentinels = settings["cache.redis.sentinel.nodes"];
+  const cluster = settings["cache.redis.cluster.nodes"];
+  const topologies = [url && "cache.redis.url", (master || sentinels) && "cache.redis.sentinel.*", cluster && "cache.redis.cluster.nodes"].filter(Boolean);
+  if (topologies.length > 1) {
+    problems.push({ path: "cache.redis", message: `give one Redis topology, not ${topologies.join(" and ")}` });
+  }
+  if (master && !sentinels) problems.push({ path: "cache.redis.sentinel.nodes", message: "needed with cache.redis.sentinel.master-name" });
+  if (sentinels && !master) problems.push({ path: "cache.redis.sentinel.master-name", message: "needed with cache.redis.sentinel.nodes" });
+  if (settings["cache.redis.password"] !== undefined && settings["cache.redis.password-file"] !== undefined) {
+    problems.push({ path: "cache.redis.password-file", message: "give the password or a file holding it, not both" });
+  }
+  const configured = topologies.length > 0;
+  for (const key of ["cache.redis.password", "cache.redis.password-file", "cache.redis.sentinel.password"] as const) {
+    if (settings[key] !== undefined && !configured) {
+      problems.push({ path: key, message: "set without a Redis to use it for (cache.redis.url, sentinel or cluster)" });
+    }
+  }
+  if (settings["cache.redis.timeout"] > 10_000) {
+    problems.push({
+      path: "cache.redis.timeout",
+      message: `at most 10s: every request that counts through Redis may wait this long (got ${settings["cache.redis.timeout"]} ms)`,
+    });
+  }
+  return problems;
+}
+
+/** Whether the settings name a Redis (a URL, Sentinel or Cluster): shared state is on. */
+export function redisConfigured(settings: Settings): boolean {
+  return Boolean(settings["cache.redis.url"] || settings["cache.redis.sentinel.nodes"] || settings["cache.redis.cluster.nodes"]);
 }

@@ -202,6 +202,14 @@ describe("resolveSettings: environment variables", () => {
       "telemetry.logs.otlp.enabled": ["on", true],
       "telemetry.logs.buffer": ["1MiB", 1024 * 1024],
       "cache.redis.url": ["redis://r:6379/0", "redis://r:6379/0"],
+      "cache.redis.password": ["pw", "pw"],
+      "cache.redis.password-file": ["/run/secrets/redis", "/run/secrets/redis"],
+      "cache.redis.sentinel.master-name": ["mymaster", "mymaster"],
+      "cache.redis.sentinel.nodes": ["s1:26379,s2:26379", [{ host: "s1", port: 26379 }, { host: "s2", port: 26379 }]],
+      "cache.redis.sentinel.password": ["spw", "spw"],
+      "cache.redis.cluster.nodes": ["c1:7000", [{ host: "c1", port: 7000 }]],
+      "cache.redis.timeout": ["25ms", 25],
+      "cache.redis.key-prefix": ["edge:", "edge:"],
       "policy.state.max-bytes": ["512MiB", 512 * 1024 * 1024],
       "policy.body.max-buffered": ["2097152", 2 * 1024 * 1024],
       "cache.internal.max-bytes": ["256MiB", 256 * 1024 * 1024],
@@ -209,11 +217,20 @@ describe("resolveSettings: environment variables", () => {
       "net.client.tls.max-pools": ["16", 16],
     };
     assert.deepEqual(Object.keys(samples).sort(), [...SETTING_KEYS].sort(), "a sample for every setting");
-    const env = Object.fromEntries(Object.entries(samples).map(([key, [raw]]) => [envName(key), raw]));
-    const result = resolveSettings(undefined, env);
-    if (!result.ok) assert.fail(result.problems.map(formatProblem).join("\n"));
-    for (const [key, [, parsed]] of Object.entries(samples)) assert.deepEqual(result.settings[key as keyof Settings], parsed, key);
-    assert.deepEqual(result.warnings, []);
+    // One Redis topology at a time, and one source of its password: the others are read in turns.
+    const turns = [
+      ["cache.redis.sentinel.master-name", "cache.redis.sentinel.nodes", "cache.redis.sentinel.password", "cache.redis.password"],
+      ["cache.redis.cluster.nodes"],
+      ["cache.redis.url", "cache.redis.password-file"],
+    ];
+    for (const turn of turns) {
+      const keys = Object.keys(samples).filter((key) => !turns.flat().includes(key) || turn.includes(key));
+      const env = Object.fromEntries(keys.map((key) => [envName(key), samples[key]![0]]));
+      const result = resolveSettings(undefined, env);
+      if (!result.ok) assert.fail(result.problems.map(formatProblem).join("\n"));
+      for (const key of keys) assert.deepEqual(result.settings[key as keyof Settings], samples[key]![1], key);
+      assert.deepEqual(result.warnings, []);
+    }
   });
 
   it("wins over the settings file, key by key", () => {
@@ -413,5 +430,58 @@ describe("resolveSettings: URLs with credentials", () => {
     assert.match(text, /config\.service\.endpoint: must not carry a user name or password/);
     assert.doesNotMatch(text, /s3cret-pass/);
     assert.match(text, /\*\*\*@cp\.example/);
+  });
+});
+
+describe("resolveSettings: Redis", () => {
+  it("reads a URL, Sentinel or Cluster, the password's sources, the timeout and the prefix", () => {
+    const single = settingsOf({ cache: { redis: { url: "rediss://:pw@cache.internal:6380", timeout: "20ms", "key-prefix": "edge-a:" } } });
+    assert.equal(single["cache.redis.url"], "rediss://:pw@cache.internal:6380");
+    assert.equal(single["cache.redis.timeout"], 20);
+    assert.equal(single["cache.redis.key-prefix"], "edge-a:");
+    const defaults = settingsOf({});
+    assert.equal(defaults["cache.redis.timeout"], 50);
+    assert.equal(defaults["cache.redis.key-prefix"], "portico:");
+    const sentinel = settingsOf({}, {
+      PORTICO_CACHE_REDIS_SENTINEL_MASTER_NAME: "mymaster",
+      PORTICO_CACHE_REDIS_SENTINEL_NODES: "s1:26379, s2, [::1]:26380",
+      PORTICO_CACHE_REDIS_SENTINEL_PASSWORD: "sentinel-secret",
+      PORTICO_CACHE_REDIS_PASSWORD: "node-secret",
+    });
+    assert.deepEqual(sentinel["cache.redis.sentinel.nodes"], [{ host: "s1", port: 26379 }, { host: "s2", port: 6379 }, { host: "::1", port: 26380 }]);
+    assert.equal(sentinel["cache.redis.sentinel.password"], "sentinel-secret");
+    assert.equal(sentinel["cache.redis.password"], "node-secret");
+    const cluster = settingsOf({ "cache.redis.cluster.nodes": ["10.0.0.1:7000", "10.0.0.2:7000"], "cache.redis.password-file": "/run/secrets/redis" });
+    assert.deepEqual(cluster["cache.redis.cluster.nodes"], [{ host: "10.0.0.1", port: 7000 }, { host: "10.0.0.2", port: 7000 }]);
+    assert.equal(cluster["cache.redis.password-file"], "/run/secrets/redis");
+  });
+
+  it("refuses bad values with their path, never showing a password", () => {
+    assert.deepEqual(problemsOf({ "cache.redis.cluster.nodes": "a:1,b:99999", "cache.redis.timeout": "0ms" }), [
+      'cache.redis.cluster.nodes: expected host:port pairs separated by commas, such as redis-1:6379,redis-2:6379 (got "a:1,b:99999")',
+      'cache.redis.timeout: expected a positive duration such as "500ms", "10s" or "1m" (got "0ms")',
+    ]);
+    const secret = problemsOf({ "cache.redis.url": "redis://r:6379", "cache.redis.password": ["n0t-shown-pw"] });
+    assert.deepEqual(secret, ["cache.redis.password: expected a single value, not a list or a map (got a value that is not shown)"]);
+    assert.deepEqual(problemsOf({ "cache.redis.url": "http://:n0t-shown-pw@r" }), [
+      'cache.redis.url: expected a URL starting with redis:// or rediss:// (got "http://***@r")',
+    ]);
+  });
+
+  it("refuses settings that do not go together", () => {
+    assert.deepEqual(problemsOf({ "cache.redis.url": "redis://r:6379", "cache.redis.cluster.nodes": "c:7000" }), [
+      "cache.redis: give one Redis topology, not cache.redis.url and cache.redis.cluster.nodes",
+    ]);
+    assert.deepEqual(problemsOf({ "cache.redis.sentinel.master-name": "m" }), ["cache.redis.sentinel.nodes: needed with cache.redis.sentinel.master-name"]);
+    assert.deepEqual(problemsOf({ "cache.redis.sentinel.nodes": "s:26379" }), ["cache.redis.sentinel.master-name: needed with cache.redis.sentinel.nodes"]);
+    assert.deepEqual(problemsOf({ "cache.redis.url": "redis://r", "cache.redis.password": "a", "cache.redis.password-file": "/f" }), [
+      "cache.redis.password-file: give the password or a file holding it, not both",
+    ]);
+    assert.deepEqual(problemsOf({ "cache.redis.password": "a" }), [
+      "cache.redis.password: set without a Redis to use it for (cache.redis.url, sentinel or cluster)",
+    ]);
+    assert.deepEqual(problemsOf({ "cache.redis.url": "redis://r", "cache.redis.timeout": "11s" }), [
+      "cache.redis.timeout: at most 10s: every request that counts through Redis may wait this long (got 11000 ms)",
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { Api, type ApiConfig, type Config, ConfigShape, Operation, type PolicySectionsConfig, Product } from "./config.ts";
+import { Api, type ApiConfig, type Config, ConfigShape, Operation, type PolicySectionsConfig, Product, SHARED_COUNTER_POLICIES } from "./config.ts";
 import { Subscription } from "./consumers.ts";
 import { keysAt } from "./introspect.ts";
 import {
@@ -345,6 +345,11 @@ function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: Propert
             problem([...here, "policy"], `${use.policy} ${what}: use it in ${allowed.join(" (or ")}${allowed.length > 1 ? ")" : ""}, not ${section}`),
           );
         }
+        if (use["redis-failure"] !== undefined && !SHARED_COUNTER_POLICIES.has(use.policy)) {
+          problems.push(
+            problem([...here, "redis-failure"], `only policies with shared counters take redis-failure (${[...SHARED_COUNTER_POLICIES.keys()].join(", ")})`),
+          );
+        }
         if (use.policy === "validate-jwt" && use.failure === "open") {
           problems.push(problem([...here, "failure"], "validate-jwt cannot fail open: a request whose token it could not check would pass unchecked"));
         }
@@ -361,7 +366,14 @@ function checkPolicyUses(sections: PolicySectionsConfig | undefined, at: Propert
         }
         return;
       }
-      if (known.includes(use.policy)) return;
+      if (known.includes(use.policy)) {
+        if (use["redis-failure"] !== undefined) {
+          problems.push(
+            problem([...here, "redis-failure"], `only built-ins with shared counters take redis-failure (${[...SHARED_COUNTER_POLICIES.keys()].join(", ")})`),
+          );
+        }
+        return;
+      }
       const hint = suggest(use.policy, known);
       problems.push(
         problem([...here, "policy"], `unknown policy ${showValue(use.policy)} (${hint ? `did you mean "${hint}"? ` : ""}known: ${knownList(known)})`),

@@ -556,3 +556,27 @@ describe("normalizePrefix", () => {
     assert.equal(normalizePrefix("/a/b//"), "/a/b");
   });
 });
+
+describe("validateConfig: redis-failure", () => {
+  const api = (inbound: unknown[]) => ({ apis: [{ name: "a", path: "/a", backend: "orders", policies: { inbound } }], backends: BACKENDS });
+
+  it("takes open or closed on the rate-limits, quotas and limit-concurrency, whose state Redis can share", () => {
+    for (const policy of ["rate-limit", "rate-limit-by-key", "quota", "quota-by-key"]) {
+      const withParams = policy.endsWith("by-key") ? { calls: 5, "renewal-period": 60, "counter-key": "k" } : { calls: 5, "renewal-period": 60 };
+      valid(api([{ policy, with: withParams, "redis-failure": "closed" }]));
+    }
+    valid(api([{ policy: "limit-concurrency", with: { key: "{request.ip}", "max-count": 3 }, "redis-failure": "open" }]));
+  });
+
+  it("refuses it on other policies and refuses other values, with the path", () => {
+    assert.deepEqual(problems(api([{ policy: "set-header", with: { name: "x", value: "y" }, "redis-failure": "open" }])), [
+      "apis[0].policies.inbound[0].redis-failure: only policies with shared counters take redis-failure (rate-limit, rate-limit-by-key, quota, quota-by-key, limit-concurrency)",
+    ]);
+    const custom = { ...api([{ policy: "mine", "redis-failure": "open" }]), policies: { mine: { module: "mine.wasm" } } };
+    assert.deepEqual(problems(custom), [
+      "apis[0].policies.inbound[0].redis-failure: only built-ins with shared counters take redis-failure (rate-limit, rate-limit-by-key, quota, quota-by-key, limit-concurrency)",
+    ]);
+    const [bad] = problems(api([{ policy: "rate-limit", with: { calls: 5, "renewal-period": 60 }, "redis-failure": "sometimes" }]));
+    assert.match(bad!, /^apis\[0\]\.policies\.inbound\[0\]\.redis-failure: /);
+  });
+});

@@ -378,7 +378,8 @@ class Builder {
       }
       const name = use.policy as WasmBuiltinName;
       const config = builtinPolicyConfig(name, use.with);
-      return { policy: name, module: { kind: "builtin", name }, failure, config, ...this.#secretKeys(config) };
+      const redisFailure = use["redis-failure"];
+      return { policy: name, module: { kind: "builtin", name }, failure, ...(redisFailure ? { redisFailure } : {}), config, ...this.#secretKeys(config) };
     }
     const module = this.#customModule(use.policy, custom) ?? { kind: "custom" as const, sha256: "", budget: DEFAULT_BUDGET };
     const body = custom.body && { request: custom.body.request ?? 0, response: custom.body.response ?? 0 };

@@ -12,6 +12,9 @@ import type { X509Certificate } from "node:crypto";
 import type { BackendTlsMaterial } from "../certificates.ts";
 import type { HostPolicyName, WasmBuiltinName } from "../schema/policies.ts";
 
+/** The built-ins that count in Redis when the settings name one: the runtime reads it from the snapshot, not from the schema. */
+export { SHARED_COUNTER_POLICIES } from "../schema/config.ts";
+
 export type { BackendTlsMaterial } from "../certificates.ts";
 
 /**
@@ -37,6 +40,8 @@ export interface PolicyStepSpec {
   readonly module: ModuleRef;
   /** What happens when the policy fails: `closed` answers with an error, `open` skips it. */
   readonly failure: "open" | "closed";
+  /** `redis-failure` as written (rate-limits, quotas and limit-concurrency only): what to do while Redis is unavailable; the gateway's default is `open`. */
+  readonly redisFailure?: "open" | "closed";
   /** The policy's parameters as the module reads them (`portico_config`), defaults applied. */
   readonly config: Readonly<Record<string, string>>;
   /**

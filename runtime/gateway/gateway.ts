@@ -25,6 +25,9 @@ import { redactingLogger } from "../observability/redact.ts";
 import { type Env, Telemetry } from "../observability/telemetry.ts";
 import type { OtlpEvent } from "../observability/otlp/exporters.ts";
 import { describeError } from "../../config/schema/problems.ts";
+import { RedisConnection, redisOptions } from "../state/redis.ts";
+import { redisKV } from "../state/redis-kv.ts";
+import { SharedCounters } from "../state/shared-counters.ts";
 
 /** A configuration problem that stops a gateway from starting; every problem is listed. */
 export class StartupError extends Error {
@@ -197,11 +200,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await meter.shutdown();
     await telemetry.shutdown();
   };
+  // With Redis (cache.redis.*), rate-limits, quotas and concurrency limits count there; it connects in the background.
+  let redis: RedisConnection | undefined;
+  try {
+    const options = redisOptions(settings);
+    redis = options && RedisConnection.open(options, logger);
+  } catch (error) {
+    await stopTelemetry();
+    throw new StartupError(describeError(error));
+  }
+  const counters = redis && await SharedCounters.create(redis);
+  if (redis && counters) metrics.bounds.redis = { connection: redis, counters };
   // Built-ins run on the host (validate-jwt, the cache policies) fetch with the gateway's own fetch, log and count here,
-  // and cache in the process's one internal store (entries survive reloads).
-  const cache = cacheStores(settings);
+  // and cache in the process's one internal store (entries survive reloads) or, with Redis, in Redis too (caching-type).
+  const cache = cacheStores(settings, redis && redisKV(redis));
   metrics.bounds.cache = cache.internal;
-  const holder = new PipelineHolder({ fetch: adapter.createFetch({}), logger, metrics, cache });
+  const holder = new PipelineHolder({ fetch: adapter.createFetch({}), logger, metrics, cache }, counters && { counters, logger });
   live.holder = holder;
   const applier = new ConfigApplier(holder, metrics, logger);
   const { tls, clientTls } = tlsForRuntime(settings, adapter, logger);
@@ -213,6 +227,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   try {
     await feed.start();
   } catch (error) {
+    await redis?.close();
     await stopTelemetry();
     throw error;
   }
@@ -266,7 +281,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         adapter,
         managementPort,
         settings["net.management.bind-address"],
-        managementApp({ holder, prometheus: meter.prometheus }).fetch,
+        managementApp({ holder, prometheus: meter.prometheus, redis }).fetch,
         timeouts,
       )
       : undefined;
@@ -289,6 +304,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         await Promise.all([...servers.map((s) => s.close()), https?.close()]);
         bodies.close();
         await upstream.close();
+        await redis?.close();
         await stopTelemetry();
       },
     };
@@ -296,6 +312,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     feed.stop();
     await Promise.all([...servers.map((s) => s.close(true)), https?.close(true)]);
     await upstream.close();
+    await redis?.close();
     await stopTelemetry();
     throw error;
   }

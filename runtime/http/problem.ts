@@ -69,6 +69,7 @@ export const PROBLEMS = {
   "backend-response-too-large": { status: 502, title: "The backend's response is larger than a policy of this API may read" },
   "buffers-full": { status: 503, title: "The gateway is buffering as many bodies as it may; try again shortly" },
   "internal": { status: 500, title: "The gateway failed to handle the request" },
+  "shared-state-unavailable": { status: 503, title: "The shared counters of a policy are unavailable; try again shortly" },
   // Subscription keys (docs/consumers.md): APIM's wording.
   "subscription-key-missing": {
     status: 401,

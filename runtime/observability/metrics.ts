@@ -1,4 +1,6 @@
 import { type Meter, type ObservableResult, ValueType } from "@opentelemetry/api";
+import type { RedisStats } from "../state/redis.ts";
+import type { SharedCounterStats } from "../state/shared-counters.ts";
 import { millisToHrTime } from "@opentelemetry/core";
 import type { MetricProducer } from "@opentelemetry/sdk-metrics";
 import type { StateStoreStats } from "../policy/state.ts";
@@ -32,6 +34,8 @@ export interface BoundedStats {
   logs?: { readonly droppedLines: number };
   /** The response and value cache's in-process store (cache.internal.max-bytes). */
   cache?: { readonly bytes: number; readonly maxBytes: number; readonly entries: number; readonly evictions: number };
+  /** The Redis of the shared counters (docs/shared-state.md), when the settings name one. */
+  redis?: { readonly connection: RedisStats; readonly counters: SharedCounterStats };
 }
 
 /** A backend's concurrency state, as the metrics read it. */
@@ -372,6 +376,34 @@ export class GatewayMetrics {
       "Live entries dropped, least recently used first, to keep the in-process cache store within its budget.",
       (b) => b.cache?.evictions,
       "{entry}",
+    );
+    bounded(
+      "gauge",
+      "portico.redis.up",
+      "1 while the shared counters' Redis is used, 0 while it is unavailable.",
+      (b) => b.redis && (b.redis.connection.up ? 1 : 0),
+    );
+    bounded(
+      "counter",
+      "portico.redis.outages",
+      "Times Redis became unavailable (a failed or late call, or a lost connection).",
+      (b) => b.redis?.connection.outages,
+      "{outage}",
+    );
+    bounded("counter", "portico.redis.failures", "Calls to Redis that failed or passed cache.redis.timeout.", (b) => b.redis?.connection.failures, "{call}");
+    bounded(
+      "counter",
+      "portico.redis.fallbacks",
+      "Policy calls counted in-process because Redis was unavailable (redis-failure: open).",
+      (b) => b.redis?.counters.fallbacks,
+      "{call}",
+    );
+    bounded(
+      "counter",
+      "portico.redis.refused",
+      "Requests answered 503 shared-state-unavailable because Redis was unavailable (redis-failure: closed).",
+      (b) => b.redis?.counters.refusals,
+      "{request}",
     );
     bounded(
       "counter",

@@ -2,6 +2,8 @@ import type { ApiSpec, ChainsSpec, PolicyStepSpec, Snapshot } from "../../config
 import { builtinModuleBytes } from "../policy/builtins.ts";
 import { type ChainStep, NO_POLICIES, PolicyChain, PolicySteps } from "../policy/chain.ts";
 import { createHostStep, DEFAULT_HOST_CONTEXT, type HostPolicyContext } from "../policy/host.ts";
+import { SharedCountingStep, type SharedStepContext } from "../policy/shared-step.ts";
+import { SHARED_COUNTER_POLICIES } from "../../config/snapshot/snapshot.ts";
 import { PolicyModuleCache } from "../policy/extism.ts";
 import { Router } from "../router/router.ts";
 import { SubscriptionKeys } from "../access/subscriptions.ts";
@@ -94,7 +96,7 @@ export class Pipeline {
   static async compile(snapshot: Snapshot, revision: number, modules: PolicyModuleCache, options: CompileOptions = {}): Promise<Pipeline> {
     const certificates = CertificateSet.from(snapshot.hostnames);
     const steps = new PolicySteps(options.previousSteps);
-    const load: PolicyLoader = { snapshot, modules, steps, moduleKeys: new Set(), host: options.host ?? DEFAULT_HOST_CONTEXT };
+    const load: PolicyLoader = { snapshot, modules, steps, moduleKeys: new Set(), host: options.host ?? DEFAULT_HOST_CONTEXT, shared: options.shared };
     const backends = new Map<string, BackendPool>();
     for (const [name, backend] of snapshot.backends) backends.set(name, new BackendPool(backend, options.gates?.gate(name, backend.concurrency)));
     const targets = new Map<ApiSpec, ApiTarget>();
@@ -162,6 +164,8 @@ interface PolicyLoader {
   readonly moduleKeys: Set<string>;
   /** What built-ins run on the host (validate-jwt) use: fetch, log, counters. */
   readonly host: HostPolicyContext;
+  /** The counters shared through Redis, when the settings name a Redis. */
+  readonly shared?: SharedStepContext;
 }
 
 /** Options for compiling a pipeline. */
@@ -174,6 +178,8 @@ export interface CompileOptions {
   readonly host?: HostPolicyContext;
   /** The control plane's revision of this configuration, when it has one (`appliedRevision`). */
   readonly sourceRevision?: number;
+  /** Counters and slots shared through Redis, for the rate-limits, quotas and limit-concurrency; undefined: all in-process. */
+  readonly shared?: SharedStepContext;
 }
 
 /** The chains of one API or operation; `where` names it in the error of a built-in that cannot be made (a cache policy's missing store). */
@@ -205,7 +211,9 @@ async function step(spec: PolicyStepSpec, load: PolicyLoader): Promise<ChainStep
   }
   if (ref.kind === "builtin") {
     const module = await modules.builtin(ref.name, () => builtinModuleBytes(ref.name));
-    return steps.get(spec.policy, spec.failure, module, { config: spec.config });
+    const made = await steps.get(spec.policy, spec.failure, module, { config: spec.config });
+    // With Redis, the rate-limits, quotas and limit-concurrency count there (one light wrapper per use; the instance is shared).
+    return load.shared && SHARED_COUNTER_POLICIES.has(ref.name) ? new SharedCountingStep(made, spec.redisFailure ?? "open", load.shared) : made;
   }
   const bytes = load.snapshot.modules.get(ref.sha256)!;
   const module = await modules.compile(bytes, ref.sha256, ref.budget).catch((error: Error) => {
@@ -222,8 +230,11 @@ async function step(spec: PolicyStepSpec, load: PolicyLoader): Promise<ChainStep
 export class PipelineHolder {
   #current: Pipeline | undefined;
 
-  /** `host`: the fetch, log and counters of built-ins run on the host (validate-jwt), for every pipeline. */
-  constructor(private readonly host?: HostPolicyContext) {}
+  /**
+   * `host`: the fetch, log and counters of built-ins run on the host (validate-jwt), for every
+   * pipeline; `shared`: the counters shared through Redis, when the settings name a Redis.
+   */
+  constructor(private readonly host?: HostPolicyContext, private readonly shared?: SharedStepContext) {}
 
   #revision = 0;
   /** Policy modules compiled so far, shared by every pipeline of this process. */
@@ -245,6 +256,7 @@ export class PipelineHolder {
       previousSteps: previous?.steps,
       gates: this.gates,
       host: this.host,
+      shared: this.shared,
       sourceRevision,
     });
     this.gates.retain(new Set(snapshot.backends.keys()));

@@ -105,6 +105,11 @@ export interface ByteMeter {
   /** Whether request body bytes count; whether response body bytes count. */
   request: boolean;
   response: boolean;
+  /**
+   * Where the bytes go instead of the exchange's store, when the policy's counters are shared
+   * through Redis (runtime/policy/shared-step.ts); `now` is `Date.now()`.
+   */
+  shared?: (bytes: number, now: number) => void;
 }
 
 /** Most byte counters one exchange may feed (each costs a counter update per body chunk). */

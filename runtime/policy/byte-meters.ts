@@ -13,7 +13,11 @@ function add(exchange: PolicyExchange, meters: readonly ByteMeter[], direction: 
   const state = exchange.state;
   if (!state || bytes <= 0) return;
   const now = Date.now();
-  for (const meter of meters) if (meter[direction]) state.counterAdd(meter.key, meter.windowMs, bytes, -1, now);
+  for (const meter of meters) {
+    if (!meter[direction]) continue;
+    if (meter.shared) meter.shared(bytes, now);
+    else state.counterAdd(meter.key, meter.windowMs, bytes, -1, now);
+  }
 }
 
 /**

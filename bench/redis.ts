@@ -1,0 +1,95 @@
+#!/usr/bin/env bun
+/**
+ * What sharing a rate limit through Redis costs per request on Bun: `bun bench/redis.ts
+ * [--rounds 3] [--duration 8] [--warmup 2]`.
+ *
+ * One API with `rate-limit-by-key` (a limit no run reaches, one key), through a gateway on Bun
+ * (pinned, `wrk -t1 -c32`, JSON access log on as shipped): counted in the process ("in-process")
+ * and counted in a local redis-server ("redis", docs/shared-state.md), alternating `--rounds` times.
+ * Prints Markdown: the throughput ratio, the cost per request (difference of the median times per
+ * request, 1 / rps), the added p50, the gateway's CPU time per request (closed-loop throughput also
+ * falls with the added round trip while the CPU waits, so both are shown), and the Redis commands per
+ * request counted by the server (the round trips: one script per counter). Asserts nothing. Targets (issue 15): ≤ 15 % throughput,
+ * ≤ 150 µs added p50, one round trip per request.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { alternateArms, comparedRows, type GatewayArm } from "./lib/alternate.ts";
+import { benchHeader, openBench } from "./lib/context.ts";
+import { wholeNumber } from "./lib/options.ts";
+import { installCleanup, runMain, stopAll } from "./lib/procs.ts";
+import { median, table } from "./lib/report.ts";
+import { startRedisServer } from "../test/redis-server.ts";
+
+/** One API under load on /k with the rate limit, and one on / without it that the bench's readiness probe calls. */
+function config(upstreamPort: number): string {
+  return [
+    "apis:",
+    "  - name: bench",
+    "    path: /k",
+    "    backend: upstream",
+    '    policies: { inbound: [ { policy: rate-limit-by-key, with: { calls: 1000000000, renewal-period: 3600, counter-key: "bench" } } ] }',
+    "  - { name: ready, path: /, backend: upstream }",
+    "backends:",
+    `  upstream: { urls: ["http://127.0.0.1:${upstreamPort}"], timeout: 30s }`,
+    "",
+  ].join("\n");
+}
+
+/** Script runs (EVALSHA and EVAL) the server has counted so far. */
+function scriptCalls(info: string): number {
+  let calls = 0;
+  for (const match of info.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)) calls += Number(match[2]);
+  return calls;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { rounds: { type: "string" }, duration: { type: "string" }, warmup: { type: "string" } } });
+  const rounds = wholeNumber("rounds", values.rounds, 1) ?? 3;
+  const duration = wholeNumber("duration", values.duration, 1) ?? 8;
+  const warmup = wholeNumber("warmup", values.warmup, 0) ?? 2;
+  installCleanup();
+  const bench = await openBench({ nginx: false });
+  // Redis shares the load generator's CPU, off the gateway's (as a Redis on another host would be).
+  const redis = await startRedisServer({ pin: bench.loadPin });
+  writeFileSync(join(bench.dir, "limit.yaml"), config(bench.upstreamPort));
+  const arms: GatewayArm[] = [
+    { name: "in-process", configFile: join(bench.dir, "limit.yaml"), env: { PORTICO_TELEMETRY_LOGS_STD: "json" }, path: "k/" },
+    { name: "redis", configFile: join(bench.dir, "limit.yaml"), env: { PORTICO_TELEMETRY_LOGS_STD: "json", PORTICO_CACHE_REDIS_URL: redis.url }, path: "k/" },
+  ];
+  const results = await alternateArms(bench, arms, { rounds, duration, warmup, tag: "redis" });
+  const rows = comparedRows(arms, results);
+  const p50 = (name: string) => median(results.get(name)!.map((r) => r.p50us));
+  const cpu = (name: string) => median(results.get(name)!.map((r) => r.cpuUsPerRequest));
+  // Every request of the redis arm (warm-ups included) ran the script once per counter; wrk counts only the measured ones.
+  const scripts = scriptCalls(redis.cli("info", "commandstats"));
+  const measured = results.get("redis")!.reduce((sum, r) => sum + r.requests, 0);
+  process.stdout.write(
+    [
+      "## Redis: the cost of a shared rate limit (Bun)",
+      "",
+      ...benchHeader(bench),
+      `- command: \`bun bench/redis.ts --rounds ${rounds} --duration ${duration} --warmup ${warmup}\``,
+      "",
+      `### Through the gateway (\`wrk -t1 -c32 -d${duration}s\`, arms alternating, JSON access log on)`,
+      "",
+      table(["arm", "rps (median)", "runs", "vs in-process", "cost per request"], rows),
+      "",
+      table(["what", "value"], [
+        ["p50, in-process", `${p50("in-process").toFixed(0)} µs`],
+        ["p50, redis", `${p50("redis").toFixed(0)} µs`],
+        ["added p50", `${(p50("redis") - p50("in-process")).toFixed(0)} µs`],
+        ["gateway CPU per request, in-process", `${cpu("in-process").toFixed(1)} µs`],
+        ["gateway CPU per request, redis", `${cpu("redis").toFixed(1)} µs (${((cpu("redis") / cpu("in-process") - 1) * 100).toFixed(0)} % more)`],
+        ["Redis scripts run / measured requests (warm-ups also ran scripts)", `${scripts.toLocaleString("en")} / ${measured.toLocaleString("en")}`],
+      ]),
+      "",
+    ].join("\n"),
+  );
+  await stopAll();
+  await redis.stop();
+  return 0;
+}
+
+runMain(main);

@@ -1,0 +1,213 @@
+/**
+ * Rate-limit and quota counters shared by every gateway on one Redis (docs/shared-state.md). One
+ * Lua script per counter does the policy's step atomically on the server (add unless the sum would
+ * pass the limit; the first increment of a window sets its expiry; answer the count and the time
+ * left), and all of one policy call's counters are sent together, so a request costs one round
+ * trip (one per Cluster node that holds one of its keys).
+ *
+ * Windows: a rate-limit's window starts with its first call, as in the in-process store (the key
+ * expires when it ends); a quota's periods are anchored to the Unix epoch (period n covers
+ * [n × length, (n + 1) × length) ms), so every replica agrees on when a quota renews, and the
+ * period's number is part of its key.
+ */
+import type { CounterResult } from "../policy/state.ts";
+import { storedKey } from "../policy/state-key.ts";
+import { type LuaScript, luaScript, type RedisConnection } from "./redis.ts";
+
+/** One `portico_counter_add` a policy made, as the host replays it against Redis. */
+export interface CounterCall {
+  /** The counter's key, already namespaced by the policy (abi.ts). */
+  readonly key: string;
+  readonly windowMs: number;
+  readonly delta: number;
+  /** The limit the sum may not pass; negative: none. */
+  readonly limit: number;
+}
+
+/**
+ * KEYS[1]: the counter. ARGV: delta, limit (negative: none), window in ms (how long a window that
+ * starts now lasts). Returns {accepted (0/1), count, ms left in the window}. A key without an expiry
+ * (written by someone else) gets one, so a counter can never last for ever.
+ */
+const ADD = `local delta = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local current = redis.call('GET', KEYS[1])
+local count = 0
+local ttl = window
+if current then
+  count = tonumber(current) or 0
+  ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 then
+    ttl = window
+    redis.call('PEXPIRE', KEYS[1], window)
+  end
+end
+local total = count + delta
+if limit >= 0 and total > limit then
+  return {0, count, ttl}
+end
+if current then
+  redis.call('INCRBY', KEYS[1], delta)
+else
+  redis.call('SET', KEYS[1], total, 'PX', window)
+end
+return {1, total, ttl}`;
+
+/**
+ * KEYS[1]: the concurrency slots of a key (a sorted set of holders by lease end). ARGV: max, now
+ * (ms), lease (ms), the holder's id. Drops holders whose lease ended (a gateway that died holding
+ * them), then takes a slot when fewer than max are held. Returns 1 (taken) or 0.
+ */
+const ACQUIRE = `redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`;
+
+/**
+ * How long a shared concurrency slot is held at most: a slot is given back when the response's
+ * headers are ready, and one whose gateway died is taken back after this (the default
+ * `net.server.timeouts.request`).
+ */
+export const SLOT_LEASE_MS = 300_000;
+
+/** One `portico_concurrency_acquire` a policy made, as the host replays it against Redis. */
+export interface SlotCall {
+  /** The slot's key, already namespaced by the policy (abi.ts). */
+  readonly key: string;
+  readonly max: number;
+}
+
+/** KEYS[1]: a counter; ARGV[1]: what to take back from it (only while it exists: a window that ended is not reopened). */
+const UNDO = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECRBY', KEYS[1], ARGV[1]) end
+return 0`;
+
+/** What the counters report, for `/metrics`. */
+export interface SharedCounterStats {
+  /** Policy calls counted in-process because Redis was unavailable (`redis-failure: open`). */
+  readonly fallbacks: number;
+  /** Requests answered 503 because Redis was unavailable (`redis-failure: closed`). */
+  readonly refusals: number;
+}
+
+/** The shared counters of one gateway process, over its Redis connection. */
+export class SharedCounters implements SharedCounterStats {
+  fallbacks = 0;
+  refusals = 0;
+  readonly #prefix: string;
+
+  readonly #slotPrefix: string;
+  /** Names this process's slot holders: random per process, then a sequence number per slot. */
+  readonly #holder = crypto.randomUUID();
+  #held = 0;
+
+  private constructor(
+    readonly redis: RedisConnection,
+    readonly add: LuaScript,
+    readonly undo: LuaScript,
+    readonly slot: LuaScript,
+  ) {
+    this.#prefix = `${redis.options.prefix}c:`;
+    this.#slotPrefix = `${redis.options.prefix}s:`;
+  }
+
+  static async create(redis: RedisConnection): Promise<SharedCounters> {
+    return new SharedCounters(redis, await luaScript(ADD), await luaScript(UNDO), await luaScript(ACQUIRE));
+  }
+
+  /**
+   * Tries to take concurrency slots on Redis (sent with the counters of the same call, in the same
+   * round trip); resolves with, for each, the holder's id when taken or undefined when all were held.
+   */
+  acquire(slots: readonly SlotCall[], now: number): Promise<(string | undefined)[]> {
+    return this.redis.bounded(this.#acquire(slots, now));
+  }
+
+  #acquire(slots: readonly SlotCall[], now: number): Promise<(string | undefined)[]> {
+    return Promise.all(slots.map(async (slot) => {
+      const id = `${this.#holder}:${++this.#held}`;
+      const args = [String(slot.max), String(now), String(SLOT_LEASE_MS), id];
+      const taken = await this.redis.script(this.slot, this.#slotPrefix + storedKey(slot.key), args, false);
+      return taken === 1 ? id : undefined;
+    }));
+  }
+
+  /**
+   * A policy call's counters and slots in one pipelined round trip under one `cache.redis.timeout`
+   * timer (see `apply` and `acquire`); rejects (RedisUnavailable) when Redis is down, fails or is late.
+   */
+  round(
+    calls: readonly CounterCall[],
+    slots: readonly SlotCall[],
+    anchored: boolean,
+    now: number,
+  ): Promise<[CounterResult[], (string | undefined)[]]> {
+    if (slots.length === 0) return this.redis.bounded(this.#apply(calls, anchored, now).then((results) => [results, []]));
+    return this.redis.bounded(Promise.all([this.#apply(calls, anchored, now), this.#acquire(slots, now)]));
+  }
+
+  /** Gives a slot back, in the background (if Redis fails meanwhile, its lease ends it). */
+  release(key: string, id: string): void {
+    const slot = this.#slotPrefix + storedKey(key);
+    this.redis.call(slot, ["ZREM", slot, id]).catch(() => {});
+  }
+
+  /** Whether Redis may be used now; while it is not, policies fall back at once without waiting. */
+  get up(): boolean {
+    return this.redis.up;
+  }
+
+  /**
+   * The Redis key of a counter: the prefix, the stored form of the namespaced key (long keys as a
+   * digest, state-key.ts), and for an anchored window (quotas) the number of the period `now` is in.
+   */
+  keyOf(call: CounterCall, anchored: boolean, now: number): string {
+    const key = this.#prefix + storedKey(call.key);
+    return anchored ? `${key}@${Math.floor(now / call.windowMs)}` : key;
+  }
+
+  /** How long a window that starts at `now` lasts: the window, or what is left of the anchored period. */
+  static windowLeft(windowMs: number, anchored: boolean, now: number): number {
+    return anchored ? windowMs - (now % windowMs) : windowMs;
+  }
+
+  /**
+   * Applies `calls` on Redis, each atomically, all in one pipelined round trip bounded by
+   * `cache.redis.timeout`; rejects (RedisUnavailable) when Redis is down, fails or is late.
+   */
+  apply(calls: readonly CounterCall[], anchored: boolean, now: number): Promise<CounterResult[]> {
+    return this.redis.bounded(this.#apply(calls, anchored, now));
+  }
+
+  async #apply(calls: readonly CounterCall[], anchored: boolean, now: number): Promise<CounterResult[]> {
+    const pending = calls.map((call) => {
+      const window = Math.max(1, Math.ceil(SharedCounters.windowLeft(call.windowMs, anchored, now)));
+      return this.redis.script(this.add, this.keyOf(call, anchored, now), [String(call.delta), String(call.limit), String(window)], false);
+    });
+    const replies = await Promise.all(pending);
+    return replies.map((reply) => {
+      const [accepted, count, ttl] = reply as [number, number, number];
+      return { accepted: accepted === 1, count: Number(count), resetMs: Math.max(0, Number(ttl)) };
+    });
+  }
+
+  /**
+   * Takes back an increment a policy did not use (it stopped at an earlier refused counter), in the
+   * background; lost if Redis fails meanwhile (the counter then over-counts by `delta` until its window ends).
+   */
+  takeBack(call: CounterCall, anchored: boolean, now: number): void {
+    if (call.delta === 0) return;
+    this.redis.script(this.undo, this.keyOf(call, anchored, now), [String(call.delta)]).catch(() => {});
+  }
+
+  /**
+   * Adds body bytes to a counter without a limit (bandwidth quotas), in the background; resolves
+   * false when Redis did not take them (the caller counts them in-process).
+   */
+  addBytes(key: string, windowMs: number, anchored: boolean, bytes: number, now: number): Promise<boolean> {
+    const call = { key, windowMs, delta: bytes, limit: -1 };
+    const window = Math.max(1, Math.ceil(SharedCounters.windowLeft(windowMs, anchored, now)));
+    return this.redis.script(this.add, this.keyOf(call, anchored, now), [String(bytes), "-1", String(window)]).then(() => true, () => false);
+  }
+}
