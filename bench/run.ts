@@ -16,12 +16,13 @@ import { installCleanup, runMain, stopAll } from "./lib/procs.ts";
 import { type Measure, type ScenarioResult, targetsTable } from "./lib/targets.ts";
 import { memoryScenario } from "./memory.ts";
 import { policyCallsScenario } from "./policy-calls.ts";
+import { policyChainScenario } from "./policy-chain.ts";
 import { swapsScenario } from "./swaps.ts";
 import { throughputScenario } from "./throughput.ts";
 import { describeError } from "../config/schema/problems.ts";
 
 const USAGE =
-  "bun bench/run.ts [--quick] [--only throughput,throughput-1k,throughput-policies,latency,swaps,compile,memory,backup-start,policy-calls] [--duration N] [--runs N] [--warmup N]";
+  "bun bench/run.ts [--quick] [--only throughput,throughput-1k,throughput-policies,latency,swaps,compile,memory,backup-start,policy-calls,policy-chain] [--duration N] [--runs N] [--warmup N]";
 
 /** Each scenario with its quick and full settings (explicit --duration/--runs/--warmup win). */
 const SCENARIOS: Record<string, (bench: Bench, o: RunOptions) => Promise<ScenarioResult>> = {
@@ -42,6 +43,8 @@ const SCENARIOS: Record<string, (bench: Bench, o: RunOptions) => Promise<Scenari
   memory: (bench, o) => memoryScenario(bench, { runtimes: RUNTIMES, load: pick(o, o.duration, 1, 10), swaps: 10_000, apis: 1000 }),
   "backup-start": (bench, o) => backupStartScenario(bench, { runs: pick(o, o.runs, 3, 9), runtimes: RUNTIMES }),
   "policy-calls": (bench, o) => policyCallsScenario(bench, { quick: o.quick }),
+  "policy-chain": (bench, o) =>
+    policyChainScenario(bench, { rounds: pick(o, o.runs, 1, 3), duration: pick(o, o.duration, 1, 8), warmup: pick(o, o.warmup, 1, 2) }),
 };
 
 function throughput(o: RunOptions, path: string) {

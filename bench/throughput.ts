@@ -1,11 +1,11 @@
 #!/usr/bin/env bun
 /**
  * Data-plane throughput: `bun bench/throughput.ts [--duration 10] [--runs 3] [--warmup 3] [--quick]
- * [--arms direct,nginx,bun,deno,node,peer] [--path /]`.
+ * [--arms direct,nginx,bun-bare,bun,deno-bare,deno,node-bare,node,peer] [--path /]`.
  *
  * Starts a Bun.serve upstream, then one arm at a time (wrk straight to the upstream, nginx if
- * installed, a Portico gateway on Bun, Deno and Node with no policies, and `@fastify/http-proxy`
- * on Node as the JavaScript peer), warms it up and measures it with `wrk -t1 -c32`, several runs
+ * installed, each runtime's bare proxy (bench/bare.ts, its ceiling) next to a Portico gateway on
+ * that runtime with no policies, and `@fastify/http-proxy` on Node as the JavaScript peer), warms it up and measures it with `wrk -t1 -c32`, several runs
  * each. The proxy under test is pinned to CPU 0, the upstream and wrk to CPU 1. Prints a Markdown
  * report: medians and ratios vs direct, nginx and the peer. See bench/README.md for the method.
  * `bench/run.ts` runs this scenario (with both bodies) next to the others.
@@ -23,7 +23,8 @@ import { runWrk, type WrkResult } from "./lib/wrk.ts";
 import { HELLO_BODY, KIB_BODY } from "./upstream.ts";
 import { describeError } from "../config/schema/problems.ts";
 
-const USAGE = "bun bench/throughput.ts [--duration 10] [--runs 3] [--warmup 3] [--quick] [--arms direct,nginx,bun,deno,node,peer] [--path /|/1k]";
+const USAGE =
+  "bun bench/throughput.ts [--duration 10] [--runs 3] [--warmup 3] [--quick] [--arms direct,nginx,bun-bare,bun,deno-bare,deno,node-bare,node,peer] [--path /|/1k]";
 
 /** How to run the throughput scenario. */
 export interface ThroughputOptions {
@@ -102,6 +103,13 @@ function measures(results: readonly ArmResult[], path: string, policies = false)
     );
   }
   if (policies) return out;
+  if (path === "/") {
+    for (const runtime of RUNTIMES) {
+      const ratio = rps(runtime) / rps(`${runtime}-bare`);
+      const goal = runtime === "node" ? 0.8 : 0.85;
+      if (Number.isFinite(ratio)) out.push({ target: `bare-${runtime}`, value: `${ratio.toFixed(2)}× bare`, met: ratio >= goal });
+    }
+  }
   const peer = rps("peer");
   for (const runtime of RUNTIMES) {
     const ratio = rps(runtime) / peer;

@@ -1,6 +1,7 @@
 /**
  * The arms a scenario can put load on: the upstream itself, nginx, a Portico gateway on Bun, Deno
- * or Node, and the JavaScript peer (`@fastify/http-proxy` on Node). A plan says how to start one;
+ * or Node, each runtime's own bare proxy (bench/bare.ts, the ceiling a gateway on that runtime is
+ * compared with), and the JavaScript peer (`@fastify/http-proxy` on Node). A plan says how to start one;
  * `startArm` starts it pinned to the proxy CPU and waits until it serves the upstream's body.
  */
 import { join } from "node:path";
@@ -9,7 +10,7 @@ import { nginxCommand } from "./nginx.ts";
 import { freePort, type Server, startServer, waitForOk } from "./procs.ts";
 
 /** Every arm, in report order. */
-export const ALL_ARMS = ["direct", "nginx", "bun", "deno", "node", "peer"] as const;
+export const ALL_ARMS = ["direct", "nginx", "bun-bare", "bun", "deno-bare", "deno", "node-bare", "node", "peer"] as const;
 /** The name of an arm. */
 export type ArmName = (typeof ALL_ARMS)[number];
 /** The runtimes a Portico gateway runs on. */
@@ -38,7 +39,7 @@ export interface ArmPlan {
 export async function gatewayPlan(bench: Bench, runtime: Runtime, configFile: string, path = "/"): Promise<ArmPlan> {
   const port = await freePort();
   const mgmt = await freePort();
-  const cli = { bun: [bench.bun], deno: [bench.deno, "run", "-A"], node: [bench.node, "--import", "tsx"] }[runtime];
+  const cli = runtimeCommand(bench, runtime);
   const env = {
     ...process.env,
     PORTICO_NET_SERVER_HTTP_PORT: String(port),
@@ -61,12 +62,28 @@ export async function gatewayPlan(bench: Bench, runtime: Runtime, configFile: st
   };
 }
 
+/** How to run a TypeScript file on `runtime`. */
+function runtimeCommand(bench: Bench, runtime: Runtime): string[] {
+  return { bun: [bench.bun], deno: [bench.deno, "run", "-A"], node: [bench.node, "--import", "tsx"] }[runtime];
+}
+
+/** A bare arm's name (`bun-bare`) gives its runtime; others give undefined. */
+export function bareRuntime(name: string): Runtime | undefined {
+  const runtime = name.endsWith("-bare") ? name.slice(0, -"-bare".length) : undefined;
+  return RUNTIMES.includes(runtime as Runtime) ? runtime as Runtime : undefined;
+}
+
 /** The plan for `name` (undefined for nginx when it is not installed); gateways serve `configFile` (default: the bench's). */
 export async function armPlan(bench: Bench, name: ArmName, path = "/", configFile = bench.configFile): Promise<ArmPlan | undefined> {
   if (name === "direct") return { name, runtime: `${bench.versions.bun} (upstream)`, url: `http://127.0.0.1:${bench.upstreamPort}${path}` };
   if (RUNTIMES.includes(name as Runtime)) return gatewayPlan(bench, name as Runtime, configFile, path);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}${path}`;
+  const bare = bareRuntime(name);
+  if (bare) {
+    const argv = [...bench.proxyPin, ...runtimeCommand(bench, bare), "bench/bare.ts", String(port), `http://127.0.0.1:${bench.upstreamPort}`];
+    return { name, runtime: `bare ${bench.versions[bare]}`, argv, readyUrl: url, url };
+  }
   if (name === "nginx") {
     if (!bench.nginx) return undefined;
     const argv = [...bench.proxyPin, ...nginxCommand(bench.nginx, join(bench.dir, `nginx-${port}`), port, bench.upstreamPort)];

@@ -1,5 +1,6 @@
 /** Summarising benchmark runs (medians, ratios) as a Markdown table. */
 import type { WrkResult } from "./wrk.ts";
+import { bareRuntime } from "./arms.ts";
 
 /** Every completed run of one arm, and why it stopped early if it did. */
 export interface ArmResult {
@@ -53,7 +54,8 @@ function errors(runs: readonly WrkResult[], failure?: string): string {
 
 /**
  * The results as a Markdown table: median rps and median p50/p99 over the runs, ratios against
- * the `direct` arm and (when present) the `nginx` and `peer` arms, each run's rps and any errors
+ * the `direct` arm and (when present) the `nginx` and `peer` arms, each gateway against its
+ * runtime's bare proxy (`bun` against `bun-bare`, when both ran), each run's rps and any errors
  * wrk counted (or the arm's failure, e.g. the proxy crashed; an arm with no completed run shows as
  * failed).
  */
@@ -61,6 +63,9 @@ export function markdownTable(results: readonly ArmResult[]): string {
   const direct = results.find((r) => r.arm === "direct");
   const nginx = results.find((r) => r.arm === "nginx");
   const peer = results.find((r) => r.arm === "peer");
+  const bare = results.some((r) => bareRuntime(r.arm));
+  /** A gateway's runtime's bare proxy, when it ran. */
+  const bareOf = (arm: string) => results.find((r) => bareRuntime(r.arm) === arm);
   const header = [
     "arm",
     "runtime",
@@ -70,6 +75,7 @@ export function markdownTable(results: readonly ArmResult[]): string {
     "vs direct",
     ...(nginx ? ["vs nginx"] : []),
     ...(peer ? ["vs peer"] : []),
+    ...(bare ? ["vs its runtime's bare proxy"] : []),
     "runs (rps)",
     "errors",
   ];
@@ -77,7 +83,19 @@ export function markdownTable(results: readonly ArmResult[]): string {
   for (const r of results) {
     const rps = median(r.runs.map((run) => run.rps));
     const cells = !r.runs.length
-      ? [r.arm, r.runtime, "failed", "–", "–", "–", ...(nginx ? ["–"] : []), ...(peer ? ["–"] : []), "–", errors([], r.error ?? "no runs")]
+      ? [
+        r.arm,
+        r.runtime,
+        "failed",
+        "–",
+        "–",
+        "–",
+        ...(nginx ? ["–"] : []),
+        ...(peer ? ["–"] : []),
+        ...(bare ? ["–"] : []),
+        "–",
+        errors([], r.error ?? "no runs"),
+      ]
       : [
         r.arm,
         r.runtime,
@@ -87,6 +105,7 @@ export function markdownTable(results: readonly ArmResult[]): string {
         ratio(rps, direct),
         ...(nginx ? [ratio(rps, nginx)] : []),
         ...(peer ? [ratio(rps, peer)] : []),
+        ...(bare ? [bareOf(r.arm) ? ratio(rps, bareOf(r.arm)) : ""] : []),
         r.runs.map((run) => formatRps(run.rps)).join(", "),
         errors(r.runs, r.error),
       ];
