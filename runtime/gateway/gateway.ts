@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { BackupStore } from "../../config/backup.ts";
-import type { SettingKey, Settings } from "../../config/schema/settings.ts";
+import { redisConfigured, type SettingKey, type Settings } from "../../config/schema/settings.ts";
 import { ControlPlaneClient, plainHttpEndpoint } from "../../config/source/control-plane.ts";
 import { type FileWatch, readConfigFile, watchConfigFile } from "../../config/source/file.ts";
 import { type Logger, type StdLogger, withLogSink } from "../observability/log.ts";
@@ -25,9 +25,7 @@ import { redactingLogger } from "../observability/redact.ts";
 import { type Env, Telemetry } from "../observability/telemetry.ts";
 import type { OtlpEvent } from "../observability/otlp/exporters.ts";
 import { describeError } from "../../config/schema/problems.ts";
-import { RedisConnection, redisOptions } from "../state/redis.ts";
-import { redisKV } from "../state/redis-kv.ts";
-import { SharedCounters } from "../state/shared-counters.ts";
+import type { SharedState } from "../state/open.ts";
 
 /** A configuration problem that stops a gateway from starting; every problem is listed. */
 export class StartupError extends Error {
@@ -165,7 +163,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { settings, adapter, configFile } = options;
   // Every line the gateway writes from here on has the live configuration's secret named values redacted.
   const live: { holder?: PipelineHolder } = {};
-  const made = Telemetry.create({
+  const made = await Telemetry.create({
     settings,
     given: options.given ?? new Set(),
     env: options.env ?? process.env,
@@ -201,19 +199,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await telemetry.shutdown();
   };
   // With Redis (cache.redis.*), rate-limits, quotas and concurrency limits count there; it connects in the background.
-  let redis: RedisConnection | undefined;
+  // The Redis client is loaded only then (it alone is about 35 MB of an idle gateway's memory).
+  let shared: SharedState | undefined;
   try {
-    const options = redisOptions(settings);
-    redis = options && RedisConnection.open(options, logger);
+    shared = redisConfigured(settings) ? await (await import("../state/open.ts")).openSharedState(settings, logger) : undefined;
   } catch (error) {
     await stopTelemetry();
     throw new StartupError(describeError(error));
   }
-  const counters = redis && await SharedCounters.create(redis);
+  const redis = shared?.redis;
+  const counters = shared?.counters;
   if (redis && counters) metrics.bounds.redis = { connection: redis, counters };
   // Built-ins run on the host (validate-jwt, the cache policies) fetch with the gateway's own fetch, log and count here,
   // and cache in the process's one internal store (entries survive reloads) or, with Redis, in Redis too (caching-type).
-  const cache = cacheStores(settings, redis && redisKV(redis));
+  const cache = cacheStores(settings, shared?.kv);
   metrics.bounds.cache = cache.internal;
   const holder = new PipelineHolder({ fetch: adapter.createFetch({}), logger, metrics, cache }, counters && { counters, logger });
   live.holder = holder;

@@ -5,7 +5,7 @@ import { BatchLogRecordProcessor, LoggerProvider } from "@opentelemetry/sdk-logs
 import { type MetricProducer, type MetricReader, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import { AlwaysOffSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from "@opentelemetry/sdk-trace";
 import type { SettingKey, Settings } from "../../config/schema/settings.ts";
-import { createOtlpExporters, type OtlpEvent, type OtlpExporters } from "./otlp/exporters.ts";
+import type { OtlpEvent, OtlpExporters } from "./otlp/exporters.ts";
 import { requestIds, type RequestTelemetry } from "./request-record.ts";
 import { RequestMetrics } from "./request-metrics.ts";
 import { Tracing } from "./tracing.ts";
@@ -170,7 +170,7 @@ export class Telemetry implements RequestTelemetry {
   readonly #loggerProvider: LoggerProvider | undefined;
   readonly #otlpLogger: ReturnType<LoggerProvider["getLogger"]> | undefined;
 
-  private constructor(options: TelemetryOptions, target: OtlpTarget | undefined) {
+  private constructor(options: TelemetryOptions, exporters: OtlpExporters | undefined) {
     const { settings } = options;
     this.resource = resourceFromAttributes({
       "service.name": "portico",
@@ -179,21 +179,7 @@ export class Telemetry implements RequestTelemetry {
       "process.runtime.description": options.runtime,
     }).merge(detectResources({ detectors: [envDetector] }));
     this.requests = new RequestMetrics(settings["telemetry.metrics.histogram.buckets"], settings["telemetry.metrics.subscription-attribute"]);
-    const spoolBytes = settings["telemetry.otlp.spool.max-bytes"];
-    this.exporters = target
-      ? createOtlpExporters({
-        endpoint: target.tracesUrl,
-        tracesUrl: target.tracesUrl,
-        metricsUrl: target.metricsUrl,
-        logsUrl: target.logsUrl,
-        protocol: target.protocol,
-        headers: { ...target.headers },
-        timeoutMs: target.timeoutMs,
-        spool: spoolBytes > 0 ? { path: settings["telemetry.otlp.spool.path"], maxBytes: spoolBytes } : undefined,
-        fetch: options.fetch,
-        onEvent: options.onExportEvent,
-      })
-      : undefined;
+    this.exporters = exporters;
     const responseHeader = settings["telemetry.traces.response-header"];
     // Traces are made when they are exported, or when the trace id goes back to clients; without
     // export every span is a non-recording one (ids only).
@@ -220,7 +206,7 @@ export class Telemetry implements RequestTelemetry {
   }
 
   /** Sets telemetry up, or lists why the settings cannot be honoured. */
-  static create(options: TelemetryOptions): { telemetry: Telemetry; problems?: undefined } | { problems: string[] } {
+  static async create(options: TelemetryOptions): Promise<{ telemetry: Telemetry; problems?: undefined } | { problems: string[] }> {
     const { settings } = options;
     const { target, problems } = resolveOtlpTarget(settings, options.env, options.given);
     if (settings["telemetry.logs.otlp.enabled"] && !target && !problems.length) {
@@ -229,7 +215,23 @@ export class Telemetry implements RequestTelemetry {
       );
     }
     if (problems.length) return { problems };
-    return { telemetry: new Telemetry(options, target) };
+    const spoolBytes = settings["telemetry.otlp.spool.max-bytes"];
+    // The exporters (and the protobuf code they carry) are loaded only when OTLP export is on.
+    const exporters = target
+      ? (await import("./otlp/exporters.ts")).createOtlpExporters({
+        endpoint: target.tracesUrl,
+        tracesUrl: target.tracesUrl,
+        metricsUrl: target.metricsUrl,
+        logsUrl: target.logsUrl,
+        protocol: target.protocol,
+        headers: { ...target.headers },
+        timeoutMs: target.timeoutMs,
+        spool: spoolBytes > 0 ? { path: settings["telemetry.otlp.spool.path"], maxBytes: spoolBytes } : undefined,
+        fetch: options.fetch,
+        onEvent: options.onExportEvent,
+      })
+      : undefined;
+    return { telemetry: new Telemetry(options, exporters) };
   }
 
   /**
