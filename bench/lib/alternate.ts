@@ -1,7 +1,8 @@
 /**
  * Arms of one Bun gateway under the same load, alternating round after round, and the table that
  * compares each arm with the first: the shape of the scenarios that price one feature per request
- * (bench/consumers.ts, bench/telemetry.ts). Alternating in one run keeps a drifting machine fair.
+ * (bench/consumers.ts, bench/telemetry.ts, bench/redis.ts, bench/cache.ts), closed-loop or at a fixed rate.
+ * Alternating in one run keeps a drifting machine fair.
  */
 import { assertAlive, gatewayPlan, startArm } from "./arms.ts";
 import type { Bench } from "./context.ts";
@@ -10,6 +11,7 @@ import { median } from "./report.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";
 import { HELLO_BODY } from "../upstream.ts";
 import { readFileSync } from "node:fs";
+import { type AutocannonResult, runAutocannon } from "./autocannon.ts";
 
 /** One measured run of an arm: wrk's figures and the gateway's CPU time per request. */
 export interface ArmRun extends WrkResult {
@@ -96,4 +98,58 @@ export function comparedRows(arms: readonly GatewayArm[], results: ReadonlyMap<s
       i === 0 ? "" : `${(1e6 / rps - 1e6 / baseline).toFixed(2)} µs`,
     ];
   });
+}
+
+/** How fixed-rate runs are made: the rate and connections of autocannon, and the rounds. */
+export interface FixedRate extends Rounds {
+  /** Requests per second over all connections (autocannon `-R`). */
+  readonly rate: number;
+  readonly connections: number;
+}
+
+/**
+ * Runs every arm once per round at a fixed rate below the knee (autocannon on Node, pinned like
+ * wrk), in order; every run by arm name. What an arm adds to latency is read here: in a closed
+ * loop (`alternateArms`) every connection always has a request waiting, so p50 there is the
+ * throughput seen from one connection, not the time a feature adds to one request.
+ * A non-2xx answer, an error or a rate the arm could not keep (below 95 %) stops the scenario.
+ */
+export async function alternateFixedRate(bench: Bench, arms: readonly GatewayArm[], options: FixedRate): Promise<Map<string, AutocannonResult[]>> {
+  const { rounds, duration, warmup, tag, rate, connections } = options;
+  const results = new Map<string, AutocannonResult[]>();
+  for (let round = 1; round <= rounds; round++) {
+    for (const arm of arms) {
+      if (arm.headers?.length) throw new Error(`${arm.name}: fixed-rate arms send no extra headers`);
+      const plan = await gatewayPlan(bench, "bun", arm.configFile);
+      Object.assign(plan.env!, arm.env ?? {});
+      const server = await startArm(bench, plan, HELLO_BODY);
+      try {
+        const result = await runAutocannon(bench, { url: `${plan.url}${arm.path ?? ""}`, rate, connections, seconds: duration, warmup });
+        await assertAlive(server, `round ${round}`);
+        if (result.non2xx || result.errors) throw new Error(`${arm.name}: ${result.non2xx} non-2xx, ${result.errors} errors at ${rate} rps`);
+        if (result.rps < rate * 0.95) throw new Error(`${arm.name}: kept only ${Math.round(result.rps)} of ${rate} rps; lower --rate`);
+        results.set(arm.name, [...(results.get(arm.name) ?? []), result]);
+        process.stderr.write(`[${tag}] round ${round} ${arm.name} at ${rate} rps: p50 ${Math.round(result.p50us)} µs\n`);
+      } finally {
+        await server?.stop();
+        await sleep(300);
+      }
+    }
+  }
+  return results;
+}
+
+/** Rows of arm, median p50 and p99 at the fixed rate, every run's p50, and the p50 and p99 added over the first arm. */
+export function latencyRows(arms: readonly GatewayArm[], results: ReadonlyMap<string, AutocannonResult[]>): string[][] {
+  const p50 = (name: string) => median(results.get(name)!.map((r) => r.p50us));
+  const p99 = (name: string) => median(results.get(name)!.map((r) => r.p99us));
+  const first = arms[0]!.name;
+  return arms.map((arm, i) => [
+    arm.name,
+    `${Math.round(p50(arm.name))} µs`,
+    `${Math.round(p99(arm.name))} µs`,
+    results.get(arm.name)!.map((r) => `${Math.round(r.p50us)}`).join(" / "),
+    i === 0 ? "" : `${Math.round(p50(arm.name) - p50(first))} µs`,
+    i === 0 ? "" : `${Math.round(p99(arm.name) - p99(first))} µs`,
+  ]);
 }
