@@ -3,7 +3,8 @@
  * `allow-private-response-caching`, one without an `Authorization` header) it makes the cache key
  * (key.ts) and reads the store its `caching-type` names. A hit answers the request from the entry
  * (the backend is not called and the chain ends, as any policy answer does) with an `Age` header
- * and the downstream Cache-Control (downstream.ts); a miss leaves the key on the exchange for
+ * and the downstream Cache-Control (downstream.ts), or with 304 and no body when the client's
+ * conditional headers match the entry (conditional.ts); a miss leaves the key on the exchange for
  * cache-store. A store that fails (an external one down or slow) is a miss, logged at most once a
  * minute per policy, never an error answer. Hits and misses are counted by store
  * (`portico.cache.lookups`).
@@ -12,6 +13,7 @@ import type { PolicyExchange } from "../policy/abi.ts";
 import type { ChainStep, FailureMode } from "../policy/chain.ts";
 import type { HostPolicyContext } from "../policy/host.ts";
 import type { KV } from "../state/kv.ts";
+import { notModified, notModifiedHeaders } from "./conditional.ts";
 import { Downstream } from "./downstream.ts";
 import { decodeEntry } from "./entry.ts";
 import { FailureLog } from "./failure-log.ts";
@@ -88,6 +90,10 @@ export class CacheLookupStep implements ChainStep {
     for (const [name, value] of entry.headers) headers.append(name, value);
     headers.set("age", String(Math.max(0, Math.floor((now - entry.storedAt) / 1000))));
     headers.set("cache-control", this.#downstream.cacheControl(entry.expiresAt, now));
+    if (notModified(exchange.requestHeaders, entry.status, headers)) {
+      exchange.reply = { status: 304, headers: notModifiedHeaders(headers), body: "" };
+      return;
+    }
     // Stores hand out bytes over plain ArrayBuffers (never shared memory).
     exchange.reply = { status: entry.status, headers, body: "", bytes: entry.body as Uint8Array<ArrayBuffer> };
   }

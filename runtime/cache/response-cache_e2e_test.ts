@@ -19,6 +19,9 @@ function answer(url: string, count: number, res: ServerResponse): void {
     case "/max-age-1":
       res.writeHead(200, { "content-type": "text/plain", "cache-control": "public, max-age=1" });
       return void res.end(body);
+    case "/tagged":
+      res.writeHead(200, { "content-type": "text/plain", etag: '"t1"', "last-modified": "Tue, 01 Dec 2026 10:00:00 GMT" });
+      return void res.end(body);
     case "/missing":
       res.writeHead(404, { "content-type": "text/plain" });
       return void res.end(body);
@@ -124,6 +127,23 @@ backends:
     assert.match(metrics, /portico_cache_lookups_total\{result="hit",store="internal"\} [1-9]/);
     assert.match(metrics, /portico_cache_lookups_total\{result="miss",store="internal"\} [1-9]/);
     assert.match(metrics, /portico_cache_stores_total\{outcome="stored"\} [1-9]/);
+  });
+
+  it("answers a matching conditional GET on a hit with 304 and no body, without calling the backend", async () => {
+    const first = await get("/c/tagged");
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get("etag"), '"t1"');
+    const byTag = await get("/c/tagged", { "if-none-match": '"t0", "t1"' });
+    assert.equal(byTag.status, 304);
+    assert.equal(byTag.body, "");
+    assert.equal(byTag.headers.get("etag"), '"t1"');
+    assert.equal(byTag.headers.get("content-type"), null, "no body metadata on a 304");
+    const byDate = await get("/c/tagged", { "if-modified-since": "Wed, 02 Dec 2026 00:00:00 GMT" });
+    assert.equal(byDate.status, 304);
+    const otherTag = await get("/c/tagged", { "if-none-match": '"t0"' });
+    assert.equal(otherTag.status, 200);
+    assert.equal(otherTag.body, "call 1 of /c/tagged", "a tag that does not match gets the cached body");
+    assert.equal(called("/c/tagged"), 1);
   });
 
   it("keys by path and by the whole query string when no vary-by-query-parameter is given", async () => {
