@@ -94,10 +94,14 @@ class Replay implements PolicyStateStore {
   }
 }
 
-/** A copy of the exchange for the rehearsal: reads go to the real one, changes stay on the copy. */
+/**
+ * A copy of the exchange for the rehearsal: what the guest may change is copied, the rest is shared.
+ * A spread (own properties) rather than an object inheriting from the exchange: measured on Bun,
+ * `Object.create` plus `Object.assign` was 8 % of a shared step's CPU time.
+ */
 function rehearsalOf(exchange: PolicyExchange, store: Rehearsal): PolicyExchange {
-  const copy = Object.create(exchange) as PolicyExchange & Record<string, unknown>;
-  Object.assign(copy, {
+  return {
+    ...exchange,
     state: store,
     logger: undefined,
     requestHeaders: new Headers(exchange.requestHeaders),
@@ -107,8 +111,7 @@ function rehearsalOf(exchange: PolicyExchange, store: Rehearsal): PolicyExchange
     deferred: exchange.deferred?.slice(),
     releases: [],
     meters: exchange.meters?.map((m) => ({ ...m })),
-  });
-  return copy;
+  };
 }
 
 /** Where a shared step reports (the gateway's log and the counters' metrics). */

@@ -203,6 +203,8 @@ describe("counters shared through Redis by three gateway processes", { timeout: 
       assert.equal((await call(url(i, "open"), "tenant-outage")).status, 200);
       assert.equal((await call(url(i, "closed"), "tenant-outage")).status, 200);
     }
+    // A gateway that found Redis slow at its start (a loaded machine) logged that outage already: count from here.
+    const logged = gateways.map((gw) => gw.output().length);
     await redis.stop();
     // Calls made while the gateways notice (a refused connection, or the 50 ms timeout) and after.
     const during: Answer[][] = [];
@@ -218,13 +220,13 @@ describe("counters shared through Redis by three gateway processes", { timeout: 
     assert.equal(problem.type, "urn:portico:problem:shared-state-unavailable");
     assert.equal(problem.status, 503);
     assert.equal(during.at(-1)![1]!.headers.get("content-type"), "application/problem+json");
-    for (const gw of gateways) {
+    for (const [i, gw] of gateways.entries()) {
       const metrics = await (await fetch(`http://127.0.0.1:${gw.managementPort}/metrics`)).text();
       assert.match(metrics, /^portico_redis_up 0$/m);
       assert.match(metrics, /^portico_redis_fallbacks_total [1-9]/m);
       assert.match(metrics, /^portico_redis_refused_total [1-9]/m);
       // Logged once per outage, without the password.
-      assert.equal(gw.output().match(/Redis is unavailable/g)?.length, 1, gw.output());
+      assert.equal(gw.output().slice(logged[i]).match(/Redis is unavailable/g)?.length, 1, gw.output());
       assert.ok(!gw.output().includes(PASSWORD));
     }
 
