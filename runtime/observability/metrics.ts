@@ -375,7 +375,7 @@ export class GatewayMetrics {
       "portico.backend.member.ejections",
       "Times passive ejection took a backend pool member out after consecutive failed calls.",
       perMember((m) => m.ejections),
-      "{ejection}",
+      "{event}",
     );
     counter("portico.request.body.timeouts", "Request bodies cut off (408) because the client sent them too slowly, by reason.", (r) => {
       const timeouts = this.bounds.bodyTimeouts;
