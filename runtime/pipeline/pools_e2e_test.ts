@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { type GatewayProcess, startGatewayProcess } from "../../test/harness.ts";
@@ -61,6 +62,7 @@ async function until(condition: () => Promise<boolean>, what: string, timeoutMs 
 describe("load-balanced backend pools", { timeout: 180_000 }, () => {
   let gw: GatewayProcess;
   const m: Record<string, Member> = {};
+  let config = "";
 
   /** What `/readyz` says of one backend's members, by URL. */
   const health = async (backend: string): Promise<Record<string, string>> => {
@@ -84,9 +86,9 @@ describe("load-balanced backend pools", { timeout: 180_000 }, () => {
 
   before(async () => {
     for (const name of ["a", "b", "c", "d", "e", "f", "g", "h", "i"]) m[name] = await member(name);
-    const checks = `health: { path: /healthz, interval: 500ms, timeout: 400ms, unhealthy-threshold: 2, healthy-threshold: 1 }`;
+    const checks = `health: { path: /healthz, interval: 1s, timeout: 1s, unhealthy-threshold: 2, healthy-threshold: 1 }`;
     gw = await startGatewayProcess({
-      config: `
+      config: config = `
 apis:
   - { name: weights, path: /weights, backend: weighted }
   - { name: checked, path: /checked, backend: checked }
@@ -133,6 +135,12 @@ backends:
     assert.match(metrics, new RegExp(`portico_backend_member_healthy\\{backend="checked",member="${m.c!.url}"\\} 1`));
     const ready = await fetch(`http://127.0.0.1:${gw.managementPort}/readyz`);
     assert.equal(ready.status, 200, "a dead backend member does not make the gateway unready");
+    // A reload keeps member health: d is still out at once (fresh state would start healthy and need two failed checks).
+    const before = (await ready.json() as { local: number }).local;
+    writeFileSync(gw.configFile, config.replace("apis:\n", "apis:\n  - { name: extra, path: /extra, backend: weighted }\n"));
+    await until(async () => ((await (await fetch(`http://127.0.0.1:${gw.managementPort}/readyz`)).json()) as { local: number }).local > before, "the reload");
+    assert.equal((await health("checked"))[m.d!.url], "unhealthy", "still unhealthy right after the reload");
+    assert.deepEqual(await send("/checked/x", 20), { c: 20 });
     await m.d!.start();
     await until(async () => (await health("checked"))[m.d!.url] === "healthy", "/readyz to show d healthy again");
     m.d!.calls = 0;
