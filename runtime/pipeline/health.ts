@@ -179,6 +179,8 @@ export class BackendHealth {
   readonly #members = new Map<string, MemberHealth>();
   #probe: HealthProbe | undefined;
   #closed = false;
+  /** The backends of the live configuration, for `start`. */
+  #configured: ReadonlyMap<string, BackendSpec> = new Map();
 
   /** The health of one member (made on first use, healthy). */
   member(backend: string, url: string): MemberHealth {
@@ -206,8 +208,6 @@ export class BackendHealth {
     }
     this.#configured = backends;
   }
-
-  #configured: ReadonlyMap<string, BackendSpec> = new Map();
 
   /** Starts the active checks of the live configuration (and of those that follow) with `probe`. */
   start(probe: HealthProbe): void {
