@@ -187,7 +187,7 @@ const Backend = z
     /** Active health checks of each member; none when absent. */
     health: BackendHealth.optional(),
     /** Passive ejection: on by default for pools of more than one member; `false` turns it off. */
-    passive: z.union([z.literal(false), BackendPassive]).optional(),
+    passive: z.union([z.literal(false, { error: "expected false or { consecutive-failures, ejection }" }), BackendPassive]).optional(),
     // prefault, not default: zod 4 returns a default as the output without parsing it (30 would mean 30 ms).
     timeout: Duration.refine((ms) => ms > 0, 'expected a duration above zero, such as "30s"').prefault("30s"),
     tls: BackendTls.optional(),
