@@ -133,17 +133,71 @@ export const BackendConcurrency = z
   })
   .strict();
 
-/** A backend: one URL, or several forming a round-robin pool, the time allowed for response headers, and its concurrency limit. */
+/**
+ * A member of a load-balanced pool (docs/backends.md): its URL, its share of the traffic within its
+ * priority group (`weight`), and its group (`priority`: lower numbers are tried first, as in APIM).
+ */
+export const PoolMember = z
+  .object({
+    url: BackendUrl,
+    weight: z.number().int().min(1).max(1000).default(1),
+    priority: z.number().int().min(0).max(1000).default(0),
+  })
+  .strict();
+
+/** Response statuses a health check accepts: a status (`200`) or an inclusive range (`"200-399"`). */
+const StatusRange = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const match = /^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$/.exec(String(value));
+  const low = match ? Number(match[1]) : NaN;
+  const high = match ? Number(match[2] ?? match[1]) : NaN;
+  if (!(low >= 100 && high <= 599 && low <= high)) {
+    ctx.addIssue({ code: "custom", message: 'expected a status from 100 to 599 or a range such as "200-399"' });
+    return z.NEVER;
+  }
+  return [low, high] as const;
+});
+
+/** Active health checks of a backend's members (docs/backends.md#active-health-checks). */
+export const BackendHealth = z
+  .object({
+    /** Path asked with GET on each member's origin. */
+    path: z.string().regex(/^\/[^#\s]*$/, 'expected a path starting with "/", such as "/healthz"'),
+    interval: Duration.refine((ms) => ms >= 100, 'expected a duration of at least "100ms", such as "10s"').prefault("10s"),
+    timeout: Duration.refine((ms) => ms > 0, 'expected a duration above zero, such as "2s"').prefault("2s"),
+    "healthy-threshold": z.number().int().min(1).max(100).default(2),
+    "unhealthy-threshold": z.number().int().min(1).max(100).default(3),
+    /** Statuses that count as healthy: one, or a list, of statuses and ranges. */
+    "expected-status": z.union([z.array(StatusRange).min(1), StatusRange.transform((r) => [r])]).prefault(["200-399"]),
+  })
+  .strict()
+  .refine((h) => h.timeout <= h.interval, { message: "the timeout must not be longer than the interval", path: ["timeout"] });
+
+/** Passive ejection of a pool's members after consecutive failed calls (docs/backends.md#passive-ejection). */
+export const BackendPassive = z
+  .object({
+    "consecutive-failures": z.number().int().min(1).max(1000).default(5),
+    ejection: Duration.refine((ms) => ms > 0, 'expected a duration above zero, such as "30s"').prefault("30s"),
+  })
+  .strict();
+
+/** A backend: one URL, or several forming a load-balanced pool, the time allowed for response headers, and its concurrency limit. */
 const Backend = z
   .object({
-    urls: z.array(BackendUrl).min(1),
+    urls: z.array(z.union([BackendUrl, PoolMember])).min(1),
+    /** Active health checks of each member; none when absent. */
+    health: BackendHealth.optional(),
+    /** Passive ejection: on by default for pools of more than one member; `false` turns it off. */
+    passive: z.union([z.literal(false, { error: "expected false or { consecutive-failures, ejection }" }), BackendPassive]).optional(),
     // prefault, not default: zod 4 returns a default as the output without parsing it (30 would mean 30 ms).
     timeout: Duration.refine((ms) => ms > 0, 'expected a duration above zero, such as "30s"').prefault("30s"),
     tls: BackendTls.optional(),
     concurrency: BackendConcurrency.prefault({}),
   })
   .strict()
-  .refine((b) => !b.tls || b.urls.every((u) => u.startsWith("https:")), { message: "tls options need https:// URLs", path: ["tls"] });
+  .refine((b) => !b.tls || b.urls.every((u) => (typeof u === "string" ? u : u.url).startsWith("https:")), {
+    message: "tls options need https:// URLs",
+    path: ["tls"],
+  });
 
 /** A TLS host name served by the HTTPS listener: its certificate, and whether clients are asked for theirs. */
 const TlsHostname = z

@@ -46,10 +46,13 @@ function editorHelp() {
   help.add(operation.shape.url, { description: 'URL template relative to the API path, e.g. "/{id}" or "/files/{rest*}".' });
   help.add(PolicySections, { id: "PolicySections", description: "Policy chains by section; `base` includes the parent scope's chain." });
   help.add(PolicyUse, { id: "PolicyUse", description: '"base", or a policy with its parameters.' });
-  help.add(backend, { id: "Backend", description: "A backend: one URL, or several forming a round-robin pool." });
+  help.add(backend, { id: "Backend", description: "A backend: one URL, or several forming a load-balanced pool (docs/backends.md)." });
   help.add(backend.shape.urls, {
-    description: "http:// or https:// URLs without query, fragment or credentials; the URL's path is put in front of the request's.",
+    description:
+      "http:// or https:// URLs without query, fragment or credentials (or { url, weight, priority }); the URL's path is put in front of the request's.",
   });
+  help.add(backend.shape.health, { description: "Active health checks: GET path on each member's origin every interval (docs/backends.md)." });
+  help.add(backend.shape.passive, { description: "Passive ejection after consecutive failed calls; on by default for pools; false turns it off." });
   help.add(backend.shape.timeout, {
     description: 'Time allowed for response headers: "500ms", "30s", "2m", "1h"; a bare number counts as seconds. Default "30s".',
   });

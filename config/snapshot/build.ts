@@ -15,7 +15,7 @@ import { isPem, readBackendTls, readCaBundle, readCertificatePair } from "../cer
 import { contentHash, loadConfigJson, loadConfigText, type LoadResult, localNamedValueReader } from "../load.ts";
 
 export type { LoadResult } from "../load.ts";
-import { type ApiConfig, BackendConcurrency, type Config, type PolicySectionsConfig } from "../schema/config.ts";
+import { type ApiConfig, BackendConcurrency, BackendPassive, type Config, type PolicySectionsConfig } from "../schema/config.ts";
 import { MIN_KEY_LENGTH, type SubscriptionKeyConfig } from "../schema/consumers.ts";
 import type { ResolvedNamedValues } from "../schema/named-values.ts";
 import { builtinPolicyConfig, isHostPolicy, type WasmBuiltinName } from "../schema/policies.ts";
@@ -25,8 +25,10 @@ import type {
   ApiSpec,
   BackendSpec,
   ChainsSpec,
+  HealthCheckSpec,
   HostnameSpec,
   OperationSpec,
+  PassiveSpec,
   PolicyStepSpec,
   ProductSpec,
   Snapshot,
@@ -176,6 +178,27 @@ function concurrencyOf(c: { max: number; queue: number; queueTimeout: number }):
   return { max: c.max, queue: c.queue, queueTimeoutMs: c.queueTimeout };
 }
 
+type BackendConfig = Config["backends"][string];
+
+function healthOf(h: BackendConfig["health"]): HealthCheckSpec | undefined {
+  if (!h) return undefined;
+  return {
+    path: h.path,
+    intervalMs: h.interval,
+    timeoutMs: h.timeout,
+    healthyThreshold: h["healthy-threshold"],
+    unhealthyThreshold: h["unhealthy-threshold"],
+    expectedStatus: h["expected-status"],
+  };
+}
+
+/** Passive ejection is on for pools of more than one member unless `passive: false`; one URL has it only when asked. */
+function passiveOf(p: BackendConfig["passive"], members: number): PassiveSpec | undefined {
+  if (p === false || (p === undefined && members === 1)) return undefined;
+  const resolved = p ?? BackendPassive.parse({});
+  return { consecutiveFailures: resolved["consecutive-failures"], ejectionMs: resolved.ejection };
+}
+
 /** A custom policy's parameters as strings: scalars as written, anything else as JSON. */
 export function customPolicyConfig(params: Record<string, unknown> | undefined): Record<string, string> {
   const config: Record<string, string> = {};
@@ -223,7 +246,17 @@ class Builder {
       const tls = backend.tls
         ? this.#read(["backends", name, "tls"], backend.tls, (b) => readBackendTls(name, b, this.#baseDir), [backend.tls.ca, backend.tls.cert, backend.tls.key])
         : undefined;
-      backends.set(name, { name, urls: backend.urls, timeoutMs: backend.timeout, concurrency: concurrencyOf(backend.concurrency), tls });
+      const members = backend.urls.map((u) => (typeof u === "string" ? { url: u, weight: 1, priority: 0 } : u));
+      backends.set(name, {
+        name,
+        urls: members.map((m) => m.url),
+        members,
+        health: healthOf(backend.health),
+        passive: passiveOf(backend.passive, members.length),
+        timeoutMs: backend.timeout,
+        concurrency: concurrencyOf(backend.concurrency),
+        tls,
+      });
     }
     const globalUses = scopeUses(config.global?.policies, NO_USES);
     const products = new Map<string, ProductSpec>();

@@ -137,13 +137,50 @@ export interface SubscriptionKeysSpec {
 /** A backend, defaults applied. */
 export interface BackendSpec {
   readonly name: string;
-  /** Base URLs; several form a round-robin pool. */
+  /** Base URLs, in the order written; several form a load-balanced pool (see `members`). */
   readonly urls: readonly string[];
+  /** The pool's members: each URL with its weight and priority (defaults 1 and 0); one per URL. */
+  readonly members: readonly PoolMemberSpec[];
+  /** Active health checks of each member; undefined without `health:`. */
+  readonly health: HealthCheckSpec | undefined;
+  /** Passive ejection after consecutive failures; undefined when off (one URL without `passive:`, or `passive: false`). */
+  readonly passive: PassiveSpec | undefined;
   /** How long the backend may take to send response headers, in milliseconds. */
   readonly timeoutMs: number;
   /** In-flight requests at once, waiting requests, and the longest wait (ms). */
   readonly concurrency: { readonly max: number; readonly queue: number; readonly queueTimeoutMs: number };
   readonly tls: BackendTlsMaterial | undefined;
+}
+
+/** A member of a backend's pool (docs/backends.md). */
+export interface PoolMemberSpec {
+  readonly url: string;
+  /** Share of its priority group's traffic, at least 1. */
+  readonly weight: number;
+  /** Its group: lower numbers are tried first. */
+  readonly priority: number;
+}
+
+/** A backend's active health checks, durations in milliseconds (docs/backends.md#active-health-checks). */
+export interface HealthCheckSpec {
+  /** Path asked with GET on each member's origin. */
+  readonly path: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** Consecutive passed checks that make an unhealthy member healthy. */
+  readonly healthyThreshold: number;
+  /** Consecutive failed checks that make a healthy member unhealthy. */
+  readonly unhealthyThreshold: number;
+  /** Inclusive status ranges that count as passed. */
+  readonly expectedStatus: readonly (readonly [number, number])[];
+}
+
+/** Passive ejection of a pool's members (docs/backends.md#passive-ejection). */
+export interface PassiveSpec {
+  /** Consecutive failed calls (no response, or 5xx) that eject a member. */
+  readonly consecutiveFailures: number;
+  /** How long an ejected member gets no traffic, in milliseconds. */
+  readonly ejectionMs: number;
 }
 
 /** A host name of the HTTPS listener: its certificate and key read and checked. */

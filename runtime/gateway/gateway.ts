@@ -8,6 +8,7 @@ import { GatewayMetrics } from "../observability/metrics.ts";
 import { TrafficSummary } from "../observability/summary.ts";
 import { createGatewayMeter } from "../observability/meter.ts";
 import { PipelineHolder } from "../pipeline/pipeline.ts";
+import { upstreamProbe } from "../pipeline/health.ts";
 import { BodyGuard } from "../http/body-guard.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
 import { BodyBuffers } from "../policy/body.ts";
@@ -232,6 +233,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
   const upstream = adapter.createUpstreamClient(clientTls.limits, { maxPools: settings["net.client.tls.max-pools"] });
   metrics.bounds.upstreamPools = upstream.pools;
+  holder.health.start(upstreamProbe(upstream));
+  metrics.bounds.members = holder.health;
   const servers: RunningServer[] = [];
   const bodies = new BodyGuard({
     idleMs: settings["net.server.timeouts.body-idle"],
@@ -300,6 +303,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       managementPort: management?.port,
       async close() {
         feed.stop();
+        holder.health.close();
         await Promise.all([...servers.map((s) => s.close()), https?.close()]);
         bodies.close();
         await upstream.close();
@@ -309,6 +313,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     };
   } catch (error) {
     feed.stop();
+    holder.health.close();
     await Promise.all([...servers.map((s) => s.close(true)), https?.close(true)]);
     await upstream.close();
     await redis?.close();

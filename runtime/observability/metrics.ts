@@ -26,6 +26,8 @@ export interface BoundedStats {
   bodies?: { readonly bytes: number; readonly maxBytes: number; readonly refusals: number };
   /** Backend concurrency gates (in flight, queued, refused). */
   gates?: { all(): Iterable<GateReading> };
+  /** Health of each backend's pool members (active checks, passive ejection). */
+  members?: { all(): Iterable<MemberReading> };
   /** Request bodies cut off for slowness, by reason (idle, rate, total). */
   bodyTimeouts?: Readonly<Record<string, number>>;
   /** Linear memory (64 KiB pages) of the live configuration's policy instances, by policy name. */
@@ -44,6 +46,16 @@ export interface GateReading {
   readonly inFlight: number;
   readonly queued: number;
   readonly rejected: number;
+}
+
+/** A pool member's health, as the metrics read it. */
+export interface MemberReading {
+  readonly backend: string;
+  /** The member's URL as configured (backend URLs carry no credentials or query). */
+  readonly url: string;
+  /** Whether it gets traffic: its active checks pass and it is not ejected. */
+  readonly up: boolean;
+  readonly ejections: number;
 }
 
 /** The configuration that is live, as the metrics report it. */
@@ -350,6 +362,20 @@ export class GatewayMetrics {
       "Requests answered 503 because a backend was at its concurrency limit.",
       perGate((g) => g.rejected),
       "{request}",
+    );
+    const perMember = (read: (m: MemberReading) => number) => (r: ObservableResult) => {
+      for (const m of this.bounds.members?.all() ?? []) r.observe(read(m), { backend: m.backend, member: m.url });
+    };
+    gauge(
+      "portico.backend.member.healthy",
+      "1 while a backend pool member gets traffic (its health checks pass and it is not ejected), else 0.",
+      perMember((m) => (m.up ? 1 : 0)),
+    );
+    counter(
+      "portico.backend.member.ejections",
+      "Times passive ejection took a backend pool member out after consecutive failed calls.",
+      perMember((m) => m.ejections),
+      "{event}",
     );
     counter("portico.request.body.timeouts", "Request bodies cut off (408) because the client sent them too slowly, by reason.", (r) => {
       const timeouts = this.bounds.bodyTimeouts;

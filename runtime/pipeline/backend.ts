@@ -1,5 +1,7 @@
-import { type BackendSpec, type BackendTlsMaterial, DEFAULT_CONCURRENCY } from "../../config/snapshot/build.ts";
+import { type BackendSpec, type BackendTlsMaterial, DEFAULT_CONCURRENCY, type PassiveSpec } from "../../config/snapshot/build.ts";
 import { BackendGate } from "./backend-gate.ts";
+import { Balancer } from "./balancer.ts";
+import { BackendHealth, type MemberHealth } from "./health.ts";
 
 /** Where a backend URL points: host and port as written (`10.0.0.5:8080`), and apart, as traces name them. */
 export interface BackendOrigin {
@@ -13,12 +15,19 @@ interface Base extends BackendOrigin {
   readonly prefix: string;
   /** What an empty rest of path becomes: "/" when the URL has no path of its own, else "". */
   readonly emptyRest: string;
+  /** The member's health (kept per gateway process by backend name and URL); undefined in a pool without health or passive ejection. */
+  readonly health: MemberHealth | undefined;
 }
 
-/** A backend ready for requests: parsed base URLs, a round-robin cursor over them, and its concurrency gate. */
+/**
+ * A backend ready for requests: parsed base URLs, the choice between them (round robin, or weights,
+ * priorities and health through a Balancer: docs/backends.md), and its concurrency gate.
+ */
 export class BackendPool {
   readonly #bases: readonly Base[];
-  #next = 0;
+  /** Chooses the base of a pool with weights, priorities, health checks or passive ejection; undefined for one plain URL. */
+  readonly #balancer: Balancer<Base> | undefined;
+  readonly #passive: PassiveSpec | undefined;
   /** How long the backend may take to send response headers. */
   readonly timeoutMs: number;
   /** TLS options with their files read (https:// backends with a `tls:` section). */
@@ -28,27 +37,44 @@ export class BackendPool {
 
   readonly name: string;
 
-  /** `gate` is the backend's gate when the gateway keeps one per name (else the pool has its own). */
-  constructor(spec: BackendSpec, gate?: BackendGate) {
+  /**
+   * `gate` is the backend's gate when the gateway keeps one per name (else the pool has its own);
+   * `health`, the gateway's member health by backend and URL (else the pool keeps its own).
+   */
+  constructor(spec: BackendSpec, gate?: BackendGate, health?: BackendHealth) {
     this.name = spec.name;
     this.gate = gate ?? new BackendGate(spec.name, spec.concurrency);
     this.timeoutMs = spec.timeoutMs;
     this.tls = spec.tls;
-    this.#bases = spec.urls.map((u) => {
+    this.#passive = spec.passive;
+    // A single URL without health checks or passive ejection keeps the plain path: no balancer, no health.
+    const balanced = spec.members.length > 1 || spec.health !== undefined || spec.passive !== undefined;
+    const healths = balanced ? (health ?? new BackendHealth()) : undefined;
+    this.#bases = spec.members.map(({ url: u }) => {
       const url = new URL(u);
       const path = url.pathname.replace(/\/+$/, "");
       const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
-      return { prefix: url.origin + path, emptyRest: path ? "" : "/", host: url.host, hostname: url.hostname.replace(/^\[|\]$/g, ""), port };
+      return {
+        prefix: url.origin + path,
+        emptyRest: path ? "" : "/",
+        host: url.host,
+        hostname: url.hostname.replace(/^\[|\]$/g, ""),
+        port,
+        health: healths?.member(spec.name, u),
+      };
     });
+    this.#balancer = spec.members.length > 1
+      ? new Balancer(spec.members.map((m, i) => ({ value: this.#bases[i]!, weight: m.weight, priority: m.priority, health: this.#bases[i]!.health! })))
+      : undefined;
   }
 
   /**
-   * The URL for a request: the next base in rotation, then the path after the API prefix ("" or
-   * starting with "/") and the query string, both byte for byte as received.
+   * The URL for a request: the next base (round robin by weight within the best priority group
+   * with a healthy member), then the path after the API prefix ("" or starting with "/") and the
+   * query string, both byte for byte as received.
    */
   target(rest: string, search: string): string {
-    const bases = this.#bases;
-    const base = bases.length === 1 ? bases[0]! : bases[this.#next++ % bases.length]!;
+    const base = this.#balancer ? this.#balancer.pick() : this.#bases[0]!;
     return base.prefix + (rest === "" ? base.emptyRest : rest) + search;
   }
 
@@ -56,7 +82,31 @@ export class BackendPool {
   origin(url: string): BackendOrigin {
     const bases = this.#bases;
     if (bases.length === 1) return bases[0]!;
-    return bases.find((b) => url.startsWith(b.prefix)) ?? bases[0]!;
+    return this.#baseOf(url) ?? bases[0]!;
+  }
+
+  /**
+   * Reports how a call to a URL from `target` went: the response status, or undefined when the
+   * member could not be reached or sent no headers in time. Passive ejection counts it; without
+   * passive ejection this does nothing.
+   */
+  observe(url: string, status: number | undefined): void {
+    const passive = this.#passive;
+    if (passive === undefined) return;
+    const base = this.#bases.length === 1 ? this.#bases[0]! : this.#baseOf(url);
+    base?.health?.called(status, passive);
+  }
+
+  /** The base a URL was made with: the longest prefix that ends where the path or query goes on. */
+  #baseOf(url: string): Base | undefined {
+    let found: Base | undefined;
+    for (const b of this.#bases) {
+      if (!url.startsWith(b.prefix) || (found && found.prefix.length >= b.prefix.length)) continue;
+      const after = url.charCodeAt(b.prefix.length);
+      // End of URL, "/" or "?": a base `http://h/v` must not claim `http://h/v2/x`.
+      if (Number.isNaN(after) || after === 47 || after === 63) found = b;
+    }
+    return found;
   }
 }
 
@@ -75,7 +125,16 @@ export class UrlBackends {
     let pool = this.#pools.get(key);
     if (!pool) {
       if (this.#pools.size >= this.max) this.#pools.clear();
-      pool = new BackendPool({ name: new URL(url).origin, urls: [url], timeoutMs, concurrency: DEFAULT_CONCURRENCY, tls: undefined });
+      pool = new BackendPool({
+        name: new URL(url).origin,
+        urls: [url],
+        members: [{ url, weight: 1, priority: 0 }],
+        health: undefined,
+        passive: undefined,
+        timeoutMs,
+        concurrency: DEFAULT_CONCURRENCY,
+        tls: undefined,
+      });
       this.#pools.set(key, pool);
     }
     return pool;

@@ -80,3 +80,29 @@ describe("BackendPool", () => {
     assert.equal(pool({ urls: ["http://127.0.0.1:9000"] }).timeoutMs, 30_000);
   });
 });
+
+describe("BackendPool.observe (passive ejection)", () => {
+  it("ejects the member a failing URL was made from, by its longest base, and routes around it", () => {
+    const p = pool({ urls: ["http://10.0.0.1/v", "http://10.0.0.1/v2", "http://10.0.0.3"], passive: { "consecutive-failures": 2, ejection: "1m" } });
+    // "http://10.0.0.1/v2/x" starts with the base "http://10.0.0.1/v" too: it must count against /v2.
+    p.observe("http://10.0.0.1/v2/x", 502);
+    p.observe("http://10.0.0.1/v2?q=1", undefined);
+    const seen = new Set(Array.from({ length: 6 }, () => p.target("/x", "")));
+    assert.deepEqual([...seen].sort(), ["http://10.0.0.1/v/x", "http://10.0.0.3/x"]);
+    assert.equal(p.origin("http://10.0.0.3/x").host, "10.0.0.3");
+  });
+
+  it("does nothing with passive ejection turned off", () => {
+    const p = pool({ urls: ["http://10.0.0.1", "http://10.0.0.2"], passive: false });
+    for (let i = 0; i < 20; i++) p.observe("http://10.0.0.1/x", undefined);
+    const seen = new Set(Array.from({ length: 4 }, () => p.target("/x", "")));
+    assert.equal(seen.size, 2);
+  });
+
+  it("sends by weight and priority", () => {
+    const p = pool({ urls: [{ url: "http://10.0.0.1", weight: 3 }, "http://10.0.0.2", { url: "http://10.0.0.9", priority: 1 }] });
+    const seen = Array.from({ length: 8 }, () => p.target("", ""));
+    assert.equal(seen.filter((u) => u === "http://10.0.0.1/").length, 6);
+    assert.equal(seen.filter((u) => u === "http://10.0.0.2/").length, 2);
+  });
+});

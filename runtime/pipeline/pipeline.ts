@@ -10,6 +10,7 @@ import { SubscriptionKeys } from "../access/subscriptions.ts";
 import { CertificateSet } from "../tls/certificates.ts";
 import { BackendPool, UrlBackends } from "./backend.ts";
 import { BackendGates } from "./backend-gate.ts";
+import { BackendHealth } from "./health.ts";
 
 /** The policy chains that run around one operation (or a whole API without operations). */
 export interface Chains {
@@ -98,7 +99,9 @@ export class Pipeline {
     const steps = new PolicySteps(options.previousSteps);
     const load: PolicyLoader = { snapshot, modules, steps, moduleKeys: new Set(), host: options.host ?? DEFAULT_HOST_CONTEXT, shared: options.shared };
     const backends = new Map<string, BackendPool>();
-    for (const [name, backend] of snapshot.backends) backends.set(name, new BackendPool(backend, options.gates?.gate(name, backend.concurrency)));
+    for (const [name, backend] of snapshot.backends) {
+      backends.set(name, new BackendPool(backend, options.gates?.gate(name, backend.concurrency), options.health));
+    }
     const targets = new Map<ApiSpec, ApiTarget>();
     try {
       const byProduct = async (specs: ReadonlyMap<string, ChainsSpec>, where: string) =>
@@ -174,6 +177,8 @@ export interface CompileOptions {
   readonly previousSteps?: PolicySteps;
   /** The gateway's backend gates by name, so concurrency limits hold across swaps; else each pool has its own. */
   readonly gates?: BackendGates;
+  /** The gateway's member health by backend and URL, so health and ejections hold across swaps; else each pool keeps its own. */
+  readonly health?: BackendHealth;
   /** The fetch, log and counters of built-ins run on the host (validate-jwt); default: the global fetch, no log, no counters. */
   readonly host?: HostPolicyContext;
   /** The control plane's revision of this configuration, when it has one (`appliedRevision`). */
@@ -241,6 +246,8 @@ export class PipelineHolder {
   readonly modules = new PolicyModuleCache();
   /** Concurrency gates of the backends by name, shared by every pipeline of this process. */
   readonly gates = new BackendGates();
+  /** Health of the backends' members by backend and URL (active checks, passive ejection), shared by every pipeline of this process. */
+  readonly health = new BackendHealth();
 
   get current(): Pipeline | undefined {
     return this.#current;
@@ -255,11 +262,13 @@ export class PipelineHolder {
     const pipeline = await Pipeline.compile(snapshot, this.#revision + 1, this.modules, {
       previousSteps: previous?.steps,
       gates: this.gates,
+      health: this.health,
       host: this.host,
       shared: this.shared,
       sourceRevision,
     });
     this.gates.retain(new Set(snapshot.backends.keys()));
+    this.health.apply(snapshot.backends);
     this.#revision = pipeline.revision;
     this.#current = pipeline;
     this.modules.retain(pipeline.moduleKeys);

@@ -211,6 +211,7 @@ async function send(
     response = await upstream.send({ url, method: request.method, headers, clientBody, timeoutMs: backend.timeoutMs, tls: backend.tls, body });
   } catch (error) {
     backend.gate.leave();
+    if (!clientBody?.failure) backend.observe(url, undefined);
     if (record) {
       // A client body cut off for slowness is the client's failure, not the backend's.
       const cause = clientBody?.failure ? "client-body" : error instanceof UpstreamTimeout ? "timeout" : upstreamErrorCause(error);
@@ -230,6 +231,7 @@ async function send(
     }
     throw new HttpProblem("backend-unreachable", { internal: `backend "${backend.name}" (${origin}) could not be reached: ${describe(error)}`, cause: error });
   }
+  backend.observe(url, response.status);
   if (record) {
     record.backendMs = performance.now() - called;
     trace?.endBackend(response.status);
