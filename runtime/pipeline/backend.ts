@@ -1,5 +1,6 @@
 import { type BackendSpec, type BackendTlsMaterial, DEFAULT_CONCURRENCY } from "../../config/snapshot/build.ts";
 import { BackendGate } from "./backend-gate.ts";
+import type { CircuitBreaker } from "./breaker.ts";
 
 /** Where a backend URL points: host and port as written (`10.0.0.5:8080`), and apart, as traces name them. */
 export interface BackendOrigin {
@@ -25,13 +26,19 @@ export class BackendPool {
   readonly tls: BackendTlsMaterial | undefined;
   /** The backend's concurrency limit (shared with the pools of earlier configurations for the same name). */
   readonly gate: BackendGate;
+  /** The backend's circuit breaker (runtime/pipeline/breaker.ts); undefined when it has none, which costs nothing. */
+  readonly breaker: CircuitBreaker | undefined;
 
   readonly name: string;
 
-  /** `gate` is the backend's gate when the gateway keeps one per name (else the pool has its own). */
-  constructor(spec: BackendSpec, gate?: BackendGate) {
+  /**
+   * `gate` is the backend's gate when the gateway keeps one per name (else the pool has its own);
+   * `breaker` its circuit breaker, kept per name the same way.
+   */
+  constructor(spec: BackendSpec, gate?: BackendGate, breaker?: CircuitBreaker) {
     this.name = spec.name;
     this.gate = gate ?? new BackendGate(spec.name, spec.concurrency);
+    this.breaker = breaker;
     this.timeoutMs = spec.timeoutMs;
     this.tls = spec.tls;
     this.#bases = spec.urls.map((u) => {
