@@ -25,7 +25,7 @@ const REASONS_OF: Readonly<Record<UpstreamErrorCause, readonly BreakerErrorReaso
  */
 export class RuleWindow {
   readonly #bucketMs: number;
-  readonly #stamps = new Float64Array(BUCKETS).fill(-1);
+  readonly #stamps = new Float64Array(BUCKETS).fill(-Infinity);
   readonly #calls = new Uint32Array(BUCKETS);
   readonly #failures = new Uint32Array(BUCKETS);
 
@@ -60,7 +60,7 @@ export class RuleWindow {
 
   /** Forgets every call (the breaker closed after a successful probe). */
   reset(): void {
-    this.#stamps.fill(-1);
+    this.#stamps.fill(-Infinity);
   }
 
   /** Whether a backend status counts as a failure. */

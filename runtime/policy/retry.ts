@@ -49,7 +49,7 @@ export function retryDelayMs(plan: RetryPlan, retry: number, random: () => numbe
   } else if (deltaMs !== undefined) {
     wait = intervalMs + (retry - 1) * deltaMs;
   }
-  return Math.min(wait, MAX_RETRY_WAIT_MS);
+  return Math.round(Math.min(wait, MAX_RETRY_WAIT_MS));
 }
 
 /** Methods never retried unless `retry-non-idempotent: true`. */
