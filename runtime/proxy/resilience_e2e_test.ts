@@ -48,6 +48,7 @@ describe("backend resilience: circuit breaker, retry and forward-request", { tim
           res.write("part one, ");
           return void setTimeout(() => res.end("part two"), 50);
         }
+        if (path.startsWith("/brk2/")) return (res.statusCode = 500, res.end("always broken"));
         if (path.startsWith("/brk")) return (res.statusCode = breakingFails ? 500 : 200, res.end(breakingFails ? "broken" : "fine"));
         res.end("ok");
       });
@@ -70,6 +71,21 @@ apis:
       backend:
         - { policy: forward-request, with: { buffer-request-body: true } }
         - ${retry(", retry-non-idempotent: true")}
+  - name: retry-buffered
+    path: /retry-buffered
+    backend: up
+    policies:
+      backend:
+        - { policy: forward-request, with: { buffer-request-body: true } }
+        - ${retry("")}
+  - name: retry-streamed
+    path: /retry-streamed
+    backend: up
+    policies: { backend: [ ${retry(", retry-non-idempotent: true")} ] }
+  - name: retry-breaker
+    path: /retry-breaker
+    backend: breaking-2
+    policies: { backend: [ { policy: retry, with: { condition: { status-codes: [500] }, count: 5, interval: 0 } } ] }
   - name: retry-pool
     path: /retry-pool
     backend: half-down
@@ -101,6 +117,13 @@ backends:
         - name: server-errors
           failureCondition: { count: 3, interval: PT1M, statusCodeRanges: [ { min: 500, max: 599 } ] }
           tripDuration: PT2S
+  breaking-2:
+    urls: ["${upstream.url}/brk2"]
+    circuitBreaker:
+      rules:
+        - name: two
+          failureCondition: { count: 2, interval: 1m, statusCodeRanges: [ { min: 500, max: 599 } ] }
+          tripDuration: 1m
   half-down: { urls: ["http://127.0.0.1:${closed}", "${upstream.url}/pool"] }
   half-down-2: { urls: ["http://127.0.0.1:${closed}", "${upstream.url}/pool2"] }
 `,
@@ -166,10 +189,29 @@ backends:
     assert.equal(await res.text(), "ok after 3: hello body");
     assert.deepEqual(bodies.get("/fail2/post"), ["hello body", "hello body", "hello body"]);
 
-    const once = await fetch(`${gw.url}/retry/fail2/post-once`, { method: "POST", body: "x" });
+    const once = await fetch(`${gw.url}/retry-buffered/fail2/post-once`, { method: "POST", body: "x" });
     assert.equal(once.status, 503);
     await once.body?.cancel();
-    assert.equal(hits.get("/fail2/post-once"), 1, "POST is not retried without retry-non-idempotent");
+    assert.equal(hits.get("/fail2/post-once"), 1, "a buffered POST is not retried without retry-non-idempotent");
+
+    const put = await fetch(`${gw.url}/retry-buffered/fail2/put`, { method: "PUT", body: "put body" });
+    assert.equal(put.status, 200, "PUT is idempotent: retried with its buffered body");
+    assert.equal(await put.text(), "ok after 3: put body");
+  });
+
+  it("does not retry a request whose body streamed (not buffered)", async () => {
+    const res = await fetch(`${gw.url}/retry-streamed/fail2/streamed`, { method: "POST", body: "streamed" });
+    assert.equal(res.status, 503);
+    await res.body?.cancel();
+    assert.equal(hits.get("/fail2/streamed"), 1);
+    assert.deepEqual(bodies.get("/fail2/streamed"), ["streamed"]);
+  });
+
+  it("stops retrying when the breaker trips: each retry passes the breaker", async () => {
+    const res = await fetch(`${gw.url}/retry-breaker/x`);
+    assert.equal(res.status, 503);
+    assert.equal((await res.json()).type, "urn:portico:problem:backend-circuit-open");
+    assert.equal(hits.get("/brk2/x"), 2, "two failures tripped the breaker; the third attempt was refused");
   });
 
   it("retries a refused connection on the next member of the pool", async () => {
