@@ -5,7 +5,7 @@
  * ISO 8601 ("PT10S").
  */
 import { z } from "zod";
-import { ApimDuration, Duration } from "./duration.ts";
+import { ApimDuration } from "./duration.ts";
 
 const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "expected a name of letters, digits, '.', '_' or '-'");
 
@@ -133,7 +133,7 @@ export const RetryParams = z
 /** The `forward-request` policy's parameters, handed to the host step as strings (the timeout in milliseconds). */
 export const ForwardRequestParams = z
   .object({
-    timeout: Duration.refine((ms) => ms > 0 && ms <= 86_400_000, 'expected a duration above zero and at most a day, such as "60s"').optional(),
+    timeout: ApimDuration.refine((ms) => ms > 0 && ms <= 86_400_000, 'expected a duration above zero and at most a day, such as "60s"').optional(),
     "follow-redirects": Flag,
     "buffer-request-body": Flag,
     "buffer-response": Flag,

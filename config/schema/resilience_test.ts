@@ -119,6 +119,11 @@ describe("retry and forward-request parameters", () => {
     });
   });
 
+  it("takes the forward-request timeout in APIM's ISO 8601 form too", () => {
+    assert.equal(builtinPolicyConfig("forward-request", { timeout: "PT1M30S" }).timeout, "90000");
+    assert.equal(builtinPolicyConfig("forward-request", { timeout: "500ms" }).timeout, "500");
+  });
+
   it("reports bad parameters and sections with their paths", () => {
     assert.deepEqual(problems({}, { backend: [retry({ condition: {} })] }), [
       "apis[0].policies.backend[0].with.condition: needs status-codes, connection-errors: true or timeouts: true",

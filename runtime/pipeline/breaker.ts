@@ -8,6 +8,9 @@ const BUCKETS = 10;
 /** Longest trip a backend's `Retry-After` may ask for (acceptRetryAfter), so one bad header cannot close a backend for days. */
 export const MAX_RETRY_AFTER_MS = 3_600_000;
 
+/** How long a half-open breaker's probe may take before another call may probe (a trip, if longer). */
+export const PROBE_GRACE_MS = 60_000;
+
 /** The `errorReasons` each failure cause of a backend call matches (`connection-error`: any but a timeout). */
 const REASONS_OF: Readonly<Record<UpstreamErrorCause, readonly BreakerErrorReason[]>> = {
   refused: ["connection-refused", "connection-error"],
@@ -130,7 +133,7 @@ export class CircuitBreaker {
     if (this.#state === "closed") return false;
     if (now >= this.#openUntil) {
       this.#state = "half-open";
-      // A probe that never reported back (longer than a trip) does not hold the breaker half-open for ever.
+      // A probe that has not reported back within PROBE_GRACE_MS (or a trip, if longer) no longer holds the others back.
       if (!this.#probing || now - this.#probeStarted > this.#longestTrip()) {
         this.#probing = true;
         this.#probeStarted = now;
@@ -192,7 +195,7 @@ export class CircuitBreaker {
   #longestTrip(): number {
     let longest = 0;
     for (const window of this.#windows) longest = Math.max(longest, window.rule.tripDurationMs);
-    return Math.max(longest, 1_000);
+    return Math.max(longest, PROBE_GRACE_MS);
   }
 }
 
