@@ -2,6 +2,7 @@ import { z } from "zod";
 import { Duration } from "./duration.ts";
 import { Subscription, SubscriptionKeyLocation } from "./consumers.ts";
 import { NamedValues } from "./named-values.ts";
+import { CircuitBreaker } from "./resilience.ts";
 
 /** HTTP methods an operation may name; `*` matches any method. */
 export const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "*"] as const;
@@ -180,7 +181,10 @@ export const BackendPassive = z
   })
   .strict();
 
-/** A backend: one URL, or several forming a load-balanced pool, the time allowed for response headers, and its concurrency limit. */
+/**
+ * A backend: one URL, or several forming a load-balanced pool (docs/backends.md), the time allowed
+ * for response headers, its concurrency limit, and optionally a circuit breaker (docs/resilience.md).
+ */
 const Backend = z
   .object({
     urls: z.array(z.union([BackendUrl, PoolMember])).min(1),
@@ -192,6 +196,7 @@ const Backend = z
     timeout: Duration.refine((ms) => ms > 0, 'expected a duration above zero, such as "30s"').prefault("30s"),
     tls: BackendTls.optional(),
     concurrency: BackendConcurrency.prefault({}),
+    circuitBreaker: CircuitBreaker.optional(),
   })
   .strict()
   .refine((b) => !b.tls || b.urls.every((u) => (typeof u === "string" ? u : u.url).startsWith("https:")), {

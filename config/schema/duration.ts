@@ -26,3 +26,33 @@ export const Duration = z
     }
     return ms;
   });
+
+/** An ISO 8601 duration of days and time, as APIM writes them: `PT10S`, `PT1M`, `PT0.5S`, `P1DT2H`. */
+const ISO_DURATION = /^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
+
+/**
+ * Parses an ISO 8601 duration (days, hours, minutes, seconds; no years, months or weeks, whose
+ * length varies) into milliseconds; undefined for anything else, `P` and `PT` alone included.
+ */
+export function parseIsoDuration(value: string): number | undefined {
+  const text = value.trim().toUpperCase();
+  const match = ISO_DURATION.exec(text);
+  if (!match || text === "P" || text.endsWith("T")) return undefined;
+  const [, d, h, m, s] = match;
+  return Number(d ?? 0) * UNIT_MS.d! + Number(h ?? 0) * UNIT_MS.h! + Number(m ?? 0) * UNIT_MS.m! + Number(s ?? 0) * UNIT_MS.s!;
+}
+
+/**
+ * A duration written either as elsewhere in Portico ("10s", "500ms", a bare number of seconds) or
+ * as APIM writes it in backend and retry settings (ISO 8601: "PT10S", "PT1M", "PT0.5S"); milliseconds.
+ */
+export const ApimDuration = z
+  .union([z.string(), z.number()])
+  .transform((value, ctx) => {
+    const ms = typeof value === "string" && /^\s*P/i.test(value) ? parseIsoDuration(value) : parseDuration(value);
+    if (ms === undefined) {
+      ctx.addIssue({ code: "custom", message: 'expected a duration such as "500ms", "30s", "2m" or, as APIM writes it, "PT30S"' });
+      return z.NEVER;
+    }
+    return ms;
+  });

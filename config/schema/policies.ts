@@ -3,6 +3,7 @@ import { formatRange, parseCidr, parseIp } from "./ip.ts";
 import { templateProblem } from "./template.ts";
 import { CacheLookupParams, CacheLookupValueParams, CacheRemoveValueParams, CacheStoreParams, CacheStoreValueParams } from "./cache.ts";
 import { ValidateJwtParams } from "./validate-jwt.ts";
+import { ForwardRequestParams, RetryParams } from "./resilience.ts";
 
 /** A header name as HTTP allows it (an RFC 9110 token). */
 const HeaderName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "expected a header name");
@@ -243,6 +244,8 @@ export const BUILTIN_POLICY_PARAMS = {
   "cache-lookup-value": CacheLookupValueParams,
   "cache-store-value": CacheStoreValueParams,
   "cache-remove-value": CacheRemoveValueParams,
+  retry: RetryParams,
+  "forward-request": ForwardRequestParams,
 } as const satisfies Record<string, z.ZodType>;
 
 /** Names of the built-in policies. */
@@ -251,14 +254,18 @@ export type BuiltinPolicyName = keyof typeof BUILTIN_POLICY_PARAMS;
 /**
  * Built-ins the gateway runs itself rather than as WebAssembly modules, because their work is
  * cryptography and network I/O (validate-jwt: signatures, JWKS fetches) or awaits a store and
- * streams bodies (the cache policies: runtime/cache/).
+ * streams bodies (the cache policies: runtime/cache/), or because they instruct the gateway's own
+ * backend call (retry, forward-request: docs/resilience.md).
  */
-export const HOST_POLICIES = new Set(["validate-jwt", "cache-lookup", "cache-store", "cache-lookup-value", "cache-store-value", "cache-remove-value"] as const);
+export const HOST_POLICIES = new Set(
+  ["validate-jwt", "cache-lookup", "cache-store", "cache-lookup-value", "cache-store-value", "cache-remove-value", "retry", "forward-request"] as const,
+);
 
 /**
  * The sections each host built-in may be used in: validate-jwt checks requests, cache-lookup answers
  * them from the cache, cache-store stores the backend's response; the value cache policies go
- * anywhere, as in APIM.
+ * anywhere, as in APIM; retry goes before the backend call (inbound or backend), forward-request
+ * in the backend section, as in APIM.
  */
 export const HOST_POLICY_SECTIONS: Readonly<Record<HostPolicyName, readonly string[]>> = {
   "validate-jwt": ["inbound", "backend"],
@@ -267,6 +274,8 @@ export const HOST_POLICY_SECTIONS: Readonly<Record<HostPolicyName, readonly stri
   "cache-lookup-value": ["inbound", "backend", "outbound", "on-error"],
   "cache-store-value": ["inbound", "backend", "outbound", "on-error"],
   "cache-remove-value": ["inbound", "backend", "outbound", "on-error"],
+  retry: ["inbound", "backend"],
+  "forward-request": ["backend"],
 };
 
 /** Names of the built-ins the gateway runs itself. */

@@ -403,6 +403,8 @@ describe("validateConfig: policies", () => {
       "cache-lookup-value",
       "cache-store-value",
       "cache-remove-value",
+      "retry",
+      "forward-request",
     ]);
   });
 
@@ -474,9 +476,9 @@ describe("validateConfig: policies", () => {
         backends: BACKENDS,
       }),
       [
-        'apis[0].policies.inbound[1].policy: unknown policy "rate-limit-by-ip" (did you mean "rate-limit-by-key"? known: set-header, return-response, check-header, set-query-parameter, rewrite-uri, set-backend-service, ip-filter, cors, mock-response, rate-limit, rate-limit-by-key, quota-by-key, quota, limit-concurrency, validate-client-certificate, validate-jwt, cache-lookup, cache-store, cache-lookup-value, cache-store-value, cache-remove-value)',
+        'apis[0].policies.inbound[1].policy: unknown policy "rate-limit-by-ip" (did you mean "rate-limit-by-key"? known: set-header, return-response, check-header, set-query-parameter, rewrite-uri, set-backend-service, ip-filter, cors, mock-response, rate-limit, rate-limit-by-key, quota-by-key, quota, limit-concurrency, validate-client-certificate, validate-jwt, cache-lookup, cache-store, cache-lookup-value, cache-store-value, cache-remove-value, retry, forward-request)',
         "apis[0].policies.outbound[0].with.name: required (expected string)",
-        'apis[0].operations[0].policies.on-error[2].policy: unknown policy "set-heder" (did you mean "set-header"? known: set-header, return-response, check-header, set-query-parameter, rewrite-uri, set-backend-service, ip-filter, cors, mock-response, rate-limit, rate-limit-by-key, quota-by-key, quota, limit-concurrency, validate-client-certificate, validate-jwt, cache-lookup, cache-store, cache-lookup-value, cache-store-value, cache-remove-value)',
+        'apis[0].operations[0].policies.on-error[2].policy: unknown policy "set-heder" (did you mean "set-header"? known: set-header, return-response, check-header, set-query-parameter, rewrite-uri, set-backend-service, ip-filter, cors, mock-response, rate-limit, rate-limit-by-key, quota-by-key, quota, limit-concurrency, validate-client-certificate, validate-jwt, cache-lookup, cache-store, cache-lookup-value, cache-store-value, cache-remove-value, retry, forward-request)',
       ],
     );
   });
@@ -495,7 +497,7 @@ describe("validateConfig: policies", () => {
         policies: { "add-tenant": { module: "./add-tenant.wasm" } },
       }),
       [
-        'apis[0].policies.inbound[0].policy: unknown policy "add-tenat" (did you mean "add-tenant"? known: set-header, return-response, check-header, set-query-parameter, rewrite-uri, set-backend-service, ip-filter, cors, mock-response, rate-limit, rate-limit-by-key, quota-by-key, quota, limit-concurrency, validate-client-certificate, validate-jwt, cache-lookup, cache-store, cache-lookup-value, cache-store-value, cache-remove-value, add-tenant)',
+        'apis[0].policies.inbound[0].policy: unknown policy "add-tenat" (did you mean "add-tenant"? known: set-header, return-response, check-header, set-query-parameter, rewrite-uri, set-backend-service, ip-filter, cors, mock-response, rate-limit, rate-limit-by-key, quota-by-key, quota, limit-concurrency, validate-client-certificate, validate-jwt, cache-lookup, cache-store, cache-lookup-value, cache-store-value, cache-remove-value, retry, forward-request, add-tenant)',
       ],
     );
   });

@@ -18,12 +18,14 @@ export type { LoadResult } from "../load.ts";
 import { type ApiConfig, BackendConcurrency, BackendPassive, type Config, type PolicySectionsConfig } from "../schema/config.ts";
 import { MIN_KEY_LENGTH, type SubscriptionKeyConfig } from "../schema/consumers.ts";
 import type { ResolvedNamedValues } from "../schema/named-values.ts";
+import { type CircuitBreakerConfig, DEFAULT_MINIMUM_REQUESTS } from "../schema/resilience.ts";
 import { builtinPolicyConfig, isHostPolicy, type WasmBuiltinName } from "../schema/policies.ts";
 import { describeError, formatPath, formatProblem, type Problem } from "../schema/problems.ts";
 import { type ModuleSource, normalizePrefix, validateConfig } from "../schema/validate.ts";
 import type {
   ApiSpec,
   BackendSpec,
+  BreakerRuleSpec,
   ChainsSpec,
   HealthCheckSpec,
   HostnameSpec,
@@ -40,6 +42,7 @@ export { formatProblem, type Problem } from "../schema/problems.ts";
 /** Replaces secret named values in text with `***` (the runtime's logs use it; see Snapshot.secrets). */
 export { redactText } from "../schema/named-values.ts";
 export type { HostPolicyName } from "../schema/policies.ts";
+export type { BreakerErrorReason } from "../schema/resilience.ts";
 /** validate-jwt's key handling, shared by the configuration (inline keys) and the gateway (JWKS keys). */
 export { type JwkResult, JWT_ALGORITHMS, type SigningJwk, signingJwk } from "../schema/jwk.ts";
 export type * from "./snapshot.ts";
@@ -199,6 +202,21 @@ function passiveOf(p: BackendConfig["passive"], members: number): PassiveSpec | 
   return { consecutiveFailures: resolved["consecutive-failures"], ejectionMs: resolved.ejection };
 }
 
+function breakerRuleOf(rule: CircuitBreakerConfig["rules"][number]): BreakerRuleSpec {
+  const c = rule.failureCondition;
+  return {
+    name: rule.name,
+    count: c.count,
+    percentage: c.percentage,
+    minimumRequests: c.minimumRequests ?? DEFAULT_MINIMUM_REQUESTS,
+    intervalMs: c.interval,
+    statusCodeRanges: c.statusCodeRanges,
+    errorReasons: c.errorReasons,
+    tripDurationMs: rule.tripDuration,
+    acceptRetryAfter: rule.acceptRetryAfter,
+  };
+}
+
 /** A custom policy's parameters as strings: scalars as written, anything else as JSON. */
 export function customPolicyConfig(params: Record<string, unknown> | undefined): Record<string, string> {
   const config: Record<string, string> = {};
@@ -246,6 +264,7 @@ class Builder {
       const tls = backend.tls
         ? this.#read(["backends", name, "tls"], backend.tls, (b) => readBackendTls(name, b, this.#baseDir), [backend.tls.ca, backend.tls.cert, backend.tls.key])
         : undefined;
+      const breaker = backend.circuitBreaker && { circuitBreaker: { rules: backend.circuitBreaker.rules.map(breakerRuleOf) } };
       const members = backend.urls.map((u) => (typeof u === "string" ? { url: u, weight: 1, priority: 0 } : u));
       backends.set(name, {
         name,
@@ -256,6 +275,7 @@ class Builder {
         timeoutMs: backend.timeout,
         concurrency: concurrencyOf(backend.concurrency),
         tls,
+        ...breaker,
       });
     }
     const globalUses = scopeUses(config.global?.policies, NO_USES);

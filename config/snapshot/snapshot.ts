@@ -10,6 +10,7 @@
  */
 import type { X509Certificate } from "node:crypto";
 import type { BackendTlsMaterial } from "../certificates.ts";
+import type { BreakerErrorReason } from "../schema/resilience.ts";
 import type { HostPolicyName, WasmBuiltinName } from "../schema/policies.ts";
 
 /** The built-ins that count in Redis when the settings name one: the runtime reads it from the snapshot, not from the schema. */
@@ -150,6 +151,24 @@ export interface BackendSpec {
   /** In-flight requests at once, waiting requests, and the longest wait (ms). */
   readonly concurrency: { readonly max: number; readonly queue: number; readonly queueTimeoutMs: number };
   readonly tls: BackendTlsMaterial | undefined;
+  /** The backend's circuit breaker (docs/resilience.md); absent when it has none. */
+  readonly circuitBreaker?: { readonly rules: readonly BreakerRuleSpec[] };
+}
+
+/** One circuit breaker rule, resolved: durations in milliseconds, `minimumRequests` defaulted for percentage rules. */
+export interface BreakerRuleSpec {
+  readonly name: string;
+  /** Failures in the interval that trip the breaker; or else `percentage` of at least `minimumRequests` calls. */
+  readonly count: number | undefined;
+  readonly percentage: number | undefined;
+  readonly minimumRequests: number;
+  readonly intervalMs: number;
+  /** Statuses that count as failures, both ends included. */
+  readonly statusCodeRanges: readonly { readonly min: number; readonly max: number }[];
+  /** Connection failures that count (config/schema/resilience.ts BREAKER_ERROR_REASONS). */
+  readonly errorReasons: readonly BreakerErrorReason[];
+  readonly tripDurationMs: number;
+  readonly acceptRetryAfter: boolean;
 }
 
 /** A member of a backend's pool (docs/backends.md). */

@@ -243,6 +243,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     totalMs: settings["net.server.timeouts.request"],
   });
   metrics.bounds.gates = holder.gates;
+  metrics.bounds.breakers = holder.breakers;
   metrics.bounds.bodyTimeouts = bodies.timeouts;
   const trafficDeps = {
     holder,

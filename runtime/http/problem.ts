@@ -65,6 +65,8 @@ export const PROBLEMS = {
   "bad-request": { status: 400, title: "The request is malformed" },
   "request-timeout": { status: 408, title: "The request was not received in time" },
   "backend-busy": { status: 503, title: "The backend is at its concurrency limit" },
+  "backend-circuit-open": { status: 503, title: "The backend's circuit breaker is open: it is failing and is not being called" },
+  "backend-error-status": { status: 502, title: "The backend answered with an error status" },
   "payload-too-large": { status: 413, title: "The request body is larger than this API accepts" },
   "backend-response-too-large": { status: 502, title: "The backend's response is larger than a policy of this API may read" },
   "buffers-full": { status: 503, title: "The gateway is buffering as many bodies as it may; try again shortly" },

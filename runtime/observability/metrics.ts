@@ -28,6 +28,8 @@ export interface BoundedStats {
   gates?: { all(): Iterable<GateReading> };
   /** Health of each backend's pool members (active checks, passive ejection). */
   members?: { all(): Iterable<MemberReading> };
+  /** Backend circuit breakers (state, trips, refusals); docs/resilience.md. */
+  breakers?: { all(): Iterable<BreakerReading> };
   /** Request bodies cut off for slowness, by reason (idle, rate, total). */
   bodyTimeouts?: Readonly<Record<string, number>>;
   /** Linear memory (64 KiB pages) of the live configuration's policy instances, by policy name. */
@@ -57,6 +59,17 @@ export interface MemberReading {
   readonly up: boolean;
   readonly ejections: number;
 }
+
+/** A backend's circuit breaker, as the metrics read it. */
+export interface BreakerReading {
+  readonly backend: string;
+  state(): "closed" | "open" | "half-open";
+  readonly trips: number;
+  readonly rejected: number;
+}
+
+/** `portico.backend.circuit_breaker.state` values. */
+const BREAKER_STATE_VALUE = { closed: 0, "half-open": 1, open: 2 } as const;
 
 /** The configuration that is live, as the metrics report it. */
 export interface AppliedConfig {
@@ -133,6 +146,8 @@ export class GatewayMetrics {
   readonly #cacheLookups = new Map<string, number>();
   /** What cache-store did with responses, by outcome. */
   readonly #cacheStores = new Map<string, number>();
+  /** Backend calls the retry policy made again, by backend. */
+  readonly #retries = new Map<string, number>();
   /** Heartbeats the control plane did not take, by reason (`too-large` for a 413, else the failure kind). */
   readonly #heartbeatFailures = new Map<string, number>();
   /** Bounded structures whose sizes and evictions are reported. */
@@ -186,6 +201,11 @@ export class GatewayMetrics {
   /** Counts what cache-store did with a response (stored, not-cacheable, too-large, failed). */
   cacheStore(outcome: string): void {
     this.#cacheStores.set(outcome, (this.#cacheStores.get(outcome) ?? 0) + 1);
+  }
+
+  /** Counts a backend call the retry policy made again. */
+  backendRetried(backend: string): void {
+    this.#retries.set(backend, (this.#retries.get(backend) ?? 0) + 1);
   }
 
   /** Counts a heartbeat the control plane did not take. */
@@ -377,6 +397,27 @@ export class GatewayMetrics {
       perMember((m) => m.ejections),
       "{event}",
     );
+    const perBreaker = (read: (b: BreakerReading) => number) => (r: ObservableResult) => {
+      for (const b of this.bounds.breakers?.all() ?? []) r.observe(read(b), { backend: b.backend });
+    };
+    gauge(
+      "portico.backend.circuit_breaker.state",
+      "State of each backend's circuit breaker: 0 closed, 1 half-open (its trip is over; a probe may go through), 2 open.",
+      perBreaker((b) => BREAKER_STATE_VALUE[b.state()]),
+    );
+    counter(
+      "portico.backend.circuit_breaker.trips",
+      "Times each backend's circuit breaker tripped (opened), failed probes included.",
+      perBreaker((b) => b.trips),
+      "{trip}",
+    );
+    counter(
+      "portico.backend.circuit_breaker.rejected",
+      "Requests answered 503 (backend-circuit-open) without calling the backend because its circuit breaker was open.",
+      perBreaker((b) => b.rejected),
+      "{request}",
+    );
+    counter("portico.backend.retries", "Backend calls the retry policy made again (each retry once), by backend.", each(this.#retries, "backend"), "{request}");
     counter("portico.request.body.timeouts", "Request bodies cut off (408) because the client sent them too slowly, by reason.", (r) => {
       const timeouts = this.bounds.bodyTimeouts;
       if (timeouts) { for (const reason of ["idle", "rate", "total"]) r.observe(timeouts[reason] ?? 0, { reason }); }

@@ -2,6 +2,7 @@ import { type BackendSpec, type BackendTlsMaterial, DEFAULT_CONCURRENCY, type Pa
 import { BackendGate } from "./backend-gate.ts";
 import { Balancer } from "./balancer.ts";
 import { BackendHealth, type MemberHealth } from "./health.ts";
+import type { CircuitBreaker } from "./breaker.ts";
 
 /** Where a backend URL points: host and port as written (`10.0.0.5:8080`), and apart, as traces name them. */
 export interface BackendOrigin {
@@ -34,16 +35,20 @@ export class BackendPool {
   readonly tls: BackendTlsMaterial | undefined;
   /** The backend's concurrency limit (shared with the pools of earlier configurations for the same name). */
   readonly gate: BackendGate;
+  /** The backend's circuit breaker (runtime/pipeline/breaker.ts); undefined when it has none, which costs nothing. */
+  readonly breaker: CircuitBreaker | undefined;
 
   readonly name: string;
 
   /**
    * `gate` is the backend's gate when the gateway keeps one per name (else the pool has its own);
-   * `health`, the gateway's member health by backend and URL (else the pool keeps its own).
+   * `health`, the gateway's member health by backend and URL (else the pool keeps its own);
+   * `breaker` its circuit breaker, kept per name the same way.
    */
-  constructor(spec: BackendSpec, gate?: BackendGate, health?: BackendHealth) {
+  constructor(spec: BackendSpec, gate?: BackendGate, health?: BackendHealth, breaker?: CircuitBreaker) {
     this.name = spec.name;
     this.gate = gate ?? new BackendGate(spec.name, spec.concurrency);
+    this.breaker = breaker;
     this.timeoutMs = spec.timeoutMs;
     this.tls = spec.tls;
     this.#passive = spec.passive;

@@ -11,6 +11,7 @@ import { CertificateSet } from "../tls/certificates.ts";
 import { BackendPool, UrlBackends } from "./backend.ts";
 import { BackendGates } from "./backend-gate.ts";
 import { BackendHealth } from "./health.ts";
+import { CircuitBreaker, CircuitBreakers } from "./breaker.ts";
 
 /** The policy chains that run around one operation (or a whole API without operations). */
 export interface Chains {
@@ -68,13 +69,13 @@ export class Pipeline {
   ) {
     let longest = 0;
     for (const backend of backends.values()) longest = Math.max(longest, backend.timeoutMs);
-    this.longestTimeoutMs = longest;
+    this.longestTimeoutMs = Math.max(longest, longestForwardTimeout(snapshot));
     this.keys = new SubscriptionKeys(snapshot);
     this.checksKeys = snapshot.subscriptions.size > 0 || snapshot.products.size > 0 || snapshot.apis.some((a) => a.access.keyRequired);
     Object.freeze(this);
   }
 
-  /** The longest backend timeout of this configuration: how long a request may wait without traffic on its connection. */
+  /** The longest backend timeout of this configuration (forward-request timeouts included): how long a request may wait without traffic on its connection. */
   readonly longestTimeoutMs: number;
 
   /** The subscription key check of this configuration. */
@@ -100,7 +101,10 @@ export class Pipeline {
     const load: PolicyLoader = { snapshot, modules, steps, moduleKeys: new Set(), host: options.host ?? DEFAULT_HOST_CONTEXT, shared: options.shared };
     const backends = new Map<string, BackendPool>();
     for (const [name, backend] of snapshot.backends) {
-      backends.set(name, new BackendPool(backend, options.gates?.gate(name, backend.concurrency), options.health));
+      const breaker = options.breakers
+        ? options.breakers.breaker(name, backend.circuitBreaker)
+        : backend.circuitBreaker && new CircuitBreaker(name, backend.circuitBreaker.rules);
+      backends.set(name, new BackendPool(backend, options.gates?.gate(name, backend.concurrency), options.health, breaker));
     }
     const targets = new Map<ApiSpec, ApiTarget>();
     try {
@@ -158,6 +162,27 @@ export class Pipeline {
   }
 }
 
+/** The longest `timeout` a forward-request policy of a snapshot gives a backend call (0 when none does). */
+function longestForwardTimeout(snapshot: Snapshot): number {
+  let longest = 0;
+  const scan = (spec: ChainsSpec) => {
+    for (const use of [...spec.inbound, ...spec.backend]) {
+      if (use.module.kind === "host" && use.module.name === "forward-request" && use.config.timeout !== undefined) {
+        longest = Math.max(longest, Number(use.config.timeout));
+      }
+    }
+  };
+  for (const api of snapshot.apis) {
+    scan(api.chains);
+    for (const spec of api.productChains.values()) scan(spec);
+    for (const op of api.operations ?? []) {
+      scan(op.chains);
+      for (const spec of op.productChains.values()) scan(spec);
+    }
+  }
+  return longest;
+}
+
 /** What compiling policy steps needs: the snapshot (custom module bytes), the module cache, and the steps being made. */
 interface PolicyLoader {
   readonly snapshot: Snapshot;
@@ -179,6 +204,8 @@ export interface CompileOptions {
   readonly gates?: BackendGates;
   /** The gateway's member health by backend and URL, so health and ejections hold across swaps; else each pool keeps its own. */
   readonly health?: BackendHealth;
+  /** The gateway's circuit breakers by name, so their state holds across swaps; else each pool has its own. */
+  readonly breakers?: CircuitBreakers;
   /** The fetch, log and counters of built-ins run on the host (validate-jwt); default: the global fetch, no log, no counters. */
   readonly host?: HostPolicyContext;
   /** The control plane's revision of this configuration, when it has one (`appliedRevision`). */
@@ -248,6 +275,8 @@ export class PipelineHolder {
   readonly gates = new BackendGates();
   /** Health of the backends' members by backend and URL (active checks, passive ejection), shared by every pipeline of this process. */
   readonly health = new BackendHealth();
+  /** Circuit breakers of the backends by name, shared by every pipeline of this process. */
+  readonly breakers = new CircuitBreakers();
 
   get current(): Pipeline | undefined {
     return this.#current;
@@ -263,12 +292,14 @@ export class PipelineHolder {
       previousSteps: previous?.steps,
       gates: this.gates,
       health: this.health,
+      breakers: this.breakers,
       host: this.host,
       shared: this.shared,
       sourceRevision,
     });
     this.gates.retain(new Set(snapshot.backends.keys()));
     this.health.apply(snapshot.backends);
+    this.breakers.retain(new Set(snapshot.backends.keys()));
     this.#revision = pipeline.revision;
     this.#current = pipeline;
     this.modules.retain(pipeline.moduleKeys);

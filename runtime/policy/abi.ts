@@ -9,6 +9,8 @@ import { problemBody, problemHeaders } from "../http/problem.ts";
 import type { Logger } from "../observability/log.ts";
 import type { PolicyStateStore } from "./state.ts";
 import type { PendingStore } from "../cache/pending.ts";
+import type { RetryPlan } from "./retry.ts";
+import type { ForwardPlan } from "./forward-request.ts";
 
 /** The part of one request/response exchange a policy can see and change, passed as Extism's host context. */
 export interface PolicyExchange {
@@ -92,6 +94,10 @@ export interface PolicyExchange {
   readonly state?: PolicyStateStore;
   /** What cache-lookup left for cache-store: the key of a response it looked up and missed (runtime/cache/). */
   cache?: PendingStore;
+  /** How the backend call is retried (the retry policy; docs/resilience.md). */
+  retry?: RetryPlan;
+  /** How the backend call is made (the forward-request policy; docs/resilience.md). */
+  forwarding?: ForwardPlan;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Built-in policies the gateway runs itself instead of in the WebAssembly sandbox, because their
  * work is cryptography and network I/O (validate-jwt: signatures and claims with jose, JWKS fetches).
- * The cache policies (runtime/cache/) are host steps too: they await a store and stream bodies.
+ * The cache policies (runtime/cache/) are host steps too: they await a store and stream bodies; so
+ * are retry and forward-request, which leave instructions for the proxy's backend call.
  * They are chain steps like the others (ChainStep), compiled from the snapshot's `host` module
  * references by Pipeline.compile.
  */
@@ -13,6 +14,8 @@ import { CacheLookupValueStep, CacheRemoveValueStep, CacheStoreValueStep } from 
 import type { Logger } from "../observability/log.ts";
 import type { ChainStep, FailureMode } from "./chain.ts";
 import type { FetchFailure } from "./jwt/jwks.ts";
+import { RetryStep } from "./retry.ts";
+import { ForwardRequestStep } from "./forward-request.ts";
 import type { Refusal } from "./jwt/verify.ts";
 
 /** Where host policies' counters go (the gateway's metrics). */
@@ -25,6 +28,8 @@ export interface HostPolicyMetrics {
   cacheLookup(result: "hit" | "miss", store: "internal" | "external"): void;
   /** What cache-store did with a response. */
   cacheStore(outcome: StoreOutcome): void;
+  /** A backend call the retry policy made again, by backend. */
+  backendRetried?(backend: string): void;
 }
 
 /** A fetch for the gateway's own calls (the runtime adapter's `createFetch`, or the global one). */
@@ -68,5 +73,9 @@ export function createHostStep(
       return Promise.resolve(new CacheStoreValueStep(policy, failure, config, context));
     case "cache-remove-value":
       return Promise.resolve(new CacheRemoveValueStep(policy, failure, config, context));
+    case "retry":
+      return Promise.resolve(new RetryStep(policy, failure, config, context));
+    case "forward-request":
+      return Promise.resolve(new ForwardRequestStep(policy, failure, config));
   }
 }

@@ -13,6 +13,9 @@ import { countRequestBytes, countResponseBytes } from "../policy/byte-meters.ts"
 import type { PolicyStateStore } from "../policy/state.ts";
 import { type ClientFacts, clientResponseHeaders, isEndToEnd, upstreamRequestHeaders } from "./headers.ts";
 import { describeError } from "../../config/schema/problems.ts";
+import { mayRetryMethod, retriesOnProblem, retryDelayMs, type RetryPlan } from "../policy/retry.ts";
+import { MAX_BUFFERED_BODY, MAX_REDIRECTS } from "../policy/forward-request.ts";
+import { loadBody } from "../policy/body.ts";
 
 /** Everything the proxy needs to forward one request. */
 export interface ForwardRequest {
@@ -113,7 +116,10 @@ async function exchangeThrough(
       if (exchange.reply) return replyResponse(exchange.reply, exchange.deferred);
     }
     section = "backend";
-    const response = await send(upstream, forwarded, headers, chosenBackend(forwarded, exchange), exchange.rest!, exchange.search!, exchange.requestBody);
+    const backend = chosenBackend(forwarded, exchange);
+    const response = exchange.retry === undefined && exchange.forwarding === undefined
+      ? await send(upstream, forwarded, headers, backend, exchange.rest!, exchange.search!, exchange.requestBody)
+      : await sendAsInstructed(upstream, reporting, forwarded, exchange, headers, backend);
     exchange.status = response.status;
     section = "outbound";
     if (chains.response.length) {
@@ -176,7 +182,9 @@ function chosenBackend(forwarded: ForwardRequest, exchange: PolicyExchange): Bac
 /**
  * Sends the request to a backend and returns its response, untouched when it carries only
  * end-to-end headers. The backend's concurrency place is held until the response headers are in
- * and the client's body has gone through (or failed).
+ * and the client's body has gone through (or failed). A backend with a circuit breaker is not
+ * called while it is open (503 backend-circuit-open), and each call's outcome is counted in it.
+ * `timeoutMs` and `url` replace the backend's timeout and next URL (forward-request, redirects).
  */
 async function send(
   upstream: UpstreamClient,
@@ -186,6 +194,8 @@ async function send(
   rest: string,
   search: string,
   body?: Uint8Array<ArrayBuffer>,
+  timeoutMs = backend.timeoutMs,
+  target?: string,
 ): Promise<Response> {
   const { request } = forwarded;
   // A policy buffered (and maybe replaced) the body: it goes as one piece with its own length.
@@ -194,9 +204,20 @@ async function send(
     headers.delete("transfer-encoding");
     headers.set("content-length", String(body.length));
   }
+  const breaker = backend.breaker;
+  // Throws while the breaker is open; `probe`: this call decides whether a half-open breaker closes.
+  const probe = breaker === undefined ? false : breaker.admit();
   const waiting = backend.gate.enter();
-  if (waiting) await waiting;
-  const url = backend.target(rest, search);
+  if (waiting) {
+    if (breaker === undefined) await waiting;
+    else {
+      await waiting.catch((error: unknown) => {
+        breaker.abandon(probe);
+        throw error;
+      });
+    }
+  }
+  const url = target ?? backend.target(rest, search);
   const record = forwarded.record;
   const trace = record?.trace;
   if (record) {
@@ -208,14 +229,18 @@ async function send(
   const called = performance.now();
   let response: Response;
   try {
-    response = await upstream.send({ url, method: request.method, headers, clientBody, timeoutMs: backend.timeoutMs, tls: backend.tls, body });
+    response = await upstream.send({ url, method: request.method, headers, clientBody, timeoutMs, tls: backend.tls, body });
   } catch (error) {
     backend.gate.leave();
     if (!clientBody?.failure) backend.observe(url, undefined);
-    if (record) {
+    if (record || breaker) {
       // A client body cut off for slowness is the client's failure, not the backend's.
       const cause = clientBody?.failure ? "client-body" : error instanceof UpstreamTimeout ? "timeout" : upstreamErrorCause(error);
-      if (cause !== "client-body") record.upstreamError = cause;
+      if (breaker) {
+        if (cause === "client-body") breaker.abandon(probe);
+        else breaker.failed(probe, cause);
+      }
+      if (cause !== "client-body" && record) record.upstreamError = cause;
       trace?.endBackend(undefined, cause);
     }
     if (clientBody?.failure) {
@@ -227,7 +252,7 @@ async function send(
     // Logs name the backend and its origin, never the path or query, which may carry secrets.
     const origin = new URL(url).origin;
     if (error instanceof UpstreamTimeout) {
-      throw new HttpProblem("backend-timeout", { internal: `backend "${backend.name}" (${origin}) sent no response headers within ${backend.timeoutMs} ms` });
+      throw new HttpProblem("backend-timeout", { internal: `backend "${backend.name}" (${origin}) sent no response headers within ${timeoutMs} ms` });
     }
     throw new HttpProblem("backend-unreachable", { internal: `backend "${backend.name}" (${origin}) could not be reached: ${describe(error)}`, cause: error });
   }
@@ -236,6 +261,7 @@ async function send(
     record.backendMs = performance.now() - called;
     trace?.endBackend(response.status);
   }
+  if (breaker) breaker.respond(probe, response.status, response.headers);
   if (clientBody && !clientBody.settled) clientBody.onSettled(() => backend.gate.leave());
   else backend.gate.leave();
   // Most backends send only end-to-end headers: pass their response on untouched (no copy).
@@ -245,6 +271,113 @@ async function send(
     statusText: response.statusText,
     headers: clientResponseHeaders(response.headers),
   });
+}
+
+/** Statuses `follow-redirects` follows. */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * The backend call as the retry and forward-request policies asked (docs/resilience.md): each
+ * attempt is a `send` (so it passes the circuit breaker and the concurrency gate), retried on the
+ * plan's statuses and failures with its backoff while the method allows it and the body can be
+ * sent again (no body, or one a policy buffered); a response that is not the last has its body
+ * cancelled. Then redirects are followed, an error status becomes the `backend-error-status`
+ * problem, and the response is buffered, as forward-request says.
+ */
+async function sendAsInstructed(
+  upstream: UpstreamClient,
+  reporting: PolicyReporting,
+  forwarded: ForwardRequest,
+  exchange: PolicyExchange,
+  headers: Headers,
+  backend: BackendPool,
+): Promise<Response> {
+  const { request } = forwarded;
+  const plan = exchange.retry;
+  const forwarding = exchange.forwarding;
+  const body = exchange.requestBody;
+  const timeoutMs = forwarding?.timeoutMs ?? backend.timeoutMs;
+  const replayable = body !== undefined || forwarded.clientBody === undefined;
+  const retries = plan && replayable && mayRetryMethod(plan, request.method) ? plan.count : 0;
+  let response: Response;
+  for (let attempt = 0;; attempt++) {
+    try {
+      response = await sendFollowing(upstream, forwarded, headers, backend, exchange, body, timeoutMs);
+    } catch (error) {
+      if (attempt < retries && error instanceof HttpProblem && retriesOnProblem(plan!, error)) {
+        await retryWait(plan!, attempt + 1, backend.name);
+        continue;
+      }
+      throw error;
+    }
+    if (attempt < retries && plan!.statusCodes.has(response.status)) {
+      await response.body?.cancel().catch(() => {});
+      await retryWait(plan!, attempt + 1, backend.name);
+      continue;
+    }
+    break;
+  }
+  // Failed attempts before this answer were retried away: the call did not fail.
+  if (retries > 0 && forwarded.record) forwarded.record.upstreamError = undefined;
+  if (forwarding?.failOnErrorStatus && response.status >= 400) {
+    await response.body?.cancel().catch(() => {});
+    throw new HttpProblem("backend-error-status", {
+      detail: `The backend answered ${response.status}.`,
+      internal: `backend "${backend.name}" answered ${response.status} (forward-request fail-on-error-status-code)`,
+    });
+  }
+  if (!forwarding?.bufferResponse) return response;
+  exchange.upstreamBody = response.body;
+  await loadBody(exchange, "response", MAX_BUFFERED_BODY, reporting.bodies);
+  const buffered = new Headers(response.headers);
+  buffered.delete("transfer-encoding");
+  buffered.set("content-length", String(exchange.responseBody!.length));
+  return new Response(request.method === "HEAD" ? null : exchange.responseBody!, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: buffered,
+  });
+}
+
+/** Waits before retry number `retry` (APIM's backoff), counting it. */
+function retryWait(plan: RetryPlan, retry: number, backend: string): Promise<void> {
+  plan.counted(backend);
+  const ms = retryDelayMs(plan, retry);
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
+}
+
+/** One attempt: a `send`, then its same-origin redirects when forward-request follows them (GET and HEAD only). */
+async function sendFollowing(
+  upstream: UpstreamClient,
+  forwarded: ForwardRequest,
+  headers: Headers,
+  backend: BackendPool,
+  exchange: PolicyExchange,
+  body: Uint8Array<ArrayBuffer> | undefined,
+  timeoutMs: number,
+): Promise<Response> {
+  const method = forwarded.request.method;
+  if (!exchange.forwarding?.followRedirects || (method !== "GET" && method !== "HEAD")) {
+    return send(upstream, forwarded, headers, backend, exchange.rest!, exchange.search!, body, timeoutMs);
+  }
+  let url = backend.target(exchange.rest!, exchange.search!);
+  let response = await send(upstream, forwarded, headers, backend, "", "", body, timeoutMs, url);
+  for (let hop = 0; hop < MAX_REDIRECTS && REDIRECTS.has(response.status); hop++) {
+    const location = response.headers.get("location");
+    if (!location) break;
+    let next: URL;
+    try {
+      next = new URL(location, url);
+    } catch {
+      break;
+    }
+    // Only to the backend's own origin: a backend cannot send the gateway's credentials elsewhere.
+    if (next.origin !== new URL(url).origin) break;
+    await response.body?.cancel().catch(() => {});
+    url = next.href;
+    response = await send(upstream, forwarded, headers, backend, "", "", body, timeoutMs, url);
+  }
+  return response;
 }
 
 /**
