@@ -180,6 +180,8 @@ describe("resolveSettings: environment variables", () => {
       "net.server.body.min-rate": ["1024", 1024],
       "net.server.body.min-rate-grace": ["500ms", 500],
       "net.server.path.encoded-separators": ["decode", "decode"],
+      "net.server.http.forwarded.trusted-proxies": ["10.0.0.0/8,::1", [{ from: 0xffff0a000000n, to: 0xffff0affffffn }, { from: 1n, to: 1n }]],
+      "net.server.http.forwarded.proto.enabled": ["true", true],
       "net.management.bind-address": ["::1", "::1"],
       "net.management.port": ["0", 0],
       "telemetry.otlp.endpoint": ["http://otel:4318", "http://otel:4318"],

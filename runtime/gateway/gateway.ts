@@ -9,6 +9,7 @@ import { TrafficSummary } from "../observability/summary.ts";
 import { createGatewayMeter } from "../observability/meter.ts";
 import { PipelineHolder } from "../pipeline/pipeline.ts";
 import { BodyGuard } from "../http/body-guard.ts";
+import { TrustedProxies } from "../http/forwarded.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
 import { BodyBuffers } from "../policy/body.ts";
 import { MemoryStateStore, type PolicyStateStore } from "../policy/state.ts";
@@ -255,6 +256,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     keepAliveMs: timeouts.keepAliveMs,
     separators: settings["net.server.path.encoded-separators"],
     summary,
+    trustedProxies: trustedProxies(settings),
   };
   let https: HttpsListener | undefined;
   try {
@@ -316,6 +318,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await stopTelemetry();
     throw error;
   }
+}
+
+/** The proxies whose forwarding headers name the client; undefined when none is trusted, so requests pay nothing for it. */
+function trustedProxies(settings: Settings): TrustedProxies | undefined {
+  const ranges = settings["net.server.http.forwarded.trusted-proxies"];
+  if (ranges.length === 0) return undefined;
+  return new TrustedProxies({ trustedProxies: ranges, proto: settings["net.server.http.forwarded.proto.enabled"] });
 }
 
 /**
