@@ -238,6 +238,7 @@ const SPECS = {
   // The client behind load balancers (docs/edge-networking.md); checked together in forwardedProblems.
   "net.server.http.forwarded.trusted-proxies": { schema: cidrs, default: () => [] as readonly IpRange[] },
   "net.server.http.forwarded.proto.enabled": { schema: bool, default: () => false },
+  "net.server.http.proxy-protocol": { schema: bool, default: () => false },
   "net.management.bind-address": { schema: text, default: () => "0.0.0.0" },
   "net.management.port": { schema: port, default: () => 8090 },
   // Telemetry (docs/observability.md). The OTLP endpoint was `telemetry.metrics.otlp.endpoint` in the
@@ -436,15 +437,26 @@ function redisProblems(settings: Settings): Problem[] {
   return problems;
 }
 
-/** `net.server.http.forwarded.proto.enabled` believes trusted proxies only: without any, it would do nothing. */
+/**
+ * `net.server.http.forwarded.proto.enabled` believes trusted proxies only: without any, it would do
+ * nothing; `net.server.http.proxy-protocol` takes connections from them only: without any, none.
+ */
 function forwardedProblems(settings: Settings): Problem[] {
-  if (settings["net.server.http.forwarded.proto.enabled"] && settings["net.server.http.forwarded.trusted-proxies"].length === 0) {
-    return [{
+  if (settings["net.server.http.forwarded.trusted-proxies"].length > 0) return [];
+  const problems: Problem[] = [];
+  if (settings["net.server.http.forwarded.proto.enabled"]) {
+    problems.push({
       path: "net.server.http.forwarded.proto.enabled",
       message: "needs net.server.http.forwarded.trusted-proxies: the scheme is taken only from proxies trusted there",
-    }];
+    });
   }
-  return [];
+  if (settings["net.server.http.proxy-protocol"]) {
+    problems.push({
+      path: "net.server.http.proxy-protocol",
+      message: "needs net.server.http.forwarded.trusted-proxies: PROXY headers are taken only from proxies trusted there",
+    });
+  }
+  return problems;
 }
 
 /** Whether the settings name a Redis (a URL, Sentinel or Cluster): shared state is on. */

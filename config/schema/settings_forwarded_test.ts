@@ -48,6 +48,14 @@ describe("net.server.http.forwarded.* settings", () => {
     );
   });
 
+  it("refuses proxy-protocol without trusted proxies (every connection would be refused)", () => {
+    const problems = problemsOf({ "net.server.http.proxy-protocol": "yes", "net.server.http.forwarded.proto.enabled": true });
+    assert.equal(problems.length, 2);
+    assert.match(problems[1]!, /^net\.server\.http\.proxy-protocol: needs net\.server\.http\.forwarded\.trusted-proxies/);
+    const ok = resolveSettings({ "net.server.http.proxy-protocol": true, "net.server.http.forwarded.trusted-proxies": "10.0.0.0/8" }, {});
+    assert.ok(ok.ok && ok.settings["net.server.http.proxy-protocol"] === true);
+  });
+
   it("refuses proto.enabled without trusted proxies (it would do nothing)", () => {
     const problems = problemsOf({ "net.server.http.forwarded.proto.enabled": true });
     assert.deepEqual(problems.length, 1);

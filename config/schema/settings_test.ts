@@ -182,6 +182,7 @@ describe("resolveSettings: environment variables", () => {
       "net.server.path.encoded-separators": ["decode", "decode"],
       "net.server.http.forwarded.trusted-proxies": ["10.0.0.0/8,::1", [{ from: 0xffff0a000000n, to: 0xffff0affffffn }, { from: 1n, to: 1n }]],
       "net.server.http.forwarded.proto.enabled": ["true", true],
+      "net.server.http.proxy-protocol": ["on", true],
       "net.management.bind-address": ["::1", "::1"],
       "net.management.port": ["0", 0],
       "telemetry.otlp.endpoint": ["http://otel:4318", "http://otel:4318"],

@@ -184,6 +184,12 @@ export class TrustedProxies {
     return false;
   };
 
+  /** Whether an address (text, as a socket reports it) is a trusted proxy; false when it is not an address. */
+  trustsAddress(text: string): boolean {
+    const value = parseIp(text);
+    return value !== undefined && this.trusts(value);
+  }
+
   /**
    * The client facts of a request: `peer` is the connection's address, `proto` the listener's
    * scheme, `authority` the one the request was routed by. From an untrusted peer, or when the
@@ -191,8 +197,7 @@ export class TrustedProxies {
    */
   client(peer: string, headers: Headers, proto: string, authority: string): ClientFacts {
     const plain: ClientFacts = { ip: peer, proto, host: authority };
-    const peerValue = parseIp(peer);
-    if (peerValue === undefined || !this.trusts(peerValue)) return plain;
+    if (!this.trustsAddress(peer)) return plain;
     const forwarded = headers.get("forwarded");
     let hops: (Address | undefined)[];
     let elements: ForwardedElement[] | undefined;
