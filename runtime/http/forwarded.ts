@@ -83,7 +83,7 @@ export function parseForwarded(value: string): ForwardedElement[] | undefined {
 }
 
 /** A parsed address: its text as the gateway reports it (IPv4-mapped IPv6 as plain IPv4) and its 128-bit value. */
-interface Address {
+export interface Address {
   readonly text: string;
   readonly value: bigint;
 }
@@ -139,21 +139,29 @@ export function forwardedNodeAddress(node: string): Address | undefined {
 }
 
 /**
- * The right-most-untrusted walk: `hops` are the addresses a request passed through, the client's
- * first, each proxy appending the one it received the connection from. Walking from the right
- * (the hop nearest the gateway), every trusted address is skipped; the first untrusted one is the
- * client. When every address is trusted, the left-most one is. Returns the client's index, or -1
- * when an entry reached on the walk is not an address or more than `MAX_TRUSTED_HOPS` trusted hops
- * were passed: the chain then says nothing reliable. Entries left of the client are never read
- * (whoever sent them is not trusted).
+ * The right-most-untrusted walk: `entries` are the hops a request passed through, the client's
+ * first, each proxy appending the one it received the connection from; `parse` reads the address
+ * of one. Walking from the right (the hop nearest the gateway), every trusted address is skipped;
+ * the first untrusted one is the client. When every address is trusted, the left-most one is.
+ * Returns the addresses from the client to the right end (the client first), or undefined when an
+ * entry reached on the walk is not an address or more than `MAX_TRUSTED_HOPS` trusted hops were
+ * passed: the chain then says nothing reliable. Entries left of the client are never parsed
+ * (whoever sent them is not trusted, and a long list costs no more than a short one).
  */
-export function clientIndex(hops: readonly (Address | undefined)[], trusts: (value: bigint) => boolean): number {
-  for (let i = hops.length - 1, walked = 0; i >= 0; i--, walked++) {
-    const hop = hops[i];
-    if (hop === undefined || walked > MAX_TRUSTED_HOPS) return -1;
-    if (!trusts(hop.value) || i === 0) return i;
+export function walkChain<T>(entries: readonly T[], parse: (entry: T) => Address | undefined, trusts: (value: bigint) => boolean): Address[] | undefined {
+  const walked: Address[] = [];
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const hop = parse(entries[i]!);
+    if (hop === undefined || walked.length > MAX_TRUSTED_HOPS) return undefined;
+    walked.push(hop);
+    if (!trusts(hop.value)) break;
   }
-  return -1;
+  return walked.length ? walked.reverse() : undefined;
+}
+
+/** The address of a `Forwarded` element's `for=` (undefined without one). */
+function forwardedFor(element: ForwardedElement): Address | undefined {
+  return element.for === undefined ? undefined : forwardedNodeAddress(element.for);
 }
 
 /** How the gateway treats forwarding headers, resolved from the `net.server.http.forwarded.*` settings. */
@@ -199,23 +207,23 @@ export class TrustedProxies {
     const plain: ClientFacts = { ip: peer, proto, host: authority };
     if (!this.trustsAddress(peer)) return plain;
     const forwarded = headers.get("forwarded");
-    let hops: (Address | undefined)[];
+    let hops: Address[] | undefined;
     let elements: ForwardedElement[] | undefined;
     if (forwarded !== null) {
       elements = parseForwarded(forwarded);
       if (!elements) return plain;
-      hops = elements.map((e) => (e.for === undefined ? undefined : forwardedNodeAddress(e.for)));
+      hops = walkChain(elements, forwardedFor, this.trusts);
     } else {
       const xff = headers.get("x-forwarded-for");
       if (xff === null) return plain;
-      hops = xff.split(",").map(xffAddress);
+      hops = walkChain(xff.split(","), xffAddress, this.trusts);
     }
-    if (hops.length === 0) return plain;
-    const index = clientIndex(hops, this.trusts);
-    if (index < 0) return plain;
+    if (!hops) return plain;
     const chain: string[] = [];
-    for (let i = index + 1; i < hops.length; i++) chain.push(hops[i]!.text);
+    for (let i = 1; i < hops.length; i++) chain.push(hops[i]!.text);
     chain.push(peer);
+    // The client's own element of Forwarded: the one the walk stopped at.
+    const index = elements ? elements.length - hops.length : -1;
     let scheme = proto;
     let host = authority;
     if (this.#proto) {
@@ -225,6 +233,6 @@ export class TrustedProxies {
       const claimedHost = elements ? elements[index]!.host : headers.get("x-forwarded-host") ?? undefined;
       if (claimedHost !== undefined && claimedHost.length <= 255 && isValidAuthority(claimedHost.trim())) host = claimedHost.trim();
     }
-    return { ip: hops[index]!.text, proto: scheme, host, chain };
+    return { ip: hops[0]!.text, proto: scheme, host, chain };
   }
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseCidr } from "../../config/schema/ip.ts";
-import { clientIndex, forwardedNodeAddress, MAX_TRUSTED_HOPS, parseForwarded, TrustedProxies, xffAddress } from "./forwarded.ts";
+import { forwardedNodeAddress, MAX_TRUSTED_HOPS, parseForwarded, TrustedProxies, walkChain, xffAddress } from "./forwarded.ts";
 
 const ranges = (...cidrs: string[]) => cidrs.map((c) => parseCidr(c)!);
 const proxies = (proto = false) => new TrustedProxies({ trustedProxies: ranges("127.0.0.1/32", "10.0.0.0/8", "2001:db8::/32"), proto });
@@ -43,29 +43,32 @@ describe("addresses in forwarding headers", () => {
   });
 });
 
-describe("clientIndex (right-most untrusted)", () => {
+describe("walkChain (right-most untrusted)", () => {
   const trusted = (value: bigint) => ranges("10.0.0.0/8").some((r) => value >= r.from && value <= r.to);
-  const hops = (...list: string[]) => list.map(xffAddress);
+  const walk = (...list: string[]) => walkChain(list, xffAddress, trusted)?.map((a) => a.text);
 
-  it("skips trusted hops from the right and stops at the first untrusted one", () => {
-    assert.equal(clientIndex(hops("1.1.1.1", "203.0.113.7", "10.0.0.2", "10.0.0.1"), trusted), 1);
-    assert.equal(clientIndex(hops("203.0.113.7"), trusted), 0);
+  it("skips trusted hops from the right and stops at the first untrusted one, the client first", () => {
+    assert.deepEqual(walk("1.1.1.1", "203.0.113.7", "10.0.0.2", "10.0.0.1"), ["203.0.113.7", "10.0.0.2", "10.0.0.1"]);
+    assert.deepEqual(walk("203.0.113.7"), ["203.0.113.7"]);
   });
 
   it("takes the left-most address when every hop is trusted", () => {
-    assert.equal(clientIndex(hops("10.0.0.9", "10.0.0.1"), trusted), 0);
+    assert.deepEqual(walk("10.0.0.9", "10.0.0.1"), ["10.0.0.9", "10.0.0.1"]);
   });
 
-  it("never reads past the client, and gives up on garbage on the walk", () => {
-    assert.equal(clientIndex(hops("garbage", "203.0.113.7", "10.0.0.1"), trusted), 1, "garbage left of the client is not read");
-    assert.equal(clientIndex(hops("203.0.113.7", "garbage", "10.0.0.1"), trusted), -1);
-    assert.equal(clientIndex([], trusted), -1);
+  it("never parses past the client, and gives up on garbage on the walk", () => {
+    const parsed: string[] = [];
+    const result = walkChain(["garbage", "203.0.113.7", "10.0.0.1"], (e) => (parsed.push(e), xffAddress(e)), trusted);
+    assert.deepEqual(result?.map((a) => a.text), ["203.0.113.7", "10.0.0.1"], "garbage left of the client is not read");
+    assert.deepEqual(parsed, ["10.0.0.1", "203.0.113.7"]);
+    assert.equal(walk("203.0.113.7", "garbage", "10.0.0.1"), undefined);
+    assert.equal(walk(), undefined);
   });
 
   it("gives up after MAX_TRUSTED_HOPS trusted hops", () => {
     const many = Array.from({ length: MAX_TRUSTED_HOPS + 2 }, (_, i) => `10.0.${i >> 8}.${i & 255}`);
-    assert.equal(clientIndex(hops("203.0.113.7", ...many), trusted), -1);
-    assert.equal(clientIndex(hops("203.0.113.7", ...many.slice(0, MAX_TRUSTED_HOPS)), trusted), 0);
+    assert.equal(walk("203.0.113.7", ...many), undefined);
+    assert.equal(walk("203.0.113.7", ...many.slice(0, MAX_TRUSTED_HOPS))?.[0], "203.0.113.7");
   });
 });
 
