@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { type GatewayProcess, startGatewayProcess } from "../../test/harness.ts";
+import { join } from "node:path";
+import { type GatewayProcess, startGatewayProcess, tempDir } from "../../test/harness.ts";
+import { type OtlpReceiver, startOtlpReceiver } from "../../test/otlp-receiver.ts";
 import { rawRequest } from "../../test/raw-http.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
 
@@ -45,13 +47,24 @@ describe("trusted proxies (net.server.http.forwarded.*)", () => {
   let backend: Upstream;
   let trusting: GatewayProcess;
   let untrusting: GatewayProcess;
+  let receiver: OtlpReceiver;
 
   before(async () => {
     backend = await startUpstream();
+    receiver = await startOtlpReceiver();
     [trusting, untrusting] = await Promise.all([
       startGatewayProcess({
         config: config(backend.url),
-        env: { PORTICO_NET_SERVER_HTTP_FORWARDED_TRUSTED_PROXIES: "127.0.0.1/32,::1", PORTICO_NET_SERVER_HTTP_FORWARDED_PROTO_ENABLED: "true" },
+        env: {
+          PORTICO_NET_SERVER_HTTP_FORWARDED_TRUSTED_PROXIES: "127.0.0.1/32,::1",
+          PORTICO_NET_SERVER_HTTP_FORWARDED_PROTO_ENABLED: "true",
+          PORTICO_TELEMETRY_OTLP_ENDPOINT: receiver.url,
+          PORTICO_TELEMETRY_OTLP_SPOOL_PATH: join(tempDir(), "spool"),
+          PORTICO_TELEMETRY_TRACES_RESPONSE_HEADER: "trace-id",
+          OTEL_BSP_SCHEDULE_DELAY: "100",
+          // Deno's own telemetry takes the global providers; Portico uses its own instances (no effect on Bun and Node).
+          OTEL_DENO: "true",
+        },
       }),
       startGatewayProcess({
         config: config(backend.url),
@@ -63,6 +76,7 @@ describe("trusted proxies (net.server.http.forwarded.*)", () => {
   after(async () => {
     await Promise.all([trusting?.stop(), untrusting?.stop()]);
     await backend?.close();
+    await receiver?.stop();
   });
 
   const lastSeen = () => backend.seen[backend.seen.length - 1]!.headers;
@@ -127,6 +141,17 @@ describe("trusted proxies (net.server.http.forwarded.*)", () => {
     const line = await accessLine(trusting, "/echo/f");
     assert.equal(line.scheme, "https");
     assert.equal(line.host, "gw.test");
+  });
+
+  it("the trace's client.address and url.scheme are the forwarded client's", async () => {
+    const res = await get(trusting, "/echo/t", "X-Forwarded-For: 203.0.113.44", "X-Forwarded-Proto: https");
+    assert.equal(res.status, 200);
+    const traceId = res.headers["trace-id"];
+    assert.match(traceId ?? "", /^[0-9a-f]{32}$/);
+    const server = () => receiver.spans().find((s) => s.traceId === traceId && s.attributes["client.address"] !== undefined);
+    await receiver.waitFor(() => server() !== undefined, "the SERVER span");
+    assert.equal(server()!.attributes["client.address"], "203.0.113.44");
+    assert.equal(server()!.attributes["url.scheme"], "https");
   });
 
   it("spoofing stays safe: repeated headers, garbage and long chains", async () => {
