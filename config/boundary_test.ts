@@ -11,7 +11,9 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
  * build one (config/snapshot), the settings and their value types, and the sources a configuration
  * arrives from before it is built (a file, a control plane, a backup). And one leaf of text helpers,
  * config/schema/problems.ts, for `describeError` (what a caught value says), which both sides use:
- * it holds no configuration type and imports nothing at run time.
+ * it holds no configuration type and imports nothing at run time. And config/schema/ip.ts, a leaf
+ * that imports nothing: the value type of `net.server.http.forwarded.trusted-proxies` (IpRange)
+ * and the address parser its ranges were made with, which the client-address walk must match.
  */
 const RUNTIME_MAY_IMPORT = new Set([
   "config/snapshot/build.ts",
@@ -22,6 +24,7 @@ const RUNTIME_MAY_IMPORT = new Set([
   "config/source/control-plane.ts",
   "config/backup.ts",
   "config/schema/problems.ts",
+  "config/schema/ip.ts",
 ]);
 
 /**

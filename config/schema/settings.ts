@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
+import { type IpRange, parseCidr } from "./ip.ts";
 import { opensslSuiteName } from "./tls.ts";
 import { type Problem, showValue, suggest } from "./problems.ts";
 
@@ -179,6 +180,24 @@ const nodes = z.union([z.string(), z.array(z.string())], { error: "expected host
     return parsed as readonly RedisNode[];
   });
 
+/**
+ * Addresses and CIDR blocks, IPv4 and IPv6 (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`), separated
+ * by commas or as a YAML list; every entry that is neither is named.
+ */
+const cidrs = z.union([z.string(), z.array(z.string())], { error: "expected addresses or CIDR blocks separated by commas, such as 10.0.0.0/8,2001:db8::/32" })
+  .transform((v, ctx) => {
+    const items = (Array.isArray(v) ? v : v.split(",")).map((s) => s.trim()).filter(Boolean);
+    const bad = items.filter((item) => parseCidr(item) === undefined);
+    if (bad.length) {
+      ctx.addIssue({
+        code: "custom",
+        message: `not an address or CIDR block: ${bad.map((b) => JSON.stringify(b)).join(", ")} (expected such as 10.0.0.0/8 or 2001:db8::/32)`,
+      });
+      return z.NEVER;
+    }
+    return items.map((item) => parseCidr(item)!) as readonly IpRange[];
+  });
+
 /** Default bucket bounds of the duration histograms, in milliseconds (sub-millisecond ones for the gateway's own time). */
 const DEFAULT_BUCKETS_MS: readonly number[] = [0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
@@ -216,6 +235,10 @@ const SPECS = {
   "net.server.body.min-rate": { schema: count(0, Number.MAX_SAFE_INTEGER), default: () => 240 },
   "net.server.body.min-rate-grace": { schema: duration, default: () => 5_000 },
   "net.server.path.encoded-separators": { schema: oneOf(["keep", "reject", "decode"]), default: () => "keep" as const },
+  // The client behind load balancers (docs/edge-networking.md); checked together in forwardedProblems.
+  "net.server.http.forwarded.trusted-proxies": { schema: cidrs, default: () => [] as readonly IpRange[] },
+  "net.server.http.forwarded.proto.enabled": { schema: bool, default: () => false },
+  "net.server.http.proxy-protocol": { schema: bool, default: () => false },
   "net.management.bind-address": { schema: text, default: () => "0.0.0.0" },
   "net.management.port": { schema: port, default: () => 8090 },
   // Telemetry (docs/observability.md). The OTLP endpoint was `telemetry.metrics.otlp.endpoint` in the
@@ -373,7 +396,7 @@ export function resolveSettings(
       problems.push({ path: key, message: `${parsed.error.issues[0]!.message.replace(/^Invalid input: /, "")}${origin} (got ${seen})` });
     }
   }
-  if (!problems.length) problems.push(...redisProblems(settings as Settings));
+  if (!problems.length) problems.push(...redisProblems(settings as Settings), ...forwardedProblems(settings as Settings));
   if (problems.length) return { ok: false, problems, warnings };
   const given = new Set([...raw.keys()].filter((k) => raw.get(k)!.value !== "" && raw.get(k)!.value !== null) as SettingKey[]);
   return { ok: true, settings: settings as Settings, warnings, given };
@@ -409,6 +432,28 @@ function redisProblems(settings: Settings): Problem[] {
     problems.push({
       path: "cache.redis.timeout",
       message: `at most 10s: every request that counts through Redis may wait this long (got ${settings["cache.redis.timeout"]} ms)`,
+    });
+  }
+  return problems;
+}
+
+/**
+ * `net.server.http.forwarded.proto.enabled` believes trusted proxies only: without any, it would do
+ * nothing; `net.server.http.proxy-protocol` takes connections from them only: without any, none.
+ */
+function forwardedProblems(settings: Settings): Problem[] {
+  if (settings["net.server.http.forwarded.trusted-proxies"].length > 0) return [];
+  const problems: Problem[] = [];
+  if (settings["net.server.http.forwarded.proto.enabled"]) {
+    problems.push({
+      path: "net.server.http.forwarded.proto.enabled",
+      message: "needs net.server.http.forwarded.trusted-proxies: the scheme is taken only from proxies trusted there",
+    });
+  }
+  if (settings["net.server.http.proxy-protocol"]) {
+    problems.push({
+      path: "net.server.http.proxy-protocol",
+      message: "needs net.server.http.forwarded.trusted-proxies: PROXY headers are taken only from proxies trusted there",
     });
   }
   return problems;

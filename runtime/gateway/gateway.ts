@@ -10,6 +10,8 @@ import { createGatewayMeter } from "../observability/meter.ts";
 import { PipelineHolder } from "../pipeline/pipeline.ts";
 import { upstreamProbe } from "../pipeline/health.ts";
 import { BodyGuard } from "../http/body-guard.ts";
+import { TrustedProxies } from "../http/forwarded.ts";
+import type { ProxyProtocolOptions } from "../server/proxy-protocol.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
 import { BodyBuffers } from "../policy/body.ts";
 import { MemoryStateStore, type PolicyStateStore } from "../policy/state.ts";
@@ -245,6 +247,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   metrics.bounds.gates = holder.gates;
   metrics.bounds.breakers = holder.breakers;
   metrics.bounds.bodyTimeouts = bodies.timeouts;
+  const trusted = trustedProxies(settings);
   const trafficDeps = {
     holder,
     adapter,
@@ -258,12 +261,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     keepAliveMs: timeouts.keepAliveMs,
     separators: settings["net.server.path.encoded-separators"],
     summary,
+    trustedProxies: trusted,
   };
+  // PROXY protocol on the plain HTTP listener: only trusted proxies may connect (settings.ts checks there are some).
+  const proxyProtocol = settings["net.server.http.proxy-protocol"] && trusted
+    ? { trusts: (address: string) => trusted.trustsAddress(address), timeoutMs: timeouts.headerMs }
+    : undefined;
   let https: HttpsListener | undefined;
   try {
     const httpPort = settings["net.server.http.port"];
     const traffic = httpPort
-      ? await listen(adapter, httpPort, settings["net.server.bind-address"], trafficApp({ ...trafficDeps, proto: "http" }).fetch, timeouts)
+      ? await listen(adapter, httpPort, settings["net.server.bind-address"], trafficApp({ ...trafficDeps, proto: "http" }).fetch, timeouts, proxyProtocol)
       : undefined;
     if (traffic) servers.push(traffic);
     const httpsPort = settings["net.server.https.port"];
@@ -321,6 +329,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await stopTelemetry();
     throw error;
   }
+}
+
+/** The proxies whose forwarding headers name the client; undefined when none is trusted, so requests pay nothing for it. */
+function trustedProxies(settings: Settings): TrustedProxies | undefined {
+  const ranges = settings["net.server.http.forwarded.trusted-proxies"];
+  if (ranges.length === 0) return undefined;
+  return new TrustedProxies({ trustedProxies: ranges, proto: settings["net.server.http.forwarded.proto.enabled"] });
 }
 
 /**
@@ -411,9 +426,16 @@ function timeoutsForRuntime(settings: Settings, adapter: ServerAdapter): Connect
 const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
 
 /** Opens a listener, turning the runtime's failure (port taken, no permission) into a one-line StartupError. */
-async function listen(adapter: ServerAdapter, port: number, hostname: string, handler: FetchHandler, timeouts: ConnectionTimeouts): Promise<RunningServer> {
+async function listen(
+  adapter: ServerAdapter,
+  port: number,
+  hostname: string,
+  handler: FetchHandler,
+  timeouts: ConnectionTimeouts,
+  proxyProtocol?: ProxyProtocolOptions,
+): Promise<RunningServer> {
   try {
-    return await adapter.listen({ port, hostname, handler, timeouts });
+    return await adapter.listen({ port, hostname, handler, timeouts, proxyProtocol });
   } catch (error) {
     throw new StartupError(`cannot listen on ${hostname}:${port}: ${listenReason(error)}`);
   }

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import type { BodyGuard, WatchedBody } from "../http/body-guard.ts";
 import { HttpProblem } from "../http/problem.ts";
 import { framingProblem } from "../http/framing.ts";
+import type { TrustedProxies } from "../http/forwarded.ts";
 import { type EncodedSeparators, isValidAuthority, requestTarget } from "../http/target.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
@@ -10,6 +11,7 @@ import type { TrafficSummary } from "../observability/summary.ts";
 import type { PipelineHolder } from "../pipeline/pipeline.ts";
 import type { BodyBuffers } from "../policy/body.ts";
 import type { PolicyStateStore } from "../policy/state.ts";
+import type { ClientFacts } from "../proxy/headers.ts";
 import { forward } from "../proxy/proxy.ts";
 import { type Caller, presentedKey } from "../access/subscriptions.ts";
 import type { ServerAdapter } from "../server/adapter.ts";
@@ -48,6 +50,8 @@ export interface TrafficDeps {
   readonly separators: EncodedSeparators;
   /** Per-API traffic for the control plane's fleet view (heartbeats); absent in standalone mode. */
   readonly summary?: TrafficSummary;
+  /** The proxies whose forwarding headers name the client (docs/edge-networking.md); absent when none is trusted. */
+  readonly trustedProxies?: TrustedProxies;
 }
 
 /** Methods whose repetition does no harm (RFC 9110 §9.2.2). */
@@ -94,7 +98,7 @@ function plainIp(address: string): string {
  * counted and (when enabled) logged.
  */
 export function trafficApp(deps: TrafficDeps): Hono {
-  const { holder, adapter, upstream, logger, metrics, telemetry, proto, bodies, buffers, state, keepAliveMs, separators, summary } = deps;
+  const { holder, adapter, upstream, logger, metrics, telemetry, proto, bodies, buffers, state, keepAliveMs, separators, summary, trustedProxies } = deps;
   const { requests, tracing } = telemetry;
   const traceHeader = tracing?.options.responseHeader;
   const reporting = { logger, metrics, bodies: buffers };
@@ -109,8 +113,12 @@ export function trafficApp(deps: TrafficDeps): Hono {
     let refused = false;
     let raisedIdle = false;
     const { path, search, authority, encodedSeparator } = requestTarget(request.url, separators);
-    const clientIp = plainIp(adapter.clientAddress(request, env));
-    const trace = tracing?.start(request.method, request.headers, proto, authority, path, clientIp);
+    const peer = plainIp(adapter.clientAddress(request, env));
+    // Behind trusted proxies the client (and, with proto.enabled, the scheme) comes from their headers.
+    const client: ClientFacts = trustedProxies ? trustedProxies.client(peer, request.headers, proto, authority) : { ip: peer, proto, host: authority };
+    const clientIp = client.ip;
+    const scheme = client.proto;
+    const trace = tracing?.start(request.method, request.headers, scheme, authority, path, clientIp);
     record.trace = trace;
     // The pipeline is read once: a swap during this request does not affect it, and the replaced
     // pipeline's policy instances are closed only after every request that entered it has left.
@@ -172,7 +180,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
         rest: route.rest,
         search: forwardedSearch,
         path,
-        client: { ip: clientIp, proto, host: authority },
+        client,
         chains,
         caller,
         dropHeader: keyHeader,
@@ -217,7 +225,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
         clientIp,
         method: request.method,
         host: authority,
-        scheme: proto,
+        scheme,
         path,
         status: response.status,
         ms: round3(record.totalMs),

@@ -33,6 +33,12 @@ export interface ClientFacts {
    * (RFC 9112 §3.2.2), else the `Host` header's. Defaults to the `Host` header.
    */
   readonly host?: string;
+  /**
+   * Behind trusted proxies (runtime/http/forwarded.ts): the hops from the client to the gateway,
+   * after the client and ending with the connection's peer. The backend then gets the client and
+   * these in `X-Forwarded-For` and `Forwarded`, instead of the peer alone.
+   */
+  readonly chain?: readonly string[];
 }
 
 function forwardedNode(ip: string): string {
@@ -46,7 +52,8 @@ function forwardedValue(value: string): string {
 /**
  * Headers for the backend request: the client's headers without hop-by-hop ones and without
  * `Host` (the backend's own host is sent; the routed authority goes in the forwarding headers) and `Expect`, with `X-Forwarded-For/-Proto/-Host` and `Forwarded`
- * set by the gateway. Client-supplied forwarding headers are replaced, not trusted.
+ * set by the gateway. Client-supplied forwarding headers are replaced, not trusted; behind trusted
+ * proxies (`client.chain`) the backend gets the client followed by the trusted hops and the peer.
  * `Accept-Encoding: identity` is sent when the client named no encoding, so the runtime's
  * client never negotiates a compression the client did not ask for.
  */
@@ -64,13 +71,20 @@ export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts): 
   const supplied: string[] = [];
   for (const name of headers.keys()) if (name.startsWith("x-forwarded-")) supplied.push(name);
   for (const name of supplied) headers.delete(name);
-  headers.set("x-forwarded-for", client.ip);
   headers.set("x-forwarded-proto", client.proto);
   let forwarded = `for=${forwardedNode(client.ip)};proto=${client.proto}`;
   if (host) {
     headers.set("x-forwarded-host", host);
     forwarded += `;host=${forwardedValue(host)}`;
   }
+  if (client.chain) {
+    let xff = client.ip;
+    for (const hop of client.chain) {
+      xff += `, ${hop}`;
+      forwarded += `, for=${forwardedNode(hop)}`;
+    }
+    headers.set("x-forwarded-for", xff);
+  } else headers.set("x-forwarded-for", client.ip);
   headers.set("forwarded", forwarded);
   if (!headers.has("accept-encoding")) headers.set("accept-encoding", "identity");
   return headers;

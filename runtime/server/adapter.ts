@@ -1,6 +1,7 @@
 import type { CipherSuites, TlsVersion } from "../../config/schema/tls.ts";
 import type { CertificateSet } from "../tls/certificates.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
+import type { ProxyProtocolOptions } from "./proxy-protocol.ts";
 import type { UpstreamClient, UpstreamOptions } from "../upstream/client.ts";
 
 /** The JavaScript runtimes Portico runs on. */
@@ -107,6 +108,11 @@ export interface ListenOptions {
   readonly tls?: TlsListenOptions;
   /** Time limits on connections; the runtime's defaults when absent (tests of the adapters alone). */
   readonly timeouts?: ConnectionTimeouts;
+  /**
+   * Plain HTTP only: every connection starts with a PROXY protocol header and comes from a trusted
+   * proxy (`net.server.http.proxy-protocol`); served by node:http on every runtime.
+   */
+  readonly proxyProtocol?: ProxyProtocolOptions;
 }
 
 /** A listening server. */

@@ -4,6 +4,7 @@ import type { CertificateSet } from "../tls/certificates.ts";
 import type { ConnectionTimeouts, FetchHandler, ListenOptions, RunningServer, ServerAdapter, TlsListenOptions } from "./adapter.ts";
 import { incomingClientAddress, listenHttps, peerCertificate } from "./https.ts";
 import { incomingFramingProblem } from "./node-framing.ts";
+import { listenNodeServer, nodeHttpServer } from "./node-listen.ts";
 
 type BunServer = import("bun").Server<undefined>;
 
@@ -92,7 +93,9 @@ export const bunAdapter: ServerAdapter = {
     absoluteFormAuthority: false,
     dropsPipelinedConnections: true,
   },
-  async listen({ port, hostname, handler, tls, timeouts }: ListenOptions): Promise<RunningServer> {
+  async listen({ port, hostname, handler, tls, timeouts, proxyProtocol }: ListenOptions): Promise<RunningServer> {
+    // Bun.serve never shows the raw connection: the PROXY header is read by node:http's listener, which Bun implements.
+    if (!tls && proxyProtocol) return listenNodeServer(nodeHttpServer(handler, timeouts), port, hostname, { proxyProtocol });
     if (!tls) return running(serve(port, hostname, handler, timeouts), port);
     let server = await listenTls(port, hostname, handler, tls, timeouts);
     const bound = server.port;

@@ -47,9 +47,9 @@ export const denoAdapter: ServerAdapter = {
     absoluteFormAuthority: true,
     dropsPipelinedConnections: false,
   },
-  listen({ port, hostname, handler, tls, timeouts }: ListenOptions): Promise<RunningServer> {
+  listen({ port, hostname, handler, tls, timeouts, proxyProtocol }: ListenOptions): Promise<RunningServer> {
     if (tls) return listenHttps(port, hostname, handler, tls, { timeouts });
-    return listenNodeServer(nodeHttpServer(handler, timeouts), port, hostname);
+    return listenNodeServer(nodeHttpServer(handler, timeouts), port, hostname, { proxyProtocol });
   },
   clientAddress(_request: Request, env: unknown): string {
     return incomingClientAddress(env);

@@ -1,3 +1,4 @@
+import { proxiedSource } from "./proxy-protocol.ts";
 import type { IncomingMessage } from "node:http";
 import {
   createSecureContext,
@@ -96,7 +97,9 @@ export async function listenHttps(
 
 /** The client's address for a request served by `listenHttps` (or any node:http server). */
 export function incomingClientAddress(env: unknown): string {
-  return (env as { incoming: IncomingMessage }).incoming.socket.remoteAddress ?? "";
+  const socket = (env as { incoming: IncomingMessage }).incoming.socket;
+  // A PROXY header's client (net.server.http.proxy-protocol) wins over the proxy's own address.
+  return proxiedSource(socket) ?? socket.remoteAddress ?? "";
 }
 
 /** Certificates of the client's chain looked at beyond the leaf (a chain is a handful). */

@@ -3,6 +3,7 @@ import type { AddressInfo, Server as NetServer } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import { HttpProblem } from "../http/problem.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer } from "./adapter.ts";
+import { proxyProtocolFront, type ProxyProtocolOptions } from "./proxy-protocol.ts";
 
 /** How a node:http server is put on a port. */
 export interface NodeListenOptions {
@@ -13,6 +14,8 @@ export interface NodeListenOptions {
   readonly front?: NetServer;
   /** Bind beside another listener on the same port (SO_REUSEPORT), to replace it without a gap. */
   readonly reusePort?: boolean;
+  /** Read a PROXY protocol header off each connection first (a node:net front before the server). */
+  readonly proxyProtocol?: ProxyProtocolOptions;
 }
 
 /**
@@ -71,8 +74,9 @@ export async function listenNodeServer(
   server: Server,
   port: number,
   hostname: string,
-  { front = server, reusePort = false }: NodeListenOptions = {},
+  { front: given, reusePort = false, proxyProtocol }: NodeListenOptions = {},
 ): Promise<RunningServer> {
+  const front = given ?? (proxyProtocol ? proxyProtocolFront(server, proxyProtocol) : server);
   await new Promise<void>((resolve, reject) => {
     front.once("error", reject);
     front.listen({ port, host: hostname, ...(reusePort ? { reusePort } : {}) }, () => {

@@ -20,9 +20,9 @@ export const nodeAdapter: ServerAdapter = {
     absoluteFormAuthority: true,
     dropsPipelinedConnections: false,
   },
-  listen({ port, hostname, handler, tls, timeouts }: ListenOptions): Promise<RunningServer> {
+  listen({ port, hostname, handler, tls, timeouts, proxyProtocol }: ListenOptions): Promise<RunningServer> {
     if (tls) return listenHttps(port, hostname, handler, tls, { ticketKeyRotationMs: TICKET_KEY_ROTATION_MS, timeouts });
-    return listenNodeServer(nodeHttpServer(handler, timeouts), port, hostname);
+    return listenNodeServer(nodeHttpServer(handler, timeouts), port, hostname, { proxyProtocol });
   },
   rawFramingProblem: incomingFramingProblem,
   clientAddress(_request: Request, env: unknown): string {
