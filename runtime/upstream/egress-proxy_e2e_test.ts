@@ -1,0 +1,206 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { issue, type IssuedCertificate, makeCa } from "../../test/certificates.ts";
+import { createToken, eventually, startControlPlane, startFleetGateway } from "../../test/control-plane.ts";
+import { type ForwardProxy, startForwardProxy } from "../../test/forward-proxy.ts";
+import { type GatewayProcess, ROOT, startGatewayProcess, tempDir } from "../../test/harness.ts";
+import { startUpstream, type Upstream } from "../../test/upstream.ts";
+
+/** A Node https backend (test/tls-backend.ts) that reports each handshake; resolves with its port. */
+function startTlsBackend(options: { cert: string; key: string; clientCa?: string }): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn("node", ["--import", "tsx", "test/tls-backend.ts", JSON.stringify(options)], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d) => {
+      out += d;
+      const match = /listening (\d+)/.exec(out);
+      if (match) resolve({ port: Number(match[1]), child });
+    });
+    child.once("exit", (code) => reject(new Error(`TLS backend exited with ${code}`)));
+  });
+}
+
+/**
+ * What the proxy saw for this test's servers (all on loopback): the runtime itself may use the
+ * variables for its own calls (Deno's update check tunnels to dl.deno.land through HTTPS_PROXY).
+ */
+function ours(proxy: ForwardProxy): ForwardProxy["seen"] {
+  return proxy.seen.filter((s) => /^(http:\/\/)?127\.0\.0\.1:/.test(s.target));
+}
+
+/** The proxy's password: it must reach the proxy and appear nowhere in the gateway's output. */
+const PASSWORD = "pr0xy-s3cret";
+const BASIC = `Basic ${Buffer.from(`edge:${PASSWORD}`).toString("base64")}`;
+
+describe("egress proxy: backends and the control plane through a forward proxy", { timeout: 180_000 }, () => {
+  const dir = tempDir();
+  let ca: IssuedCertificate;
+  let clientCert: IssuedCertificate;
+  let tlsBackend: { port: number; child: ChildProcess };
+  let plain: Upstream;
+  let other: Upstream;
+  const proxies: ForwardProxy[] = [];
+  const gateways: GatewayProcess[] = [];
+
+  before(async () => {
+    ca = makeCa(dir);
+    const server = issue(dir, ca, "backend.test");
+    clientCert = issue(dir, ca, "gateway-client.test");
+    // Mutual TLS: the handshake through the tunnel must carry the gateway's client certificate too.
+    tlsBackend = await startTlsBackend({ cert: server.cert, key: server.key, clientCa: ca.cert });
+    plain = await startUpstream();
+    other = await startUpstream();
+  });
+
+  after(async () => {
+    await Promise.all(gateways.map((g) => g.stop()));
+    await Promise.all(proxies.map((p) => p.close()));
+    tlsBackend?.child.kill();
+    await plain?.close();
+    await other?.close();
+  });
+
+  async function proxy(requireAuth?: string): Promise<ForwardProxy> {
+    const started = await startForwardProxy({ requireAuth });
+    proxies.push(started);
+    return started;
+  }
+
+  const config = () => `
+apis:
+  - { name: tls, path: /tls, backend: tls }
+  - { name: plain, path: /plain, backend: plain }
+  - { name: other, path: /other, backend: other }
+backends:
+  tls: { urls: ["https://127.0.0.1:${tlsBackend.port}"], tls: { ca: ${ca.certFile}, sni: backend.test, cert: ${clientCert.certFile}, key: ${clientCert.keyFile} } }
+  plain: { urls: ["${plain.url}"] }
+  other: { urls: ["${other.url}"] }
+`;
+
+  async function gateway(env: Record<string, string>): Promise<GatewayProcess> {
+    const gw = await startGatewayProcess({ config: config(), env });
+    gateways.push(gw);
+    return gw;
+  }
+
+  it("tunnels a TLS backend with CONNECT (its CA, SNI and client certificate end to end) and sends absolute-form requests for a plain one, with the credentials as Proxy-Authorization only", async () => {
+    const forward = await proxy(BASIC);
+    const url = `http://edge:${PASSWORD}@127.0.0.1:${forward.port}`;
+    const gw = await gateway({ HTTPS_PROXY: url, HTTP_PROXY: url });
+
+    const tls = await fetch(`${gw.url}/tls/x`);
+    assert.equal(tls.status, 200);
+    const seen = (await tls.json()) as { servername: string; client: string | null };
+    assert.equal(seen.servername, "backend.test", "the SNI the backend asks for, inside the tunnel");
+    assert.equal(seen.client, "gateway-client.test", "the backend's client certificate, inside the tunnel");
+
+    const res = await fetch(`${gw.url}/plain/y?q=1`);
+    assert.equal(res.status, 200);
+    await res.body?.cancel();
+    assert.equal(plain.seen.at(-1)!.url, "/y?q=1");
+    assert.equal(plain.seen.at(-1)!.headers["proxy-authorization"], undefined, "the proxy credentials stop at the proxy");
+
+    const connect = ours(forward).find((s) => s.method === "CONNECT");
+    assert.equal(connect?.target, `127.0.0.1:${tlsBackend.port}`);
+    assert.equal(connect?.proxyAuthorization, BASIC);
+    const absolute = ours(forward).find((s) => s.method === "GET");
+    assert.equal(absolute?.target, `${plain.url}/y?q=1`);
+    assert.equal(absolute?.proxyAuthorization, BASIC);
+    assert.ok(ours(forward).every((s) => s.allowed));
+
+    // /readyz and /metrics carry nothing of the proxy's credentials either.
+    for (const path of ["/readyz", "/metrics"]) {
+      const text = await (await fetch(`http://127.0.0.1:${gw.managementPort}${path}`)).text();
+      assert.ok(!text.includes(PASSWORD) && !text.includes(BASIC), `${path} shows the proxy credentials`);
+    }
+    await gw.stop();
+    assert.ok(!gw.output().includes(PASSWORD), "the password is in the gateway's output");
+    assert.ok(!gw.output().includes(BASIC.slice(6)), "the encoded credentials are in the gateway's output");
+    assert.match(gw.output(), /"egressProxy":\{"http":"http:\/\/127\.0\.0\.1:\d+","https":"http:\/\/127\.0\.0\.1:\d+"\}/);
+  });
+
+  it("answers 502 when the proxy refuses the credentials, without showing them", async () => {
+    const forward = await proxy(BASIC);
+    const url = `http://edge:wrong-${PASSWORD}@127.0.0.1:${forward.port}`;
+    const gw = await gateway({ https_proxy: url, http_proxy: url });
+    for (const path of ["/tls/x", "/plain/x"]) {
+      const res = await fetch(`${gw.url}${path}`);
+      const body = await res.text();
+      assert.equal(res.status, 502, `${path}: ${body}`);
+      assert.ok(!body.includes(PASSWORD), body);
+    }
+    assert.deepEqual(ours(forward).map((s) => [s.method, s.allowed]), [["CONNECT", false], ["GET", false]]);
+    await gw.stop();
+    assert.ok(!gw.output().includes(PASSWORD), "the password is in the gateway's output");
+  });
+
+  it("reaches a backend NO_PROXY names directly (the proxy sees nothing of it), and lets the settings win over the variables", async () => {
+    const fromEnv = await proxy();
+    const fromSettings = await proxy();
+    const gw = await gateway({
+      HTTP_PROXY: fromEnv.url,
+      NO_PROXY: `example.internal, 127.0.0.1:${plain.port}`,
+      PORTICO_NET_CLIENT_PROXY_HTTP: fromSettings.url,
+    });
+    const exempt = await fetch(`${gw.url}/plain/direct`);
+    assert.equal(exempt.status, 200);
+    await exempt.body?.cancel();
+    assert.equal(plain.seen.at(-1)!.url, "/direct");
+    const proxied = await fetch(`${gw.url}/other/proxied`);
+    assert.equal(proxied.status, 200);
+    await proxied.body?.cancel();
+    assert.equal(other.seen.at(-1)!.url, "/proxied");
+    assert.deepEqual(ours(fromSettings).map((s) => s.target), [`${other.url}/proxied`], "only the backend NO_PROXY does not name, through the settings' proxy");
+    assert.equal(ours(fromEnv).length, 0, "HTTP_PROXY is overridden by net.client.proxy.http");
+    // No https proxy is named: the TLS backend is reached directly.
+    const tls = await fetch(`${gw.url}/tls/x`);
+    assert.equal(tls.status, 200);
+    await tls.body?.cancel();
+    assert.equal(ours(fromSettings).length, 1);
+
+    // net.client.proxy.no-proxy wins over NO_PROXY: with it, the plain backend goes through the proxy again.
+    const strict = await gateway({ HTTP_PROXY: fromEnv.url, NO_PROXY: "*", PORTICO_NET_CLIENT_PROXY_NO_PROXY: "example.internal" });
+    const res = await fetch(`${strict.url}/plain/again`);
+    assert.equal(res.status, 200);
+    await res.body?.cancel();
+    assert.deepEqual(ours(fromEnv).map((s) => s.target), [`${plain.url}/again`]);
+  });
+
+  it("refuses to start on a proxy URL it cannot use, naming the variable", async () => {
+    const gw = await startGatewayProcess({ config: config(), env: { HTTPS_PROXY: `socks5://edge:${PASSWORD}@127.0.0.1:1080` }, ready: false });
+    gateways.push(gw);
+    assert.notEqual(await gw.exited(), 0);
+    assert.match(gw.output(), /HTTPS_PROXY \(the environment's value for net\.client\.proxy\.https\): expected an http:\/\/ proxy URL/);
+    assert.ok(!gw.output().includes(PASSWORD));
+  });
+
+  it("pulls the configuration and sends heartbeats through the proxy", async () => {
+    const forward = await proxy(BASIC);
+    const plane = await startControlPlane({
+      files: { "apis.yaml": `apis:\n  - { name: plain, path: /plain, backend: plain }\nbackends:\n  plain: { urls: ["${plain.url}"] }\n` },
+    });
+    try {
+      const token = await createToken(plane.dataDir, "edge-proxied");
+      const gw = await startFleetGateway(plane, token, { env: { HTTP_PROXY: `http://edge:${PASSWORD}@127.0.0.1:${forward.port}` } });
+      gateways.push(gw);
+      const res = await fetch(`${gw.url}/plain/z`);
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+      const base = `${plane.url}/v1/gateways/edge-proxied`;
+      await eventually("a heartbeat through the proxy", () => forward.seen.some((s) => s.method === "POST" && s.target === `${base}/heartbeat`), 10_000);
+      assert.ok(forward.seen.some((s) => s.method === "GET" && s.target === `${base}/configuration`), JSON.stringify(forward.seen));
+      assert.ok(ours(forward).every((s) => s.proxyAuthorization === BASIC && s.allowed));
+      await eventually(
+        "the control plane sees the gateway online",
+        async () => (await plane.status()).gateways.some((g) => g.name === "edge-proxied" && g.online),
+      );
+      const status = JSON.stringify(await plane.status());
+      assert.ok(!status.includes(PASSWORD) && !status.includes(BASIC.slice(6)), "the heartbeat carries the proxy credentials");
+      await gw.stop();
+      assert.ok(!gw.output().includes(PASSWORD));
+    } finally {
+      await plane.stop();
+    }
+  });
+});
