@@ -3,6 +3,10 @@ import { z } from "zod";
 import { parseDuration } from "./duration.ts";
 import { opensslSuiteName } from "./tls.ts";
 import { type NoProxyRule, parseNoProxy, parseProxyUrl, type ProxyEndpoint } from "./egress-proxy.ts";
+
+// The egress proxy settings' value types and parsers, which the gateway also applies to HTTP_PROXY,
+// HTTPS_PROXY and NO_PROXY when the settings leave them unset.
+export { type NoProxyRule, parseNoProxy, parseProxyUrl, type ProxyEndpoint } from "./egress-proxy.ts";
 import { type Problem, showValue, suggest } from "./problems.ts";
 
 type Raw = string | number | boolean;

@@ -8,10 +8,9 @@
  * See docs/egress-proxy.md.
  */
 import { BlockList, isIP } from "node:net";
-import { type NoProxyRule, parseNoProxy, parseProxyUrl, type ProxyEndpoint } from "../../config/schema/egress-proxy.ts";
-import type { Settings } from "../../config/schema/settings.ts";
+import { type NoProxyRule, parseNoProxy, parseProxyUrl, type ProxyEndpoint, type Settings } from "../../config/schema/settings.ts";
 
-export type { ProxyEndpoint } from "../../config/schema/egress-proxy.ts";
+export type { ProxyEndpoint } from "../../config/schema/settings.ts";
 
 /** Where the gateway's outbound calls go: through a proxy per scheme, except the hosts the no-proxy list names. */
 export interface EgressProxy {

@@ -136,6 +136,14 @@ export function bunOwnFetch(ca: string | undefined, proxy?: EgressProxy): typeof
   return ((input: RequestInfo | URL, init?: RequestInit) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
     const proxied = choose?.(url);
-    return fetch(input, { ...init, ...(tls ? { tls } : {}), ...(proxied ? { proxy: proxied.option } : {}) } as RequestInit);
+    const answer = fetch(input, { ...init, ...(tls ? { tls } : {}), ...(proxied ? { proxy: proxied.option } : {}) } as RequestInit);
+    // As undici does: the proxy's 407 to an absolute-form request is a failed call, not the target's answer.
+    return proxied
+      ? answer.then(async (response) => {
+        if (response.status !== 407) return response;
+        await response.body?.cancel();
+        throw new ProxyRefused(proxied.via.origin, 407);
+      })
+      : answer;
   }) as typeof fetch;
 }
