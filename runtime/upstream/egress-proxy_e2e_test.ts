@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { issue, type IssuedCertificate, makeCa } from "../../test/certificates.ts";
 import { createToken, eventually, startControlPlane, startFleetGateway } from "../../test/control-plane.ts";
 import { type ForwardProxy, startForwardProxy } from "../../test/forward-proxy.ts";
@@ -173,6 +174,46 @@ backends:
     assert.notEqual(await gw.exited(), 0);
     assert.match(gw.output(), /HTTPS_PROXY \(the environment's value for net\.client\.proxy\.https\): expected an http:\/\/ proxy URL/);
     assert.ok(!gw.output().includes(PASSWORD));
+  });
+
+  it("fetches validate-jwt's keys through the proxy", async () => {
+    const forward = await proxy(BASIC);
+    const key = await generateKeyPair("ES256", { extractable: true });
+    const jwk = { ...(await exportJWK(key.publicKey)), kid: "k1", alg: "ES256", use: "sig" };
+    const idp = await startUpstream((req, res) => {
+      req.resume();
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [jwk] }));
+    });
+    try {
+      const gw = await startGatewayProcess({
+        config: `
+apis:
+  - name: jwt
+    path: /jwt
+    backend: plain
+    policies:
+      inbound: [ { policy: validate-jwt, with: { jwks: { url: "${idp.url}/jwks" } } } ]
+backends:
+  plain: { urls: ["${plain.url}"] }
+`,
+        env: { HTTP_PROXY: `http://edge:${PASSWORD}@127.0.0.1:${forward.port}` },
+      });
+      gateways.push(gw);
+      const token = await new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "ES256", kid: "k1" }).setExpirationTime("1m").sign(key.privateKey);
+      // The first fetch starts when the configuration is compiled; poll until the keys are in.
+      await eventually("a token accepted with the keys fetched through the proxy", async () => {
+        const res = await fetch(`${gw.url}/jwt/x`, { headers: { authorization: `Bearer ${token}` } });
+        await res.body?.cancel();
+        return res.status === 200;
+      }, 15_000);
+      assert.ok(
+        ours(forward).some((s) => s.method === "GET" && s.target === `${idp.url}/jwks` && s.proxyAuthorization === BASIC),
+        JSON.stringify(forward.seen),
+      );
+      assert.ok(idp.seen.length > 0 && idp.seen.every((s) => s.headers["proxy-authorization"] === undefined));
+    } finally {
+      await idp.close();
+    }
   });
 
   it("pulls the configuration and sends heartbeats through the proxy", async () => {
