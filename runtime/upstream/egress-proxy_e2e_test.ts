@@ -176,6 +176,32 @@ backends:
     assert.ok(!gw.output().includes(PASSWORD));
   });
 
+  it("reaches an https control plane through a CONNECT tunnel, trusting config.service.ca inside it", async () => {
+    const forward = await proxy(BASIC);
+    const cert = issue(dir, ca, "control-plane.test", "cp", ["IP:127.0.0.1"]);
+    const plane = await startControlPlane({
+      tls: cert,
+      files: { "apis.yaml": `apis:\n  - { name: plain, path: /plain, backend: plain }\nbackends:\n  plain: { urls: ["${plain.url}"] }\n` },
+    });
+    try {
+      const token = await createToken(plane.dataDir, "edge-tunnelled");
+      const gw = await startFleetGateway(plane, token, {
+        env: { HTTPS_PROXY: `http://edge:${PASSWORD}@127.0.0.1:${forward.port}`, PORTICO_CONFIG_SERVICE_CA: ca.certFile },
+      });
+      gateways.push(gw);
+      // Ready means the first configuration arrived (this process does not trust the test CA to ask the plane itself).
+      const res = await fetch(`${gw.url}/plain/tunnelled`);
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+      const tunnels = ours(forward).filter((s) => s.method === "CONNECT");
+      assert.ok(tunnels.length > 0 && tunnels.every((s) => s.target === `127.0.0.1:${plane.port}` && s.proxyAuthorization === BASIC && s.allowed));
+      await gw.stop();
+      assert.ok(!gw.output().includes(PASSWORD));
+    } finally {
+      await plane.stop();
+    }
+  });
+
   it("fetches validate-jwt's keys through the proxy", async () => {
     const forward = await proxy(BASIC);
     const key = await generateKeyPair("ES256", { extractable: true });
