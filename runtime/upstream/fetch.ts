@@ -40,7 +40,7 @@ interface BunFetchProxy {
  * Bun's `proxy` option for an endpoint: Proxy-Authorization as a header, so the URL Bun holds (and
  * may show in an error) has no credentials.
  */
-export function bunProxy(via: ProxyEndpoint): BunFetchProxy {
+function bunProxy(via: ProxyEndpoint): BunFetchProxy {
   return via.authorization ? { url: via.origin, headers: { "proxy-authorization": via.authorization } } : { url: via.origin };
 }
 
