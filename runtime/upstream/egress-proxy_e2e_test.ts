@@ -102,6 +102,14 @@ backends:
     assert.equal(plain.seen.at(-1)!.url, "/y?q=1");
     assert.equal(plain.seen.at(-1)!.headers["proxy-authorization"], undefined, "the proxy credentials stop at the proxy");
 
+    // The tunnel is kept alive: more requests to the backend do not each open one.
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const again = await fetch(`${gw.url}/tls/again`);
+      assert.equal(again.status, 200);
+      await again.text();
+    }
+    assert.ok(ours(forward).filter((s) => s.method === "CONNECT").length < 5, "a CONNECT per request: the tunnel is not reused");
     const connect = ours(forward).find((s) => s.method === "CONNECT");
     assert.equal(connect?.target, `127.0.0.1:${tlsBackend.port}`);
     assert.equal(connect?.proxyAuthorization, BASIC);
