@@ -7,9 +7,13 @@ import { createToken, eventually, startControlPlane, startFleetGateway } from ".
 import { type ForwardProxy, startForwardProxy } from "../../test/forward-proxy.ts";
 import { type GatewayProcess, ROOT, startGatewayProcess, tempDir } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
+import { DEFAULT_SUITES } from "../../config/schema/tls.ts";
+import { loadAdapter } from "../server/detect.ts";
 
 /** A Node https backend (test/tls-backend.ts) that reports each handshake; resolves with its port. */
-function startTlsBackend(options: { cert: string; key: string; clientCa?: string }): Promise<{ port: number; child: ChildProcess }> {
+function startTlsBackend(
+  options: { cert: string; key: string; clientCa?: string; ciphers?: string; maxVersion?: string },
+): Promise<{ port: number; child: ChildProcess }> {
   const child = spawn("node", ["--import", "tsx", "test/tls-backend.ts", JSON.stringify(options)], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     let out = "";
@@ -39,6 +43,7 @@ describe("egress proxy: backends and the control plane through a forward proxy",
   let ca: IssuedCertificate;
   let clientCert: IssuedCertificate;
   let tlsBackend: { port: number; child: ChildProcess };
+  let cbcBackend: { port: number; child: ChildProcess };
   let plain: Upstream;
   let other: Upstream;
   const proxies: ForwardProxy[] = [];
@@ -50,6 +55,8 @@ describe("egress proxy: backends and the control plane through a forward proxy",
     clientCert = issue(dir, ca, "gateway-client.test");
     // Mutual TLS: the handshake through the tunnel must carry the gateway's client certificate too.
     tlsBackend = await startTlsBackend({ cert: server.cert, key: server.key, clientCa: ca.cert });
+    // A weak backend (TLS 1.2, one CBC suite): Portico's default suites refuse it, through a tunnel too.
+    cbcBackend = await startTlsBackend({ cert: server.cert, key: server.key, ciphers: "ECDHE-ECDSA-AES128-SHA", maxVersion: "TLSv1.2" });
     plain = await startUpstream();
     other = await startUpstream();
   });
@@ -58,6 +65,7 @@ describe("egress proxy: backends and the control plane through a forward proxy",
     await Promise.all(gateways.map((g) => g.stop()));
     await Promise.all(proxies.map((p) => p.close()));
     tlsBackend?.child.kill();
+    cbcBackend?.child.kill();
     await plain?.close();
     await other?.close();
   });
@@ -73,10 +81,12 @@ apis:
   - { name: tls, path: /tls, backend: tls }
   - { name: plain, path: /plain, backend: plain }
   - { name: other, path: /other, backend: other }
+  - { name: cbc, path: /cbc, backend: cbc }
 backends:
   tls: { urls: ["https://127.0.0.1:${tlsBackend.port}"], tls: { ca: ${ca.certFile}, sni: backend.test, cert: ${clientCert.certFile}, key: ${clientCert.keyFile} } }
   plain: { urls: ["${plain.url}"] }
   other: { urls: ["${other.url}"] }
+  cbc: { urls: ["https://127.0.0.1:${cbcBackend.port}"], tls: { ca: ${ca.certFile}, sni: backend.test }, timeout: 5s }
 `;
 
   async function gateway(env: Record<string, string>): Promise<GatewayProcess> {
@@ -92,9 +102,14 @@ backends:
 
     const tls = await fetch(`${gw.url}/tls/x`);
     assert.equal(tls.status, 200);
-    const seen = (await tls.json()) as { servername: string; client: string | null };
+    const seen = (await tls.json()) as { servername: string; client: string | null; cipher: string };
     assert.equal(seen.servername, "backend.test", "the SNI the backend asks for, inside the tunnel");
     assert.equal(seen.client, "gateway-client.test", "the backend's client certificate, inside the tunnel");
+    assert.match(seen.cipher, /^TLS_(AES_(128|256)_GCM_SHA(256|384)|CHACHA20_POLY1305_SHA256)$/, seen.cipher);
+    const cbc = await fetch(`${gw.url}/cbc/x`);
+    await cbc.body?.cancel();
+    assert.equal(cbc.status, 502, "the client's suites (Portico's defaults, no CBC) apply inside the tunnel");
+    assert.ok(ours(forward).some((s) => s.method === "CONNECT" && s.target === `127.0.0.1:${cbcBackend.port}`));
 
     const res = await fetch(`${gw.url}/plain/y?q=1`);
     assert.equal(res.status, 200);
@@ -109,7 +124,8 @@ backends:
       assert.equal(again.status, 200);
       await again.text();
     }
-    assert.ok(ours(forward).filter((s) => s.method === "CONNECT").length < 5, "a CONNECT per request: the tunnel is not reused");
+    const tunnels = ours(forward).filter((s) => s.method === "CONNECT" && s.target === `127.0.0.1:${tlsBackend.port}`);
+    assert.ok(tunnels.length >= 1 && tunnels.length < 5, "a CONNECT per request: the tunnel is not reused");
     const connect = ours(forward).find((s) => s.method === "CONNECT");
     assert.equal(connect?.target, `127.0.0.1:${tlsBackend.port}`);
     assert.equal(connect?.proxyAuthorization, BASIC);
@@ -127,6 +143,21 @@ backends:
     assert.ok(!gw.output().includes(PASSWORD), "the password is in the gateway's output");
     assert.ok(!gw.output().includes(BASIC.slice(6)), "the encoded credentials are in the gateway's output");
     assert.match(gw.output(), /"egressProxy":\{"http":"http:\/\/127\.0\.0\.1:\d+","https":"http:\/\/127\.0\.0\.1:\d+"\}/);
+  });
+
+  it("reaches the CBC-only backend through the tunnel once net.client.tls.ciphers.allowed-suites lists its suite, where the runtime's client offers it", async () => {
+    const forward = await proxy();
+    const gw = await gateway({
+      HTTPS_PROXY: forward.url,
+      PORTICO_NET_CLIENT_TLS_CIPHERS_ALLOWED_SUITES: [...DEFAULT_SUITES, "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"].join(","),
+    });
+    const res = await fetch(`${gw.url}/cbc/x`);
+    const text = await res.text();
+    assert.ok(ours(forward).some((s) => s.method === "CONNECT" && s.target === `127.0.0.1:${cbcBackend.port}`));
+    // Deno's client (rustls) has no CBC suite whatever the list says (docs/tls.md).
+    if (!(await loadAdapter()).capabilities.upstreamTls.restrictTls12Suites) return assert.equal(res.status, 502);
+    assert.equal(res.status, 200, text);
+    assert.equal((JSON.parse(text) as { cipher: string }).cipher, "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA");
   });
 
   it("answers 502 when the proxy refuses the credentials, without showing them", async () => {
