@@ -27,7 +27,7 @@ const PROXY_EXAMPLE = "http://proxy.example:3128";
 
 /**
  * Reads a forward proxy's URL: `http://[user:password@]host[:port]` (a value without a scheme is
- * taken as http://, as curl does; without a port, 80). Only plain-HTTP proxies are supported: the
+ * taken as http://; without a port, 80). Only plain-HTTP proxies are supported: the
  * gateway's TLS to an https backend runs inside the CONNECT tunnel either way.
  */
 export function parseProxyUrl(value: string): { ok: true; proxy: ProxyEndpoint } | { ok: false; message: string } {
