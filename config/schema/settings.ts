@@ -3,6 +3,11 @@ import { z } from "zod";
 import { parseDuration } from "./duration.ts";
 import { type IpRange, parseCidr } from "./ip.ts";
 import { opensslSuiteName } from "./tls.ts";
+import { type NoProxyRule, parseNoProxy, parseProxyUrl, type ProxyEndpoint } from "./egress-proxy.ts";
+
+// The egress proxy settings' value types and parsers, which the gateway also applies to HTTP_PROXY,
+// HTTPS_PROXY and NO_PROXY when the settings leave them unset.
+export { type NoProxyRule, parseNoProxy, parseProxyUrl, type ProxyEndpoint } from "./egress-proxy.ts";
 import { type Problem, showValue, suggest } from "./problems.ts";
 
 type Raw = string | number | boolean;
@@ -198,6 +203,22 @@ const cidrs = z.union([z.string(), z.array(z.string())], { error: "expected addr
     return items.map((item) => parseCidr(item)!) as readonly IpRange[];
   });
 
+/** A forward proxy's URL (see parseProxyUrl): its origin and the Proxy-Authorization its user info makes. */
+const proxyUrl = z.string({ error: `expected a proxy URL such as http://proxy.example:3128` }).transform((v, ctx) => {
+  const parsed = parseProxyUrl(v);
+  if (parsed.ok) return parsed.proxy as ProxyEndpoint;
+  ctx.addIssue({ code: "custom", message: parsed.message });
+  return z.NEVER;
+});
+
+/** Hosts reached without the egress proxy (see parseNoProxy): a comma-separated string or a YAML list. */
+const noProxy = z.union([z.string(), z.array(z.union([z.string(), z.number()]))], { error: "expected host names separated by commas" }).transform((v, ctx) => {
+  const parsed = parseNoProxy(Array.isArray(v) ? v.map(String) : v);
+  if (parsed.ok) return parsed.rules as readonly NoProxyRule[];
+  ctx.addIssue({ code: "custom", message: parsed.message });
+  return z.NEVER;
+});
+
 /** Default bucket bounds of the duration histograms, in milliseconds (sub-millisecond ones for the gateway's own time). */
 const DEFAULT_BUCKETS_MS: readonly number[] = [0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
@@ -279,6 +300,10 @@ const SPECS = {
   "cache.internal.max-bytes": { schema: size(1024 ** 2, 64 * 1024 ** 3, "256MiB"), default: () => 64 * 1024 ** 2 },
   "cache.entry.max-bytes": { schema: size(1024, 64 * 1024 ** 2, "1MiB"), default: () => 1024 ** 2 },
   "net.client.tls.max-pools": { schema: count(1, 100_000), default: () => 256 },
+  // The egress proxy (docs/egress-proxy.md): win over HTTP_PROXY, HTTPS_PROXY and NO_PROXY, resolved with them at start.
+  "net.client.proxy.http": { schema: proxyUrl, default: () => undefined, secret: true },
+  "net.client.proxy.https": { schema: proxyUrl, default: () => undefined, secret: true },
+  "net.client.proxy.no-proxy": { schema: noProxy, default: () => undefined },
 } as const satisfies Record<string, { schema: z.ZodType; default: () => unknown; secret?: boolean }>;
 
 /**

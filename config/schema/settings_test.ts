@@ -218,6 +218,9 @@ describe("resolveSettings: environment variables", () => {
       "cache.internal.max-bytes": ["256MiB", 256 * 1024 * 1024],
       "cache.entry.max-bytes": ["64KiB", 64 * 1024],
       "net.client.tls.max-pools": ["16", 16],
+      "net.client.proxy.http": ["http://u:p@proxy:3128", { origin: "http://proxy:3128", authorization: "Basic dTpw" }],
+      "net.client.proxy.https": ["proxy:3128", { origin: "http://proxy:3128", authorization: undefined }],
+      "net.client.proxy.no-proxy": [".internal:8080", [{ kind: "domain", name: "internal", port: 8080 }]],
     };
     assert.deepEqual(Object.keys(samples).sort(), [...SETTING_KEYS].sort(), "a sample for every setting");
     // One Redis topology at a time, and one source of its password: the others are read in turns.

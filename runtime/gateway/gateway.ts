@@ -29,6 +29,7 @@ import { type Env, Telemetry } from "../observability/telemetry.ts";
 import type { OtlpEvent } from "../observability/otlp/exporters.ts";
 import { describeError } from "../../config/schema/problems.ts";
 import type { SharedState } from "../state/open.ts";
+import { type EgressProxy, PROXY_VARIABLES, resolveEgressProxy } from "../upstream/egress-proxy.ts";
 
 /** A configuration problem that stops a gateway from starting; every problem is listed. */
 export class StartupError extends Error {
@@ -102,7 +103,13 @@ function fileFeed(configFile: string, holder: PipelineHolder, applier: ConfigApp
 }
 
 /** Control-plane mode: pulls, heartbeats, backups (see ControlPlaneSync). */
-function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metrics: GatewayMetrics, summary: TrafficSummary): ConfigFeed {
+function controlPlaneFeed(
+  options: GatewayOptions,
+  applier: ConfigApplier,
+  metrics: GatewayMetrics,
+  summary: TrafficSummary,
+  proxy: EgressProxy | undefined,
+): ConfigFeed {
   const { settings, adapter, logger } = options;
   const endpoint = settings["config.service.endpoint"]!;
   const token = settings["config.service.auth"];
@@ -129,7 +136,7 @@ function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metri
     gateway: options.name ?? settings["gateway.name"],
     token,
     timeoutMs: Math.min(Math.max(syncIntervalMs, 1_000), 10_000),
-    fetch: adapter.createFetch({ ca }),
+    fetch: adapter.createFetch({ ca, proxy }),
   });
   const sync = new ControlPlaneSync({
     client,
@@ -164,6 +171,7 @@ function controlPlaneFeed(options: GatewayOptions, applier: ConfigApplier, metri
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { settings, adapter, configFile } = options;
+  const proxy = egressProxy(settings, options.env);
   // Every line the gateway writes from here on has the live configuration's secret named values redacted.
   const live: { holder?: PipelineHolder } = {};
   const made = await Telemetry.create({
@@ -174,7 +182,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     runtime: `${adapter.runtime} ${adapter.version}`,
     gateway: options.name ?? settings["gateway.name"],
     onExportEvent: (event) => exportEvents(event),
-    fetch: adapter.createFetch({}),
+    fetch: adapter.createFetch({ proxy }),
   });
   if (made.problems) throw new StartupError("telemetry settings cannot be honoured", made.problems);
   const telemetry = made.telemetry;
@@ -217,7 +225,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // and cache in the process's one internal store (entries survive reloads) or, with Redis, in Redis too (caching-type).
   const cache = cacheStores(settings, shared?.kv);
   metrics.bounds.cache = cache.internal;
-  const holder = new PipelineHolder({ fetch: adapter.createFetch({}), logger, metrics, cache }, counters && { counters, logger });
+  const holder = new PipelineHolder({ fetch: adapter.createFetch({ proxy }), logger, metrics, cache }, counters && { counters, logger });
   live.holder = holder;
   const applier = new ConfigApplier(holder, metrics, logger);
   const { tls, clientTls } = tlsForRuntime(settings, adapter, logger);
@@ -225,7 +233,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { state, buffers } = boundState(settings, holder, metrics);
   // Counted only for a control plane's heartbeats: a standalone gateway has nobody to report to.
   const summary = configFile ? undefined : new TrafficSummary();
-  const feed = summary ? controlPlaneFeed({ ...options, logger }, applier, metrics, summary) : fileFeed(configFile!, holder, applier, logger);
+  const feed = summary ? controlPlaneFeed({ ...options, logger }, applier, metrics, summary, proxy) : fileFeed(configFile!, holder, applier, logger);
   try {
     await feed.start();
   } catch (error) {
@@ -233,7 +241,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await stopTelemetry();
     throw error;
   }
-  const upstream = adapter.createUpstreamClient(clientTls.limits, { maxPools: settings["net.client.tls.max-pools"] });
+  const upstream = adapter.createUpstreamClient(clientTls.limits, { maxPools: settings["net.client.tls.max-pools"], proxy });
   metrics.bounds.upstreamPools = upstream.pools;
   holder.health.start(upstreamProbe(upstream));
   metrics.bounds.members = holder.health;
@@ -305,6 +313,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       http: traffic?.port,
       https: https?.boundPort,
       management: management?.port,
+      ...(proxy ? { egressProxy: proxy.describe() } : {}),
     });
     return {
       holder,
@@ -336,6 +345,19 @@ function trustedProxies(settings: Settings): TrustedProxies | undefined {
   const ranges = settings["net.server.http.forwarded.trusted-proxies"];
   if (ranges.length === 0) return undefined;
   return new TrustedProxies({ trustedProxies: ranges, proto: settings["net.server.http.forwarded.proto.enabled"] });
+}
+
+/**
+ * The egress proxy decision (net.client.proxy.*, else HTTP_PROXY, HTTPS_PROXY, NO_PROXY), made once.
+ * Read from the process's environment, the variables are then taken out of it: the decision is the
+ * only one, and Bun's fetch would otherwise apply its own reading of them on every call (its
+ * NO_PROXY handling even overrides an explicit proxy).
+ */
+function egressProxy(settings: Settings, env: Env | undefined): EgressProxy | undefined {
+  const resolved = resolveEgressProxy(settings, env ?? process.env);
+  if (!resolved.ok) throw new StartupError("egress proxy settings are invalid", resolved.problems);
+  if (!env) { for (const name of Object.values(PROXY_VARIABLES).flat()) delete process.env[name]; }
+  return resolved.proxy;
 }
 
 /**

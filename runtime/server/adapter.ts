@@ -3,6 +3,7 @@ import type { CertificateSet } from "../tls/certificates.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
 import type { ProxyProtocolOptions } from "./proxy-protocol.ts";
 import type { UpstreamClient, UpstreamOptions } from "../upstream/client.ts";
+import type { EgressProxy } from "../upstream/egress-proxy.ts";
 
 /** The JavaScript runtimes Portico runs on. */
 export type RuntimeName = "bun" | "deno" | "node";
@@ -153,13 +154,15 @@ export interface ServerAdapter {
   /** On HTTPS listeners that ask for client certificates: the SNI name and the certificates the client sent, if any. */
   peerCertificate(env: unknown): PeerCertificate;
   /**
-   * A `fetch` for the gateway's own calls (the control plane) that also trusts `ca` (PEM): the
-   * runtimes take a private CA in different ways. Without `ca`, the global `fetch`.
+   * A `fetch` for the gateway's own calls (control plane, validate-jwt keys, OTLP) that also trusts
+   * `ca` (PEM) and goes through the egress `proxy` where its decision says so: the runtimes take a
+   * private CA and a proxy in different ways. Without either, the global `fetch`.
    */
-  createFetch(options: { ca?: string }): typeof fetch;
+  createFetch(options: { ca?: string; proxy?: EgressProxy }): typeof fetch;
   /**
    * A client for backends; `tls` restricts what its TLS connections negotiate (net.client.tls.*
-   * settings), `options` bounds the pools it keeps (net.client.tls.max-pools).
+   * settings), `options` bounds the pools it keeps (net.client.tls.max-pools) and carries the
+   * egress proxy decision.
    */
   createUpstreamClient(tls?: ClientTlsLimits, options?: UpstreamOptions): UpstreamClient;
 }

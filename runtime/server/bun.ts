@@ -1,4 +1,4 @@
-import { fetchUpstream } from "../upstream/fetch.ts";
+import { bunOwnFetch, fetchUpstream } from "../upstream/fetch.ts";
 import type { TlsVersion } from "../../config/schema/tls.ts";
 import type { CertificateSet } from "../tls/certificates.ts";
 import type { ConnectionTimeouts, FetchHandler, ListenOptions, RunningServer, ServerAdapter, TlsListenOptions } from "./adapter.ts";
@@ -130,8 +130,6 @@ export const bunAdapter: ServerAdapter = {
   },
   rawFramingProblem: incomingFramingProblem,
   peerCertificate,
-  createFetch: (
-    { ca },
-  ) => (ca ? (((input: RequestInfo | URL, init?: RequestInit) => fetch(input, { ...init, tls: { ca } } as RequestInit)) as typeof fetch) : fetch),
+  createFetch: ({ ca, proxy }) => bunOwnFetch(ca, proxy),
   createUpstreamClient: fetchUpstream,
 };

@@ -56,6 +56,6 @@ export const denoAdapter: ServerAdapter = {
   },
   rawFramingProblem: incomingFramingProblem,
   peerCertificate,
-  createFetch: ({ ca }) => fetchTrusting(ca),
+  createFetch: ({ ca, proxy }) => fetchTrusting(ca, proxy),
   createUpstreamClient: undiciUpstream,
 };

@@ -29,6 +29,6 @@ export const nodeAdapter: ServerAdapter = {
     return incomingClientAddress(env);
   },
   peerCertificate,
-  createFetch: ({ ca }) => fetchTrusting(ca),
+  createFetch: ({ ca, proxy }) => fetchTrusting(ca, proxy),
   createUpstreamClient: undiciUpstream,
 };

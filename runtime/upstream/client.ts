@@ -1,5 +1,6 @@
 import type { BackendTlsMaterial } from "../../config/snapshot/build.ts";
 import type { WatchedBody } from "../http/body-guard.ts";
+import type { EgressProxy } from "./egress-proxy.ts";
 
 /** A request to a backend, prepared by the proxy: absolute URL, filtered headers, streaming body. */
 export interface UpstreamRequest {
@@ -42,8 +43,10 @@ export interface UpstreamClient {
 
 /** How to size an upstream client. */
 export interface UpstreamOptions {
-  /** Connection pools with their own TLS material kept open at most (net.client.tls.max-pools). */
+  /** Connection pools with their own TLS material kept open at most (net.client.tls.max-pools), direct and through a proxy together. */
   readonly maxPools?: number;
+  /** The egress proxy decision (net.client.proxy.*, HTTP_PROXY...); undefined: every backend is reached directly. */
+  readonly proxy?: EgressProxy;
 }
 
 /** What an upstream client's pools hold and have closed, for `/metrics`. */

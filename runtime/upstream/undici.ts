@@ -1,7 +1,8 @@
 import type { Readable } from "node:stream";
-import { Agent, errors, request as undiciRequest } from "undici";
+import { Agent, type Dispatcher, errors, ProxyAgent, request as undiciRequest } from "undici";
 import type { BackendTlsMaterial } from "../../config/snapshot/build.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
+import type { ProxyEndpoint } from "./egress-proxy.ts";
 import { DEFAULT_MAX_POOLS, TIMED_OUT, type UpstreamClient, type UpstreamOptions, type UpstreamRequest, UpstreamTimeout } from "./client.ts";
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
@@ -56,23 +57,39 @@ function webStream(body: Readable): ReadableStream<Uint8Array> {
  * Backends with their own TLS material (CA, client certificate, server name, verification) get a
  * connection pool each, shared across configuration swaps; at most `maxPools` stay open, and the
  * least recently used one is closed (its requests in flight finish first) to make room for another.
+ * With an egress proxy, backends it does not exempt are reached through undici's ProxyAgent:
+ * https ones in a CONNECT tunnel with the same TLS options end to end, http ones with
+ * absolute-form requests; those pools are kept per proxy the same way.
  */
-export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MAX_POOLS }: UpstreamOptions = {}): UpstreamClient {
+export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MAX_POOLS, proxy }: UpstreamOptions = {}): UpstreamClient {
   const pool = { keepAliveTimeout: 30_000, connections: 256, pipelining: 1 };
   // The client-wide limits (net.client.tls.ciphers.allowed-suites, else Portico's defaults): node:tls
   // takes both lists in `ciphers`.
   const connect = limits?.suites
     ? { ciphers: [limits.suites.tls13, limits.suites.tls12].filter(Boolean).join(":"), ...(limits.maxVersion ? { maxVersion: limits.maxVersion } : {}) }
     : {};
+  const tlsOf = (material: BackendTlsMaterial) => ({
+    ...connect,
+    ca: material.ca,
+    cert: material.cert,
+    key: material.key,
+    rejectUnauthorized: material.verify,
+    servername: material.sni,
+  });
+  // Through a proxy: TLS to the backend inside the tunnel (requestTls), Proxy-Authorization from the
+  // proxy URL's user info (given apart, so the URL undici keeps and may show has none).
+  const viaProxy = (via: ProxyEndpoint, tls: object) =>
+    new ProxyAgent({ ...pool, uri: via.origin, ...(via.authorization ? { token: via.authorization } : {}), proxyTunnel: false, requestTls: tls });
   const agent = new Agent({ ...pool, connect });
-  // Pools by TLS material fingerprint, in least recently used order.
-  const agents = new Map<string, Agent>();
+  // The default pool through each proxy (http and https may name the same one).
+  const proxyAgents = new Map<ProxyEndpoint, Dispatcher>();
+  // Pools by TLS material fingerprint (and proxy), in least recently used order.
+  const agents = new Map<string, Dispatcher>();
   let evictions = 0;
-  const dispatcherFor = (material: BackendTlsMaterial | undefined) => {
-    if (!material) return agent;
-    let own = agents.get(material.fingerprint);
+  const pooled = (key: string, make: () => Dispatcher) => {
+    let own = agents.get(key);
     if (own) {
-      agents.delete(material.fingerprint);
+      agents.delete(key);
     } else {
       if (agents.size >= maxPools) {
         const oldest = agents.keys().next().value!;
@@ -81,14 +98,26 @@ export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MA
         agents.delete(oldest);
         evictions += 1;
       }
-      own = new Agent({
-        ...pool,
-        connect: { ...connect, ca: material.ca, cert: material.cert, key: material.key, rejectUnauthorized: material.verify, servername: material.sni },
-      });
+      own = make();
     }
-    agents.set(material.fingerprint, own);
+    agents.set(key, own);
     return own;
   };
+  const direct = (material: BackendTlsMaterial | undefined) =>
+    material ? pooled(material.fingerprint, () => new Agent({ ...pool, connect: tlsOf(material) })) : agent;
+  const proxied = (via: ProxyEndpoint, material: BackendTlsMaterial | undefined) => {
+    if (material) return pooled(`${material.fingerprint} ${via.origin}`, () => viaProxy(via, tlsOf(material)));
+    let own = proxyAgents.get(via);
+    if (!own) proxyAgents.set(via, own = viaProxy(via, connect));
+    return own;
+  };
+  // Decided once here: without a proxy, a request costs no proxy lookup at all.
+  const dispatcherFor = proxy
+    ? (request: UpstreamRequest) => {
+      const via = proxy.proxyFor(request.url);
+      return via ? proxied(via, request.tls) : direct(request.tls);
+    }
+    : (request: UpstreamRequest) => direct(request.tls);
   return {
     async send(request: UpstreamRequest): Promise<Response> {
       const body: Uint8Array | AsyncIterable<Uint8Array> | null = request.body ?? request.clientBody ?? null;
@@ -101,7 +130,7 @@ export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MA
           method: request.method as "GET",
           headers: headerRecord(request.headers),
           body: body as Readable | Uint8Array | null,
-          dispatcher: dispatcherFor(request.tls),
+          dispatcher: dispatcherFor(request),
           headersTimeout: request.timeoutMs,
           bodyTimeout: 0,
           ...(controller ? { signal: controller.signal } : {}),
@@ -117,7 +146,7 @@ export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MA
       return new Response(noBody ? null : webStream(res.body), { status: res.statusCode, headers: toHeaders(res.headers) });
     },
     close: async () => {
-      await Promise.all([agent.close(), ...[...agents.values()].map((a) => a.close())]);
+      await Promise.all([agent.close(), ...[...proxyAgents.values(), ...agents.values()].map((a) => a.close())]);
     },
     pools: {
       get open() {
