@@ -1,26 +1,11 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { issue, type IssuedCertificate, makeCa } from "../../test/certificates.ts";
-import { type GatewayProcess, ROOT, startGatewayProcess, tempDir } from "../../test/harness.ts";
+import { type GatewayProcess, startGatewayProcess, tempDir } from "../../test/harness.ts";
+import { startTlsBackend } from "../../test/tls-backend-process.ts";
 import { DEFAULT_SUITES } from "../../config/schema/tls.ts";
 import { loadAdapter } from "../server/detect.ts";
-
-/** A Node https backend (test/tls-backend.ts) that reports each handshake; resolves with its port. */
-function startTlsBackend(
-  options: { cert: string; key: string; clientCa?: string; ciphers?: string; maxVersion?: string },
-): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn("node", ["--import", "tsx", "test/tls-backend.ts", JSON.stringify(options)], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d) => {
-      out += d;
-      const match = /listening (\d+)/.exec(out);
-      if (match) resolve({ port: Number(match[1]), child });
-    });
-    child.once("exit", (code) => reject(new Error(`TLS backend exited with ${code}`)));
-  });
-}
 
 interface Seen {
   protocol: string;
