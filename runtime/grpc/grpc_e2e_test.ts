@@ -30,6 +30,7 @@ function service(prefix: string): grpc.ServiceDefinition {
     ClientStream: method("ClientStream", true, false),
     Bidi: method("Bidi", true, true),
     Slow: method("Slow", false, false),
+    Held: method("Held", false, false),
   } as unknown as grpc.ServiceDefinition;
 }
 
@@ -118,6 +119,8 @@ describe("gRPC pass-through (net.server.grpc.port)", () => {
   let gateway: GatewayProcess;
   let grpcPort: number;
   const cancelled: string[] = [];
+  /** Answers of Held calls, given when a test says so. */
+  const held: (() => void)[] = [];
   const seen: Record<string, string | undefined> = {};
 
   before(async () => {
@@ -146,6 +149,9 @@ describe("gRPC pass-through (net.server.grpc.port)", () => {
         call.sendMetadata(metadata({ "x-initial": "bidi" }));
         call.on("data", (d: Buffer) => call.write(Buffer.from(`re:${d}`)));
         call.on("end", () => call.end(trailer()));
+      },
+      Held(call: AnyClient, callback: AnyClient) {
+        held.push(() => callback(null, Buffer.from(`held:${call.request}`)));
       },
       Slow(call: AnyClient) {
         const id = call.metadata.get("x-id")[0];
@@ -339,5 +345,25 @@ backends:
     const lines = gateway.output().split("\n").filter((l) => l.includes('"protocol":"grpc"'));
     assert.ok(lines.some((l) => l.includes('"path":"/test.Echo/Unary"') && l.includes('"grpcStatus":0') && l.includes('"api":"echo"')));
     assert.ok(!gateway.output().includes("unary-md"), "metadata values are never logged");
+  });
+
+  // Last: it stops the gateway.
+  it("on SIGTERM a call in flight finishes, then the gateway exits", async () => {
+    const c = client(grpcPort, "/test.Echo");
+    const pending = unary(c, "Held", Buffer.from("late"), new grpc.Metadata());
+    await until(() => held.length === 1, "the backend to have the call");
+    const from = gateway.output().length;
+    gateway.child.kill("SIGTERM");
+    let exited = false;
+    void gateway.exited().then(() => (exited = true));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(exited, false, "the gateway waits for the call in flight");
+    held[0]!();
+    const r = await pending;
+    c.close();
+    assert.equal(r.status?.code, grpc.status.OK);
+    assert.equal(r.value?.toString(), "held:late");
+    await gateway.exited();
+    assert.match(gateway.output().slice(from), /"path":"\/test.Echo\/Held"/, "the call was logged");
   });
 });
