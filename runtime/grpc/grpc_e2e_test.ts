@@ -11,6 +11,9 @@ import { freePort, type GatewayProcess, startGatewayProcess } from "../../test/h
  */
 
 const bytes = (b: Buffer) => b;
+/** The Flood method's messages: 1024 of 64 KiB, 64 MiB in all. */
+const FLOOD_CHUNK = 64 * 1024;
+const FLOOD_COUNT = 1024;
 
 /** The test service under a path prefix (`/test.Echo`, or another API's prefix that leads to the same backend). */
 function service(prefix: string): grpc.ServiceDefinition {
@@ -31,6 +34,7 @@ function service(prefix: string): grpc.ServiceDefinition {
     Bidi: method("Bidi", true, true),
     Slow: method("Slow", false, false),
     Held: method("Held", false, false),
+    Flood: method("Flood", false, true),
   } as unknown as grpc.ServiceDefinition;
 }
 
@@ -119,6 +123,8 @@ describe("gRPC pass-through (net.server.grpc.port)", () => {
   let gateway: GatewayProcess;
   let grpcPort: number;
   const cancelled: string[] = [];
+  /** Messages the Flood method has written so far. */
+  let flooded = 0;
   /** Answers of Held calls, given when a test says so. */
   const held: (() => void)[] = [];
   const seen: Record<string, string | undefined> = {};
@@ -149,6 +155,15 @@ describe("gRPC pass-through (net.server.grpc.port)", () => {
         call.sendMetadata(metadata({ "x-initial": "bidi" }));
         call.on("data", (d: Buffer) => call.write(Buffer.from(`re:${d}`)));
         call.on("end", () => call.end(trailer()));
+      },
+      async Flood(call: AnyClient) {
+        const chunk = Buffer.alloc(FLOOD_CHUNK, 7);
+        for (flooded = 0; flooded < FLOOD_COUNT; flooded++) {
+          if (call.cancelled) return;
+          // The backend writes only as fast as it may (its stream's flow control).
+          if (!call.write(chunk)) await new Promise((resolve) => call.once("drain", resolve));
+        }
+        call.end();
       },
       Held(call: AnyClient, callback: AnyClient) {
         held.push(() => callback(null, Buffer.from(`held:${call.request}`)));
@@ -278,6 +293,32 @@ backends:
     assert.equal(initial?.get("x-initial")[0], "bidi");
     assert.equal(status.code, grpc.status.OK);
     assert.equal(status.metadata.get("x-trailer")[0], "done");
+  });
+
+  it("a client that does not read holds the backend back: the gateway relays with flow control instead of buffering the stream", async () => {
+    // A bare HTTP/2 client: grpc-js's own client reads everything it is sent, whether the caller reads or not.
+    const session = connect(`http://127.0.0.1:${grpcPort}`);
+    try {
+      const stream = session.request({ ":method": "POST", ":path": "/test.Echo/Flood", "content-type": "application/grpc", te: "trailers" });
+      stream.end(frame(Buffer.from("f")));
+      stream.pause();
+      // Nothing is read for a while: the backend must stall far short of its 64 MiB.
+      await until(() => flooded > 0, "the backend to start writing");
+      await new Promise((r) => setTimeout(r, 1_500));
+      const stalledAt = flooded;
+      assert.ok(stalledAt < FLOOD_COUNT / 4, `the backend wrote ${stalledAt} of ${FLOOD_COUNT} messages to a client that read none`);
+      let received = 0;
+      let trailers: IncomingHttpHeaders | undefined;
+      stream.on("trailers", (t) => (trailers = t));
+      const closed = new Promise((resolve) => stream.on("close", resolve));
+      stream.on("data", (d: Buffer) => (received += d.length));
+      stream.resume();
+      await closed;
+      assert.equal(received, (FLOOD_CHUNK + 5) * FLOOD_COUNT, "then every byte arrives");
+      assert.equal(trailers?.["grpc-status"], "0");
+    } finally {
+      session.close();
+    }
   });
 
   it("a deadline that expires: DEADLINE_EXCEEDED, grpc-timeout reaches the backend, and the backend's stream is cancelled", async () => {
