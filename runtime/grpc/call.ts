@@ -2,6 +2,7 @@ import { type ClientHttp2Stream, constants, type IncomingHttpHeaders, type Outgo
 import { presentedKey } from "../access/subscriptions.ts";
 import { HttpProblem, PROBLEMS } from "../http/problem.ts";
 import type { TrustedProxies } from "../http/forwarded.ts";
+import { isValidAuthority } from "../http/target.ts";
 import type { Logger } from "../observability/log.ts";
 import { RequestRecord, type RequestTelemetry } from "../observability/request-record.ts";
 import { upstreamErrorCause } from "../observability/request-metrics.ts";
@@ -13,6 +14,7 @@ import type { PolicyReporting } from "../policy/chain.ts";
 import type { PolicyStateStore } from "../policy/state.ts";
 import { type ClientFacts, upstreamRequestHeaders } from "../proxy/headers.ts";
 import { parseGrpcTimeout } from "./deadline.ts";
+import { isGrpcPath } from "./path.ts";
 import type { UpstreamSessions } from "./sessions.ts";
 import { encodeGrpcMessage, GrpcStatus, grpcStatusForHttp, grpcStatusForReset } from "./status.ts";
 
@@ -143,10 +145,7 @@ export class GrpcCall {
     const { holder, state, trustedProxies, reporting } = this.#deps;
     const headers = this.#headers;
     const stream = this.#stream;
-    const rawPath = String(headers[":path"] ?? "/");
-    const query = rawPath.indexOf("?");
-    const path = query < 0 ? rawPath : rawPath.slice(0, query);
-    const search = query < 0 ? "" : rawPath.slice(query);
+    const path = String(headers[":path"] ?? "");
     this.#path = path;
     this.#authority = String(headers[":authority"] ?? headers.host ?? "");
     const contentType = String(headers["content-type"] ?? "");
@@ -159,6 +158,14 @@ export class GrpcCall {
       this.#record.status = 415;
       return;
     }
+    if (!isGrpcPath(path)) {
+      this.#answer(GrpcStatus.UNIMPLEMENTED, "The path is not a gRPC method path (/package.Service/Method).");
+      return;
+    }
+    if (!isValidAuthority(this.#authority)) {
+      throw new HttpProblem("bad-request", { detail: "The :authority must be a host name or address with an optional port." });
+    }
+    const search = "";
     const peer = plainIp(stream.session?.socket?.remoteAddress ?? "");
     const incoming = plainHeaders(headers);
     const client: ClientFacts = trustedProxies

@@ -372,11 +372,13 @@ backends:
     assert.equal(r.status?.code, grpc.status.PERMISSION_DENIED);
   });
 
-  it("an unknown path: UNIMPLEMENTED; a request that is not gRPC: 415", async () => {
+  it("an unknown path or one that is not a method path: UNIMPLEMENTED; a request that is not gRPC: 415", async () => {
     const c = client(grpcPort, "/test.Nowhere");
     const r = await unary(c, "Unary", Buffer.from("x"), new grpc.Metadata());
     c.close();
     assert.equal(r.status?.code, grpc.status.UNIMPLEMENTED);
+    const sneaky = await rawCall(grpcPort, { ":path": "/test.Echo/../test.Guarded/Unary" });
+    assert.equal(sneaky.headers["grpc-status"], "12", "a path with dot segments is not routed");
     const notGrpc = await rawCall(grpcPort, { ":path": "/test.Echo/Unary", "content-type": "application/json" }, Buffer.from("{}"));
     assert.equal(notGrpc.headers[":status"], 415);
   });
