@@ -136,6 +136,7 @@ describe("gRPC pass-through (net.server.grpc.port)", () => {
       Unary(call: AnyClient, callback: AnyClient) {
         seen.unary = call.metadata.get("x-test")[0];
         seen.forwardedFor = call.metadata.get("x-forwarded-for")[0];
+        seen.key = call.metadata.get("ocp-apim-subscription-key")[0];
         call.sendMetadata(metadata({ "x-initial": "yes" }));
         callback(null, Buffer.from(`echo:${call.request}`), trailer());
       },
@@ -204,9 +205,16 @@ apis:
     policies:
       inbound: [ { policy: set-header, with: { name: x-test, value: "set-by-gateway" } } ]
       outbound: [ { policy: set-header, with: { name: x-initial, value: "changed-by-gateway" } } ]
+  - name: keyed
+    path: /test.Keyed
+    backend: b
+    subscriptionRequired: true
   - name: down
     path: /test.Down
     backend: down
+subscriptions:
+  - { name: alice, scope: "api:keyed", primaryKey: alice-primary-0123456789 }
+  - { name: bob, scope: "api:keyed", state: suspended, primaryKey: bob-suspended-0123456789 }
 backends:
   b: { urls: ["${backend}"] }
   down: { urls: ["http://127.0.0.1:${down}/test.Echo"] }
@@ -363,6 +371,20 @@ backends:
     assert.equal(raw.headers["grpc-status"], "16");
     assert.equal(raw.headers["grpc-message"], "key missing: 100%25");
     assert.equal(raw.body.length, 0, "no problem+json body");
+  });
+
+  it("subscription keys: none is UNAUTHENTICATED, a suspended subscription PERMISSION_DENIED, a valid key passes and is not forwarded", async () => {
+    const c = client(grpcPort, "/test.Keyed");
+    const none = await unary(c, "Unary", Buffer.from("x"), new grpc.Metadata());
+    const suspended = await unary(c, "Unary", Buffer.from("x"), metadata({ "ocp-apim-subscription-key": "bob-suspended-0123456789" }));
+    const valid = await unary(c, "Unary", Buffer.from("k"), metadata({ "ocp-apim-subscription-key": "alice-primary-0123456789" }));
+    c.close();
+    assert.equal(none.status?.code, grpc.status.UNAUTHENTICATED);
+    assert.match(none.status?.details ?? "", /missing subscription key/);
+    assert.equal(suspended.status?.code, grpc.status.PERMISSION_DENIED);
+    assert.equal(valid.status?.code, grpc.status.OK);
+    assert.equal(valid.value?.toString(), "echo:k");
+    assert.equal(seen.key, undefined, "the key is not forwarded");
   });
 
   it("ip-filter rejects: PERMISSION_DENIED", async () => {
