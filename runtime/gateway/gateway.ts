@@ -24,8 +24,7 @@ import { HttpsListener } from "./https-listener.ts";
 import { ControlPlaneSync } from "./sync.ts";
 import { resolveClientTls, resolveServerTls } from "../tls/limits.ts";
 import { trafficApp } from "./traffic.ts";
-import { GrpcListener } from "../grpc/listener.ts";
-import { UpstreamSessions } from "../grpc/sessions.ts";
+import type { GrpcListener } from "../grpc/listener.ts";
 import { redactingLogger } from "../observability/redact.ts";
 import { type Env, Telemetry } from "../observability/telemetry.ts";
 import type { OtlpEvent } from "../observability/otlp/exporters.ts";
@@ -299,6 +298,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     const grpcPort = settings["net.server.grpc.port"];
     if (grpcPort) {
+      // Loaded only when the listener is on: a gateway without gRPC does not load node:http2.
+      const [{ GrpcListener }, { UpstreamSessions }] = await Promise.all([import("../grpc/listener.ts"), import("../grpc/sessions.ts")]);
       const grpcDeps = {
         holder,
         reporting: { logger, metrics, bodies: buffers },
