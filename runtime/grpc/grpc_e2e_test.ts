@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { connect, type IncomingHttpHeaders } from "node:http2";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { freePort, type GatewayProcess, startGatewayProcess } from "../../test/harness.ts";
+import { type ChildProcess, spawn } from "node:child_process";
+import { freePort, type GatewayProcess, ROOT, startGatewayProcess, tempDir } from "../../test/harness.ts";
+import { issue, makeCa } from "../../test/certificates.ts";
 
 /**
  * gRPC pass-through end to end: a real @grpc/grpc-js server behind a real gateway process (the
@@ -11,6 +13,31 @@ import { freePort, type GatewayProcess, startGatewayProcess } from "../../test/h
  */
 
 const bytes = (b: Buffer) => b;
+
+/**
+ * A grpc-js server over TLS (certificate and key from the environment) serving /test.Echo/Unary,
+ * run on Node whatever runs the tests: grpc-js's TLS server does not work on Deno's node:http2
+ * (its handshake answers are not TLS), while the gateway's TLS client does, on every runtime.
+ * Prints its port.
+ */
+const TLS_BACKEND = `
+const grpc = require("@grpc/grpc-js");
+const b = (x) => x;
+const server = new grpc.Server();
+const unary = { path: "/test.Echo/Unary", requestStream: false, responseStream: false, requestSerialize: b, requestDeserialize: b, responseSerialize: b, responseDeserialize: b };
+server.addService({ Unary: unary }, {
+  Unary(call, callback) {
+    const trailer = new grpc.Metadata();
+    trailer.set("x-trailer", "tls");
+    callback(null, Buffer.from("tls:" + call.request), trailer);
+  },
+});
+const credentials = grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(process.env.CERT), private_key: Buffer.from(process.env.KEY) }], false);
+server.bindAsync("127.0.0.1:0", credentials, (error, port) => {
+  if (error) throw error;
+  console.log(port);
+});
+`;
 /** The Flood method's messages: 1024 of 64 KiB, 64 MiB in all. */
 const FLOOD_CHUNK = 64 * 1024;
 const FLOOD_COUNT = 1024;
@@ -119,6 +146,7 @@ async function until(condition: () => boolean, what: string, timeoutMs = 15_000)
 
 describe("gRPC pass-through (net.server.grpc.port)", () => {
   let server: grpc.Server;
+  let tlsBackend: ChildProcess;
   let backendPort: number;
   let gateway: GatewayProcess;
   let grpcPort: number;
@@ -180,6 +208,19 @@ describe("gRPC pass-through (net.server.grpc.port)", () => {
     backendPort = await new Promise<number>((resolve, reject) =>
       server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)))
     );
+    // The same service over TLS (h2 by ALPN), trusted through the backend's tls: section.
+    const dir = tempDir();
+    const ca = makeCa(dir);
+    const leaf = issue(dir, ca, "backend.test");
+    tlsBackend = spawn("node", ["-e", TLS_BACKEND], {
+      cwd: ROOT,
+      env: { ...process.env, CERT: leaf.cert, KEY: leaf.key },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const tlsPort = await new Promise<number>((resolve, reject) => {
+      tlsBackend.once("exit", (code) => reject(new Error(`the TLS backend exited (${code})`)));
+      tlsBackend.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim())));
+    });
     const down = await freePort();
     const backend = `http://127.0.0.1:${backendPort}/test.Echo`;
     grpcPort = await freePort();
@@ -209,6 +250,9 @@ apis:
     path: /test.Keyed
     backend: b
     subscriptionRequired: true
+  - name: secure
+    path: /test.Secure
+    backend: secure
   - name: down
     path: /test.Down
     backend: down
@@ -218,6 +262,7 @@ subscriptions:
 backends:
   b: { urls: ["${backend}"] }
   down: { urls: ["http://127.0.0.1:${down}/test.Echo"] }
+  secure: { urls: ["https://127.0.0.1:${tlsPort}/test.Echo"], tls: { ca: ${ca.certFile}, sni: backend.test } }
 `,
       env: { PORTICO_NET_SERVER_GRPC_PORT: String(grpcPort) },
     });
@@ -226,6 +271,7 @@ backends:
   after(async () => {
     await gateway?.stop();
     server?.forceShutdown();
+    tlsBackend?.kill();
   });
 
   it("unary: request metadata reaches the backend, response metadata, message and trailing metadata reach the client", async () => {
@@ -346,6 +392,15 @@ backends:
     assert.equal(r.body.length, 0);
     assert.equal(seen["slow-raw"], "deadline");
     await until(() => cancelled.includes("raw"), "the backend call to be cancelled");
+  });
+
+  it("an https:// backend: h2 over TLS with the backend's CA and server name", async () => {
+    const c = client(grpcPort, "/test.Secure");
+    const r = await unary(c, "Unary", Buffer.from("s"), new grpc.Metadata());
+    c.close();
+    assert.equal(r.status?.code, grpc.status.OK, r.status?.details);
+    assert.equal(r.value?.toString(), "tls:s");
+    assert.equal(r.status?.metadata.get("x-trailer")[0], "tls");
   });
 
   it("a backend that is down: UNAVAILABLE", async () => {
