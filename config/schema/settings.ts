@@ -246,6 +246,8 @@ const SPECS = {
   "net.server.bind-address": { schema: text, default: () => "0.0.0.0" },
   "net.server.http.port": { schema: port, default: () => 8080 },
   "net.server.https.port": { schema: port, default: () => 8081 },
+  // gRPC pass-through (docs/protocols.md): its own plaintext HTTP/2 listener, off unless a port is given.
+  "net.server.grpc.port": { schema: port, default: () => undefined as number | undefined },
   "net.server.tls.min-version": { schema: oneOf(["TLSv1.2", "TLSv1.3", "TLSv1.1", "TLSv1"]), default: () => "TLSv1.2" as const },
   "net.server.tls.ciphers.allowed-suites": { schema: suites, default: () => undefined },
   "net.client.tls.ciphers.allowed-suites": { schema: suites, default: () => undefined },

@@ -167,6 +167,7 @@ describe("resolveSettings: environment variables", () => {
       "net.server.bind-address": ["127.0.0.1", "127.0.0.1"],
       "net.server.http.port": ["1", 1],
       "net.server.https.port": ["65535", 65535],
+      "net.server.grpc.port": ["50051", 50051],
       "net.server.tls.min-version": ["TLSv1.3", "TLSv1.3"],
       "net.server.tls.ciphers.allowed-suites": ["TLS_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", [
         "TLS_AES_128_GCM_SHA256",

@@ -24,6 +24,7 @@ import { HttpsListener } from "./https-listener.ts";
 import { ControlPlaneSync } from "./sync.ts";
 import { resolveClientTls, resolveServerTls } from "../tls/limits.ts";
 import { trafficApp } from "./traffic.ts";
+import type { GrpcListener } from "../grpc/listener.ts";
 import { redactingLogger } from "../observability/redact.ts";
 import { type Env, Telemetry } from "../observability/telemetry.ts";
 import type { OtlpEvent } from "../observability/otlp/exporters.ts";
@@ -276,6 +277,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ? { trusts: (address: string) => trusted.trustsAddress(address), timeoutMs: timeouts.headerMs }
     : undefined;
   let https: HttpsListener | undefined;
+  let grpc: GrpcListener | undefined;
   try {
     const httpPort = settings["net.server.http.port"];
     const traffic = httpPort
@@ -293,6 +295,31 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       const listener = https;
       applier.onApplied((pipeline) => listener.update(pipeline.certificates));
+    }
+    const grpcPort = settings["net.server.grpc.port"];
+    if (grpcPort) {
+      // Loaded only when the listener is on: a gateway without gRPC does not load node:http2.
+      const [{ GrpcListener }, { UpstreamSessions }] = await Promise.all([import("../grpc/listener.ts"), import("../grpc/sessions.ts")]);
+      const grpcDeps = {
+        holder,
+        reporting: { logger, metrics, bodies: buffers },
+        logger,
+        telemetry,
+        state,
+        sessions: new UpstreamSessions(),
+        trustedProxies: trusted,
+        summary,
+      };
+      if (proxy) {
+        logger.warn(
+          "gRPC calls connect to their backends directly: the egress proxy (net.client.proxy.*, HTTP(S)_PROXY) is not used for them (docs/protocols.md)",
+        );
+      }
+      try {
+        grpc = await GrpcListener.start(grpcPort, settings["net.server.bind-address"], grpcDeps);
+      } catch (error) {
+        throw new StartupError(`cannot listen on ${settings["net.server.bind-address"]}:${grpcPort} (gRPC): ${listenReason(error)}`);
+      }
     }
     const managementPort = settings["net.management.port"];
     const management = managementPort
@@ -312,6 +339,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       mode: configFile ? "standalone" : "control plane",
       http: traffic?.port,
       https: https?.boundPort,
+      grpc: grpc?.port,
       management: management?.port,
       ...(proxy ? { egressProxy: proxy.describe() } : {}),
     });
@@ -322,7 +350,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       async close() {
         feed.stop();
         holder.health.close();
-        await Promise.all([...servers.map((s) => s.close()), https?.close()]);
+        await Promise.all([...servers.map((s) => s.close()), https?.close(), grpc?.close()]);
         bodies.close();
         await upstream.close();
         await redis?.close();
@@ -332,7 +360,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   } catch (error) {
     feed.stop();
     holder.health.close();
-    await Promise.all([...servers.map((s) => s.close(true)), https?.close(true)]);
+    await Promise.all([...servers.map((s) => s.close(true)), https?.close(true), grpc?.close(true)]);
     await upstream.close();
     await redis?.close();
     await stopTelemetry();
