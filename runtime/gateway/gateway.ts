@@ -24,7 +24,7 @@ import { HttpsListener } from "./https-listener.ts";
 import { ControlPlaneSync } from "./sync.ts";
 import { resolveClientTls, resolveServerTls } from "../tls/limits.ts";
 import { trafficApp } from "./traffic.ts";
-import { takingWebSockets, WebSocketConnections } from "../websocket/connections.ts";
+import { backendTlsOptions, takingWebSockets, WebSocketConnections } from "../websocket/connections.ts";
 import { redactingLogger } from "../observability/redact.ts";
 import { type Env, Telemetry } from "../observability/telemetry.ts";
 import type { OtlpEvent } from "../observability/otlp/exporters.ts";
@@ -257,7 +257,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   metrics.bounds.breakers = holder.breakers;
   metrics.bounds.bodyTimeouts = bodies.timeouts;
   const trusted = trustedProxies(settings);
-  const websockets = new WebSocketConnections(settings["net.server.websocket.idle-timeout"], settings["net.server.websocket.max-message-bytes"]);
+  const websockets = new WebSocketConnections(settings["net.server.websocket.idle-timeout"], settings["net.server.websocket.max-message-bytes"], {
+    tls: backendTlsOptions(clientTls.limits, adapter.capabilities.upstreamTls.restrictTls13Suites),
+    proxy,
+  });
   metrics.bounds.websockets = websockets;
   const trafficDeps = {
     holder,

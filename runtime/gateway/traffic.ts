@@ -116,6 +116,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
     const started = performance.now();
     const pipeline = holder.current;
     const record = new RequestRecord(request.method, telemetry.nextRequestId());
+    const upgrade = websockets !== undefined && isWebSocketUpgrade(request);
     requests.active += 1;
     let response: Response;
     let clientBody: WatchedBody | undefined;
@@ -203,7 +204,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
         record,
       };
       // A WebSocket handshake leaves the pipeline once answered: its connection is tracked by `websockets`.
-      response = websockets && isWebSocketUpgrade(request) ? await openWebSocket(reporting, forwarded) : await forward(upstream, reporting, forwarded);
+      response = upgrade ? await openWebSocket(reporting, forwarded, websockets!.backends) : await forward(upstream, reporting, forwarded);
     } catch (error) {
       response = problemFor(error, logger, path, trace?.traceId);
     } finally {
@@ -217,7 +218,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
       if (!clientBody.finished) response = closing(response);
     } else if (refused) response = closing(response);
     requests.active -= 1;
-    record.status = websockets && upgradeAccepted(request) ? 101 : response.status;
+    record.status = upgrade && upgradeAccepted(request) ? 101 : response.status;
     record.totalMs = performance.now() - started;
     record.requestBytes = declaredLength(request.headers);
     record.responseBytes = declaredLength(response.headers);

@@ -5,6 +5,7 @@ import type { Duplex } from "node:stream";
 import type { BackendTlsMaterial } from "../../config/snapshot/snapshot.ts";
 import { HttpProblem } from "../http/problem.ts";
 import { clientResponseHeaders } from "../proxy/headers.ts";
+import type { WebSocketBackendOptions } from "./connections.ts";
 
 /** The GUID a server appends to the client's key to prove it speaks WebSocket (RFC 6455 §1.3). */
 const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -46,6 +47,7 @@ export function openBackend(
   tls: BackendTlsMaterial | undefined,
   timeoutMs: number,
   name: string,
+  limits: WebSocketBackendOptions["tls"],
 ): Promise<OpenBackend | RefusedBackend> {
   const key = randomBytes(16).toString("base64");
   const sent: Record<string, string> = {};
@@ -61,6 +63,7 @@ export function openBackend(
     method: "GET",
     headers: sent,
     agent: false as const,
+    ...(secure ? limits : {}),
     ...(secure && tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.verify, ...(tls.sni ? { servername: tls.sni } : {}) } : {}),
   };
   const origin = target.origin;

@@ -1,5 +1,27 @@
 import type { FetchHandler } from "../server/adapter.ts";
 import type { OpenBackend } from "./backend.ts";
+import type { TlsVersion } from "../../config/schema/tls.ts";
+import type { ClientTlsLimits } from "../tls/limits.ts";
+import type { EgressProxy } from "../upstream/egress-proxy.ts";
+
+/** What WebSocket backend connections honour of the gateway's client settings. */
+export interface WebSocketBackendOptions {
+  /** `net.client.tls.*` as the runtime's node:tls takes them: suites (`ciphers`) and a version cap. */
+  readonly tls?: { readonly ciphers?: string; readonly maxVersion?: TlsVersion };
+  /** The egress proxy decision: a backend it does not exempt is refused (WebSocket connections do not go through it). */
+  readonly proxy?: EgressProxy;
+}
+
+/**
+ * The node:tls options for `net.client.tls.*` limits: both suite lists where the runtime restricts
+ * TLS 1.3 suites, else the TLS 1.2 list alone (as the runtime's own upstream client does).
+ */
+export function backendTlsOptions(limits: ClientTlsLimits | undefined, restrictsTls13: boolean): WebSocketBackendOptions["tls"] {
+  if (!limits) return undefined;
+  const lists = limits.suites ? (restrictsTls13 ? [limits.suites.tls13, limits.suites.tls12] : [limits.suites.tls12]) : [];
+  const ciphers = lists.filter(Boolean).join(":");
+  return { ...(ciphers ? { ciphers } : {}), ...(limits.maxVersion ? { maxVersion: limits.maxVersion } : {}) };
+}
 
 /** An open WebSocket connection the gateway relays, as the registry sees it. */
 export interface RelayedConnection {
@@ -20,6 +42,8 @@ export class WebSocketConnections {
     readonly idleMs: number,
     /** `net.server.websocket.max-message-bytes`: a longer message closes the connection with 1009. */
     readonly maxMessageBytes: number,
+    /** How backend connections are made: the client TLS limits and the egress proxy decision. */
+    readonly backends: WebSocketBackendOptions = {},
   ) {}
 
   /** Open WebSocket connections now (the `portico_websocket_connections` gauge). */

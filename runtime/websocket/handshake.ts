@@ -6,7 +6,7 @@ import { upstreamErrorCause } from "../observability/request-metrics.ts";
 import { upstreamRequestHeaders } from "../proxy/headers.ts";
 import type { ForwardRequest } from "../proxy/proxy.ts";
 import { openBackend } from "./backend.ts";
-import { acceptUpgrade } from "./connections.ts";
+import { acceptUpgrade, type WebSocketBackendOptions } from "./connections.ts";
 
 /**
  * Handles a WebSocket handshake (a GET with `Upgrade: websocket`) the way `forward` handles a
@@ -18,10 +18,12 @@ import { acceptUpgrade } from "./connections.ts";
  * 101 with the backend's subprotocol and relays frames. No extension is negotiated on either side
  * (`Sec-WebSocket-Extensions` is not forwarded), so frames pass as they are. Outbound and on-error
  * policies do not run (there is no HTTP response to run them on; frames pass no policy).
+ * Backend connections honour `net.client.tls.*` (`options.tls`); a backend the egress proxy does not
+ * exempt is refused (502): WebSocket connections never bypass the proxy silently.
  * Resolves to the answer for the client; for an accepted handshake, a placeholder the listener
  * replaces with its 101.
  */
-export async function openWebSocket(reporting: PolicyReporting, forwarded: ForwardRequest): Promise<Response> {
+export async function openWebSocket(reporting: PolicyReporting, forwarded: ForwardRequest, options: WebSocketBackendOptions): Promise<Response> {
   const { request, client, chains } = forwarded;
   const version = request.headers.get("sec-websocket-version");
   if (!request.headers.get("sec-websocket-key") || version !== "13") {
@@ -76,10 +78,15 @@ export async function openWebSocket(reporting: PolicyReporting, forwarded: Forwa
     record.backend = backend.name;
     record.backendHost = backend.origin(url).host;
   }
+  if (options.proxy?.proxyFor(url)) {
+    throw new HttpProblem("backend-unreachable", {
+      internal: `backend "${backend.name}": WebSocket connections do not go through the egress proxy; exempt its host with net.client.proxy.no-proxy`,
+    });
+  }
   const called = performance.now();
   let outcome;
   try {
-    outcome = await openBackend(url, headers, backend.tls, backend.timeoutMs, backend.name);
+    outcome = await openBackend(url, headers, backend.tls, backend.timeoutMs, backend.name, options.tls);
   } catch (error) {
     if (!(error instanceof Error)) throw error;
     backend.observe(url, undefined);
