@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
+import { createServer as createHttpsServer, request as httpsRequest } from "node:https";
 import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { WebSocket, WebSocketServer } from "ws";
-import { type GatewayProcess, startGatewayProcess } from "../../test/harness.ts";
+import { freePort, type GatewayProcess, startGatewayProcess, tempDir } from "../../test/harness.ts";
+import { issue, makeCa } from "../../test/certificates.ts";
 
 const MiB = 1024 * 1024;
 
@@ -310,3 +312,76 @@ describe("WebSocket idle timeout", { timeout: 120_000 }, () => {
     busy.close();
   });
 });
+
+describe("WebSocket over TLS: wss:// clients on the HTTPS listener, wss:// backends with their TLS material", { timeout: 120_000 }, () => {
+  let gw: GatewayProcess;
+  let httpsPort: number;
+  let server: WebSocketServer;
+  let https: ReturnType<typeof createHttpsServer>;
+  let ca: ReturnType<typeof makeCa>;
+
+  before(async () => {
+    const dir = tempDir();
+    ca = makeCa(dir);
+    const other = makeCa(dir, "other");
+    const front = issue(dir, ca, "ws.test");
+    const back = issue(dir, ca, "backend.test");
+    https = createHttpsServer({ cert: back.cert, key: back.key });
+    server = new WebSocketServer({ server: https, perMessageDeflate: false });
+    server.on("connection", (ws) => ws.on("message", (data, binary) => ws.send(data, { binary })));
+    await new Promise<void>((resolve) => https.listen(0, "127.0.0.1", () => resolve()));
+    const port = (https.address() as { port: number }).port;
+    httpsPort = await freePort();
+    gw = await startGatewayProcess({
+      config: `
+apis:
+  - { name: secure, path: /secure, backend: secure }
+  - { name: untrusted, path: /untrusted, backend: untrusted }
+backends:
+  secure: { urls: ["https://127.0.0.1:${port}"], tls: { ca: ${ca.certFile}, sni: backend.test } }
+  untrusted: { urls: ["https://127.0.0.1:${port}"], tls: { ca: ${other.certFile}, sni: backend.test } }
+hostnames:
+  - { host: ws.test, cert: ${front.certFile}, key: ${front.keyFile} }
+`,
+      env: { PORTICO_NET_SERVER_HTTPS_PORT: String(httpsPort) },
+    });
+  });
+
+  after(async () => {
+    await gw?.stop();
+    for (const client of server?.clients ?? []) client.terminate();
+    await new Promise((resolve) => server?.close(resolve));
+    https?.close();
+  });
+
+  it("relays messages from a wss:// client to a wss:// backend verified with the backend's CA and SNI", async () => {
+    // Passed as a variable: ws hands every option to node:tls, servername included, though its type does not list it.
+    const options = { ca: ca.cert, servername: "ws.test", perMessageDeflate: false };
+    const socket = new WebSocket(`wss://127.0.0.1:${httpsPort}/secure/echo`, options);
+    await new Promise((resolve, reject) => (socket.once("open", resolve), socket.once("error", reject)));
+    socket.send("over tls");
+    assert.equal((await next(socket)).data.toString(), "over tls");
+    socket.close();
+    await closed(socket);
+  });
+
+  it("answers 502 when the backend's certificate does not verify against its configured CA", async () => {
+    const answer = await new Promise<number>((resolve, reject) => {
+      const req = httpsRequestTo(`https://127.0.0.1:${httpsPort}/untrusted/echo`, ca.cert);
+      req.on("response", (res) => (res.resume(), resolve(res.statusCode!)));
+      req.on("upgrade", (res, socket) => (socket.destroy(), resolve(res.statusCode!)));
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(answer, 502);
+  });
+});
+
+/** A WebSocket handshake over TLS to the gateway's HTTPS listener (SNI ws.test). */
+function httpsRequestTo(url: string, caPem: string) {
+  return httpsRequest(url, {
+    ca: caPem,
+    servername: "ws.test",
+    headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": randomBytes(16).toString("base64") },
+  });
+}
