@@ -136,7 +136,9 @@ export const bunAdapter: ServerAdapter = {
         const next = await listenTls(bound, hostname, handler, { ...tls, certificates }, timeouts);
         const old = server;
         server = next;
-        await old.close(false);
+        // Not awaited: the old listener stops accepting at once, but its close resolves only when its
+        // last connection ends, and an open WebSocket may never end (it is closed at shutdown).
+        void old.close(false).catch(() => {});
       },
     };
   },

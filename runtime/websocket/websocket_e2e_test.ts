@@ -319,9 +319,11 @@ describe("WebSocket over TLS: wss:// clients on the HTTPS listener, wss:// backe
   let server: WebSocketServer;
   let https: ReturnType<typeof createHttpsServer>;
   let ca: ReturnType<typeof makeCa>;
+  let dir: string;
+  let config: (front: ReturnType<typeof issue>) => string;
 
   before(async () => {
-    const dir = tempDir();
+    dir = tempDir();
     ca = makeCa(dir);
     const other = makeCa(dir, "other");
     const front = issue(dir, ca, "ws.test");
@@ -332,8 +334,7 @@ describe("WebSocket over TLS: wss:// clients on the HTTPS listener, wss:// backe
     await new Promise<void>((resolve) => https.listen(0, "127.0.0.1", () => resolve()));
     const port = (https.address() as { port: number }).port;
     httpsPort = await freePort();
-    gw = await startGatewayProcess({
-      config: `
+    config = (front) => `
 apis:
   - { name: secure, path: /secure, backend: secure }
   - { name: untrusted, path: /untrusted, backend: untrusted }
@@ -342,7 +343,9 @@ backends:
   untrusted: { urls: ["https://127.0.0.1:${port}"], tls: { ca: ${other.certFile}, sni: backend.test } }
 hostnames:
   - { host: ws.test, cert: ${front.certFile}, key: ${front.keyFile} }
-`,
+`;
+    gw = await startGatewayProcess({
+      config: config(front),
       env: { PORTICO_NET_SERVER_HTTPS_PORT: String(httpsPort) },
     });
   });
@@ -361,6 +364,28 @@ hostnames:
     await new Promise((resolve, reject) => (socket.once("open", resolve), socket.once("error", reject)));
     socket.send("over tls");
     assert.equal((await next(socket)).data.toString(), "over tls");
+    socket.close();
+    await closed(socket);
+  });
+
+  it("keeps an open wss:// connection across a certificate change, which does not wait for it", async () => {
+    const options = { ca: ca.cert, servername: "ws.test", perMessageDeflate: false };
+    const socket = new WebSocket(`wss://127.0.0.1:${httpsPort}/secure/echo`, options);
+    await new Promise((resolve, reject) => (socket.once("open", resolve), socket.once("error", reject)));
+    const mark = gw.output().length;
+    writeFileSync(gw.configFile, config(issue(dir, ca, "ws.test", "ws-renewed")));
+    await gw.waitForOutput(/HTTPS certificates live/, 15_000, mark);
+    const deadline = Date.now() + 15_000;
+    while ((await (await fetch(`http://127.0.0.1:${gw.managementPort}/readyz`)).json()).revision !== 2) {
+      assert.ok(Date.now() < deadline, "the configuration with the new certificate was not applied");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    socket.send("still here");
+    assert.equal((await next(socket)).data.toString(), "still here");
+    // The next change is applied too: the listener update did not hang on the open connection.
+    const again = gw.output().length;
+    writeFileSync(gw.configFile, config(issue(dir, ca, "ws.test", "ws-renewed-again")));
+    await gw.waitForOutput(/HTTPS certificates live/, 15_000, again);
     socket.close();
     await closed(socket);
   });
