@@ -14,6 +14,8 @@ const MiB = 1024 * 1024;
 /** A real WebSocket backend (ws): echoes, refuses /deny with 403, picks `chat.v2`, floods on /flood, sends 3 MiB on "big". */
 async function startBackend() {
   let flooded = 0;
+  /** The close code and reason of every connection the backend saw end. */
+  const closes: string[] = [];
   let flooding: WebSocket | undefined;
   const seen: Record<string, string | string[] | undefined>[] = [];
   const server = new WebSocketServer({
@@ -31,6 +33,7 @@ async function startBackend() {
   await new Promise((resolve) => server.once("listening", resolve));
   server.on("connection", (ws, req) => {
     ws.on("error", () => {});
+    ws.on("close", (code, reason) => closes.push(`${code} ${reason}`));
     if (req.url?.endsWith("/flood")) {
       // Sends as fast as the gateway takes it (ws's own buffer kept under 1 MiB), up to 512 MiB.
       flooding = ws;
@@ -55,6 +58,7 @@ async function startBackend() {
   return {
     url: `http://127.0.0.1:${port}`,
     seen,
+    closes,
     flooded: () => flooded,
     /** Whether the last /flood connection is still open on the backend's side. */
     floodOpen: () => flooding?.readyState === WebSocket.OPEN,
@@ -149,7 +153,7 @@ describe("WebSocket pass-through", { timeout: 240_000 }, () => {
     await backend?.close();
   });
 
-  it("relays text and binary messages both ways, runs inbound policies on the handshake, and logs it as 101", async () => {
+  it("relays text and binary messages both ways and the client's close code, runs inbound policies on the handshake, and logs it as 101", async () => {
     const socket = await open(`${ws}/ws/echo`);
     socket.send("hello");
     assert.deepEqual(await next(socket).then((m) => [m.data.toString(), m.binary]), ["hello", false]);
@@ -164,6 +168,11 @@ describe("WebSocket pass-through", { timeout: 240_000 }, () => {
     assert.match(metrics, /^portico_websocket_connections\S* 1$/m);
     socket.close(4000, "done here");
     await closed(socket);
+    const deadline = Date.now() + 5_000;
+    while (!backend.closes.includes("4000 done here")) {
+      assert.ok(Date.now() < deadline, `the backend saw ${JSON.stringify(backend.closes)}, not the client's close code and reason`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     await gw.waitForOutput(/"path":"\/ws\/echo"[^\n]*"status":101|"status":101[^\n]*"path":"\/ws\/echo"/, 5_000);
   });
 
