@@ -262,6 +262,9 @@ const SPECS = {
   "net.server.http.forwarded.trusted-proxies": { schema: cidrs, default: () => [] as readonly IpRange[] },
   "net.server.http.forwarded.proto.enabled": { schema: bool, default: () => false },
   "net.server.http.proxy-protocol": { schema: bool, default: () => false },
+  // WebSocket pass-through (docs/protocols.md): idle connections close with 1001, longer messages with 1009.
+  "net.server.websocket.idle-timeout": { schema: duration, default: () => 300_000 },
+  "net.server.websocket.max-message-bytes": { schema: size(1024, 256 * 1024 ** 2, "16MiB"), default: () => 16 * 1024 ** 2 },
   "net.management.bind-address": { schema: text, default: () => "0.0.0.0" },
   "net.management.port": { schema: port, default: () => 8090 },
   // Telemetry (docs/observability.md). The OTLP endpoint was `telemetry.metrics.otlp.endpoint` in the

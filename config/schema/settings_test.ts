@@ -184,6 +184,8 @@ describe("resolveSettings: environment variables", () => {
       "net.server.http.forwarded.trusted-proxies": ["10.0.0.0/8,::1", [{ from: 0xffff0a000000n, to: 0xffff0affffffn }, { from: 1n, to: 1n }]],
       "net.server.http.forwarded.proto.enabled": ["true", true],
       "net.server.http.proxy-protocol": ["on", true],
+      "net.server.websocket.idle-timeout": ["90s", 90_000],
+      "net.server.websocket.max-message-bytes": ["2MiB", 2 * 1024 * 1024],
       "net.management.bind-address": ["::1", "::1"],
       "net.management.port": ["0", 0],
       "telemetry.otlp.endpoint": ["http://otel:4318", "http://otel:4318"],

@@ -25,6 +25,7 @@ import { ControlPlaneSync } from "./sync.ts";
 import { resolveClientTls, resolveServerTls } from "../tls/limits.ts";
 import { trafficApp } from "./traffic.ts";
 import type { GrpcListener } from "../grpc/listener.ts";
+import { backendTlsOptions, takingWebSockets, WebSocketConnections } from "../websocket/connections.ts";
 import { redactingLogger } from "../observability/redact.ts";
 import { type Env, Telemetry } from "../observability/telemetry.ts";
 import type { OtlpEvent } from "../observability/otlp/exporters.ts";
@@ -257,6 +258,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   metrics.bounds.breakers = holder.breakers;
   metrics.bounds.bodyTimeouts = bodies.timeouts;
   const trusted = trustedProxies(settings);
+  const websockets = new WebSocketConnections(settings["net.server.websocket.idle-timeout"], settings["net.server.websocket.max-message-bytes"], {
+    tls: backendTlsOptions(clientTls.limits, adapter.capabilities.upstreamTls.restrictTls13Suites),
+    proxy,
+  });
+  metrics.bounds.websockets = websockets;
   const trafficDeps = {
     holder,
     adapter,
@@ -271,6 +277,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     separators: settings["net.server.path.encoded-separators"],
     summary,
     trustedProxies: trusted,
+    websockets,
   };
   // PROXY protocol on the plain HTTP listener: only trusted proxies may connect (settings.ts checks there are some).
   const proxyProtocol = settings["net.server.http.proxy-protocol"] && trusted
@@ -281,12 +288,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   try {
     const httpPort = settings["net.server.http.port"];
     const traffic = httpPort
-      ? await listen(adapter, httpPort, settings["net.server.bind-address"], trafficApp({ ...trafficDeps, proto: "http" }).fetch, timeouts, proxyProtocol)
+      ? await listen(
+        adapter,
+        httpPort,
+        settings["net.server.bind-address"],
+        takingWebSockets(trafficApp({ ...trafficDeps, proto: "http" }).fetch, websockets),
+        timeouts,
+        proxyProtocol,
+      )
       : undefined;
     if (traffic) servers.push(traffic);
     const httpsPort = settings["net.server.https.port"];
     if (httpsPort) {
-      const handler = trafficApp({ ...trafficDeps, proto: "https" }).fetch;
+      const handler = takingWebSockets(trafficApp({ ...trafficDeps, proto: "https" }).fetch, websockets);
       https = new HttpsListener(adapter, httpsPort, settings["net.server.bind-address"], handler, tls.limits, timeouts, logger);
       try {
         await https.update(holder.current!.certificates);
@@ -350,7 +364,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       async close() {
         feed.stop();
         holder.health.close();
-        await Promise.all([...servers.map((s) => s.close()), https?.close(), grpc?.close()]);
+        const closing = Promise.all([...servers.map((s) => s.close()), https?.close(), grpc?.close()]);
+        // Once the requests in flight are done, open WebSockets (which have no end of their own) are closed with 1001.
+        await holder.current?.drained();
+        websockets.closeAll(1001, "gateway shutting down");
+        await closing;
         bodies.close();
         await upstream.close();
         await redis?.close();

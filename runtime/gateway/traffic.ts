@@ -19,6 +19,8 @@ import { incomingOf } from "../server/node-listen.ts";
 import type { CertificateSet } from "../tls/certificates.ts";
 import { ClientCertificate } from "../tls/client-certificate.ts";
 import { hasNoBody, type UpstreamClient } from "../upstream/client.ts";
+import { isWebSocketUpgrade, upgradeAccepted, type WebSocketConnections } from "../websocket/connections.ts";
+import { openWebSocket } from "../websocket/handshake.ts";
 
 /**
  * The APIM-compatible probe on the traffic port: 200 while serving a configuration, else 503. The
@@ -52,6 +54,12 @@ export interface TrafficDeps {
   readonly summary?: TrafficSummary;
   /** The proxies whose forwarding headers name the client (docs/edge-networking.md); absent when none is trusted. */
   readonly trustedProxies?: TrustedProxies;
+  /**
+   * WebSocket handshakes are taken (runtime/websocket/): their inbound policies run, the backend is
+   * asked, and an accepted one is left for the listener (the handler must be `takingWebSockets`).
+   * Absent: `Upgrade` is dropped as a hop-by-hop header, as for any request.
+   */
+  readonly websockets?: WebSocketConnections;
 }
 
 /** Methods whose repetition does no harm (RFC 9110 §9.2.2). */
@@ -98,7 +106,8 @@ function plainIp(address: string): string {
  * counted and (when enabled) logged.
  */
 export function trafficApp(deps: TrafficDeps): Hono {
-  const { holder, adapter, upstream, logger, metrics, telemetry, proto, bodies, buffers, state, keepAliveMs, separators, summary, trustedProxies } = deps;
+  const { holder, adapter, upstream, logger, metrics, telemetry, proto, bodies, buffers, state, keepAliveMs, separators, summary, trustedProxies, websockets } =
+    deps;
   const { requests, tracing } = telemetry;
   const traceHeader = tracing?.options.responseHeader;
   const reporting = { logger, metrics, bodies: buffers };
@@ -107,6 +116,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
     const started = performance.now();
     const pipeline = holder.current;
     const record = new RequestRecord(request.method, telemetry.nextRequestId());
+    const upgrade = websockets !== undefined && isWebSocketUpgrade(request);
     requests.active += 1;
     let response: Response;
     let clientBody: WatchedBody | undefined;
@@ -173,7 +183,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
         adapter.setIdleTimeout(request, env, pipeline.longestTimeoutMs);
         raisedIdle = true;
       }
-      response = await forward(upstream, reporting, {
+      const forwarded = {
         request,
         clientBody,
         backend: target.backend,
@@ -192,7 +202,9 @@ export function trafficApp(deps: TrafficDeps): Hono {
         state,
         clientCertificate: proto === "https" ? negotiatedCertificate(adapter, env, pipeline.certificates) : undefined,
         record,
-      });
+      };
+      // A WebSocket handshake leaves the pipeline once answered: its connection is tracked by `websockets`.
+      response = upgrade ? await openWebSocket(reporting, forwarded, websockets!.backends) : await forward(upstream, reporting, forwarded);
     } catch (error) {
       response = problemFor(error, logger, path, trace?.traceId);
     } finally {
@@ -206,15 +218,15 @@ export function trafficApp(deps: TrafficDeps): Hono {
       if (!clientBody.finished) response = closing(response);
     } else if (refused) response = closing(response);
     requests.active -= 1;
-    record.status = response.status;
+    record.status = upgrade && upgradeAccepted(request) ? 101 : response.status;
     record.totalMs = performance.now() - started;
     record.requestBytes = declaredLength(request.headers);
     record.responseBytes = declaredLength(response.headers);
     requests.record(record);
-    summary?.record(record.api, response.status, record.totalMs);
+    summary?.record(record.api, record.status, record.totalMs);
     if (record.upstreamError !== undefined) requests.upstreamFailed(record.backend!, record.upstreamError);
     if (trace) {
-      trace.end(response.status);
+      trace.end(record.status);
       if (traceHeader) response = withHeader(response, traceHeader, trace.traceId);
     }
     if (logger.format !== "none") {
@@ -227,7 +239,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
         host: authority,
         scheme,
         path,
-        status: response.status,
+        status: record.status,
         ms: round3(record.totalMs),
         backendMs: record.backendMs >= 0 ? round3(record.backendMs) : undefined,
         gatewayMs: round3(record.backendMs >= 0 ? Math.max(0, record.totalMs - record.backendMs) : record.totalMs),

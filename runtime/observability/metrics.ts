@@ -40,6 +40,8 @@ export interface BoundedStats {
   cache?: { readonly bytes: number; readonly maxBytes: number; readonly entries: number; readonly evictions: number };
   /** The Redis of the shared counters (docs/shared-state.md), when the settings name one. */
   redis?: { readonly connection: RedisStats; readonly counters: SharedCounterStats };
+  /** Open WebSocket connections the traffic listeners relay (docs/protocols.md). */
+  websockets?: { readonly size: number };
 }
 
 /** A backend's concurrency state, as the metrics read it. */
@@ -320,6 +322,7 @@ export class GatewayMetrics {
       (b) => b.state?.bytes,
       "By",
     );
+    bounded("gauge", "portico.websocket.connections", "Open WebSocket connections relayed to backends.", (b) => b.websockets?.size, "{connection}");
     bounded("gauge", "portico.policy.state.max_bytes", "The policy state store's byte budget (policy.state.max-bytes).", (b) => b.state?.maxBytes, "By");
     bounded("gauge", "portico.policy.state.entries", "Counters and cache entries in the policy state store.", (b) => b.state?.entries, "{entry}");
     bounded(

@@ -4,6 +4,7 @@ import type { ClientTlsLimits } from "../tls/limits.ts";
 import type { ProxyProtocolOptions } from "./proxy-protocol.ts";
 import type { UpstreamClient, UpstreamOptions } from "../upstream/client.ts";
 import type { EgressProxy } from "../upstream/egress-proxy.ts";
+import type { WebSocketConnections } from "../websocket/connections.ts";
 
 /** The JavaScript runtimes Portico runs on. */
 export type RuntimeName = "bun" | "deno" | "node";
@@ -13,7 +14,14 @@ export type RuntimeName = "bun" | "deno" | "node";
  * per-request value (Bun's server, Deno's serve info, Node's `{ incoming, outgoing }`), which
  * Hono receives as `c.env` and the adapter knows how to read the client address from.
  */
-export type FetchHandler = (request: Request, env: unknown) => Response | Promise<Response>;
+export type FetchHandler = ((request: Request, env: unknown) => Response | Promise<Response>) & {
+  /**
+   * Set on the traffic port's handlers (`takingWebSockets`): the listener takes WebSocket
+   * handshakes, completes the ones the backend accepted, relays their frames with these settings
+   * and tracks the open connections here (docs/protocols.md).
+   */
+  readonly websockets?: WebSocketConnections;
+};
 
 /** What a runtime's TLS listener can honour (measured with openssl s_client; see docs/tls.md). */
 export interface TlsCapabilities {

@@ -5,8 +5,11 @@ import type { ConnectionTimeouts, FetchHandler, ListenOptions, RunningServer, Se
 import { incomingClientAddress, listenHttps, peerCertificate } from "./https.ts";
 import { incomingFramingProblem } from "./node-framing.ts";
 import { listenNodeServer, nodeHttpServer } from "./node-listen.ts";
+import { BunBridge, bunWebSocketOptions } from "../websocket/bun-bridge.ts";
+import { isWebSocketUpgrade, takeUpgrade } from "../websocket/connections.ts";
+import { HttpProblem } from "../http/problem.ts";
 
-type BunServer = import("bun").Server<undefined>;
+type BunServer = import("bun").Server<BunBridge>;
 
 /** Bun's TLS options take protocol versions as numbers (0x0303 = TLS 1.2). */
 const VERSION_NUMBER: Record<TlsVersion, number> = { TLSv1: 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304 };
@@ -37,7 +40,8 @@ function serve(port: number, hostname: string, handler: FetchHandler, timeouts: 
   return Bun.serve({
     port,
     hostname,
-    fetch: handler as (request: Request, server: BunServer) => Response | Promise<Response>,
+    fetch: (handler.websockets ? bunUpgradeFetch(handler) : handler) as (request: Request, server: BunServer) => Response | Promise<Response>,
+    ...(handler.websockets ? { websocket: bunWebSocketOptions(handler.websockets) as never } : {}),
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     // Bun counts idle time during a request too: requests that may wait longer ask for more (setIdleTimeout).
     idleTimeout: idleSeconds(timeouts),
@@ -45,6 +49,30 @@ function serve(port: number, hostname: string, handler: FetchHandler, timeouts: 
     // HTTPS listeners are replaced to change certificates: the new one binds beside the old one.
     ...(tls ? { reusePort: true, tls: bunTls(tls.certificates, tls) as never } : {}),
   });
+}
+
+/**
+ * The fetch of a Bun.serve that takes WebSocket handshakes: the handler answers them like any
+ * request; one whose backend accepted is then upgraded (server.upgrade, answering 101 with the
+ * backend's subprotocol) and bridged to the backend (BunBridge). Other requests pass untouched.
+ */
+function bunUpgradeFetch(handler: FetchHandler) {
+  const connections = handler.websockets!;
+  return (request: Request, server: BunServer) => {
+    if (!isWebSocketUpgrade(request)) return handler(request, server);
+    return (async () => {
+      const response = await handler(request, server);
+      const backend = takeUpgrade(request);
+      if (!backend) return response;
+      const upgraded = server.upgrade(request, {
+        data: new BunBridge(backend, connections),
+        headers: backend.protocol ? { "sec-websocket-protocol": backend.protocol } : {},
+      });
+      if (upgraded) return undefined;
+      backend.socket.destroy();
+      return new HttpProblem("bad-request", { detail: "The connection could not be upgraded to WebSocket." }).toResponse();
+    })();
+  };
 }
 
 /** A running Bun.serve in the adapter's shape. */
@@ -108,7 +136,9 @@ export const bunAdapter: ServerAdapter = {
         const next = await listenTls(bound, hostname, handler, { ...tls, certificates }, timeouts);
         const old = server;
         server = next;
-        await old.close(false);
+        // Not awaited: the old listener stops accepting at once, but its close resolves only when its
+        // last connection ends, and an open WebSocket may never end (it is closed at shutdown).
+        void old.close(false).catch(() => {});
       },
     };
   },

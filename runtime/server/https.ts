@@ -73,7 +73,7 @@ export async function listenHttps(
       }
     },
   };
-  const http = nodeHttpServer(handler, timeouts);
+  const http = nodeHttpServer(handler, timeouts, "https");
   const server = createTlsServer(serverOptions, (socket) => http.emit("connection", socket));
   const running = await listenNodeServer(http, port, hostname, { front: server, reusePort });
   const stopRotation = ticketKeyRotationMs ? rotateTicketKeys(server, ticketKeyRotationMs) : () => {};

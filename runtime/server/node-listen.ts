@@ -3,6 +3,7 @@ import type { AddressInfo, Server as NetServer } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import { HttpProblem } from "../http/problem.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer } from "./adapter.ts";
+import { nodeUpgradeListener } from "../websocket/node-upgrade.ts";
 import { proxyProtocolFront, type ProxyProtocolOptions } from "./proxy-protocol.ts";
 
 /** How a node:http server is put on a port. */
@@ -40,9 +41,10 @@ function malformedTarget(): Response {
  * plain HTTP port, and of every runtime's HTTPS listener), with the connection timeouts applied:
  * `headersTimeout` for the request head and `keepAliveTimeout` between requests. The time to
  * receive a whole request is enforced by the gateway itself (the same on every runtime), so
- * node:http's own `requestTimeout` is off.
+ * node:http's own `requestTimeout` is off. A handler that takes WebSocket handshakes gets them from
+ * node:http's `upgrade` event (`proto`: the listener's scheme, for the request's URL).
  */
-export function nodeHttpServer(handler: FetchHandler, timeouts: ConnectionTimeouts | undefined): Server {
+export function nodeHttpServer(handler: FetchHandler, timeouts: ConnectionTimeouts | undefined, proto: "http" | "https" = "http"): Server {
   const serverOptions = timeouts
     ? {
       headersTimeout: timeouts.headerMs,
@@ -57,6 +59,7 @@ export function nodeHttpServer(handler: FetchHandler, timeouts: ConnectionTimeou
     errorHandler: (error) => (error instanceof Error && error.name === "RequestError" ? malformedTarget() : new HttpProblem("internal").toResponse()),
   });
   const server = createServer(serverOptions, listener);
+  if (handler.websockets) server.on("upgrade", nodeUpgradeListener(handler, handler.websockets, proto));
   // Some runtimes' node:http take these only as properties.
   if (timeouts) {
     server.headersTimeout = timeouts.headerMs;

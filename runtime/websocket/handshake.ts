@@ -1,0 +1,119 @@
+import { HttpProblem } from "../http/problem.ts";
+import { applyDeferred, type PolicyExchange } from "../policy/abi.ts";
+import type { PolicyReporting } from "../policy/chain.ts";
+import type { BackendPool } from "../pipeline/backend.ts";
+import { upstreamErrorCause } from "../observability/request-metrics.ts";
+import { upstreamRequestHeaders } from "../proxy/headers.ts";
+import type { ForwardRequest } from "../proxy/proxy.ts";
+import { openBackend } from "./backend.ts";
+import { acceptUpgrade, type WebSocketBackendOptions } from "./connections.ts";
+
+/**
+ * Handles a WebSocket handshake (a GET with `Upgrade: websocket`) the way `forward` handles a
+ * request, up to the backend's answer: the inbound policies run on it (keys were checked before;
+ * validate-jwt, ip-filter, rate limits, header changes, set-backend-service, rewrite-uri...) and a
+ * policy that answers answers the handshake. Then the backend connection is opened first, with the
+ * client's `Sec-WebSocket-Protocol` and the forwarding headers: its refusal is the answer; when it
+ * accepted, the connection is recorded for the listener (`takeUpgrade`), which answers the client
+ * 101 with the backend's subprotocol and relays frames. No extension is negotiated on either side
+ * (`Sec-WebSocket-Extensions` is not forwarded), so frames pass as they are. Outbound and on-error
+ * policies do not run (there is no HTTP response to run them on; frames pass no policy).
+ * Backend connections honour `net.client.tls.*` (`options.tls`); a backend the egress proxy does not
+ * exempt is refused (502): WebSocket connections never bypass the proxy silently.
+ * Resolves to the answer for the client; for an accepted handshake, a placeholder the listener
+ * replaces with its 101.
+ */
+export async function openWebSocket(reporting: PolicyReporting, forwarded: ForwardRequest, options: WebSocketBackendOptions): Promise<Response> {
+  const { request, client, chains } = forwarded;
+  const version = request.headers.get("sec-websocket-version");
+  if (!request.headers.get("sec-websocket-key") || version !== "13") {
+    throw new HttpProblem("bad-request", {
+      detail: "A WebSocket handshake needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13.",
+      headers: { "sec-websocket-version": "13" },
+    });
+  }
+  const headers = upstreamRequestHeaders(request.headers, client);
+  if (forwarded.dropHeader) headers.delete(forwarded.dropHeader);
+  for (const name of ["sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "accept-encoding"]) headers.delete(name);
+  let backend = forwarded.backend;
+  let rest = forwarded.rest;
+  let search = forwarded.search;
+  let exchange: PolicyExchange | undefined;
+  if (chains.request.length) {
+    exchange = {
+      method: request.method,
+      path: forwarded.path,
+      requestHeaders: headers,
+      responseHeaders: undefined,
+      rest,
+      search,
+      params: forwarded.params,
+      clientIp: client.ip,
+      api: forwarded.api,
+      operation: forwarded.operation,
+      subscription: forwarded.caller?.subscription,
+      product: forwarded.caller?.product,
+      backends: forwarded.backends,
+      clientCertificate: forwarded.clientCertificate,
+      logger: reporting.logger,
+      state: forwarded.state,
+      traceId: forwarded.record?.trace?.traceId,
+      record: forwarded.record,
+    };
+    try {
+      await chains.request.run(exchange, reporting);
+    } finally {
+      // Concurrency slots (limit-concurrency) are held for the handshake, not for the connection's life.
+      if (exchange.releases) { for (const release of exchange.releases) release(); }
+    }
+    forwarded.record?.trace?.event("policies.inbound");
+    if (exchange.reply) return replied(exchange);
+    backend = chosen(forwarded, exchange);
+    rest = exchange.rest!;
+    search = exchange.search!;
+  }
+  const url = backend.target(rest, search);
+  const record = forwarded.record;
+  if (record) {
+    record.backend = backend.name;
+    record.backendHost = backend.origin(url).host;
+  }
+  if (options.proxy?.proxyFor(url)) {
+    throw new HttpProblem("backend-unreachable", {
+      internal: `backend "${backend.name}": WebSocket connections do not go through the egress proxy; exempt its host with net.client.proxy.no-proxy`,
+    });
+  }
+  const called = performance.now();
+  let outcome;
+  try {
+    outcome = await openBackend(url, headers, backend.tls, backend.timeoutMs, backend.name, options.tls);
+  } catch (error) {
+    if (!(error instanceof Error)) throw error;
+    backend.observe(url, undefined);
+    if (record) record.upstreamError = error instanceof HttpProblem && error.kind === "backend-timeout" ? "timeout" : upstreamErrorCause(error.cause ?? error);
+    throw error;
+  }
+  if (record) record.backendMs = performance.now() - called;
+  if (outcome.kind === "refused") {
+    backend.observe(url, outcome.response.status);
+    return outcome.response;
+  }
+  backend.observe(url, 101);
+  // The client may have gone while the backend was being asked: the listener then closes the backend connection.
+  acceptUpgrade(request, outcome);
+  return new Response(null, { status: 200 });
+}
+
+/** The answer a policy made (return-response, check-header, ...), with the response header changes it recorded. */
+function replied(exchange: PolicyExchange): Response {
+  const { status, headers, body, bytes } = exchange.reply!;
+  if (exchange.deferred) applyDeferred(headers, exchange.deferred);
+  return new Response(status === 204 || status === 205 || status === 304 ? null : (bytes ?? body), { status, headers });
+}
+
+/** The backend a policy chose (by name or base URL), or the API's own. */
+function chosen(forwarded: ForwardRequest, exchange: PolicyExchange): BackendPool {
+  if (exchange.backend !== undefined) return forwarded.backends?.get(exchange.backend) ?? forwarded.backend;
+  if (exchange.backendUrl !== undefined && forwarded.urlBackends) return forwarded.urlBackends.get(exchange.backendUrl, forwarded.backend.timeoutMs);
+  return forwarded.backend;
+}
