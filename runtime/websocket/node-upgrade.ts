@@ -12,14 +12,22 @@ import { spliceWebSocket } from "./splice.ts";
  * handshake is built into a Fetch request and handled by the gateway's handler like any request
  * (`env` is `{ incoming }`, as for other requests); an accepted handshake is answered 101 with the
  * backend's subprotocol and relayed (spliceWebSocket), anything else is written as an HTTP answer
- * and the connection closed. Upgrades to other protocols get the handler's answer as a plain
- * request without a body.
+ * and the connection closed. Upgrades to other protocols (`Upgrade: h2c` from `curl --http2` on a
+ * plain port) get the handler's answer as a plain request when they carry no body; one with a body
+ * is refused 400, since node:http hands the listener the raw connection and the body could not be
+ * forwarded whole (Bun.serve serves it as a plain request, ignoring the upgrade, as RFC 9110 §7.8 allows).
  */
 export function nodeUpgradeListener(handler: FetchHandler, connections: WebSocketConnections, proto: "http" | "https") {
   return async (incoming: IncomingMessage, socket: Duplex, head: Uint8Array): Promise<void> => {
     socket.on("error", () => socket.destroy());
     let response: Response;
     let request: Request | undefined;
+    if (!asksForWebSocket(incoming) && carriesBody(incoming)) {
+      const refusal = new HttpProblem("bad-request", {
+        detail: "A request that asks to upgrade to a protocol other than WebSocket cannot carry a body here; send it without the Upgrade header.",
+      });
+      return void (await writeAnswer(socket, refusal.toResponse()));
+    }
     try {
       request = fetchRequest(incoming, proto);
       response = await handler(request, { incoming });
@@ -37,6 +45,18 @@ export function nodeUpgradeListener(handler: FetchHandler, connections: WebSocke
     socket.write(`${answer}\r\n`);
     spliceWebSocket(socket, head, backend, connections);
   };
+}
+
+/** Whether the request's `Upgrade` names websocket (RFC 6455 §4.1). */
+function asksForWebSocket(incoming: IncomingMessage): boolean {
+  const upgrade = incoming.headers.upgrade;
+  return upgrade !== undefined && /(^|,)\s*websocket\s*(,|$)/i.test(upgrade);
+}
+
+/** Whether the request declares a body (a length above zero, or a transfer coding). */
+function carriesBody(incoming: IncomingMessage): boolean {
+  const length = incoming.headers["content-length"];
+  return incoming.headers["transfer-encoding"] !== undefined || (length !== undefined && length.trim() !== "0");
 }
 
 /** The Fetch request for an upgrade request (no body: a handshake has none). */
