@@ -6,7 +6,7 @@ import type { TrustedProxies } from "../http/forwarded.ts";
 import { type EncodedSeparators, isValidAuthority, requestTarget } from "../http/target.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
-import { RequestRecord, type RequestTelemetry } from "../observability/request-record.ts";
+import { plainIp, RequestRecord, type RequestTelemetry } from "../observability/request-record.ts";
 import type { TrafficSummary } from "../observability/summary.ts";
 import type { PipelineHolder } from "../pipeline/pipeline.ts";
 import type { BodyBuffers } from "../policy/body.ts";
@@ -88,16 +88,6 @@ function withHeader(response: Response, name: string, value: string): Response {
 function declaredLength(headers: Headers): number {
   const value = headers.get("content-length");
   return value === null ? -1 : Number(value);
-}
-
-/** Milliseconds to three decimals (microseconds), as access lines carry them. */
-function round3(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
-
-/** Normalises IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) to plain IPv4. */
-function plainIp(address: string): string {
-  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
 
 /**
@@ -230,29 +220,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
       if (traceHeader) response = withHeader(response, traceHeader, trace.traceId);
     }
     if (logger.format !== "none") {
-      logger.access({
-        traceId: trace?.traceId,
-        spanId: trace?.spanId,
-        requestId: record.requestId,
-        clientIp,
-        method: request.method,
-        host: authority,
-        scheme,
-        path,
-        status: record.status,
-        ms: round3(record.totalMs),
-        backendMs: record.backendMs >= 0 ? round3(record.backendMs) : undefined,
-        gatewayMs: round3(record.backendMs >= 0 ? Math.max(0, record.totalMs - record.backendMs) : record.totalMs),
-        bytesIn: record.requestBytes >= 0 ? record.requestBytes : undefined,
-        bytesOut: record.responseBytes >= 0 ? record.responseBytes : undefined,
-        api: record.api,
-        operation: record.operation,
-        product: record.product,
-        subscription: record.subscription,
-        backend: record.backendHost,
-        policyFailures: record.policyFailures,
-        revision: pipeline?.appliedRevision,
-      });
+      logger.access(record.accessFields(clientIp, authority, scheme, path, pipeline?.appliedRevision));
     }
     return response;
   }

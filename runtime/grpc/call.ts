@@ -4,11 +4,12 @@ import { HttpProblem, PROBLEMS } from "../http/problem.ts";
 import type { TrustedProxies } from "../http/forwarded.ts";
 import { isValidAuthority } from "../http/target.ts";
 import type { Logger } from "../observability/log.ts";
-import { RequestRecord, type RequestTelemetry } from "../observability/request-record.ts";
+import { plainIp, RequestRecord, type RequestTelemetry } from "../observability/request-record.ts";
 import { upstreamErrorCause } from "../observability/request-metrics.ts";
 import type { TrafficSummary } from "../observability/summary.ts";
 import type { BackendPool } from "../pipeline/backend.ts";
 import type { Chains, Pipeline, PipelineHolder } from "../pipeline/pipeline.ts";
+import { chosenBackend } from "../proxy/exchange.ts";
 import { applyDeferred, type PolicyExchange, type PolicyReply } from "../policy/abi.ts";
 import type { PolicyReporting } from "../policy/chain.ts";
 import type { PolicyStateStore } from "../policy/state.ts";
@@ -41,16 +42,6 @@ const MAX_MESSAGE = 512;
 
 /** Request headers never copied to the backend stream (the gateway sets its own pseudo headers and `te`). */
 const NOT_FORWARDED = new Set(["host", "te", "content-length", "http2-settings"]);
-
-/** Milliseconds to three decimals, as access lines carry them. */
-function round3(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
-
-/** IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) as plain IPv4. */
-function plainIp(address: string): string {
-  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
-}
 
 /** The request's headers without pseudo headers, as the policies and the forwarding code take them. */
 function plainHeaders(incoming: IncomingHttpHeaders): Headers {
@@ -240,8 +231,7 @@ export class GrpcCall {
       }
       rest = exchange.rest!;
       restSearch = exchange.search!;
-      if (exchange.backend !== undefined) backend = pipeline.backends.get(exchange.backend) ?? backend;
-      else if (exchange.backendUrl !== undefined) backend = pipeline.urlBackends.get(exchange.backendUrl, backend.timeoutMs);
+      backend = chosenBackend(exchange, pipeline.backends, pipeline.urlBackends, backend);
     }
     if (stream.closed || stream.destroyed) return;
     await this.#forward(backend, rest, restSearch, upstreamHeaders, chains);
@@ -446,27 +436,8 @@ export class GrpcCall {
     summary?.record(record.api, record.status, record.totalMs);
     if (record.upstreamError !== undefined && record.backend !== undefined) telemetry.requests.upstreamFailed(record.backend, record.upstreamError);
     if (logger.format !== "none") {
-      logger.access({
-        requestId: record.requestId,
-        clientIp: this.#clientIp,
-        method: record.method,
-        host: this.#authority,
-        scheme: "http",
-        protocol: "grpc",
-        path: this.#path,
-        status: record.status,
-        grpcStatus: this.#grpcStatus === undefined ? undefined : Number(this.#grpcStatus),
-        ms: round3(record.totalMs),
-        backendMs: record.backendMs >= 0 ? round3(record.backendMs) : undefined,
-        gatewayMs: round3(record.backendMs >= 0 ? Math.max(0, record.totalMs - record.backendMs) : record.totalMs),
-        api: record.api,
-        operation: record.operation,
-        product: record.product,
-        subscription: record.subscription,
-        backend: record.backendHost,
-        policyFailures: record.policyFailures,
-        revision: this.#pipeline?.appliedRevision,
-      });
+      const grpcStatus = this.#grpcStatus === undefined ? undefined : Number(this.#grpcStatus);
+      logger.access(record.accessFields(this.#clientIp, this.#authority, "http", this.#path, this.#pipeline?.appliedRevision, "grpc", grpcStatus));
     }
   }
 }

@@ -7,7 +7,8 @@ import type { RequestRecord } from "../observability/request-record.ts";
 import { upstreamErrorCause } from "../observability/request-metrics.ts";
 import type { Chains } from "../pipeline/pipeline.ts";
 import type { Caller } from "../access/subscriptions.ts";
-import { applyDeferred, type PolicyExchange, type PolicyReply } from "../policy/abi.ts";
+import { applyDeferred, type PolicyExchange } from "../policy/abi.ts";
+import { chosenBackend, exchangeFor, replyResponse } from "./exchange.ts";
 import type { PolicyChain, PolicyReporting } from "../policy/chain.ts";
 import { countRequestBytes, countResponseBytes } from "../policy/byte-meters.ts";
 import type { PolicyStateStore } from "../policy/state.ts";
@@ -69,27 +70,7 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
   if (!chains.request.length && !chains.response.length && !chains.error.length) {
     return send(upstream, forwarded, headers, forwarded.backend, forwarded.rest, forwarded.search);
   }
-  const exchange: PolicyExchange = {
-    method: request.method,
-    path: forwarded.path,
-    requestHeaders: headers,
-    responseHeaders: undefined,
-    rest: forwarded.rest,
-    search: forwarded.search,
-    params: forwarded.params,
-    clientIp: client.ip,
-    api: forwarded.api,
-    operation: forwarded.operation,
-    subscription: forwarded.caller?.subscription,
-    product: forwarded.caller?.product,
-    backends: forwarded.backends,
-    clientCertificate: forwarded.clientCertificate,
-    logger: reporting.logger,
-    clientBody: forwarded.clientBody,
-    state: forwarded.state,
-    traceId: forwarded.record?.trace?.traceId,
-    record: forwarded.record,
-  };
+  const exchange = exchangeFor(forwarded, headers, reporting);
   // A policy that reads the response body gets it as the bytes, not compressed.
   if (chains.response.readsBody) headers.set("accept-encoding", "identity");
   const response = await exchangeThrough(upstream, reporting, forwarded, exchange, headers);
@@ -116,7 +97,7 @@ async function exchangeThrough(
       if (exchange.reply) return replyResponse(exchange.reply, exchange.deferred);
     }
     section = "backend";
-    const backend = chosenBackend(forwarded, exchange);
+    const backend = chosenBackend(exchange, forwarded.backends, forwarded.urlBackends, forwarded.backend);
     const response = exchange.retry === undefined && exchange.forwarding === undefined
       ? await send(upstream, forwarded, headers, backend, exchange.rest!, exchange.search!, exchange.requestBody)
       : await sendAsInstructed(upstream, reporting, forwarded, exchange, headers, backend);
@@ -170,13 +151,6 @@ async function answerError(
   }
   if (exchange.reply) return replyResponse(exchange.reply, undefined);
   return new Response(original.body, { status: original.status, headers: exchange.responseHeaders });
-}
-
-/** The backend a policy chose (by name or base URL), or the API's own. */
-function chosenBackend(forwarded: ForwardRequest, exchange: PolicyExchange): BackendPool {
-  if (exchange.backend !== undefined) return forwarded.backends?.get(exchange.backend) ?? forwarded.backend;
-  if (exchange.backendUrl !== undefined && forwarded.urlBackends) return forwarded.urlBackends.get(exchange.backendUrl, forwarded.backend.timeoutMs);
-  return forwarded.backend;
 }
 
 /**
@@ -423,11 +397,6 @@ async function respondThrough(
 }
 
 /** The response a policy made, with response header changes inbound policies recorded; statuses that carry no body get none. */
-function replyResponse({ status, headers, body, bytes }: PolicyReply, deferred: PolicyExchange["deferred"]): Response {
-  if (deferred) applyDeferred(headers, deferred);
-  return new Response(status === 204 || status === 205 || status === 304 ? null : (bytes ?? body), { status, headers });
-}
-
 function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";

@@ -1,7 +1,7 @@
 import { HttpProblem } from "../http/problem.ts";
-import { applyDeferred, type PolicyExchange } from "../policy/abi.ts";
+import type { PolicyExchange } from "../policy/abi.ts";
+import { chosenBackend, exchangeFor, replyResponse } from "../proxy/exchange.ts";
 import type { PolicyReporting } from "../policy/chain.ts";
-import type { BackendPool } from "../pipeline/backend.ts";
 import { upstreamErrorCause } from "../observability/request-metrics.ts";
 import { upstreamRequestHeaders } from "../proxy/headers.ts";
 import type { ForwardRequest } from "../proxy/proxy.ts";
@@ -40,26 +40,7 @@ export async function openWebSocket(reporting: PolicyReporting, forwarded: Forwa
   let search = forwarded.search;
   let exchange: PolicyExchange | undefined;
   if (chains.request.length) {
-    exchange = {
-      method: request.method,
-      path: forwarded.path,
-      requestHeaders: headers,
-      responseHeaders: undefined,
-      rest,
-      search,
-      params: forwarded.params,
-      clientIp: client.ip,
-      api: forwarded.api,
-      operation: forwarded.operation,
-      subscription: forwarded.caller?.subscription,
-      product: forwarded.caller?.product,
-      backends: forwarded.backends,
-      clientCertificate: forwarded.clientCertificate,
-      logger: reporting.logger,
-      state: forwarded.state,
-      traceId: forwarded.record?.trace?.traceId,
-      record: forwarded.record,
-    };
+    exchange = exchangeFor(forwarded, headers, reporting);
     try {
       await chains.request.run(exchange, reporting);
     } finally {
@@ -67,8 +48,8 @@ export async function openWebSocket(reporting: PolicyReporting, forwarded: Forwa
       if (exchange.releases) { for (const release of exchange.releases) release(); }
     }
     forwarded.record?.trace?.event("policies.inbound");
-    if (exchange.reply) return replied(exchange);
-    backend = chosen(forwarded, exchange);
+    if (exchange.reply) return replyResponse(exchange.reply, exchange.deferred);
+    backend = chosenBackend(exchange, forwarded.backends, forwarded.urlBackends, forwarded.backend);
     rest = exchange.rest!;
     search = exchange.search!;
   }
@@ -102,18 +83,4 @@ export async function openWebSocket(reporting: PolicyReporting, forwarded: Forwa
   // The client may have gone while the backend was being asked: the listener then closes the backend connection.
   acceptUpgrade(request, outcome);
   return new Response(null, { status: 200 });
-}
-
-/** The answer a policy made (return-response, check-header, ...), with the response header changes it recorded. */
-function replied(exchange: PolicyExchange): Response {
-  const { status, headers, body, bytes } = exchange.reply!;
-  if (exchange.deferred) applyDeferred(headers, exchange.deferred);
-  return new Response(status === 204 || status === 205 || status === 304 ? null : (bytes ?? body), { status, headers });
-}
-
-/** The backend a policy chose (by name or base URL), or the API's own. */
-function chosen(forwarded: ForwardRequest, exchange: PolicyExchange): BackendPool {
-  if (exchange.backend !== undefined) return forwarded.backends?.get(exchange.backend) ?? forwarded.backend;
-  if (exchange.backendUrl !== undefined && forwarded.urlBackends) return forwarded.urlBackends.get(exchange.backendUrl, forwarded.backend.timeoutMs);
-  return forwarded.backend;
 }
