@@ -14,6 +14,10 @@ import { createClient, createCluster, createSentinel, RESP_TYPES } from "redis";
 import { redisConfigured, type RedisNode, type Settings } from "../../config/schema/settings.ts";
 import { describeError } from "../../config/schema/problems.ts";
 import type { Logger } from "../observability/log.ts";
+import { ensureTracingChannelHasSubscribers } from "./tracing-channel.ts";
+
+// node-redis reads the getter per command, so defining it after the client module loaded is enough.
+ensureTracingChannelHasSubscribers();
 
 /** How often a Redis marked down is probed (PING) until it answers again. */
 const PROBE_MS = 500;
