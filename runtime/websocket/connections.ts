@@ -8,7 +8,7 @@ import type { EgressProxy } from "../upstream/egress-proxy.ts";
 export interface WebSocketBackendOptions {
   /** `net.client.tls.*` as the runtime's node:tls takes them: suites (`ciphers`) and a version cap. */
   readonly tls?: { readonly ciphers?: string; readonly maxVersion?: TlsVersion };
-  /** The egress proxy decision: a backend it does not exempt is refused (WebSocket connections do not go through it). */
+  /** The egress proxy decision: a backend it does not exempt is reached through a CONNECT tunnel across the proxy (for ws:// and wss:// alike). */
   readonly proxy?: EgressProxy;
 }
 

@@ -19,7 +19,7 @@ import { acceptUpgrade, type WebSocketBackendOptions } from "./connections.ts";
  * (`Sec-WebSocket-Extensions` is not forwarded), so frames pass as they are. Outbound and on-error
  * policies do not run (there is no HTTP response to run them on; frames pass no policy).
  * Backend connections honour `net.client.tls.*` (`options.tls`); a backend the egress proxy does not
- * exempt is refused (502): WebSocket connections never bypass the proxy silently.
+ * exempt is reached through a CONNECT tunnel across it (runtime/websocket/tunnel.ts), never around it.
  * Resolves to the answer for the client; for an accepted handshake, a placeholder the listener
  * replaces with its 101.
  */
@@ -59,15 +59,10 @@ export async function openWebSocket(reporting: PolicyReporting, forwarded: Forwa
     record.backend = backend.name;
     record.backendHost = backend.origin(url).host;
   }
-  if (options.proxy?.proxyFor(url)) {
-    throw new HttpProblem("backend-unreachable", {
-      internal: `backend "${backend.name}": WebSocket connections do not go through the egress proxy; exempt its host with net.client.proxy.no-proxy`,
-    });
-  }
   const called = performance.now();
   let outcome;
   try {
-    outcome = await openBackend(url, headers, backend.tls, backend.timeoutMs, backend.name, options.tls);
+    outcome = await openBackend(url, headers, backend.tls, backend.timeoutMs, backend.name, options.tls, options.proxy?.proxyFor(url));
   } catch (error) {
     if (!(error instanceof Error)) throw error;
     backend.observe(url, undefined);

@@ -8,6 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { WebSocket, WebSocketServer } from "ws";
 import { freePort, type GatewayProcess, startGatewayProcess, tempDir } from "../../test/harness.ts";
 import { issue, makeCa } from "../../test/certificates.ts";
+import { type ForwardProxy, startForwardProxy } from "../../test/forward-proxy.ts";
 
 const MiB = 1024 * 1024;
 
@@ -419,3 +420,76 @@ function httpsRequestTo(url: string, caPem: string) {
     headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": randomBytes(16).toString("base64") },
   });
 }
+
+describe("WebSocket through the egress proxy: ws:// and wss:// backends in a CONNECT tunnel", { timeout: 120_000 }, () => {
+  const password = "ws-pr0xy-s3cret";
+  const basic = `Basic ${Buffer.from(`edge:${password}`).toString("base64")}`;
+  let gw: GatewayProcess;
+  let proxy: ForwardProxy;
+  let backend: Backend;
+  let https: ReturnType<typeof createHttpsServer>;
+  let secure: WebSocketServer;
+  let securePort: number;
+
+  before(async () => {
+    const dir = tempDir();
+    const ca = makeCa(dir);
+    const back = issue(dir, ca, "backend.test");
+    backend = await startBackend();
+    https = createHttpsServer({ cert: back.cert, key: back.key });
+    secure = new WebSocketServer({ server: https, perMessageDeflate: false });
+    secure.on("connection", (ws) => ws.on("message", (data, binary) => ws.send(data, { binary })));
+    await new Promise<void>((resolve) => https.listen(0, "127.0.0.1", () => resolve()));
+    securePort = (https.address() as { port: number }).port;
+    proxy = await startForwardProxy({ requireAuth: basic });
+    const proxyUrl = `http://edge:${password}@127.0.0.1:${proxy.port}`;
+    gw = await startGatewayProcess({
+      config: `
+apis:
+  - { name: ws, path: /ws, backend: echo }
+  - { name: secure, path: /secure, backend: secure }
+backends:
+  echo: { urls: ["${backend.url}"] }
+  secure: { urls: ["https://127.0.0.1:${securePort}"], tls: { ca: ${ca.certFile}, sni: backend.test } }
+`,
+      env: { PORTICO_NET_CLIENT_PROXY_HTTP: proxyUrl, PORTICO_NET_CLIENT_PROXY_HTTPS: proxyUrl, PORTICO_NET_CLIENT_PROXY_NO_PROXY: "" },
+    });
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await proxy?.close();
+    await backend?.close();
+    for (const client of secure?.clients ?? []) client.terminate();
+    await new Promise((resolve) => secure?.close(resolve));
+    https?.close();
+  });
+
+  /** The tunnels the proxy opened to this test's backends (the runtime may tunnel its own calls too). */
+  const tunnelsTo = (port: number) => proxy.seen.filter((s) => s.method === "CONNECT" && s.target === `127.0.0.1:${port}`);
+
+  it("relays a ws:// backend's messages through a tunnel that carried the proxy's credentials", async () => {
+    const backendPort = Number(new URL(backend.url).port);
+    const socket = await open(`ws://127.0.0.1:${gw.port}/ws/echo`);
+    socket.send("through the proxy");
+    assert.equal((await next(socket)).data.toString(), "through the proxy");
+    socket.close();
+    await closed(socket);
+    const tunnels = tunnelsTo(backendPort);
+    assert.equal(tunnels.length, 1, `one CONNECT to the backend (saw ${JSON.stringify(proxy.seen)})`);
+    assert.equal(tunnels[0]!.proxyAuthorization, basic);
+    assert.ok(tunnels[0]!.allowed);
+  });
+
+  it("relays a wss:// backend's messages with TLS inside the tunnel, verified with the backend's CA and SNI", async () => {
+    const socket = await open(`ws://127.0.0.1:${gw.port}/secure/echo`);
+    socket.send(Buffer.from([1, 2, 3]), { binary: true });
+    const echoed = await next(socket);
+    assert.deepEqual([...echoed.data], [1, 2, 3]);
+    assert.equal(echoed.binary, true);
+    socket.close();
+    await closed(socket);
+    assert.equal(tunnelsTo(securePort).length, 1);
+    assert.ok(!gw.output().includes(password), "the gateway's output shows the proxy password");
+  });
+});
