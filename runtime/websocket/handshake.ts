@@ -8,6 +8,9 @@ import type { ForwardRequest } from "../proxy/proxy.ts";
 import { openBackend } from "./backend.ts";
 import { acceptUpgrade, type WebSocketBackendOptions } from "./connections.ts";
 
+/** The headers of an accepted handshake as the breaker sees them (it reads Retry-After only from refusals). */
+const EMPTY_HEADERS = new Headers();
+
 /**
  * Handles a WebSocket handshake (a GET with `Upgrade: websocket`) the way `forward` handles a
  * request, up to the backend's answer: the inbound policies run on it (keys were checked before;
@@ -20,6 +23,7 @@ import { acceptUpgrade, type WebSocketBackendOptions } from "./connections.ts";
  * policies do not run (there is no HTTP response to run them on; frames pass no policy).
  * Backend connections honour `net.client.tls.*` (`options.tls`); a backend the egress proxy does not
  * exempt is reached through a CONNECT tunnel across it (runtime/websocket/tunnel.ts), never around it.
+ * The handshake passes the backend's circuit breaker and concurrency limit like any backend call.
  * Resolves to the answer for the client; for an accepted handshake, a placeholder the listener
  * replaces with its 101.
  */
@@ -59,16 +63,36 @@ export async function openWebSocket(reporting: PolicyReporting, forwarded: Forwa
     record.backend = backend.name;
     record.backendHost = backend.origin(url).host;
   }
+  // Like any backend call, the handshake passes the circuit breaker (503 while it is open) and waits
+  // for a place under the backend's concurrency limit; both are held for the handshake, not for
+  // the connection's life (a relayed connection is no call in flight).
+  const breaker = backend.breaker;
+  const probe = breaker === undefined ? false : breaker.admit();
+  const waiting = backend.gate.enter();
+  if (waiting) {
+    await waiting.catch((error: unknown) => {
+      breaker?.abandon(probe);
+      throw error;
+    });
+  }
   const called = performance.now();
   let outcome;
   try {
     outcome = await openBackend(url, headers, backend.tls, backend.timeoutMs, backend.name, options.tls, options.proxy?.proxyFor(url));
   } catch (error) {
-    if (!(error instanceof Error)) throw error;
+    backend.gate.leave();
+    if (!(error instanceof Error)) {
+      breaker?.abandon(probe);
+      throw error;
+    }
     backend.observe(url, undefined);
-    if (record) record.upstreamError = error instanceof HttpProblem && error.kind === "backend-timeout" ? "timeout" : upstreamErrorCause(error.cause ?? error);
+    const cause = error instanceof HttpProblem && error.kind === "backend-timeout" ? "timeout" : upstreamErrorCause(error.cause ?? error);
+    breaker?.failed(probe, cause);
+    if (record) record.upstreamError = cause;
     throw error;
   }
+  backend.gate.leave();
+  breaker?.respond(probe, outcome.kind === "refused" ? outcome.response.status : 101, outcome.kind === "refused" ? outcome.response.headers : EMPTY_HEADERS);
   if (record) record.backendMs = performance.now() - called;
   if (outcome.kind === "refused") {
     backend.observe(url, outcome.response.status);

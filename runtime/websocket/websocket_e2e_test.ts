@@ -85,8 +85,14 @@ apis:
     backend: echo
     policies:
       inbound: [ { policy: check-header, with: { name: x-token, values: ["letmein"], failed-check-httpcode: 401 } } ]
+  - { name: tripping, path: /tripping, backend: tripping }
 backends:
   echo: { urls: ["${backend.url}"] }
+  tripping:
+    urls: ["${backend.url}"]
+    circuitBreaker:
+      rules:
+        - { name: refusals, failureCondition: { count: 2, interval: PT1M, statusCodeRanges: [{ min: 403, max: 403 }] }, tripDuration: PT1M }
 `;
 
 /** Opens a WebSocket through the gateway and waits for it to be open. */
@@ -214,6 +220,17 @@ describe("WebSocket pass-through", { timeout: 240_000 }, () => {
     } finally {
       await down.stop();
     }
+  });
+
+  it("counts handshakes in the backend's circuit breaker: once it trips, a handshake gets 503 without the backend being asked", async () => {
+    const before = backend.seen.length;
+    assert.equal((await handshake(`${gw.url}/tripping/deny`)).status, 403);
+    assert.equal((await handshake(`${gw.url}/tripping/deny`)).status, 403);
+    const tripped = await handshake(`${gw.url}/tripping/echo`);
+    assert.equal(tripped.status, 503);
+    assert.match(tripped.body, /backend-circuit-open/);
+    assert.ok(tripped.headers["retry-after"], "503 carries Retry-After");
+    assert.equal(backend.seen.length, before + 2, "the backend saw the two refused handshakes only");
   });
 
   it("answers a handshake a policy refuses with the policy's answer, without asking the backend", async () => {
