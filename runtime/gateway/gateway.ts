@@ -330,7 +330,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         );
       }
       try {
-        grpc = await GrpcListener.start(grpcPort, settings["net.server.bind-address"], grpcDeps);
+        grpc = await GrpcListener.start(grpcPort, settings["net.server.bind-address"], grpcDeps, {
+          firstBytesMs: timeouts.headerMs,
+          idleMs: timeouts.keepAliveMs,
+        });
       } catch (error) {
         throw new StartupError(`cannot listen on ${settings["net.server.bind-address"]}:${grpcPort} (gRPC): ${listenReason(error)}`);
       }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { connect, type IncomingHttpHeaders } from "node:http2";
+import { connect as netConnect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -485,5 +486,63 @@ backends:
     assert.equal(r.value?.toString(), "held:late");
     await gateway.exited();
     assert.match(gateway.output().slice(from), /"path":"\/test.Echo\/Held"/, "the call was logged");
+  });
+});
+
+describe("gRPC listener connection limits (net.server.timeouts.header and keep-alive)", () => {
+  let server: grpc.Server;
+  let gateway: GatewayProcess;
+  let grpcPort: number;
+
+  before(async () => {
+    server = new grpc.Server();
+    server.addService(service("/test.Echo"), {
+      // Answers after 3 s: longer than the gateway's 1 s idle timeout.
+      Slow(call: AnyClient, callback: AnyClient) {
+        setTimeout(() => callback(null, Buffer.from(`slow:${call.request}`)), 3_000);
+      },
+    });
+    const backendPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)))
+    );
+    grpcPort = await freePort();
+    gateway = await startGatewayProcess({
+      config: `
+apis:
+  - { name: echo, path: /test.Echo, backend: b }
+backends:
+  b: { urls: ["http://127.0.0.1:${backendPort}/test.Echo"] }
+`,
+      env: { PORTICO_NET_SERVER_GRPC_PORT: String(grpcPort), PORTICO_NET_SERVER_TIMEOUTS_KEEP_ALIVE: "1s" },
+    });
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    server?.forceShutdown();
+  });
+
+  it("closes an HTTP/2 session with no call after net.server.timeouts.keep-alive", async () => {
+    const started = Date.now();
+    const session = connect(`http://127.0.0.1:${grpcPort}`);
+    session.on("error", () => {});
+    const ms = await new Promise<number>((resolve) => session.once("close", () => resolve(Date.now() - started)));
+    assert.ok(ms >= 800 && ms < 6_000, `the idle session closed after ${ms} ms (keep-alive 1 s)`);
+  });
+
+  it("closes a connection that sends nothing after net.server.timeouts.header (10 s by default)", async () => {
+    const started = Date.now();
+    const silent = netConnect(grpcPort, "127.0.0.1");
+    silent.on("error", () => {});
+    const ms = await new Promise<number>((resolve) => silent.once("close", () => resolve(Date.now() - started)));
+    assert.ok(ms >= 8_000 && ms < 20_000, `the silent connection closed after ${ms} ms (header timeout 10 s)`);
+  });
+
+  it("keeps a connection whose call is in flight longer than the idle timeout", async () => {
+    const c = client(grpcPort, "/test.Echo");
+    const r = await unary(c, "Slow", Buffer.from("patient"), new grpc.Metadata());
+    c.close();
+    assert.equal(r.error, null, `the call failed: ${r.error?.message}`);
+    assert.equal(r.value?.toString(), "slow:patient");
   });
 });
