@@ -262,6 +262,12 @@ const SPECS = {
   "net.server.http.forwarded.trusted-proxies": { schema: cidrs, default: () => [] as readonly IpRange[] },
   "net.server.http.forwarded.proto.enabled": { schema: bool, default: () => false },
   "net.server.http.proxy-protocol": { schema: bool, default: () => false },
+  // HTTP/2 from clients (docs/protocols.md#http2): h2 by ALPN on the HTTPS listener, h2c (prior
+  // knowledge) on the plain listener only when asked; the limits are the SETTINGS the gateway sends.
+  "net.server.http2.enabled": { schema: bool, default: () => true },
+  "net.server.http2.cleartext": { schema: bool, default: () => false },
+  "net.server.http2.max-concurrent-streams": { schema: count(1, 2 ** 31 - 1), default: () => 256 },
+  "net.server.http2.max-header-list-size": { schema: size(1024, 1024 ** 2, "16KiB"), default: () => 16 * 1024 },
   // WebSocket pass-through (docs/protocols.md): idle connections close with 1001, longer messages with 1009.
   "net.server.websocket.idle-timeout": { schema: duration, default: () => 300_000 },
   "net.server.websocket.max-message-bytes": { schema: size(1024, 256 * 1024 ** 2, "16MiB"), default: () => 16 * 1024 ** 2 },
@@ -426,7 +432,9 @@ export function resolveSettings(
       problems.push({ path: key, message: `${parsed.error.issues[0]!.message.replace(/^Invalid input: /, "")}${origin} (got ${seen})` });
     }
   }
-  if (!problems.length) problems.push(...redisProblems(settings as Settings), ...forwardedProblems(settings as Settings));
+  if (!problems.length) {
+    problems.push(...redisProblems(settings as Settings), ...forwardedProblems(settings as Settings), ...http2Problems(settings as Settings));
+  }
   if (problems.length) return { ok: false, problems, warnings };
   const given = new Set([...raw.keys()].filter((k) => raw.get(k)!.value !== "" && raw.get(k)!.value !== null) as SettingKey[]);
   return { ok: true, settings: settings as Settings, warnings, given };
@@ -487,6 +495,21 @@ function forwardedProblems(settings: Settings): Problem[] {
     });
   }
   return problems;
+}
+
+/**
+ * h2c needs HTTP/2 on, and is not offered behind the PROXY protocol (the plain listener then reads a
+ * PROXY header first; the two fronts are not combined).
+ */
+function http2Problems(settings: Settings): Problem[] {
+  if (!settings["net.server.http2.cleartext"]) return [];
+  if (!settings["net.server.http2.enabled"]) {
+    return [{ path: "net.server.http2.cleartext", message: "needs net.server.http2.enabled: h2c is HTTP/2" }];
+  }
+  if (settings["net.server.http.proxy-protocol"]) {
+    return [{ path: "net.server.http2.cleartext", message: "not with net.server.http.proxy-protocol: the plain listener serves one or the other" }];
+  }
+  return [];
 }
 
 /** Whether the settings name a Redis (a URL, Sentinel or Cluster): shared state is on. */

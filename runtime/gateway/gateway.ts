@@ -12,6 +12,7 @@ import { upstreamProbe } from "../pipeline/health.ts";
 import { BodyGuard } from "../http/body-guard.ts";
 import { TrustedProxies } from "../http/forwarded.ts";
 import type { ProxyProtocolOptions } from "../server/proxy-protocol.ts";
+import type { Http2Limits } from "../server/http2.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
 import { BodyBuffers } from "../policy/body.ts";
 import { MemoryStateStore, type PolicyStateStore } from "../policy/state.ts";
@@ -283,6 +284,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const proxyProtocol = settings["net.server.http.proxy-protocol"] && trusted
     ? { trusts: (address: string) => trusted.trustsAddress(address), timeoutMs: timeouts.headerMs }
     : undefined;
+  const http2 = http2ForRuntime(settings, adapter);
   let https: HttpsListener | undefined;
   let grpc: GrpcListener | undefined;
   try {
@@ -295,13 +297,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         takingWebSockets(trafficApp({ ...trafficDeps, proto: "http" }).fetch, websockets),
         timeouts,
         proxyProtocol,
+        settings["net.server.http2.cleartext"] ? http2 : undefined,
       )
       : undefined;
     if (traffic) servers.push(traffic);
     const httpsPort = settings["net.server.https.port"];
     if (httpsPort) {
       const handler = takingWebSockets(trafficApp({ ...trafficDeps, proto: "https" }).fetch, websockets);
-      https = new HttpsListener(adapter, httpsPort, settings["net.server.bind-address"], handler, tls.limits, timeouts, logger);
+      https = new HttpsListener(
+        adapter,
+        httpsPort,
+        settings["net.server.bind-address"],
+        handler,
+        tls.limits,
+        timeouts,
+        logger,
+        settings["net.server.http2.enabled"] ? http2 : undefined,
+      );
       try {
         await https.update(holder.current!.certificates);
       } catch (error) {
@@ -493,6 +505,33 @@ function timeoutsForRuntime(settings: Settings, adapter: ServerAdapter): Connect
   return { headerMs, keepAliveMs };
 }
 
+/**
+ * The HTTP/2 limits from the settings (net.server.http2.*), checked against what this runtime's
+ * plain listener can honour when h2c is on: Bun.serve serves h2c with fixed limits only.
+ */
+function http2ForRuntime(settings: Settings, adapter: ServerAdapter): Http2Limits {
+  const limits = {
+    maxConcurrentStreams: settings["net.server.http2.max-concurrent-streams"],
+    maxHeaderListSize: settings["net.server.http2.max-header-list-size"],
+  };
+  const fixed = adapter.capabilities.plainHttp2Limits;
+  if (settings["net.server.http2.cleartext"] && fixed) {
+    const problems: string[] = [];
+    if (limits.maxConcurrentStreams !== fixed.maxConcurrentStreams) {
+      problems.push(
+        `net.server.http2.max-concurrent-streams: h2c on ${adapter.runtime} ${adapter.version} allows ${fixed.maxConcurrentStreams} streams and has no setting for it; leave the default with net.server.http2.cleartext on (got ${limits.maxConcurrentStreams})`,
+      );
+    }
+    if (limits.maxHeaderListSize !== fixed.maxHeaderListSize) {
+      problems.push(
+        `net.server.http2.max-header-list-size: h2c on ${adapter.runtime} ${adapter.version} takes ${fixed.maxHeaderListSize} bytes and has no setting for it; leave the default with net.server.http2.cleartext on (got ${limits.maxHeaderListSize})`,
+      );
+    }
+    if (problems.length) throw new StartupError("HTTP/2 limits cannot be honoured on this runtime's plain listener", problems);
+  }
+  return limits;
+}
+
 /** The default of `net.server.timeouts.header`, the one value a runtime with a fixed head timeout accepts. */
 const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
 
@@ -504,9 +543,10 @@ async function listen(
   handler: FetchHandler,
   timeouts: ConnectionTimeouts,
   proxyProtocol?: ProxyProtocolOptions,
+  http2?: Http2Limits,
 ): Promise<RunningServer> {
   try {
-    return await adapter.listen({ port, hostname, handler, timeouts, proxyProtocol });
+    return await adapter.listen({ port, hostname, handler, timeouts, proxyProtocol, http2 });
   } catch (error) {
     throw new StartupError(`cannot listen on ${hostname}:${port}: ${listenReason(error)}`);
   }

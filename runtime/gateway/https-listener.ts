@@ -2,6 +2,7 @@ import type { Logger } from "../observability/log.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer, ServerAdapter } from "../server/adapter.ts";
 import type { CertificateSet } from "../tls/certificates.ts";
 import type { ServerTlsLimits } from "../tls/limits.ts";
+import type { Http2Limits } from "../server/http2.ts";
 
 /**
  * The gateway's HTTPS listener, which follows the configuration: it opens when a configuration
@@ -20,6 +21,8 @@ export class HttpsListener {
     private readonly limits: ServerTlsLimits,
     private readonly timeouts: ConnectionTimeouts,
     private readonly logger: Logger,
+    /** Offer HTTP/2 by ALPN with these limits (net.server.http2.enabled); HTTP/1.1 only when undefined. */
+    private readonly http2?: Http2Limits,
   ) {}
 
   /** The bound port, while listening. */
@@ -46,6 +49,7 @@ export class HttpsListener {
         handler: this.handler,
         tls: { certificates, ...this.limits },
         timeouts: this.timeouts,
+        http2: this.http2,
       });}
     this.#fingerprint = certificates.fingerprint;
     this.logger.info("HTTPS certificates live", {
@@ -55,6 +59,7 @@ export class HttpsListener {
       minVersion: this.limits.minVersion,
       maxVersion: this.limits.maxVersion,
       suites: this.limits.suites?.names,
+      http2: this.http2 !== undefined,
     });
   }
 

@@ -72,6 +72,14 @@ function closing(response: Response): Response {
   return withHeader(response, "connection", "close");
 }
 
+/**
+ * Whether the request came over HTTP/2 on a node:http2 listener: its stream is ended after the
+ * response instead (runtime/server/http2.ts), and HTTP/2 has no Connection header.
+ */
+function overHttp2(env: unknown): boolean {
+  return incomingOf(env)?.httpVersionMajor === 2;
+}
+
 /** The response with one header set; headers of a response from `fetch` are immutable, and are then copied. */
 function withHeader(response: Response, name: string, value: string): Response {
   try {
@@ -205,8 +213,8 @@ export function trafficApp(deps: TrafficDeps): Hono {
     // connection in a state nobody can trust or wait for: it is closed once the answer is sent.
     if (clientBody) {
       clientBody.release();
-      if (!clientBody.finished) response = closing(response);
-    } else if (refused) response = closing(response);
+      if (!clientBody.finished && !overHttp2(env)) response = closing(response);
+    } else if (refused && !overHttp2(env)) response = closing(response);
     requests.active -= 1;
     record.status = upgrade && upgradeAccepted(request) ? 101 : response.status;
     record.totalMs = performance.now() - started;

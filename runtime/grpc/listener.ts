@@ -1,9 +1,6 @@
-import { createServer, type Http2Server, type Http2Session, type Http2Stream } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import { http2Server, type ServedHttp2, whenReadable } from "../server/http2.ts";
 import { GrpcCall, type GrpcDeps } from "./call.ts";
-
-/** How long an idle connection told GOAWAY may take to close before it is destroyed. */
-const CLOSE_GRACE_MS = 1_000;
 
 /** Time limits on the gRPC listener's client connections. */
 export interface GrpcConnectionLimits {
@@ -24,42 +21,17 @@ export interface GrpcConnectionLimits {
  * `idleMs` is told GOAWAY and closed; a quiet streaming call keeps its connection.
  */
 export class GrpcListener {
-  readonly #server: Http2Server;
+  readonly #http2: ServedHttp2;
   readonly #front: NetServer;
-  readonly #sessions = new Set<Http2Session>();
   readonly #deps: GrpcDeps;
   #port = 0;
 
   private constructor(deps: GrpcDeps, limits: GrpcConnectionLimits) {
     this.#deps = deps;
-    this.#server = createServer();
-    this.#server.on("stream", (stream, headers) => new GrpcCall(deps, stream, headers).start());
-    this.#server.on("session", (session) => {
-      this.#sessions.add(session);
-      let calls = 0;
-      session.on("stream", (stream: Http2Stream) => {
-        calls += 1;
-        stream.once("close", () => (calls -= 1));
-      });
-      session.setTimeout(limits.idleMs, () => {
-        if (calls !== 0) return;
-        // GOAWAY, then the connection goes whatever the client does.
-        session.close();
-        setTimeout(() => session.destroy(), CLOSE_GRACE_MS).unref();
-      });
-      session.on("close", () => this.#sessions.delete(session));
-      session.on("error", () => {}); // the streams see it; a broken client connection is not the gateway's error
-    });
-    this.#front = createNetServer((socket: Socket) => {
-      socket.on("error", () => {}); // a client that resets its connection is not the gateway's error
-      const timer = setTimeout(() => socket.destroy(), limits.firstBytesMs);
-      socket.once("close", () => clearTimeout(timer));
-      // Waits for bytes without reading them (a read and unshift loses them on Bun's node:http2).
-      socket.once("readable", () => {
-        clearTimeout(timer);
-        this.#server.emit("connection", socket);
-      });
-    });
+    this.#http2 = http2Server(undefined, limits.idleMs);
+    this.#http2.server.on("stream", (stream, headers) => new GrpcCall(deps, stream, headers).start());
+    const server = this.#http2.server;
+    this.#front = createNetServer((socket: Socket) => whenReadable(socket, limits.firstBytesMs, () => server.emit("connection", socket)));
   }
 
   /** Opens the listener on a port and address; rejects when it cannot (port taken, no permission). */
@@ -91,10 +63,7 @@ export class GrpcListener {
    */
   async close(force = false): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#front.close(() => resolve()));
-    for (const session of this.#sessions) {
-      if (force) session.destroy();
-      else session.close();
-    }
+    this.#http2.closeSessions(force);
     await closed;
     this.#deps.sessions.close(force);
   }

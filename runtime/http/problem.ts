@@ -68,6 +68,7 @@ export const PROBLEMS = {
   "backend-circuit-open": { status: 503, title: "The backend's circuit breaker is open: it is failing and is not being called" },
   "backend-error-status": { status: 502, title: "The backend answered with an error status" },
   "payload-too-large": { status: 413, title: "The request body is larger than this API accepts" },
+  "header-fields-too-large": { status: 431, title: "The request's header fields are larger than this listener accepts" },
   "backend-response-too-large": { status: 502, title: "The backend's response is larger than a policy of this API may read" },
   "buffers-full": { status: 503, title: "The gateway is buffering as many bodies as it may; try again shortly" },
   "internal": { status: 500, title: "The gateway failed to handle the request" },

@@ -2,6 +2,7 @@ import type { CipherSuites, TlsVersion } from "../../config/schema/tls.ts";
 import type { CertificateSet } from "../tls/certificates.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
 import type { ProxyProtocolOptions } from "./proxy-protocol.ts";
+import type { Http2Limits } from "./http2.ts";
 import type { UpstreamClient, UpstreamOptions } from "../upstream/client.ts";
 import type { EgressProxy } from "../upstream/egress-proxy.ts";
 import type { WebSocketConnections } from "../websocket/connections.ts";
@@ -78,6 +79,12 @@ export interface Capabilities {
    * request for one turn of the event loop and does not forward it if its connection is gone.
    */
   readonly dropsPipelinedConnections: boolean;
+  /**
+   * Where the plain listener serves h2c (net.server.http2.cleartext) only with fixed HTTP/2 limits
+   * (Bun.serve): those limits; other net.server.http2.* values then stop the gateway at start.
+   * Undefined where any limits are honoured.
+   */
+  readonly plainHttp2Limits?: Http2Limits;
 }
 
 /** Time limits on client connections, from the `net.server.timeouts.*` settings. */
@@ -117,6 +124,11 @@ export interface ListenOptions {
   readonly tls?: TlsListenOptions;
   /** Time limits on connections; the runtime's defaults when absent (tests of the adapters alone). */
   readonly timeouts?: ConnectionTimeouts;
+  /**
+   * Offer HTTP/2 with these limits (net.server.http2.*): by ALPN beside HTTP/1.1 on TLS, with prior
+   * knowledge (h2c) beside HTTP/1.1 on plain HTTP. HTTP/1.1 only when absent.
+   */
+  readonly http2?: Http2Limits;
   /**
    * Plain HTTP only: every connection starts with a PROXY protocol header and comes from a trusted
    * proxy (`net.server.http.proxy-protocol`); served by node:http on every runtime.

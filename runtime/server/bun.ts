@@ -8,6 +8,7 @@ import { listenNodeServer, nodeHttpServer } from "./node-listen.ts";
 import { BunBridge, bunWebSocketOptions } from "../websocket/bun-bridge.ts";
 import { isWebSocketUpgrade, takeUpgrade } from "../websocket/connections.ts";
 import { HttpProblem } from "../http/problem.ts";
+import type { Http2Limits } from "./http2.ts";
 
 type BunServer = import("bun").Server<BunBridge>;
 
@@ -27,6 +28,17 @@ function bunTls(certificates: CertificateSet, tls: TlsListenOptions) {
   }));
 }
 
+/**
+ * The SETTINGS Bun.serve sends when it serves HTTP/2 (measured with `nghttp -nv`: 256 concurrent
+ * streams, a 16 KiB header list); it has no options to change them.
+ */
+export const BUN_SERVE_HTTP2_LIMITS: Http2Limits = { maxConcurrentStreams: 256, maxHeaderListSize: 16 * 1024 };
+
+/** Why the plain listener cannot serve h2c with other limits on Bun (see the capabilities). */
+const PLAIN_HTTP2_LIMITS = `h2c on Bun is served by Bun.serve, whose HTTP/2 limits are fixed (${BUN_SERVE_HTTP2_LIMITS.maxConcurrentStreams} streams, a ${
+  BUN_SERVE_HTTP2_LIMITS.maxHeaderListSize / 1024
+} KiB header list)`;
+
 /** Bun.serve's longest idle timeout, in seconds. */
 const MAX_IDLE_SECONDS = 255;
 
@@ -36,7 +48,19 @@ function idleSeconds(timeouts: ConnectionTimeouts | undefined): number {
   return Math.min(MAX_IDLE_SECONDS, Math.max(1, Math.ceil(timeouts.keepAliveMs / 1000)));
 }
 
-function serve(port: number, hostname: string, handler: FetchHandler, timeouts: ConnectionTimeouts | undefined, tls?: TlsListenOptions): BunServer {
+/** Whether Bun.serve's own HTTP/2 limits are the ones asked for. */
+function bunServeHonours(limits: Http2Limits): boolean {
+  return limits.maxConcurrentStreams === BUN_SERVE_HTTP2_LIMITS.maxConcurrentStreams && limits.maxHeaderListSize === BUN_SERVE_HTTP2_LIMITS.maxHeaderListSize;
+}
+
+function serve(
+  port: number,
+  hostname: string,
+  handler: FetchHandler,
+  timeouts: ConnectionTimeouts | undefined,
+  tls?: TlsListenOptions,
+  http2 = false,
+): BunServer {
   return Bun.serve({
     port,
     hostname,
@@ -46,6 +70,8 @@ function serve(port: number, hostname: string, handler: FetchHandler, timeouts: 
     // Bun counts idle time during a request too: requests that may wait longer ask for more (setIdleTimeout).
     idleTimeout: idleSeconds(timeouts),
     development: false,
+    // h2 by ALPN beside HTTP/1.1 on TLS, h2c with prior knowledge beside HTTP/1.1 on plain HTTP.
+    ...(http2 ? { http2: true } : {}),
     // HTTPS listeners are replaced to change certificates: the new one binds beside the old one.
     ...(tls ? { reusePort: true, tls: bunTls(tls.certificates, tls) as never } : {}),
   });
@@ -83,7 +109,8 @@ function running(server: BunServer, port: number): RunningServer {
 /**
  * An HTTPS listener for one certificate set. Bun.serve (the fast path) cannot hand client
  * certificates to the handler (oven-sh/bun#14097), so a set where some host name negotiates them
- * is served by the node:tls listener instead, which Bun implements fully for that.
+ * is served by the node:tls listener instead, which Bun implements fully for that; so is HTTP/2
+ * with other limits than Bun.serve's own (BUN_SERVE_HTTP2_LIMITS), which node:http2 honours.
  */
 function listenTls(
   port: number,
@@ -91,9 +118,12 @@ function listenTls(
   handler: FetchHandler,
   tls: TlsListenOptions,
   timeouts: ConnectionTimeouts | undefined,
+  http2: Http2Limits | undefined,
 ): Promise<RunningServer> {
-  if (tls.certificates.negotiates) return listenHttps(port, hostname, handler, tls, { reusePort: true, timeouts });
-  return Promise.resolve(running(serve(port, hostname, handler, timeouts, tls), port));
+  if (tls.certificates.negotiates || (http2 && !bunServeHonours(http2))) {
+    return listenHttps(port, hostname, handler, tls, { reusePort: true, timeouts, http2 });
+  }
+  return Promise.resolve(running(serve(port, hostname, handler, timeouts, tls, http2 !== undefined), port));
 }
 
 /** True when Bun.serve (not the node:tls listener, whose `env` carries the IncomingMessage) served the request. */
@@ -120,12 +150,17 @@ export const bunAdapter: ServerAdapter = {
     maxKeepAliveMs: MAX_IDLE_SECONDS * 1000,
     absoluteFormAuthority: false,
     dropsPipelinedConnections: true,
+    // Bun.serve serves h2c with its own limits; node:http2 behind a front loses the bytes it peeks on Bun.
+    plainHttp2Limits: BUN_SERVE_HTTP2_LIMITS,
   },
-  async listen({ port, hostname, handler, tls, timeouts, proxyProtocol }: ListenOptions): Promise<RunningServer> {
+  async listen({ port, hostname, handler, tls, timeouts, proxyProtocol, http2 }: ListenOptions): Promise<RunningServer> {
     // Bun.serve never shows the raw connection: the PROXY header is read by node:http's listener, which Bun implements.
     if (!tls && proxyProtocol) return listenNodeServer(nodeHttpServer(handler, timeouts), port, hostname, { proxyProtocol });
-    if (!tls) return running(serve(port, hostname, handler, timeouts), port);
-    let server = await listenTls(port, hostname, handler, tls, timeouts);
+    if (!tls) {
+      if (http2 && !bunServeHonours(http2)) throw new Error(PLAIN_HTTP2_LIMITS);
+      return running(serve(port, hostname, handler, timeouts, undefined, http2 !== undefined), port);
+    }
+    let server = await listenTls(port, hostname, handler, tls, timeouts, http2);
     const bound = server.port;
     return {
       port: bound,
@@ -133,7 +168,7 @@ export const bunAdapter: ServerAdapter = {
       // Bun.serve cannot swap certificates in place: a new listener binds the same port (SO_REUSEPORT),
       // then the old one stops accepting and lets its connections finish.
       async updateCertificates(certificates: CertificateSet) {
-        const next = await listenTls(bound, hostname, handler, { ...tls, certificates }, timeouts);
+        const next = await listenTls(bound, hostname, handler, { ...tls, certificates }, timeouts, http2);
         const old = server;
         server = next;
         // Not awaited: the old listener stops accepting at once, but its close resolves only when its

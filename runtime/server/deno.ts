@@ -3,7 +3,7 @@ import { undiciUpstream } from "../upstream/undici.ts";
 import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
 import { incomingClientAddress, listenHttps, peerCertificate } from "./https.ts";
 import { incomingFramingProblem } from "./node-framing.ts";
-import { listenNodeServer, nodeHttpServer } from "./node-listen.ts";
+import { listenNodePlain } from "./node-listen.ts";
 
 const Deno = (globalThis as unknown as { Deno: { version: { deno: string } } }).Deno;
 
@@ -47,9 +47,9 @@ export const denoAdapter: ServerAdapter = {
     absoluteFormAuthority: true,
     dropsPipelinedConnections: false,
   },
-  listen({ port, hostname, handler, tls, timeouts, proxyProtocol }: ListenOptions): Promise<RunningServer> {
-    if (tls) return listenHttps(port, hostname, handler, tls, { timeouts });
-    return listenNodeServer(nodeHttpServer(handler, timeouts), port, hostname, { proxyProtocol });
+  listen({ port, hostname, handler, tls, timeouts, proxyProtocol, http2 }: ListenOptions): Promise<RunningServer> {
+    if (tls) return listenHttps(port, hostname, handler, tls, { timeouts, http2 });
+    return listenNodePlain(handler, port, hostname, timeouts, proxyProtocol, http2);
   },
   clientAddress(_request: Request, env: unknown): string {
     return incomingClientAddress(env);

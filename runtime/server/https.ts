@@ -11,7 +11,11 @@ import {
 import type { CertificateSet, ServerCertificate } from "../tls/certificates.ts";
 import { rotateTicketKeys } from "../tls/session-tickets.ts";
 import type { ConnectionTimeouts, FetchHandler, PeerCertificate, RunningServer, TlsListenOptions } from "./adapter.ts";
-import { listenNodeServer, nodeHttpServer } from "./node-listen.ts";
+import { listenNodeServer, nodeHttpServer, nodeRequestListener } from "./node-listen.ts";
+import type { Http2Limits } from "./http2.ts";
+
+/** How long a new HTTP/2 connection may wait to send its first bytes when no timeouts are given (tests of the adapters alone). */
+const DEFAULT_FIRST_BYTES_MS = 10_000;
 
 /** The protocol limits of a TLS listener as node:tls takes them. */
 function limits(tls: TlsListenOptions): SecureContextOptions {
@@ -32,6 +36,8 @@ export interface HttpsListenOptions {
   readonly ticketKeyRotationMs?: number;
   /** Connection timeouts (request head, keep-alive); the head timeout also bounds the TLS handshake. */
   readonly timeouts?: ConnectionTimeouts;
+  /** Offer HTTP/2 by ALPN with these limits (net.server.http2.*); HTTP/1.1 only without. */
+  readonly http2?: Http2Limits;
 }
 
 /**
@@ -47,7 +53,7 @@ export async function listenHttps(
   hostname: string,
   handler: FetchHandler,
   tls: TlsListenOptions,
-  { reusePort = false, ticketKeyRotationMs, timeouts }: HttpsListenOptions = {},
+  { reusePort = false, ticketKeyRotationMs, timeouts, http2 }: HttpsListenOptions = {},
 ): Promise<RunningServer> {
   let certificates: CertificateSet = tls.certificates;
   let contexts = new Map<ServerCertificate, SecureContext>();
@@ -65,6 +71,8 @@ export async function listenHttps(
     rejectUnauthorized: false,
     // A client that never finishes its handshake is held no longer than one that never finishes its request head.
     ...(timeouts ? { handshakeTimeout: timeouts.headerMs } : {}),
+    // h2 first: a client that offers both gets HTTP/2.
+    ...(http2 ? { ALPNProtocols: ["h2", "http/1.1"] } : {}),
     SNICallback: (servername: string, done: (error: Error | null, context?: SecureContext) => void) => {
       try {
         done(null, contextFor(certificates.find(servername)));
@@ -74,8 +82,15 @@ export async function listenHttps(
     },
   };
   const http = nodeHttpServer(handler, timeouts, "https");
-  const server = createTlsServer(serverOptions, (socket) => http.emit("connection", socket));
-  const running = await listenNodeServer(http, port, hostname, { front: server, reusePort });
+  // Loaded only when HTTP/2 is offered: node:http2 is not loaded otherwise.
+  const h2 = http2 ? await import("./http2.ts") : undefined;
+  const served = h2?.http2Server(http2, timeouts?.keepAliveMs, nodeRequestListener(handler));
+  const firstBytesMs = timeouts?.headerMs ?? DEFAULT_FIRST_BYTES_MS;
+  const server = createTlsServer(serverOptions, (socket) => {
+    if (served && socket.alpnProtocol === "h2") h2!.whenReadable(socket, firstBytesMs, () => served.server.emit("connection", socket));
+    else http.emit("connection", socket);
+  });
+  const running = await listenNodeServer(http, port, hostname, { front: server, reusePort, http2: served });
   const stopRotation = ticketKeyRotationMs ? rotateTicketKeys(server, ticketKeyRotationMs) : () => {};
   return {
     ...running,

@@ -5,6 +5,7 @@ import { HttpProblem } from "../http/problem.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer } from "./adapter.ts";
 import { nodeUpgradeListener } from "../websocket/node-upgrade.ts";
 import { proxyProtocolFront, type ProxyProtocolOptions } from "./proxy-protocol.ts";
+import type { Http2Limits, ServedHttp2 } from "./http2.ts";
 
 /** How a node:http server is put on a port. */
 export interface NodeListenOptions {
@@ -17,6 +18,8 @@ export interface NodeListenOptions {
   readonly reusePort?: boolean;
   /** Read a PROXY protocol header off each connection first (a node:net front before the server). */
   readonly proxyProtocol?: ProxyProtocolOptions;
+  /** The HTTP/2 server the front also hands connections to: its sessions are closed with the listener. */
+  readonly http2?: ServedHttp2;
 }
 
 /**
@@ -37,6 +40,18 @@ function malformedTarget(): Response {
 }
 
 /**
+ * `handler` as a node request listener through @hono/node-server, for node:http and node:http2
+ * (its compat request and response) alike.
+ */
+export function nodeRequestListener(handler: FetchHandler): ReturnType<typeof getRequestListener> {
+  return getRequestListener(handler as Parameters<typeof getRequestListener>[0], {
+    overrideGlobalObjects: false,
+    // Called for requests that could not be built (the handler has its own error path).
+    errorHandler: (error) => (error instanceof Error && error.name === "RequestError" ? malformedTarget() : new HttpProblem("internal").toResponse()),
+  });
+}
+
+/**
  * A node:http server serving `handler` through @hono/node-server (the listener of Node, of Deno's
  * plain HTTP port, and of every runtime's HTTPS listener), with the connection timeouts applied:
  * `headersTimeout` for the request head and `keepAliveTimeout` between requests. The time to
@@ -53,12 +68,7 @@ export function nodeHttpServer(handler: FetchHandler, timeouts: ConnectionTimeou
       connectionsCheckingInterval: sweepInterval(timeouts.headerMs),
     }
     : {};
-  const listener = getRequestListener(handler as Parameters<typeof getRequestListener>[0], {
-    overrideGlobalObjects: false,
-    // Called for requests that could not be built (the handler has its own error path).
-    errorHandler: (error) => (error instanceof Error && error.name === "RequestError" ? malformedTarget() : new HttpProblem("internal").toResponse()),
-  });
-  const server = createServer(serverOptions, listener);
+  const server = createServer(serverOptions, nodeRequestListener(handler));
   if (handler.websockets) server.on("upgrade", nodeUpgradeListener(handler, handler.websockets, proto));
   // Some runtimes' node:http take these only as properties.
   if (timeouts) {
@@ -77,7 +87,7 @@ export async function listenNodeServer(
   server: Server,
   port: number,
   hostname: string,
-  { front: given, reusePort = false, proxyProtocol }: NodeListenOptions = {},
+  { front: given, reusePort = false, proxyProtocol, http2 }: NodeListenOptions = {},
 ): Promise<RunningServer> {
   const front = given ?? (proxyProtocol ? proxyProtocolFront(server, proxyProtocol) : server);
   await new Promise<void>((resolve, reject) => {
@@ -94,6 +104,7 @@ export async function listenNodeServer(
         front.close(() => resolve());
         if (force) server.closeAllConnections();
         else server.closeIdleConnections();
+        http2?.closeSessions(force);
       }),
   };
 }
@@ -101,4 +112,25 @@ export async function listenNodeServer(
 /** The IncomingMessage behind a request served by a node:http listener, if that is what served it. */
 export function incomingOf(env: unknown): IncomingMessage | undefined {
   return (env as { incoming?: IncomingMessage } | undefined)?.incoming;
+}
+
+/**
+ * The plain listener on node:http (Node, Deno, and Bun behind the PROXY protocol): HTTP/1.1, and h2c
+ * with prior knowledge on the same port when `http2` gives its limits (net.server.http2.cleartext).
+ */
+export async function listenNodePlain(
+  handler: FetchHandler,
+  port: number,
+  hostname: string,
+  timeouts: ConnectionTimeouts | undefined,
+  proxyProtocol: ProxyProtocolOptions | undefined,
+  http2: Http2Limits | undefined,
+): Promise<RunningServer> {
+  const server = nodeHttpServer(handler, timeouts);
+  if (!http2) return listenNodeServer(server, port, hostname, { proxyProtocol });
+  // Loaded only when h2c is on.
+  const { h2cFront, http2Server } = await import("./http2.ts");
+  const served = http2Server(http2, timeouts?.keepAliveMs, nodeRequestListener(handler));
+  const front = h2cFront(server, served.server, timeouts?.headerMs ?? 10_000);
+  return listenNodeServer(server, port, hostname, { front, http2: served });
 }

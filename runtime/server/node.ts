@@ -3,7 +3,7 @@ import { undiciUpstream } from "../upstream/undici.ts";
 import type { ListenOptions, RunningServer, ServerAdapter } from "./adapter.ts";
 import { incomingClientAddress, listenHttps, peerCertificate } from "./https.ts";
 import { incomingFramingProblem } from "./node-framing.ts";
-import { listenNodeServer, nodeHttpServer } from "./node-listen.ts";
+import { listenNodePlain } from "./node-listen.ts";
 import { TICKET_KEY_ROTATION_MS } from "../tls/session-tickets.ts";
 
 /** Node's http server through @hono/node-server; backends are called with undici. */
@@ -20,9 +20,9 @@ export const nodeAdapter: ServerAdapter = {
     absoluteFormAuthority: true,
     dropsPipelinedConnections: false,
   },
-  listen({ port, hostname, handler, tls, timeouts, proxyProtocol }: ListenOptions): Promise<RunningServer> {
-    if (tls) return listenHttps(port, hostname, handler, tls, { ticketKeyRotationMs: TICKET_KEY_ROTATION_MS, timeouts });
-    return listenNodeServer(nodeHttpServer(handler, timeouts), port, hostname, { proxyProtocol });
+  listen({ port, hostname, handler, tls, timeouts, proxyProtocol, http2 }: ListenOptions): Promise<RunningServer> {
+    if (tls) return listenHttps(port, hostname, handler, tls, { ticketKeyRotationMs: TICKET_KEY_ROTATION_MS, timeouts, http2 });
+    return listenNodePlain(handler, port, hostname, timeouts, proxyProtocol, http2);
   },
   rawFramingProblem: incomingFramingProblem,
   clientAddress(_request: Request, env: unknown): string {
