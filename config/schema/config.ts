@@ -195,6 +195,8 @@ const Backend = z
     // prefault, not default: zod 4 returns a default as the output without parsing it (30 would mean 30 ms).
     timeout: Duration.refine((ms) => ms > 0, 'expected a duration above zero, such as "30s"').prefault("30s"),
     tls: BackendTls.optional(),
+    /** The protocol requests go to the backend in: HTTP/1.1, or HTTP/2 (h2 by ALPN on https://, h2c with prior knowledge on http://). */
+    protocol: z.enum(["http1", "http2"], { error: 'expected "http1" or "http2"' }).default("http1"),
     concurrency: BackendConcurrency.prefault({}),
     circuitBreaker: CircuitBreaker.optional(),
   })

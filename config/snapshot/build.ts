@@ -275,6 +275,7 @@ class Builder {
         timeoutMs: backend.timeout,
         concurrency: concurrencyOf(backend.concurrency),
         tls,
+        http2: backend.protocol === "http2",
         ...breaker,
       });
     }

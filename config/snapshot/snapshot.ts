@@ -151,6 +151,8 @@ export interface BackendSpec {
   /** In-flight requests at once, waiting requests, and the longest wait (ms). */
   readonly concurrency: { readonly max: number; readonly queue: number; readonly queueTimeoutMs: number };
   readonly tls: BackendTlsMaterial | undefined;
+  /** Whether requests go to it over HTTP/2 (`protocol: http2`, docs/backends.md#http2-to-backends); HTTP/1.1 otherwise. */
+  readonly http2: boolean;
   /** The backend's circuit breaker (docs/resilience.md); absent when it has none. */
   readonly circuitBreaker?: { readonly rules: readonly BreakerRuleSpec[] };
 }

@@ -27,6 +27,7 @@ import { resolveClientTls, resolveServerTls } from "../tls/limits.ts";
 import { trafficApp } from "./traffic.ts";
 import type { GrpcListener } from "../grpc/listener.ts";
 import { backendTlsOptions, takingWebSockets, WebSocketConnections } from "../websocket/connections.ts";
+import { withHttp2 } from "../upstream/client.ts";
 import { redactingLogger } from "../observability/redact.ts";
 import { type Env, Telemetry } from "../observability/telemetry.ts";
 import type { OtlpEvent } from "../observability/otlp/exporters.ts";
@@ -244,7 +245,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await stopTelemetry();
     throw error;
   }
-  const upstream = adapter.createUpstreamClient(clientTls.limits, { maxPools: settings["net.client.tls.max-pools"], proxy });
+  const backendTls = backendTlsOptions(clientTls.limits, adapter.capabilities.upstreamTls.restrictTls13Suites);
+  const upstream = withHttp2(
+    adapter.createUpstreamClient(clientTls.limits, { maxPools: settings["net.client.tls.max-pools"], proxy }),
+    async () => (await import("../upstream/http2.ts")).http2Upstream({ tls: backendTls, proxy }),
+  );
   metrics.bounds.upstreamPools = upstream.pools;
   holder.health.start(upstreamProbe(upstream));
   metrics.bounds.members = holder.health;
@@ -260,7 +265,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   metrics.bounds.bodyTimeouts = bodies.timeouts;
   const trusted = trustedProxies(settings);
   const websockets = new WebSocketConnections(settings["net.server.websocket.idle-timeout"], settings["net.server.websocket.max-message-bytes"], {
-    tls: backendTlsOptions(clientTls.limits, adapter.capabilities.upstreamTls.restrictTls13Suites),
+    tls: backendTls,
     proxy,
   });
   metrics.bounds.websockets = websockets;

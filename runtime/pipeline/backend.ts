@@ -33,6 +33,8 @@ export class BackendPool {
   readonly timeoutMs: number;
   /** TLS options with their files read (https:// backends with a `tls:` section). */
   readonly tls: BackendTlsMaterial | undefined;
+  /** Whether requests go to it over HTTP/2 (`protocol: http2`). */
+  readonly http2: boolean;
   /** The backend's concurrency limit (shared with the pools of earlier configurations for the same name). */
   readonly gate: BackendGate;
   /** The backend's circuit breaker (runtime/pipeline/breaker.ts); undefined when it has none, which costs nothing. */
@@ -51,6 +53,7 @@ export class BackendPool {
     this.breaker = breaker;
     this.timeoutMs = spec.timeoutMs;
     this.tls = spec.tls;
+    this.http2 = spec.http2;
     this.#passive = spec.passive;
     // A single URL without health checks or passive ejection keeps the plain path: no balancer, no health.
     const balanced = spec.members.length > 1 || spec.health !== undefined || spec.passive !== undefined;
@@ -139,6 +142,7 @@ export class UrlBackends {
         timeoutMs,
         concurrency: DEFAULT_CONCURRENCY,
         tls: undefined,
+        http2: false,
       });
       this.#pools.set(key, pool);
     }

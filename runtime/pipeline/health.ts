@@ -11,7 +11,15 @@ export type HealthProbe = (url: string, backend: BackendSpec, check: HealthCheck
 export function upstreamProbe(upstream: UpstreamClient): HealthProbe {
   return async (url, backend, check) => {
     const headers = new Headers({ "user-agent": "portico-health-check" });
-    const response = await upstream.send({ url, method: "GET", headers, clientBody: undefined, timeoutMs: check.timeoutMs, tls: backend.tls });
+    const response = await upstream.send({
+      url,
+      method: "GET",
+      headers,
+      clientBody: undefined,
+      timeoutMs: check.timeoutMs,
+      tls: backend.tls,
+      http2: backend.http2,
+    });
     await response.body?.cancel().catch(() => {});
     return response.status;
   };

@@ -203,7 +203,7 @@ async function send(
   const called = performance.now();
   let response: Response;
   try {
-    response = await upstream.send({ url, method: request.method, headers, clientBody, timeoutMs, tls: backend.tls, body });
+    response = await upstream.send({ url, method: request.method, headers, clientBody, timeoutMs, tls: backend.tls, body, http2: backend.http2 });
   } catch (error) {
     backend.gate.leave();
     if (!clientBody?.failure) backend.observe(url, undefined);

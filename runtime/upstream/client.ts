@@ -18,6 +18,8 @@ export interface UpstreamRequest {
   readonly tls?: BackendTlsMaterial;
   /** A body a policy buffered (or replaced), sent instead of the client's stream. */
   readonly body?: Uint8Array<ArrayBuffer>;
+  /** Send it over HTTP/2 (the backend's `protocol: http2`); HTTP/1.1 when false or absent. */
+  readonly http2?: boolean;
 }
 
 /** The backend sent no response headers within the request's timeout. */
@@ -63,6 +65,22 @@ export const DEFAULT_MAX_POOLS = 256;
 /** Methods whose requests carry no body to forward. */
 export function hasNoBody(method: string): boolean {
   return method === "GET" || method === "HEAD";
+}
+
+/**
+ * One client for every backend: requests for backends with `protocol: http2` go to the HTTP/2
+ * client, made on the first of them (a gateway without such a backend never loads node:http2),
+ * and every other request to `base`, at the cost of one property check.
+ */
+export function withHttp2(base: UpstreamClient, load: () => Promise<UpstreamClient>): UpstreamClient {
+  let http2: Promise<UpstreamClient> | undefined;
+  return {
+    send: (request) => (request.http2 ? (http2 ??= load()).then((client) => client.send(request)) : base.send(request)),
+    close: async () => {
+      await Promise.all([base.close(), http2?.then((client) => client.close())]);
+    },
+    ...(base.pools ? { pools: base.pools } : {}),
+  };
 }
 
 /** Reason given to an abort signal when a backend timeout fires, to tell it from other aborts. */

@@ -3,6 +3,7 @@ import { Agent, type Dispatcher, errors, ProxyAgent, request as undiciRequest } 
 import type { BackendTlsMaterial } from "../../config/snapshot/build.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
 import type { ProxyEndpoint } from "./egress-proxy.ts";
+import { webStream } from "./web-stream.ts";
 import { DEFAULT_MAX_POOLS, TIMED_OUT, type UpstreamClient, type UpstreamOptions, type UpstreamRequest, UpstreamTimeout } from "./client.ts";
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
@@ -24,29 +25,6 @@ function headerRecord(headers: Headers): Record<string, string> {
     out[name] = value;
   });
   return out;
-}
-
-/**
- * A web stream over a Node readable that reads only when the consumer pulls (so backpressure reaches
- * the backend) and destroys the readable when the consumer cancels, e.g. when the client goes away.
- * Node 20's `Readable.toWeb` can enqueue after a cancel and crash the process with ERR_INVALID_STATE.
- */
-function webStream(body: Readable): ReadableStream<Uint8Array> {
-  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { value, done } = await chunks.next();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch (error) {
-        controller.error(error);
-      }
-    },
-    cancel(reason) {
-      body.destroy(reason instanceof Error ? reason : undefined);
-    },
-  });
 }
 
 /**
