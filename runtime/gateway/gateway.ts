@@ -318,6 +318,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         timeouts,
         logger,
         settings["net.server.http2.enabled"] ? http2 : undefined,
+        settings["net.server.http2.enabled"] && adapter.capabilities.http2ServerUnavailable
+          ? `HTTP/2 is not offered to clients on ${adapter.runtime} ${adapter.version}: the TLS listener serves HTTP/1.1 only (docs/protocols.md#deno)`
+          : undefined,
       );
       try {
         await https.update(holder.current!.certificates);
@@ -514,7 +517,16 @@ function timeoutsForRuntime(settings: Settings, adapter: ServerAdapter): Connect
  * The HTTP/2 limits from the settings (net.server.http2.*), checked against what this runtime's
  * plain listener can honour when h2c is on: Bun.serve serves h2c with fixed limits only.
  */
-function http2ForRuntime(settings: Settings, adapter: ServerAdapter): Http2Limits {
+function http2ForRuntime(settings: Settings, adapter: ServerAdapter): Http2Limits | undefined {
+  const unavailable = adapter.capabilities.http2ServerUnavailable;
+  if (unavailable) {
+    if (settings["net.server.http2.cleartext"]) {
+      throw new StartupError("HTTP/2 cannot be served on this runtime", [
+        `net.server.http2.cleartext: not on ${adapter.runtime} ${adapter.version}: ${unavailable} (docs/protocols.md#deno); run the gateway on Bun or Node for h2c`,
+      ]);
+    }
+    return undefined;
+  }
   const limits = {
     maxConcurrentStreams: settings["net.server.http2.max-concurrent-streams"],
     maxHeaderListSize: settings["net.server.http2.max-header-list-size"],

@@ -23,6 +23,8 @@ export class HttpsListener {
     private readonly logger: Logger,
     /** Offer HTTP/2 by ALPN with these limits (net.server.http2.enabled); HTTP/1.1 only when undefined. */
     private readonly http2?: Http2Limits,
+    /** Why HTTP/2 was asked for (net.server.http2.enabled) but is not offered on this runtime: said once when the listener opens. */
+    private readonly http2Withheld?: string,
   ) {}
 
   /** The bound port, while listening. */
@@ -43,14 +45,17 @@ export class HttpsListener {
     }
     if (certificates.fingerprint === this.#fingerprint) return;
     if (this.#server) await this.#server.updateCertificates!(certificates);
-    else {this.#server = await this.adapter.listen({
+    else {
+      this.#server = await this.adapter.listen({
         port: this.port,
         hostname: this.hostname,
         handler: this.handler,
         tls: { certificates, ...this.limits },
         timeouts: this.timeouts,
         http2: this.http2,
-      });}
+      });
+      if (this.http2Withheld) this.logger.warn(this.http2Withheld);
+    }
     this.#fingerprint = certificates.fingerprint;
     this.logger.info("HTTPS certificates live", {
       port: this.#server.port,

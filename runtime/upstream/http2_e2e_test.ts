@@ -1,14 +1,12 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { createServer as createHttpsServer } from "node:https";
-import { createSecureServer, createServer, type Http2SecureServer, type Http2Server, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
-import type { Server } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { issue, type IssuedCertificate, makeCa } from "../../test/certificates.ts";
 import { type ForwardProxy, startForwardProxy } from "../../test/forward-proxy.ts";
 import { freePort, type GatewayProcess, startGatewayProcess, tempDir } from "../../test/harness.ts";
+import { type Http2Backends, http2BackendState, startHttp2Backends } from "../../test/http2-backend-process.ts";
 
-/** What an HTTP/2 test backend saw of one request. */
+/** What an HTTP/2 test backend saw of one request (test/http2-backend.ts). */
 interface Seen {
   readonly version: string;
   readonly method: string;
@@ -20,76 +18,11 @@ interface Seen {
   readonly sha256: string;
 }
 
-/**
- * An HTTP/2-only backend (h2c, or h2 over TLS with no HTTP/1.1 fallback): `/echo` answers with what
- * it saw as JSON and two cookies; `/slow` answers after 3 s; `/big` streams 4 MiB. It counts its
- * sessions (connections) and the streams that were cancelled before it answered.
- */
-function h2Backend(server: Http2Server | Http2SecureServer) {
-  const state = { sessions: 0, cancelled: 0 };
-  server.on("session", () => state.sessions++);
-  server.on("request", (req: Http2ServerRequest, res: Http2ServerResponse) => {
-    if (req.url === "/slow") {
-      const timer = setTimeout(() => res.end("late"), 3_000);
-      req.stream.on("close", () => {
-        if (!res.writableEnded) {
-          clearTimeout(timer);
-          state.cancelled++;
-        }
-      });
-      return;
-    }
-    if (req.url === "/big") {
-      res.writeHead(200, { "content-type": "application/octet-stream" });
-      const chunk = Buffer.alloc(64 * 1024, 7);
-      let left = 64;
-      const write = () => {
-        while (left > 0) {
-          left--;
-          if (!res.write(chunk)) return void res.once("drain", write);
-        }
-        res.end();
-      };
-      write();
-      return;
-    }
-    const hash = createHash("sha256");
-    let bytes = 0;
-    req.on("data", (chunk: Buffer) => {
-      bytes += chunk.length;
-      hash.update(chunk);
-    });
-    req.on("end", () => {
-      const seen: Seen = {
-        version: req.httpVersion,
-        method: req.method,
-        path: req.url,
-        authority: req.authority,
-        scheme: req.scheme,
-        headers: req.headers,
-        bytes,
-        sha256: hash.digest("hex"),
-      };
-      res.setHeader("set-cookie", ["a=1", "b=2"]);
-      res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify(seen));
-    });
-  });
-  return state;
-}
-
-function listen(server: Server | Http2Server | Http2SecureServer): Promise<number> {
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port)));
-}
-
 describe("HTTP/2 to backends (protocol: http2)", { timeout: 180_000 }, () => {
   const dir = tempDir();
   let ca: IssuedCertificate;
-  let h2c: Http2Server;
-  let h2tls: Http2SecureServer;
-  let http1Only: ReturnType<typeof createHttpsServer>;
-  let h2cState: ReturnType<typeof h2Backend>;
-  let tlsState: ReturnType<typeof h2Backend>;
+  // HTTP/2-only backends (h2c, h2 over TLS) and a TLS backend speaking only HTTP/1.1, on Node.
+  let backends: Http2Backends;
   let ports: { h2c: number; tls: number; http1: number; down: number };
   let proxy: ForwardProxy;
   let gateway: GatewayProcess;
@@ -117,13 +50,8 @@ backends:
   before(async () => {
     ca = makeCa(dir);
     const cert = issue(dir, ca, "backend.test");
-    h2c = createServer();
-    h2cState = h2Backend(h2c);
-    h2tls = createSecureServer({ cert: cert.cert, key: cert.key, allowHTTP1: false });
-    tlsState = h2Backend(h2tls);
-    // A TLS backend that speaks only HTTP/1.1: an http2 backend pointed at it must fail clearly.
-    http1Only = createHttpsServer({ cert: cert.cert, key: cert.key }, (_req, res) => res.end("http/1.1"));
-    ports = { h2c: await listen(h2c), tls: await listen(h2tls), http1: await listen(http1Only), down: await freePort() };
+    backends = await startHttp2Backends(cert.cert, cert.key);
+    ports = { h2c: backends.h2c, tls: backends.tls, http1: backends.http1, down: await freePort() };
     gateway = await startGatewayProcess({ config: config() });
     proxy = await startForwardProxy();
     proxied = await startGatewayProcess({ config: config(), env: { HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, NO_PROXY: "" } });
@@ -133,9 +61,7 @@ backends:
     await gateway?.stop();
     await proxied?.stop();
     await proxy?.close();
-    h2c?.close();
-    h2tls?.close();
-    http1Only?.close();
+    backends?.child.kill();
   });
 
   it("sends an HTTP/1.1 client's request over h2c: method, path and query, the backend's authority, policy headers, no connection headers; both cookies come back", async () => {
@@ -168,10 +94,11 @@ backends:
   });
 
   it("multiplexes concurrent requests on one connection per backend", async () => {
-    const before = h2cState.sessions;
+    const before = (await http2BackendState(backends)).sessions.h2c;
     const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => fetch(`${gateway.url}/plain/echo?i=${i}`).then((r) => r.json() as Promise<Seen>)));
     assert.deepEqual(answers.map((a) => a.path), Array.from({ length: 50 }, (_, i) => `/echo?i=${i}`));
-    assert.ok(h2cState.sessions - before <= 1, `new HTTP/2 connections: ${h2cState.sessions - before}`);
+    const opened = (await http2BackendState(backends)).sessions.h2c - before;
+    assert.ok(opened <= 1, `new HTTP/2 connections: ${opened}`);
   });
 
   it("speaks h2 by ALPN to an https:// backend, with its CA and server name", async () => {
@@ -180,7 +107,7 @@ backends:
     const seen = (await response.json()) as Seen;
     assert.equal(seen.version, "2.0");
     assert.equal(seen.scheme, "https");
-    assert.ok(tlsState.sessions >= 1);
+    assert.ok((await http2BackendState(backends)).sessions.tls >= 1);
   });
 
   it("answers 504 when the backend sends no headers within its timeout, and cancels the backend's stream", async () => {
@@ -190,8 +117,8 @@ backends:
     assert.equal(response.headers.get("content-type"), "application/problem+json");
     assert.ok(Date.now() - started < 2_500, `answered after ${Date.now() - started} ms`);
     const deadline = Date.now() + 2_000;
-    while (h2cState.cancelled < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(h2cState.cancelled, 1, "the backend saw its stream cancelled");
+    while ((await http2BackendState(backends)).cancelled < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await http2BackendState(backends)).cancelled, 1, "the backend saw its stream cancelled");
     // The connection is still good for the next request.
     assert.equal((await fetch(`${gateway.url}/impatient/echo`)).status, 200);
   });
