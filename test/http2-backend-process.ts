@@ -7,6 +7,8 @@ export interface Http2Backends {
   readonly h2c: number;
   readonly tls: number;
   readonly http1: number;
+  /** h2c, GOAWAY on the 30th stream of a session (later streams refused). */
+  readonly goaway: number;
   /** `http://127.0.0.1:PORT/state`: sessions per HTTP/2 server, streams cancelled before their answer. */
   readonly state: number;
   readonly child: ChildProcess;
@@ -14,8 +16,10 @@ export interface Http2Backends {
 
 /** What the backends counted so far. */
 export interface Http2BackendState {
-  readonly sessions: { readonly h2c: number; readonly tls: number };
+  readonly sessions: { readonly h2c: number; readonly tls: number; readonly goaway: number };
   readonly cancelled: number;
+  /** GOAWAY frames the goaway server sent. */
+  readonly goaways: number;
 }
 
 /** Starts the backends with this certificate (PEM text); resolves once all of them listen. */

@@ -5,13 +5,20 @@ import type { BackendTlsMaterial } from "../../config/snapshot/build.ts";
 import { tunnelThrough } from "../websocket/tunnel.ts";
 import { type UpstreamClient, type UpstreamRequest, UpstreamTimeout } from "./client.ts";
 import type { EgressProxy } from "./egress-proxy.ts";
-import { webStream } from "./web-stream.ts";
+import { flowingWebStream } from "./web-stream.ts";
 
 /** Backend origins (with their TLS material and proxy) with an open session at most; past it the oldest is closed gracefully. */
 export const MAX_HTTP2_SESSIONS = 256;
 
 /** A session with no stream for this long is closed (as undici's keep-alive timeout for HTTP/1.1 connections). */
 export const HTTP2_IDLE_MS = 30_000;
+
+/**
+ * Streams one session carries before the next request opens a new one (the old one finishes its
+ * streams and closes): a client has 2^30 stream identifiers per connection, which a busy gateway
+ * uses up in about a day at 10k requests/s.
+ */
+export const MAX_STREAMS_PER_SESSION = 1_000_000_000;
 
 /** Header fields HTTP/2 forbids (RFC 9113 §8.2.2): the connection's own, which HTTP/1.1 carries per hop. */
 const CONNECTION_SPECIFIC = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "te"]);
@@ -26,6 +33,8 @@ export interface Http2UpstreamOptions {
   readonly proxy?: EgressProxy;
   readonly maxSessions?: number;
   readonly idleMs?: number;
+  /** MAX_STREAMS_PER_SESSION unless said (tests use a small value). */
+  readonly maxStreamsPerSession?: number;
 }
 
 /**
@@ -44,17 +53,56 @@ export function http2Upstream(options: Http2UpstreamOptions = {}): UpstreamClien
   return {
     async send(request: UpstreamRequest): Promise<Response> {
       const url = new URL(request.url);
-      const open = sessions.session(url, request.tls);
-      const session = open instanceof Promise ? await open : open;
-      const body = request.body ?? request.clientBody;
-      const stream = session.request(outgoingHeaders(request, url), { endStream: body === undefined });
-      const response = responseOf(stream, request);
-      if (request.body) stream.end(request.body);
-      else if (request.clientBody) void pump(request.clientBody, stream);
-      return await response;
+      const headers = outgoingHeaders(request, url);
+      try {
+        return await attempt(sessions, request, url, headers);
+      } catch (error) {
+        // A stream the backend refused, or one past its GOAWAY, was not processed (RFC 9113 §8.7):
+        // sent again once on a new session when its body can be sent again (none, or buffered).
+        if (!(error instanceof Unprocessed) || request.clientBody) throw error instanceof Unprocessed ? error.cause : error;
+      }
+      try {
+        return await attempt(sessions, request, url, headers);
+      } catch (error) {
+        throw error instanceof Unprocessed ? error.cause : error;
+      }
     },
     close: () => sessions.close(),
   };
+}
+
+/** One try of a request on the backend's current session. */
+async function attempt(sessions: Http2Sessions, request: UpstreamRequest, url: URL, headers: OutgoingHttpHeaders): Promise<Response> {
+  const open = sessions.session(url, request.tls);
+  const session = open instanceof Promise ? await open : open;
+  const body = request.body ?? request.clientBody;
+  let stream: ClientHttp2Stream;
+  try {
+    stream = session.request(headers, { endStream: body === undefined });
+  } catch (error) {
+    // The session received GOAWAY (or closed) and its 'goaway' event has not run yet.
+    sessions.retire(session);
+    throw new Unprocessed(error as Error);
+  }
+  sessions.counted(session);
+  const response = responseOf(stream, request);
+  if (request.body) stream.end(request.body);
+  else if (request.clientBody) void pump(request.clientBody, stream);
+  try {
+    return await response;
+  } catch (error) {
+    // Whichever order the runtime reports GOAWAY and the refused streams in, the next try takes a new session.
+    if (error instanceof Unprocessed) sessions.retire(session);
+    throw error;
+  }
+}
+
+/** A request the backend did not process: refused (RST_STREAM REFUSED_STREAM) or cut off by GOAWAY. */
+class Unprocessed extends Error {
+  constructor(override readonly cause: Error) {
+    super(cause.message);
+    this.name = "Unprocessed";
+  }
 }
 
 /** The request's pseudo-header fields and its headers, without the fields HTTP/2 forbids (`te` only as `trailers`). */
@@ -98,21 +146,22 @@ function responseOf(stream: ClientHttp2Stream, request: UpstreamRequest): Promis
       }
       const noBody = request.method === "HEAD" || NULL_BODY_STATUS.has(status);
       if (noBody) stream.resume();
-      resolve(new Response(noBody ? null : webStream(stream), { status, headers }));
+      resolve(new Response(noBody ? null : flowingWebStream(stream), { status, headers }));
     });
     // After the headers, errors reach the body's reader through the web stream; this listener only
-    // keeps an error from being unhandled.
-    stream.on("error", (error: Error) => {
-      if (answered) return;
-      answered = true;
-      clearTimeout(timer);
-      reject(error);
+    // keeps an error from being unhandled. Before them, 'close' (which follows 'error') decides, once
+    // the reset code is known: runtimes differ in which error they give a refused stream.
+    let failure: NodeJS.ErrnoException | undefined;
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      failure ??= error;
     });
     stream.once("close", () => {
       if (answered) return;
       answered = true;
       clearTimeout(timer);
-      reject(new Error(`the backend reset the HTTP/2 stream before answering (error code ${stream.rstCode ?? "unknown"})`));
+      const error = failure ?? new Error(`the backend reset the HTTP/2 stream before answering (error code ${stream.rstCode ?? "unknown"})`);
+      const refused = stream.rstCode === constants.NGHTTP2_REFUSED_STREAM || failure?.code === "ERR_HTTP2_GOAWAY_SESSION";
+      reject(refused ? new Unprocessed(error) : error);
     });
   });
 }
@@ -150,6 +199,8 @@ async function pump(body: AsyncIterable<Uint8Array>, stream: ClientHttp2Stream):
  */
 class Http2Sessions {
   readonly #sessions = new Map<string, ClientHttp2Session | Promise<ClientHttp2Session>>();
+  /** Each session's key and the streams opened on it. */
+  readonly #usage = new WeakMap<ClientHttp2Session, { readonly key: string; streams: number; goneAway: boolean }>();
   readonly #options: Http2UpstreamOptions;
   #closed = false;
 
@@ -162,7 +213,13 @@ class Http2Sessions {
     const via = this.#options.proxy?.proxyFor(url.href);
     const key = `${url.origin} ${tls?.fingerprint ?? ""} ${via?.origin ?? ""}`;
     const open = this.#sessions.get(key);
-    if (open && (open instanceof Promise || (!open.closed && !open.destroyed))) return open;
+    if (open instanceof Promise) return open;
+    if (open && !open.closed && !open.destroyed) {
+      // At its share of streams, the session takes no more (it closes once they are done: closing
+      // it sooner, with a request just queued on it, would refuse that request on some runtimes).
+      if (this.#usage.get(open)!.streams < (this.#options.maxStreamsPerSession ?? MAX_STREAMS_PER_SESSION)) return open;
+      this.retire(open);
+    }
     if (this.#sessions.size >= (this.#options.maxSessions ?? MAX_HTTP2_SESSIONS)) {
       const [oldestKey, oldest] = this.#sessions.entries().next().value!;
       this.#sessions.delete(oldestKey);
@@ -210,15 +267,35 @@ class Http2Sessions {
     };
   }
 
+  /** Counts a stream opened on `session`. */
+  counted(session: ClientHttp2Session): void {
+    const usage = this.#usage.get(session);
+    if (usage) usage.streams++;
+  }
+
+  /** Takes no more requests on `session`: the next one opens a new session; this one closes once its streams are done. */
+  retire(session: ClientHttp2Session): void {
+    const usage = this.#usage.get(session);
+    if (usage && this.#sessions.get(usage.key) === session) this.#sessions.delete(usage.key);
+    // After the backend's GOAWAY it closes the connection itself once its streams are done; closing
+    // it here too cuts the body of a stream still being received on Deno.
+    if (!usage?.goneAway && !session.closed && !session.destroyed) session.close();
+  }
+
   /** Forgets the session when it fails, closes or is sent GOAWAY; closes it when idle. */
   #watch(key: string, session: ClientHttp2Session): ClientHttp2Session {
+    const usage = { key, streams: 0, goneAway: false };
+    this.#usage.set(session, usage);
     const forget = () => {
       if (this.#sessions.get(key) === session) this.#sessions.delete(key);
     };
     // Errors reach the requests through their streams; the session is only forgotten here.
     session.on("error", forget);
     session.on("close", forget);
-    session.on("goaway", forget);
+    session.on("goaway", () => {
+      usage.goneAway = true;
+      forget();
+    });
     session.setTimeout(this.#options.idleMs ?? HTTP2_IDLE_MS, () => {
       forget();
       session.close();
