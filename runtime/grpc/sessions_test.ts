@@ -50,4 +50,25 @@ describe("sessions to gRPC backends", () => {
     assert.equal(sessions.size, 0);
     assert.throws(() => sessions.session(url, undefined), /shutting down/);
   });
+
+  it("gives a new session once one has carried its share of calls, and the calls on the old one finish", async () => {
+    const sessions = new UpstreamSessions(2);
+    const call = (session: ReturnType<typeof sessions.session>) =>
+      new Promise<number>((resolve, reject) => {
+        const stream = session.request({ ":path": "/svc/M" });
+        stream.on("response", (headers) => resolve(Number(headers[":status"])));
+        stream.on("error", reject);
+        stream.end();
+      });
+    const first = sessions.session(url, undefined);
+    const second = sessions.session(url, undefined);
+    assert.equal(second, first);
+    // Two calls made on the first session in this turn, then the third call rotates it.
+    const early = [call(first), call(second)];
+    const third = sessions.session(url, undefined);
+    assert.notEqual(third, first);
+    assert.deepEqual(await Promise.all([...early, call(third)]), [200, 200, 200]);
+    await until(() => first.closed, "the first session to close");
+    sessions.close();
+  });
 });

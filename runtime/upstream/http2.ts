@@ -6,19 +6,13 @@ import { tunnelThrough } from "../websocket/tunnel.ts";
 import { type UpstreamClient, type UpstreamRequest, UpstreamTimeout } from "./client.ts";
 import type { EgressProxy } from "./egress-proxy.ts";
 import { flowingWebStream } from "./web-stream.ts";
+import { closeWhenSent, MAX_STREAMS_PER_SESSION } from "./http2-session.ts";
 
 /** Backend origins (with their TLS material and proxy) with an open session at most; past it the oldest is closed gracefully. */
 export const MAX_HTTP2_SESSIONS = 256;
 
 /** A session with no stream for this long is closed (as undici's keep-alive timeout for HTTP/1.1 connections). */
 export const HTTP2_IDLE_MS = 30_000;
-
-/**
- * Streams one session carries before the next request opens a new one (the old one finishes its
- * streams and closes): a client has 2^30 stream identifiers per connection, which a busy gateway
- * uses up in about a day at 10k requests/s.
- */
-export const MAX_STREAMS_PER_SESSION = 1_000_000_000;
 
 /** Header fields HTTP/2 forbids (RFC 9113 §8.2.2): the connection's own, which HTTP/1.1 carries per hop. */
 const CONNECTION_SPECIFIC = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "te"]);
@@ -215,8 +209,7 @@ class Http2Sessions {
     const open = this.#sessions.get(key);
     if (open instanceof Promise) return open;
     if (open && !open.closed && !open.destroyed) {
-      // At its share of streams, the session takes no more (it closes once they are done: closing
-      // it sooner, with a request just queued on it, would refuse that request on some runtimes).
+      // At its share of streams, the session takes no more; it closes once they are done.
       if (this.#usage.get(open)!.streams < (this.#options.maxStreamsPerSession ?? MAX_STREAMS_PER_SESSION)) return open;
       this.retire(open);
     }
@@ -279,7 +272,7 @@ class Http2Sessions {
     if (usage && this.#sessions.get(usage.key) === session) this.#sessions.delete(usage.key);
     // After the backend's GOAWAY it closes the connection itself once its streams are done; closing
     // it here too cuts the body of a stream still being received on Deno.
-    if (!usage?.goneAway && !session.closed && !session.destroyed) session.close();
+    if (!usage?.goneAway) closeWhenSent(session);
   }
 
   /** Forgets the session when it fails, closes or is sent GOAWAY; closes it when idle. */
