@@ -37,7 +37,7 @@ export class UpstreamSessions {
     if (this.#sessions.size >= MAX_UPSTREAM_SESSIONS) {
       const [oldestKey, oldest] = this.#sessions.entries().next().value!;
       this.#sessions.delete(oldestKey);
-      oldest.close();
+      closeWhenSent(oldest);
     }
     const options: SecureClientSessionOptions = url.protocol === "https:" && tls
       ? { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.verify, servername: tls.sni }

@@ -216,7 +216,7 @@ class Http2Sessions {
     if (this.#sessions.size >= (this.#options.maxSessions ?? MAX_HTTP2_SESSIONS)) {
       const [oldestKey, oldest] = this.#sessions.entries().next().value!;
       this.#sessions.delete(oldestKey);
-      void Promise.resolve(oldest).then((s) => s.close(), () => {});
+      void Promise.resolve(oldest).then(closeWhenSent, () => {});
     }
     const secure = url.protocol === "https:" ? this.#tlsOptions(url, tls) : undefined;
     if (!via) {
