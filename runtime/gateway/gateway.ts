@@ -515,7 +515,8 @@ function timeoutsForRuntime(settings: Settings, adapter: ServerAdapter): Connect
 
 /**
  * The HTTP/2 limits from the settings (net.server.http2.*), checked against what this runtime's
- * plain listener can honour when h2c is on: Bun.serve serves h2c with fixed limits only.
+ * plain listener can honour when h2c is on: Bun.serve serves h2c with fixed limits only. Undefined
+ * where the runtime cannot serve HTTP/2 safely (Deno), and there h2c stops the start.
  */
 function http2ForRuntime(settings: Settings, adapter: ServerAdapter): Http2Limits | undefined {
   const unavailable = adapter.capabilities.http2ServerUnavailable;
