@@ -87,7 +87,7 @@ export interface Capabilities {
   readonly plainHttp2Limits?: Http2Limits;
   /**
    * Why the traffic listeners do not offer HTTP/2 to clients on this runtime, where they cannot do
-   * it safely (Deno: docs/protocols.md#http2); undefined where they can. The TLS listener then
+   * it safely (Deno: docs/protocols.md#deno); undefined where they can. The TLS listener then
    * offers HTTP/1.1 only, and `net.server.http2.cleartext` stops the gateway at start.
    */
   readonly http2ServerUnavailable?: string;

@@ -136,8 +136,8 @@ export function isH2Preface(head: Uint8Array): boolean | undefined {
 /**
  * The plain listener's front when h2c is on (net.server.http2.cleartext): a connection whose first
  * bytes are the HTTP/2 preface goes to `h2`, any other to `h1`, with the bytes read put back first.
- * Used on the node:http listeners (Node, Deno); a connection that sends nothing is destroyed after
- * `firstBytesMs`, the request-head timeout.
+ * Used on Node's node:http listener (Bun serves h2c with Bun.serve, Deno not at all); a connection
+ * that sends nothing is destroyed after `firstBytesMs`, the request-head timeout.
  */
 export function h2cFront(h1: HttpServer, h2: Http2Server, firstBytesMs: number): NetServer {
   return createNetServer((socket: Socket) => {

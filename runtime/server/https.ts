@@ -11,11 +11,8 @@ import {
 import type { CertificateSet, ServerCertificate } from "../tls/certificates.ts";
 import { rotateTicketKeys } from "../tls/session-tickets.ts";
 import type { ConnectionTimeouts, FetchHandler, PeerCertificate, RunningServer, TlsListenOptions } from "./adapter.ts";
-import { listenNodeServer, nodeHttpServer, nodeRequestListener } from "./node-listen.ts";
+import { DEFAULT_FIRST_BYTES_MS, listenNodeServer, nodeHttpServer, nodeRequestListener } from "./node-listen.ts";
 import type { Http2Limits } from "./http2.ts";
-
-/** How long a new HTTP/2 connection may wait to send its first bytes when no timeouts are given (tests of the adapters alone). */
-const DEFAULT_FIRST_BYTES_MS = 10_000;
 
 /** The protocol limits of a TLS listener as node:tls takes them. */
 function limits(tls: TlsListenOptions): SecureContextOptions {

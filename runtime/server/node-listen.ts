@@ -7,6 +7,9 @@ import { nodeUpgradeListener } from "../websocket/node-upgrade.ts";
 import { proxyProtocolFront, type ProxyProtocolOptions } from "./proxy-protocol.ts";
 import type { Http2Limits, ServedHttp2 } from "./http2.ts";
 
+/** How long a new connection may wait to send its first bytes when no timeouts are given (tests of the adapters alone). */
+export const DEFAULT_FIRST_BYTES_MS = 10_000;
+
 /** How a node:http server is put on a port. */
 export interface NodeListenOptions {
   /**
@@ -131,6 +134,6 @@ export async function listenNodePlain(
   // Loaded only when h2c is on.
   const { h2cFront, http2Server } = await import("./http2.ts");
   const served = http2Server(http2, timeouts?.keepAliveMs, nodeRequestListener(handler));
-  const front = h2cFront(server, served.server, timeouts?.headerMs ?? 10_000);
+  const front = h2cFront(server, served.server, timeouts?.headerMs ?? DEFAULT_FIRST_BYTES_MS);
   return listenNodeServer(server, port, hostname, { front, http2: served });
 }

@@ -25,8 +25,6 @@ export interface Http2UpstreamOptions {
   /** TLS options every backend connection starts from (ciphers, highest version); the backend's `tls:` is added to them. */
   readonly tls?: ConnectionOptions;
   readonly proxy?: EgressProxy;
-  readonly maxSessions?: number;
-  readonly idleMs?: number;
   /** MAX_STREAMS_PER_SESSION unless said (tests use a small value). */
   readonly maxStreamsPerSession?: number;
 }
@@ -37,7 +35,7 @@ export interface Http2UpstreamOptions {
  * multiplexed on it; `https://` origins are h2 by ALPN with the backend's `tls:` section, `http://`
  * ones h2c with prior knowledge. A backend the egress proxy does not exempt is reached through a
  * CONNECT tunnel (TLS inside it for https://). Sessions that fail, close or receive GOAWAY are
- * forgotten, so the next request connects again; an idle session is closed after `idleMs`.
+ * forgotten, so the next request connects again; an idle session is closed after HTTP2_IDLE_MS.
  * Response headers must arrive within the request's timeout (the request body's sending included),
  * else the stream is cancelled and `send` rejects with UpstreamTimeout. The response body streams
  * with backpressure, and cancelling it resets the stream (RST_STREAM CANCEL).
@@ -213,7 +211,7 @@ class Http2Sessions {
       if (this.#usage.get(open)!.streams < (this.#options.maxStreamsPerSession ?? MAX_STREAMS_PER_SESSION)) return open;
       this.retire(open);
     }
-    if (this.#sessions.size >= (this.#options.maxSessions ?? MAX_HTTP2_SESSIONS)) {
+    if (this.#sessions.size >= MAX_HTTP2_SESSIONS) {
       const [oldestKey, oldest] = this.#sessions.entries().next().value!;
       this.#sessions.delete(oldestKey);
       void Promise.resolve(oldest).then(closeWhenSent, () => {});
@@ -289,7 +287,7 @@ class Http2Sessions {
       usage.goneAway = true;
       forget();
     });
-    session.setTimeout(this.#options.idleMs ?? HTTP2_IDLE_MS, () => {
+    session.setTimeout(HTTP2_IDLE_MS, () => {
       forget();
       session.close();
     });
