@@ -20,7 +20,7 @@ export interface ArmRun extends WrkResult {
 }
 
 /** CPU time a process has used so far, in µs (Linux /proc, clock ticks of 10 ms); NaN when unreadable. */
-function cpuUs(pid: number | undefined): number {
+export function cpuUs(pid: number | undefined): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
     return (Number(fields[11]) + Number(fields[12])) * 10_000;

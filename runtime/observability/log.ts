@@ -62,6 +62,7 @@ export function escapeLogText(text: string): string {
  * C1 controls and U+2028/U+2029, which it leaves raw, are written as `\uXXXX` too (still the same JSON).
  */
 function jsonLine(time: string, level: string, message: string, fields: Fields | undefined): string {
+  if (fields instanceof AccessFields) return accessJson(time, level, message, fields);
   // Member by member rather than JSON.stringify of a spread copy: the same JSON (undefined members
   // left out, `time`, `level` and `msg` first and not overridden by fields of those names) for about
   // half the cost of an access line (measured on Bun: 6.3 µs for 20 fields before, see bench/RESULTS.md).
@@ -81,6 +82,81 @@ function jsonLine(time: string, level: string, message: string, fields: Fields |
   }
   json += "}";
   return `${CONTROL.test(json) ? json.replace(CONTROL_ALL, unicodeEscape) : json}\n`;
+}
+
+/**
+ * The members of one access line, in the order they are written (`RequestRecord.accessFields`
+ * fills them). An access line is written for every request, so the JSON format writes an object of
+ * this class member by member in this fixed order (`accessJson`) instead of walking a general object:
+ * the same line for about a third of the cost. Any other object (a redacted copy, a test's fields)
+ * takes the general path; both give the same JSON for the same members.
+ */
+export class AccessFields {
+  [member: string]: unknown;
+  traceId: string | undefined = undefined;
+  spanId: string | undefined = undefined;
+  requestId = "";
+  clientIp = "";
+  method = "";
+  host = "";
+  scheme = "";
+  protocol: string | undefined = undefined;
+  path = "";
+  status = 0;
+  grpcStatus: number | undefined = undefined;
+  ms = 0;
+  backendMs: number | undefined = undefined;
+  gatewayMs = 0;
+  bytesIn: number | undefined = undefined;
+  bytesOut: number | undefined = undefined;
+  api: string | undefined = undefined;
+  operation: string | undefined = undefined;
+  product: string | undefined = undefined;
+  subscription: string | undefined = undefined;
+  backend: string | undefined = undefined;
+  policyFailures: readonly string[] | undefined = undefined;
+  revision: number | undefined = undefined;
+}
+
+/** JSON.stringify's output with what it leaves raw (see CONTROL) escaped, as `jsonLine` escapes its lines. */
+function escapedJson(encoded: string): string {
+  return CONTROL.test(encoded) ? encoded.replace(CONTROL_ALL, unicodeEscape) : encoded;
+}
+
+/** A string member's JSON, as `jsonLine` writes it. */
+function jsonString(value: string): string {
+  return escapedJson(JSON.stringify(value));
+}
+
+/** A number member's JSON, as `jsonLine` writes numbers. */
+function jsonNumber(value: number): string {
+  return Number.isFinite(value) ? String(value) : "null";
+}
+
+/** `jsonLine` for an access line's fields (see AccessFields): the same JSON, written member by member. */
+function accessJson(time: string, level: string, message: string, f: AccessFields): string {
+  let json = `{"time":"${time}","level":"${level}","msg":${jsonString(message)}`;
+  if (f.traceId !== undefined) json += `,"traceId":${jsonString(f.traceId)}`;
+  if (f.spanId !== undefined) json += `,"spanId":${jsonString(f.spanId)}`;
+  json += `,"requestId":${jsonString(f.requestId)},"clientIp":${jsonString(f.clientIp)},"method":${jsonString(f.method)},"host":${
+    jsonString(f.host)
+  },"scheme":${jsonString(f.scheme)}`;
+  if (f.protocol !== undefined) json += `,"protocol":${jsonString(f.protocol)}`;
+  json += `,"path":${jsonString(f.path)},"status":${jsonNumber(f.status)}`;
+  if (f.grpcStatus !== undefined) json += `,"grpcStatus":${jsonNumber(f.grpcStatus)}`;
+  json += `,"ms":${jsonNumber(f.ms)}`;
+  if (f.backendMs !== undefined) json += `,"backendMs":${jsonNumber(f.backendMs)}`;
+  json += `,"gatewayMs":${jsonNumber(f.gatewayMs)}`;
+  if (f.bytesIn !== undefined) json += `,"bytesIn":${jsonNumber(f.bytesIn)}`;
+  if (f.bytesOut !== undefined) json += `,"bytesOut":${jsonNumber(f.bytesOut)}`;
+  if (f.api !== undefined) json += `,"api":${jsonString(f.api)}`;
+  if (f.operation !== undefined) json += `,"operation":${jsonString(f.operation)}`;
+  if (f.product !== undefined) json += `,"product":${jsonString(f.product)}`;
+  if (f.subscription !== undefined) json += `,"subscription":${jsonString(f.subscription)}`;
+  if (f.backend !== undefined) json += `,"backend":${jsonString(f.backend)}`;
+  if (f.policyFailures !== undefined) json += `,"policyFailures":${escapedJson(JSON.stringify(f.policyFailures))}`;
+  if (f.revision !== undefined) json += `,"revision":${jsonNumber(f.revision)}`;
+  return `${json}}\n`;
 }
 
 /** Member names as JSON, remembered: the same few names recur on every line. */

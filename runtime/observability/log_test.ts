@@ -3,7 +3,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { tempDir } from "../../test/harness.ts";
-import { createLogger, escapeLogText, type LogFormat, withLogSink } from "./log.ts";
+import { AccessFields, createLogger, escapeLogText, type LogFormat, withLogSink } from "./log.ts";
 import { redactingLogger } from "./redact.ts";
 
 /** Everything a logger of `format` writes for one call. */
@@ -43,6 +43,59 @@ describe("log lines", () => {
     assert.equal(record.msg, value);
     assert.equal(record.note, value);
     assert.deepEqual(record.nested, { list: [value] });
+  });
+
+  it("json: an access line written member by member (AccessFields) is the line a plain object with the same members gives", () => {
+    const odd = `q"b\\s\n\u0000\u001b\u007f\u0085\u2028\u2029 ünï ✓`;
+    const full = new AccessFields();
+    Object.assign(full, {
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      spanId: "00f067aa0ba902b7",
+      requestId: "3f9a1c2e-1b",
+      clientIp: "::1",
+      method: "POST",
+      host: `h${odd}`,
+      scheme: "https",
+      protocol: "grpc",
+      path: `/p${odd}`,
+      status: 200,
+      grpcStatus: 0,
+      ms: 1.235,
+      backendMs: 0.988,
+      gatewayMs: 0.247,
+      bytesIn: 12,
+      bytesOut: 0,
+      api: `a${odd}`,
+      operation: `o${odd}`,
+      product: `pr${odd}`,
+      subscription: `s${odd}`,
+      backend: "127.0.0.1:9000",
+      policyFailures: ["p1", `p${odd}`],
+      revision: 7,
+    });
+    const sparse = new AccessFields();
+    Object.assign(sparse, {
+      requestId: "r",
+      clientIp: "10.0.0.1",
+      method: "GET",
+      host: "h",
+      scheme: "http",
+      path: "/",
+      status: 404,
+      ms: NaN,
+      gatewayMs: Infinity,
+    });
+    for (const fields of [full, sparse, new AccessFields()]) {
+      // The time member aside (the two lines may fall in different milliseconds).
+      const untimed = (line: string) => line.replace(/^\{"time":"[^"]+"/, '{"time":""');
+      const fast = written("json", (l) => l.access(fields));
+      const general = written("json", (l) => l.access({ ...fields }));
+      assert.equal(untimed(fast), untimed(general));
+      assert.equal(fast.split("\n").length, 2, fast);
+      assert.doesNotMatch(fast.slice(0, -1), /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/, "no control character is written raw");
+      assert.deepEqual(JSON.parse(fast).policyFailures, fields.policyFailures);
+    }
+    assert.equal(JSON.parse(written("json", (l) => l.access(full))).path, `/p${odd}`);
   });
 
   it("none writes nothing", () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { AccessFields } from "./log.ts";
 import type { RequestFacts, RequestMetrics, UpstreamErrorCause } from "./request-metrics.ts";
 import type { RequestTrace, Tracing } from "./tracing.ts";
 
@@ -49,33 +50,33 @@ export class RequestRecord implements RequestFacts {
     revision: number | undefined,
     protocol?: string,
     grpcStatus?: number,
-  ): Record<string, unknown> {
+  ): AccessFields {
     const backendMs = this.backendMs;
-    return {
-      traceId: this.trace?.traceId,
-      spanId: this.trace?.spanId,
-      requestId: this.requestId,
-      clientIp,
-      method: this.method,
-      host,
-      scheme,
-      protocol,
-      path,
-      status: this.status,
-      grpcStatus,
-      ms: round3(this.totalMs),
-      backendMs: backendMs >= 0 ? round3(backendMs) : undefined,
-      gatewayMs: round3(backendMs >= 0 ? Math.max(0, this.totalMs - backendMs) : this.totalMs),
-      bytesIn: this.requestBytes >= 0 ? this.requestBytes : undefined,
-      bytesOut: this.responseBytes >= 0 ? this.responseBytes : undefined,
-      api: this.api,
-      operation: this.operation,
-      product: this.product,
-      subscription: this.subscription,
-      backend: this.backendHost,
-      policyFailures: this.policyFailures,
-      revision,
-    };
+    const fields = new AccessFields();
+    fields.traceId = this.trace?.traceId;
+    fields.spanId = this.trace?.spanId;
+    fields.requestId = this.requestId;
+    fields.clientIp = clientIp;
+    fields.method = this.method;
+    fields.host = host;
+    fields.scheme = scheme;
+    fields.protocol = protocol;
+    fields.path = path;
+    fields.status = this.status;
+    fields.grpcStatus = grpcStatus;
+    fields.ms = round3(this.totalMs);
+    fields.backendMs = backendMs >= 0 ? round3(backendMs) : undefined;
+    fields.gatewayMs = round3(backendMs >= 0 ? Math.max(0, this.totalMs - backendMs) : this.totalMs);
+    fields.bytesIn = this.requestBytes >= 0 ? this.requestBytes : undefined;
+    fields.bytesOut = this.responseBytes >= 0 ? this.responseBytes : undefined;
+    fields.api = this.api;
+    fields.operation = this.operation;
+    fields.product = this.product;
+    fields.subscription = this.subscription;
+    fields.backend = this.backendHost;
+    fields.policyFailures = this.policyFailures;
+    fields.revision = revision;
+    return fields;
   }
 
   /** Notes a policy that failed (`failure: open` ones too: the request went on without them). */
