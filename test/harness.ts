@@ -123,11 +123,16 @@ export function spawnPortico(args: string[], env: Record<string, string> = {}): 
   child.stdout!.on("data", collect);
   child.stderr!.on("data", collect);
   let exitCode: number | null | undefined;
+  // What the process wrote last may still be in the pipes when "exit" fires: `exited()` waits for
+  // both pipes to close too (at most 2 s more, in case a process it started still holds them).
+  const drained = Promise.all([child.stdout!, child.stderr!].map((stream) => new Promise((resolve) => stream.once("close", resolve))));
   const exit = new Promise<number | null>((resolve) =>
     child.on("exit", (code) => {
-      exitCode = code;
-      for (const w of waiters) w();
-      resolve(code);
+      void Promise.race([drained, new Promise((r) => setTimeout(r, 2_000))]).then(() => {
+        exitCode = code;
+        for (const w of waiters) w();
+        resolve(code);
+      });
     })
   );
   return {
