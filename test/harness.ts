@@ -128,11 +128,15 @@ export function spawnPortico(args: string[], env: Record<string, string> = {}): 
   const drained = Promise.all([child.stdout!, child.stderr!].map((stream) => new Promise((resolve) => stream.once("close", resolve))));
   const exit = new Promise<number | null>((resolve) =>
     child.on("exit", (code) => {
-      void Promise.race([drained, new Promise((r) => setTimeout(r, 2_000))]).then(() => {
+      const finish = () => {
+        clearTimeout(timer);
+        if (exitCode !== undefined) return;
         exitCode = code;
         for (const w of waiters) w();
         resolve(code);
-      });
+      };
+      const timer = setTimeout(finish, 2_000);
+      void drained.then(finish);
     })
   );
   return {
