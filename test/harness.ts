@@ -185,19 +185,23 @@ export function spawnPortico(args: string[], env: Record<string, string> = {}): 
 export async function waitForOk(proc: PorticoProcess, url: string, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
+  let last = "no attempt";
   void proc.exited().then(() => (exited = true));
   for (;;) {
     if (exited) throw new Error(`${what} exited during start-up:\n${proc.output()}`);
     try {
-      const res = await fetch(url);
+      // Each attempt is bounded, so that one stuck connection cannot use up the whole wait.
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
       await res.body?.cancel();
       if (res.status === 200) return;
-    } catch {
+      last = `answered ${res.status}`;
+    } catch (error) {
       // not listening yet
+      last = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     }
     if (Date.now() > deadline) {
       await proc.stop();
-      throw new Error(`${what} not ready within ${timeoutMs} ms:\n${proc.output()}`);
+      throw new Error(`${what} not ready within ${timeoutMs} ms (${url}: ${last}):\n${proc.output()}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -88,8 +88,9 @@ describe("counters shared through Redis by three gateway processes", { timeout: 
   let gateways: GatewayProcess[] = [];
   let config: string;
 
-  const start = () =>
-    Promise.all([0, 1, 2].map(() =>
+  /** Starts three gateways; if one does not start, stops the others before failing (none is left running). */
+  const start = async () => {
+    const started = await Promise.allSettled([0, 1, 2].map(() =>
       startGatewayProcess({
         config,
         env: {
@@ -100,6 +101,14 @@ describe("counters shared through Redis by three gateway processes", { timeout: 
         },
       })
     ));
+    const running = started.flatMap((s) => s.status === "fulfilled" ? [s.value] : []);
+    const failed = started.find((s) => s.status === "rejected");
+    if (failed) {
+      await Promise.all(running.map((gw) => gw.stop()));
+      throw failed.reason;
+    }
+    return running;
+  };
 
   before(async () => {
     // Calls to /slots/slow are answered after 800 ms, so that they hold their concurrency slot meanwhile.
