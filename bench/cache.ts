@@ -16,7 +16,17 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { alternateArms, alternateFixedRate, comparedRows, type GatewayArm, latencyRows } from "./lib/alternate.ts";
+import {
+  alternateArms,
+  alternateFixedRate,
+  comparedRows,
+  type GatewayArm,
+  latencyRows,
+  PAIRED_HEADER,
+  PAIRED_LATENCY_HEADER,
+  pairedLatencyRows,
+  pairedRows,
+} from "./lib/alternate.ts";
 import { benchHeader, openBench } from "./lib/context.ts";
 import { wholeNumber } from "./lib/options.ts";
 import { installCleanup, runMain, stopAll } from "./lib/procs.ts";
@@ -75,11 +85,15 @@ async function main(): Promise<number> {
       "",
       table(["arm", "rps (median)", "runs", "vs backend", "cost per request"], comparedRows(arms, results)),
       "",
+      table(PAIRED_HEADER, pairedRows(arms, results)),
+      "",
       table(["arm", "gateway CPU per request"], arms.map((arm) => [arm.name, `${cpu(arm.name).toFixed(1)} µs`])),
       "",
       `### At a fixed ${rate.toLocaleString("en")} rps (autocannon \`-R ${rate} -c 10\`, ${duration} s, arms alternating)`,
       "",
       table(["arm", "p50", "p99", "runs (p50, µs)", "added p50", "added p99"], latencyRows(arms, fixed)),
+      "",
+      table(PAIRED_LATENCY_HEADER, pairedLatencyRows(arms, fixed)),
       "",
     ].join("\n"),
   );

@@ -12,13 +12,23 @@
  * request counted by the server (the round trips: one script per counter); then the latency each
  * arm adds at a fixed `--rate` (autocannon, 10 connections, the same alternation), which is where
  * an added p50 means the time one request waits (in the closed loop it is throughput in disguise).
- * Asserts nothing. Targets (issue 15): ≤ 15 % throughput,
- * ≤ 150 µs added p50, one round trip per request.
+ * Each comparison is also given paired by round (bench/lib/alternate.ts). Asserts nothing. Targets
+ * (issue 15): ≤ 15 % throughput, ≤ 150 µs added p50, one round trip per request.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { alternateArms, alternateFixedRate, comparedRows, type GatewayArm, latencyRows } from "./lib/alternate.ts";
+import {
+  alternateArms,
+  alternateFixedRate,
+  comparedRows,
+  type GatewayArm,
+  latencyRows,
+  PAIRED_HEADER,
+  PAIRED_LATENCY_HEADER,
+  pairedLatencyRows,
+  pairedRows,
+} from "./lib/alternate.ts";
 import { benchHeader, openBench } from "./lib/context.ts";
 import { wholeNumber } from "./lib/options.ts";
 import { installCleanup, runMain, stopAll } from "./lib/procs.ts";
@@ -81,6 +91,8 @@ async function main(): Promise<number> {
       "",
       table(["arm", "rps (median)", "runs", "vs in-process", "cost per request"], rows),
       "",
+      table(PAIRED_HEADER, pairedRows(arms, results)),
+      "",
       table(["what", "value"], [
         ["closed-loop p50, in-process", `${p50("in-process").toFixed(0)} µs`],
         ["closed-loop p50, redis", `${p50("redis").toFixed(0)} µs`],
@@ -92,6 +104,8 @@ async function main(): Promise<number> {
       `### At a fixed ${rate.toLocaleString("en")} rps (autocannon \`-R ${rate} -c 10\`, ${duration} s, arms alternating)`,
       "",
       table(["arm", "p50", "p99", "runs (p50, µs)", "added p50", "added p99"], latencyRows(arms, fixed)),
+      "",
+      table(PAIRED_LATENCY_HEADER, pairedLatencyRows(arms, fixed)),
       "",
     ].join("\n"),
   );

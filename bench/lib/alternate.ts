@@ -2,7 +2,10 @@
  * Arms of one Bun gateway under the same load, alternating round after round, and the table that
  * compares each arm with the first: the shape of the scenarios that price one feature per request
  * (bench/consumers.ts, bench/telemetry.ts, bench/redis.ts, bench/cache.ts), closed-loop or at a fixed rate.
- * Alternating in one run keeps a drifting machine fair.
+ * Alternating in one run keeps a drifting machine fair, and every other round runs the arms in the
+ * reverse order, since the same arm measured faster in the last place of a round than in the
+ * first (bench/RESULTS.md, 2026-12-02 17:40). `pairedRows` and `pairedLatencyRows` compare arms
+ * within each round, then take the median over rounds: a drift between rounds then cancels out.
  */
 import { assertAlive, gatewayPlan, startArm } from "./arms.ts";
 import type { Bench } from "./context.ts";
@@ -50,11 +53,19 @@ export interface Rounds {
   readonly tag: string;
 }
 
-/** Runs every arm once per round (`wrk -t1 -c32`, pinned), in order; every run by arm name. A non-2xx answer or a socket error stops the scenario. */
+/** The arms in the order of round `round` (from 1): as given in odd rounds, reversed in even ones. */
+export function roundOrder<T>(arms: readonly T[], round: number): readonly T[] {
+  return round % 2 === 1 ? arms : [...arms].reverse();
+}
+
+/**
+ * Runs every arm once per round (`wrk -t1 -c32`, pinned), in the round's order (`roundOrder`);
+ * every run by arm name, in round order. A non-2xx answer or a socket error stops the scenario.
+ */
 export async function alternateArms(bench: Bench, arms: readonly GatewayArm[], { rounds, duration, warmup, tag }: Rounds): Promise<Map<string, ArmRun[]>> {
   const results = new Map<string, ArmRun[]>();
   for (let round = 1; round <= rounds; round++) {
-    for (const arm of arms) {
+    for (const arm of roundOrder(arms, round)) {
       const plan = await gatewayPlan(bench, "bun", arm.configFile);
       Object.assign(plan.env!, arm.env ?? {});
       const server = await startArm(bench, plan, HELLO_BODY);
@@ -109,7 +120,7 @@ export interface FixedRate extends Rounds {
 
 /**
  * Runs every arm once per round at a fixed rate below the knee (autocannon on Node, pinned like
- * wrk), in order; every run by arm name. What an arm adds to latency is read here: in a closed
+ * wrk), in the round's order (`roundOrder`); every run by arm name, in round order. What an arm adds to latency is read here: in a closed
  * loop (`alternateArms`) every connection always has a request waiting, so p50 there is the
  * throughput seen from one connection, not the time a feature adds to one request.
  * A non-2xx answer, an error or a rate the arm could not keep (below 95 %) stops the scenario.
@@ -118,7 +129,7 @@ export async function alternateFixedRate(bench: Bench, arms: readonly GatewayArm
   const { rounds, duration, warmup, tag, rate, connections } = options;
   const results = new Map<string, AutocannonResult[]>();
   for (let round = 1; round <= rounds; round++) {
-    for (const arm of arms) {
+    for (const arm of roundOrder(arms, round)) {
       if (arm.headers?.length) throw new Error(`${arm.name}: fixed-rate arms send no extra headers`);
       const plan = await gatewayPlan(bench, "bun", arm.configFile);
       Object.assign(plan.env!, arm.env ?? {});
@@ -152,4 +163,52 @@ export function latencyRows(arms: readonly GatewayArm[], results: ReadonlyMap<st
     i === 0 ? "" : `${Math.round(p50(arm.name) - p50(first))} µs`,
     i === 0 ? "" : `${Math.round(p99(arm.name) - p99(first))} µs`,
   ]);
+}
+
+/** The median over rounds of `arm`'s value against `base`'s in the same round (runs in round order). */
+export function pairedRatio<R>(base: readonly R[], arm: readonly R[], read: (run: R) => number): number {
+  return median(arm.map((run, i) => read(run) / read(base[i]!)));
+}
+
+/** The median over rounds of `arm`'s value minus `base`'s in the same round. */
+export function pairedDifference<R>(base: readonly R[], arm: readonly R[], read: (run: R) => number): number {
+  return median(arm.map((run, i) => read(run) - read(base[i]!)));
+}
+
+/** Header of `pairedRows`' table. */
+export const PAIRED_HEADER = ["arm", "throughput, paired", "gateway CPU per request, paired", "added per request (CPU), paired"];
+
+/**
+ * Each arm against the first, paired by round (median over rounds of the ratio within a round):
+ * throughput, the change in the gateway's CPU time per request, and that change in µs.
+ */
+export function pairedRows(arms: readonly GatewayArm[], results: ReadonlyMap<string, ArmRun[]>): string[][] {
+  const base = results.get(arms[0]!.name)!;
+  return arms.slice(1).map((arm) => {
+    const runs = results.get(arm.name)!;
+    const cpu = pairedRatio(base, runs, (r) => r.cpuUsPerRequest);
+    const added = pairedDifference(base, runs, (r) => r.cpuUsPerRequest);
+    return [
+      arm.name,
+      `${pairedRatio(base, runs, (r) => r.rps).toFixed(3)}×`,
+      Number.isFinite(cpu) ? `${((cpu - 1) * 100).toFixed(1)} %` : "–",
+      Number.isFinite(added) ? `${added.toFixed(1)} µs` : "–",
+    ];
+  });
+}
+
+/** Header of `pairedLatencyRows`' table. */
+export const PAIRED_LATENCY_HEADER = ["arm", "added p50, paired", "added p99, paired"];
+
+/** Each fixed-rate arm's p50 and p99 minus the first arm's in the same round, median over rounds. */
+export function pairedLatencyRows(arms: readonly GatewayArm[], results: ReadonlyMap<string, AutocannonResult[]>): string[][] {
+  const base = results.get(arms[0]!.name)!;
+  return arms.slice(1).map((arm) => {
+    const runs = results.get(arm.name)!;
+    return [
+      arm.name,
+      `${Math.round(pairedDifference(base, runs, (r) => r.p50us))} µs`,
+      `${Math.round(pairedDifference(base, runs, (r) => r.p99us))} µs`,
+    ];
+  });
 }
