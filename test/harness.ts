@@ -32,8 +32,11 @@ function cliCommand(): string[] {
   return scriptCommand(CLI);
 }
 
-/** A free TCP port on loopback (bound and released; good enough on a test machine). */
-export function freePort(): Promise<number> {
+/** Ports this test process has handed out already (see freePort). */
+const handedOut = new Set<number>();
+
+/** One port the system picks for a listener on loopback, bound and released. */
+function systemPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -42,6 +45,21 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A free TCP port on loopback (bound and released; good enough on a test machine), never one this
+ * process handed out before: a released port can come back from the system at once, and two
+ * gateways started together would then be given the same one.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0;; attempt++) {
+    const port = await systemPort();
+    if (!handedOut.has(port) || attempt >= 20) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 /** Temporary directories made by this test process, removed when it exits. */

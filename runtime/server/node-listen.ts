@@ -1,6 +1,8 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, ServerResponse } from "node:http";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import { getRequestListener } from "@hono/node-server";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
+import { NodeBodyResponse, writeNodeBody } from "../upstream/node-body.ts";
 import { HttpProblem } from "../http/problem.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer } from "./adapter.ts";
 import { nodeUpgradeListener } from "../websocket/node-upgrade.ts";
@@ -47,7 +49,16 @@ function malformedTarget(): Response {
  * (its compat request and response) alike.
  */
 export function nodeRequestListener(handler: FetchHandler): ReturnType<typeof getRequestListener> {
-  return getRequestListener(handler as Parameters<typeof getRequestListener>[0], {
+  // A backend's body nobody read as a web stream (a NodeBodyResponse, Node's upstream client) is
+  // piped into node:http's response directly, without making one (upstream/node-body.ts).
+  const direct = async (request: Request, env: { outgoing: unknown }) => {
+    const response = await handler(request, env);
+    if (response instanceof NodeBodyResponse && env.outgoing instanceof ServerResponse && writeNodeBody(response, env.outgoing)) {
+      return RESPONSE_ALREADY_SENT;
+    }
+    return response;
+  };
+  return getRequestListener(direct as Parameters<typeof getRequestListener>[0], {
     overrideGlobalObjects: false,
     // Called for requests that could not be built (the handler has its own error path).
     errorHandler: (error) => (error instanceof Error && error.name === "RequestError" ? malformedTarget() : new HttpProblem("internal").toResponse()),

@@ -49,6 +49,11 @@ export interface UpstreamOptions {
   readonly maxPools?: number;
   /** The egress proxy decision (net.client.proxy.*, HTTP_PROXY...); undefined: every backend is reached directly. */
   readonly proxy?: EgressProxy;
+  /**
+   * Answer with a NodeBodyResponse (upstream/node-body.ts): the body stays a Node readable until it
+   * is read as a web stream, so Node's listener can pipe it out without making one (undici only).
+   */
+  readonly nodeBodies?: boolean;
 }
 
 /** What an upstream client's pools hold and have closed, for `/metrics`. */

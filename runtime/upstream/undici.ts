@@ -4,6 +4,7 @@ import type { BackendTlsMaterial } from "../../config/snapshot/build.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
 import type { ProxyEndpoint } from "./egress-proxy.ts";
 import { webStream } from "./web-stream.ts";
+import { NodeBodyResponse } from "./node-body.ts";
 import { DEFAULT_MAX_POOLS, TIMED_OUT, type UpstreamClient, type UpstreamOptions, type UpstreamRequest, UpstreamTimeout } from "./client.ts";
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
@@ -38,8 +39,9 @@ function headerRecord(headers: Headers): Record<string, string> {
  * With an egress proxy, backends it does not exempt are reached through undici's ProxyAgent:
  * https ones in a CONNECT tunnel with the same TLS options end to end, http ones with
  * absolute-form requests; those pools are kept per proxy the same way.
+ * With `nodeBodies` (Node), bodies stay Node readables until read as web streams (node-body.ts).
  */
-export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MAX_POOLS, proxy }: UpstreamOptions = {}): UpstreamClient {
+export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MAX_POOLS, proxy, nodeBodies = false }: UpstreamOptions = {}): UpstreamClient {
   const pool = { keepAliveTimeout: 30_000, connections: 256, pipelining: 1 };
   // The client-wide limits (net.client.tls.ciphers.allowed-suites, else Portico's defaults): node:tls
   // takes both lists in `ciphers`.
@@ -121,7 +123,9 @@ export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MA
       }
       const noBody = request.method === "HEAD" || NULL_BODY_STATUS.has(res.statusCode);
       if (noBody) res.body.resume();
-      return new Response(noBody ? null : webStream(res.body), { status: res.statusCode, headers: toHeaders(res.headers) });
+      const init = { status: res.statusCode, headers: toHeaders(res.headers) };
+      if (noBody) return new Response(null, init);
+      return nodeBodies ? new NodeBodyResponse(res.body, init) : new Response(webStream(res.body), init);
     },
     close: async () => {
       await Promise.all([agent.close(), ...[...proxyAgents.values(), ...agents.values()].map((a) => a.close())]);

@@ -18,6 +18,8 @@ export function webStream(body: Readable): ReadableStream<Uint8Array> {
       }
     },
     cancel(reason) {
+      // undici reports a destroy as an 'error' event; before the first pull nothing listens for one.
+      body.on("error", () => {});
       body.destroy(reason instanceof Error ? reason : undefined);
     },
   });

@@ -1,0 +1,151 @@
+/**
+ * A backend's response whose body is still the Node readable undici gave (Node only; see
+ * docs/design/performance.md, "Node: no web stream per response"). On Node 20 every web
+ * `ReadableStream` costs about 11 µs to make (`makeTransferable`, measured in process), against
+ * 0.4 µs on Bun and 2.3 µs on Deno, and a gateway made one per response. This Response makes it
+ * only when something reads the body as a web body (a policy, the response cache, a re-wrapped
+ * response): every body member is answered from a real Response over that stream, made on first
+ * use. Until then the Node listener (runtime/server/node-listen.ts) may take the readable and write
+ * it straight into node:http's ServerResponse (`takeReadable`, `writeNodeBody`).
+ */
+import type { Readable } from "node:stream";
+import type { ServerResponse } from "node:http";
+import { webStream } from "./web-stream.ts";
+
+/** The type node:http takes for a head's fields: repeated Set-Cookie as an array. */
+type OutgoingFields = Record<string, string | string[]>;
+
+/** What @hono/node-server writes when a response with a body has no Content-Type (kept, so both paths answer alike). */
+const DEFAULT_CONTENT_TYPE = "text/plain; charset=UTF-8";
+
+/** An 'error' listener that only keeps an error from being unhandled (the stream keeps it). */
+function ignore(): void {}
+
+/** A Response over a Node readable that becomes a web stream only when read as one. */
+export class NodeBodyResponse extends Response {
+  #readable: Readable | undefined;
+  #web: Response | undefined;
+
+  constructor(readable: Readable, init: ResponseInit) {
+    super(null, init);
+    // Until a reader attaches, an 'error' (the backend's connection reset while policies run, or
+    // undici reporting a destroy) would have no listener and end the process; the readable keeps
+    // the error (`errored`, `destroyed`), and whoever reads the body next meets it.
+    readable.on("error", ignore);
+    this.#readable = readable;
+  }
+
+  /** The Response with the body as a web stream, made once, the first time a body member is used. */
+  #asWeb(): Response {
+    if (!this.#web) {
+      const readable = this.#readable;
+      this.#readable = undefined;
+      this.#web = new Response(readable ? webStream(readable) : null, { status: this.status, statusText: this.statusText, headers: this.headers });
+    }
+    return this.#web;
+  }
+
+  /** The readable, once, while nothing has read the body as a web stream; undefined after that. */
+  takeReadable(): Readable | undefined {
+    if (this.#web) return undefined;
+    const readable = this.#readable;
+    this.#readable = undefined;
+    return readable;
+  }
+
+  override get body(): Response["body"] {
+    return this.#asWeb().body;
+  }
+  override get bodyUsed(): boolean {
+    return this.#web ? this.#web.bodyUsed : this.#readable === undefined;
+  }
+  override arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#asWeb().arrayBuffer();
+  }
+  override blob(): Promise<Blob> {
+    return this.#asWeb().blob();
+  }
+  override formData(): Promise<FormData> {
+    return this.#asWeb().formData();
+  }
+  override json(): Promise<unknown> {
+    return this.#asWeb().json();
+  }
+  override text(): Promise<string> {
+    return this.#asWeb().text();
+  }
+  override bytes(): ReturnType<Response["bytes"]> {
+    return this.#asWeb().bytes();
+  }
+  override clone(): Response {
+    return this.#asWeb().clone();
+  }
+}
+
+/**
+ * Writes a NodeBodyResponse whose body nobody read to a node:http (HTTP/1.1) response: the head as
+ * @hono/node-server would write it (Set-Cookie fields kept apart, its default Content-Type when none
+ * is given), then each chunk as it arrives, the one that completes the declared length with `end`
+ * (so a body that arrives in one chunk leaves in one write with its head). `stream.pipeline` was
+ * tried first and cost more than the web stream it replaced (A/B in bench/RESULTS.md, 2026-12-03).
+ * Backpressure: the readable pauses while the client's socket is full. A backend that fails or
+ * stops short cuts the client's response short (its socket is destroyed, as on the web-stream
+ * path); a client that goes away destroys the backend's body. Returns false, writing nothing, when
+ * the body was read already or the response has no Content-Length (a chunked body keeps
+ * @hono/node-server's framing).
+ */
+export function writeNodeBody(response: NodeBodyResponse, outgoing: ServerResponse): boolean {
+  const declared = response.headers.get("content-length");
+  if (declared === null) return false;
+  const readable = response.takeReadable();
+  if (!readable) return false;
+  // undici's readable reports its own destruction as an 'error': one listener for its whole life.
+  let ended = false;
+  const cut = () => {
+    if (ended) return;
+    ended = true;
+    readable.destroy();
+    outgoing.destroy();
+  };
+  readable.on("error", cut);
+  if (outgoing.destroyed || readable.destroyed) {
+    cut();
+    return true;
+  }
+  const fields: OutgoingFields = {};
+  let cookies: string[] | undefined;
+  for (const [name, value] of response.headers) {
+    if (name === "set-cookie") (cookies ??= []).push(value);
+    else fields[name] = value;
+  }
+  if (cookies) fields["set-cookie"] = cookies;
+  fields["content-type"] ??= DEFAULT_CONTENT_TYPE;
+  outgoing.writeHead(response.status, fields);
+  const length = Number(declared);
+  let sent = 0;
+  const resume = () => readable.resume();
+  readable.on("data", (chunk: Uint8Array) => {
+    if (ended) return;
+    sent += chunk.byteLength;
+    if (sent >= length) {
+      ended = true;
+      outgoing.end(chunk);
+    } else if (!outgoing.write(chunk)) {
+      readable.pause();
+      outgoing.once("drain", resume);
+    }
+  });
+  readable.once("end", () => {
+    if (ended) return;
+    // Only an empty body ends here with all its bytes; anything else stopped short of its length.
+    if (sent === length) {
+      ended = true;
+      outgoing.end();
+    } else cut();
+  });
+  outgoing.once("close", () => {
+    if (!readable.readableEnded) readable.destroy();
+    ended = true;
+  });
+  return true;
+}
