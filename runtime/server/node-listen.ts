@@ -50,7 +50,7 @@ function malformedTarget(): Response {
  */
 export function nodeRequestListener(handler: FetchHandler): ReturnType<typeof getRequestListener> {
   // A backend's body nobody read as a web stream (a NodeBodyResponse, Node's upstream client) is
-  // piped into node:http's response directly, without making one (upstream/node-body.ts).
+  // written to node:http's response directly, without making one (upstream/node-body.ts).
   const direct = async (request: Request, env: { outgoing: unknown }) => {
     const response = await handler(request, env);
     if (response instanceof NodeBodyResponse && env.outgoing instanceof ServerResponse && writeNodeBody(response, env.outgoing)) {
