@@ -101,7 +101,11 @@ backends:
 
   it("answers 408 and closes the connection when a request body stalls past the idle timeout", async () => {
     const before = upstream.seen.length;
-    const result = await slowClient(gw.port, "POST /a/stalled HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n0123456789", undefined, 0, 10_000);
+    // 2,000 bytes at once keep the body above the minimum rate (1,000 bytes/s) for its first 2 s of
+    // waiting, so only the idle timeout (1 s) can cut it off: with a few bytes, both limits fall due
+    // at about 1 s and either could be named first.
+    const start = "0123456789".repeat(200);
+    const result = await slowClient(gw.port, `POST /a/stalled HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n${start}`, undefined, 0, 10_000);
     assert.equal(result.status, 408, result.data);
     assert.match(result.data, /application\/problem\+json/);
     assert.match(result.data, /stalled for more than 1 s/);
