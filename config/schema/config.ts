@@ -58,13 +58,33 @@ export const PolicyUse = z.union([
     .strict(),
 ]);
 
+/** What the runtime needs to know about a built-in whose counters are shared through Redis. */
+export interface SharedCounterPolicy {
+  /** Whether its periods are anchored to the epoch (quotas) rather than starting with the first call. */
+  readonly anchored: boolean;
+  /**
+   * Whether, with these parameters (as the module reads them), a call whose counters are all
+   * accepted changes nothing on the exchange: what the built-in's module does (policies-wasm/builtins/)
+   * when it lets a request through. Then the answer of Redis alone decides the call, and the host
+   * does not run the policy a second time (runtime/policy/shared-step.ts).
+   */
+  silentWhenAccepted(config: Readonly<Record<string, string>>): boolean;
+}
+
+/** A rate limit writes on a passed request only the remaining-calls header or variable and the total-calls header. */
+const rateLimitSilent = (config: Readonly<Record<string, string>>) =>
+  config["remaining-calls-header-name"] === undefined && config["remaining-calls-variable-name"] === undefined &&
+  config["total-calls-header-name"] === undefined;
+
 /** The built-ins whose counters are shared through Redis when the settings name one (docs/shared-state.md); quotas' periods are anchored. */
-export const SHARED_COUNTER_POLICIES: ReadonlyMap<string, { readonly anchored: boolean }> = new Map([
-  ["rate-limit", { anchored: false }],
-  ["rate-limit-by-key", { anchored: false }],
-  ["quota", { anchored: true }],
-  ["quota-by-key", { anchored: true }],
-  ["limit-concurrency", { anchored: false }],
+export const SHARED_COUNTER_POLICIES: ReadonlyMap<string, SharedCounterPolicy> = new Map<string, SharedCounterPolicy>([
+  ["rate-limit", { anchored: false, silentWhenAccepted: rateLimitSilent }],
+  ["rate-limit-by-key", { anchored: false, silentWhenAccepted: rateLimitSilent }],
+  // A bandwidth quota attaches byte meters to a passed request.
+  ["quota", { anchored: true, silentWhenAccepted: (config) => config.bandwidth === undefined }],
+  ["quota-by-key", { anchored: true, silentWhenAccepted: (config) => config.bandwidth === undefined }],
+  // A concurrency slot is given back when the response's headers are ready: the real run holds it.
+  ["limit-concurrency", { anchored: false, silentWhenAccepted: () => false }],
 ]);
 
 /** The four APIM sections of a policy document. */

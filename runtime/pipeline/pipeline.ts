@@ -245,7 +245,8 @@ async function step(spec: PolicyStepSpec, load: PolicyLoader): Promise<ChainStep
     const module = await modules.builtin(ref.name, () => builtinModuleBytes(ref.name));
     const made = await steps.get(spec.policy, spec.failure, module, { config: spec.config });
     // With Redis, the rate-limits, quotas and limit-concurrency count there (one light wrapper per use; the instance is shared).
-    return load.shared && SHARED_COUNTER_POLICIES.has(ref.name) ? new SharedCountingStep(made, spec.redisFailure ?? "open", load.shared) : made;
+    const shared = load.shared && SHARED_COUNTER_POLICIES.get(ref.name);
+    return shared ? new SharedCountingStep(made, spec.redisFailure ?? "open", load.shared, shared.silentWhenAccepted(spec.config)) : made;
   }
   const bytes = load.snapshot.modules.get(ref.sha256)!;
   const module = await modules.compile(bytes, ref.sha256, ref.budget).catch((error: Error) => {

@@ -10,6 +10,12 @@
  * 2. one pipelined round trip applies the recorded calls on Redis, each atomically;
  * 3. the real run, whose store answers the same calls, in the same order, with Redis's results.
  *
+ * A built-in that changes nothing on a request it lets through (SHARED_COUNTER_POLICIES'
+ * `silentWhenAccepted`: a rate limit or quota without remaining-calls headers, variables or
+ * bandwidth) is not run a second time when Redis accepted every counter: the real run would find
+ * the same counters accepted and do nothing; the exchange gets the last counter's reset time, as
+ * that run would have set it. Refused counters are always answered by the real run.
+ *
  * A real run that asks for other counters than the rehearsal (a policy whose counters depend on
  * something that changed between the runs) fails the policy; one that stops earlier (an earlier
  * counter was refused) has its unused increments taken back. When Redis is down, slow or fails,
@@ -114,6 +120,18 @@ function rehearsalOf(exchange: PolicyExchange, store: Rehearsal): PolicyExchange
   };
 }
 
+/**
+ * Whether the rehearsal left a mark on its copy that the exchange does not have: an answer, a
+ * deferred header change, a byte meter, a held slot, a variable, a rewritten path or query. A check
+ * behind SHARED_COUNTER_POLICIES' `silentWhenAccepted` (a policy that did change something is run
+ * for real); header values are not compared.
+ */
+function visiblyChanged(copy: PolicyExchange, exchange: PolicyExchange): boolean {
+  return copy.reply !== undefined || (copy.deferred?.length ?? 0) !== (exchange.deferred?.length ?? 0) ||
+    (copy.meters?.length ?? 0) !== (exchange.meters?.length ?? 0) || (copy.releases?.length ?? 0) !== 0 ||
+    (copy.variables?.size ?? 0) !== (exchange.variables?.size ?? 0) || copy.rest !== exchange.rest || copy.search !== exchange.search;
+}
+
 /** Where a shared step reports (the gateway's log and the counters' metrics). */
 export interface SharedStepContext {
   readonly counters: SharedCounters;
@@ -128,6 +146,8 @@ export class SharedCountingStep implements ChainStep {
     readonly inner: ChainStep,
     readonly redisFailure: RedisFailureMode,
     readonly context: SharedStepContext,
+    /** Whether the policy, with its parameters, changes nothing on a request whose counters were all accepted (see the file's comment). */
+    readonly silentWhenAccepted = false,
   ) {
     this.#anchored = SHARED_COUNTER_POLICIES.get(inner.name)?.anchored ?? false;
   }
@@ -156,7 +176,8 @@ export class SharedCountingStep implements ChainStep {
     const local = exchange.state;
     if (!counters.up || !local) return this.#unavailable(hook, exchange);
     const rehearsal = new Rehearsal(local);
-    const rehearsed = (await this.inner.call(hook, rehearsalOf(exchange, rehearsal))) ?? 0;
+    const copy = rehearsalOf(exchange, rehearsal);
+    const rehearsed = (await this.inner.call(hook, copy)) ?? 0;
     const { calls, slots } = rehearsal;
     if (calls.length === 0 && slots.length === 0) return rehearsed + ((await this.inner.call(hook, exchange)) ?? 0);
     const now = Date.now();
@@ -167,6 +188,10 @@ export class SharedCountingStep implements ChainStep {
       [results, holders] = await counters.round(calls, slots, this.#anchored, now);
     } catch {
       return rehearsed + ((await this.#unavailable(hook, exchange)) ?? 0);
+    }
+    if (this.silentWhenAccepted && slots.length === 0 && results.every((r) => r.accepted) && !visiblyChanged(copy, exchange)) {
+      exchange.counterResetMs = results[results.length - 1]!.resetMs;
+      return rehearsed;
     }
     const replay = new Replay(local, calls, results, slots, holders, counters);
     const writable = exchange as { state?: PolicyStateStore };

@@ -21,6 +21,13 @@ function settingsOf(values: Record<string, string>): Settings {
   return result.settings;
 }
 
+/** Script runs (EVALSHA and EVAL) the server has counted, from `INFO commandstats`. */
+function scriptRuns(info: string): number {
+  let runs = 0;
+  for (const match of info.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)) runs += Number(match[2]);
+  return runs;
+}
+
 /** Waits until `check` holds, polling every 20 ms, or fails after `ms`. */
 async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -77,6 +84,31 @@ describe("Redis connection, KV and shared counters against a real redis-server",
     // Two counters in one call: each answered in order.
     const [first, second] = await counters.apply([{ ...call, key: "rl\u0000b" }, { ...call, key: "rl\u0000a" }], false, now);
     assert.deepEqual([first!.accepted, first!.count, second!.accepted], [true, 1, false]);
+  });
+
+  it("sends the steps that requests in flight together ask of one counter as one script run, each answered as if it ran alone", async () => {
+    const counters = await SharedCounters.create(redis);
+    const now = Date.now();
+    const runsBefore = scriptRuns(server.cli("info", "commandstats"));
+    // 40 requests in one turn: 30 may pass a limit of 30, in the order they asked; one with a larger
+    // delta, one with no limit and one on another counter travel in the same turn.
+    const call = { key: "burst-k", windowMs: 60_000, delta: 1, limit: 30 };
+    const asked = Array.from({ length: 40 }, () => counters.apply([call], false, now));
+    const big = counters.apply([{ ...call, delta: 5, limit: 100 }], false, now);
+    const unlimited = counters.apply([{ ...call, limit: -1 }], false, now);
+    const other = counters.apply([{ ...call, key: "burst-other" }], false, now);
+    const answers = (await Promise.all(asked)).map(([r]) => r!);
+    assert.deepEqual(answers.map((r) => r.accepted), [...Array(30).fill(true), ...Array(10).fill(false)]);
+    assert.deepEqual(answers.slice(0, 30).map((r) => r.count), Array.from({ length: 30 }, (_, i) => i + 1));
+    assert.ok(answers.slice(30).every((r) => r.count === 30), "a refused step reports the count it would have passed");
+    assert.ok(answers.every((r) => r.resetMs > 59_000 && r.resetMs <= 60_000));
+    const [bigger] = await big;
+    assert.deepEqual([bigger!.accepted, bigger!.count], [true, 35]);
+    assert.equal((await unlimited)[0]!.count, 36);
+    assert.equal((await other)[0]!.count, 1);
+    assert.match(server.cli("--raw", "get", "t1:c:burst-k"), /^36/);
+    // One run for the hot counter and one for the other: 2, not 43.
+    assert.equal(scriptRuns(server.cli("info", "commandstats")) - runsBefore, 2);
   });
 
   it("anchors quota periods to the epoch: the key names the period, and it ends at the period's end", async () => {

@@ -1,9 +1,14 @@
 /**
- * Rate-limit and quota counters shared by every gateway on one Redis (docs/shared-state.md). One
- * Lua script per counter does the policy's step atomically on the server (add unless the sum would
- * pass the limit; the first increment of a window sets its expiry; answer the count and the time
- * left), and all of one policy call's counters are sent together, so a request costs one round
+ * Rate-limit and quota counters shared by every gateway on one Redis (docs/shared-state.md). A Lua
+ * script does a policy's step on a counter atomically on the server (add unless the sum would pass
+ * the limit; the first increment of a window sets its expiry; answer the count and the time left),
+ * and all of one policy call's counters are sent together, so a request costs at most one round
  * trip (one per Cluster node that holds one of its keys).
+ *
+ * Steps on the same counter asked for by requests in flight together (within one turn of the event
+ * loop) are sent as one script run that applies them in order, each exactly as a run of its own
+ * would: one command on the wire and one script on the server for a burst of requests on a hot key,
+ * instead of one per request. Each request still gets its own answer.
  *
  * Windows: a rate-limit's window starts with its first call, as in the in-process store (the key
  * expires when it ends); a quota's periods are anchored to the Unix epoch (period n covers
@@ -12,7 +17,8 @@
  */
 import type { CounterResult } from "../policy/state.ts";
 import { storedKey } from "../policy/state-key.ts";
-import { type LuaScript, luaScript, type RedisConnection } from "./redis.ts";
+import { setImmediate } from "node:timers";
+import { type LuaScript, luaScript, type RedisConnection, RedisUnavailable } from "./redis.ts";
 
 /** One `portico_counter_add` a policy made, as the host replays it against Redis. */
 export interface CounterCall {
@@ -25,34 +31,53 @@ export interface CounterCall {
 }
 
 /**
- * KEYS[1]: the counter. ARGV: delta, limit (negative: none), window in ms (how long a window that
- * starts now lasts). Returns {accepted (0/1), count, ms left in the window}. A key without an expiry
- * (written by someone else) gets one, so a counter can never last for ever.
+ * KEYS[1]: the counter. ARGV: one or more steps, three values each: delta, limit (negative: none),
+ * window in ms (how long a window that starts now lasts). Applies the steps in order, each as if
+ * it ran alone, and returns three values per step: accepted (0/1), count, ms left in the window. A
+ * key without an expiry (written by someone else) gets one, so a counter can never last for ever.
  */
-const ADD = `local delta = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local current = redis.call('GET', KEYS[1])
-local count = 0
-local ttl = window
-if current then
-  count = tonumber(current) or 0
-  ttl = redis.call('PTTL', KEYS[1])
-  if ttl < 0 then
-    ttl = window
-    redis.call('PEXPIRE', KEYS[1], window)
+const ADD = `local out = {}
+for i = 1, #ARGV, 3 do
+  local delta = tonumber(ARGV[i])
+  local limit = tonumber(ARGV[i + 1])
+  local window = tonumber(ARGV[i + 2])
+  local current = redis.call('GET', KEYS[1])
+  local count = 0
+  local ttl = window
+  if current then
+    count = tonumber(current) or 0
+    ttl = redis.call('PTTL', KEYS[1])
+    if ttl < 0 then
+      ttl = window
+      redis.call('PEXPIRE', KEYS[1], window)
+    end
   end
+  local total = count + delta
+  if limit >= 0 and total > limit then
+    out[#out + 1] = 0
+    out[#out + 1] = count
+  else
+    if current then
+      redis.call('INCRBY', KEYS[1], delta)
+    else
+      redis.call('SET', KEYS[1], total, 'PX', window)
+    end
+    out[#out + 1] = 1
+    out[#out + 1] = total
+  end
+  out[#out + 1] = ttl
 end
-local total = count + delta
-if limit >= 0 and total > limit then
-  return {0, count, ttl}
-end
-if current then
-  redis.call('INCRBY', KEYS[1], delta)
-else
-  redis.call('SET', KEYS[1], total, 'PX', window)
-end
-return {1, total, ttl}`;
+return out`;
+
+/** Most steps on one counter sent in one script run (a longer burst is sent as several runs). */
+const MAX_BATCH = 256;
+
+/** A step on a counter waiting for the next flush: its ARGV triple and where its answer goes. */
+interface PendingStep {
+  readonly args: readonly [string, string, string];
+  readonly resolve: (result: CounterResult) => void;
+  readonly reject: (error: unknown) => void;
+}
 
 /**
  * KEYS[1]: the concurrency slots of a key (a sorted set of holders by lease end). ARGV: max, now
@@ -101,6 +126,9 @@ export class SharedCounters implements SharedCounterStats {
   /** Names this process's slot holders: random per process, then a sequence number per slot. */
   readonly #holder = crypto.randomUUID();
   #held = 0;
+  /** Steps waiting for the next flush, by Redis key, in the order they were asked for. */
+  #pending = new Map<string, PendingStep[]>();
+  #flushScheduled = false;
 
   private constructor(
     readonly redis: RedisConnection,
@@ -143,8 +171,8 @@ export class SharedCounters implements SharedCounterStats {
     anchored: boolean,
     now: number,
   ): Promise<[CounterResult[], (string | undefined)[]]> {
-    if (slots.length === 0) return this.redis.bounded(this.#apply(calls, anchored, now).then((results) => [results, []]));
-    return this.redis.bounded(Promise.all([this.#apply(calls, anchored, now), this.#acquire(slots, now)]));
+    if (slots.length === 0) return this.#apply(calls, anchored, now).then((results) => [results, []]);
+    return Promise.all([this.#apply(calls, anchored, now), this.redis.bounded(this.#acquire(slots, now))]);
   }
 
   /** Gives a slot back, in the background (if Redis fails meanwhile, its lease ends it). */
@@ -173,22 +201,60 @@ export class SharedCounters implements SharedCounterStats {
   }
 
   /**
-   * Applies `calls` on Redis, each atomically, all in one pipelined round trip bounded by
-   * `cache.redis.timeout`; rejects (RedisUnavailable) when Redis is down, fails or is late.
+   * Applies `calls` on Redis, each atomically, in one round trip bounded by `cache.redis.timeout`
+   * (from when the turn's steps are sent); rejects (RedisUnavailable) when Redis is down, fails or is late.
    */
   apply(calls: readonly CounterCall[], anchored: boolean, now: number): Promise<CounterResult[]> {
-    return this.redis.bounded(this.#apply(calls, anchored, now));
+    return this.#apply(calls, anchored, now);
   }
 
-  async #apply(calls: readonly CounterCall[], anchored: boolean, now: number): Promise<CounterResult[]> {
-    const pending = calls.map((call) => {
-      const window = Math.max(1, Math.ceil(SharedCounters.windowLeft(call.windowMs, anchored, now)));
-      return this.redis.script(this.add, this.keyOf(call, anchored, now), [String(call.delta), String(call.limit), String(window)], false);
+  #apply(calls: readonly CounterCall[], anchored: boolean, now: number): Promise<CounterResult[]> {
+    if (!this.redis.up) return Promise.reject(new RedisUnavailable("Redis is unavailable"));
+    if (calls.length === 1) return this.#enqueue(calls[0]!, anchored, now).then((result) => [result]);
+    return Promise.all(calls.map((call) => this.#enqueue(call, anchored, now)));
+  }
+
+  /** Queues one step on its counter for the flush at the end of this turn of the event loop. */
+  #enqueue(call: CounterCall, anchored: boolean, now: number): Promise<CounterResult> {
+    const key = this.keyOf(call, anchored, now);
+    const window = Math.max(1, Math.ceil(SharedCounters.windowLeft(call.windowMs, anchored, now)));
+    return new Promise<CounterResult>((resolve, reject) => {
+      const step: PendingStep = { args: [String(call.delta), String(call.limit), String(window)], resolve, reject };
+      const queue = this.#pending.get(key);
+      if (queue) queue.push(step);
+      else this.#pending.set(key, [step]);
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(this.#flush);
+      }
     });
-    const replies = await Promise.all(pending);
-    return replies.map((reply) => {
-      const [accepted, count, ttl] = reply as [number, number, number];
-      return { accepted: accepted === 1, count: Number(count), resetMs: Math.max(0, Number(ttl)) };
+  }
+
+  /** Sends every counter's queued steps, one script run per counter (per MAX_BATCH steps), all in the same tick (pipelined). */
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    const pending = this.#pending;
+    this.#pending = new Map();
+    for (const [key, queue] of pending) {
+      for (let from = 0; from < queue.length; from += MAX_BATCH) {
+        this.#send(key, from === 0 && queue.length <= MAX_BATCH ? queue : queue.slice(from, from + MAX_BATCH));
+      }
+    }
+  };
+
+  #send(key: string, batch: readonly PendingStep[]): void {
+    const args: string[] = [];
+    for (const step of batch) args.push(step.args[0], step.args[1], step.args[2]);
+    this.redis.script(this.add, key, args).then((reply) => {
+      const values = reply as number[];
+      if (!Array.isArray(values) || values.length !== batch.length * 3) {
+        throw new Error(`the counter script answered ${values?.length} values for ${batch.length} steps`);
+      }
+      for (let i = 0; i < batch.length; i++) {
+        batch[i]!.resolve({ accepted: values[i * 3] === 1, count: Number(values[i * 3 + 1]), resetMs: Math.max(0, Number(values[i * 3 + 2])) });
+      }
+    }).catch((error: unknown) => {
+      for (const step of batch) step.reject(error);
     });
   }
 

@@ -23,6 +23,11 @@ apis:
     backend: b
     policies:
       inbound: [ { policy: rate-limit-by-key, with: { calls: 50, renewal-period: 60, counter-key: "{request.header.x-tenant}" } } ]
+  - name: remaining
+    path: /remaining
+    backend: b
+    policies:
+      inbound: [ { policy: rate-limit-by-key, with: { calls: 5, renewal-period: 60, counter-key: "{request.header.x-tenant}", remaining-calls-header-name: x-remaining, total-calls-header-name: x-total } } ]
   - name: quota
     path: /quota
     backend: b
@@ -154,6 +159,18 @@ describe("counters shared through Redis by three gateway processes", { timeout: 
       assert.doesNotMatch(metrics, /^portico_redis_fallbacks_total [1-9]/m);
     }
   });
+
+  it(
+    "gives each call the remaining calls Redis counted, whichever gateway it reached (the policy runs again with Redis's answer)",
+    { timeout: 60_000 },
+    async () => {
+      const answers: Answer[] = [];
+      for (let i = 0; i < 7; i++) answers.push(await call(`${gateways[i % 3]!.url}/remaining/x`, "tenant-remaining"));
+      assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200, 200, 429, 429]);
+      assert.deepEqual(answers.map((a) => a.headers.get("x-remaining")), ["4", "3", "2", "1", "0", "0", "0"]);
+      assert.ok(answers.every((a) => a.headers.get("x-total") === "5"));
+    },
+  );
 
   it("holds a limit-concurrency of 2 across three gateways, and gives the slots back when the answers are ready", { timeout: 60_000 }, async () => {
     const answers = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => call(`${gateways[i % 3]!.url}/slots/slow`, "tenant-slots")));
