@@ -162,8 +162,9 @@ export class SharedCounters implements SharedCounterStats {
   }
 
   /**
-   * A policy call's counters and slots in one pipelined round trip under one `cache.redis.timeout`
-   * timer (see `apply` and `acquire`); rejects (RedisUnavailable) when Redis is down, fails or is late.
+   * A policy call's counters and slots in one pipelined round trip, each bounded by
+   * `cache.redis.timeout` (the counters from when their turn's batch is sent; see `apply` and
+   * `acquire`); rejects (RedisUnavailable) when Redis is down, fails or is late.
    */
   round(
     calls: readonly CounterCall[],
