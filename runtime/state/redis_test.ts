@@ -89,6 +89,8 @@ describe("Redis connection, KV and shared counters against a real redis-server",
   it("sends the steps that requests in flight together ask of one counter as one script run, each answered as if it ran alone", async () => {
     const counters = await SharedCounters.create(redis);
     const now = Date.now();
+    // Once first, so that the server holds the script (a first EVALSHA is answered NOSCRIPT and followed by an EVAL).
+    await counters.apply([{ key: "burst-warm", windowMs: 60_000, delta: 1, limit: -1 }], false, now);
     const runsBefore = scriptRuns(server.cli("info", "commandstats"));
     // 40 requests in one turn: 30 may pass a limit of 30, in the order they asked; one with a larger
     // delta, one with no limit and one on another counter travel in the same turn.

@@ -172,8 +172,8 @@ export class SharedCounters implements SharedCounterStats {
     anchored: boolean,
     now: number,
   ): Promise<[CounterResult[], (string | undefined)[]]> {
-    if (slots.length === 0) return this.#apply(calls, anchored, now).then((results) => [results, []]);
-    return Promise.all([this.#apply(calls, anchored, now), this.redis.bounded(this.#acquire(slots, now))]);
+    if (slots.length === 0) return this.apply(calls, anchored, now).then((results) => [results, []]);
+    return Promise.all([this.apply(calls, anchored, now), this.redis.bounded(this.#acquire(slots, now))]);
   }
 
   /** Gives a slot back, in the background (if Redis fails meanwhile, its lease ends it). */
@@ -206,10 +206,6 @@ export class SharedCounters implements SharedCounterStats {
    * (from when the turn's steps are sent); rejects (RedisUnavailable) when Redis is down, fails or is late.
    */
   apply(calls: readonly CounterCall[], anchored: boolean, now: number): Promise<CounterResult[]> {
-    return this.#apply(calls, anchored, now);
-  }
-
-  #apply(calls: readonly CounterCall[], anchored: boolean, now: number): Promise<CounterResult[]> {
     if (!this.redis.up) return Promise.reject(new RedisUnavailable("Redis is unavailable"));
     if (calls.length === 1) return this.#enqueue(calls[0]!, anchored, now).then((result) => [result]);
     return Promise.all(calls.map((call) => this.#enqueue(call, anchored, now)));
