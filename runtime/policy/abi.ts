@@ -177,25 +177,35 @@ const argument = new DataView(new ArrayBuffer(8));
 const IN_MEMORY_BIT = 0x80000000;
 const decoder = new TextDecoder();
 
-/** The bytes a reference into the module's memory names (a view, not a copy), or undefined for an Extism block. */
-function referenced(offset: bigint | number | undefined, limit: number, what: string): Uint8Array | undefined {
+/** Where the last reference `located` found its bytes: the module's memory and the start in it (set by `located`, read right after). */
+let locatedMemory: Uint8Array = new Uint8Array(0);
+let locatedPointer = 0;
+
+/**
+ * The length of the bytes a reference into the module's memory names, their start left in
+ * `locatedPointer`; -1 for an Extism block. Nothing is allocated: a string read through a view
+ * and a decoder per call was most of a host call's cost in the gateway.
+ */
+function located(offset: bigint | number | undefined, limit: number, what: string): number {
   argument.setBigUint64(0, BigInt(offset ?? 0), true);
   const high = argument.getUint32(4, true);
-  if (!(high & IN_MEMORY_BIT)) return undefined;
+  if (!(high & IN_MEMORY_BIT)) return -1;
   const length = high & 0x7fffffff;
   if (length > limit) throw new Error(`policy passed ${what} of ${length} bytes; the limit is ${limit}`);
   const pointer = argument.getUint32(0, true);
-  const buffer = guestBuffer();
-  if (pointer + length > buffer.byteLength) throw new Error(`policy passed ${what} outside its memory`);
-  return new Uint8Array(buffer, pointer, length);
+  const memory = guestBytes();
+  if (pointer + length > memory.length) throw new Error(`policy passed ${what} outside its memory`);
+  locatedMemory = memory;
+  locatedPointer = pointer;
+  return length;
 }
 
 function text(context: CallContext, offset: bigint | number | undefined, limit = MAX_TEXT_BYTES, what = "a string"): string {
-  const inMemory = referenced(offset, limit, what);
-  if (inMemory) return decoder.decode(inMemory);
+  const length = located(offset, limit, what);
+  if (length >= 0) return callingStrings ? callingStrings.text(locatedMemory, locatedPointer, length) : decodeAt(locatedMemory, locatedPointer, length);
   const address = BigInt(offset ?? 0);
-  const length = Number(context.length(address));
-  if (length > limit) throw new Error(`policy passed ${what} of ${length} bytes; the limit is ${limit}`);
+  const blockLength = Number(context.length(address));
+  if (blockLength > limit) throw new Error(`policy passed ${what} of ${blockLength} bytes; the limit is ${limit}`);
   const block = address ? context.read(address) : null;
   if (!block) throw new Error("policy passed an invalid memory offset");
   return block.text();
@@ -204,8 +214,8 @@ function text(context: CallContext, offset: bigint | number | undefined, limit =
 /** Bytes a policy passed (a block or, since 1.1, a reference into its memory), copied out; at most `limit`. */
 function bytes(context: CallContext, offset: bigint | number | undefined, limit: number, what: string): Uint8Array<ArrayBuffer> {
   if (!offset) return new Uint8Array(0);
-  const inMemory = referenced(offset, limit, what);
-  if (inMemory) return inMemory.slice();
+  const inMemory = located(offset, limit, what);
+  if (inMemory >= 0) return locatedMemory.slice(locatedPointer, locatedPointer + inMemory);
   const address = BigInt(offset);
   const length = Number(context.length(address));
   if (length > limit) throw new Error(`policy passed ${what} of ${length} bytes; the limit is ${limit}`);
@@ -333,22 +343,94 @@ function backendUrl(url: string): string {
 
 /** The linear memory of the module whose call is running (set by PolicyPlugin before each call). */
 let callingMemory: WebAssembly.Memory | undefined;
+/** The strings that module passed before (PolicyPlugin's own), if it keeps them. */
+let callingStrings: GuestStrings | undefined;
+/** The view of a memory for callers that keep no GuestStrings (tests calling host functions directly). */
+const unkept = { buffer: undefined as ArrayBuffer | undefined, bytes: new Uint8Array(0) };
 
 /**
- * Names the memory of the module about to be called. Calls are synchronous inside the guest, so
- * the memory stays the caller's for the whole call.
+ * Names the memory of the module about to be called, and the strings it passed before (decoded
+ * once per place, see GuestStrings). Calls are synchronous inside the guest, so the memory stays the
+ * caller's for the whole call.
  */
-export function setCallingMemory(memory: WebAssembly.Memory | undefined): void {
+export function setCallingMemory(memory: WebAssembly.Memory | undefined, strings?: GuestStrings): void {
   callingMemory = memory;
+  callingStrings = strings;
 }
 
-function guestBuffer(): ArrayBuffer {
+/** The calling module's memory as bytes: a view kept by its instance, made again only after the memory grew. */
+function guestBytes(): Uint8Array {
   if (!callingMemory) throw new Error("the module's memory is not available");
-  return callingMemory.buffer;
+  if (callingStrings) return callingStrings.bytes(callingMemory);
+  const buffer = callingMemory.buffer;
+  if (buffer !== unkept.buffer) {
+    unkept.buffer = buffer;
+    unkept.bytes = new Uint8Array(buffer);
+  }
+  return unkept.bytes;
 }
 
 function guestMemory(): Uint8Array {
-  return new Uint8Array(guestBuffer());
+  return guestBytes();
+}
+
+function decodeAt(memory: Uint8Array, pointer: number, length: number): string {
+  return decoder.decode(memory.subarray(pointer, pointer + length));
+}
+
+/** How many places GuestStrings remembers (a power of two), and the longest string it keeps. */
+const REMEMBERED_PLACES = 32;
+const LONGEST_REMEMBERED = 128;
+
+/**
+ * The strings one instance passed by reference, remembered by where they were in its memory. A
+ * policy passes the same strings on every call (its parameters, read once; the SDK keeps their UTF-8
+ * in place), so a read compares the bytes there with the copy kept here and, when they are the
+ * same, returns the string decoded the first time: no view, no decoding and no new string per call.
+ * A hit is exact whatever the guest did to its memory since (every byte is compared). At most
+ * REMEMBERED_PLACES strings of at most LONGEST_REMEMBERED bytes are kept; longer ones are decoded
+ * each time.
+ */
+export class GuestStrings {
+  /** The buffer `#bytes` views: a memory's buffer changes only when the memory grows. */
+  #buffer: ArrayBuffer | undefined;
+  #bytes = new Uint8Array(0);
+  readonly #pointers = new Int32Array(REMEMBERED_PLACES).fill(-1);
+  readonly #copies: Uint8Array[] = Array.from({ length: REMEMBERED_PLACES }, () => new Uint8Array(0));
+  readonly #values: string[] = new Array<string>(REMEMBERED_PLACES).fill("");
+
+  /** The instance's memory as bytes (one view until the memory grows). */
+  bytes(memory: WebAssembly.Memory): Uint8Array {
+    const buffer = memory.buffer;
+    if (buffer !== this.#buffer) {
+      this.#buffer = buffer;
+      this.#bytes = new Uint8Array(buffer);
+    }
+    return this.#bytes;
+  }
+
+  /** The string of `length` UTF-8 bytes at `pointer` in `memory`. */
+  text(memory: Uint8Array, pointer: number, length: number): string {
+    if (length > LONGEST_REMEMBERED) return decodeAt(memory, pointer, length);
+    // The SDK's allocations are 16-byte aligned: the low bits say nothing.
+    const place = (pointer >>> 4) & (REMEMBERED_PLACES - 1);
+    const copy = this.#copies[place]!;
+    if (this.#pointers[place] === pointer && copy.length === length) {
+      let same = true;
+      for (let i = 0; i < length; i++) {
+        if (memory[pointer + i] !== copy[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.#values[place]!;
+    }
+    const value = decodeAt(memory, pointer, length);
+    this.#pointers[place] = pointer;
+    this.#copies[place] = memory.slice(pointer, pointer + length);
+    this.#values[place] = value;
+    return value;
+  }
 }
 
 /** The host functions of ABI v1, by import name. */

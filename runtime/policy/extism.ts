@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Plugin } from "@extism/extism";
-import { ENV_NAMESPACE, ENV_OVERRIDES, HOST_FUNCTIONS, HOST_NAMESPACE, type PolicyExchange, setCallingMemory } from "./abi.ts";
+import { ENV_NAMESPACE, ENV_OVERRIDES, GuestStrings, HOST_FUNCTIONS, HOST_NAMESPACE, type PolicyExchange, setCallingMemory } from "./abi.ts";
 import { DEFAULT_BUDGET as SNAPSHOT_DEFAULT_BUDGET } from "../../config/snapshot/build.ts";
 import { FUEL_EXPORT, meterModule } from "./meter.ts";
 import { loadNodeWasiQuietly } from "./quiet-wasi.ts";
@@ -273,6 +273,8 @@ export class PolicyPlugin {
   readonly #budget: bigint;
   /** The module's linear memory (Extism requires it exported), for the ABI's block copies. */
   readonly #memory: WebAssembly.Memory | undefined;
+  /** The strings this instance passed to host functions, decoded once per place in its memory. */
+  readonly #strings = new GuestStrings();
 
   private constructor(
     readonly module: PolicyModule,
@@ -322,7 +324,7 @@ export class PolicyPlugin {
     // The guest runs synchronously inside the first step of `call` (host functions are synchronous,
     // so Extism does not suspend it), so no other call can run between setting the memory and the
     // guest's use of it, and the fuel read right after it returns is this call's.
-    setCallingMemory(this.#memory);
+    setCallingMemory(this.#memory, this.#strings);
     const running = this.#plugin.call(hook, undefined, exchange);
     const left = this.#fuel.value as bigint;
     const used = Math.min(this.module.fuel, this.module.fuel - Number(left));
