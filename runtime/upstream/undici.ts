@@ -1,8 +1,9 @@
 import type { Readable } from "node:stream";
-import { Agent, type Dispatcher, errors, ProxyAgent, request as undiciRequest } from "undici";
+import { Agent, type Dispatcher, errors, ProxyAgent } from "undici";
 import type { BackendTlsMaterial } from "../../config/snapshot/build.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
 import type { ProxyEndpoint } from "./egress-proxy.ts";
+import { requestTarget } from "./request-target.ts";
 import { webStream } from "./web-stream.ts";
 import { NodeBodyResponse } from "./node-body.ts";
 import { DEFAULT_MAX_POOLS, TIMED_OUT, type UpstreamClient, type UpstreamOptions, type UpstreamRequest, UpstreamTimeout } from "./client.ts";
@@ -104,13 +105,16 @@ export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MA
       // Only a streamed body needs a timer of its own; undici's header timer serves everything else.
       const controller = request.clientBody && !request.body ? new AbortController() : undefined;
       const timer = controller && setTimeout(() => controller.abort(TIMED_OUT), request.timeoutMs);
-      let res: Awaited<ReturnType<typeof undiciRequest>>;
+      let res: Dispatcher.ResponseData;
       try {
-        res = await undiciRequest(request.url, {
+        // The dispatcher directly, with the URL split once (request-target.ts), not undici's `request(url)`.
+        const { origin, path } = requestTarget(request.url);
+        res = await dispatcherFor(request).request({
+          origin,
+          path,
           method: request.method as "GET",
           headers: headerRecord(request.headers),
           body: body as Readable | Uint8Array | null,
-          dispatcher: dispatcherFor(request),
           headersTimeout: request.timeoutMs,
           bodyTimeout: 0,
           ...(controller ? { signal: controller.signal } : {}),
