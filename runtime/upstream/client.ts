@@ -51,7 +51,7 @@ export interface UpstreamOptions {
   readonly proxy?: EgressProxy;
   /**
    * Answer with a NodeBodyResponse (upstream/node-body.ts): the body stays a Node readable until it
-   * is read as a web stream, so Node's listener can write it out without making one (undici only).
+   * is read as a web stream, so a node:http listener (Node's, Deno's) can write it out without making one (undici only).
    */
   readonly nodeBodies?: boolean;
 }

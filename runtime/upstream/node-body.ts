@@ -1,6 +1,7 @@
 /**
- * A backend's response whose body is still the Node readable undici gave (Node only; see
- * docs/design/performance.md, "Node: no web stream per response"). On Node 20 every web
+ * A backend's response whose body is still the Node readable undici gave (Node and Deno, whose
+ * listeners are node:http; see docs/design/performance.md, "Node and Deno: no web stream per
+ * response"). On Node 20 every web
  * `ReadableStream` costs about 11 µs to make (`makeTransferable`, measured in process), against
  * 0.4 µs on Bun and 2.3 µs on Deno, and a gateway made one per response. This Response makes it
  * only when something reads the body as a web body (a policy, the response cache, a re-wrapped
