@@ -19,6 +19,7 @@ import { incomingOf } from "../server/node-listen.ts";
 import type { CertificateSet } from "../tls/certificates.ts";
 import { ClientCertificate } from "../tls/client-certificate.ts";
 import { hasNoBody, type UpstreamClient } from "../upstream/client.ts";
+import { responseField } from "../upstream/node-body.ts";
 import { isWebSocketUpgrade, upgradeAccepted, type WebSocketConnections } from "../websocket/connections.ts";
 import { openWebSocket } from "../websocket/handshake.ts";
 
@@ -94,7 +95,10 @@ function withHeader(response: Response, name: string, value: string): Response {
 
 /** A body's declared length (Content-Length), or -1 when it is not declared (streamed, or no body). */
 function declaredLength(headers: Headers): number {
-  const value = headers.get("content-length");
+  return lengthOf(headers.get("content-length"));
+}
+
+function lengthOf(value: string | null): number {
   return value === null ? -1 : Number(value);
 }
 
@@ -219,7 +223,7 @@ export function trafficApp(deps: TrafficDeps): Hono {
     record.status = upgrade && upgradeAccepted(request) ? 101 : response.status;
     record.totalMs = performance.now() - started;
     record.requestBytes = declaredLength(request.headers);
-    record.responseBytes = declaredLength(response.headers);
+    record.responseBytes = lengthOf(responseField(response, "content-length"));
     requests.record(record);
     summary?.record(record.api, record.status, record.totalMs);
     if (record.upstreamError !== undefined) requests.upstreamFailed(record.backend!, record.upstreamError);

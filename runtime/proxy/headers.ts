@@ -1,3 +1,5 @@
+import { NodeBodyResponse } from "../upstream/node-body.ts";
+
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies also drop; never forwarded either way. */
 const HOP_BY_HOP = [
   "connection",
@@ -93,6 +95,14 @@ export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts): 
 /** True when a backend's headers carry nothing hop-by-hop, so the response can be passed on as it is. */
 export function isEndToEnd(headers: Headers): boolean {
   for (const name of HOP_BY_HOP) if (headers.has(name)) return false;
+  return true;
+}
+
+/** `isEndToEnd` of a response's headers, read from undici's fields when a NodeBodyResponse still has them. */
+export function responseIsEndToEnd(response: Response): boolean {
+  const raw = response instanceof NodeBodyResponse ? response.rawFields() : undefined;
+  if (!raw) return isEndToEnd(response.headers);
+  for (const name of HOP_BY_HOP) if (raw[name] !== undefined) return false;
   return true;
 }
 

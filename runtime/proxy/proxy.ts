@@ -12,7 +12,7 @@ import { chosenBackend, exchangeFor, replyResponse } from "./exchange.ts";
 import type { PolicyChain, PolicyReporting } from "../policy/chain.ts";
 import { countRequestBytes, countResponseBytes } from "../policy/byte-meters.ts";
 import type { PolicyStateStore } from "../policy/state.ts";
-import { type ClientFacts, clientResponseHeaders, isEndToEnd, upstreamRequestHeaders } from "./headers.ts";
+import { type ClientFacts, clientResponseHeaders, responseIsEndToEnd, upstreamRequestHeaders } from "./headers.ts";
 import { describeError } from "../../config/schema/problems.ts";
 import { mayRetryMethod, retriesOnProblem, retryDelayMs, type RetryPlan } from "../policy/retry.ts";
 import { MAX_BUFFERED_BODY, MAX_REDIRECTS } from "../policy/forward-request.ts";
@@ -239,7 +239,7 @@ async function send(
   if (clientBody && !clientBody.settled) clientBody.onSettled(() => backend.gate.leave());
   else backend.gate.leave();
   // Most backends send only end-to-end headers: pass their response on untouched (no copy).
-  if (isEndToEnd(response.headers)) return response;
+  if (responseIsEndToEnd(response)) return response;
   return new Response(request.method === "HEAD" ? null : response.body, {
     status: response.status,
     statusText: response.statusText,

@@ -16,6 +16,9 @@ import { webStream } from "./web-stream.ts";
 /** The type node:http takes for a head's fields: repeated Set-Cookie as an array. */
 type OutgoingFields = Record<string, string | string[]>;
 
+/** undici's header fields of a response: names in lower case, a repeated field as an array. */
+export type RawFields = Record<string, string | string[] | undefined>;
+
 /** What @hono/node-server writes when a response with a body has no Content-Type (kept, so both paths answer alike). */
 const DEFAULT_CONTENT_TYPE = "text/plain; charset=UTF-8";
 
@@ -26,9 +29,16 @@ function ignore(): void {}
 export class NodeBodyResponse extends Response {
   #readable: Readable | undefined;
   #web: Response | undefined;
+  /** undici's fields, until something asks for `headers`: they are added to them then, once. */
+  #raw: RawFields | undefined;
 
-  constructor(readable: Readable, init: ResponseInit) {
+  /**
+   * `fields`: undici's header fields, kept as they are until `headers` is read (on Node every web
+   * Headers operation is costly, and the direct path needs only the length and the fields to write).
+   */
+  constructor(readable: Readable, init: ResponseInit, fields?: RawFields) {
     super(null, init);
+    this.#raw = fields;
     // Until a reader attaches, an 'error' (the backend's connection reset while policies run, or
     // undici reporting a destroy) would have no listener and end the process; the readable keeps
     // the error (`errored`, `destroyed`), and whoever reads the body next meets it.
@@ -44,6 +54,27 @@ export class NodeBodyResponse extends Response {
       this.#web = new Response(readable ? webStream(readable) : null, { status: this.status, statusText: this.statusText, headers: this.headers });
     }
     return this.#web;
+  }
+
+  /** The response's Headers, with undici's fields added the first time they are asked for. */
+  override get headers(): Headers {
+    const headers = super.headers;
+    const raw = this.#raw;
+    if (raw) {
+      this.#raw = undefined;
+      for (const name in raw) {
+        const value = raw[name];
+        if (value === undefined) continue;
+        if (Array.isArray(value)) { for (const v of value) headers.append(name, v); }
+        else headers.append(name, value);
+      }
+    }
+    return headers;
+  }
+
+  /** undici's fields while nobody has read `headers` (they are then the whole truth); undefined after. */
+  rawFields(): RawFields | undefined {
+    return this.#raw;
   }
 
   /** The readable, once, while nothing has read the body as a web stream; undefined after that. */
@@ -96,7 +127,8 @@ export class NodeBodyResponse extends Response {
  * @hono/node-server's framing).
  */
 export function writeNodeBody(response: NodeBodyResponse, outgoing: ServerResponse): boolean {
-  const declared = response.headers.get("content-length");
+  const raw = response.rawFields();
+  const declared = raw ? joined(raw["content-length"]) : response.headers.get("content-length");
   if (declared === null) return false;
   const readable = response.takeReadable();
   if (!readable) return false;
@@ -114,12 +146,21 @@ export function writeNodeBody(response: NodeBodyResponse, outgoing: ServerRespon
     return true;
   }
   const fields: OutgoingFields = {};
-  let cookies: string[] | undefined;
-  for (const [name, value] of response.headers) {
-    if (name === "set-cookie") (cookies ??= []).push(value);
-    else fields[name] = value;
+  if (raw) {
+    // As the Headers path writes them: a repeated field joined with ", ", Set-Cookie kept apart.
+    for (const name in raw) {
+      const value = raw[name];
+      if (value === undefined) continue;
+      fields[name] = name === "set-cookie" ? value : joined(value)!;
+    }
+  } else {
+    let cookies: string[] | undefined;
+    for (const [name, value] of response.headers) {
+      if (name === "set-cookie") (cookies ??= []).push(value);
+      else fields[name] = value;
+    }
+    if (cookies) fields["set-cookie"] = cookies;
   }
-  if (cookies) fields["set-cookie"] = cookies;
   fields["content-type"] ??= DEFAULT_CONTENT_TYPE;
   outgoing.writeHead(response.status, fields);
   const length = Number(declared);
@@ -149,4 +190,19 @@ export function writeNodeBody(response: NodeBodyResponse, outgoing: ServerRespon
     ended = true;
   });
   return true;
+}
+
+/** A field's value as Headers would give it: repeated values joined with ", "; null when absent. */
+function joined(value: string | string[] | undefined): string | null {
+  if (value === undefined) return null;
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+/**
+ * A header field of a response, as `response.headers.get(name)` answers it, without making the
+ * Headers of a NodeBodyResponse nobody has asked for them yet. `name` in lower case.
+ */
+export function responseField(response: Response, name: string): string | null {
+  const raw = response instanceof NodeBodyResponse ? response.rawFields() : undefined;
+  return raw ? joined(raw[name]) : response.headers.get(name);
 }

@@ -4,7 +4,7 @@ import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { detectRuntime } from "../server/detect.ts";
 import { nodeRequestListener } from "../server/node-listen.ts";
-import { NodeBodyResponse, writeNodeBody } from "./node-body.ts";
+import { NodeBodyResponse, responseField, writeNodeBody } from "./node-body.ts";
 import { undiciUpstream } from "./undici.ts";
 
 // On Bun, "undici" is Bun's own stand-in and the gateway calls backends with Bun's fetch.
@@ -85,6 +85,23 @@ describe("a backend's body as a Node readable (NodeBodyResponse)", () => {
     await assert.rejects(r.text(), /connection reset/);
   });
 
+  it("keeps undici's fields until its headers are read, then adds them once, as Headers joins them", () => {
+    const fields = { "content-length": "11", "set-cookie": ["a=1", "b=2"], vary: ["accept", "origin"], "x-gone": undefined };
+    const r = new NodeBodyResponse(Readable.from([Buffer.from("hello world")]), { status: 200 }, fields);
+    assert.equal(r.rawFields(), fields);
+    assert.equal(responseField(r, "content-length"), "11");
+    assert.equal(responseField(r, "vary"), "accept, origin");
+    assert.equal(responseField(r, "x-gone"), null);
+    assert.equal(r.rawFields(), fields, "reading single fields does not make the Headers");
+    assert.equal(r.headers.get("vary"), "accept, origin");
+    assert.deepEqual(r.headers.getSetCookie(), ["a=1", "b=2"]);
+    assert.equal(r.headers.has("x-gone"), false);
+    assert.equal(r.rawFields(), undefined, "the Headers are the truth once made");
+    assert.equal(r.headers.get("vary"), "accept, origin", "the fields are added once");
+    assert.equal(responseField(r, "vary"), "accept, origin");
+    assert.equal(responseField(new Response(null, { headers: { vary: "x" } }), "vary"), "x");
+  });
+
   it("gives its readable away once while nobody has read the body, and then counts as used", () => {
     const r = response();
     assert.ok(r.takeReadable() instanceof Readable);
@@ -108,6 +125,7 @@ describe("Node's listener writes a backend's body straight to the client", { ski
     backend = createServer((req: IncomingMessage, res: ServerResponse) => {
       if (req.url === "/hello") {
         res.setHeader("set-cookie", ["a=1", "b=2"]);
+        res.setHeader("x-repeated", ["1", "2"]);
         res.setHeader("content-length", "11");
         res.end("hello world");
       } else if (req.url === "/big") {
@@ -161,6 +179,7 @@ describe("Node's listener writes a backend's body straight to the client", { ski
     const response = await fetch(`${gatewayUrl}/hello`);
     assert.equal(response.status, 200);
     assert.deepEqual(response.headers.getSetCookie(), ["a=1", "b=2"]);
+    assert.equal(response.headers.get("x-repeated"), "1, 2");
     assert.equal(response.headers.get("content-type"), "text/plain; charset=UTF-8");
     assert.equal(response.headers.get("content-length"), "11");
     assert.equal(await response.text(), "hello world");

@@ -127,9 +127,10 @@ export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MA
       }
       const noBody = request.method === "HEAD" || NULL_BODY_STATUS.has(res.statusCode);
       if (noBody) res.body.resume();
+      // A NodeBodyResponse keeps undici's fields until something reads its headers.
+      if (nodeBodies && !noBody) return new NodeBodyResponse(res.body, { status: res.statusCode }, res.headers);
       const init = { status: res.statusCode, headers: toHeaders(res.headers) };
-      if (noBody) return new Response(null, init);
-      return nodeBodies ? new NodeBodyResponse(res.body, init) : new Response(webStream(res.body), init);
+      return noBody ? new Response(null, init) : new Response(webStream(res.body), init);
     },
     close: async () => {
       await Promise.all([agent.close(), ...[...proxyAgents.values(), ...agents.values()].map((a) => a.close())]);
