@@ -62,12 +62,7 @@ export class NodeBodyResponse extends Response {
     const raw = this.#raw;
     if (raw) {
       this.#raw = undefined;
-      for (const name in raw) {
-        const value = raw[name];
-        if (value === undefined) continue;
-        if (Array.isArray(value)) { for (const v of value) headers.append(name, v); }
-        else headers.append(name, value);
-      }
+      appendFields(headers, raw);
     }
     return headers;
   }
@@ -190,6 +185,16 @@ export function writeNodeBody(response: NodeBodyResponse, outgoing: ServerRespon
     ended = true;
   });
   return true;
+}
+
+/** Adds undici's fields to web Headers, a repeated field value by value. */
+export function appendFields(headers: Headers, raw: RawFields): void {
+  for (const name in raw) {
+    const value = raw[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) { for (const v of value) headers.append(name, v); }
+    else headers.append(name, value);
+  }
 }
 
 /** A field's value as Headers would give it: repeated values joined with ", "; null when absent. */

@@ -5,19 +5,14 @@ import type { ClientTlsLimits } from "../tls/limits.ts";
 import type { ProxyEndpoint } from "./egress-proxy.ts";
 import { requestTarget } from "./request-target.ts";
 import { webStream } from "./web-stream.ts";
-import { NodeBodyResponse } from "./node-body.ts";
+import { appendFields, NodeBodyResponse, type RawFields } from "./node-body.ts";
 import { DEFAULT_MAX_POOLS, TIMED_OUT, type UpstreamClient, type UpstreamOptions, type UpstreamRequest, UpstreamTimeout } from "./client.ts";
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
-function toHeaders(raw: Record<string, string | string[] | undefined>): Headers {
+function toHeaders(raw: RawFields): Headers {
   const headers = new Headers();
-  for (const name in raw) {
-    const value = raw[name];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) { for (const v of value) headers.append(name, v); }
-    else headers.append(name, value);
-  }
+  appendFields(headers, raw);
   return headers;
 }
 
