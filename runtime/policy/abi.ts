@@ -11,6 +11,7 @@ import type { PolicyStateStore } from "./state.ts";
 import type { PendingStore } from "../cache/pending.ts";
 import type { RetryPlan } from "./retry.ts";
 import type { ForwardPlan } from "./forward-request.ts";
+import { decodeAt, type GuestStrings } from "./guest-strings.ts";
 
 /** The part of one request/response exchange a policy can see and change, passed as Extism's host context. */
 export interface PolicyExchange {
@@ -175,7 +176,6 @@ function exchange(context: CallContext): PolicyExchange {
  */
 const argument = new DataView(new ArrayBuffer(8));
 const IN_MEMORY_BIT = 0x80000000;
-const decoder = new TextDecoder();
 
 /** Where the last reference `located` found its bytes: the module's memory and the start in it (set by `located`, read right after). */
 let locatedMemory: Uint8Array = new Uint8Array(0);
@@ -370,69 +370,6 @@ function guestBytes(): Uint8Array {
   return unkept.bytes;
 }
 
-function guestMemory(): Uint8Array {
-  return guestBytes();
-}
-
-function decodeAt(memory: Uint8Array, pointer: number, length: number): string {
-  return decoder.decode(memory.subarray(pointer, pointer + length));
-}
-
-/** How many places GuestStrings remembers (a power of two), and the longest string it keeps. */
-const REMEMBERED_PLACES = 32;
-const LONGEST_REMEMBERED = 128;
-
-/**
- * The strings one instance passed by reference, remembered by where they were in its memory. A
- * policy passes the same strings on every call (its parameters, read once; the SDK keeps their UTF-8
- * in place), so a read compares the bytes there with the copy kept here and, when they are the
- * same, returns the string decoded the first time: no view, no decoding and no new string per call.
- * A hit is exact whatever the guest did to its memory since (every byte is compared). At most
- * REMEMBERED_PLACES strings of at most LONGEST_REMEMBERED bytes are kept; longer ones are decoded
- * each time.
- */
-export class GuestStrings {
-  /** The buffer `#bytes` views: a memory's buffer changes only when the memory grows. */
-  #buffer: ArrayBuffer | undefined;
-  #bytes = new Uint8Array(0);
-  readonly #pointers = new Int32Array(REMEMBERED_PLACES).fill(-1);
-  readonly #copies: Uint8Array[] = Array.from({ length: REMEMBERED_PLACES }, () => new Uint8Array(0));
-  readonly #values: string[] = new Array<string>(REMEMBERED_PLACES).fill("");
-
-  /** The instance's memory as bytes (one view until the memory grows). */
-  bytes(memory: WebAssembly.Memory): Uint8Array {
-    const buffer = memory.buffer;
-    if (buffer !== this.#buffer) {
-      this.#buffer = buffer;
-      this.#bytes = new Uint8Array(buffer);
-    }
-    return this.#bytes;
-  }
-
-  /** The string of `length` UTF-8 bytes at `pointer` in `memory`. */
-  text(memory: Uint8Array, pointer: number, length: number): string {
-    if (length > LONGEST_REMEMBERED) return decodeAt(memory, pointer, length);
-    // The SDK's allocations are 16-byte aligned: the low bits say nothing.
-    const place = (pointer >>> 4) & (REMEMBERED_PLACES - 1);
-    const copy = this.#copies[place]!;
-    if (this.#pointers[place] === pointer && copy.length === length) {
-      let same = true;
-      for (let i = 0; i < length; i++) {
-        if (memory[pointer + i] !== copy[i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return this.#values[place]!;
-    }
-    const value = decodeAt(memory, pointer, length);
-    this.#pointers[place] = pointer;
-    this.#copies[place] = memory.slice(pointer, pointer + length);
-    this.#values[place] = value;
-    return value;
-  }
-}
-
 /** The host functions of ABI v1, by import name. */
 export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
   // 1.0
@@ -479,7 +416,7 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
     const size = Number(length);
     if (size > MAX_BLOCK_BYTES) throw new Error(`policy tried to allocate ${size} bytes of host memory; the limit is ${MAX_BLOCK_BYTES}`);
     const start = Number(pointer);
-    const bytes = guestMemory().subarray(start, start + size);
+    const bytes = guestBytes().subarray(start, start + size);
     if (bytes.length !== size) throw new Error("policy passed a string outside its memory");
     // Allocated through the checked `alloc`, so the call's Extism memory limit holds.
     const offset = ENV_OVERRIDES.alloc!(cx, BigInt(size)) as bigint;
@@ -490,7 +427,7 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
   portico_block_copy: (cx, offset, pointer) => {
     const block = cx.read(BigInt(offset));
     if (!block) throw new Error("policy passed an invalid memory offset");
-    guestMemory().set(new Uint8Array(block.arrayBuffer()), Number(pointer));
+    guestBytes().set(new Uint8Array(block.arrayBuffer()), Number(pointer));
   },
 
   // 1.1: query, route, client, variables, backend, log, state

@@ -4,7 +4,8 @@
  */
 import { createHash } from "node:crypto";
 import type { Plugin } from "@extism/extism";
-import { ENV_NAMESPACE, ENV_OVERRIDES, GuestStrings, HOST_FUNCTIONS, HOST_NAMESPACE, type PolicyExchange, setCallingMemory } from "./abi.ts";
+import { ENV_NAMESPACE, ENV_OVERRIDES, HOST_FUNCTIONS, HOST_NAMESPACE, type PolicyExchange, setCallingMemory } from "./abi.ts";
+import { GuestStrings } from "./guest-strings.ts";
 import { DEFAULT_BUDGET as SNAPSHOT_DEFAULT_BUDGET } from "../../config/snapshot/build.ts";
 import { FUEL_EXPORT, meterModule } from "./meter.ts";
 import { loadNodeWasiQuietly } from "./quiet-wasi.ts";

@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import { after, describe, it } from "node:test";
 import { ROOT } from "../../test/harness.ts";
 import { builtinPolicyConfig } from "../../config/schema/policies.ts";
-import { GuestStrings, type PolicyExchange } from "./abi.ts";
+import type { PolicyExchange } from "./abi.ts";
+import { GuestStrings } from "./guest-strings.ts";
 import { PolicyModuleCache, PolicyPlugin } from "./extism.ts";
 import { MemoryStateStore } from "./state.ts";
 
