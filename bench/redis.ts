@@ -4,8 +4,11 @@
  * [--rounds 3] [--duration 8] [--warmup 2] [--rate 2000]`.
  *
  * One API with `rate-limit-by-key` (a limit no run reaches, one key), through a gateway on Bun
- * (pinned, `wrk -t1 -c32`, JSON access log on as shipped): counted in the process ("in-process")
- * and counted in a local redis-server ("redis", docs/shared-state.md), alternating `--rounds` times.
+ * (pinned, `wrk -t1 -c32`, JSON access log on as shipped): counted in the process ("in-process"),
+ * counted in a local redis-server as shipped ("redis": a busy counter takes calls ahead,
+ * `cache.redis.prefetch` 32, docs/shared-state.md) and with every call asking Redis ("redis-every-call":
+ * `cache.redis.prefetch` 0, each on its own redis-server so that its scripts are counted apart),
+ * alternating `--rounds` times.
  * Prints Markdown: the throughput ratio, the cost per request (difference of the median times per
  * request, 1 / rps), the added p50, the gateway's CPU time per request (closed-loop throughput also
  * falls with the added round trip while the CPU waits, so both are shown), and the Redis commands per
@@ -67,18 +70,28 @@ async function main(): Promise<number> {
   const bench = await openBench({ nginx: false });
   // Redis shares the load generator's CPU, off the gateway's (as a Redis on another host would be).
   const redis = await startRedisServer({ pin: bench.loadPin });
+  const everyCall = await startRedisServer({ pin: bench.loadPin });
   writeFileSync(join(bench.dir, "limit.yaml"), config(bench.upstreamPort));
   const arms: GatewayArm[] = [
     { name: "in-process", configFile: join(bench.dir, "limit.yaml"), env: { PORTICO_TELEMETRY_LOGS_STD: "json" }, path: "k/" },
     { name: "redis", configFile: join(bench.dir, "limit.yaml"), env: { PORTICO_TELEMETRY_LOGS_STD: "json", PORTICO_CACHE_REDIS_URL: redis.url }, path: "k/" },
+    {
+      name: "redis-every-call",
+      configFile: join(bench.dir, "limit.yaml"),
+      env: { PORTICO_TELEMETRY_LOGS_STD: "json", PORTICO_CACHE_REDIS_URL: everyCall.url, PORTICO_CACHE_REDIS_PREFETCH: "0" },
+      path: "k/",
+    },
   ];
   const results = await alternateArms(bench, arms, { rounds, duration, warmup, tag: "redis" });
   const rows = comparedRows(arms, results);
   const p50 = (name: string) => median(results.get(name)!.map((r) => r.p50us));
   const cpu = (name: string) => median(results.get(name)!.map((r) => r.cpuUsPerRequest));
   // Every request of the redis arm (warm-ups included) ran the script once per counter; wrk counts only the measured ones.
-  const scripts = scriptCalls(redis.cli("info", "commandstats"));
-  const measured = results.get("redis")!.reduce((sum, r) => sum + r.requests, 0);
+  const scripts = (server: typeof redis, arm: string) => {
+    const measured = results.get(arm)!.reduce((sum, r) => sum + r.requests, 0);
+    return `${scriptCalls(server.cli("info", "commandstats")).toLocaleString("en")} / ${measured.toLocaleString("en")}`;
+  };
+  const counted = [scripts(redis, "redis"), scripts(everyCall, "redis-every-call")];
   const fixed = await alternateFixedRate(bench, arms, { rounds, duration, warmup, tag: "redis", rate, connections: 10 });
   process.stdout.write(
     [
@@ -96,9 +109,14 @@ async function main(): Promise<number> {
       table(["what", "value"], [
         ["closed-loop p50, in-process", `${p50("in-process").toFixed(0)} µs`],
         ["closed-loop p50, redis", `${p50("redis").toFixed(0)} µs`],
+        ["closed-loop p50, redis-every-call", `${p50("redis-every-call").toFixed(0)} µs`],
         ["gateway CPU per request, in-process", `${cpu("in-process").toFixed(1)} µs`],
-        ["gateway CPU per request, redis", `${cpu("redis").toFixed(1)} µs (${((cpu("redis") / cpu("in-process") - 1) * 100).toFixed(0)} % more)`],
-        ["Redis scripts run / measured requests (warm-ups also ran scripts)", `${scripts.toLocaleString("en")} / ${measured.toLocaleString("en")}`],
+        ...["redis", "redis-every-call"].map((arm) => [
+          `gateway CPU per request, ${arm}`,
+          `${cpu(arm).toFixed(1)} µs (${((cpu(arm) / cpu("in-process") - 1) * 100).toFixed(0)} % more)`,
+        ]),
+        ["Redis scripts run / measured requests, redis (warm-ups also ran scripts)", counted[0]!],
+        ["Redis scripts run / measured requests, redis-every-call", counted[1]!],
       ]),
       "",
       `### At a fixed ${rate.toLocaleString("en")} rps (autocannon \`-R ${rate} -c 10\`, ${duration} s, arms alternating)`,
@@ -111,6 +129,7 @@ async function main(): Promise<number> {
   );
   await stopAll();
   await redis.stop();
+  await everyCall.stop();
   return 0;
 }
 

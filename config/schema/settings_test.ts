@@ -220,6 +220,7 @@ describe("resolveSettings: environment variables", () => {
       "cache.redis.cluster.nodes": ["c1:7000", [{ host: "c1", port: 7000 }]],
       "cache.redis.timeout": ["25ms", 25],
       "cache.redis.key-prefix": ["edge:", "edge:"],
+      "cache.redis.prefetch": ["0", 0],
       "policy.state.max-bytes": ["512MiB", 512 * 1024 * 1024],
       "policy.body.max-buffered": ["2097152", 2 * 1024 * 1024],
       "cache.internal.max-bytes": ["256MiB", 256 * 1024 * 1024],
@@ -447,7 +448,7 @@ describe("resolveSettings: URLs with credentials", () => {
 });
 
 describe("resolveSettings: Redis", () => {
-  it("reads a URL, Sentinel or Cluster, the password's sources, the timeout and the prefix", () => {
+  it("reads a URL, Sentinel or Cluster, the password's sources, the timeout, the prefix and the prefetch", () => {
     const single = settingsOf({ cache: { redis: { url: "rediss://:pw@cache.internal:6380", timeout: "20ms", "key-prefix": "edge-a:" } } });
     assert.equal(single["cache.redis.url"], "rediss://:pw@cache.internal:6380");
     assert.equal(single["cache.redis.timeout"], 20);
@@ -455,6 +456,8 @@ describe("resolveSettings: Redis", () => {
     const defaults = settingsOf({});
     assert.equal(defaults["cache.redis.timeout"], 50);
     assert.equal(defaults["cache.redis.key-prefix"], "portico:");
+    assert.equal(defaults["cache.redis.prefetch"], 32);
+    assert.equal(settingsOf({ cache: { redis: { prefetch: 100 } } })["cache.redis.prefetch"], 100);
     const sentinel = settingsOf({}, {
       PORTICO_CACHE_REDIS_SENTINEL_MASTER_NAME: "mymaster",
       PORTICO_CACHE_REDIS_SENTINEL_NODES: "s1:26379, s2, [::1]:26380",
@@ -470,9 +473,10 @@ describe("resolveSettings: Redis", () => {
   });
 
   it("refuses bad values with their path, never showing a password", () => {
-    assert.deepEqual(problemsOf({ "cache.redis.cluster.nodes": "a:1,b:99999", "cache.redis.timeout": "0ms" }), [
+    assert.deepEqual(problemsOf({ "cache.redis.cluster.nodes": "a:1,b:99999", "cache.redis.timeout": "0ms", "cache.redis.prefetch": -1 }), [
       'cache.redis.cluster.nodes: expected host:port pairs separated by commas, such as redis-1:6379,redis-2:6379 (got "a:1,b:99999")',
       'cache.redis.timeout: expected a positive duration such as "500ms", "10s" or "1m" (got "0ms")',
+      "cache.redis.prefetch: expected a whole number from 0 to 100000 (got -1)",
     ]);
     const secret = problemsOf({ "cache.redis.url": "redis://r:6379", "cache.redis.password": ["n0t-shown-pw"] });
     assert.deepEqual(secret, ["cache.redis.password: expected a single value, not a list or a map (got a value that is not shown)"]);

@@ -14,10 +14,15 @@
  * expires when it ends); a quota's periods are anchored to the Unix epoch (period n covers
  * [n × length, (n + 1) × length) ms), so every replica agrees on when a quota renews, and the
  * period's number is part of its key.
+ *
+ * A busy counter of a policy whose counts the request never shows may take calls ahead, granted by
+ * the same script under the limit, and answer its next calls without Redis (counter-leases.ts,
+ * `cache.redis.prefetch`).
  */
 import type { CounterResult } from "../policy/state.ts";
 import { storedKey } from "../policy/state-key.ts";
 import { setImmediate } from "node:timers";
+import { CounterLeases } from "./counter-leases.ts";
 import { type LuaScript, luaScript, type RedisConnection, RedisUnavailable } from "./redis.ts";
 
 /** One `portico_counter_add` a policy made, as the host replays it against Redis. */
@@ -31,16 +36,21 @@ export interface CounterCall {
 }
 
 /**
- * KEYS[1]: the counter. ARGV: one or more steps, three values each: delta, limit (negative: none),
- * window in ms (how long a window that starts now lasts). Applies the steps in order, each as if
- * it ran alone, and returns three values per step: accepted (0/1), count, ms left in the window. A
- * key without an expiry (written by someone else) gets one, so a counter can never last for ever.
+ * KEYS[1]: the counter. ARGV: one or more steps, four values each: delta, limit (negative: none),
+ * window in ms (how long a window that starts now lasts), calls to take ahead (CounterLeases).
+ * Applies the steps in order, each as if it ran alone, and returns four values per step: accepted
+ * (0/1), count, ms left in the window, calls granted ahead. An accepted step is granted at most what
+ * it asked for and at most an eighth of what is left under the limit, counted at once, so granted
+ * calls never let the gateways pass the limit. A step of delta 0 (a top-up) on a counter whose window
+ * has not started does nothing: the window starts with a call. A key without an expiry (written by
+ * someone else) gets one, so a counter can never last for ever.
  */
 const ADD = `local out = {}
-for i = 1, #ARGV, 3 do
+for i = 1, #ARGV, 4 do
   local delta = tonumber(ARGV[i])
   local limit = tonumber(ARGV[i + 1])
   local window = tonumber(ARGV[i + 2])
+  local reserve = tonumber(ARGV[i + 3])
   local current = redis.call('GET', KEYS[1])
   local count = 0
   local ttl = window
@@ -53,31 +63,48 @@ for i = 1, #ARGV, 3 do
     end
   end
   local total = count + delta
+  local granted = 0
   if limit >= 0 and total > limit then
     out[#out + 1] = 0
     out[#out + 1] = count
+  elseif delta == 0 and not current then
+    out[#out + 1] = 1
+    out[#out + 1] = 0
   else
+    if reserve > 0 and limit >= 0 then
+      granted = math.max(0, math.min(reserve, math.floor((limit - total) / 8)))
+    end
     if current then
-      redis.call('INCRBY', KEYS[1], delta)
+      if delta + granted ~= 0 then redis.call('INCRBY', KEYS[1], delta + granted) end
     else
-      redis.call('SET', KEYS[1], total, 'PX', window)
+      redis.call('SET', KEYS[1], total + granted, 'PX', window)
     end
     out[#out + 1] = 1
     out[#out + 1] = total
   end
   out[#out + 1] = ttl
+  out[#out + 1] = granted
 end
 return out`;
 
 /** Most steps on one counter sent in one script run (a longer burst is sent as several runs). */
 const MAX_BATCH = 256;
 
-/** A step on a counter waiting for the next flush: its ARGV triple and where its answer goes. */
+/** A step on a counter waiting for the next flush: its ARGV values and where its answer goes. */
 interface PendingStep {
-  readonly args: readonly [string, string, string];
+  readonly args: readonly [delta: string, limit: string, window: string, reserve: string];
+  /** The step's counter is followed by the leases (a silent policy's): its answer is recorded there. */
+  readonly leased: boolean;
+  /** The step asks for calls ahead (the lease's one asking step). */
+  readonly asked: boolean;
+  /** When the step was asked for (the grant's window is counted from it). */
+  readonly now: number;
   readonly resolve: (result: CounterResult) => void;
   readonly reject: (error: unknown) => void;
 }
+
+/** Where a background top-up's answer goes: nowhere (CounterLeases records it). */
+const ignore = (): void => {};
 
 /**
  * KEYS[1]: the concurrency slots of a key (a sorted set of holders by lease end). ARGV: max, now
@@ -129,6 +156,8 @@ export class SharedCounters implements SharedCounterStats {
   /** Steps waiting for the next flush, by Redis key, in the order they were asked for. */
   #pending = new Map<string, PendingStep[]>();
   #flushScheduled = false;
+  /** Calls taken ahead on busy counters (`cache.redis.prefetch`). */
+  readonly leases: CounterLeases;
 
   private constructor(
     readonly redis: RedisConnection,
@@ -138,6 +167,7 @@ export class SharedCounters implements SharedCounterStats {
   ) {
     this.#prefix = `${redis.options.prefix}c:`;
     this.#slotPrefix = `${redis.options.prefix}s:`;
+    this.leases = new CounterLeases(redis.options.prefetch ?? 0);
   }
 
   static async create(redis: RedisConnection): Promise<SharedCounters> {
@@ -171,9 +201,45 @@ export class SharedCounters implements SharedCounterStats {
     slots: readonly SlotCall[],
     anchored: boolean,
     now: number,
+    leased = false,
   ): Promise<[CounterResult[], (string | undefined)[]]> {
-    if (slots.length === 0) return this.apply(calls, anchored, now).then((results) => [results, []]);
-    return Promise.all([this.apply(calls, anchored, now), this.redis.bounded(this.#acquire(slots, now))]);
+    if (slots.length === 0) return this.apply(calls, anchored, now, leased).then((results) => [results, []]);
+    return Promise.all([this.apply(calls, anchored, now, leased), this.redis.bounded(this.#acquire(slots, now))]);
+  }
+
+  /**
+   * Answers `calls` from the calls this process took ahead on their counters, without Redis, when
+   * every one of them has enough left in an unexpired grant (CounterLeases); undefined (and nothing
+   * taken) otherwise. For a policy whose counts the request never shows (SharedCountingStep's
+   * `silentWhenAccepted`) only. Asks for a top-up in the background when a grant runs low.
+   */
+  fromLeases(calls: readonly CounterCall[], anchored: boolean, now: number): CounterResult[] | undefined {
+    if (this.leases.max === 0) return undefined;
+    if (calls.length === 1) {
+      const call = calls[0]!;
+      const key = this.keyOf(call, anchored, now);
+      const taken = this.leases.takeOne(key, call.delta, now);
+      if (!taken) return undefined;
+      this.#topUpIfLow(key, call, anchored, now);
+      return [{ accepted: true, count: taken.count, resetMs: taken.resetMs }];
+    }
+    const keys = calls.map((call) => this.keyOf(call, anchored, now));
+    const taken = this.leases.take(keys, calls.map((call) => call.delta), now);
+    if (!taken) return undefined;
+    for (let i = 0; i < keys.length; i++) this.#topUpIfLow(keys[i]!, calls[i]!, anchored, now);
+    return taken.map((answer) => ({ accepted: true, count: answer.count, resetMs: answer.resetMs }));
+  }
+
+  /** Asks for more calls ahead on `key` in the background when its grant runs low (CounterLeases.topUp). */
+  #topUpIfLow(key: string, call: CounterCall, anchored: boolean, now: number): void {
+    const reserve = this.leases.topUp(key);
+    if (reserve > 0) this.#topUp(key, call, anchored, now, reserve);
+  }
+
+  /** Queues a step of delta 0 that asks for `reserve` calls ahead on a counter; its answer goes to the leases only. */
+  #topUp(key: string, call: CounterCall, anchored: boolean, now: number, reserve: number): void {
+    const window = Math.max(1, Math.ceil(SharedCounters.windowLeft(call.windowMs, anchored, now)));
+    this.#queue(key, { args: ["0", String(call.limit), String(window), String(reserve)], leased: true, asked: true, now, resolve: ignore, reject: ignore });
   }
 
   /** Gives a slot back, in the background (if Redis fails meanwhile, its lease ends it). */
@@ -205,26 +271,34 @@ export class SharedCounters implements SharedCounterStats {
    * Applies `calls` on Redis, each atomically, in one round trip bounded by `cache.redis.timeout`
    * (from when the turn's steps are sent); rejects (RedisUnavailable) when Redis is down, fails or is late.
    */
-  apply(calls: readonly CounterCall[], anchored: boolean, now: number): Promise<CounterResult[]> {
+  apply(calls: readonly CounterCall[], anchored: boolean, now: number, leased = false): Promise<CounterResult[]> {
     if (!this.redis.up) return Promise.reject(new RedisUnavailable("Redis is unavailable"));
-    if (calls.length === 1) return this.#enqueue(calls[0]!, anchored, now).then((result) => [result]);
-    return Promise.all(calls.map((call) => this.#enqueue(call, anchored, now)));
+    if (calls.length === 1) return this.#enqueue(calls[0]!, anchored, now, leased).then((result) => [result]);
+    return Promise.all(calls.map((call) => this.#enqueue(call, anchored, now, leased)));
   }
 
-  /** Queues one step on its counter for the flush at the end of this turn of the event loop. */
-  #enqueue(call: CounterCall, anchored: boolean, now: number): Promise<CounterResult> {
+  /**
+   * Queues one step on its counter for the flush at the end of this turn of the event loop; a
+   * `leased` step (a silent policy's) may ask for calls ahead on a busy counter (CounterLeases).
+   */
+  #enqueue(call: CounterCall, anchored: boolean, now: number, leased: boolean): Promise<CounterResult> {
     const key = this.keyOf(call, anchored, now);
     const window = Math.max(1, Math.ceil(SharedCounters.windowLeft(call.windowMs, anchored, now)));
+    const reserve = leased && call.limit >= 0 ? this.leases.ask(key, now) : 0;
     return new Promise<CounterResult>((resolve, reject) => {
-      const step: PendingStep = { args: [String(call.delta), String(call.limit), String(window)], resolve, reject };
-      const queue = this.#pending.get(key);
-      if (queue) queue.push(step);
-      else this.#pending.set(key, [step]);
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        setImmediate(this.#flush);
-      }
+      const args = [String(call.delta), String(call.limit), String(window), reserve === 0 ? "0" : String(reserve)] as const;
+      this.#queue(key, { args, leased, asked: reserve > 0, now, resolve, reject });
     });
+  }
+
+  #queue(key: string, step: PendingStep): void {
+    const queue = this.#pending.get(key);
+    if (queue) queue.push(step);
+    else this.#pending.set(key, [step]);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flush);
+    }
   }
 
   /** Sends every counter's queued steps, one script run per counter (per MAX_BATCH steps), all in the same tick (pipelined). */
@@ -241,26 +315,35 @@ export class SharedCounters implements SharedCounterStats {
 
   #send(key: string, batch: readonly PendingStep[]): void {
     const args: string[] = [];
-    for (const step of batch) args.push(step.args[0], step.args[1], step.args[2]);
+    for (const step of batch) args.push(step.args[0], step.args[1], step.args[2], step.args[3]);
     this.redis.script(this.add, key, args).then((reply) => {
       const values = reply as number[];
-      if (!Array.isArray(values) || values.length !== batch.length * 3) {
+      if (!Array.isArray(values) || values.length !== batch.length * 4) {
         throw new Error(`the counter script answered ${values?.length} values for ${batch.length} steps`);
       }
       for (let i = 0; i < batch.length; i++) {
-        batch[i]!.resolve({ accepted: values[i * 3] === 1, count: Number(values[i * 3 + 1]), resetMs: Math.max(0, Number(values[i * 3 + 2])) });
+        const step = batch[i]!;
+        const count = Number(values[i * 4 + 1]);
+        const resetMs = Math.max(0, Number(values[i * 4 + 2]));
+        if (step.leased) this.leases.answered(key, step.asked, count, resetMs, Number(values[i * 4 + 3]), step.now);
+        step.resolve({ accepted: values[i * 4] === 1, count, resetMs });
       }
     }).catch((error: unknown) => {
-      for (const step of batch) step.reject(error);
+      for (const step of batch) {
+        if (step.asked) this.leases.failed(key);
+        step.reject(error);
+      }
     });
   }
 
   /**
    * Takes back an increment a policy did not use (it stopped at an earlier refused counter), in the
    * background; lost if Redis fails meanwhile (the counter then over-counts by `delta` until its window ends).
+   * One answered from a grant (`fromLease`, see fromLeases) goes back to the grant instead.
    */
-  takeBack(call: CounterCall, anchored: boolean, now: number): void {
+  takeBack(call: CounterCall, anchored: boolean, now: number, fromLease = false): void {
     if (call.delta === 0) return;
+    if (fromLease) return this.leases.giveBack(this.keyOf(call, anchored, now), call.delta, now);
     this.redis.script(this.undo, this.keyOf(call, anchored, now), [String(call.delta)]).catch(() => {});
   }
 
@@ -271,6 +354,6 @@ export class SharedCounters implements SharedCounterStats {
   addBytes(key: string, windowMs: number, anchored: boolean, bytes: number, now: number): Promise<boolean> {
     const call = { key, windowMs, delta: bytes, limit: -1 };
     const window = Math.max(1, Math.ceil(SharedCounters.windowLeft(windowMs, anchored, now)));
-    return this.redis.script(this.add, this.keyOf(call, anchored, now), [String(bytes), "-1", String(window)]).then(() => true, () => false);
+    return this.redis.script(this.add, this.keyOf(call, anchored, now), [String(bytes), "-1", String(window), "0"]).then(() => true, () => false);
   }
 }
