@@ -6,7 +6,7 @@
  * One API with `rate-limit-by-key` (a limit no run reaches, one key), through a gateway on Bun
  * (pinned, `wrk -t1 -c32`, JSON access log on as shipped): counted in the process ("in-process"),
  * counted in a local redis-server as shipped ("redis": a busy counter takes calls ahead,
- * `cache.redis.prefetch` 32, docs/shared-state.md) and with every call asking Redis ("redis-every-call":
+ * `cache.redis.prefetch` 256, docs/shared-state.md) and with every call asking Redis ("redis-every-call":
  * `cache.redis.prefetch` 0, each on its own redis-server so that its scripts are counted apart),
  * alternating `--rounds` times.
  * Prints Markdown: the throughput ratio, the cost per request (difference of the median times per

@@ -304,7 +304,7 @@ const SPECS = {
   "cache.redis.cluster.nodes": { schema: nodes, default: () => undefined },
   "cache.redis.timeout": { schema: duration, default: () => 50 },
   "cache.redis.key-prefix": { schema: text, default: () => "portico:" },
-  "cache.redis.prefetch": { schema: count(0, 100_000), default: () => 32 },
+  "cache.redis.prefetch": { schema: count(0, 100_000), default: () => 256 },
   // Bounds on what clients can make the gateway hold (additions to the contract; see docs/limits.md).
   "policy.state.max-bytes": { schema: size(1024 ** 2, 64 * 1024 ** 3, "64MiB"), default: () => 64 * 1024 ** 2 },
   "policy.body.max-buffered": { schema: size(1024 ** 2, 64 * 1024 ** 3, "64MiB"), default: () => 64 * 1024 ** 2 },

@@ -456,7 +456,7 @@ describe("resolveSettings: Redis", () => {
     const defaults = settingsOf({});
     assert.equal(defaults["cache.redis.timeout"], 50);
     assert.equal(defaults["cache.redis.key-prefix"], "portico:");
-    assert.equal(defaults["cache.redis.prefetch"], 32);
+    assert.equal(defaults["cache.redis.prefetch"], 256);
     assert.equal(settingsOf({ cache: { redis: { prefetch: 100 } } })["cache.redis.prefetch"], 100);
     const sentinel = settingsOf({}, {
       PORTICO_CACHE_REDIS_SENTINEL_MASTER_NAME: "mymaster",

@@ -106,6 +106,9 @@ export class GrpcCall {
   #grpcStatus: string | undefined;
   #pipeline: Pipeline | undefined;
   #left = false;
+  /** The call has been counted and logged (#closed ran). */
+  #ended = false;
+  #onEnd: (() => void) | undefined;
 
   constructor(deps: GrpcDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders) {
     this.#deps = deps;
@@ -114,8 +117,12 @@ export class GrpcCall {
     this.#record = new RequestRecord(String(headers[":method"] ?? ""), deps.telemetry.nextRequestId());
   }
 
-  /** Handles the call to its end; never throws (every failure becomes a gRPC status). */
-  start(): void {
+  /**
+   * Handles the call to its end; never throws (every failure becomes a gRPC status). `onEnd` is
+   * called once the call has been counted and logged.
+   */
+  start(onEnd?: () => void): void {
+    this.#onEnd = onEnd;
     const stream = this.#stream;
     this.#deps.telemetry.requests.active += 1;
     stream.on("error", () => {}); // a client reset: handled by "close"
@@ -415,8 +422,19 @@ export class GrpcCall {
     this.#pipeline?.leave();
   }
 
+  /**
+   * Counts and logs the call now if its stream has not reported closing: the listener's shutdown,
+   * once the connections are gone, so that no call is left uncounted or unlogged when the process
+   * exits (on Bun a stream's 'close' may come after its connection's, or not at all).
+   */
+  end(): void {
+    this.#closed();
+  }
+
   /** The client's stream is closed (ended, reset or cancelled): the backend's is cancelled, the call counted and logged. */
   #closed(): void {
+    if (this.#ended) return;
+    this.#ended = true;
     clearTimeout(this.#timer);
     const upstream = this.#upstream;
     if (upstream && !upstream.closed) upstream.close(constants.NGHTTP2_CANCEL);
@@ -439,5 +457,6 @@ export class GrpcCall {
       const grpcStatus = this.#grpcStatus === undefined ? undefined : Number(this.#grpcStatus);
       logger.access(record.accessFields(this.#clientIp, this.#authority, "http", this.#path, this.#pipeline?.appliedRevision, "grpc", grpcStatus));
     }
+    this.#onEnd?.();
   }
 }

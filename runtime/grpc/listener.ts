@@ -2,6 +2,9 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { http2Server, type ServedHttp2, whenReadable } from "../server/http2.ts";
 import { GrpcCall, type GrpcDeps } from "./call.ts";
 
+/** Longest wait, once the listener's connections are closed, for its calls' streams to report closing. */
+const SETTLE_MS = 1_000;
+
 /** Time limits on the gRPC listener's client connections. */
 export interface GrpcConnectionLimits {
   /** Longest wait for a new connection's first bytes (net.server.timeouts.header). */
@@ -24,12 +27,18 @@ export class GrpcListener {
   readonly #http2: ServedHttp2;
   readonly #front: NetServer;
   readonly #deps: GrpcDeps;
+  /** Calls not yet counted and logged. */
+  readonly #open = new Set<GrpcCall>();
   #port = 0;
 
   private constructor(deps: GrpcDeps, limits: GrpcConnectionLimits) {
     this.#deps = deps;
     this.#http2 = http2Server(undefined, limits.idleMs);
-    this.#http2.server.on("stream", (stream, headers) => new GrpcCall(deps, stream, headers).start());
+    this.#http2.server.on("stream", (stream, headers) => {
+      const call = new GrpcCall(deps, stream, headers);
+      this.#open.add(call);
+      call.start(() => this.#open.delete(call));
+    });
     const server = this.#http2.server;
     this.#front = createNetServer((socket: Socket) => whenReadable(socket, limits.firstBytesMs, () => server.emit("connection", socket)));
   }
@@ -58,13 +67,17 @@ export class GrpcListener {
 
   /**
    * Stops accepting connections and tells every client so (GOAWAY); resolves once the calls in
-   * flight have finished, or at once with `force` (their streams are reset). Then closes the
-   * sessions to backends.
+   * flight have finished, or at once with `force` (their streams are reset), and every call has
+   * been counted and logged: a call whose stream has not reported closing within SETTLE_MS of its
+   * connection's end is ended then. Then closes the sessions to backends.
    */
   async close(force = false): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#front.close(() => resolve()));
     this.#http2.closeSessions(force);
     await closed;
+    const deadline = performance.now() + SETTLE_MS;
+    while (this.#open.size > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    for (const call of [...this.#open]) call.end();
     this.#deps.sessions.close(force);
   }
 }
