@@ -9,6 +9,7 @@
  * most once a minute). Outcomes are counted (`portico.cache.stores`).
  */
 import type { PolicyExchange } from "../policy/abi.ts";
+import { upstreamBodyOf } from "../policy/body.ts";
 import type { ChainStep, FailureMode } from "../policy/chain.ts";
 import type { HostPolicyContext } from "../policy/host.ts";
 import { storableMs } from "./cache-control.ts";
@@ -70,9 +71,9 @@ export class CacheStoreStep implements ChainStep {
     headers.set("cache-control", pending.downstream.cacheControl(expiresAt, storedAt));
     const store = (body: Uint8Array) => this.#store(pending, { status: 200, headers: kept, storedAt, expiresAt, body }, ttlMs);
     if (buffered) store(buffered);
-    else if (exchange.upstreamBody) {
+    else if (upstreamBodyOf(exchange)) {
       const length = declared === null ? undefined : Number(declared);
-      exchange.upstreamBody = teeWithin(exchange.upstreamBody, this.#maxEntryBytes, length, store, () => void this.#count("too-large"));
+      exchange.upstreamBody = teeWithin(exchange.upstreamBody!, this.#maxEntryBytes, length, store, () => void this.#count("too-large"));
     } else store(new Uint8Array(0));
     return Promise.resolve();
   }

@@ -7,6 +7,20 @@ export interface BodyLimits {
   readonly response: number;
 }
 
+/**
+ * The backend's response body for the outbound section: `exchange.upstreamBody`, taken out of
+ * `exchange.upstreamResponse` the first time something asks for it (until then the response's body
+ * is untouched, so the response can go on as it is).
+ */
+export function upstreamBodyOf(exchange: PolicyExchange): ReadableStream<Uint8Array> | null | undefined {
+  const response = exchange.upstreamResponse;
+  if (response !== undefined && exchange.upstreamBody === undefined) {
+    exchange.upstreamResponse = undefined;
+    exchange.upstreamBody = response.body;
+  }
+  return exchange.upstreamBody;
+}
+
 /** Seconds a client refused for want of buffer room is asked to wait (`Retry-After`). */
 const BUFFERS_FULL_RETRY_SECONDS = 1;
 
@@ -119,7 +133,13 @@ export async function loadBody(exchange: PolicyExchange, which: "request" | "res
   if (exchange.responseBody === undefined) {
     const tooLarge = () =>
       new HttpProblem("backend-response-too-large", { internal: `backend response body over ${limit} bytes for policy "${exchange.policy}"` });
-    const { body, held } = await readLimited((exchange.upstreamBody as AsyncIterable<Uint8Array> | null | undefined) ?? null, limit, tooLarge, buffers, which);
+    const { body, held } = await readLimited(
+      (upstreamBodyOf(exchange) as AsyncIterable<Uint8Array> | null | undefined) ?? null,
+      limit,
+      tooLarge,
+      buffers,
+      which,
+    );
     exchange.responseBody = body;
     hold(exchange, buffers, held);
   } else if (exchange.responseBody.length > limit) {

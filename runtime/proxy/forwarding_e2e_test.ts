@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { freePort, type GatewayProcess, startGatewayProcess } from "../../test/harness.ts";
 import { rawRequest } from "../../test/raw-http.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
@@ -45,6 +45,10 @@ describe("forwarding to backends", () => {
       config: `
 apis:
   - { name: echo, path: /echo, backend: echo }
+  - name: out
+    path: /out
+    backend: echo
+    policies: { outbound: [ { policy: set-header, with: { name: x-added, value: "by-policy" } } ] }
   - { name: slow, path: /slow, backend: slow }
   - { name: down, path: /down, backend: down }
 backends:
@@ -116,6 +120,28 @@ backends:
     assert.equal(res.headers["keep-alive"], undefined);
     assert.equal(res.headers["x-kept"], "yes");
     assert.equal(res.headers["set-cookie"], "a=1, b=2");
+  });
+
+  it("gives an outbound policy the backend's answer without hop-by-hop headers, and keeps its status, headers and body", async () => {
+    const hop = await rawRequest(gw.port, "GET /out/hop HTTP/1.1\r\nHost: gw.test");
+    assert.equal(hop.status, 200);
+    assert.equal(hop.headers["x-added"], "by-policy");
+    assert.equal(hop.headers["x-upstream-hop"], undefined, "headers named by the backend's Connection header are dropped");
+    assert.equal(hop.headers["keep-alive"], undefined);
+    assert.equal(hop.headers["x-kept"], "yes");
+    assert.equal(hop.headers["set-cookie"], "a=1, b=2");
+    assert.equal(hop.body, "ok");
+    const gzipped = await rawRequest(gw.port, "GET /out/gzip HTTP/1.1\r\nHost: gw.test\r\nAccept-Encoding: gzip");
+    assert.equal(gzipped.headers["x-added"], "by-policy");
+    assert.equal(gzipped.headers["content-encoding"], "gzip");
+    assert.equal(gunzipSync(Buffer.from(gzipped.body, "latin1")).toString(), "compressed body, passed through untouched");
+    const redirect = await rawRequest(gw.port, "GET /out/redirect HTTP/1.1\r\nHost: gw.test");
+    assert.equal(redirect.status, 302);
+    assert.equal(redirect.headers.location, "/elsewhere");
+    assert.equal(redirect.headers["x-added"], "by-policy");
+    // The next answer on the same backend response path is not affected by the previous one's changes.
+    const plain = await rawRequest(gw.port, "GET /echo/hop HTTP/1.1\r\nHost: gw.test");
+    assert.equal(plain.headers["x-added"], undefined);
   });
 
   it("passes compressed bodies and redirects through untouched", async () => {

@@ -112,3 +112,32 @@ export function clientResponseHeaders(upstream: Headers): Headers {
   stripHopByHop(headers);
   return headers;
 }
+
+/**
+ * Whether this runtime lets a Response's headers be changed whatever made it: true on Bun; false
+ * where, as the Fetch standard says, a fetched (or `Response.error()`) response's headers are
+ * immutable (Node, Deno). Probed once.
+ */
+export const RESPONSE_HEADERS_UNGUARDED: boolean = (() => {
+  try {
+    Response.error().headers.set("x-portico-probe", "1");
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * The client response's headers for the outbound policies to edit: the backend response's own,
+ * without hop-by-hop ones, where they may be changed in place and are what the client is sent
+ * (RESPONSE_HEADERS_UNGUARDED, and not a NodeBodyResponse, which is written from undici's fields);
+ * else a copy (clientResponseHeaders). When they are the response's own, the response can go on as
+ * it is: its body is not taken out and wrapped in a new Response (measured on Bun: about 0.5 µs of a
+ * Headers copy and 2.6 µs of a Response made around a fetched body per request).
+ */
+export function editableResponseHeaders(response: Response): Headers {
+  if (!RESPONSE_HEADERS_UNGUARDED || response instanceof NodeBodyResponse) return clientResponseHeaders(response.headers);
+  const headers = response.headers;
+  stripHopByHop(headers);
+  return headers;
+}

@@ -12,11 +12,11 @@ import { chosenBackend, exchangeFor, replyResponse } from "./exchange.ts";
 import type { PolicyChain, PolicyReporting } from "../policy/chain.ts";
 import { countRequestBytes, countResponseBytes } from "../policy/byte-meters.ts";
 import type { PolicyStateStore } from "../policy/state.ts";
-import { type ClientFacts, clientResponseHeaders, responseIsEndToEnd, upstreamRequestHeaders } from "./headers.ts";
+import { type ClientFacts, clientResponseHeaders, editableResponseHeaders, responseIsEndToEnd, upstreamRequestHeaders } from "./headers.ts";
 import { describeError } from "../../config/schema/problems.ts";
 import { mayRetryMethod, retriesOnProblem, retryDelayMs, type RetryPlan } from "../policy/retry.ts";
 import { MAX_BUFFERED_BODY, MAX_REDIRECTS } from "../policy/forward-request.ts";
-import { loadBody } from "../policy/body.ts";
+import { loadBody, upstreamBodyOf } from "../policy/body.ts";
 
 /** Everything the proxy needs to forward one request. */
 export interface ForwardRequest {
@@ -366,18 +366,20 @@ async function respondThrough(
   response: Response,
   reporting: PolicyReporting,
 ): Promise<Response> {
-  const responseHeaders = clientResponseHeaders(response.headers);
+  const responseHeaders = editableResponseHeaders(response);
   if (exchange.deferred) applyDeferred(responseHeaders, exchange.deferred);
   exchange.responseHeaders = responseHeaders;
-  exchange.upstreamBody = response.body;
+  // The body is taken out of the response only when something asks for it (upstreamBodyOf).
+  exchange.upstreamBody = undefined;
+  exchange.upstreamResponse = response;
   try {
     await chain.run(exchange, reporting);
   } catch (error) {
-    await exchange.upstreamBody?.cancel().catch(() => {});
+    await upstreamBodyOf(exchange)?.cancel().catch(() => {});
     throw error;
   }
   if (exchange.reply) {
-    await exchange.upstreamBody?.cancel().catch(() => {});
+    await upstreamBodyOf(exchange)?.cancel().catch(() => {});
     return replyResponse(exchange.reply, exchange.deferred);
   }
   if (exchange.responseBody !== undefined) {
@@ -389,7 +391,9 @@ async function respondThrough(
       headers: responseHeaders,
     });
   }
-  return new Response(request.method === "HEAD" ? null : (exchange.upstreamBody ?? null), {
+  // Nobody took the body, and the policies edited the response's own headers: it goes on as it is.
+  if (exchange.upstreamResponse === response && responseHeaders === response.headers) return response;
+  return new Response(request.method === "HEAD" ? null : (upstreamBodyOf(exchange) ?? null), {
     status: response.status,
     statusText: response.statusText,
     headers: responseHeaders,
