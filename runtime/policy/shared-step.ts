@@ -10,8 +10,9 @@
  * 2. one pipelined round trip applies the recorded calls on Redis, each atomically;
  * 3. the real run, whose store answers the same calls, in the same order, with Redis's results.
  *
- * A silent built-in (below) on a busy counter may skip step 2: its calls are answered from the calls
- * this process took ahead on that counter (SharedCounters.fromLeases, `cache.redis.prefetch`).
+ * A silent built-in (below) may skip step 2: its call is answered from the calls this process took
+ * ahead on a busy counter, or refused when Redis refused that counter in its current window
+ * (SharedCounters.fromLeases, `cache.redis.prefetch`).
  *
  * A built-in that changes nothing on a request it lets through (SHARED_COUNTER_POLICIES'
  * `silentWhenAccepted`: a rate limit or quota without remaining-calls headers, variables or

@@ -9,9 +9,10 @@
  *
  * Granted calls are counted in Redis at once, so the gateways together never admit more than the
  * limit; calls one gateway holds are not available to the others until they are used or their
- * window ends. Only steps whose count the request never shows (a rate limit or quota without
- * remaining-calls headers or variables: SharedCountingStep's `silentWhenAccepted`) are answered
- * from a grant.
+ * window ends. A counter Redis refused a call on is remembered as full until its window ends, and
+ * the calls no grant answers are refused here meanwhile. Only steps whose count the request never
+ * shows (a rate limit or quota without remaining-calls headers or variables: SharedCountingStep's
+ * `silentWhenAccepted`) are answered here; `cache.redis.prefetch: 0` turns all of it off.
  */
 
 /** Calls per second (in this process, on one counter) for which one call is taken ahead: a tenth of a second's worth. */
@@ -35,10 +36,16 @@ interface Lease {
   previousCalls: number;
   /** A step asking for calls ahead is on its way to Redis (one at a time per counter). */
   asking: boolean;
+  /** Redis refused a call on the counter: until `windowEnd`, calls the grant cannot answer are refused here. */
+  full: boolean;
 }
 
-/** A call answered from a grant: the count as this process knows it, and the time left in the grant's window. */
+/**
+ * A call answered here: accepted from a grant, or refused because Redis refused the counter in this
+ * window already; the count as this process knows it, and the time left in the window.
+ */
 export interface LeaseTaken {
+  readonly accepted: boolean;
   readonly count: number;
   readonly resetMs: number;
 }
@@ -58,7 +65,7 @@ export class CounterLeases {
   /**
    * Whether each of `keys` holds at least its `deltas` in calls granted and unexpired; if every one
    * does, takes them and returns each call's count and time left, else takes nothing. A key given
-   * twice is never answered here.
+   * twice is never answered here. One key alone may also be refused here (takeOne).
    */
   take(keys: readonly string[], deltas: readonly number[], now: number): LeaseTaken[] | undefined {
     if (keys.length === 1) {
@@ -72,18 +79,25 @@ export class CounterLeases {
     return keys.map((key, i) => this.#use(this.#leases.get(key)!, deltas[i]!, now));
   }
 
-  /** `take` for one counter (most policies have one): its call's count and time left, or undefined (nothing taken). */
+  /**
+   * `take` for one counter (most policies have one): accepted from the grant; or, when the grant
+   * cannot answer and Redis refused a call on the counter in this window, refused without a round
+   * trip (a client over its limit does not cost a round trip per call); else undefined (nothing taken).
+   */
   takeOne(key: string, delta: number, now: number): LeaseTaken | undefined {
     const lease = this.#leases.get(key);
-    if (!lease || lease.tokens < delta || now >= lease.windowEnd) return undefined;
-    return this.#use(lease, delta, now);
+    if (!lease || now >= lease.windowEnd) return undefined;
+    if (lease.tokens >= delta) return this.#use(lease, delta, now);
+    if (!lease.full) return undefined;
+    this.#counted(lease, now);
+    return { accepted: false, count: lease.count, resetMs: lease.windowEnd - now };
   }
 
   #use(lease: Lease, delta: number, now: number): LeaseTaken {
     this.#counted(lease, now);
     lease.tokens -= delta;
     lease.count += delta;
-    return { count: lease.count, resetMs: lease.windowEnd - now };
+    return { accepted: true, count: lease.count, resetMs: lease.windowEnd - now };
   }
 
   /**
@@ -95,7 +109,7 @@ export class CounterLeases {
     let lease = this.#leases.get(key);
     if (!lease) {
       if (this.#leases.size >= MAX_LEASES) this.#leases.delete(this.#leases.keys().next().value!);
-      lease = { tokens: 0, windowEnd: 0, count: 0, bucketStart: now, calls: 0, previousCalls: 0, asking: false };
+      lease = { tokens: 0, windowEnd: 0, count: 0, bucketStart: now, calls: 0, previousCalls: 0, asking: false, full: false };
       this.#leases.set(key, lease);
     }
     this.#counted(lease, now);
@@ -111,7 +125,7 @@ export class CounterLeases {
    */
   topUp(key: string): number {
     const lease = this.#leases.get(key);
-    if (!lease || lease.asking) return 0;
+    if (!lease || lease.asking || lease.full) return 0;
     const reserve = this.#reserve(lease);
     if (reserve === 0 || lease.tokens * 2 >= reserve) return 0;
     lease.asking = true;
@@ -120,14 +134,23 @@ export class CounterLeases {
 
   /**
    * Records Redis's answer to a step on `key` that asked for calls ahead (`asked` true) or not:
-   * the count, the window's time left (counted from `sentAt`, when the step was asked for, so that
-   * the grant ends no later than the window in Redis) and the calls granted.
+   * whether it accepted a call (undefined for a top-up, which carries none), the count, the
+   * window's time left (counted from `sentAt`, when the step was asked for, so that what is kept
+   * ends no later than the window in Redis) and the calls granted.
    */
-  answered(key: string, asked: boolean, count: number, ttlMs: number, granted: number, sentAt: number): void {
+  answered(key: string, asked: boolean, accepted: boolean | undefined, count: number, ttlMs: number, granted: number, sentAt: number): void {
     const lease = this.#leases.get(key);
     if (!lease) return;
     if (asked) lease.asking = false;
     const windowEnd = sentAt + ttlMs;
+    if (accepted === false) {
+      // Refused: remembered for this window (calls still held stay usable until it ends).
+      if (sentAt >= lease.windowEnd) lease.tokens = 0;
+      lease.full = true;
+      lease.windowEnd = windowEnd;
+    } else if (accepted || granted > 0) {
+      lease.full = false;
+    }
     if (granted > 0) {
       // Calls still held belong to this window too unless the old one has ended.
       lease.tokens = sentAt >= lease.windowEnd ? granted : lease.tokens + granted;

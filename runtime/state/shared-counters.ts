@@ -220,14 +220,14 @@ export class SharedCounters implements SharedCounterStats {
       const key = this.keyOf(call, anchored, now);
       const taken = this.leases.takeOne(key, call.delta, now);
       if (!taken) return undefined;
-      this.#topUpIfLow(key, call, anchored, now);
-      return [{ accepted: true, count: taken.count, resetMs: taken.resetMs }];
+      if (taken.accepted) this.#topUpIfLow(key, call, anchored, now);
+      return [taken];
     }
     const keys = calls.map((call) => this.keyOf(call, anchored, now));
     const taken = this.leases.take(keys, calls.map((call) => call.delta), now);
     if (!taken) return undefined;
     for (let i = 0; i < keys.length; i++) this.#topUpIfLow(keys[i]!, calls[i]!, anchored, now);
-    return taken.map((answer) => ({ accepted: true, count: answer.count, resetMs: answer.resetMs }));
+    return taken;
   }
 
   /** Asks for more calls ahead on `key` in the background when its grant runs low (CounterLeases.topUp). */
@@ -325,8 +325,11 @@ export class SharedCounters implements SharedCounterStats {
         const step = batch[i]!;
         const count = Number(values[i * 4 + 1]);
         const resetMs = Math.max(0, Number(values[i * 4 + 2]));
-        if (step.leased) this.leases.answered(key, step.asked, count, resetMs, Number(values[i * 4 + 3]), step.now);
-        step.resolve({ accepted: values[i * 4] === 1, count, resetMs });
+        const accepted = values[i * 4] === 1;
+        if (step.leased) {
+          this.leases.answered(key, step.asked, step.args[0] === "0" ? undefined : accepted, count, resetMs, Number(values[i * 4 + 3]), step.now);
+        }
+        step.resolve({ accepted, count, resetMs });
       }
     }).catch((error: unknown) => {
       for (const step of batch) {
