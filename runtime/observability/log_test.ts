@@ -46,7 +46,7 @@ describe("log lines", () => {
   });
 
   it("json: an access line written member by member (AccessFields) is the line a plain object with the same members gives", () => {
-    const odd = `q"b\\s\n\u0000\u001b\u007f\u0085\u2028\u2029 ünï ✓`;
+    const odd = `q"b\\s\n\u0000\u001b\u007f\u0085\u2028\u2029 ünï ✓ \ud83d\ude00 \udc00 \ud83d`;
     const full = new AccessFields();
     Object.assign(full, {
       traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
