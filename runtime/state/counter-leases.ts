@@ -136,26 +136,37 @@ export class CounterLeases {
    * Records Redis's answer to a step on `key` that asked for calls ahead (`asked` true) or not:
    * whether it accepted a call (undefined for a top-up, which carries none), the count, the
    * window's time left (counted from `sentAt`, when the step was asked for, so that what is kept
-   * ends no later than the window in Redis) and the calls granted.
+   * ends no later than the window in Redis), the calls granted, and the window's length.
+   *
+   * Whether the answer is about the window the lease holds calls of is told by where the window
+   * ends: every estimate of one window's end lies within a round trip before it, and the next
+   * window ends a whole window later. Calls held from an ended window are never carried into the
+   * next one (they were counted in the old one), even when the answer was asked for before the
+   * old window's end as this process estimated it.
    */
-  answered(key: string, asked: boolean, accepted: boolean | undefined, count: number, ttlMs: number, granted: number, sentAt: number): void {
+  answered(
+    key: string,
+    asked: boolean,
+    accepted: boolean | undefined,
+    count: number,
+    ttlMs: number,
+    granted: number,
+    sentAt: number,
+    windowMs: number,
+  ): void {
     const lease = this.#leases.get(key);
     if (!lease) return;
     if (asked) lease.asking = false;
     const windowEnd = sentAt + ttlMs;
-    if (accepted === false) {
-      // Refused: remembered for this window (calls still held stay usable until it ends).
-      if (sentAt >= lease.windowEnd) lease.tokens = 0;
-      lease.full = true;
-      lease.windowEnd = windowEnd;
-    } else if (accepted || granted > 0) {
-      lease.full = false;
+    const sameWindow = lease.windowEnd > 0 && windowEnd < lease.windowEnd + windowMs / 2;
+    if (accepted === false || granted > 0) {
+      if (!sameWindow) lease.tokens = 0;
+      lease.tokens += granted;
+      lease.windowEnd = sameWindow ? Math.max(lease.windowEnd, windowEnd) : windowEnd;
     }
-    if (granted > 0) {
-      // Calls still held belong to this window too unless the old one has ended.
-      lease.tokens = sentAt >= lease.windowEnd ? granted : lease.tokens + granted;
-      lease.windowEnd = windowEnd;
-    }
+    // Refused: remembered for the window (calls still held in it stay usable until it ends).
+    if (accepted === false) lease.full = true;
+    else if (accepted || granted > 0) lease.full = false;
     lease.count = count;
   }
 

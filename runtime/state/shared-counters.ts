@@ -327,7 +327,8 @@ export class SharedCounters implements SharedCounterStats {
         const resetMs = Math.max(0, Number(values[i * 4 + 2]));
         const accepted = values[i * 4] === 1;
         if (step.leased) {
-          this.leases.answered(key, step.asked, step.args[0] === "0" ? undefined : accepted, count, resetMs, Number(values[i * 4 + 3]), step.now);
+          const called = step.args[0] === "0" ? undefined : accepted;
+          this.leases.answered(key, step.asked, called, count, resetMs, Number(values[i * 4 + 3]), step.now, Number(step.args[2]));
         }
         step.resolve({ accepted, count, resetMs });
       }
