@@ -114,7 +114,8 @@ export class PolicyStep implements ChainStep {
       );
     }
     try {
-      const plugin = await this.#plugin;
+      // The instance in service when there is one: awaiting its settled promise costs a microtask turn per call.
+      const plugin = this.#current ?? await this.#plugin;
       const fuel = await plugin.call(hook, exchange);
       this.#failuresInARow = 0;
       return fuel;
