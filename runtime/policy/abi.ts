@@ -37,15 +37,9 @@ export interface PolicyExchange {
   readonly clientIp?: string;
   /** The client's request body as it arrives, which a policy with request body access reads (buffered once). */
   readonly clientBody?: AsyncIterable<Uint8Array>;
-  /**
-   * The backend's response body stream, for a policy with response body access, once taken out of
-   * `upstreamResponse` (upstreamBodyOf, body.ts); a policy may put another stream in its place.
-   */
+  /** The backend's response body, once taken out of `upstreamResponse` (upstreamBodyOf, body.ts); a policy may replace it. */
   upstreamBody?: ReadableStream<Uint8Array> | null;
-  /**
-   * The backend's response while its body has not been taken (the outbound section): a response
-   * whose body nobody took can go on as it is, without its body being wrapped again.
-   */
+  /** The backend's response while nobody took its body (outbound): such a response goes on as it is, not wrapped again. */
   upstreamResponse?: Response;
   /** The request body, once buffered for a policy (and what goes to the backend from then on). */
   requestBody?: Uint8Array<ArrayBuffer>;

@@ -132,7 +132,7 @@ export const RESPONSE_HEADERS_UNGUARDED: boolean = (() => {
  * without hop-by-hop ones, where they may be changed in place and are what the client is sent
  * (RESPONSE_HEADERS_UNGUARDED, and not a NodeBodyResponse, which is written from undici's fields);
  * else a copy (clientResponseHeaders). When they are the response's own, the response can go on as
- * it is: its body is not taken out and wrapped in a new Response (measured on Bun: about 0.5 µs of a
+ * it is: its body is not taken out and wrapped in a new Response (measured on Bun: about 0.7 µs of a
  * Headers copy and 2.6 µs of a Response made around a fetched body per request).
  */
 export function editableResponseHeaders(response: Response): Headers {
