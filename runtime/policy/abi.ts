@@ -167,8 +167,9 @@ const MAX_BLOCK_BYTES = MAX_BODY_BYTES + 64 * 1024;
 
 type HostFunction = (context: CallContext, ...args: (bigint | number)[]) => bigint | number | void;
 
-function exchange(context: CallContext): PolicyExchange {
-  return context.hostContext<PolicyExchange>();
+/** The exchange of the call that is running (see beginCall). */
+function exchange(_context: CallContext): PolicyExchange {
+  return callingExchange as PolicyExchange;
 }
 
 /**
@@ -242,7 +243,7 @@ function headerValue(context: CallContext, offset: bigint | number | undefined):
 }
 
 function stored(context: CallContext, value: string | null | undefined): bigint {
-  return value === null || value === undefined ? 0n : context.store(value);
+  return value === null || value === undefined ? 0n : keep(context).store(value);
 }
 
 /** The exchange's state store; a call that needs one where there is none fails. */
@@ -347,17 +348,51 @@ function backendUrl(url: string): string {
 let callingMemory: WebAssembly.Memory | undefined;
 /** The strings that module passed before (PolicyPlugin's own), if it keeps them. */
 let callingStrings: GuestStrings | undefined;
+/** The exchange the running call reads and changes (undefined for a call without one). */
+let callingExchange: PolicyExchange | undefined;
+/** The address of the block the running call set with Extism's `error_set` (0n: none). */
+let callingErrorAddress = 0n;
+
+/** How a call ended, as far as the host functions saw it (one object, reused: see endCall). */
+export interface CallOutcome {
+  /** The text of the error the guest set with Extism's `error_set`, if it did. */
+  error: string | undefined;
+  /** Whether Extism blocks were made during the call, which the caller must then let go. */
+  tookBlocks: boolean;
+}
+
+const outcome: CallOutcome = { error: undefined, tookBlocks: false };
+
+/**
+ * The calling context, noted as holding blocks: every block of a call is made through here (the
+ * host's `stored` values and the guest's `alloc`; Extism's own `config_get` and `var_get` need a
+ * key block the guest made first), so a call that made none needs no reset after it.
+ */
+function keep(context: CallContext): CallContext {
+  outcome.tookBlocks = true;
+  return context;
+}
 /** The view of a memory for callers that keep no GuestStrings (tests calling host functions directly). */
 const unkept = { buffer: undefined as ArrayBuffer | undefined, bytes: new Uint8Array(0) };
 
 /**
- * Names the memory of the module about to be called, and the strings it passed before (decoded
- * once per place, see GuestStrings). Calls are synchronous inside the guest, so the memory stays the
- * caller's for the whole call.
+ * Starts a call: names the memory of the module about to be called, the strings it passed before
+ * (decoded once per place, see GuestStrings) and the exchange its host functions read and change.
+ * The guest runs synchronously, so all three stay the caller's until endCall.
  */
-export function setCallingMemory(memory: WebAssembly.Memory | undefined, strings?: GuestStrings): void {
+export function beginCall(memory: WebAssembly.Memory | undefined, strings: GuestStrings | undefined, ex: PolicyExchange | undefined): void {
   callingMemory = memory;
   callingStrings = strings;
+  callingExchange = ex;
+  callingErrorAddress = 0n;
+  outcome.error = undefined;
+  outcome.tookBlocks = false;
+}
+
+/** Ends the call beginCall started (the exchange is let go); answers how it ended, valid until the next call begins. */
+export function endCall(): Readonly<CallOutcome> {
+  callingExchange = undefined;
+  return outcome;
 }
 
 /** The calling module's memory as bytes: a view kept by its instance, made again only after the memory grew. */
@@ -479,7 +514,7 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
   portico_request_body: (cx) => {
     const ex = exchange(cx);
     bodyLimit(ex, "request");
-    return ex.requestBody && ex.requestBody.length ? cx.store(ex.requestBody) : 0n;
+    return ex.requestBody && ex.requestBody.length ? keep(cx).store(ex.requestBody) : 0n;
   },
   portico_request_body_set: (cx, body) => {
     const ex = exchange(cx);
@@ -488,7 +523,7 @@ export const HOST_FUNCTIONS: Readonly<Record<string, HostFunction>> = {
   portico_response_body: (cx) => {
     const ex = exchange(cx);
     bodyLimit(ex, "response");
-    return ex.responseBody && ex.responseBody.length ? cx.store(ex.responseBody) : 0n;
+    return ex.responseBody && ex.responseBody.length ? keep(cx).store(ex.responseBody) : 0n;
   },
   portico_response_body_set: (cx, body) => {
     const ex = exchange(cx);
@@ -582,10 +617,28 @@ export const ENV_OVERRIDES: Readonly<Record<string, HostFunction>> = {
   alloc: (cx, size) => {
     const bytes = Number(size);
     if (!(bytes >= 0 && bytes <= MAX_BLOCK_BYTES)) throw new Error(`policy tried to allocate ${bytes} bytes of host memory; the limit is ${MAX_BLOCK_BYTES}`);
-    const offset = cx.alloc(BigInt(bytes));
+    const offset = keep(cx).alloc(BigInt(bytes));
     if (!offset) throw new Error("policy exceeded its host memory for this call");
     return offset;
   },
+  // PolicyPlugin calls a hook's export itself, not through Extism's `call` (whose promise steps cost
+  // more than the guest): Extism's record of the call's input, output and error is not made, so the
+  // functions that read or write it are the host's. Hooks take no input and their output is not
+  // read; an error the guest sets fails the call (`guest-error`, with its text), as Extism's `call` did.
+  input_length: () => 0n,
+  input_offset: () => 0n,
+  input_load_u8: () => 0,
+  input_load_u64: () => 0n,
+  output_set: (cx, address) => {
+    if (!cx.read(BigInt(address!))) throw new Error("policy set its output to an invalid memory offset");
+  },
+  error_set: (cx, address) => {
+    const block = cx.read(BigInt(address!));
+    if (!block) throw new Error("policy set its error to an invalid memory offset");
+    callingErrorAddress = BigInt(address!);
+    outcome.error = block.text();
+  },
+  error_get: () => callingErrorAddress,
 };
 
 /** The namespace policies import host functions from (the one Extism's PDKs use for `host_fn`). */

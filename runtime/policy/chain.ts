@@ -36,8 +36,12 @@ export interface ChainStep {
   readonly body: BodyLimits | undefined;
   /** Whether it implements a hook; a step without it is passed over. */
   has(hook: string): boolean;
-  /** Runs a hook on one exchange; resolves with the fuel it used when it counts fuel (WebAssembly policies). */
-  call(hook: string, exchange: PolicyExchange): Promise<number | void>;
+  /**
+   * Runs a hook on one exchange; answers with the fuel it used when it counts fuel (WebAssembly
+   * policies). A step that can answer at once does so without a promise (a WebAssembly policy whose
+   * instance is in service), so the chain awaits only what is really asynchronous.
+   */
+  call(hook: string, exchange: PolicyExchange): number | void | Promise<number | void>;
   /** The linear memory of its instance (64 KiB pages), when it has one. */
   readonly memoryPages?: number;
   /** Releases what it holds, once no pipeline that uses it can run again. */
@@ -102,10 +106,11 @@ export class PolicyStep implements ChainStep {
   }
 
   /**
-   * Runs a hook. After a failure the instance is replaced; after two or more failures in a row the
-   * policy backs off (1 s, doubling, at most 60 s), failing at once meanwhile; a success resets it.
+   * Runs a hook: synchronously on the instance in service, else once the replacement is made. After
+   * a failure the instance is replaced; after two or more failures in a row the policy backs off
+   * (1 s, doubling, at most 60 s), failing at once meanwhile; a success resets it.
    */
-  async call(hook: string, exchange: PolicyExchange): Promise<number> {
+  call(hook: string, exchange: PolicyExchange): number | Promise<number> {
     if (this.#closed) throw new Error("policy instance used after its configuration was retired");
     if (this.#pausedUntil > Date.now()) {
       throw markFailure(
@@ -113,26 +118,42 @@ export class PolicyStep implements ChainStep {
         "backing-off",
       );
     }
+    const plugin = this.#current;
+    if (plugin === undefined) return this.#callWhenMade(hook, exchange);
     try {
-      // The instance in service when there is one: awaiting its settled promise costs a microtask turn per call.
-      const plugin = this.#current ?? await this.#plugin;
-      const fuel = await plugin.call(hook, exchange);
+      const fuel = plugin.callNow(hook, exchange);
       this.#failuresInARow = 0;
       return fuel;
     } catch (error) {
-      this.#failuresInARow += 1;
-      if (this.#failuresInARow >= 2) {
-        this.#pausedUntil = Date.now() + Math.min(FIRST_BACKOFF_MS * 2 ** (this.#failuresInARow - 2), MAX_BACKOFF_MS);
-      }
-      // Replace the instance (or retry making one, if making the last replacement failed).
-      this.#current = undefined;
-      const replacement = PolicyPlugin.create(this.module, this.options);
-      this.#plugin = replacement;
-      replacement.then((plugin) => {
-        if (this.#plugin === replacement) this.#current = plugin;
-      }, () => {});
-      throw error;
+      throw this.#failed(error);
     }
+  }
+
+  /** `call` while the replacement instance is being made. */
+  async #callWhenMade(hook: string, exchange: PolicyExchange): Promise<number> {
+    try {
+      const fuel = (await this.#plugin).callNow(hook, exchange);
+      this.#failuresInARow = 0;
+      return fuel;
+    } catch (error) {
+      throw this.#failed(error);
+    }
+  }
+
+  /** Counts a failed call, starts the back-off after two in a row, and replaces the instance; answers the error. */
+  #failed(error: unknown): unknown {
+    this.#failuresInARow += 1;
+    if (this.#failuresInARow >= 2) {
+      this.#pausedUntil = Date.now() + Math.min(FIRST_BACKOFF_MS * 2 ** (this.#failuresInARow - 2), MAX_BACKOFF_MS);
+    }
+    // Replace the instance (or retry making one, if making the last replacement failed).
+    this.#current = undefined;
+    const replacement = PolicyPlugin.create(this.module, this.options);
+    this.#plugin = replacement;
+    replacement.then((plugin) => {
+      if (this.#plugin === replacement) this.#current = plugin;
+    }, () => {});
+    return error;
   }
 }
 
@@ -171,7 +192,9 @@ export class PolicyChain {
       const usage = metrics.policy(step.name);
       const started = performance.now();
       try {
-        const fuel = await step.call(this.hook, exchange);
+        const called = step.call(this.hook, exchange);
+        // Awaited only when it is a promise: a WebAssembly policy in service answers at once.
+        const fuel = typeof called === "object" ? await called : called;
         usage.record(undefined, performance.now() - started, fuel ?? 0);
         if (exchange.reply) return;
       } catch (error) {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ROOT } from "../../test/harness.ts";
-import { ABI_VERSION, MAX_UNUSED_MODULES, PolicyModuleCache, PolicyModuleError, PolicyPlugin } from "./extism.ts";
+import { ABI_VERSION, failureOf, MAX_UNUSED_MODULES, PolicyModuleCache, PolicyModuleError, PolicyPlugin } from "./extism.ts";
 
 /** A fixture compiled from source by `policies-wasm/build.ts` (run by `npm test` first). */
 function fixture(name: string): Uint8Array {
@@ -18,6 +18,26 @@ describe("Extism policy host", () => {
       await plugin.call("expect_20000");
       await plugin.call("on_request");
       await assert.rejects(plugin.call("expect_20000"), "one more call is seen by the guest too");
+    } finally {
+      await plugin.close();
+    }
+  });
+
+  it("answers a call synchronously, lets each call's Extism memory go before the next, and keeps Extism's error, input and output functions", async () => {
+    const plugin = await PolicyPlugin.create(await new PolicyModuleCache().compile(fixture("extism-env")));
+    try {
+      // 1 MiB of Extism memory held to the end of each call: the fifth would pass the 4 MiB a call may hold if blocks outlived their call.
+      for (let i = 0; i < 50; i++) assert.equal(typeof plugin.callNow("hold_a_mebibyte"), "number", `call ${i + 1}`);
+      assert.throws(() => plugin.callNow("on_request"), (error: Error) => {
+        assert.equal(error.message, "Plugin-originated error: the guest says no");
+        assert.equal(failureOf(error).kind, "guest-error");
+        assert.ok(failureOf(error).fuel > 0);
+        return true;
+      });
+      // The error does not outlive its call: on_request traps if error_get sees one at its start.
+      await assert.rejects(plugin.call("on_request"), /the guest says no/);
+      assert.equal(typeof plugin.callNow("on_response", { method: "GET", path: "/", requestHeaders: new Headers(), responseHeaders: new Headers() }), "number");
+      assert.throws(() => plugin.callNow("on_error"), (error: Error) => /no function "on_error"/.test(error.message) && failureOf(error).kind === "host-error");
     } finally {
       await plugin.close();
     }

@@ -222,7 +222,7 @@ export class SharedCountingStep implements ChainStep {
   }
 
   /** Redis is down, slow or failed: in-process counters (`open`) or 503 (`closed`). */
-  #unavailable(hook: string, exchange: PolicyExchange): Promise<number | void> | void {
+  #unavailable(hook: string, exchange: PolicyExchange): number | void | Promise<number | void> {
     const { counters } = this.context;
     if (this.redisFailure === "open") {
       counters.fallbacks += 1;
