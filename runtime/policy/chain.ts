@@ -164,12 +164,15 @@ export class PolicyStep implements ChainStep {
 export class PolicyChain {
   /** Whether a step of this chain reads a body (the request's in on_request, the response's in on_response). */
   readonly readsBody: boolean;
+  /** The steps that implement the hook, in order (a step's hooks never change). */
+  readonly #running: readonly ChainStep[];
 
   constructor(
     readonly steps: readonly ChainStep[],
     readonly hook: "on_request" | "on_response" | "on_error",
   ) {
-    this.readsBody = steps.some((s) => (hook === "on_request" ? s.body?.request : hook === "on_response" ? s.body?.response : undefined));
+    this.readsBody = steps.some((s) => this.#bodyLimit(s) !== undefined);
+    this.#running = steps.filter((s) => s.has(hook));
   }
 
   get length(): number {
@@ -179,37 +182,87 @@ export class PolicyChain {
   /**
    * Runs every step that implements the hook, until one replies (`exchange.reply`); a failed
    * `closed` step stops the chain with 500 problem+json. Each call is accounted to its policy
-   * (duration, fuel, failure kind) with plain additions.
+   * (duration, fuel, failure kind) with plain additions. Synchronous while every step answers at
+   * once (WebAssembly policies in service); from the first step that needs to wait (a body to
+   * buffer, a shared counter, signing keys) the rest runs asynchronously and a promise is returned,
+   * so the caller awaits only when there is something to wait for.
    */
-  async run(exchange: PolicyExchange, { logger, metrics, bodies }: PolicyReporting): Promise<void> {
-    for (const step of this.steps) {
-      if (!step.has(this.hook)) continue;
+  run(exchange: PolicyExchange, reporting: PolicyReporting): void | Promise<void> {
+    const running = this.#running;
+    let started = performance.now();
+    for (let i = 0; i < running.length; i++) {
+      const step = running[i]!;
       exchange.policy = step.name;
       exchange.bodyAccess = step.body;
-      // Buffered before the call (host functions are synchronous); too large a body is the client's or backend's problem, not the policy's.
-      if (step.body?.request && this.hook === "on_request") await loadBody(exchange, "request", step.body.request, bodies);
-      if (step.body?.response && this.hook === "on_response") await loadBody(exchange, "response", step.body.response, bodies);
-      const usage = metrics.policy(step.name);
-      const started = performance.now();
+      if (step.body !== undefined && this.#bodyLimit(step) !== undefined) return this.#runFrom(i, undefined, exchange, reporting);
+      let fuel: number | void;
       try {
         const called = step.call(this.hook, exchange);
+        if (typeof called === "object") return this.#runFrom(i, called, exchange, reporting, started);
+        fuel = called;
+      } catch (error) {
+        this.#failed(step, error, started, exchange, reporting);
+        started = performance.now();
+        continue;
+      }
+      // One clock read per step: where this one ended, the next begins.
+      const ended = performance.now();
+      reporting.metrics.policy(step.name).record(undefined, ended - started, fuel ?? 0);
+      started = ended;
+      if (exchange.reply) return;
+    }
+  }
+
+  /** `run` from step `index` on, asynchronously; `pending` is that step's call when it was already made (started at `started`). */
+  async #runFrom(
+    index: number,
+    pending: Promise<number | void> | undefined,
+    exchange: PolicyExchange,
+    reporting: PolicyReporting,
+    started = performance.now(),
+  ): Promise<void> {
+    const running = this.#running;
+    for (let i = index; i < running.length; i++) {
+      const step = running[i]!;
+      exchange.policy = step.name;
+      exchange.bodyAccess = step.body;
+      if (pending === undefined) {
+        // Buffered before the call (host functions are synchronous); too large a body is the client's or backend's problem, not the policy's.
+        const limit = this.#bodyLimit(step);
+        if (limit !== undefined) await loadBody(exchange, this.hook === "on_request" ? "request" : "response", limit, reporting.bodies);
+        started = performance.now();
+      }
+      try {
+        const called = pending ?? step.call(this.hook, exchange);
+        pending = undefined;
         // Awaited only when it is a promise: a WebAssembly policy in service answers at once.
         const fuel = typeof called === "object" ? await called : called;
-        usage.record(undefined, performance.now() - started, fuel ?? 0);
+        reporting.metrics.policy(step.name).record(undefined, performance.now() - started, fuel ?? 0);
         if (exchange.reply) return;
       } catch (error) {
-        const failure = failureOf(error);
-        usage.record(failure.kind, performance.now() - started, failure.fuel);
-        exchange.reply = undefined;
-        exchange.record?.policyFailed(step.name);
-        const reason = describeError(error);
-        if (step.failure === "open") {
-          logger.warn("policy failed and was skipped (failure: open)", { policy: step.name, hook: this.hook, reason });
-          continue;
-        }
-        throw new HttpProblem("policy-failed", { internal: `policy "${step.name}" failed in ${this.hook}: ${reason}`, cause: error });
+        pending = undefined;
+        this.#failed(step, error, started, exchange, reporting);
       }
     }
+  }
+
+  /** The body limit a step opted in to for this chain's hook (request body in on_request, response body in on_response). */
+  #bodyLimit(step: ChainStep): number | undefined {
+    return this.hook === "on_request" ? step.body?.request : this.hook === "on_response" ? step.body?.response : undefined;
+  }
+
+  /** Accounts a failed step; throws 500 problem+json for a `closed` one, logs and returns for an `open` one. */
+  #failed(step: ChainStep, error: unknown, started: number, exchange: PolicyExchange, { logger, metrics }: PolicyReporting): void {
+    const failure = failureOf(error);
+    metrics.policy(step.name).record(failure.kind, performance.now() - started, failure.fuel);
+    exchange.reply = undefined;
+    exchange.record?.policyFailed(step.name);
+    const reason = describeError(error);
+    if (step.failure === "open") {
+      logger.warn("policy failed and was skipped (failure: open)", { policy: step.name, hook: this.hook, reason });
+      return;
+    }
+    throw new HttpProblem("policy-failed", { internal: `policy "${step.name}" failed in ${this.hook}: ${reason}`, cause: error });
   }
 }
 

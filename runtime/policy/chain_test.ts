@@ -33,7 +33,7 @@ describe("policy steps and chains", () => {
     const run = async (policy: string, module: Uint8Array, budget?: { fuel: number; memoryBytes: number }, config?: Record<string, string>) => {
       const step = await PolicyStep.create(policy, "closed", await cache.compile(module, undefined, budget), { config });
       const chain = new PolicyChain([step], "on_request");
-      const outcome = await chain.run(exchange(), reporting).then(
+      const outcome = await (async () => await chain.run(exchange(), reporting))().then(
         () => "ok",
         (error: unknown) => error instanceof HttpProblem && error.status === 500 ? "500" : String(error),
       );
@@ -48,8 +48,8 @@ describe("policy steps and chains", () => {
     const trap = await run("trap", fixture("trap"));
     assert.equal(trap.outcome, "500");
     assert.equal(trap.last.kind, "trap");
-    await trap.chain.run(exchange(), reporting).catch(() => {});
-    await trap.chain.run(exchange(), reporting).catch(() => {});
+    await (async () => await trap.chain.run(exchange(), reporting))().catch(() => {});
+    await (async () => await trap.chain.run(exchange(), reporting))().catch(() => {});
     assert.deepEqual(calls.slice(-2).map((c) => c.kind), ["trap", "backing-off"], "the third failure in a row is refused without running");
 
     const loop = await run("loop", fixture("infinite-loop"), { fuel: 10_000, memoryBytes: 16 * 1024 * 1024 });

@@ -90,7 +90,9 @@ async function exchangeThrough(
   let section: "inbound" | "backend" | "outbound" = "inbound";
   try {
     if (chains.request.length) {
-      await chains.request.run(exchange, reporting);
+      // Awaited only when a step has to wait: a chain of policies in service runs synchronously.
+      const inbound = chains.request.run(exchange, reporting);
+      if (inbound) await inbound;
       forwarded.record?.trace?.event("policies.inbound");
       if (exchange.meters) countRequestBytes(exchange, forwarded.clientBody);
       // A policy answered (return-response, check-header, ...): the backend is not called.
@@ -373,7 +375,8 @@ async function respondThrough(
   exchange.upstreamBody = undefined;
   exchange.upstreamResponse = response;
   try {
-    await chain.run(exchange, reporting);
+    const outbound = chain.run(exchange, reporting);
+    if (outbound) await outbound;
   } catch (error) {
     await upstreamBodyOf(exchange)?.cancel().catch(() => {});
     throw error;
