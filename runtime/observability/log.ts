@@ -140,8 +140,22 @@ function jsonString(value: string): string {
   return JSON_UNSAFE.test(value) ? escapedJson(JSON.stringify(value)) : `"${value}"`;
 }
 
-/** A number member's JSON, as `jsonLine` writes numbers. */
-function jsonNumber(value: number): string {
+/**
+ * A number member's JSON, as `jsonLine` writes numbers. The access line's times are positive with
+ * at most three decimals (`round3`): those are written from their thousandths, the same digits
+ * `String` gives (an exact thousandth below 10^9 has no shorter form) at about a third of its
+ * cost on Node (110 ns against 34) and half on Bun.
+ */
+export function jsonNumber(value: number): string {
+  const thousandths = Math.round(value * 1000);
+  if (thousandths > 0 && thousandths < 1e12 && thousandths / 1000 === value) {
+    const whole = Math.floor(thousandths / 1000);
+    const part = thousandths - whole * 1000;
+    if (part === 0) return String(whole);
+    // Three digits, then the trailing zeros JSON does not write.
+    const digits = part < 10 ? `00${part}` : part < 100 ? `0${part}` : String(part);
+    return `${whole}.${part % 100 === 0 ? digits.slice(0, 1) : part % 10 === 0 ? digits.slice(0, 2) : digits}`;
+  }
   return Number.isFinite(value) ? String(value) : "null";
 }
 
@@ -183,15 +197,27 @@ function memberName(key: string): string {
   return name;
 }
 
-/** The time of a line in ISO 8601, made once per millisecond: many lines share one. */
+/**
+ * The time of a line in ISO 8601, made once per millisecond (many lines share one) from the
+ * second's text, made once per second: `toISOString` costs about 750 ns on Node and 250 on Bun,
+ * and under load most requests see a new millisecond.
+ */
 let lastMs = 0;
 let lastTime = "";
+let lastSecond = -1;
+/** `YYYY-MM-DDTHH:MM:SS.` of `lastSecond`. */
+let secondText = "";
 
-function lineTime(): string {
-  const now = Date.now();
+export function lineTime(now = Date.now()): string {
   if (now !== lastMs) {
     lastMs = now;
-    lastTime = new Date(now).toISOString();
+    const second = Math.floor(now / 1000);
+    if (second !== lastSecond) {
+      lastSecond = second;
+      secondText = new Date(second * 1000).toISOString().slice(0, 20);
+    }
+    const ms = now - second * 1000;
+    lastTime = `${secondText}${ms < 10 ? "00" : ms < 100 ? "0" : ""}${ms}Z`;
   }
   return lastTime;
 }

@@ -3,7 +3,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { tempDir } from "../../test/harness.ts";
-import { AccessFields, createLogger, escapeLogText, type LogFormat, withLogSink } from "./log.ts";
+import { AccessFields, createLogger, escapeLogText, jsonNumber, lineTime, type LogFormat, withLogSink } from "./log.ts";
 import { redactingLogger } from "./redact.ts";
 
 /** Everything a logger of `format` writes for one call. */
@@ -43,6 +43,46 @@ describe("log lines", () => {
     assert.equal(record.msg, value);
     assert.equal(record.note, value);
     assert.deepEqual(record.nested, { list: [value] });
+  });
+
+  it("json: numbers are written as JSON writes them, the access line's times (thousandths) digit by digit", () => {
+    const values = [
+      0,
+      -0,
+      1,
+      200,
+      0.001,
+      0.01,
+      0.1,
+      0.5,
+      1.5,
+      1.05,
+      1.005,
+      2.25,
+      10.1,
+      999.999,
+      123456.789,
+      999_999_999.999,
+      1e9,
+      0.1 + 0.2,
+      1 / 3,
+      -1.5,
+      1e-7,
+      1e21,
+      2 ** 53,
+    ];
+    for (let i = 0; i < 100_000; i++) values.push(Math.round(Math.random() * 10 ** (1 + (i % 12))) / 1000);
+    for (const value of values) assert.equal(jsonNumber(value), JSON.stringify(value), String(value));
+    for (const value of [NaN, Infinity, -Infinity]) assert.equal(jsonNumber(value), "null");
+  });
+
+  it("json: a line's time is the ISO 8601 of its millisecond, across seconds, days and years", () => {
+    const starts = [Date.UTC(2026, 11, 4, 11, 59, 59, 990), Date.UTC(2024, 1, 29, 23, 59, 59, 0), Date.UTC(1999, 11, 31, 23, 59, 58, 995), 0];
+    for (const start of starts) {
+      for (let ms = start; ms < start + 3_000; ms += 7) assert.equal(lineTime(ms), new Date(ms).toISOString());
+    }
+    // Going back in time (a clock stepped back) is the same.
+    assert.equal(lineTime(starts[1]!), new Date(starts[1]!).toISOString());
   });
 
   it("json: an access line written member by member (AccessFields) is the line a plain object with the same members gives", () => {
