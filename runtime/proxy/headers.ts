@@ -13,15 +13,28 @@ const HOP_BY_HOP = [
   "upgrade",
 ];
 
-/** Removes hop-by-hop headers, including every header the `Connection` header names. */
+/**
+ * Request headers never forwarded: the hop-by-hop ones, `Host` (the backend's own host is sent;
+ * the routed authority goes in the forwarding headers) and `Expect` (the listener has already
+ * answered `Expect: 100-continue`, or will as the body is read; the backend call is a new exchange,
+ * and undici refuses requests that carry the header).
+ */
+const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, "host", "expect"]);
+
+/** The header names a `Connection` header lists (hop-by-hop for this connection), lower case. */
+function connectionTokens(connection: string): string[] {
+  const names: string[] = [];
+  for (const token of connection.split(",")) {
+    const name = token.trim().toLowerCase();
+    if (name) names.push(name);
+  }
+  return names;
+}
+
+/** Removes hop-by-hop headers, including every header the `Connection` header names (a backend's response). */
 function stripHopByHop(headers: Headers): void {
   const connection = headers.get("connection");
-  if (connection) {
-    for (const token of connection.split(",")) {
-      const name = token.trim().toLowerCase();
-      if (name) headers.delete(name);
-    }
-  }
+  if (connection) { for (const name of connectionTokens(connection)) headers.delete(name); }
   for (const name of HOP_BY_HOP) headers.delete(name);
 }
 
@@ -60,19 +73,27 @@ function forwardedValue(value: string): string {
  * client never negotiates a compression the client did not ask for.
  */
 export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts): Headers {
-  const headers = new Headers(incoming);
-  stripHopByHop(headers);
-  // The Host header as sent, unless the request was routed by another authority (absolute form).
-  const sent = headers.get("host");
-  const host = !client.host || client.host === sent || (sent !== null && sent.toLowerCase() === client.host.toLowerCase()) ? sent : client.host;
-  headers.delete("host");
-  // The listener has already answered `Expect: 100-continue` (or will as the body is read); the
-  // backend call is a new exchange, and undici refuses requests that carry the header.
-  headers.delete("expect");
-  // Every X-Forwarded-* the client sent (-Port, -Prefix, -Server, ...) is dropped, not only the ones set below.
-  const supplied: string[] = [];
-  for (const name of headers.keys()) if (name.startsWith("x-forwarded-")) supplied.push(name);
-  for (const name of supplied) headers.delete(name);
+  // One pass over the client's headers, keeping what goes on: copying them all and deleting a dozen
+  // names afterwards cost Deno about 24 µs for a browser's ten headers (each delete scans them),
+  // Node about 4 µs, Bun about the same either way (bench/RESULTS.md, 2026-12-04 12:30).
+  const connection = incoming.get("connection");
+  const named = connection ? connectionTokens(connection) : undefined;
+  const headers = new Headers();
+  let sent: string | null = null;
+  let encoding = false;
+  incoming.forEach((value, name) => {
+    if (named !== undefined && named.includes(name)) return;
+    if (NOT_FORWARDED.has(name)) {
+      // The Host header as sent, unless the request was routed by another authority (absolute form).
+      if (name === "host") sent = value;
+      return;
+    }
+    // Every X-Forwarded-* the client sent (-Port, -Prefix, -Server, ...) is dropped, not only the ones set below.
+    if (name.startsWith("x-forwarded-")) return;
+    if (name === "accept-encoding") encoding = true;
+    headers.append(name, value);
+  });
+  const host = !client.host || client.host === sent || (sent !== null && (sent as string).toLowerCase() === client.host.toLowerCase()) ? sent : client.host;
   headers.set("x-forwarded-proto", client.proto);
   let forwarded = `for=${forwardedNode(client.ip)};proto=${client.proto}`;
   if (host) {
@@ -88,7 +109,7 @@ export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts): 
     headers.set("x-forwarded-for", xff);
   } else headers.set("x-forwarded-for", client.ip);
   headers.set("forwarded", forwarded);
-  if (!headers.has("accept-encoding")) headers.set("accept-encoding", "identity");
+  if (!encoding) headers.set("accept-encoding", "identity");
   return headers;
 }
 

@@ -53,6 +53,26 @@ describe("upstreamRequestHeaders: hop-by-hop headers", () => {
     assert.equal(out.get("cookie"), "a=1; b=2");
   });
 
+  it("keeps a header sent several times with all its values, and a browser's ten headers as they were", () => {
+    const incoming = new Headers({
+      host: "api.example.com",
+      "user-agent": "Mozilla/5.0 (X11; Linux x86_64)",
+      "accept-language": "en-US,en;q=0.9",
+      "accept-encoding": "gzip, br",
+      authorization: "Bearer abc",
+      "content-type": "application/json",
+      cookie: "a=1",
+      referer: "https://example.com/x",
+      "x-request-id": "r-1",
+    });
+    incoming.append("accept", "application/json");
+    incoming.append("accept", "text/plain");
+    const out = upstreamRequestHeaders(incoming, CLIENT);
+    assert.equal(out.get("accept"), "application/json, text/plain");
+    for (const [name, value] of incoming) if (name !== "host") assert.equal(out.get(name), value, name);
+    assert.equal(out.get("x-forwarded-host"), "api.example.com");
+  });
+
   it("reads a Connection header sent several times", () => {
     const incoming = new Headers();
     incoming.append("connection", "x-a");
