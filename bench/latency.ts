@@ -3,7 +3,7 @@
  * upstream directly and through each Portico runtime, gateway on CPU 0, autocannon and upstream on
  * CPU 1. Reports p50/p99 and what the gateway adds over direct. Run by bench/run.ts.
  */
-import { armPlan, assertAlive, type Runtime, startArm } from "./lib/arms.ts";
+import { type ArmName, armPlan, assertAlive, type Runtime, RUNTIMES, startArm } from "./lib/arms.ts";
 import { type AutocannonResult, runAutocannon } from "./lib/autocannon.ts";
 import type { Bench } from "./lib/context.ts";
 import type { Server } from "./lib/procs.ts";
@@ -22,7 +22,8 @@ export interface LatencyOptions {
   readonly runs: number;
   /** Seconds of discarded load before the first run of each arm. */
   readonly warmup: number;
-  readonly arms: readonly ("direct" | Runtime)[];
+  /** Direct, Portico on a runtime, or a runtime's bare proxy (its ceiling: what the runtime's own server and client add). */
+  readonly arms: readonly ArmName[];
 }
 
 interface Row {
@@ -34,7 +35,7 @@ interface Row {
 
 const med = (row: Row | undefined, key: "rps" | "p50us" | "p99us" | "spread") => (row?.runs.length ? median(row.runs.map((r) => r[key])) : NaN);
 
-async function measure(bench: Bench, arm: "direct" | Runtime, opts: LatencyOptions): Promise<Row> {
+async function measure(bench: Bench, arm: ArmName, opts: LatencyOptions): Promise<Row> {
   const plan = (await armPlan(bench, arm))!;
   const runs: AutocannonResult[] = [];
   let server: Server | undefined;
@@ -91,7 +92,8 @@ function table(rows: readonly Row[], direct: Row | undefined): string {
 
 function measures(rows: readonly Row[], direct: Row | undefined, rate: number): Measure[] {
   const out: Measure[] = [];
-  for (const row of rows.filter((r) => r !== direct)) {
+  // The targets are Portico's; the bare proxies' rows are there to show what each runtime adds itself.
+  for (const row of rows.filter((r) => r !== direct && RUNTIMES.includes(r.arm as Runtime))) {
     const runtime = row.arm as Runtime;
     const rps = med(row, "rps");
     const short = rps < rate * 0.95 ? ` (rate not reached: ${formatRps(rps)} rps)` : "";

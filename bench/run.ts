@@ -36,7 +36,7 @@ const SCENARIOS: Record<string, (bench: Bench, o: RunOptions) => Promise<Scenari
       duration: pick(o, o.duration, 2, 10),
       runs: pick(o, o.runs, 1, 3),
       warmup: pick(o, o.warmup, 1, 3),
-      arms: ["direct", ...RUNTIMES],
+      arms: ["direct", "bun-bare", "bun", "deno-bare", "deno", "node-bare", "node"],
     }),
   swaps: (bench, o) => swapsScenario(bench, { swaps: o.quick ? 10 : 100, warmup: pick(o, o.warmup, 1, 3) }),
   compile: (bench, o) => compileScenario(bench, { sizes: [1000, 10_000], reps: pick(o, o.runs, 1, 5) }),
