@@ -17,6 +17,7 @@ import { describeError } from "../../config/schema/problems.ts";
 import { mayRetryMethod, retriesOnProblem, retryDelayMs, type RetryPlan } from "../policy/retry.ts";
 import { MAX_BUFFERED_BODY, MAX_REDIRECTS } from "../policy/forward-request.ts";
 import { loadBody, upstreamBodyOf } from "../policy/body.ts";
+import { NodeBodyResponse } from "../upstream/node-body.ts";
 
 /** Everything the proxy needs to forward one request. */
 export interface ForwardRequest {
@@ -113,7 +114,7 @@ async function exchangeThrough(
     if (!exchange.deferred) return response;
     const changed = new Headers(response.headers);
     applyDeferred(changed, exchange.deferred);
-    return new Response(request.method === "HEAD" ? null : response.body, { status: response.status, statusText: response.statusText, headers: changed });
+    return withOtherHeaders(request, response, changed);
   } catch (error) {
     if (!chains.error.length || !(error instanceof HttpProblem)) throw error;
     return await answerError(chains.error, exchange, error, section, reporting);
@@ -394,13 +395,29 @@ async function respondThrough(
       headers: responseHeaders,
     });
   }
-  // Nobody took the body, and the policies edited the response's own headers: it goes on as it is.
-  if (exchange.upstreamResponse === response && responseHeaders === response.headers) return response;
+  if (exchange.upstreamResponse === response) {
+    // Nobody took the body, and the policies edited the response's own headers: it goes on as it is.
+    if (responseHeaders === response.headers) return response;
+    return withOtherHeaders(request, response, responseHeaders);
+  }
   return new Response(request.method === "HEAD" ? null : (upstreamBodyOf(exchange) ?? null), {
     status: response.status,
     statusText: response.statusText,
     headers: responseHeaders,
   });
+}
+
+/**
+ * The backend's response, body untouched, with `headers` instead of its own. A body that is still
+ * undici's Node readable (a NodeBodyResponse: Node and Deno) stays one, so the Node listener writes
+ * it directly: made into a web stream, it cost a Node gateway with outbound policies about 20 µs a
+ * request (CPU profile, bench/RESULTS.md 2026-12-04 12:30).
+ */
+function withOtherHeaders(request: Request, response: Response, headers: Headers): Response {
+  const init = { status: response.status, statusText: response.statusText, headers };
+  if (request.method === "HEAD") return new Response(null, init);
+  const readable = response instanceof NodeBodyResponse ? response.takeReadable() : undefined;
+  return readable ? new NodeBodyResponse(readable, init) : new Response(response.body, init);
 }
 
 /** The response a policy made, with response header changes inbound policies recorded; statuses that carry no body get none. */
