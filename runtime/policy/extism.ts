@@ -337,9 +337,9 @@ export class PolicyPlugin {
   /**
    * `call`, answered synchronously: the fuel used, or a marked error thrown. The hook's export is
    * called directly rather than through Extism's `call`, whose two async steps cost a policy call
-   * more than the guest itself (bench/RESULTS.md, 2026-12-04 12:30): Extism's memory blocks of the
-   * last call are reset first, as its `call` does, and the input, output and error functions it
-   * would keep per call are the host's (ENV_OVERRIDES).
+   * more than the guest itself (bench/RESULTS.md, 2026-12-04 12:30): Extism's memory blocks are
+   * let go after a call that made any (its `call` reset them before each call), and the input,
+   * output and error functions it would keep per call are the host's (ENV_OVERRIDES).
    */
   callNow(hook: string, exchange?: PolicyExchange): number {
     const run = this.#exports[hook];
