@@ -299,7 +299,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         adapter,
         httpPort,
         settings["net.server.bind-address"],
-        takingWebSockets(trafficApp({ ...trafficDeps, proto: "http" }).fetch, websockets),
+        takingWebSockets(trafficApp({ ...trafficDeps, proto: "http" }), websockets),
         timeouts,
         proxyProtocol,
         settings["net.server.http2.cleartext"] ? http2 : undefined,
@@ -308,7 +308,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (traffic) servers.push(traffic);
     const httpsPort = settings["net.server.https.port"];
     if (httpsPort) {
-      const handler = takingWebSockets(trafficApp({ ...trafficDeps, proto: "https" }).fetch, websockets);
+      const handler = takingWebSockets(trafficApp({ ...trafficDeps, proto: "https" }), websockets);
       https = new HttpsListener(
         adapter,
         httpsPort,

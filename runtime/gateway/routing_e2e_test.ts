@@ -106,9 +106,21 @@ backends:
     assert.equal(await head.text(), "");
   });
 
-  it("answers the status probe on the traffic port", async () => {
+  it("answers the status probe on the traffic port, and routes anything else on that path like any request", async () => {
     const res = await get("/status-0123456789abcdef");
     assert.equal(res.status, 200);
+    assert.equal(res.text, "OK\n");
+    // Only a GET of the path itself is the probe: the rest is routed (here by the API at `/`).
+    assert.equal((await get("/status-0123456789abcdef", { method: "POST", body: "x" })).text, "b POST /status-0123456789abcdef");
+    assert.equal((await get("/status-0123456789abcdef/x")).text, "b GET /status-0123456789abcdef/x");
+    assert.equal((await get("/x?status-0123456789abcdef")).text, "b GET /x?status-0123456789abcdef");
+  });
+
+  it("answers a HEAD the gateway refuses with the status and headers of its problem, without a body", async () => {
+    const head = await fetch(`${gw.url}/orders/1/2`, { method: "HEAD" });
+    assert.equal(head.status, 404);
+    assert.equal(head.headers.get("content-type"), "application/problem+json");
+    assert.equal(await head.text(), "");
   });
 
   it("reports liveness and readiness on the management port only", async () => {

@@ -50,6 +50,21 @@ describe("RequestMetrics", () => {
     assert.equal(point.value.max, 0.02);
   });
 
+  it("counts each request in its own point when attributes alternate, whichever one changes", async () => {
+    const metrics = new RequestMetrics([1, 5, 10], true);
+    const sets: Partial<RequestFacts>[] = [{}, { status: 404 }, { method: "POST" }, { api: "users" }, { operation: "list" }, { product: "gold" }, {
+      backend: "b2",
+    }, {
+      subscription: "fabrikam",
+    }];
+    // Each set twice in a row, then all of them again in turn: 3 requests per point.
+    for (const set of sets) for (let i = 0; i < 2; i++) metrics.record(facts(set));
+    for (const set of sets) metrics.record(facts(set));
+    const duration = (await metricsOf(metrics)).get("http.server.request.duration") as HistogramMetricData;
+    assert.equal(duration.dataPoints.length, sets.length);
+    for (const point of duration.dataPoints) assert.equal(point.value.count, 3, JSON.stringify(point.attributes));
+  });
+
   it("splits backend and gateway time (a request that reached no backend is all gateway time)", async () => {
     const metrics = new RequestMetrics([1, 5, 10], false);
     metrics.record(facts({ totalMs: 7, backendMs: 6 }));
