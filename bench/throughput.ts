@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 /**
  * Data-plane throughput: `bun bench/throughput.ts [--duration 10] [--runs 3] [--warmup 3] [--quick]
- * [--arms direct,nginx,bun-bare,bun,deno-bare,deno,node-bare,node,peer] [--path /]`.
+ * [--arms direct,nginx,bun-bare,bun,deno-bare,deno,node-bare,node,peer] [--path /] [--access-log]`.
  *
  * Starts a Bun.serve upstream, then one arm at a time (wrk straight to the upstream, nginx if
  * installed, each runtime's bare proxy (bench/bare.ts, its ceiling) next to a Portico gateway on
@@ -13,7 +13,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ALL_ARMS, type ArmName, armPlan, assertAlive, RUNTIMES, startArm } from "./lib/arms.ts";
+import { ALL_ARMS, type ArmName, armPlan, assertAlive, type Runtime, RUNTIMES, startArm } from "./lib/arms.ts";
 import { type Bench, benchHeader, openBench, policyChainConfig } from "./lib/context.ts";
 import { wholeNumber } from "./lib/options.ts";
 import { installCleanup, runMain, type Server, stopAll } from "./lib/procs.ts";
@@ -24,7 +24,7 @@ import { HELLO_BODY, KIB_BODY } from "./upstream.ts";
 import { describeError } from "../config/schema/problems.ts";
 
 const USAGE =
-  "bun bench/throughput.ts [--duration 10] [--runs 3] [--warmup 3] [--quick] [--arms direct,nginx,bun-bare,bun,deno-bare,deno,node-bare,node,peer] [--path /|/1k]";
+  "bun bench/throughput.ts [--duration 10] [--runs 3] [--warmup 3] [--quick] [--arms direct,nginx,bun-bare,bun,deno-bare,deno,node-bare,node,peer] [--path /|/1k] [--access-log]";
 
 /** How to run the throughput scenario. */
 export interface ThroughputOptions {
@@ -38,6 +38,8 @@ export interface ThroughputOptions {
   readonly path: string;
   /** Gateways run a chain of 5 WebAssembly set-header policies (3 inbound, 2 outbound). */
   readonly policies?: boolean;
+  /** Gateways write the JSON access log (the shipped default) to their stdout, a file; otherwise they log nothing. */
+  readonly accessLog?: boolean;
 }
 
 /** How a path's body is named in reports. */
@@ -48,6 +50,8 @@ function bodyLabel(path: string): string {
 async function measure(bench: Bench, name: ArmName, opts: ThroughputOptions): Promise<ArmResult & { log?: string }> {
   const plan = await armPlan(bench, name, opts.path, opts.policies ? policyConfigFile(bench) : undefined);
   if (!plan) return { arm: name, runtime: bench.versions.nginx, runs: [], error: "nginx is not installed (see notes)" };
+  const logging = opts.accessLog === true && RUNTIMES.includes(name as Runtime);
+  if (logging) plan.env!.PORTICO_TELEMETRY_LOGS_STD = "json";
   const runs: WrkResult[] = [];
   const log = (line: string) => process.stderr.write(`[throughput ${bodyLabel(opts.path)}: ${name}] ${line}\n`);
   let server: Server | undefined;
@@ -68,7 +72,8 @@ async function measure(bench: Bench, name: ArmName, opts: ThroughputOptions): Pr
     }
     await new Promise((r) => setTimeout(r, 300)); // a crash as wrk closes its connections shows up here
     await assertAlive(server, "the end of the last run");
-    return { arm: name, runtime: plan.runtime, runs, log: server?.logTail(10) || undefined };
+    // What a gateway printed is worth a note unless it is its access log.
+    return { arm: name, runtime: plan.runtime, runs, log: logging ? undefined : server?.logTail(10) || undefined };
   } catch (error) {
     let message = describeError(error);
     if (server?.hasExited() && !message.startsWith(`${name} exited`)) {
@@ -131,7 +136,7 @@ export async function throughputScenario(bench: Bench, opts: ThroughputOptions):
   const markdown = [
     `### Throughput, ${bodyLabel(opts.path)} body, ${
       opts.policies ? "5 WebAssembly policies (set-header ×5: 3 inbound, 2 outbound) on the gateways" : "no policies"
-    }`,
+    }, ${opts.accessLog ? "the gateways' JSON access log on (to a file)" : "access log off"}`,
     "",
     `Closed loop: \`wrk -t1 -c32 -d${opts.duration}s --latency http://127.0.0.1:PORT${opts.path}\`, ${opts.runs} run(s) per arm after ${opts.warmup}s warm-up; medians. "vs peer" is the ratio to \`@fastify/http-proxy\` on Node.`,
     "",
@@ -154,6 +159,7 @@ function options(): ThroughputOptions {
       quick: { type: "boolean", default: false },
       arms: { type: "string", default: ALL_ARMS.join(",") },
       path: { type: "string", default: "/" },
+      "access-log": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -166,6 +172,7 @@ function options(): ThroughputOptions {
     warmup: wholeNumber("warmup", values.warmup, 0) ?? (values.quick ? 1 : 3),
     arms,
     path: values.path,
+    accessLog: values["access-log"],
   };
 }
 
