@@ -4,7 +4,8 @@
  */
 import { createHash } from "node:crypto";
 import type { Plugin } from "@extism/extism";
-import { beginCall, endCall, ENV_NAMESPACE, ENV_OVERRIDES, HOST_FUNCTIONS, HOST_NAMESPACE, type PolicyExchange } from "./abi.ts";
+import { HOST_FUNCTIONS, HOST_NAMESPACE, type PolicyExchange } from "./abi.ts";
+import { beginCall, endCall, ENV_NAMESPACE, ENV_OVERRIDES } from "./call-state.ts";
 import { GuestStrings } from "./guest-strings.ts";
 import { DEFAULT_BUDGET as SNAPSHOT_DEFAULT_BUDGET } from "../../config/snapshot/build.ts";
 import { FUEL_EXPORT, meterModule } from "./meter.ts";
