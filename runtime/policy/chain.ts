@@ -188,17 +188,27 @@ export class PolicyChain {
    * so the caller awaits only when there is something to wait for.
    */
   run(exchange: PolicyExchange, reporting: PolicyReporting): void | Promise<void> {
+    return this.#runFrom(0, exchange, reporting, -1);
+  }
+
+  /**
+   * `run` from step `index` on, synchronously until a step has to wait; then the wait's promise,
+   * which goes on from the next step when it settles. `loaded`: the step whose body is already
+   * buffered (-1: none).
+   */
+  #runFrom(index: number, exchange: PolicyExchange, reporting: PolicyReporting, loaded: number): void | Promise<void> {
     const running = this.#running;
     let started = performance.now();
-    for (let i = 0; i < running.length; i++) {
+    for (let i = index; i < running.length; i++) {
       const step = running[i]!;
       exchange.policy = step.name;
       exchange.bodyAccess = step.body;
-      if (step.body !== undefined && this.#bodyLimit(step) !== undefined) return this.#runFrom(i, undefined, exchange, reporting);
+      // Buffered before the call (host functions are synchronous); too large a body is the client's or backend's problem, not the policy's.
+      if (i !== loaded && step.body !== undefined && this.#bodyLimit(step) !== undefined) return this.#loadThenRun(i, exchange, reporting);
       let fuel: number | void;
       try {
         const called = step.call(this.hook, exchange);
-        if (typeof called === "object") return this.#runFrom(i, called, exchange, reporting, started);
+        if (typeof called === "object") return this.#settleThenRun(i, called, started, exchange, reporting);
         fuel = called;
       } catch (error) {
         this.#failed(step, error, started, exchange, reporting);
@@ -213,37 +223,23 @@ export class PolicyChain {
     }
   }
 
-  /** `run` from step `index` on, asynchronously; `pending` is that step's call when it was already made (started at `started`). */
-  async #runFrom(
-    index: number,
-    pending: Promise<number | void> | undefined,
-    exchange: PolicyExchange,
-    reporting: PolicyReporting,
-    started = performance.now(),
-  ): Promise<void> {
-    const running = this.#running;
-    for (let i = index; i < running.length; i++) {
-      const step = running[i]!;
-      exchange.policy = step.name;
-      exchange.bodyAccess = step.body;
-      if (pending === undefined) {
-        // Buffered before the call (host functions are synchronous); too large a body is the client's or backend's problem, not the policy's.
-        const limit = this.#bodyLimit(step);
-        if (limit !== undefined) await loadBody(exchange, this.hook === "on_request" ? "request" : "response", limit, reporting.bodies);
-        started = performance.now();
-      }
-      try {
-        const called = pending ?? step.call(this.hook, exchange);
-        pending = undefined;
-        // Awaited only when it is a promise: a WebAssembly policy in service answers at once.
-        const fuel = typeof called === "object" ? await called : called;
-        reporting.metrics.policy(step.name).record(undefined, performance.now() - started, fuel ?? 0);
-        if (exchange.reply) return;
-      } catch (error) {
-        pending = undefined;
-        this.#failed(step, error, started, exchange, reporting);
-      }
+  /** Buffers the body step `index` opted in to, then runs the chain from that step. */
+  async #loadThenRun(index: number, exchange: PolicyExchange, reporting: PolicyReporting): Promise<void> {
+    await loadBody(exchange, this.hook === "on_request" ? "request" : "response", this.#bodyLimit(this.#running[index]!)!, reporting.bodies);
+    return this.#runFrom(index, exchange, reporting, index);
+  }
+
+  /** Waits for step `index`'s call (started at `started`), accounts it, then runs the chain from the next step. */
+  async #settleThenRun(index: number, pending: Promise<number | void>, started: number, exchange: PolicyExchange, reporting: PolicyReporting): Promise<void> {
+    const step = this.#running[index]!;
+    try {
+      const fuel = await pending;
+      reporting.metrics.policy(step.name).record(undefined, performance.now() - started, fuel ?? 0);
+      if (exchange.reply) return;
+    } catch (error) {
+      this.#failed(step, error, started, exchange, reporting);
     }
+    return this.#runFrom(index + 1, exchange, reporting, -1);
   }
 
   /** The body limit a step opted in to for this chain's hook (request body in on_request, response body in on_response). */
