@@ -10,11 +10,13 @@
 import { assertAlive, gatewayPlan, startArm } from "./arms.ts";
 import type { Bench } from "./context.ts";
 import { sleep } from "./options.ts";
-import { median } from "./report.ts";
+import { median, pairedDifference, pairedRatio } from "./report.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";
 import { HELLO_BODY } from "../upstream.ts";
 import { readFileSync } from "node:fs";
 import { type AutocannonResult, runAutocannon } from "./autocannon.ts";
+
+export { pairedDifference, pairedRatio };
 
 /** One measured run of an arm: wrk's figures and the gateway's CPU time per request. */
 export interface ArmRun extends WrkResult {
@@ -163,16 +165,6 @@ export function latencyRows(arms: readonly GatewayArm[], results: ReadonlyMap<st
     i === 0 ? "" : `${Math.round(p50(arm.name) - p50(first))} µs`,
     i === 0 ? "" : `${Math.round(p99(arm.name) - p99(first))} µs`,
   ]);
-}
-
-/** The median over rounds of `arm`'s value against `base`'s in the same round (runs in round order). */
-export function pairedRatio<R>(base: readonly R[], arm: readonly R[], read: (run: R) => number): number {
-  return median(arm.map((run, i) => read(run) / read(base[i]!)));
-}
-
-/** The median over rounds of `arm`'s value minus `base`'s in the same round. */
-export function pairedDifference<R>(base: readonly R[], arm: readonly R[], read: (run: R) => number): number {
-  return median(arm.map((run, i) => read(run) - read(base[i]!)));
 }
 
 /** Header of `pairedRows`' table. */
