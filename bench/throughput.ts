@@ -23,7 +23,7 @@ import { installCleanup, runMain, type Server, stopAll } from "./lib/procs.ts";
 import { type ArmResult, markdownTable, type MeasuredRun, medianRps, pairedRatio } from "./lib/report.ts";
 import type { Measure, ScenarioResult } from "./lib/targets.ts";
 import { runWrk } from "./lib/wrk.ts";
-import { cpuUs, roundOrder } from "./lib/alternate.ts";
+import { roundOrder, treeCpuUs } from "./lib/alternate.ts";
 import { HELLO_BODY, KIB_BODY } from "./upstream.ts";
 import { describeError } from "../config/schema/problems.ts";
 
@@ -77,9 +77,10 @@ async function measureOnce(bench: Bench, name: ArmName, opts: ThroughputOptions,
       await runWrk({ ...load, seconds: opts.warmup });
       await assertAlive(server, `the warm-up of round ${round}`);
     }
-    const cpuBefore = server ? cpuUs(server.pid) : NaN;
+    // The server's process and its children (nginx proxies in its worker).
+    const cpuBefore = server ? treeCpuUs(server.pid) : NaN;
     const measured = await runWrk({ ...load, seconds: opts.duration });
-    const run: MeasuredRun = { ...measured, cpuUsPerRequest: (cpuUs(server?.pid) - cpuBefore) / measured.requests };
+    const run: MeasuredRun = { ...measured, cpuUsPerRequest: (treeCpuUs(server?.pid) - cpuBefore) / measured.requests };
     await assertAlive(server, `round ${round}`);
     const errors = run.non2xx + run.socketErrors ? ` (${run.non2xx} non-2xx, ${run.socketErrors} socket errors)` : "";
     log(`round ${round}/${opts.runs}: ${Math.round(run.rps)} rps${errors}`);

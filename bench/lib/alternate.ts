@@ -13,7 +13,7 @@ import { sleep } from "./options.ts";
 import { median, pairedDifference, pairedRatio } from "./report.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";
 import { HELLO_BODY } from "../upstream.ts";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { type AutocannonResult, runAutocannon } from "./autocannon.ts";
 
 export { pairedDifference, pairedRatio };
@@ -32,6 +32,35 @@ export function cpuUs(pid: number | undefined): number {
   } catch {
     return NaN;
   }
+}
+
+/**
+ * CPU time a process and its descendants have used so far, in µs (see `cpuUs`): nginx's master
+ * process does no proxying, its worker does. NaN when the process is unreadable.
+ */
+export function treeCpuUs(pid: number | undefined): number {
+  let total = cpuUs(pid);
+  if (!Number.isFinite(total)) return total;
+  for (const child of childPids(pid!)) {
+    const used = treeCpuUs(child);
+    if (Number.isFinite(used)) total += used;
+  }
+  return total;
+}
+
+/** The children of a process (Linux /proc; empty when unreadable). */
+function childPids(pid: number): number[] {
+  const children: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").split(" ")) {
+        if (child.trim()) children.push(Number(child));
+      }
+    }
+  } catch {
+    // gone, or no /proc: no children counted
+  }
+  return children;
 }
 
 /** One setting of the gateway under test. */

@@ -26,7 +26,11 @@ export interface Logger {
   info(message: string, fields?: Fields): void;
   warn(message: string, fields?: Fields): void;
   error(message: string, fields?: Fields): void;
-  /** One line per request, written when the response headers are ready (whatever the level). */
+  /**
+   * One line per request, logged when the response headers are ready (whatever the level). A
+   * logger writing to its own destination renders the line later, with the others of its batch,
+   * from these fields and the time of this call: they must not change after the call.
+   */
   access(fields: Fields): void;
 }
 
@@ -272,6 +276,12 @@ const BATCH_MS = 20;
  */
 const MAX_BATCH_CHARS = 56 * 1024;
 
+/**
+ * A batch of access lines goes early once this many wait (about 40 KiB of typical lines), so the
+ * fields waiting to be rendered stay few whatever the request rate.
+ */
+const MAX_BATCH_LINES = 128;
+
 /** How long a synchronous flush at exit keeps retrying a destination that takes nothing. */
 const EXIT_FLUSH_MS = 1000;
 
@@ -458,14 +468,19 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
   let destination: Destination | undefined;
   /** Writes a line: event lines at once (with the access lines before them, in order), access lines batched. */
   let put: (line: string, now: boolean) => void = noop;
-  /** Access lines waiting to be handed to the destination together (see `put`). */
-  let batch = "";
-  let batchLines = 0;
-  let pushBatch = noop;
-  const render = (level: LogLevel | "access", message: string, fields: Fields | undefined): string => {
-    const time = lineTime();
+  /**
+   * Access lines not written yet, as their fields and the time each was logged at: they are rendered
+   * together when their batch goes (see `queueAccess`).
+   */
+  let waitingFields: Fields[] = [];
+  let waitingTimes: number[] = [];
+  let pushBatch: (event?: string) => void = noop;
+  const render = (level: LogLevel | "access", message: string, fields: Fields | undefined, now?: number): string => {
+    const time = lineTime(now);
     return format === "json" ? jsonLine(time, level, message, fields) : textLine(time, level, message, fields);
   };
+  /** Puts an access line in the waiting batch, rendered when the batch goes; a destination logger only. */
+  let queueAccess: (fields: Fields) => void = noop;
   if (format !== "none") {
     if (opts.write) put = opts.write;
     else {
@@ -474,18 +489,17 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
       // Access lines are handed to the destination together, at most BATCH_MS after the first of
       // them, rather than one write per line: each write to stdout costs the gateway's thread far
       // more than rendering a line (profiled on Bun under load: 17 % of the process's time in
-      // sonic-boom's writes, against about 1.6 µs to render an access line). Event lines are rare
-      // and awaited by operators (start-up, a refused configuration): they go at once, and take
-      // the waiting access lines with them so the order holds.
+      // sonic-boom's writes, against about 1.6 µs to render an access line). They are also
+      // rendered together, when their batch goes: a request only keeps its fields and the time,
+      // and the lines are made one after another (see docs/design/performance.md, "The access
+      // line"). Event lines are rare and awaited by operators (start-up, a refused configuration):
+      // they go at once, and take the waiting access lines with them so the order holds.
       const lost = (lines: number) => {
         dropped += lines;
         unreported += lines;
       };
-      pushBatch = () => {
-        const text = batch;
-        const lines = batchLines;
-        batch = "";
-        batchLines = 0;
+      /** Hands `text` (`lines` whole lines) to the destination; what does not fit is dropped line by line. */
+      const hand = (text: string, lines: number) => {
         if (lines === 0) return;
         if (closed) lost(lines);
         else if (!dest.write(text)) {
@@ -502,12 +516,38 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
           lost(lines - written);
         }
       };
-      put = (line, now) => {
-        if (batchLines === 0 && !now) (setTimeout(pushBatch, BATCH_MS) as { unref?: () => void }).unref?.();
-        batch += line;
-        batchLines += 1;
-        if (now || batch.length >= MAX_BATCH_CHARS) pushBatch();
+      pushBatch = (event) => {
+        const fields = waitingFields;
+        const times = waitingTimes;
+        let text = "";
+        let lines = 0;
+        if (fields.length > 0) {
+          waitingFields = [];
+          waitingTimes = [];
+          for (let i = 0; i < fields.length; i++) {
+            text += render("access", "request", fields[i], times[i]);
+            lines += 1;
+            if (text.length >= MAX_BATCH_CHARS) {
+              hand(text, lines);
+              text = "";
+              lines = 0;
+            }
+          }
+        }
+        if (event !== undefined) {
+          text += event;
+          lines += 1;
+        }
+        hand(text, lines);
       };
+      const flushWaiting = () => pushBatch();
+      queueAccess = (fields) => {
+        if (waitingFields.length === 0) (setTimeout(flushWaiting, BATCH_MS) as { unref?: () => void }).unref?.();
+        waitingFields.push(fields);
+        waitingTimes.push(Date.now());
+        if (waitingFields.length >= MAX_BATCH_LINES) pushBatch();
+      };
+      put = (line) => pushBatch(line);
       dest.onDrain = () => {
         if (unreported === 0 || closed) return;
         const count = unreported;
@@ -527,7 +567,7 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
     info: at("info"),
     warn: at("warn"),
     error: at("error"),
-    access: format === "none" ? noop : (fields) => emit("access", "request", fields),
+    access: format === "none" ? noop : queueAccess !== noop ? queueAccess : (fields) => emit("access", "request", fields),
     get droppedLines() {
       return dropped;
     },

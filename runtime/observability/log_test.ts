@@ -201,6 +201,37 @@ async function until(check: () => boolean, what: string, timeoutMs = 10_000): Pr
   }
 }
 
+describe("access lines, rendered when their batch goes", () => {
+  it("carry the time they were logged at, not the time they were written, and go before a later event line, in order", async () => {
+    const reader = fifoReader();
+    const logger = createLogger("json", { dest: reader.path });
+    try {
+      const before = Date.now();
+      logger.access({ seq: 0 });
+      const after = Date.now();
+      // The batch goes 20 ms later at the earliest; by then the clock has moved on.
+      await until(() => reader.output().includes('"seq":0'), "the first access line");
+      await new Promise((r) => setTimeout(r, 30));
+      logger.access({ seq: 1 });
+      logger.access({ seq: 2 });
+      logger.info("event");
+      await until(() => reader.output().includes('"event"'), "the event line");
+      const records = reader.output().trim().split("\n").map((line) => JSON.parse(line));
+      assert.deepEqual(records.map((r) => r.seq ?? r.msg), [0, 1, 2, "event"]);
+      assert.equal(records[0].level, "access");
+      const logged = Date.parse(records[0].time);
+      assert.ok(
+        logged >= before && logged <= after,
+        `logged at ${records[0].time}, called between ${new Date(before).toISOString()} and ${new Date(after).toISOString()}`,
+      );
+    } finally {
+      await logger.close(2000);
+      reader.cat.kill("SIGKILL");
+      await reader.exited;
+    }
+  });
+});
+
 describe("the bounded buffer", () => {
   it("with a reader that does not read, writes return at once, lines beyond the buffer are dropped and counted, and a notice follows once it reads", async () => {
     const reader = fifoReader();
