@@ -60,8 +60,19 @@ function forwardedNode(ip: string): string {
   return ip.includes(":") ? `"[${ip}]"` : ip;
 }
 
+/** A token as it is, anything else as a quoted string (RFC 7239 §4). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** The last host `forwardedValue` was asked for and its answer: a gateway's requests mostly name one or a few. */
+let lastForwarded = "";
+let lastForwardedValue = `""`;
+
 function forwardedValue(value: string): string {
-  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/["\\]/g, "\\$&")}"`;
+  if (value === lastForwarded) return lastForwardedValue;
+  const answer = TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, "\\$&")}"`;
+  lastForwarded = value;
+  lastForwardedValue = answer;
+  return answer;
 }
 
 /**

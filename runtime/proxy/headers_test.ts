@@ -157,6 +157,19 @@ describe("upstreamRequestHeaders: forwarding headers", () => {
     const v6 = upstreamRequestHeaders(new Headers({ host: "[::1]:8080" }), { ip: "::1", proto: "http" });
     assert.equal(v6.get("forwarded"), 'for="[::1]";proto=http;host="[::1]:8080"');
   });
+
+  it("gives each host its own Forwarded value when hosts alternate (the last answer is remembered)", () => {
+    const hosts = ["api.example.com", "api.example.com:8443", "api.example.com", "[::1]:8080", "[::1]:8080", "api.example.com:8443"];
+    const expected = [
+      "host=api.example.com",
+      'host="api.example.com:8443"',
+      "host=api.example.com",
+      'host="[::1]:8080"',
+      'host="[::1]:8080"',
+      'host="api.example.com:8443"',
+    ];
+    assert.deepEqual(hosts.map((host) => upstreamRequestHeaders(new Headers({ host }), CLIENT).get("forwarded")!.split(";")[2]), expected);
+  });
 });
 
 describe("upstreamRequestHeaders: Accept-Encoding", () => {

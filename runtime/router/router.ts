@@ -34,6 +34,8 @@ export class Router<T> {
   readonly #exactHosts = new Map<string, PrefixTable<T>>();
   readonly #wildcardHosts: Array<[suffix: string, table: PrefixTable<T>]> = [];
   readonly #anyHost: PrefixTable<T> = new Map();
+  /** True when some API is bound to host names: only then is the request's host name worked out. */
+  readonly #hostBound: boolean;
 
   constructor(apis: readonly ApiSpec[], attach: (api: ApiSpec) => T) {
     for (const api of apis) {
@@ -48,6 +50,7 @@ export class Router<T> {
     }
     // The most specific wildcard first: *.api.example.com before *.example.com.
     this.#wildcardHosts.sort((a, b) => b[0].length - a[0].length);
+    this.#hostBound = this.#exactHosts.size > 0 || this.#wildcardHosts.length > 0;
   }
 
   #tableFor(host: string): PrefixTable<T> {
@@ -64,7 +67,8 @@ export class Router<T> {
 
   /** Finds the route for a request; `host` is the Host header as sent (any case, with or without port). */
   match(host: string | null, method: string, path: string): RouteMatch<T> | RouteMiss {
-    const api = this.#findApi(host === null ? "" : hostName(host), path);
+    // Without host-bound APIs every request is routed by its path alone (no lower-cased copy of its host).
+    const api = this.#hostBound ? this.#findApi(host === null ? "" : hostName(host), path) : longestPrefix(this.#anyHost, path);
     if (!api) return NO_ROUTE;
     const rest = path.slice(api.prefix.length);
     if (!api.operations) return { api, operation: undefined, params: undefined, rest };
