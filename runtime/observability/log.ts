@@ -466,7 +466,10 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
   let unreported = 0;
   let closed = false;
   let destination: Destination | undefined;
-  /** Writes a line: event lines at once (with the access lines before them, in order), access lines batched. */
+  /**
+   * Writes a rendered line: with `options.write` every line at once; to a destination (where access
+   * lines wait in `waitingFields` instead), an event line at once, with the waiting access lines ahead of it.
+   */
   let put: (line: string, now: boolean) => void = noop;
   /**
    * Access lines not written yet, as their fields and the time each was logged at: they are rendered
@@ -525,7 +528,14 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
           waitingFields = [];
           waitingTimes = [];
           for (let i = 0; i < fields.length; i++) {
-            text += render("access", "request", fields[i], times[i]);
+            // Rendered in a timer now, not in the request: a line that cannot be made (fields a
+            // caller broke) is counted as dropped rather than ending the process.
+            try {
+              text += render("access", "request", fields[i], times[i]);
+            } catch {
+              lost(1);
+              continue;
+            }
             lines += 1;
             if (text.length >= MAX_BATCH_CHARS) {
               hand(text, lines);

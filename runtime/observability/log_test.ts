@@ -232,6 +232,29 @@ describe("access lines, rendered when their batch goes", () => {
   });
 });
 
+describe("access lines, rendered when their batch goes (a line that cannot be made)", () => {
+  it("is counted as dropped (and reported as such), and the lines around it are written", async () => {
+    const reader = fifoReader();
+    const logger = createLogger("json", { dest: reader.path });
+    try {
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      logger.access({ seq: 0 });
+      logger.access({ seq: 1, broken: cyclic });
+      logger.access({ seq: 2 });
+      await until(() => /log lines dropped/.test(reader.output()), "the drop notice");
+      const records = reader.output().trim().split("\n").map((line) => JSON.parse(line));
+      assert.deepEqual(records.filter((r) => r.level === "access").map((r) => r.seq), [0, 2]);
+      assert.equal(records.at(-1).msg, "1 log lines dropped");
+      assert.equal(logger.droppedLines, 1);
+    } finally {
+      await logger.close(2000);
+      reader.cat.kill("SIGKILL");
+      await reader.exited;
+    }
+  });
+});
+
 describe("the bounded buffer", () => {
   it("with a reader that does not read, writes return at once, lines beyond the buffer are dropped and counted, and a notice follows once it reads", async () => {
     const reader = fifoReader();
