@@ -4,7 +4,10 @@ import { bareRuntime } from "./arms.ts";
 
 /** One measured run of an arm in a round, with the CPU time its server used per request when known. */
 export interface MeasuredRun extends WrkResult {
-  /** User + system CPU time of the arm's server process per request, in µs; NaN when it has none (direct) or /proc is unreadable. */
+  /**
+   * User + system CPU time of the arm's server process and its children per request, in µs; NaN
+   * when it has none (direct) or /proc is unreadable.
+   */
   readonly cpuUsPerRequest?: number;
 }
 
