@@ -201,57 +201,61 @@ async function until(check: () => boolean, what: string, timeoutMs = 10_000): Pr
   }
 }
 
+/** Runs `body` with a JSON logger writing to a named pipe read by `cat`, then closes both. */
+async function withPipedLogger(body: (logger: ReturnType<typeof createLogger>, output: () => string) => Promise<void>): Promise<void> {
+  const reader = fifoReader();
+  const logger = createLogger("json", { dest: reader.path });
+  try {
+    await body(logger, reader.output);
+  } finally {
+    await logger.close(2000);
+    reader.cat.kill("SIGKILL");
+    await reader.exited;
+  }
+}
+
+/** Every line written so far, parsed. */
+function records(output: string): Record<string, unknown>[] {
+  return output.trim().split("\n").map((line) => JSON.parse(line));
+}
+
 describe("access lines, rendered when their batch goes", () => {
   it("carry the time they were logged at, not the time they were written, and go before a later event line, in order", async () => {
-    const reader = fifoReader();
-    const logger = createLogger("json", { dest: reader.path });
-    try {
+    await withPipedLogger(async (logger, output) => {
       const before = Date.now();
       logger.access({ seq: 0 });
       const after = Date.now();
       // The batch goes 20 ms later at the earliest; by then the clock has moved on.
-      await until(() => reader.output().includes('"seq":0'), "the first access line");
+      await until(() => output().includes('"seq":0'), "the first access line");
       await new Promise((r) => setTimeout(r, 30));
       logger.access({ seq: 1 });
       logger.access({ seq: 2 });
       logger.info("event");
-      await until(() => reader.output().includes('"event"'), "the event line");
-      const records = reader.output().trim().split("\n").map((line) => JSON.parse(line));
-      assert.deepEqual(records.map((r) => r.seq ?? r.msg), [0, 1, 2, "event"]);
-      assert.equal(records[0].level, "access");
-      const logged = Date.parse(records[0].time);
+      await until(() => output().includes('"event"'), "the event line");
+      const lines = records(output());
+      assert.deepEqual(lines.map((r) => r.seq ?? r.msg), [0, 1, 2, "event"]);
+      assert.equal(lines[0]!.level, "access");
+      const logged = Date.parse(lines[0]!.time as string);
       assert.ok(
         logged >= before && logged <= after,
-        `logged at ${records[0].time}, called between ${new Date(before).toISOString()} and ${new Date(after).toISOString()}`,
+        `logged at ${lines[0]!.time}, called between ${new Date(before).toISOString()} and ${new Date(after).toISOString()}`,
       );
-    } finally {
-      await logger.close(2000);
-      reader.cat.kill("SIGKILL");
-      await reader.exited;
-    }
+    });
   });
-});
 
-describe("access lines, rendered when their batch goes (a line that cannot be made)", () => {
-  it("is counted as dropped (and reported as such), and the lines around it are written", async () => {
-    const reader = fifoReader();
-    const logger = createLogger("json", { dest: reader.path });
-    try {
+  it("a line that cannot be made is counted as dropped (and reported as such), and the lines around it are written", async () => {
+    await withPipedLogger(async (logger, output) => {
       const cyclic: Record<string, unknown> = {};
       cyclic.self = cyclic;
       logger.access({ seq: 0 });
       logger.access({ seq: 1, broken: cyclic });
       logger.access({ seq: 2 });
-      await until(() => /log lines dropped/.test(reader.output()), "the drop notice");
-      const records = reader.output().trim().split("\n").map((line) => JSON.parse(line));
-      assert.deepEqual(records.filter((r) => r.level === "access").map((r) => r.seq), [0, 2]);
-      assert.equal(records.at(-1).msg, "1 log lines dropped");
+      await until(() => /log lines dropped/.test(output()), "the drop notice");
+      const lines = records(output());
+      assert.deepEqual(lines.filter((r) => r.level === "access").map((r) => r.seq), [0, 2]);
+      assert.equal(lines.at(-1)!.msg, "1 log lines dropped");
       assert.equal(logger.droppedLines, 1);
-    } finally {
-      await logger.close(2000);
-      reader.cat.kill("SIGKILL");
-      await reader.exited;
-    }
+    });
   });
 });
 
