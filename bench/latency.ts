@@ -37,6 +37,8 @@ const med = (row: Row | undefined, key: "rps" | "p50us" | "p99us" | "spread") =>
 
 async function measure(bench: Bench, arm: ArmName, opts: LatencyOptions): Promise<Row> {
   const plan = (await armPlan(bench, arm))!;
+  // Gateways as shipped: the JSON access log on (to a file). The bare proxies log nothing.
+  if (RUNTIMES.includes(arm as Runtime)) plan.env!.PORTICO_TELEMETRY_LOGS_STD = "json";
   const runs: AutocannonResult[] = [];
   let server: Server | undefined;
   try {
@@ -115,7 +117,7 @@ export async function latencyScenario(bench: Bench, opts: LatencyOptions): Promi
   for (const arm of opts.arms) rows.push(await measure(bench, arm, opts));
   const direct = rows.find((r) => r.arm === "direct" && r.runs.length);
   const markdown = [
-    `### Added latency at ${formatRps(opts.rate)} rps, hello world body, no policies`,
+    `### Added latency at ${formatRps(opts.rate)} rps, hello world body, no policies, the gateways' JSON access log on (the shipped default, to a file)`,
     "",
     `\`autocannon -R ${opts.rate} -c ${opts.connections} -d ${opts.duration}\` (programmatic, on Node, CPU 1), ${opts.runs} run(s) per arm after ${opts.warmup}s warm-up; medians. ` +
     "Percentiles come from every response's own time (µs), not autocannon's whole-millisecond histogram. " +
