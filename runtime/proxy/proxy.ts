@@ -409,15 +409,15 @@ async function respondThrough(
 
 /**
  * The backend's response, body untouched, with `headers` instead of its own. A body that is still
- * undici's Node readable (a NodeBodyResponse: Node and Deno) stays one, so the Node listener writes
+ * as undici's dispatcher delivered it (a NodeBodyResponse: Node and Deno) stays so, and the Node listener writes
  * it directly: made into a web stream, it cost a Node gateway with outbound policies about 20 µs a
  * request (CPU profile, bench/RESULTS.md 2026-12-04 12:30).
  */
 function withOtherHeaders(request: Request, response: Response, headers: Headers): Response {
   const init = { status: response.status, statusText: response.statusText, headers };
   if (request.method === "HEAD") return new Response(null, init);
-  const readable = response instanceof NodeBodyResponse ? response.takeReadable() : undefined;
-  return readable ? new NodeBodyResponse(readable, init) : new Response(response.body, init);
+  const body = response instanceof NodeBodyResponse ? response.takeBody() : undefined;
+  return body ? new NodeBodyResponse(body, init) : new Response(response.body, init);
 }
 
 /** The response a policy made, with response header changes inbound policies recorded; statuses that carry no body get none. */

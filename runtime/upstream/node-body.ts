@@ -1,17 +1,16 @@
 /**
- * A backend's response whose body is still the Node readable undici gave (Node and Deno, whose
- * listeners are node:http; see docs/design/performance.md, "Node and Deno: no web stream per
- * response"). On Node 20 every web
- * `ReadableStream` costs about 11 µs to make (`makeTransferable`, measured in process), against
- * 0.4 µs on Bun and 2.3 µs on Deno, and a gateway made one per response. This Response makes it
- * only when something reads the body as a web body (a policy, the response cache, a re-wrapped
- * response): every body member is answered from a real Response over that stream, made on first
- * use. Until then the Node listener (runtime/server/node-listen.ts) may take the readable and write
- * it straight into node:http's ServerResponse (`takeReadable`, `writeNodeBody`).
+ * A backend's response whose body is still what undici's dispatcher delivered (an UpstreamBody:
+ * Node and Deno, whose listeners are node:http; see docs/design/performance.md, "Node and Deno: no
+ * web stream per response"). On Node 20 every web `ReadableStream` costs about 11 µs to make
+ * (`makeTransferable`, measured in process), against 0.4 µs on Bun and 2.3 µs on Deno, and a
+ * gateway made one per response. This Response makes it only when something reads the body as a
+ * web body (a policy, the response cache, a re-wrapped response): every body member is answered
+ * from a real Response over that stream, made on first use. Until then the Node listener
+ * (runtime/server/node-listen.ts) may take the body and write it straight into node:http's
+ * ServerResponse (`takeBody`, `writeNodeBody`).
  */
-import type { Readable } from "node:stream";
 import type { ServerResponse } from "node:http";
-import { webStream } from "./web-stream.ts";
+import type { BodySink, UpstreamBody } from "./upstream-body.ts";
 
 /** The type node:http takes for a head's fields: repeated Set-Cookie as an array. */
 type OutgoingFields = Record<string, string | string[]>;
@@ -22,12 +21,9 @@ export type RawFields = Record<string, string | string[] | undefined>;
 /** What @hono/node-server writes when a response with a body has no Content-Type (kept, so both paths answer alike). */
 const DEFAULT_CONTENT_TYPE = "text/plain; charset=UTF-8";
 
-/** An 'error' listener that only keeps an error from being unhandled (the stream keeps it). */
-function ignore(): void {}
-
-/** A Response over a Node readable that becomes a web stream only when read as one. */
+/** A Response over an UpstreamBody that becomes a web stream only when read as one. */
 export class NodeBodyResponse extends Response {
-  #readable: Readable | undefined;
+  #body: UpstreamBody | undefined;
   #web: Response | undefined;
   /** undici's fields, until something asks for `headers`: they are added to them then, once. */
   #raw: RawFields | undefined;
@@ -36,22 +32,20 @@ export class NodeBodyResponse extends Response {
    * `fields`: undici's header fields, kept as they are until `headers` is read (on Node every web
    * Headers operation is costly, and the direct path needs only the length and the fields to write).
    */
-  constructor(readable: Readable, init: ResponseInit, fields?: RawFields) {
+  constructor(body: UpstreamBody, init: ResponseInit, fields?: RawFields) {
     super(null, init);
     this.#raw = fields;
-    // Until a reader attaches, an 'error' (the backend's connection reset while policies run, or
-    // undici reporting a destroy) would have no listener and end the process; the readable keeps
-    // the error (`errored`, `destroyed`), and whoever reads the body next meets it.
-    readable.on("error", ignore);
-    this.#readable = readable;
+    // A failure while nobody reads (the backend's connection reset while policies run) waits in
+    // the body for whoever reads it next.
+    this.#body = body;
   }
 
   /** The Response with the body as a web stream, made once, the first time a body member is used. */
   #asWeb(): Response {
     if (!this.#web) {
-      const readable = this.#readable;
-      this.#readable = undefined;
-      this.#web = new Response(readable ? webStream(readable) : null, { status: this.status, statusText: this.statusText, headers: this.headers });
+      const body = this.#body;
+      this.#body = undefined;
+      this.#web = new Response(body ? body.toWeb() : null, { status: this.status, statusText: this.statusText, headers: this.headers });
     }
     return this.#web;
   }
@@ -72,19 +66,19 @@ export class NodeBodyResponse extends Response {
     return this.#raw;
   }
 
-  /** The readable, once, while nothing has read the body as a web stream; undefined after that. */
-  takeReadable(): Readable | undefined {
+  /** The body, once, while nothing has read it as a web stream; undefined after that. */
+  takeBody(): UpstreamBody | undefined {
     if (this.#web) return undefined;
-    const readable = this.#readable;
-    this.#readable = undefined;
-    return readable;
+    const body = this.#body;
+    this.#body = undefined;
+    return body;
   }
 
   override get body(): Response["body"] {
     return this.#asWeb().body;
   }
   override get bodyUsed(): boolean {
-    return this.#web ? this.#web.bodyUsed : this.#readable === undefined;
+    return this.#web ? this.#web.bodyUsed : this.#body === undefined;
   }
   override arrayBuffer(): Promise<ArrayBuffer> {
     return this.#asWeb().arrayBuffer();
@@ -115,22 +109,20 @@ export class NodeBodyResponse extends Response {
  * is given), then each chunk as it arrives, the one that completes the declared length with `end`
  * (so a body that arrives in one chunk leaves in one write with its head). `stream.pipeline` was
  * tried first and cost more than the web stream it replaced (A/B in bench/RESULTS.md, 2026-12-03).
- * Backpressure: the readable pauses while the client's socket is full. A backend that fails or
- * stops short cuts the client's response short (its socket is destroyed, as on the web-stream
- * path); a client that goes away destroys the backend's body. Returns false, writing nothing, when
- * the body was read already or the response has no Content-Length (a chunked body keeps
+ * Backpressure: the body pauses while the client's socket is full. A backend that fails or stops
+ * short cuts the client's response short (its socket is destroyed, as on the web-stream path); a
+ * client that goes away lets go of the backend's body. Returns false, writing nothing, when the
+ * body was read already or the response has no Content-Length (a chunked body keeps
  * @hono/node-server's framing).
  */
 export function writeNodeBody(response: NodeBodyResponse, outgoing: ServerResponse): boolean {
   const raw = response.rawFields();
   const declared = raw ? joined(raw["content-length"]) : response.headers.get("content-length");
   if (declared === null) return false;
-  const readable = response.takeReadable();
-  if (!readable) return false;
-  const pump = new BodyPump(readable, outgoing, Number(declared));
-  // undici's readable reports its own destruction as an 'error': one listener for its whole life.
-  readable.on("error", () => pump.cut());
-  if (outgoing.destroyed || readable.destroyed) {
+  const body = response.takeBody();
+  if (!body) return false;
+  const pump = new BodyPump(body, outgoing, Number(declared));
+  if (outgoing.destroyed || body.failed) {
     pump.cut();
     return true;
   }
@@ -152,9 +144,8 @@ export function writeNodeBody(response: NodeBodyResponse, outgoing: ServerRespon
   }
   fields["content-type"] ??= DEFAULT_CONTENT_TYPE;
   outgoing.writeHead(response.status, fields);
-  readable.on("data", (chunk: Uint8Array) => pump.data(chunk));
-  readable.once("end", () => pump.end());
   outgoing.once("close", () => pump.closed());
+  body.read(pump);
   return true;
 }
 
@@ -165,30 +156,31 @@ export function writeNodeBody(response: NodeBodyResponse, outgoing: ServerRespon
  * property, which a CPU profile of the gateway put at about 1 % of its samples for the two named
  * closures this function used to make per response.
  */
-class BodyPump {
+class BodyPump implements BodySink {
   ended = false;
   sent = 0;
-  constructor(readonly readable: Readable, readonly outgoing: ServerResponse, readonly length: number) {}
+  constructor(readonly body: UpstreamBody, readonly outgoing: ServerResponse, readonly length: number) {}
 
-  /** A backend that failed or stopped short, or a response that could not start: both sides are destroyed. */
+  /** A backend that failed or stopped short, or a response that could not start: both sides are let go. */
   cut(): void {
     if (this.ended) return;
     this.ended = true;
-    this.readable.destroy();
+    this.body.destroy();
     this.outgoing.destroy();
   }
 
-  /** A chunk: written, the one that completes the declared length with `end`; the readable pauses while the socket is full. */
-  data(chunk: Uint8Array): void {
-    if (this.ended) return;
+  /** A chunk: written, the one that completes the declared length with `end`; false while the socket is full (the body resumes on 'drain'). */
+  data(chunk: Uint8Array): boolean {
+    if (this.ended) return true;
     this.sent += chunk.byteLength;
     if (this.sent >= this.length) {
       this.ended = true;
       this.outgoing.end(chunk);
-    } else if (!this.outgoing.write(chunk)) {
-      this.readable.pause();
-      this.outgoing.once("drain", () => this.readable.resume());
+      return true;
     }
+    if (this.outgoing.write(chunk)) return true;
+    this.outgoing.once("drain", () => this.body.resume());
+    return false;
   }
 
   /** The backend's body ended: only an empty body ends here with all its bytes; anything else stopped short of its length. */
@@ -200,10 +192,15 @@ class BodyPump {
     } else this.cut();
   }
 
+  /** The backend's body failed: the client's response is cut short. */
+  fail(): void {
+    this.cut();
+  }
+
   /** The client's response closed (finished or the client went away): the backend's body is not read further. */
   closed(): void {
-    if (!this.readable.readableEnded) this.readable.destroy();
     this.ended = true;
+    this.body.destroy();
   }
 }
 

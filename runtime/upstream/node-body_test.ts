@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { detectRuntime } from "../server/detect.ts";
 import { nodeRequestListener } from "../server/node-listen.ts";
 import { NodeBodyResponse, responseField, writeNodeBody } from "./node-body.ts";
 import { undiciUpstream } from "./undici.ts";
+import { UpstreamBody } from "./upstream-body.ts";
 
 // On Bun, "undici" is Bun's own stand-in and the gateway calls backends with Bun's fetch.
 const onBun = detectRuntime() === "bun" ? "Bun's gateway does not use undici" : false;
@@ -32,9 +32,18 @@ async function until(check: () => boolean, what: string): Promise<void> {
   }
 }
 
-describe("a backend's body as a Node readable (NodeBodyResponse)", () => {
+/** A body that has received `chunks` and ended; `aborted` tells whether its producer was aborted. */
+function bodyOf(chunks: string[], ended = true): { body: UpstreamBody; aborted: () => Error | undefined } {
+  let reason: Error | undefined;
+  const body = new UpstreamBody({ resume: () => {}, abort: (error) => (reason = error) });
+  for (const chunk of chunks) body.push(Buffer.from(chunk));
+  if (ended) body.end();
+  return { body, aborted: () => reason };
+}
+
+describe("a backend's body as undici delivered it (NodeBodyResponse)", () => {
   const response = () =>
-    new NodeBodyResponse(Readable.from([Buffer.from("hello "), Buffer.from("world")]), {
+    new NodeBodyResponse(bodyOf(["hello ", "world"]).body, {
       status: 201,
       headers: { "content-length": "11", "x-a": "1" },
     });
@@ -47,7 +56,7 @@ describe("a backend's body as a Node readable (NodeBodyResponse)", () => {
     assert.equal(await r.text(), "hello world");
     assert.equal(r.bodyUsed, true);
     await assert.rejects(r.text(), TypeError);
-    assert.equal(r.takeReadable(), undefined, "the readable is gone once the body was read as a web stream");
+    assert.equal(r.takeBody(), undefined, "the body is gone once it was read as a web stream");
   });
 
   it("clones, reads as bytes and as a stream like a Response", async () => {
@@ -60,34 +69,23 @@ describe("a backend's body as a Node readable (NodeBodyResponse)", () => {
     assert.equal(await new Response(s.body).text(), "hello world");
   });
 
-  /** A readable that, like undici's, reports being destroyed as an 'error' event. */
-  const reportingDestroy = () =>
-    new Readable({
-      read() {},
-      destroy(_error, callback) {
-        callback(new Error("aborted"));
-      },
-    });
-
-  it("survives its body being cancelled before anything read it (undici's destroy is an 'error')", async () => {
-    const readable = reportingDestroy();
-    const r = new NodeBodyResponse(readable, { headers: { "content-length": "5" } });
-    await r.body!.cancel();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.ok(readable.destroyed);
+  it("aborts the backend's body when its web stream is cancelled before anything read it", async () => {
+    const { body, aborted } = bodyOf(["he"], false);
+    const r = new NodeBodyResponse(body, { headers: { "content-length": "5" } });
+    await r.body!.cancel(new Error("client gone"));
+    assert.match(String(aborted()), /client gone/);
   });
 
   it("keeps an error that came while nobody read the body, for the reader that comes next", async () => {
-    const readable = new Readable({ read() {} });
-    const r = new NodeBodyResponse(readable, { headers: { "content-length": "5" } });
-    readable.destroy(new Error("connection reset"));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    const { body } = bodyOf(["he"], false);
+    const r = new NodeBodyResponse(body, { headers: { "content-length": "5" } });
+    body.fail(new Error("connection reset"));
     await assert.rejects(r.text(), /connection reset/);
   });
 
   it("keeps undici's fields until its headers are read, then adds them once, as Headers joins them", () => {
     const fields = { "content-length": "11", "set-cookie": ["a=1", "b=2"], vary: ["accept", "origin"], "x-gone": undefined };
-    const r = new NodeBodyResponse(Readable.from([Buffer.from("hello world")]), { status: 200 }, fields);
+    const r = new NodeBodyResponse(bodyOf(["hello world"]).body, { status: 200 }, fields);
     assert.equal(r.rawFields(), fields);
     assert.equal(responseField(r, "content-length"), "11");
     assert.equal(responseField(r, "vary"), "accept, origin");
@@ -102,10 +100,10 @@ describe("a backend's body as a Node readable (NodeBodyResponse)", () => {
     assert.equal(responseField(new Response(null, { headers: { vary: "x" } }), "vary"), "x");
   });
 
-  it("gives its readable away once while nobody has read the body, and then counts as used", () => {
+  it("gives its body away once while nobody has read it, and then counts as used", () => {
     const r = response();
-    assert.ok(r.takeReadable() instanceof Readable);
-    assert.equal(r.takeReadable(), undefined);
+    assert.ok(r.takeBody() instanceof UpstreamBody);
+    assert.equal(r.takeBody(), undefined);
     assert.equal(r.bodyUsed, true);
   });
 });
@@ -226,39 +224,29 @@ describe("Node's listener writes a backend's body straight to the client", { ski
 
   it("writes nothing and says so for a body already read, or one with no declared length", async () => {
     const outgoing = { destroyed: false } as unknown as ServerResponse;
-    const read = new NodeBodyResponse(Readable.from([Buffer.from("x")]), { headers: { "content-length": "1" } });
+    const read = new NodeBodyResponse(bodyOf(["x"]).body, { headers: { "content-length": "1" } });
     await read.text();
     assert.equal(writeNodeBody(read, outgoing), false);
-    const chunked = new NodeBodyResponse(Readable.from([Buffer.from("x")]), {});
+    const chunked = new NodeBodyResponse(bodyOf(["x"]).body, {});
     assert.equal(writeNodeBody(chunked, outgoing), false);
-    assert.ok(chunked.takeReadable(), "the readable stays for the listener's own path");
+    assert.ok(chunked.takeBody(), "the body stays for the listener's own path");
   });
 
-  it("cuts the client's response when the backend's body failed before the head was written", async () => {
-    const readable = new Readable({ read() {} });
-    const response = new NodeBodyResponse(readable, { headers: { "content-length": "5" } });
-    readable.destroy(new Error("connection reset"));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+  it("cuts the client's response when the backend's body failed before the head was written", () => {
+    const { body } = bodyOf([], false);
+    const response = new NodeBodyResponse(body, { headers: { "content-length": "5" } });
+    body.fail(new Error("connection reset"));
     let cut = false;
     const outgoing = { destroyed: false, destroy: () => (cut = true) } as unknown as ServerResponse;
     assert.equal(writeNodeBody(response, outgoing), true);
     assert.ok(cut, "the client's connection is destroyed, not left waiting for a body that will not come");
   });
 
-  it("lets go of the body, without an unhandled error, when the client was gone before the head", async () => {
-    // undici's readable reports being destroyed as an 'error' event; unheard, it would end the process.
-    let destroyed = false;
-    const readable = new Readable({
-      read() {},
-      destroy(_error, callback) {
-        destroyed = true;
-        callback(new Error("aborted"));
-      },
-    });
+  it("aborts the backend's body when the client was gone before the head", () => {
+    const { body, aborted } = bodyOf(["he"], false);
     let cut = false;
     const outgoing = { destroyed: true, destroy: () => (cut = true) } as unknown as ServerResponse;
-    assert.equal(writeNodeBody(new NodeBodyResponse(readable, { headers: { "content-length": "5" } }), outgoing), true);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.ok(destroyed && cut);
+    assert.equal(writeNodeBody(new NodeBodyResponse(body, { headers: { "content-length": "5" } }), outgoing), true);
+    assert.ok(aborted() && cut);
   });
 });

@@ -1,12 +1,12 @@
 import type { Readable } from "node:stream";
-import { Agent, type Dispatcher, errors, ProxyAgent } from "undici";
+import { Agent, type Dispatcher, errors, ProxyAgent, util } from "undici";
 import type { BackendTlsMaterial } from "../../config/snapshot/build.ts";
 import type { ClientTlsLimits } from "../tls/limits.ts";
 import type { ProxyEndpoint } from "./egress-proxy.ts";
 import { requestTarget } from "./request-target.ts";
-import { webStream } from "./web-stream.ts";
 import { appendFields, NodeBodyResponse, type RawFields } from "./node-body.ts";
-import { DEFAULT_MAX_POOLS, TIMED_OUT, type UpstreamClient, type UpstreamOptions, type UpstreamRequest, UpstreamTimeout } from "./client.ts";
+import { DEFAULT_MAX_POOLS, type UpstreamClient, type UpstreamOptions, type UpstreamRequest, UpstreamTimeout } from "./client.ts";
+import { UpstreamBody } from "./upstream-body.ts";
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
@@ -95,16 +95,13 @@ export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MA
     }
     : (request: UpstreamRequest) => direct(request.tls);
   return {
-    async send(request: UpstreamRequest): Promise<Response> {
+    send(request: UpstreamRequest): Promise<Response> {
       const body: Uint8Array | AsyncIterable<Uint8Array> | null = request.body ?? request.clientBody ?? null;
-      // Only a streamed body needs a timer of its own; undici's header timer serves everything else.
-      const controller = request.clientBody && !request.body ? new AbortController() : undefined;
-      const timer = controller && setTimeout(() => controller.abort(TIMED_OUT), request.timeoutMs);
-      let res: Dispatcher.ResponseData;
-      try {
+      return new Promise<Response>((resolve, reject) => {
+        const exchange = new UndiciExchange(request, nodeBodies, resolve, reject);
         // The dispatcher directly, with the URL split once (request-target.ts), not undici's `request(url)`.
         const { origin, path } = requestTarget(request.url);
-        res = await dispatcherFor(request).request({
+        dispatcherFor(request).dispatch({
           origin,
           path,
           method: request.method as "GET",
@@ -112,20 +109,10 @@ export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MA
           body: body as Readable | Uint8Array | null,
           headersTimeout: request.timeoutMs,
           bodyTimeout: 0,
-          ...(controller ? { signal: controller.signal } : {}),
-        });
-      } catch (error) {
-        if (error instanceof errors.HeadersTimeoutError || controller?.signal.reason === TIMED_OUT) throw new UpstreamTimeout(request.timeoutMs);
-        throw error;
-      } finally {
-        clearTimeout(timer);
-      }
-      const noBody = request.method === "HEAD" || NULL_BODY_STATUS.has(res.statusCode);
-      if (noBody) res.body.resume();
-      // A NodeBodyResponse keeps undici's fields until something reads its headers.
-      if (nodeBodies && !noBody) return new NodeBodyResponse(res.body, { status: res.statusCode }, res.headers);
-      const init = { status: res.statusCode, headers: toHeaders(res.headers) };
-      return noBody ? new Response(null, init) : new Response(webStream(res.body), init);
+        }, exchange);
+        // Only a streamed body needs a timer of its own; undici's header timer serves everything else.
+        if (request.clientBody && !request.body) exchange.startTimer();
+      });
     },
     close: async () => {
       await Promise.all([agent.close(), ...[...proxyAgents.values(), ...agents.values()].map((a) => a.close())]);
@@ -139,4 +126,80 @@ export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MA
       },
     },
   };
+}
+
+/**
+ * One request to a backend through undici's dispatcher, handled without undici's `request()` API:
+ * the response resolves when its head is in, and its body's chunks go straight into an
+ * UpstreamBody (no Node Readable, no AsyncResource; see upstream-body.ts for what that saves).
+ * 1xx answers are passed over. A request that streams the client's body gets a timer of its own
+ * (`startTimer`): undici's header timer starts only once the body is sent, so a client that never
+ * finishes its body would hold the backend forever.
+ */
+class UndiciExchange implements Dispatcher.DispatchHandler {
+  #abort: ((error?: Error) => void) | undefined;
+  /** Why the exchange was aborted before undici gave it a way to abort (still queued for a connection). */
+  #reason: Error | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #body: UpstreamBody | undefined;
+
+  constructor(
+    readonly request: UpstreamRequest,
+    readonly nodeBodies: boolean,
+    readonly resolve: (response: Response) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+
+  /** Aborts the exchange with UpstreamTimeout if its head has not come within the request's timeout. */
+  startTimer(): void {
+    this.#timer = setTimeout(() => this.#cancel(new UpstreamTimeout(this.request.timeoutMs)), this.request.timeoutMs);
+  }
+
+  #cancel(reason: Error): void {
+    if (this.#abort) this.#abort(reason);
+    else this.#reason = reason;
+  }
+
+  onConnect(abort: (error?: Error) => void): void {
+    if (this.#reason) abort(this.#reason);
+    else this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true;
+    clearTimeout(this.#timer);
+    const fields = util.parseHeaders(rawHeaders) as RawFields;
+    const noBody = this.request.method === "HEAD" || NULL_BODY_STATUS.has(statusCode);
+    if (noBody) {
+      // Whatever comes is read and dropped (onData), so the connection can be used again.
+      this.resolve(new Response(null, { status: statusCode, headers: toHeaders(fields) }));
+      return true;
+    }
+    const abort = this.#abort!;
+    const body = this.#body = new UpstreamBody({ resume, abort });
+    // A NodeBodyResponse keeps undici's fields until something reads its headers.
+    this.resolve(
+      this.nodeBodies
+        ? new NodeBodyResponse(body, { status: statusCode }, fields)
+        : new Response(body.toWeb(), { status: statusCode, headers: toHeaders(fields) }),
+    );
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.#body ? this.#body.push(chunk) : true;
+  }
+
+  onComplete(): void {
+    this.#body?.end();
+  }
+
+  onError(error: Error): void {
+    clearTimeout(this.#timer);
+    if (this.#body) {
+      this.#body.fail(error);
+      return;
+    }
+    this.reject(error instanceof errors.HeadersTimeoutError ? new UpstreamTimeout(this.request.timeoutMs) : error);
+  }
 }

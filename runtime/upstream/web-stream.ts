@@ -1,34 +1,9 @@
 import type { Readable } from "node:stream";
 
 /**
- * A web stream over a Node readable that reads only when the consumer pulls (so backpressure reaches
- * the backend) and destroys the readable when the consumer cancels, e.g. when the client goes away.
- * Node 20's `Readable.toWeb` can enqueue after a cancel and crash the process with ERR_INVALID_STATE.
- */
-export function webStream(body: Readable): ReadableStream<Uint8Array> {
-  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { value, done } = await chunks.next();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch (error) {
-        controller.error(error);
-      }
-    },
-    cancel(reason) {
-      // undici reports a destroy as an 'error' event; before the first pull nothing listens for one.
-      body.on("error", () => {});
-      body.destroy(reason instanceof Error ? reason : undefined);
-    },
-  });
-}
-
-/**
  * A web stream over a Node readable that takes each chunk as it arrives ('data') and pauses the
- * readable while the web stream's queue is full, so backpressure still reaches the sender. Unlike
- * `webStream`, nothing waits in the readable's own buffer: Deno's node:http2 client destroys
+ * readable while the web stream's queue is full, so backpressure still reaches the sender. Nothing
+ * waits in the readable's own buffer: Deno's node:http2 client destroys
  * streams whose data is still buffered when the backend's GOAWAY closes the session, which would
  * cut off bodies that had fully arrived.
  */
