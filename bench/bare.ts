@@ -4,10 +4,12 @@
  * `bun bench/bare.ts PORT UPSTREAM_URL`, `deno run -A bench/bare.ts PORT UPSTREAM_URL`,
  * `node --import tsx bench/bare.ts PORT UPSTREAM_URL`.
  *
- * - Bun: `Bun.serve` + `fetch`; Deno: `Deno.serve` + `fetch`; Node: `node:http` + undici's
- *   `Pool.stream` (keep-alive pool to the upstream; undici writes the answer's body straight into
- *   the `ServerResponse`, with its backpressure). Node's arm once piped `Pool.request`'s body with
- *   `stream/promises`' `pipeline`, which halved its throughput (8.5k against 19k requests/s here):
+ * - Bun: `Bun.serve` + `fetch`; Deno: `Deno.serve` + `fetch`; Node: `node:http` + an undici `Pool`
+ *   (keep-alive to the upstream) called through `dispatch` with a handler that writes each chunk
+ *   straight into the `ServerResponse` (undici pauses the upstream while the client's socket is
+ *   full). Node's arm once piped `Pool.request`'s body with `stream/promises`' `pipeline`, which
+ *   halved its throughput (8.5k against 19k requests/s here), then used `Pool.stream`, which cost
+ *   about 4 µs of CPU per request more than `dispatch` (bench/RESULTS.md, 2026-12-04 18:30):
  *   a ceiling must be the fastest small proxy the runtime allows, not the first one written.
  * - Each copies the request's method, path, query and headers (without the hop-by-hop ones and the
  *   Host, which the client sets for the upstream), streams the request body when there is one,
@@ -15,7 +17,7 @@
  * What it leaves out, and Portico does: routing, limits, timeouts, forwarding headers, problem
  * answers, logs and metrics. That difference is what the ratio "vs bare" measures.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from "node:http";
 
 /** Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1), plus Host. */
 const HOP_BY_HOP = new Set([
@@ -56,30 +58,61 @@ function webProxy(upstream: string): (request: Request) => Promise<Response> {
   };
 }
 
+/**
+ * One request of the Node arm, as undici's dispatcher calls it back: the head is written when it
+ * comes, each chunk straight to the ServerResponse (undici pauses the backend's connection while the
+ * client's socket is full), the end with `end`; a client that goes away aborts the backend's answer.
+ */
+class NodeExchange {
+  abort: ((error?: Error) => void) | undefined;
+  done = false;
+  constructor(readonly res: ServerResponse) {
+    res.once("close", () => {
+      if (!this.done) this.abort?.();
+    });
+  }
+  onConnect(abort: (error?: Error) => void): void {
+    this.abort = abort;
+  }
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true;
+    const out: OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(util.parseHeaders(raw))) {
+      if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+    }
+    this.res.writeHead(statusCode, out);
+    this.res.on("drain", resume);
+    return true;
+  }
+  onData(chunk: Buffer): boolean {
+    return this.res.write(chunk);
+  }
+  onComplete(): void {
+    this.done = true;
+    this.res.end();
+  }
+  onError(): void {
+    this.done = true;
+    if (!this.res.headersSent) this.res.writeHead(502).end();
+    else this.res.destroy();
+  }
+}
+
+/** undici's helpers, loaded with it on Node. */
+let util: typeof import("undici").util;
+
 async function nodeProxy(port: number, upstream: string): Promise<void> {
   const { createServer } = await import("node:http");
-  const { Pool } = await import("undici");
-  const pool = new Pool(upstream, { connections: 256 });
-  const server = createServer(async (req, res) => {
-    try {
-      const headers: Record<string, string | string[]> = {};
-      for (const [name, value] of Object.entries(req.headers as IncomingHttpHeaders)) {
-        if (value !== undefined && !HOP_BY_HOP.has(name) && name !== "host") headers[name] = value;
-      }
-      const hasBody = req.method !== "GET" && req.method !== "HEAD";
-      // undici calls the factory once the answer's head is in, and writes its body into what it returns.
-      await pool.stream({ path: req.url!, method: req.method as "GET", headers, body: hasBody ? req : undefined }, ({ statusCode, headers: answer }) => {
-        const out: OutgoingHttpHeaders = {};
-        for (const [name, value] of Object.entries(answer)) {
-          if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
-        }
-        res.writeHead(statusCode, out);
-        return res;
-      });
-    } catch {
-      if (!res.headersSent) res.writeHead(502).end();
-      else res.destroy();
+  const undici = await import("undici");
+  util = undici.util;
+  const pool = new undici.Pool(upstream, { connections: 256 });
+  const server = createServer((req, res) => {
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(req.headers as IncomingHttpHeaders)) {
+      if (value !== undefined && !HOP_BY_HOP.has(name) && name !== "host") headers[name] = value;
     }
+    const hasBody = req.method !== "GET" && req.method !== "HEAD";
+    pool.dispatch({ path: req.url!, method: req.method as "GET", headers, body: hasBody ? req : undefined }, new NodeExchange(res));
   });
   server.listen(port, "127.0.0.1");
   const stop = () => server.close(() => process.exit(0));
