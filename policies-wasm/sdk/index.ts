@@ -2,137 +2,27 @@
 // exports the hooks it implements (`on_request`, `on_response`); it reads and changes the
 // exchange through the classes below. Strings are UTF-8 on the wire, whatever they contain.
 import "./abort";
+// The host functions and the helpers that pass strings and bytes to them (host.ts).
+import {
+  extism_config_get, host_request_method, host_request_path, host_request_header, host_request_header_set,
+  host_request_header_append, host_request_header_remove, host_response_header, host_response_header_set,
+  host_response_header_append, host_response_header_remove, host_reply, host_reply_header, host_request_query,
+  host_request_query_string, host_request_query_set, host_request_query_append, host_request_query_remove,
+  host_request_query_string_set, host_request_path_set, host_request_route_param, host_client_ip,
+  host_client_certificate, host_last_error, host_request_body, host_request_body_set, host_response_body,
+  host_response_body_set, host_route_api, host_route_operation, host_response_status, host_var_get, host_var_set,
+  host_set_backend, host_set_backend_url, host_log, host_counter_add, host_counter_reset_ms, host_cache_get,
+  host_cache_set, host_concurrency_acquire, host_reply_problem, host_context, host_counter_add_bytes, toBlock,
+  toExtismBlock, bytesToBlock, bytesFromBlock, fromBlock,
+} from "./host";
+import { constantTimeEquals, jsonEscape, percentEncode } from "./text";
 
-// Extism's kernel: memory blocks shared with the host, and the policy's configuration.
-@external("extism:host/env", "length") declare function extism_length(offset: u64): u64;
-@external("extism:host/env", "config_get") declare function extism_config_get(key: u64): u64;
-
-// Portico's host functions (runtime/policy/abi.ts).
-@external("extism:host/user", "portico_request_method") declare function host_request_method(): u64;
-@external("extism:host/user", "portico_request_path") declare function host_request_path(): u64;
-@external("extism:host/user", "portico_request_header") declare function host_request_header(name: u64): u64;
-@external("extism:host/user", "portico_request_header_set") declare function host_request_header_set(name: u64, value: u64): void;
-@external("extism:host/user", "portico_request_header_append") declare function host_request_header_append(name: u64, value: u64): void;
-@external("extism:host/user", "portico_request_header_remove") declare function host_request_header_remove(name: u64): void;
-@external("extism:host/user", "portico_response_header") declare function host_response_header(name: u64): u64;
-@external("extism:host/user", "portico_response_header_set") declare function host_response_header_set(name: u64, value: u64): void;
-@external("extism:host/user", "portico_response_header_append") declare function host_response_header_append(name: u64, value: u64): void;
-@external("extism:host/user", "portico_response_header_remove") declare function host_response_header_remove(name: u64): void;
-@external("extism:host/user", "portico_reply") declare function host_reply(status: i32, body: u64): void;
-@external("extism:host/user", "portico_reply_header") declare function host_reply_header(name: u64, value: u64): void;
-// ABI 1.1
-@external("extism:host/user", "portico_block_new") declare function host_block_new(pointer: usize, length: i32): u64;
-@external("extism:host/user", "portico_block_copy") declare function host_block_copy(offset: u64, pointer: usize): void;
-@external("extism:host/user", "portico_request_query") declare function host_request_query(name: u64): u64;
-@external("extism:host/user", "portico_request_query_string") declare function host_request_query_string(): u64;
-@external("extism:host/user", "portico_request_query_set") declare function host_request_query_set(name: u64, value: u64): void;
-@external("extism:host/user", "portico_request_query_append") declare function host_request_query_append(name: u64, value: u64): void;
-@external("extism:host/user", "portico_request_query_remove") declare function host_request_query_remove(name: u64): void;
-@external("extism:host/user", "portico_request_query_string_set") declare function host_request_query_string_set(query: u64): void;
-@external("extism:host/user", "portico_request_path_set") declare function host_request_path_set(path: u64): void;
-@external("extism:host/user", "portico_request_route_param") declare function host_request_route_param(name: u64): u64;
-@external("extism:host/user", "portico_client_ip") declare function host_client_ip(): u64;
-// ABI 1.2
-@external("extism:host/user", "portico_client_certificate") declare function host_client_certificate(field: u64): u64;
-@external("extism:host/user", "portico_last_error") declare function host_last_error(field: u64): u64;
-@external("extism:host/user", "portico_request_body") declare function host_request_body(): u64;
-@external("extism:host/user", "portico_request_body_set") declare function host_request_body_set(body: u64): void;
-@external("extism:host/user", "portico_response_body") declare function host_response_body(): u64;
-@external("extism:host/user", "portico_response_body_set") declare function host_response_body_set(body: u64): void;
-@external("extism:host/user", "portico_route_api") declare function host_route_api(): u64;
-@external("extism:host/user", "portico_route_operation") declare function host_route_operation(): u64;
-@external("extism:host/user", "portico_response_status") declare function host_response_status(): i32;
-@external("extism:host/user", "portico_var_get") declare function host_var_get(name: u64): u64;
-@external("extism:host/user", "portico_var_set") declare function host_var_set(name: u64, value: u64): void;
-@external("extism:host/user", "portico_set_backend") declare function host_set_backend(name: u64): void;
-@external("extism:host/user", "portico_set_backend_url") declare function host_set_backend_url(url: u64): void;
-@external("extism:host/user", "portico_log") declare function host_log(level: i32, message: u64): void;
-@external("extism:host/user", "portico_counter_add") declare function host_counter_add(key: u64, windowMs: i64, delta: i64, limit: i64): i64;
-@external("extism:host/user", "portico_counter_reset_ms") declare function host_counter_reset_ms(): i64;
-@external("extism:host/user", "portico_cache_get") declare function host_cache_get(key: u64): u64;
-@external("extism:host/user", "portico_cache_set") declare function host_cache_set(key: u64, value: u64, ttlMs: i64): void;
-@external("extism:host/user", "portico_concurrency_acquire") declare function host_concurrency_acquire(key: u64, max: i32): i32;
-// ABI 1.3
-@external("extism:host/user", "portico_reply_problem") declare function host_reply_problem(status: i32, kind: u64, title: u64, detail: u64): void;
-// ABI 1.4
-@external("extism:host/user", "portico_context") declare function host_context(name: u64): u64;
-@external("extism:host/user", "portico_counter_add_bytes") declare function host_counter_add_bytes(key: u64, windowMs: i64, which: i32): void;
+/** Text helpers for policies (text.ts). */
+export { constantTimeEquals, jsonEscape, percentEncode };
 
 /** The ABI this SDK targets, `(major << 16) | minor`: 1.4. Every policy re-exports it. */
 export function portico_abi_version(): i32 {
   return 0x10004;
-}
-
-// Strings to the host are passed as references into this module's memory (ABI 1.1: bit 63 set,
-// length in bits 32-62, pointer in bits 0-31); the host decodes them in place. The encoded
-// buffers stay referenced here until later calls replace them, so the collector cannot free one
-// while a host function that takes several strings is reading it.
-const pinned = new Array<ArrayBuffer | null>(8).fill(null);
-let nextPin = 0;
-
-function toBlock(value: string): u64 {
-  const buffer = utf8(value);
-  pinned[nextPin] = buffer;
-  nextPin = (nextPin + 1) & 7;
-  return (<u64>1 << 63) | (<u64>buffer.byteLength << 32) | <u64>changetype<usize>(buffer);
-}
-
-// The UTF-8 of the last few short strings passed to the host, by identity. A policy passes the
-// same parameter strings (read once from its configuration) on every call, so each is encoded once
-// instead of per call. Strings are immutable, and the cache holds each string it keys on, so an
-// address can never come to mean another string while its entry exists.
-const ENCODED = 8;
-const MAX_ENCODED_LENGTH = 256;
-const encodedFrom = new Array<string>(0);
-const encodedAs = new Array<ArrayBuffer>(0);
-let nextEncoded = 0;
-
-function utf8(value: string): ArrayBuffer {
-  const id = changetype<usize>(value);
-  for (let i = 0; i < encodedFrom.length; i++) {
-    if (changetype<usize>(unchecked(encodedFrom[i])) == id) return unchecked(encodedAs[i]);
-  }
-  const buffer = String.UTF8.encode(value);
-  if (value.length > MAX_ENCODED_LENGTH) return buffer;
-  if (encodedFrom.length < ENCODED) {
-    encodedFrom.push(value);
-    encodedAs.push(buffer);
-  } else {
-    encodedFrom[nextEncoded] = value;
-    encodedAs[nextEncoded] = buffer;
-    nextEncoded = (nextEncoded + 1) % ENCODED;
-  }
-  return buffer;
-}
-
-/** Copies a string into a new Extism block (for Extism's own functions, which read only blocks). */
-function toExtismBlock(value: string): u64 {
-  const buffer = String.UTF8.encode(value);
-  return host_block_new(changetype<usize>(buffer), buffer.byteLength);
-}
-
-/** Passes bytes by reference into this module's memory, pinned like strings. */
-function bytesToBlock(value: ArrayBuffer): u64 {
-  pinned[nextPin] = value;
-  nextPin = (nextPin + 1) & 7;
-  return (<u64>1 << 63) | (<u64>value.byteLength << 32) | <u64>changetype<usize>(value);
-}
-
-/** The bytes of a block from the host (empty when it gave none). */
-function bytesFromBlock(offset: u64): ArrayBuffer {
-  if (offset == 0) return new ArrayBuffer(0);
-  const length = <i32>extism_length(offset);
-  const buffer = new ArrayBuffer(length);
-  if (length > 0) host_block_copy(offset, changetype<usize>(buffer));
-  return buffer;
-}
-
-function fromBlock(offset: u64): string | null {
-  if (offset == 0) return null;
-  const length = <i32>extism_length(offset);
-  const buffer = new ArrayBuffer(length);
-  if (length > 0) host_block_copy(offset, changetype<usize>(buffer));
-  return String.UTF8.decode(buffer);
 }
 
 /** The request on its way to the backend. */
@@ -508,53 +398,6 @@ export class Template {
     }
     return v === null ? "" : v!;
   }
-}
-
-const HEX = "0123456789ABCDEF";
-
-/**
- * Percent-encodes UTF-8 text: everything but unreserved characters (RFC 3986), and, when `path` is
- * true, also leaves `/` and the sub-delimiters, `:` and `@` that a path segment may carry.
- */
-export function percentEncode(value: string, path: bool): string {
-  const bytes = Uint8Array.wrap(String.UTF8.encode(value));
-  let out = "";
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i];
-    const unreserved = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b == 0x2d || b == 0x2e || b == 0x5f || b == 0x7e;
-    const inPath = path && (b == 0x2f || b == 0x21 || b == 0x24 || (b >= 0x26 && b <= 0x2c) || b == 0x3b || b == 0x3d || b == 0x3a || b == 0x40);
-    if (unreserved || inPath) out += String.fromCharCode(b);
-    else out += "%" + HEX.charAt(b >> 4) + HEX.charAt(b & 15);
-  }
-  return out;
-}
-
-/** Escapes text for a JSON string literal. */
-export function jsonEscape(text: string): string {
-  return text.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n").replaceAll("\r", "\\r").replaceAll("\t", "\\t");
-}
-
-/**
- * Whether `given` (a value from the request) equals `secret` (an API key, a token), compared in
- * constant time: every code unit of `given` is compared whatever the first difference, so how long
- * a refusal takes does not tell a client how much of a secret it guessed right (`==` stops at the
- * first difference). The number of steps follows `given`'s length; the result does not depend on
- * which argument is which.
- */
-export function constantTimeEquals(given: string, secret: string): bool {
-  const length = given.length;
-  const secretLength = secret.length;
-  if (secretLength == 0) return length == 0;
-  let difference = <u32>(length ^ secretLength);
-  const a = changetype<usize>(given);
-  const b = changetype<usize>(secret);
-  for (let i = 0; i < length; i++) {
-    // Past the secret's end, its first unit stands in: the step count stays the same, and a longer
-    // `given` is already unequal through the lengths.
-    const j = select<i32>(i, 0, i < secretLength);
-    difference |= <u32>load<u16>(a + (<usize>i << 1)) ^ <u32>load<u16>(b + (<usize>j << 1));
-  }
-  return difference == 0;
 }
 
 /**

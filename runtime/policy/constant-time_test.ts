@@ -5,7 +5,7 @@ import { ROOT } from "../../test/harness.ts";
 import { PolicyModuleCache, PolicyPlugin } from "./extism.ts";
 
 /**
- * The SDK's `constantTimeEquals` (policies-wasm/sdk/index.ts), run in a module built with it
+ * The SDK's `constantTimeEquals` (policies-wasm/sdk/text.ts), run in a module built with it
  * (policies-wasm/fixtures/constant-time): its answers, which must be those of `===`. Its timing is
  * not measured here; what makes it constant-time is that it compares every unit without stopping.
  */
