@@ -41,7 +41,7 @@ function abandoned(): Error {
 
 /** A backend's response body, read once, by a BodySink or as a web stream. */
 export class UpstreamBody {
-  #producer: BodyProducer | undefined;
+  readonly #producer: BodyProducer;
   /** Chunks that came before a reader, in order. */
   #queue: Uint8Array[] = [];
   #queued = 0;
@@ -55,13 +55,7 @@ export class UpstreamBody {
   /** The consumer let go: nothing is delivered any more. */
   #destroyed = false;
 
-  /** `producer`: set now, or later with `attach` (undici's handler learns its controls as the exchange goes). */
-  constructor(producer?: BodyProducer) {
-    this.#producer = producer;
-  }
-
-  /** Gives the body its producer's controls, if it was made without them. */
-  attach(producer: BodyProducer): void {
+  constructor(producer: BodyProducer) {
     this.#producer = producer;
   }
 
@@ -73,11 +67,6 @@ export class UpstreamBody {
   /** Whether it failed before anybody read it to the failure (the error waits for its reader). */
   get failed(): boolean {
     return this.#error !== undefined;
-  }
-
-  /** Whether a consumer has taken it (`read`, `toWeb` or `destroy`). */
-  get taken(): boolean {
-    return this.#taken;
   }
 
   /** The producer's next chunk. False asks the producer to pause until the consumer has room. */
@@ -158,7 +147,7 @@ export class UpstreamBody {
       sink.fail(this.#error);
     } else if (this.#paused) {
       this.#paused = false;
-      this.#producer?.resume();
+      this.#producer.resume();
     }
   }
 
@@ -173,7 +162,7 @@ export class UpstreamBody {
     this.#sink = undefined;
     this.#queue = [];
     this.#queued = 0;
-    if (!this.settled) this.#producer?.abort(reason ?? abandoned());
+    if (!this.settled) this.#producer.abort(reason ?? abandoned());
   }
 
   /**
