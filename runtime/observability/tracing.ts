@@ -14,6 +14,7 @@ import {
 import { type InstrumentationScope, W3CTraceContextPropagator } from "@opentelemetry/core";
 import type { Resource } from "@opentelemetry/resources";
 import { type ReadableSpan, type Sampler, SamplingDecision, type SpanProcessor, type TimedEvent } from "@opentelemetry/sdk-trace";
+import type { OutgoingHeaders } from "../upstream/header-fields.ts";
 
 /**
  * Traces of the request path: one SERVER span per request, one CLIENT span per backend call (its
@@ -209,7 +210,7 @@ export class RequestTrace {
    * Starts the CLIENT span of a backend call and writes its `traceparent` (and the trace's
    * `tracestate`) into the headers sent to the backend, replacing what the client sent.
    */
-  startBackend(method: string, backend: string, origin: { readonly hostname: string; readonly port: number }, headers: Headers): void {
+  startBackend(method: string, backend: string, origin: { readonly hostname: string; readonly port: number }, headers: OutgoingHeaders): void {
     const spanId = randomHex(8);
     const context = this.#context;
     if (this.#span) {

@@ -1,4 +1,5 @@
 import { NodeBodyResponse } from "../upstream/node-body.ts";
+import type { OutgoingHeaders } from "../upstream/header-fields.ts";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies also drop; never forwarded either way. */
 const HOP_BY_HOP = [
@@ -81,15 +82,16 @@ function forwardedValue(value: string): string {
  * set by the gateway. Client-supplied forwarding headers are replaced, not trusted; behind trusted
  * proxies (`client.chain`) the backend gets the client followed by the trusted hops and the peer.
  * `Accept-Encoding: identity` is sent when the client named no encoding, so the runtime's
- * client never negotiates a compression the client did not ask for.
+ * client never negotiates a compression the client did not ask for. Written into `headers`: new
+ * web Headers unless the caller gives another (a HeaderFields record for undici).
  */
-export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts): Headers {
+export function upstreamRequestHeaders<H extends OutgoingHeaders = Headers>(incoming: Headers, client: ClientFacts, headers?: H): H {
   // One pass over the client's headers, keeping what goes on: copying them all and deleting a dozen
   // names afterwards cost Deno about 24 µs for a browser's ten headers (each delete scans them),
   // Node about 4 µs, Bun about the same either way (bench/RESULTS.md, 2026-12-04 12:30).
   const connection = incoming.get("connection");
   const named = connection ? connectionTokens(connection) : undefined;
-  const headers = new Headers();
+  const out = headers ?? (new Headers() as OutgoingHeaders as H);
   let sent: string | null = null;
   let encoding = false;
   incoming.forEach((value, name) => {
@@ -102,13 +104,13 @@ export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts): 
     // Every X-Forwarded-* the client sent (-Port, -Prefix, -Server, ...) is dropped, not only the ones set below.
     if (name.startsWith("x-forwarded-")) return;
     if (name === "accept-encoding") encoding = true;
-    headers.append(name, value);
+    out.append(name, value);
   });
   const host = !client.host || client.host === sent || (sent !== null && (sent as string).toLowerCase() === client.host.toLowerCase()) ? sent : client.host;
-  headers.set("x-forwarded-proto", client.proto);
+  out.set("x-forwarded-proto", client.proto);
   let forwarded = `for=${forwardedNode(client.ip)};proto=${client.proto}`;
   if (host) {
-    headers.set("x-forwarded-host", host);
+    out.set("x-forwarded-host", host);
     forwarded += `;host=${forwardedValue(host)}`;
   }
   if (client.chain) {
@@ -117,11 +119,11 @@ export function upstreamRequestHeaders(incoming: Headers, client: ClientFacts): 
       xff += `, ${hop}`;
       forwarded += `, for=${forwardedNode(hop)}`;
     }
-    headers.set("x-forwarded-for", xff);
-  } else headers.set("x-forwarded-for", client.ip);
-  headers.set("forwarded", forwarded);
-  if (!encoding) headers.set("accept-encoding", "identity");
-  return headers;
+    out.set("x-forwarded-for", xff);
+  } else out.set("x-forwarded-for", client.ip);
+  out.set("forwarded", forwarded);
+  if (!encoding) out.set("accept-encoding", "identity");
+  return out;
 }
 
 /** True when a backend's headers carry nothing hop-by-hop, so the response can be passed on as it is. */

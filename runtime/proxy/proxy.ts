@@ -18,6 +18,7 @@ import { mayRetryMethod, retriesOnProblem, retryDelayMs, type RetryPlan } from "
 import { MAX_BUFFERED_BODY, MAX_REDIRECTS } from "../policy/forward-request.ts";
 import { loadBody, upstreamBodyOf } from "../policy/body.ts";
 import { NodeBodyResponse } from "../upstream/node-body.ts";
+import { HeaderFields, type OutgoingHeaders } from "../upstream/header-fields.ts";
 
 /** Everything the proxy needs to forward one request. */
 export interface ForwardRequest {
@@ -65,12 +66,15 @@ export interface ForwardRequest {
  */
 export async function forward(upstream: UpstreamClient, reporting: PolicyReporting, forwarded: ForwardRequest): Promise<Response> {
   const { request, client, chains } = forwarded;
-  const headers = upstreamRequestHeaders(request.headers, client);
-  if (forwarded.dropHeader) headers.delete(forwarded.dropHeader);
   // Only operations with policies pay for an exchange; outbound policies see the request as sent too.
   if (!chains.request.length && !chains.response.length && !chains.error.length) {
-    return send(upstream, forwarded, headers, forwarded.backend, forwarded.rest, forwarded.search);
+    // No policy sees these headers: a client that sends a record gets one (header-fields.ts).
+    const fields = upstreamRequestHeaders(request.headers, client, upstream.headerFields ? new HeaderFields() : new Headers());
+    if (forwarded.dropHeader) fields.delete(forwarded.dropHeader);
+    return send(upstream, forwarded, fields, forwarded.backend, forwarded.rest, forwarded.search);
   }
+  const headers = upstreamRequestHeaders(request.headers, client);
+  if (forwarded.dropHeader) headers.delete(forwarded.dropHeader);
   const exchange = exchangeFor(forwarded, headers, reporting);
   // A policy that reads the response body gets it as the bytes, not compressed.
   if (chains.response.readsBody) headers.set("accept-encoding", "identity");
@@ -166,7 +170,7 @@ async function answerError(
 async function send(
   upstream: UpstreamClient,
   forwarded: ForwardRequest,
-  headers: Headers,
+  headers: OutgoingHeaders,
   backend: BackendPool,
   rest: string,
   search: string,

@@ -1,12 +1,14 @@
 import type { BackendTlsMaterial } from "../../config/snapshot/build.ts";
 import type { WatchedBody } from "../http/body-guard.ts";
 import type { EgressProxy } from "./egress-proxy.ts";
+import type { OutgoingHeaders } from "./header-fields.ts";
 
 /** A request to a backend, prepared by the proxy: absolute URL, filtered headers, streaming body. */
 export interface UpstreamRequest {
   readonly url: string;
   readonly method: string;
-  readonly headers: Headers;
+  /** Web Headers, or a HeaderFields record for a client that takes one (`headerFields`). */
+  readonly headers: OutgoingHeaders;
   /** The client's body as it arrives (guarded against slow clients), streamed to the backend untouched; undefined without one. */
   readonly clientBody: WatchedBody | undefined;
   /**
@@ -41,6 +43,12 @@ export interface UpstreamClient {
   close(): Promise<void>;
   /** Its connection pools per backend TLS material, where it keeps its own (undici); undefined where the runtime pools connections (Bun's fetch). */
   readonly pools?: UpstreamPoolStats;
+  /**
+   * The client sends a request whose `headers` are a HeaderFields record as that record (undici),
+   * so the proxy may build one instead of web Headers where no policy sees them. Absent: the
+   * client is always given web Headers (Bun's fetch).
+   */
+  readonly headerFields?: boolean;
 }
 
 /** How to size an upstream client. */
@@ -85,6 +93,8 @@ export function withHttp2(base: UpstreamClient, load: () => Promise<UpstreamClie
       await Promise.all([base.close(), http2?.then((client) => client.close())]);
     },
     ...(base.pools ? { pools: base.pools } : {}),
+    // The HTTP/2 client reads headers through OutgoingHeaders only, so it takes either kind.
+    ...(base.headerFields ? { headerFields: true } : {}),
   };
 }
 

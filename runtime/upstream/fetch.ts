@@ -90,7 +90,8 @@ export function fetchUpstream(limits?: ClientTlsLimits, { proxy }: UpstreamOptio
       const timer = setTimeout(() => controller.abort(TIMED_OUT), request.timeoutMs);
       const init: RequestInit & { duplex?: "half"; decompress?: boolean; tls?: BunFetchTls; proxy?: BunFetchProxy } = {
         method: request.method,
-        headers: request.headers,
+        // Always web Headers here: this client does not take HeaderFields (no `headerFields`).
+        headers: request.headers as Headers,
         redirect: "manual",
         signal: controller.signal,
         // Bun: keep Content-Encoding bodies as the backend sent them.

@@ -7,6 +7,7 @@ import { requestTarget } from "./request-target.ts";
 import { appendFields, NodeBodyResponse, type RawFields } from "./node-body.ts";
 import { DEFAULT_MAX_POOLS, type UpstreamClient, type UpstreamOptions, type UpstreamRequest, UpstreamTimeout } from "./client.ts";
 import { UpstreamBody } from "./upstream-body.ts";
+import { HeaderFields, type OutgoingHeaders } from "./header-fields.ts";
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 
@@ -16,7 +17,8 @@ function toHeaders(raw: RawFields): Headers {
   return headers;
 }
 
-function headerRecord(headers: Headers): Record<string, string> {
+function headerRecord(headers: OutgoingHeaders): Record<string, string | string[]> {
+  if (headers instanceof HeaderFields) return headers.fields;
   const out: Record<string, string> = {};
   headers.forEach((value, name) => {
     out[name] = value;
@@ -117,6 +119,7 @@ export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MA
     close: async () => {
       await Promise.all([agent.close(), ...[...proxyAgents.values(), ...agents.values()].map((a) => a.close())]);
     },
+    headerFields: true,
     pools: {
       get open() {
         return agents.size;

@@ -1,0 +1,66 @@
+/**
+ * Request headers for a backend as a plain record, for the upstream client that sends them as one
+ * (undici on Node and Deno). On those runtimes every web `Headers` operation goes through WebIDL
+ * conversions, and the proxy built a `Headers` for the backend request only for the client to turn
+ * it into a record again; where no policy sees the request, the proxy builds this instead
+ * (docs/design/performance.md, "Node and Deno: the backend request's headers as a record").
+ */
+
+/** The header operations the backend request's headers go through: web Headers have them, and so does HeaderFields. */
+export interface OutgoingHeaders {
+  get(name: string): string | null;
+  has(name: string): boolean;
+  set(name: string, value: string): void;
+  append(name: string, value: string): void;
+  delete(name: string): void;
+  /** Each field once, a repeated one's values joined with ", " (Set-Cookie value by value), as Headers does. */
+  forEach(callback: (value: string, name: string) => void): void;
+}
+
+/**
+ * Header fields in a record without a prototype (a client's `__proto__` header is a field like any
+ * other), names in lower case, a repeated field as an array of its values. Values are not checked
+ * here: they come from a request the listener parsed and from the gateway's own forwarding and trace
+ * headers, and the client that sends them (undici) refuses invalid ones; anything a policy may set
+ * goes through web Headers.
+ */
+export class HeaderFields implements OutgoingHeaders {
+  /** The fields, as undici takes them. */
+  readonly fields: Record<string, string | string[]> = Object.create(null);
+
+  get(name: string): string | null {
+    const value = this.fields[name.toLowerCase()];
+    if (value === undefined) return null;
+    return typeof value === "string" ? value : value.join(", ");
+  }
+
+  has(name: string): boolean {
+    return this.fields[name.toLowerCase()] !== undefined;
+  }
+
+  set(name: string, value: string): void {
+    this.fields[name.toLowerCase()] = value;
+  }
+
+  append(name: string, value: string): void {
+    const key = name.toLowerCase();
+    const present = this.fields[key];
+    if (present === undefined) this.fields[key] = value;
+    else if (typeof present === "string") this.fields[key] = [present, value];
+    else present.push(value);
+  }
+
+  delete(name: string): void {
+    delete this.fields[name.toLowerCase()];
+  }
+
+  forEach(callback: (value: string, name: string) => void): void {
+    const fields = this.fields;
+    for (const name in fields) {
+      const value = fields[name]!;
+      if (typeof value === "string") callback(value, name);
+      else if (name === "set-cookie") { for (const one of value) callback(one, name); }
+      else callback(value.join(", "), name);
+    }
+  }
+}
