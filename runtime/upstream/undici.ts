@@ -101,6 +101,9 @@ export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MA
       const body: Uint8Array | AsyncIterable<Uint8Array> | null = request.body ?? request.clientBody ?? null;
       return new Promise<Response>((resolve, reject) => {
         const exchange = new UndiciExchange(request, nodeBodies, resolve, reject);
+        // Only a streamed body needs a timer of its own; undici's header timer serves everything else.
+        // Started first: a request undici refuses at once (onError) clears it.
+        if (request.clientBody && !request.body) exchange.startTimer();
         // The dispatcher directly, with the URL split once (request-target.ts), not undici's `request(url)`.
         const { origin, path } = requestTarget(request.url);
         dispatcherFor(request).dispatch({
@@ -112,8 +115,6 @@ export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MA
           headersTimeout: request.timeoutMs,
           bodyTimeout: 0,
         }, exchange);
-        // Only a streamed body needs a timer of its own; undici's header timer serves everything else.
-        if (request.clientBody && !request.body) exchange.startTimer();
       });
     },
     close: async () => {

@@ -64,7 +64,7 @@ export class UpstreamBody {
     return this.#ended || this.#error !== undefined;
   }
 
-  /** Whether it failed before anybody read it to the failure (the error waits for its reader). */
+  /** Whether the producer failed (a reader that comes later meets the error). */
   get failed(): boolean {
     return this.#error !== undefined;
   }
