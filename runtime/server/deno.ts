@@ -62,6 +62,6 @@ export const denoAdapter: ServerAdapter = {
   rawFramingProblem: incomingFramingProblem,
   peerCertificate,
   createFetch: ({ ca, proxy }) => fetchTrusting(ca, proxy),
-  // Bodies stay Node readables until read as web streams: the node:http listener writes them out directly.
+  // Bodies stay UpstreamBodies until read as web streams: the node:http listener writes them out directly.
   createUpstreamClient: (limits, options) => undiciUpstream(limits, { ...options, nodeBodies: true }),
 };

@@ -30,6 +30,6 @@ export const nodeAdapter: ServerAdapter = {
   },
   peerCertificate,
   createFetch: ({ ca, proxy }) => fetchTrusting(ca, proxy),
-  // Bodies stay Node readables until read as web streams: Node's listener writes them out directly.
+  // Bodies stay UpstreamBodies until read as web streams: Node's listener writes them out directly.
   createUpstreamClient: (limits, options) => undiciUpstream(limits, { ...options, nodeBodies: true }),
 };

@@ -58,7 +58,7 @@ export interface UpstreamOptions {
   /** The egress proxy decision (net.client.proxy.*, HTTP_PROXY...); undefined: every backend is reached directly. */
   readonly proxy?: EgressProxy;
   /**
-   * Answer with a NodeBodyResponse (upstream/node-body.ts): the body stays a Node readable until it
+   * Answer with a NodeBodyResponse (upstream/node-body.ts): the body stays an UpstreamBody until it
    * is read as a web stream, so a node:http listener (Node's, Deno's) can write it out without making one (undici only).
    */
   readonly nodeBodies?: boolean;

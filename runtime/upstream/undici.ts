@@ -37,7 +37,7 @@ function headerRecord(headers: OutgoingHeaders): Record<string, string | string[
  * With an egress proxy, backends it does not exempt are reached through undici's ProxyAgent:
  * https ones in a CONNECT tunnel with the same TLS options end to end, http ones with
  * absolute-form requests; those pools are kept per proxy the same way.
- * With `nodeBodies` (Node and Deno), bodies stay Node readables until read as web streams (node-body.ts).
+ * With `nodeBodies` (Node and Deno), bodies stay UpstreamBodies until read as web streams (node-body.ts).
  */
 export function undiciUpstream(limits?: ClientTlsLimits, { maxPools = DEFAULT_MAX_POOLS, proxy, nodeBodies = false }: UpstreamOptions = {}): UpstreamClient {
   const pool = { keepAliveTimeout: 30_000, connections: 256, pipelining: 1 };
