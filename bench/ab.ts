@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 /**
  * Alternating A/B of the hot path: `bun bench/ab.ts --base REF [--runtimes bun,deno,node]
- * [--rounds 3] [--duration 8] [--warmup 2] [--policies]`.
+ * [--rounds 3] [--duration 8] [--warmup 2] [--policies] [--header "Name: value" ...]`.
  *
  * Checks out REF (a commit, tag or branch) into a temporary worktree that shares this checkout's
  * node_modules and builds its policies, then measures a gateway from REF ("base") and one from
@@ -12,7 +12,9 @@
  * first in odd rounds and head first in even ones (the second run of a pair tends to be faster).
  * Prints every run, the medians, the gateway's CPU time per request, and head/base per runtime twice:
  * of the medians, and paired by round (the median of each round's head/base), which is the steadier
- * figure where the machine's speed jumps between runs. Asserts nothing.
+ * figure where the machine's speed jumps between runs. `--header` (repeatable) adds a request header
+ * to wrk's requests, which otherwise carry only `Host`: a client's usual headers cost a gateway
+ * more than that one. Asserts nothing.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
@@ -27,7 +29,7 @@ import { median, table } from "./lib/report.ts";
 import { runWrk } from "./lib/wrk.ts";
 import { HELLO_BODY } from "./upstream.ts";
 
-const USAGE = "bun bench/ab.ts --base REF [--runtimes bun,deno,node] [--rounds 3] [--duration 8] [--warmup 2] [--policies]";
+const USAGE = 'bun bench/ab.ts --base REF [--runtimes bun,deno,node] [--rounds 3] [--duration 8] [--warmup 2] [--policies] [--header "Name: value" ...]';
 
 /** A checkout of `ref` in `dir`, sharing node_modules, with its policies built. */
 function checkout(ref: string, dir: string, bun: string): string {
@@ -54,6 +56,7 @@ async function main(): Promise<number> {
       duration: { type: "string" },
       warmup: { type: "string" },
       policies: { type: "boolean", default: false },
+      header: { type: "string", multiple: true, default: [] },
     },
   });
   if (!values.base) {
@@ -83,7 +86,7 @@ async function main(): Promise<number> {
         plan.env!.PORTICO_TELEMETRY_LOGS_STD = "json";
         const server = await startArm(bench, plan, HELLO_BODY);
         try {
-          const load = { wrk: bench.wrk, url: plan.url, connections: 32, threads: 1, pin: bench.loadPin };
+          const load = { wrk: bench.wrk, url: plan.url, connections: 32, threads: 1, pin: bench.loadPin, headers: values.header };
           if (warmup) await runWrk({ ...load, seconds: warmup });
           const cpuBefore = cpuUs(server?.pid);
           const measured = await runWrk({ ...load, seconds: duration });
@@ -137,7 +140,7 @@ async function main(): Promise<number> {
       ...benchHeader(bench),
       `- command: \`bun bench/ab.ts --base ${values.base} --runtimes ${runtimes.join(",")} --rounds ${rounds} --duration ${duration} --warmup ${warmup}${
         values.policies ? " --policies" : ""
-      }\``,
+      }${values.header.map((h) => ` --header '${h}'`).join("")}\``,
       `- load: \`wrk -t1 -c32 -d${duration}s --latency\` after ${warmup} s of warm-up, base and head alternating in each round (base first in odd rounds); JSON access log on`,
       "",
       table([

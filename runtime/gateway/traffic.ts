@@ -176,7 +176,8 @@ export function trafficApp(deps: TrafficDeps): (request: Request, env: unknown) 
       const chains = route.operation
         ? ((product && target.operationProductChains[route.operation.index]!.get(product)) || target.operationChains[route.operation.index]!)
         : ((product && target.productChains.get(product)) || target.chains);
-      if (!hasNoBody(request.method)) clientBody = bodies.watch(request, incomingOf(env), started);
+      const incoming = incomingOf(env);
+      if (!hasNoBody(request.method)) clientBody = bodies.watch(request, incoming, started);
       if (adapter.connectionDropped && !isIdempotent(request.method) && (await adapter.connectionDropped(request, env))) {
         // The runtime dropped the connection (a request pipelined behind this one): nobody could get the answer.
         throw new HttpProblem("bad-request", { internal: "connection dropped by the runtime before the request was forwarded" });
@@ -204,6 +205,8 @@ export function trafficApp(deps: TrafficDeps): (request: Request, env: unknown) 
         state,
         clientCertificate: proto === "https" ? negotiatedCertificate(adapter, env, pipeline.certificates) : undefined,
         record,
+        // node:http's fields as parsed (HTTP/1; HTTP/2's carry pseudo-headers and split cookies).
+        rawHeaders: incoming?.httpVersionMajor === 1 ? incoming.rawHeaders : undefined,
       };
       // A WebSocket handshake leaves the pipeline once answered: its connection is tracked by `websockets`.
       response = upgrade ? await openWebSocket(reporting, forwarded, websockets!.backends) : await forward(upstream, reporting, forwarded);

@@ -122,6 +122,37 @@ backends:
     assert.equal(res.headers["set-cookie"], "a=1, b=2");
   });
 
+  it("sends the backend each of the client's own headers once, as sent, and joins a repeated one as web Headers do", async () => {
+    const res = await rawRequest(
+      gw.port,
+      [
+        "GET /echo/fields HTTP/1.1",
+        "Host: gw.test",
+        "X-Mixed-Case: Value  with  inner  spaces",
+        "ACCEPT-LANGUAGE: en",
+        "Cookie: a=1; b=2",
+        "X-Forwarded-Port: 99",
+        "Accept-Encoding: br",
+      ].join("\r\n"),
+    );
+    assert.equal(res.status, 200);
+    const { headers, rawHeaders } = lastSeen();
+    const names = rawHeaders.filter((_, i) => i % 2 === 0).map((name) => name.toLowerCase());
+    assert.deepEqual(names.filter((name, i) => names.indexOf(name) !== i), [], "no field is sent twice");
+    assert.equal(headers["x-mixed-case"], "Value  with  inner  spaces");
+    assert.equal(headers["accept-language"], "en");
+    assert.equal(headers.cookie, "a=1; b=2");
+    assert.equal(headers["accept-encoding"], "br");
+    assert.equal(headers["x-forwarded-port"], undefined, "a client's X-Forwarded-* is not trusted");
+    assert.equal(headers.connection === undefined || headers.connection === "keep-alive", true, "the client's Connection is not forwarded");
+    assert.equal(headers["x-forwarded-host"], "gw.test");
+
+    const repeated = await rawRequest(gw.port, ["GET /echo/fields HTTP/1.1", "Host: gw.test", "Accept: text/html", "accept: application/json"].join("\r\n"));
+    assert.equal(repeated.status, 200);
+    assert.equal(lastSeen().headers.accept, "text/html, application/json");
+    assert.equal(lastSeen().headers["accept-encoding"], "identity", "a client that named no encoding gets none");
+  });
+
   it("gives an outbound policy the backend's answer without hop-by-hop headers, and keeps its status, headers and body", async () => {
     const hop = await rawRequest(gw.port, "GET /out/hop HTTP/1.1\r\nHost: gw.test");
     assert.equal(hop.status, 200);

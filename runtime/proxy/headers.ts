@@ -1,5 +1,5 @@
 import { NodeBodyResponse } from "../upstream/node-body.ts";
-import type { OutgoingHeaders } from "../upstream/header-fields.ts";
+import type { IncomingHeaders, OutgoingHeaders } from "../upstream/header-fields.ts";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies also drop; never forwarded either way. */
 const HOP_BY_HOP = [
@@ -82,10 +82,11 @@ function forwardedValue(value: string): string {
  * set by the gateway. Client-supplied forwarding headers are replaced, not trusted; behind trusted
  * proxies (`client.chain`) the backend gets the client followed by the trusted hops and the peer.
  * `Accept-Encoding: identity` is sent when the client named no encoding, so the runtime's
- * client never negotiates a compression the client did not ask for. Written into `headers`: new
- * web Headers unless the caller gives another (a HeaderFields record for undici).
+ * client never negotiates a compression the client did not ask for. Read from web Headers or the
+ * fields as the listener parsed them (a RawHeaderList); written into `headers`: new web Headers
+ * unless the caller gives another (a HeaderFields record for undici).
  */
-export function upstreamRequestHeaders<H extends OutgoingHeaders = Headers>(incoming: Headers, client: ClientFacts, headers?: H): H {
+export function upstreamRequestHeaders<H extends OutgoingHeaders = Headers>(incoming: IncomingHeaders, client: ClientFacts, headers?: H): H {
   // One pass over the client's headers, keeping what goes on: copying them all and deleting a dozen
   // names afterwards cost Deno about 24 µs for a browser's ten headers (each delete scans them),
   // Node about 4 µs, Bun about the same either way (bench/RESULTS.md, 2026-12-04 12:30).

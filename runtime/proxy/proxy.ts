@@ -18,7 +18,7 @@ import { mayRetryMethod, retriesOnProblem, retryDelayMs, type RetryPlan } from "
 import { MAX_BUFFERED_BODY, MAX_REDIRECTS } from "../policy/forward-request.ts";
 import { loadBody, upstreamBodyOf } from "../policy/body.ts";
 import { NodeBodyResponse } from "../upstream/node-body.ts";
-import { HeaderFields, type OutgoingHeaders } from "../upstream/header-fields.ts";
+import { HeaderFields, type OutgoingHeaders, rawHeaderList } from "../upstream/header-fields.ts";
 
 /** Everything the proxy needs to forward one request. */
 export interface ForwardRequest {
@@ -54,6 +54,12 @@ export interface ForwardRequest {
   readonly clientCertificate?: ClientCertificate;
   /** Where the backend call is reported (backend, duration, failure) for metrics, traces and the access line. */
   readonly record?: RequestRecord;
+  /**
+   * The client's header fields as a node:http listener parsed them (`rawHeaders` of an HTTP/1
+   * request), when one did: where no policy sees the request and the client takes a record, the
+   * backend's headers are built from these without web Headers (header-fields.ts, rawHeaderList).
+   */
+  readonly rawHeaders?: readonly string[];
 }
 
 /**
@@ -68,8 +74,11 @@ export async function forward(upstream: UpstreamClient, reporting: PolicyReporti
   const { request, client, chains } = forwarded;
   // Only operations with policies pay for an exchange; outbound policies see the request as sent too.
   if (!chains.request.length && !chains.response.length && !chains.error.length) {
-    // No policy sees these headers: a client that sends a record gets one (header-fields.ts).
-    const fields = upstreamRequestHeaders(request.headers, client, upstream.headerFields ? new HeaderFields() : new Headers());
+    // No policy sees these headers: a client that sends a record gets one, read from the fields as
+    // parsed where the listener has them (header-fields.ts).
+    const fields = upstream.headerFields
+      ? upstreamRequestHeaders((forwarded.rawHeaders && rawHeaderList(forwarded.rawHeaders)) || request.headers, client, new HeaderFields())
+      : upstreamRequestHeaders(request.headers, client, new Headers());
     if (forwarded.dropHeader) fields.delete(forwarded.dropHeader);
     return send(upstream, forwarded, fields, forwarded.backend, forwarded.rest, forwarded.search);
   }

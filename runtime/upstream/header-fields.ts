@@ -64,3 +64,59 @@ export class HeaderFields implements OutgoingHeaders {
     }
   }
 }
+
+/** What the proxy reads of the client's headers: web Headers, or the fields as parsed (RawHeaderList). */
+export type IncomingHeaders = Pick<OutgoingHeaders, "get" | "forEach">;
+
+/**
+ * What a parsed request's header value may not be as it is, for `rawHeaderList`: a value with
+ * whitespace around it (web Headers trim it) or a CR, LF or NUL (web Headers refuse it). A parser
+ * that already refused such values (Node's strict one) never gives one; any other falls back.
+ */
+const NOT_AS_IS = /^[\t ]|[\t ]$|[\r\n\0]/;
+
+/**
+ * The client's header fields as the listener parsed them, in their order, each name once and in
+ * lower case: what web Headers built from them would give to `get` and `forEach` (apart from the
+ * order, which carries no meaning between different names).
+ */
+export class RawHeaderList implements IncomingHeaders {
+  constructor(
+    /** Lower case, each once. */
+    private readonly names: readonly string[],
+    private readonly values: readonly string[],
+  ) {}
+
+  get(name: string): string | null {
+    const at = this.names.indexOf(name.toLowerCase());
+    return at < 0 ? null : this.values[at]!;
+  }
+
+  forEach(callback: (value: string, name: string) => void): void {
+    const names = this.names;
+    const values = this.values;
+    for (let i = 0; i < names.length; i++) callback(values[i]!, names[i]!);
+  }
+}
+
+/**
+ * The client's header fields from a node:http listener (`IncomingMessage.rawHeaders`: name, value,
+ * name, value, ...) as a RawHeaderList, so the proxy reads them without the listener's request
+ * building web Headers (on Node and Deno every Headers operation goes through WebIDL conversions;
+ * measured in docs/design/performance.md, "Node and Deno: the client's headers read as parsed").
+ * Undefined, and the caller reads web Headers as before, when a name repeats (web Headers join the
+ * values) or a value is not what web Headers would hold as it is: rare, and then nothing differs.
+ */
+export function rawHeaderList(raw: readonly string[]): RawHeaderList | undefined {
+  const names: string[] = [];
+  const values: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const value = raw[i + 1]!;
+    if (NOT_AS_IS.test(value)) return undefined;
+    const name = raw[i]!.toLowerCase();
+    if (names.includes(name)) return undefined;
+    names.push(name);
+    values.push(value);
+  }
+  return new RawHeaderList(names, values);
+}

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { upstreamRequestHeaders } from "../proxy/headers.ts";
-import { HeaderFields, type OutgoingHeaders } from "./header-fields.ts";
+import { HeaderFields, type IncomingHeaders, rawHeaderList } from "./header-fields.ts";
 
 /** Every field as `forEach` gives it, sorted, to compare a HeaderFields with web Headers. */
-function listed(headers: OutgoingHeaders): string[] {
+function listed(headers: IncomingHeaders): string[] {
   const out: string[] = [];
   headers.forEach((value, name) => out.push(`${name}: ${value}`));
   return out.sort();
@@ -14,7 +14,7 @@ describe("backend request headers as a record (HeaderFields)", () => {
   it("answers get, has and forEach as web Headers do after the same operations", () => {
     const web = new Headers();
     const fields = new HeaderFields();
-    for (const headers of [web, fields] as OutgoingHeaders[]) {
+    for (const headers of [web, fields]) {
       headers.append("Accept", "text/html");
       headers.append("accept", "application/json");
       headers.set("X-Trace", "1");
@@ -55,5 +55,47 @@ describe("backend request headers as a record (HeaderFields)", () => {
     assert.deepEqual(listed(fields), listed(web));
     assert.equal(fields.get("x-forwarded-for"), "192.0.2.7, 198.51.100.1");
     assert.equal(fields.get("x-hop"), null);
+  });
+
+  it("reads the client's fields as parsed (rawHeaders) as web Headers built from them read", () => {
+    const raw = ["Host", "api.example", "X-Mixed-Case", "Value  with  inner  spaces", "ACCEPT", "*/*", "Cookie", "a=1; b=2", "__proto__", "p"];
+    const list = rawHeaderList(raw)!;
+    const web = new Headers();
+    for (let i = 0; i < raw.length; i += 2) web.append(raw[i]!, raw[i + 1]!);
+    assert.deepEqual(listed(list), listed(web));
+    for (const name of ["host", "X-MIXED-CASE", "accept", "cookie", "__proto__", "absent"]) assert.equal(list.get(name), web.get(name), name);
+  });
+
+  it("leaves to web Headers the fields they would change: a repeated name, a value with whitespace around it or a CR, LF or NUL", () => {
+    assert.equal(rawHeaderList(["Accept", "a", "accept", "b"]), undefined, "web Headers join a repeated field's values");
+    for (const value of [" lead", "trail\t", "a\rb", "a\nb", "a\u0000b"]) assert.equal(rawHeaderList(["x-v", value]), undefined, JSON.stringify(value));
+    assert.notEqual(rawHeaderList(["x-v", "in\tside"]), undefined, "whitespace inside a value is kept as it is");
+  });
+
+  it("gets the same backend headers from the proxy reading the parsed fields as reading web Headers", () => {
+    const raw = [
+      "Host",
+      "api.example",
+      "Connection",
+      "keep-alive, X-Hop",
+      "x-hop",
+      "1",
+      "X-Forwarded-Port",
+      "99",
+      "Accept-Encoding",
+      "br",
+      "Expect",
+      "100-continue",
+      "Accept",
+      "*/*",
+    ];
+    const web = new Headers();
+    for (let i = 0; i < raw.length; i += 2) web.append(raw[i]!, raw[i + 1]!);
+    const client = { ip: "192.0.2.7", proto: "https", host: "api.example" };
+    const fromRaw = upstreamRequestHeaders(rawHeaderList(raw)!, client, new HeaderFields());
+    assert.deepEqual(listed(fromRaw), listed(upstreamRequestHeaders(web, client, new HeaderFields())));
+    for (const name of ["connection", "x-hop", "x-forwarded-port", "expect", "host"]) assert.equal(fromRaw.get(name), null, name);
+    assert.equal(fromRaw.get("accept-encoding"), "br");
+    assert.equal(fromRaw.get("x-forwarded-host"), "api.example");
   });
 });
