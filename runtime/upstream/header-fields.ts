@@ -76,6 +76,14 @@ export type IncomingHeaders = Pick<OutgoingHeaders, "get" | "forEach">;
 const NOT_AS_IS = /^[\t ]|[\t ]$|[\r\n\0]/;
 
 /**
+ * The most fields `rawHeaderList` reads; a request with more goes to web Headers. Telling a repeated
+ * name apart costs a scan of the names so far, so the list is for the usual few dozen fields: a
+ * client sending thousands of tiny ones (node:http takes up to 2,000) would otherwise make its
+ * request cost the gateway far more than web Headers do.
+ */
+export const MAX_LISTED_FIELDS = 32;
+
+/**
  * The client's header fields as the listener parsed them, in their order, each name once and in
  * lower case: what web Headers built from them would give to `get` and `forEach` (apart from the
  * order, which carries no meaning between different names).
@@ -105,9 +113,11 @@ export class RawHeaderList implements IncomingHeaders {
  * building web Headers (on Node and Deno every Headers operation goes through WebIDL conversions;
  * measured in docs/design/performance.md, "Node and Deno: the client's headers read as parsed").
  * Undefined, and the caller reads web Headers as before, when a name repeats (web Headers join the
- * values) or a value is not what web Headers would hold as it is: rare, and then nothing differs.
+ * values), a value is not what web Headers would hold as it is, or there are more than
+ * MAX_LISTED_FIELDS fields: rare, and then nothing differs.
  */
 export function rawHeaderList(raw: readonly string[]): RawHeaderList | undefined {
+  if (raw.length > 2 * MAX_LISTED_FIELDS) return undefined;
   const names: string[] = [];
   const values: string[] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) {

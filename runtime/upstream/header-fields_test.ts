@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { upstreamRequestHeaders } from "../proxy/headers.ts";
-import { HeaderFields, type IncomingHeaders, rawHeaderList } from "./header-fields.ts";
+import { HeaderFields, type IncomingHeaders, MAX_LISTED_FIELDS, rawHeaderList } from "./header-fields.ts";
 
 /** Every field as `forEach` gives it, sorted, to compare a HeaderFields with web Headers. */
 function listed(headers: IncomingHeaders): string[] {
@@ -66,10 +66,13 @@ describe("backend request headers as a record (HeaderFields)", () => {
     for (const name of ["host", "X-MIXED-CASE", "accept", "cookie", "__proto__", "absent"]) assert.equal(list.get(name), web.get(name), name);
   });
 
-  it("leaves to web Headers the fields they would change: a repeated name, a value with whitespace around it or a CR, LF or NUL", () => {
+  it("leaves to web Headers the fields they would change (a repeated name, a value with whitespace around it or a CR, LF or NUL) and more than it is for", () => {
     assert.equal(rawHeaderList(["Accept", "a", "accept", "b"]), undefined, "web Headers join a repeated field's values");
     for (const value of [" lead", "trail\t", "a\rb", "a\nb", "a\u0000b"]) assert.equal(rawHeaderList(["x-v", value]), undefined, JSON.stringify(value));
     assert.notEqual(rawHeaderList(["x-v", "in\tside"]), undefined, "whitespace inside a value is kept as it is");
+    const many = (count: number) => Array.from({ length: count }, (_, i) => [`x-f${i}`, "v"]).flat();
+    assert.notEqual(rawHeaderList(many(MAX_LISTED_FIELDS)), undefined);
+    assert.equal(rawHeaderList(many(MAX_LISTED_FIELDS + 1)), undefined, "more fields than the list is for go to web Headers");
   });
 
   it("gets the same backend headers from the proxy reading the parsed fields as reading web Headers", () => {
