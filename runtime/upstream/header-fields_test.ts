@@ -10,7 +10,7 @@ function listed(headers: IncomingHeaders): string[] {
   return out.sort();
 }
 
-describe("backend request headers as a record (HeaderFields)", () => {
+describe("backend request headers: HeaderFields records, and the client's fields as parsed (RawHeaderList)", () => {
   it("answers get, has and forEach as web Headers do after the same operations", () => {
     const web = new Headers();
     const fields = new HeaderFields();
