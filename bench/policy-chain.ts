@@ -1,7 +1,8 @@
 /**
  * What a chain of policies costs inside the gateway: one Bun gateway with 0, 1, 5 and 10 WebAssembly
  * `set-header` policies (about half inbound, half outbound), the arms alternating round after round
- * (`wrk -t1 -c32`, pinned), no access log as in the other throughput scenarios. Reports each arm's
+ * (`wrk -t1 -c32`, pinned), each with its JSON access log on as shipped (to a file, as in the
+ * throughput scenarios; until 2026-12-05 this scenario ran without it). Reports each arm's
  * requests/s against no policies, the time per request it adds and that time per policy, from
  * throughput and from the gateway's CPU per request, then each arm against no policies paired by
  * round (the figure the targets are judged on: unpaired medians move with the machine's drift).
@@ -41,7 +42,8 @@ export async function policyChainScenario(bench: Bench, opts: PolicyChainOptions
   const arms: GatewayArm[] = LENGTHS.map((count) => {
     const configFile = join(bench.dir, `chain-${count}.yaml`);
     writeFileSync(configFile, chainConfig(bench.upstreamPort, count));
-    return { name: `${count} ${count === 1 ? "policy" : "policies"}`, configFile };
+    // As shipped: the JSON access log on, written to a file (the process's stdout).
+    return { name: `${count} ${count === 1 ? "policy" : "policies"}`, configFile, env: { PORTICO_TELEMETRY_LOGS_STD: "json" } };
   });
   const results = await alternateArms(bench, arms, { ...opts, tag: "policy-chain" });
   const rpsOf = (runs: readonly ArmRun[]) => median(runs.map((r) => r.rps));
@@ -70,7 +72,7 @@ export async function policyChainScenario(bench: Bench, opts: PolicyChainOptions
   const markdown = [
     `### Policy chain on Bun: 0, 1, 5 and 10 set-header policies`,
     "",
-    `\`wrk -t1 -c32 -d${opts.duration}s\` after ${opts.warmup}s warm-up, ${opts.rounds} round(s), arms alternating (reversed every other round); no access log. Time added per request from 1 / rps, and from the gateway's CPU per request (/proc, 10 ms ticks).`,
+    `\`wrk -t1 -c32 -d${opts.duration}s\` after ${opts.warmup}s warm-up, ${opts.rounds} round(s), arms alternating (reversed every other round); each gateway's JSON access log on (the shipped default, to a file). Time added per request from 1 / rps, and from the gateway's CPU per request (/proc, 10 ms ticks).`,
     "",
     table(["chain", "rps (median)", "runs", "vs no policies", "added per request (throughput)", "added per request (CPU)"], rows),
     "",
