@@ -7,6 +7,8 @@ import { HttpProblem } from "../http/problem.ts";
 import type { ConnectionTimeouts, FetchHandler, RunningServer } from "./adapter.ts";
 import { nodeUpgradeListener } from "../websocket/node-upgrade.ts";
 import { proxyProtocolFront, type ProxyProtocolOptions } from "./proxy-protocol.ts";
+import { detectRuntime } from "./detect.ts";
+import { IncomingRequest, plainRequestUrl } from "./incoming-request.ts";
 import type { Http2Limits, ServedHttp2 } from "./http2.ts";
 
 /** How long a new connection may wait to send its first bytes when no timeouts are given (tests of the adapters alone). */
@@ -46,7 +48,8 @@ function malformedTarget(): Response {
 
 /**
  * `handler` as a node request listener through @hono/node-server, for node:http and node:http2
- * (its compat request and response) alike.
+ * (its compat request and response) alike; on Node, plain HTTP/1 GET requests take a shorter way
+ * (incoming-request.ts).
  */
 export function nodeRequestListener(handler: FetchHandler): ReturnType<typeof getRequestListener> {
   // A backend's body nobody read as a web stream (a NodeBodyResponse, Node's upstream client) is
@@ -59,11 +62,49 @@ export function nodeRequestListener(handler: FetchHandler): ReturnType<typeof ge
     const answer = handler(request, env);
     return answer instanceof Promise ? answer.then((response) => written(response, env.outgoing)) : written(answer, env.outgoing);
   };
-  return getRequestListener(direct as Parameters<typeof getRequestListener>[0], {
+  const general = getRequestListener(direct as Parameters<typeof getRequestListener>[0], {
     overrideGlobalObjects: false,
     // Called for requests that could not be built (the handler has its own error path).
     errorHandler: (error) => (error instanceof Error && error.name === "RequestError" ? malformedTarget() : new HttpProblem("internal").toResponse()),
   });
+  if (detectRuntime() !== "node") return general;
+  // On Node, a plain HTTP/1 GET (the common request) gets an IncomingRequest instead of
+  // @hono/node-server's request, and a response it cannot write directly is handed to
+  // @hono/node-server's writer by a second listener that answers with it (`answered`), so every
+  // response but the direct ones is written as before. Not on Deno or Bun, whose node:http differs.
+  const answers = new WeakMap<IncomingMessage, Response>();
+  const answered = getRequestListener((_request, env) => answers.get((env as { incoming: IncomingMessage }).incoming)!, {
+    overrideGlobalObjects: false,
+    errorHandler: () => new HttpProblem("internal").toResponse(),
+  });
+  const plain = (incoming: IncomingMessage, outgoing: ServerResponse) => {
+    if (incoming.method !== "GET" || incoming.httpVersionMajor !== 1 || !(outgoing instanceof ServerResponse)) return general(incoming, outgoing);
+    const url = plainRequestUrl(incoming);
+    if (url === undefined) return general(incoming, outgoing);
+    const finish = (response: Response) => {
+      try {
+        if (response instanceof NodeBodyResponse && writeNodeBody(response, outgoing)) return;
+      } catch {
+        if (outgoing.headersSent) {
+          outgoing.destroy();
+          return;
+        }
+        response = new HttpProblem("internal").toResponse();
+      }
+      answers.set(incoming, response);
+      void answered(incoming, outgoing);
+    };
+    const failed = () => finish(new HttpProblem("internal").toResponse());
+    let answer: Response | Promise<Response>;
+    try {
+      answer = handler(new IncomingRequest(incoming, outgoing, url) as unknown as Request, { incoming, outgoing });
+    } catch {
+      return failed();
+    }
+    if (answer instanceof Promise) answer.then(finish, failed);
+    else finish(answer);
+  };
+  return plain as unknown as ReturnType<typeof getRequestListener>;
 }
 
 /**
