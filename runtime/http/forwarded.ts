@@ -8,6 +8,7 @@
 import { type IpRange, parseIp } from "../../config/schema/ip.ts";
 import type { ClientFacts } from "../proxy/headers.ts";
 import { isValidAuthority } from "./target.ts";
+import { HTTP_TOKEN } from "./token.ts";
 
 /** Most trusted hops walked past before the chain is given up on (the peer is then the client). */
 export const MAX_TRUSTED_HOPS = 32;
@@ -18,8 +19,6 @@ export interface ForwardedElement {
   readonly proto?: string;
   readonly host?: string;
 }
-
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /**
  * Parses a `Forwarded` header value (RFC 7239 §4: elements separated by commas, `name=value` pairs
@@ -47,7 +46,7 @@ export function parseForwarded(value: string): ForwardedElement[] | undefined {
     const eq = value.indexOf("=", i);
     if (eq < 0) return undefined;
     const name = value.slice(i, eq).toLowerCase();
-    if (!TOKEN.test(name) || name in current) return undefined;
+    if (!HTTP_TOKEN.test(name) || name in current) return undefined;
     i = eq + 1;
     let param: string;
     if (value[i] === '"') {
@@ -71,7 +70,7 @@ export function parseForwarded(value: string): ForwardedElement[] | undefined {
       let end = i;
       while (end < n && value[end] !== ";" && value[end] !== "," && value[end] !== " " && value[end] !== "\t") end++;
       param = value.slice(i, end);
-      if (!TOKEN.test(param)) return undefined;
+      if (!HTTP_TOKEN.test(param)) return undefined;
       i = end;
     }
     current[name] = param;

@@ -12,6 +12,7 @@ import type { PendingStore } from "../cache/pending.ts";
 import type { RetryPlan } from "./retry.ts";
 import type { ForwardPlan } from "./forward-request.ts";
 import { callingExchange, callingText, ENV_OVERRIDES, guestBytes, type HostFunction, keep, MAX_BLOCK_BYTES, MAX_BODY_BYTES } from "./call-state.ts";
+import { HTTP_TOKEN } from "../http/token.ts";
 
 /** The part of one request/response exchange a policy can see and change, passed as Extism's host context. */
 export interface PolicyExchange {
@@ -260,12 +261,11 @@ function status(value: bigint | number): number {
 // digits and `-`, `.`, `_`, `:` (RFC 8141 name characters, nothing to escape), starting with a letter or digit.
 const PROBLEM_KIND = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HEADER_VALUE = /^[^\x00\x0a\x0d]*$/;
 
 /** In on_request the response does not exist yet: changes are recorded and applied to whatever answers. */
 function deferHeader(context: CallContext, op: DeferredHeader[0], name: string, value = ""): void {
-  if (!TOKEN.test(name)) throw new Error(`policy set an invalid header name ${JSON.stringify(name.slice(0, 40))}`);
+  if (!HTTP_TOKEN.test(name)) throw new Error(`policy set an invalid header name ${JSON.stringify(name.slice(0, 40))}`);
   if (!HEADER_VALUE.test(value)) throw new Error(`policy set header ${name} to a value with a line break or NUL`);
   (exchange(context).deferred ??= []).push([op, name, value]);
 }

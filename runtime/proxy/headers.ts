@@ -1,5 +1,6 @@
 import { NodeBodyResponse } from "../upstream/node-body.ts";
 import type { IncomingHeaders, OutgoingHeaders } from "../upstream/header-fields.ts";
+import { HTTP_TOKEN } from "../http/token.ts";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies also drop; never forwarded either way. */
 const HOP_BY_HOP = [
@@ -61,16 +62,14 @@ function forwardedNode(ip: string): string {
   return ip.includes(":") ? `"[${ip}]"` : ip;
 }
 
-/** A token as it is, anything else as a quoted string (RFC 7239 §4). */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
 /** The last host `forwardedValue` was asked for and its answer: a gateway's requests mostly name one or a few. */
 let lastForwarded = "";
 let lastForwardedValue = `""`;
 
+/** A token as it is, anything else as a quoted string (RFC 7239 §4). */
 function forwardedValue(value: string): string {
   if (value === lastForwarded) return lastForwardedValue;
-  const answer = TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, "\\$&")}"`;
+  const answer = HTTP_TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, "\\$&")}"`;
   lastForwarded = value;
   lastForwardedValue = answer;
   return answer;

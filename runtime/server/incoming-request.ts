@@ -7,6 +7,7 @@
  * requests; every other request keeps @hono/node-server's, with its checks and its body handling.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { HTTP_TOKEN } from "../http/token.ts";
 
 /**
  * A request target made of path characters only, with a query perhaps: no percent-encoding, no
@@ -32,8 +33,6 @@ export function plainRequestUrl(incoming: IncomingMessage): string | undefined {
   return `${scheme}://${host}${target}`;
 }
 
-/** A header name as the Fetch standard accepts it (an HTTP token). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What makes a field value need the Headers class's own handling: surrounding whitespace, or a byte it refuses. */
 const UNUSUAL_VALUE = /^[\t ]|[\t ]$|[\0\r\n]/;
 
@@ -53,7 +52,7 @@ export class IncomingHeaders extends Headers {
   /** The value as Headers would give it, null when absent, undefined when only Headers itself can say. */
   #lookup(name: string): string | null | undefined {
     const raw = this.#raw;
-    if (raw === undefined || !TOKEN.test(name)) return undefined;
+    if (raw === undefined || !HTTP_TOKEN.test(name)) return undefined;
     const lower = name.toLowerCase();
     const separator = lower === "cookie" ? "; " : ", ";
     let value: string | null = null;

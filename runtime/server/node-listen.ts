@@ -62,10 +62,11 @@ export function nodeRequestListener(handler: FetchHandler): ReturnType<typeof ge
     const answer = handler(request, env);
     return answer instanceof Promise ? answer.then((response) => written(response, env.outgoing)) : written(answer, env.outgoing);
   };
+  const internal = () => new HttpProblem("internal").toResponse();
   const general = getRequestListener(direct as Parameters<typeof getRequestListener>[0], {
     overrideGlobalObjects: false,
     // Called for requests that could not be built (the handler has its own error path).
-    errorHandler: (error) => (error instanceof Error && error.name === "RequestError" ? malformedTarget() : new HttpProblem("internal").toResponse()),
+    errorHandler: (error) => (error instanceof Error && error.name === "RequestError" ? malformedTarget() : internal()),
   });
   if (detectRuntime() !== "node") return general;
   // On Node, a plain HTTP/1 GET (the common request) gets an IncomingRequest instead of
@@ -75,7 +76,7 @@ export function nodeRequestListener(handler: FetchHandler): ReturnType<typeof ge
   const answers = new WeakMap<IncomingMessage, Response>();
   const answered = getRequestListener((_request, env) => answers.get((env as { incoming: IncomingMessage }).incoming)!, {
     overrideGlobalObjects: false,
-    errorHandler: () => new HttpProblem("internal").toResponse(),
+    errorHandler: internal,
   });
   const plain = (incoming: IncomingMessage, outgoing: ServerResponse) => {
     if (incoming.method !== "GET" || incoming.httpVersionMajor !== 1 || !(outgoing instanceof ServerResponse)) return general(incoming, outgoing);
@@ -89,12 +90,12 @@ export function nodeRequestListener(handler: FetchHandler): ReturnType<typeof ge
           outgoing.destroy();
           return;
         }
-        response = new HttpProblem("internal").toResponse();
+        response = internal();
       }
       answers.set(incoming, response);
       void answered(incoming, outgoing);
     };
-    const failed = () => finish(new HttpProblem("internal").toResponse());
+    const failed = () => finish(internal());
     let answer: Response | Promise<Response>;
     try {
       answer = handler(new IncomingRequest(incoming, outgoing, url) as unknown as Request, { incoming, outgoing });
