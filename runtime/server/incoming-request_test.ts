@@ -158,7 +158,7 @@ describe("a GET through the node:http listener", () => {
       req.end();
     });
 
-  it("gives the handler a Request with the URL, the fields and every other member, and writes its answer", async () => {
+  it("gives the handler a Request with its URL and fields, answers other members (cache, clone, text) from a real one, and writes its answer", async () => {
     const answer = await get("/a/b?x=1", { accept: "text/plain", cookie: ["a=1", "b=2"], "x-two": ["1", "2"] });
     assert.equal(answer.status, 200);
     assert.equal(answer.body, "seen");
