@@ -78,32 +78,34 @@ export function nodeRequestListener(handler: FetchHandler): ReturnType<typeof ge
     overrideGlobalObjects: false,
     errorHandler: internal,
   });
+  // Written with no function made per request under a name of its own: tsx (esbuild's `keepNames`)
+  // wraps each in a call that defines its `name`, which a CPU profile put at about 2 µs of a Node
+  // request for the two this listener once made (bench/RESULTS.md, 2026-12-05 09:30).
+  const finish = (response: Response, incoming: IncomingMessage, outgoing: ServerResponse) => {
+    try {
+      if (response instanceof NodeBodyResponse && writeNodeBody(response, outgoing)) return;
+    } catch {
+      if (outgoing.headersSent) {
+        outgoing.destroy();
+        return;
+      }
+      response = internal();
+    }
+    answers.set(incoming, response);
+    void answered(incoming, outgoing);
+  };
   const plain = (incoming: IncomingMessage, outgoing: ServerResponse) => {
     if (incoming.method !== "GET" || incoming.httpVersionMajor !== 1 || !(outgoing instanceof ServerResponse)) return general(incoming, outgoing);
     const url = plainRequestUrl(incoming);
     if (url === undefined) return general(incoming, outgoing);
-    const finish = (response: Response) => {
-      try {
-        if (response instanceof NodeBodyResponse && writeNodeBody(response, outgoing)) return;
-      } catch {
-        if (outgoing.headersSent) {
-          outgoing.destroy();
-          return;
-        }
-        response = internal();
-      }
-      answers.set(incoming, response);
-      void answered(incoming, outgoing);
-    };
-    const failed = () => finish(internal());
     let answer: Response | Promise<Response>;
     try {
       answer = handler(new IncomingRequest(incoming, outgoing, url) as unknown as Request, { incoming, outgoing });
     } catch {
-      return failed();
+      return finish(internal(), incoming, outgoing);
     }
-    if (answer instanceof Promise) answer.then(finish, failed);
-    else finish(answer);
+    if (answer instanceof Promise) answer.then((response) => finish(response, incoming, outgoing), () => finish(internal(), incoming, outgoing));
+    else finish(answer, incoming, outgoing);
   };
   return plain as unknown as ReturnType<typeof getRequestListener>;
 }
