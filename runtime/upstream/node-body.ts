@@ -21,26 +21,40 @@ export type RawFields = Record<string, string | string[] | undefined>;
 /** What @hono/node-server writes when a response with a body has no Content-Type (kept, so both paths answer alike). */
 const DEFAULT_CONTENT_TYPE = "text/plain; charset=UTF-8";
 
-/** A Response over an UpstreamBody that becomes a web stream only when read as one. */
-export class NodeBodyResponse extends Response {
+/**
+ * A Response over an UpstreamBody that becomes a web stream only when read as one. It is a
+ * `Response` by its prototype, not by construction: on Node a web Response costs about 1.5 µs to
+ * make (its init converted, its Headers filled; CPU profile in bench/RESULTS.md, 2026-12-05
+ * 09:30), and on the direct path nothing reads it. Its status, headers and body are its own; every
+ * other member is answered by the Response with the body as a web stream (`#asWeb`), made on first use.
+ */
+export class NodeBodyResponse {
   #body: UpstreamBody | undefined;
   #web: Response | undefined;
   /** undici's fields, until something asks for `headers`: they are added to them then, once. */
   #raw: RawFields | undefined;
+  #headers: Headers | undefined;
+  readonly status: number;
+  readonly statusText: string;
 
   /**
    * `fields`: undici's header fields, kept as they are until `headers` is read (on Node every web
    * Headers operation is costly, and the direct path needs only the length and the fields to write).
+   * A Headers object given as `init.headers` becomes the response's own, not a copy: the caller
+   * makes it for this response.
    */
-  constructor(body: UpstreamBody, init: ResponseInit, fields?: RawFields) {
-    super(null, init);
+  constructor(body: UpstreamBody, init: ResponseInit = {}, fields?: RawFields) {
+    this.status = init.status ?? 200;
+    this.statusText = init.statusText ?? "";
+    const headers = init.headers;
+    this.#headers = headers === undefined || headers instanceof Headers ? headers : new Headers(headers);
     this.#raw = fields;
     // A failure while nobody reads (the backend's connection reset while policies run) waits in
     // the body for whoever reads it next.
     this.#body = body;
   }
 
-  /** The Response with the body as a web stream, made once, the first time a body member is used. */
+  /** The Response with the body as a web stream, made once, the first time a member not answered here is used. */
   #asWeb(): Response {
     if (!this.#web) {
       const body = this.#body;
@@ -50,15 +64,29 @@ export class NodeBodyResponse extends Response {
     return this.#web;
   }
 
-  /** The response's Headers, with undici's fields added the first time they are asked for. */
-  override get headers(): Headers {
-    const headers = super.headers;
+  /** The response's Headers, made (with undici's fields in them) the first time they are asked for. */
+  get headers(): Headers {
+    let headers = this.#headers;
+    if (!headers) headers = this.#headers = new Headers();
     const raw = this.#raw;
     if (raw) {
       this.#raw = undefined;
       appendFields(headers, raw);
     }
     return headers;
+  }
+
+  get ok(): boolean {
+    return this.status >= 200 && this.status <= 299;
+  }
+  get type(): ResponseType {
+    return "default";
+  }
+  get url(): string {
+    return "";
+  }
+  get redirected(): boolean {
+    return false;
   }
 
   /** undici's fields while nobody has read `headers` (they are then the whole truth); undefined after. */
@@ -74,32 +102,44 @@ export class NodeBodyResponse extends Response {
     return body;
   }
 
-  override get body(): Response["body"] {
+  get body(): Response["body"] {
     return this.#asWeb().body;
   }
-  override get bodyUsed(): boolean {
+  get bodyUsed(): boolean {
     return this.#web ? this.#web.bodyUsed : this.#body === undefined;
   }
-  override arrayBuffer(): Promise<ArrayBuffer> {
-    return this.#asWeb().arrayBuffer();
+
+  /** The Response behind the members not answered here (arrayBuffer, text, clone, ...). */
+  web(): Response {
+    return this.#asWeb();
   }
-  override blob(): Promise<Blob> {
-    return this.#asWeb().blob();
-  }
-  override formData(): Promise<FormData> {
-    return this.#asWeb().formData();
-  }
-  override json(): Promise<unknown> {
-    return this.#asWeb().json();
-  }
-  override text(): Promise<string> {
-    return this.#asWeb().text();
-  }
-  override bytes(): ReturnType<Response["bytes"]> {
-    return this.#asWeb().bytes();
-  }
-  override clone(): Response {
-    return this.#asWeb().clone();
+}
+
+/** NodeBodyResponse's type, as a Response: what its prototype makes it. */
+export interface NodeBodyResponse extends Response {}
+
+Object.setPrototypeOf(NodeBodyResponse.prototype, Response.prototype);
+// Every other member of Response (arrayBuffer, json, text, clone, ...) from the web Response, so
+// none reaches Response.prototype's own accessors with an object that is not one.
+for (const key of Reflect.ownKeys(Response.prototype)) {
+  if (key === "constructor" || Object.hasOwn(NodeBodyResponse.prototype, key)) continue;
+  const descriptor = Object.getOwnPropertyDescriptor(Response.prototype, key)!;
+  if (typeof descriptor.value === "function") {
+    Object.defineProperty(NodeBodyResponse.prototype, key, {
+      configurable: true,
+      writable: true,
+      value: function (this: NodeBodyResponse, ...args: unknown[]) {
+        const web = this.web() as unknown as Record<PropertyKey, (...a: unknown[]) => unknown>;
+        return web[key]!(...args);
+      },
+    });
+  } else if (descriptor.get) {
+    Object.defineProperty(NodeBodyResponse.prototype, key, {
+      configurable: true,
+      get(this: NodeBodyResponse) {
+        return (this.web() as unknown as Record<PropertyKey, unknown>)[key];
+      },
+    });
   }
 }
 

@@ -69,6 +69,22 @@ describe("a backend's body as undici delivered it (NodeBodyResponse)", () => {
     assert.equal(await new Response(s.body).text(), "hello world");
   });
 
+  it("is a Response by its prototype: a fetched response's members, a new Response made from it, the Headers it was given as its own", async () => {
+    const given = new Headers({ "content-length": "11", "x-b": "2" });
+    const r = new NodeBodyResponse(bodyOf(["hello world"]).body, { status: 404, statusText: "Gone Away", headers: given });
+    assert.ok(r instanceof Response);
+    assert.equal(Object.prototype.toString.call(r), Object.prototype.toString.call(new Response(null)));
+    assert.deepEqual([r.ok, r.type, r.url, r.redirected, r.status, r.statusText], [false, "default", "", false, 404, "Gone Away"]);
+    assert.equal(r.headers, given, "a Headers object given is the response's own, not a copy");
+    assert.equal(new NodeBodyResponse(bodyOf([]).body).status, 200);
+    assert.equal(new NodeBodyResponse(bodyOf([]).body, { status: 204 }).ok, true);
+    // What a policy or a re-wrapping does with a response: a Response made from its body and init.
+    const wrapped = new Response(r.body, r);
+    assert.deepEqual([wrapped.status, wrapped.statusText, wrapped.headers.get("x-b")], [404, "Gone Away", "2"]);
+    assert.equal(await wrapped.text(), "hello world");
+    assert.equal(r.bodyUsed, true);
+  });
+
   it("aborts the backend's body when its web stream is cancelled before anything read it", async () => {
     const { body, aborted } = bodyOf(["he"], false);
     const r = new NodeBodyResponse(body, { headers: { "content-length": "5" } });
