@@ -14,6 +14,8 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
  * it holds no configuration type and imports nothing at run time. And config/schema/ip.ts, a leaf
  * that imports nothing: the value type of `net.server.http.forwarded.trusted-proxies` (IpRange)
  * and the address parser its ranges were made with, which the client-address walk must match.
+ * And config/schema/http-token.ts, a leaf that imports nothing: what an HTTP token is, which the
+ * configuration's header names and the request path's header checks must agree on.
  */
 const RUNTIME_MAY_IMPORT = new Set([
   "config/snapshot/build.ts",
@@ -25,14 +27,15 @@ const RUNTIME_MAY_IMPORT = new Set([
   "config/backup.ts",
   "config/schema/problems.ts",
   "config/schema/ip.ts",
+  "config/schema/http-token.ts",
 ]);
 
 /**
  * Exceptions, each with its reason. `portico policy test` reads fixture files, which are parsed with
- * the configuration's YAML reader and checked with its module budget schema.
+ * the configuration's YAML reader and checked with its module budget and header-name schemas.
  */
 const EXCEPTIONS: Record<string, readonly string[]> = {
-  "runtime/policy/fixtures.ts": ["config/load.ts", "config/schema/config.ts", "config/schema/introspect.ts"],
+  "runtime/policy/fixtures.ts": ["config/load.ts", "config/schema/config.ts", "config/schema/introspect.ts", "config/schema/header-name.ts"],
 };
 
 /** Every TypeScript file under `dir` (relative to the repository), tests excluded: they may build their inputs any way. */

@@ -6,8 +6,8 @@
  */
 import { z } from "zod";
 import { templateProblem } from "./template.ts";
+import { HeaderName } from "./header-name.ts";
 
-const HeaderName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "expected a header name");
 const QueryName = z.string().regex(/^[^&=#\s\x00-\x1f\x7f]+$/, "expected a query parameter name (no &, =, # or whitespace)");
 const Template = z.preprocess(
   (v) => (typeof v === "number" || typeof v === "boolean" ? String(v) : v),

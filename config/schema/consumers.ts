@@ -5,6 +5,7 @@
  * whose policies run.
  */
 import { z } from "zod";
+import { HeaderName } from "./header-name.ts";
 
 /** A name as elsewhere in a configuration: letters, digits, '.', '_' or '-'. */
 const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "expected a name of letters, digits, '.', '_' or '-'");
@@ -66,7 +67,7 @@ export const Subscription = z
 /** Where an API reads subscription keys from (APIM's defaults). */
 export const SubscriptionKeyLocation = z
   .object({
-    header: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "expected a header name").default("Ocp-Apim-Subscription-Key"),
+    header: HeaderName.default("Ocp-Apim-Subscription-Key"),
     query: z.string().regex(/^[^&=#\s\x00-\x1f\x7f]+$/, "expected a query parameter name (no &, =, # or whitespace)").default("subscription-key"),
   })
   .strict();

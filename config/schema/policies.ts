@@ -1,12 +1,13 @@
 import { z } from "zod";
 import { formatRange, parseCidr, parseIp } from "./ip.ts";
 import { templateProblem } from "./template.ts";
+import { HeaderName } from "./header-name.ts";
+import { HTTP_TOKEN_OR_ANY } from "./http-token.ts";
 import { CacheLookupParams, CacheLookupValueParams, CacheRemoveValueParams, CacheStoreParams, CacheStoreValueParams } from "./cache.ts";
 import { ValidateJwtParams } from "./validate-jwt.ts";
 import { ForwardRequestParams, RetryParams } from "./resilience.ts";
 
 /** A header name as HTTP allows it (an RFC 9110 token). */
-const HeaderName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "expected a header name");
 
 /** A parameter value: YAML scalars are all handed to policies as strings. */
 const Scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
@@ -81,7 +82,7 @@ const IpOrCidr = z.string().refine(
 const Ip = z.string().refine((v) => parseIp(v.trim()) !== undefined, "expected an IPv4 or IPv6 address");
 
 /** A method name for CORS lists, or "*". */
-const MethodName = z.string().regex(/^(\*|[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/, "expected an HTTP method or *");
+const MethodName = z.string().regex(HTTP_TOKEN_OR_ANY, "expected an HTTP method or *");
 
 /** Names of response headers and variables that the rate-limit policies may set (APIM's attributes). */
 const limitNames = {

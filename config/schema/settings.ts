@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { z } from "zod";
+import { HTTP_TOKEN } from "./http-token.ts";
 import { parseDuration } from "./duration.ts";
 import { type IpRange, parseCidr } from "./ip.ts";
 import { opensslSuiteName } from "./tls.ts";
@@ -125,7 +126,7 @@ const headerList = z.string().transform((v, ctx) => {
   for (const pair of v.split(",").map((s) => s.trim()).filter(Boolean)) {
     const at = pair.indexOf("=");
     const name = at > 0 ? pair.slice(0, at).trim().toLowerCase() : "";
-    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) {
+    if (!HTTP_TOKEN.test(name)) {
       ctx.addIssue({ code: "custom", message: "expected name=value pairs separated by commas, such as api-key=..." });
       return z.NEVER;
     }
@@ -141,9 +142,7 @@ const headerList = z.string().transform((v, ctx) => {
 });
 
 /** A header name (a token), lower-cased. */
-const headerName = z.string().refine((v) => /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(v), "expected a header name such as trace-id").transform((v) =>
-  v.toLowerCase()
-);
+const headerName = z.string().refine((v) => HTTP_TOKEN.test(v), "expected a header name such as trace-id").transform((v) => v.toLowerCase());
 
 /** A fraction from 0 to 1, such as 0.01 for one in a hundred. */
 const ratio = z.union([z.number(), z.string()], { error: "expected a number from 0 to 1, such as 0.01" }).transform((v, ctx) => {

@@ -8,8 +8,8 @@
 import { z } from "zod";
 import { pemJwk, type SigningJwk, signingJwk, symmetricJwk } from "./jwk.ts";
 import { templateProblem } from "./template.ts";
+import { HeaderName } from "./header-name.ts";
 
-const HeaderName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "expected a header name");
 const QueryName = z.string().regex(/^[^&=#\s\x00-\x1f\x7f]+$/, "expected a query parameter name (no &, =, # or whitespace)");
 const Template = z.string().min(1).superRefine((value, ctx) => {
   const problem = templateProblem(value);

@@ -8,7 +8,7 @@
 import { type IpRange, parseIp } from "../../config/schema/ip.ts";
 import type { ClientFacts } from "../proxy/headers.ts";
 import { isValidAuthority } from "./target.ts";
-import { HTTP_TOKEN } from "./token.ts";
+import { HTTP_TOKEN } from "../../config/schema/http-token.ts";
 
 /** Most trusted hops walked past before the chain is given up on (the peer is then the client). */
 export const MAX_TRUSTED_HOPS = 32;

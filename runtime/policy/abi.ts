@@ -12,7 +12,7 @@ import type { PendingStore } from "../cache/pending.ts";
 import type { RetryPlan } from "./retry.ts";
 import type { ForwardPlan } from "./forward-request.ts";
 import { callingExchange, callingText, ENV_OVERRIDES, guestBytes, type HostFunction, keep, MAX_BLOCK_BYTES, MAX_BODY_BYTES } from "./call-state.ts";
-import { HTTP_TOKEN } from "../http/token.ts";
+import { HTTP_TOKEN } from "../../config/schema/http-token.ts";
 
 /** The part of one request/response exchange a policy can see and change, passed as Extism's host context. */
 export interface PolicyExchange {

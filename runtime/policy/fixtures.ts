@@ -8,12 +8,13 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { locateProblems, parseConfigDocument } from "../../config/load.ts";
 import { PolicyModule } from "../../config/schema/config.ts";
+import { HeaderName } from "../../config/schema/header-name.ts";
 import { keysAt } from "../../config/schema/introspect.ts";
 import { describeError, type Problem, problemsFromZod } from "../../config/schema/problems.ts";
 
 const Text = z.string();
 /** A header map: a name and a value (several values: a list, sent as repeated headers). */
-const Headers = z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "expected a header name"), z.union([Text, z.array(Text)]));
+const Headers = z.record(HeaderName, z.union([Text, z.array(Text)]));
 const StringMap = z.record(z.string(), Text);
 /** Parameters as in a configuration's `with:`: strings, numbers and booleans (others become JSON). */
 const Params = z.record(z.string(), z.unknown());

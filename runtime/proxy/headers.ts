@@ -1,6 +1,6 @@
 import { NodeBodyResponse } from "../upstream/node-body.ts";
 import type { IncomingHeaders, OutgoingHeaders } from "../upstream/header-fields.ts";
-import { HTTP_TOKEN } from "../http/token.ts";
+import { HTTP_TOKEN } from "../../config/schema/http-token.ts";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies also drop; never forwarded either way. */
 const HOP_BY_HOP = [

@@ -7,7 +7,7 @@
  * requests; every other request keeps @hono/node-server's, with its checks and its body handling.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { HTTP_TOKEN } from "../http/token.ts";
+import { HTTP_TOKEN } from "../../config/schema/http-token.ts";
 
 /**
  * A request target made of path characters only, with a query perhaps: no percent-encoding, no
