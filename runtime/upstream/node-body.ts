@@ -23,8 +23,8 @@ const DEFAULT_CONTENT_TYPE = "text/plain; charset=UTF-8";
 
 /**
  * A Response over an UpstreamBody that becomes a web stream only when read as one. It is a
- * `Response` by its prototype, not by construction: on Node a web Response costs about 1.5 µs to
- * make (its init converted, its Headers filled; CPU profile in bench/RESULTS.md, 2026-12-05
+ * `Response` by its prototype, not by construction: on Node a web Response costs about 2 µs to
+ * make under load (its init converted, its Headers made; CPU profile in bench/RESULTS.md, 2026-12-05
  * 09:30), and on the direct path nothing reads it. Its status, headers and body are its own; every
  * other member is answered by the Response with the body as a web stream (`#asWeb`), made on first use.
  */
