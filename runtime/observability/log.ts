@@ -398,9 +398,26 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
         }
         hand(text, lines);
       };
-      const flushWaiting = () => pushBatch();
+      // One timer at a time, and a batch goes when its oldest line has waited BATCH_MS (or when it is
+      // full), not whenever a timer fires: under load a timer fires early (armed for 20 ms, Bun's
+      // fired after 2 to 12 ms, the event loop's clock being read once per turn of a long turn), and a
+      // full batch's timer, left running, sent the next batch after a few lines. Batches were half
+      // full on average, and each write costs the gateway's thread far more than a line (bench/RESULTS.md,
+      // 2026-12-05 11:00).
+      let timerArmed = false;
+      const arm = (ms: number) => {
+        timerArmed = true;
+        (setTimeout(flushWaiting, ms) as { unref?: () => void }).unref?.();
+      };
+      const flushWaiting = () => {
+        timerArmed = false;
+        if (waitingTimes.length === 0) return;
+        const left = waitingTimes[0]! + BATCH_MS - Date.now();
+        if (left >= 1) arm(left);
+        else pushBatch();
+      };
       queueAccess = (fields) => {
-        if (waitingFields.length === 0) (setTimeout(flushWaiting, BATCH_MS) as { unref?: () => void }).unref?.();
+        if (!timerArmed) arm(BATCH_MS);
         waitingFields.push(fields);
         waitingTimes.push(Date.now());
         if (waitingFields.length >= MAX_BATCH_LINES) pushBatch();
