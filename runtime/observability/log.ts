@@ -404,19 +404,22 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
       // full batch's timer, left running, sent the next batch after a few lines. Batches were half
       // full on average, and each write costs the gateway's thread far more than a line (bench/RESULTS.md,
       // 2026-12-05 11:00).
+      // The batch's age is read on the monotonic clock: a wall clock set back must not hold lines.
       let timerArmed = false;
+      let firstWaitingAt = 0;
       const arm = (ms: number) => {
         timerArmed = true;
         (setTimeout(flushWaiting, ms) as { unref?: () => void }).unref?.();
       };
       const flushWaiting = () => {
         timerArmed = false;
-        if (waitingTimes.length === 0) return;
-        const left = waitingTimes[0]! + BATCH_MS - Date.now();
+        if (waitingFields.length === 0) return;
+        const left = firstWaitingAt + BATCH_MS - performance.now();
         if (left >= 1) arm(left);
         else pushBatch();
       };
       queueAccess = (fields) => {
+        if (waitingFields.length === 0) firstWaitingAt = performance.now();
         if (!timerArmed) arm(BATCH_MS);
         waitingFields.push(fields);
         waitingTimes.push(Date.now());
