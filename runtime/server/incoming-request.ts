@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { HTTP_TOKEN } from "../../config/schema/http-token.ts";
+import { standIn } from "../http/stand-in.ts";
 
 /**
  * A request target made of path characters only, with a query perhaps: no percent-encoding, no
@@ -182,27 +183,5 @@ export class IncomingRequest {
   }
 }
 
-Object.setPrototypeOf(IncomingRequest.prototype, Request.prototype);
-// Every other member of Request (cache, mode, clone, text, ...) from the real Request, so none
-// reaches Request.prototype's own accessors with an object that is not one.
-for (const key of Reflect.ownKeys(Request.prototype)) {
-  if (key === "constructor" || Object.hasOwn(IncomingRequest.prototype, key)) continue;
-  const descriptor = Object.getOwnPropertyDescriptor(Request.prototype, key)!;
-  if (typeof descriptor.value === "function") {
-    Object.defineProperty(IncomingRequest.prototype, key, {
-      configurable: true,
-      writable: true,
-      value: function (this: IncomingRequest, ...args: unknown[]) {
-        const real = this.real() as unknown as Record<PropertyKey, (...a: unknown[]) => unknown>;
-        return real[key]!(...args);
-      },
-    });
-  } else if (descriptor.get) {
-    Object.defineProperty(IncomingRequest.prototype, key, {
-      configurable: true,
-      get(this: IncomingRequest) {
-        return (this.real() as unknown as Record<PropertyKey, unknown>)[key];
-      },
-    });
-  }
-}
+// Every other member of Request (cache, mode, clone, text, ...) from the real Request.
+standIn(IncomingRequest.prototype, Request.prototype, (request) => request.real());

@@ -11,6 +11,7 @@
  */
 import type { ServerResponse } from "node:http";
 import type { BodySink, UpstreamBody } from "./upstream-body.ts";
+import { standIn } from "../http/stand-in.ts";
 
 /** The type node:http takes for a head's fields: repeated Set-Cookie as an array. */
 type OutgoingFields = Record<string, string | string[]>;
@@ -118,30 +119,8 @@ export class NodeBodyResponse {
 /** NodeBodyResponse's type, as a Response: what its prototype makes it. */
 export interface NodeBodyResponse extends Response {}
 
-Object.setPrototypeOf(NodeBodyResponse.prototype, Response.prototype);
-// Every other member of Response (arrayBuffer, json, text, clone, ...) from the web Response, so
-// none reaches Response.prototype's own accessors with an object that is not one.
-for (const key of Reflect.ownKeys(Response.prototype)) {
-  if (key === "constructor" || Object.hasOwn(NodeBodyResponse.prototype, key)) continue;
-  const descriptor = Object.getOwnPropertyDescriptor(Response.prototype, key)!;
-  if (typeof descriptor.value === "function") {
-    Object.defineProperty(NodeBodyResponse.prototype, key, {
-      configurable: true,
-      writable: true,
-      value: function (this: NodeBodyResponse, ...args: unknown[]) {
-        const web = this.web() as unknown as Record<PropertyKey, (...a: unknown[]) => unknown>;
-        return web[key]!(...args);
-      },
-    });
-  } else if (descriptor.get) {
-    Object.defineProperty(NodeBodyResponse.prototype, key, {
-      configurable: true,
-      get(this: NodeBodyResponse) {
-        return (this.web() as unknown as Record<PropertyKey, unknown>)[key];
-      },
-    });
-  }
-}
+// Every other member of Response (arrayBuffer, json, text, clone, ...) from the web Response.
+standIn(NodeBodyResponse.prototype, Response.prototype, (response) => response.web());
 
 /**
  * Writes a NodeBodyResponse whose body nobody read to a node:http (HTTP/1.1) response: the head as
