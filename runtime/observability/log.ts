@@ -267,19 +267,25 @@ export const DEFAULT_LOG_BUFFER = 4 * 1024 * 1024;
 const BATCH_MS = 20;
 
 /**
- * A batch of lines is handed over early once it holds this many characters. Every write costs the
- * gateway a fixed amount whatever its size (on Bun, an asynchronous write of 8 KiB and one of 64 KiB
- * both cost about 35 µs of CPU), so batches are as large as the smallest buffer allows
- * (`telemetry.logs.buffer` ≥ 64 KiB). A batch that does not fit is handed over line by line, so that
- * what is dropped when the buffer is full is the lines that did not fit, not the whole batch.
+ * A batch of lines is handed over early once it holds this many characters: an eighth of the
+ * buffer (`telemetry.logs.buffer`), between 56 KiB and 256 KiB. Every write costs the gateway about
+ * the same whatever its size (on Bun, an asynchronous write of 40 KiB and one of 160 KiB both cost
+ * 50 to 80 µs of CPU on this project's test machine, and such a write took 170 to 210 µs of the
+ * gateway's thread under load: bench/RESULTS.md, 2026-12-05 13:30), so batches are as large as the
+ * buffer comfortably allows. A batch that does not fit in what is left of the buffer is handed over
+ * line by line, so that what is dropped when the buffer is full is the lines that did not fit, not
+ * the whole batch.
  */
-const MAX_BATCH_CHARS = 56 * 1024;
+function maxBatchChars(bufferBytes: number): number {
+  return Math.min(256 * 1024, Math.max(56 * 1024, Math.floor(bufferBytes / 8)));
+}
 
 /**
- * A batch of access lines goes early once this many wait (about 40 KiB of typical lines), so the
- * fields waiting to be rendered stay few whatever the request rate.
+ * A batch of access lines goes early once this many wait (about 160 KiB of typical lines), so the
+ * fields waiting to be rendered stay bounded whatever the request rate; below about 25,000 requests
+ * a second a batch goes by its age (BATCH_MS) first.
  */
-const MAX_BATCH_LINES = 128;
+const MAX_BATCH_LINES = 512;
 
 /** How long a synchronous flush at exit keeps retrying a destination that takes nothing. */
 const EXIT_FLUSH_MS = 1000;
@@ -335,7 +341,9 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
   if (format !== "none") {
     if (opts.write) put = opts.write;
     else {
-      const dest = openDestination(opts.dest ?? 1, opts.bufferBytes ?? DEFAULT_LOG_BUFFER);
+      const bufferBytes = opts.bufferBytes ?? DEFAULT_LOG_BUFFER;
+      const dest = openDestination(opts.dest ?? 1, bufferBytes);
+      const batchChars = maxBatchChars(bufferBytes);
       destination = dest;
       // Access lines are handed to the destination together, at most BATCH_MS after the first of
       // them, rather than one write per line: each write to stdout costs the gateway's thread far
@@ -385,7 +393,7 @@ export function createLogger(format: LogFormat, options: LoggerOptions | ((line:
               continue;
             }
             lines += 1;
-            if (text.length >= MAX_BATCH_CHARS) {
+            if (text.length >= batchChars) {
               hand(text, lines);
               text = "";
               lines = 0;

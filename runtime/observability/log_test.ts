@@ -286,13 +286,19 @@ describe("the bounded buffer", () => {
       await new Promise((r) => setTimeout(r, 300));
       const dropped = logger.droppedLines;
       process.kill(reader.cat.pid!, "SIGCONT");
-      await until(() => /log lines dropped/.test(reader.output()), "the drop notice");
+      await until(() => reader.output().includes(`"total":${dropped}}`), "the drop notice that counts them all");
       const records = reader.output().trim().split("\n").map((line) => JSON.parse(line));
       const access = records.filter((r) => r.level === "access").map((r) => r.seq as number);
-      const notice = records.find((r) => /log lines dropped/.test(r.msg));
-      assert.equal(notice.level, "warn");
-      assert.equal(notice.msg, `${dropped} log lines dropped`);
-      assert.equal(notice.dropped, dropped);
+      // One notice per spell of drops: a batch still waiting when the loop ended may find the buffer
+      // written out (the pipe took it) and have only part of it dropped, after a first notice.
+      const notices = records.filter((r) => /log lines dropped/.test(r.msg));
+      assert.ok(notices.length >= 1, "a drop notice");
+      for (const notice of notices) {
+        assert.equal(notice.level, "warn");
+        assert.equal(notice.msg, `${notice.dropped} log lines dropped`);
+      }
+      assert.equal(notices.reduce((sum, n) => sum + n.dropped, 0), dropped, "the notices count every dropped line once");
+      assert.equal(notices.at(-1)!.total, dropped);
       assert.equal(access.length + dropped, total, "every line is either written or counted");
       assert.deepEqual(access, [...access].sort((a, b) => a - b), "written lines keep their order");
       assert.equal(access[0], 0, "the first lines went into the buffer");
