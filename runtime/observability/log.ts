@@ -268,13 +268,12 @@ const BATCH_MS = 20;
 
 /**
  * A batch of lines is handed over early once it holds this many characters: an eighth of the
- * buffer (`telemetry.logs.buffer`), between 56 KiB and 256 KiB. Every write costs the gateway about
- * the same whatever its size (on Bun, an asynchronous write of 40 KiB and one of 160 KiB both cost
- * 50 to 80 µs of CPU on this project's test machine, and such a write took 170 to 210 µs of the
- * gateway's thread under load: bench/RESULTS.md, 2026-12-05 13:30), so batches are as large as the
- * buffer comfortably allows. A batch that does not fit in what is left of the buffer is handed over
- * line by line, so that what is dropped when the buffer is full is the lines that did not fit, not
- * the whole batch.
+ * buffer (`telemetry.logs.buffer`), between 56 KiB and 256 KiB. An asynchronous write costs far more
+ * than its bytes (on Bun, one of 160 KiB cost no more CPU than one of 40 KiB, 26 to 129 µs, and
+ * inside a loaded gateway a 39 KiB write held the thread 170 to 210 µs: bench/RESULTS.md,
+ * 2026-12-05 13:30), so batches are as large as the buffer comfortably allows. A batch that does
+ * not fit in what is left of the buffer is handed over line by line, so that what is dropped when
+ * the buffer is full is the lines that did not fit, not the whole batch.
  */
 function maxBatchChars(bufferBytes: number): number {
   return Math.min(256 * 1024, Math.max(56 * 1024, Math.floor(bufferBytes / 8)));
