@@ -73,7 +73,7 @@ export class ControlPlaneClient {
     this.#auth = /^gatewaykey\s/i.test(options.token.trim()) ? options.token.trim() : `GatewayKey ${options.token.trim()}`;
   }
 
-  async #fetch(path: string, init: RequestInit = {}): Promise<Response> {
+  async #fetch(path: string, init: RequestInit = {}, timeoutMs = this.options.timeoutMs): Promise<Response> {
     const headers = new Headers(init.headers);
     headers.set("authorization", this.#auth);
     let response: Response;
@@ -81,11 +81,11 @@ export class ControlPlaneClient {
       response = await (this.options.fetch ?? fetch)(`${this.#base}${path}`, {
         ...init,
         headers,
-        signal: AbortSignal.timeout(this.options.timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
         redirect: "error",
       });
     } catch (error) {
-      const what = (error as Error).name === "TimeoutError" ? `no answer within ${this.options.timeoutMs} ms` : networkReason(error);
+      const what = (error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : networkReason(error);
       throw new SyncError(`control plane ${this.options.endpoint} unreachable: ${what}`, "unreachable");
     }
     if (response.status === 401) {
@@ -99,9 +99,12 @@ export class ControlPlaneClient {
     return response;
   }
 
-  /** The gateway's configuration view, or `undefined` when it still has the ETag's hash (304). */
-  async configuration(knownHash: string | undefined): Promise<DownloadedView | undefined> {
-    const response = await this.#fetch("/configuration", { headers: knownHash ? { "if-none-match": `"${knownHash}"` } : {} });
+  /**
+   * The gateway's configuration view, or `undefined` when it still has the ETag's hash (304).
+   * `timeoutMs` shortens the exchange's time limit (the start-up wait when a backup can serve).
+   */
+  async configuration(knownHash: string | undefined, timeoutMs?: number): Promise<DownloadedView | undefined> {
+    const response = await this.#fetch("/configuration", { headers: knownHash ? { "if-none-match": `"${knownHash}"` } : {} }, timeoutMs);
     if (response.status === 304) return undefined;
     if (response.status !== 200) {
       await response.body?.cancel();
@@ -115,9 +118,9 @@ export class ControlPlaneClient {
     return { text, hash, revision: Number.isSafeInteger(revision) ? revision : 0 };
   }
 
-  /** A policy module's bytes, refused unless their sha256 is `digest`. */
-  async module(digest: string): Promise<Uint8Array> {
-    const response = await this.#fetch(`/modules/${digest}`);
+  /** A policy module's bytes, refused unless their sha256 is `digest`; `timeoutMs` as for `configuration`. */
+  async module(digest: string, timeoutMs?: number): Promise<Uint8Array> {
+    const response = await this.#fetch(`/modules/${digest}`, {}, timeoutMs);
     if (response.status !== 200) {
       await response.body?.cancel();
       throw new SyncError(`module ${digest}: the control plane answered ${response.status}`, "module");

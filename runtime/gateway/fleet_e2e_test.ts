@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createToken as signToken } from "../../control-plane/tokens.ts";
+import { BACKUP_START_WAIT_MS } from "./sync.ts";
 import { type ControlPlaneProcess, createToken, eventually, regenerateKey, startControlPlane, startFleetGateway } from "../../test/control-plane.ts";
 import { type GatewayProcess, ROOT, runCli, tempDir } from "../../test/harness.ts";
 import { startUpstream, type Upstream } from "../../test/upstream.ts";
@@ -334,5 +336,34 @@ policies:
 
     plane = await startControlPlane({ dataDir, port });
     console.log(`restart from backup: first request served ${servedAfter} ms after spawning the gateway process`);
+  });
+
+  it("restarts from its backup after the start-up wait when the control plane accepts connections and never answers", async () => {
+    // What a discarding firewall or a dead route looks like from the gateway: nothing refuses, nothing answers.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const started = Date.now();
+      // The default sync interval (10 s) gives each exchange with the control plane a 10 s limit.
+      const restarted = await startFleetGateway({ url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` }, token1, {
+        backupDir: backup1,
+        env: { PORTICO_CONFIG_SYNC_INTERVAL: "10s" },
+      });
+      gateways.push(restarted);
+      assert.equal(await get(restarted, "/later/x"), "b");
+      const servedAfter = Date.now() - started;
+      assert.match(restarted.output(), new RegExp(`started from the configuration backup.*unreachable: no answer within ${BACKUP_START_WAIT_MS} ms`));
+      assert.ok(servedAfter < 10_000, `first request served ${servedAfter} ms after spawning: the start waited out the 10 s exchange limit`);
+      assert.ok(sockets.size > 0, "the gateway did connect to the silent control plane");
+      await restarted.stop();
+      console.log(`restart from backup, control plane silent: first request served ${servedAfter} ms after spawning the gateway process`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });

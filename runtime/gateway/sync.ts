@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { BackupError, type BackupStore, type ConfigSnapshot } from "../../config/backup.ts";
 import { reportedProblems, reportedText } from "../../control-plane/heartbeat.ts";
 import { readClaims } from "../../control-plane/tokens.ts";
@@ -11,6 +12,15 @@ import { describeError } from "../../config/schema/problems.ts";
 
 /** From this long before its token expires, the gateway warns (log, metric, heartbeat). */
 const TOKEN_WARNING_MS = 7 * 86_400_000;
+
+/**
+ * At start-up, with a backup to serve from, how long each exchange of the first pull may take
+ * (at most the client's own limit): a control plane that does not answer at all (a dropped link, a
+ * firewall that discards) would otherwise keep the host without service for the whole exchange
+ * timeout, up to 10 s, where a refused connection fails at once. Past it the gateway serves its
+ * backup and keeps asking on its usual schedule (docs/control-plane.md, "Backups and fail static").
+ */
+export const BACKUP_START_WAIT_MS = 2_000;
 
 /** A configuration the gateway could not apply, as its heartbeat and logs report it. */
 export interface SyncFailure {
@@ -89,9 +99,12 @@ export class ControlPlaneSync {
    */
   async start(): Promise<void> {
     this.#warnAboutToken();
+    const { backup, client } = this.options;
+    // Without a backup there is nothing else to serve: the first pull gets the client's whole limit.
+    const waitMs = backup && existsSync(backup.file) ? Math.min(BACKUP_START_WAIT_MS, client.options.timeoutMs) : undefined;
     let reason: string;
     try {
-      await this.#pull(true);
+      await this.#pull(true, waitMs);
       if (this.#applied) {
         this.#startedFrom = "control plane";
         return;
@@ -192,10 +205,13 @@ export class ControlPlaneSync {
     this.#lastError = { at: new Date().toISOString(), message, revision: view?.revision, hash: view?.hash, problems };
   }
 
-  /** One exchange: download if changed, refuse or apply. Throws SyncError (retry later) or Refused (remembered). */
-  async #pull(initial: boolean): Promise<void> {
+  /**
+   * One exchange: download if changed, refuse or apply. Throws SyncError (retry later) or Refused
+   * (remembered). `timeoutMs` limits each call to the control plane (the start-up wait).
+   */
+  async #pull(initial: boolean, timeoutMs?: number): Promise<void> {
     this.#pending = undefined;
-    const view = await this.options.client.configuration(this.#known);
+    const view = await this.options.client.configuration(this.#known, timeoutMs);
     if (!view) {
       // Unchanged. A transient error (such as a module download) is over once the control plane answers.
       if (this.#applied?.hash === this.#known) {
@@ -205,15 +221,15 @@ export class ControlPlaneSync {
       return;
     }
     this.#pending = view;
-    await this.#take(view, initial);
+    await this.#take(view, initial, timeoutMs);
     this.#pending = undefined;
   }
 
-  async #take(view: DownloadedView, initial: boolean): Promise<void> {
+  async #take(view: DownloadedView, initial: boolean, timeoutMs?: number): Promise<void> {
     const source = `control plane revision ${view.revision}`;
     const loaded = loadView(view.text, source);
     const digests = moduleDigests(loaded);
-    await this.#fetchModules(digests);
+    await this.#fetchModules(digests, timeoutMs);
     const outcome = await this.options.applier.apply(buildSnapshot(loaded, this.#buildOptions()), {
       source,
       revision: view.revision,
@@ -241,10 +257,10 @@ export class ControlPlaneSync {
   }
 
   /** Downloads the modules a view names that the gateway does not have; each is checked against its sha256. */
-  async #fetchModules(digests: readonly string[]): Promise<void> {
+  async #fetchModules(digests: readonly string[], timeoutMs?: number): Promise<void> {
     for (const sha256 of digests) {
       if (this.#modules.has(sha256)) continue;
-      this.#modules.set(sha256, await this.options.client.module(sha256));
+      this.#modules.set(sha256, await this.options.client.module(sha256, timeoutMs));
     }
   }
 
