@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -19,8 +18,12 @@ export function stampBuild(info: BuildInfo): void {
   stamped = info;
 }
 
-/** The commit of the checkout this source file lives in, or `dev` when git or the repository is missing. */
-function sourceCommit(): string {
+/**
+ * The commit of the checkout this source file lives in, or `dev` when git or the repository is
+ * missing. `node:child_process` is loaded here, for `--version` only, not by every gateway start.
+ */
+async function sourceCommit(): Promise<string> {
+  const { execFileSync } = await import("node:child_process");
   try {
     const cwd = fileURLToPath(new URL(".", import.meta.url));
     const run = (args: string[]) => execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 2_000 }).trim();
@@ -41,7 +44,7 @@ export function buildVersion(): string {
 }
 
 /** The stamped build information of a binary, or (running from source) package.json's version and the git commit. */
-export function buildInfo(): BuildInfo {
-  stamped ??= { version: packageJsonVersion(), commit: sourceCommit() };
+export async function buildInfo(): Promise<BuildInfo> {
+  stamped ??= { version: packageJsonVersion(), commit: await sourceCommit() };
   return stamped;
 }

@@ -1,6 +1,5 @@
 import { buildInfo } from "./build-info.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
-import { controlPlaneCommand, keyCommand, subscriptionCommand, tokenCommand } from "../../control-plane/cli.ts";
 import { gatewayCommand } from "./gateway.ts";
 import { healthCommand } from "./health.ts";
 import { validateCommand } from "./validate.ts";
@@ -34,6 +33,13 @@ usage:
 exit codes: 0 ok, 1 invalid input or configuration, 2 usage error
 settings: --settings FILE (YAML map of dotted keys) and PORTICO_* environment variables (see docs/settings.md)`;
 
+/**
+ * The control plane's commands, loaded when one runs: a gateway does not load the control plane's
+ * server (its API, admin page and state), about 10 ms of every gateway start (bench/RESULTS.md,
+ * 2026-12-05 17:25).
+ */
+const controlPlane = () => import("../../control-plane/cli.ts");
+
 /** Writes a CLI failure to stderr, one line per problem. */
 function report(error: CliError): void {
   for (const line of error.lines) process.stderr.write(`${line}\n`);
@@ -63,16 +69,16 @@ export async function main(argv: string[]): Promise<number | undefined> {
         return undefined;
       }
       case "control-plane": {
-        const plane = await controlPlaneCommand(rest);
+        const plane = await (await controlPlane()).controlPlaneCommand(rest);
         stopOn(() => plane.close());
         return undefined;
       }
       case "token":
-        return tokenCommand(rest, (line) => process.stdout.write(`${line}\n`));
+        return (await controlPlane()).tokenCommand(rest, (line) => process.stdout.write(`${line}\n`));
       case "key":
-        return keyCommand(rest, (line) => process.stdout.write(`${line}\n`));
+        return (await controlPlane()).keyCommand(rest, (line) => process.stdout.write(`${line}\n`));
       case "subscription":
-        return subscriptionCommand(rest, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`));
+        return (await controlPlane()).subscriptionCommand(rest, (line) => process.stdout.write(`${line}\n`), (line) => process.stderr.write(`${line}\n`));
       case "validate":
         return validateCommand(rest, (line) => process.stdout.write(`${line}\n`));
       case "health":
@@ -84,7 +90,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
       }
       case "--version":
       case "-v":
-        process.stdout.write(`portico ${version()} (commit ${buildInfo().commit})\n`);
+        process.stdout.write(`portico ${version()} (commit ${(await buildInfo()).commit})\n`);
         return EXIT.ok;
       case "--help":
       case "-h":
